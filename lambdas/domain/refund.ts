@@ -1,0 +1,218 @@
+import type { Money } from './money';
+
+/**
+ * Refund state machine (DESIGN §2.2). A refund is a set of order lines plus an amount against one
+ * payment, paid through exactly one channel. States that still hold the ledger reservation are
+ * listed in HOLDING_STATES; `paid` has moved it to refunded, `released` has given it back.
+ */
+export const REFUND_STATES = [
+  'offer_pending',
+  'offered',
+  'offer_cancelling',
+  'reversal_pending',
+  'reversal_submitted',
+  'refundid_pending',
+  'paid',
+  'manual_review',
+  'released',
+] as const;
+export type RefundState = (typeof REFUND_STATES)[number];
+
+export const CHANNELS = ['apace', 'reversal', 'refundid'] as const;
+export type Channel = (typeof CHANNELS)[number];
+
+export const HOLDING_STATES: ReadonlySet<RefundState> = new Set([
+  'offer_pending',
+  'offered',
+  'offer_cancelling',
+  'reversal_pending',
+  'reversal_submitted',
+  'refundid_pending',
+  'manual_review',
+]);
+
+/** States in which refund-relay owes an outbound call (the outbox). */
+export const WORK_STATES: ReadonlySet<RefundState> = new Set(['offer_pending', 'offer_cancelling', 'reversal_pending']);
+
+/** What a refund claims from the ledger: units per order line and an amount from one payment. */
+export interface RefundClaim {
+  readonly lines: Readonly<Record<string, number>>;
+  readonly paymentId: string;
+  readonly amount: Money;
+}
+
+export type RefundSourceKind = 'ap21_return' | 'refundid_rma' | 'ap21_refundid' | 'manual';
+
+export interface Refund extends RefundClaim {
+  readonly id: string;
+  readonly orderId: string;
+  readonly state: RefundState;
+  readonly channel: Channel;
+  readonly source: { readonly kind: RefundSourceKind; readonly ref: string };
+  readonly createdAt: string;
+  readonly updatedAt: string;
+  /** Expiry of the Apace offer we ask for; null when the refund never goes through Apace. */
+  readonly offerExpiresAt: string | null;
+  /** Last time Apace called the verification URL, and how often. */
+  readonly lastVerifiedAt?: string;
+  readonly verifications?: number;
+  readonly paidAt?: string;
+  readonly confirmedAt?: string;
+  readonly reason?: string;
+  readonly attempts: number;
+  readonly nextAttemptAt?: string;
+  /** External identifiers: Apace refund id and link, provider transaction ids, Refundid ids. */
+  readonly refs: Readonly<Record<string, string>>;
+}
+
+export type LedgerEffect = 'hold' | 'settle' | 'release';
+
+/**
+ * A guard is a condition beyond the source state:
+ * - `apace_quiet`: Apace has not been told `allow_refund: true` within the claim window, so no
+ *   Apace payout can be in flight; only then may a refund leave the Apace channel.
+ * - `unconfirmed`: the Apace payment has not been confirmed yet (makes `processed` idempotent).
+ */
+export type Guard = 'apace_quiet' | 'unconfirmed';
+
+export interface TransitionRule {
+  readonly from: readonly RefundState[];
+  /** Only when the refund is currently routed through this channel. */
+  readonly onlyChannel?: Channel;
+  readonly to: RefundState;
+  /** The channel after the transition; unchanged when absent. */
+  readonly channel?: Channel;
+  readonly ledger: LedgerEffect;
+  readonly guard?: Guard;
+  readonly stamps?: readonly ('paidAt' | 'confirmedAt')[];
+  /** Counts a provider call attempt. */
+  readonly countsAttempt?: boolean;
+}
+
+const APACE_PAYABLE: readonly RefundState[] = ['offer_pending', 'offered', 'offer_cancelling', 'reversal_pending'];
+
+/**
+ * Every transition there is. Leaving the Apace channel always passes `offer_cancelling` (cancel
+ * first, DESIGN §2.3); an Apace payment is accepted while no other channel has sent money.
+ */
+export const RULES = {
+  offer_created: { from: ['offer_pending'], to: 'offered', ledger: 'hold' },
+  offer_cancel_started: { from: ['offer_pending', 'offered'], to: 'offer_cancelling', ledger: 'hold', guard: 'apace_quiet' },
+  offer_cancelled: { from: ['offer_cancelling'], to: 'reversal_pending', channel: 'reversal', ledger: 'hold' },
+  offer_cancel_refused: { from: ['offer_cancelling'], to: 'offered', ledger: 'hold' },
+  apace_paid: { from: APACE_PAYABLE, to: 'paid', channel: 'apace', ledger: 'settle', stamps: ['paidAt'] },
+  apace_paid_after_review: {
+    from: ['manual_review'],
+    onlyChannel: 'apace',
+    to: 'paid',
+    ledger: 'settle',
+    stamps: ['paidAt'],
+  },
+  apace_processed: {
+    from: APACE_PAYABLE,
+    to: 'paid',
+    channel: 'apace',
+    ledger: 'settle',
+    stamps: ['paidAt', 'confirmedAt'],
+  },
+  apace_confirmed: { from: ['paid'], onlyChannel: 'apace', to: 'paid', ledger: 'hold', guard: 'unconfirmed', stamps: ['confirmedAt'] },
+  reversal_submitted: { from: ['reversal_pending'], to: 'reversal_submitted', ledger: 'hold', countsAttempt: true },
+  reversal_succeeded: { from: ['reversal_submitted'], to: 'paid', ledger: 'settle', stamps: ['paidAt'] },
+  reversal_retry: { from: ['reversal_submitted'], to: 'reversal_pending', ledger: 'hold' },
+  refundid_refunded: { from: ['refundid_pending'], to: 'paid', ledger: 'settle', stamps: ['paidAt'] },
+  refundid_failed: { from: ['refundid_pending'], to: 'released', ledger: 'release' },
+  review_required: {
+    from: ['offer_pending', 'offer_cancelling', 'reversal_pending', 'reversal_submitted'],
+    to: 'manual_review',
+    ledger: 'hold',
+  },
+  redrive_reversal: { from: ['manual_review'], onlyChannel: 'reversal', to: 'reversal_pending', ledger: 'hold' },
+  redrive_apace: { from: ['manual_review'], onlyChannel: 'apace', to: 'offer_cancelling', ledger: 'hold', guard: 'apace_quiet' },
+  released_by_operator: { from: ['manual_review'], to: 'released', ledger: 'release' },
+} as const satisfies Record<string, TransitionRule>;
+
+export type RefundEvent = keyof typeof RULES;
+export const REFUND_EVENTS = Object.keys(RULES) as RefundEvent[];
+
+export function ruleFor(event: RefundEvent): TransitionRule {
+  return RULES[event];
+}
+
+export interface TransitionContext {
+  /** UTC ISO time of the event as refund-relay saw it. */
+  readonly now: string;
+  /** How long after an `allow_refund: true` answer Apace may still pay (DESIGN §2.3). */
+  readonly claimWindowMs: number;
+  /** Why the refund is in its new state (manual review, release); cleared when absent. */
+  readonly reason?: string;
+  readonly refs?: Readonly<Record<string, string>>;
+  /** When the outbound work of a work state should be attempted; now when absent. */
+  readonly nextAttemptAt?: string;
+}
+
+export type Rejection = 'already_applied' | 'wrong_state' | 'apace_recently_verified';
+
+export type Plan = { readonly ok: true; readonly refund: Refund; readonly ledger: LedgerEffect } | { readonly ok: false; readonly why: Rejection };
+
+/** The earliest `lastVerifiedAt` that still blocks leaving the Apace channel. */
+export function apaceQuietCutoff(ctx: TransitionContext): string {
+  return new Date(Date.parse(ctx.now) - ctx.claimWindowMs).toISOString();
+}
+
+export function guardHolds(refund: Refund, guard: Guard | undefined, ctx: TransitionContext): boolean {
+  switch (guard) {
+    case undefined:
+      return true;
+    case 'apace_quiet':
+      return refund.lastVerifiedAt === undefined || refund.lastVerifiedAt < apaceQuietCutoff(ctx);
+    case 'unconfirmed':
+      return refund.confirmedAt === undefined;
+  }
+}
+
+/** Decides whether `event` applies to `refund` now, and what the refund becomes. Pure. */
+export function planTransition(refund: Refund, event: RefundEvent, ctx: TransitionContext): Plan {
+  const rule = ruleFor(event);
+  const inSourceState = rule.from.includes(refund.state) && (!rule.onlyChannel || rule.onlyChannel === refund.channel);
+  if (!inSourceState || !guardHolds(refund, rule.guard, ctx)) {
+    const alreadyThere = refund.state === rule.to && (rule.channel === undefined || rule.channel === refund.channel);
+    if (alreadyThere && (!inSourceState || rule.guard === 'unconfirmed')) return { ok: false, why: 'already_applied' };
+    if (inSourceState && rule.guard === 'apace_quiet') return { ok: false, why: 'apace_recently_verified' };
+    return { ok: false, why: 'wrong_state' };
+  }
+  const next: Record<string, unknown> = {
+    ...refund,
+    state: rule.to,
+    channel: rule.channel ?? refund.channel,
+    updatedAt: ctx.now,
+    refs: { ...refund.refs, ...ctx.refs },
+  };
+  for (const stamp of rule.stamps ?? []) next[stamp] = (refund as unknown as Record<string, unknown>)[stamp] ?? ctx.now;
+  if (rule.countsAttempt) next.attempts = refund.attempts + 1;
+  if (ctx.reason !== undefined) next.reason = ctx.reason;
+  else delete next.reason;
+  if (WORK_STATES.has(rule.to)) next.nextAttemptAt = ctx.nextAttemptAt ?? ctx.now;
+  else delete next.nextAttemptAt;
+  return { ok: true, refund: next as unknown as Refund, ledger: rule.ledger };
+}
+
+export interface VerificationAnswer {
+  readonly allow_refund: boolean;
+  readonly refund_issued?: boolean;
+}
+
+/** The fields of a refund the Apace verification answer depends on. */
+export type VerificationView = Pick<Refund, 'state' | 'channel' | 'offerExpiresAt'>;
+
+/**
+ * What Apace is told when it asks whether it may pay (DESIGN §2.3). `refund_issued: true` tells the
+ * customer the normal refund already went out through another channel.
+ */
+export function verificationAnswer(view: VerificationView, now: string): VerificationAnswer {
+  if (view.state === 'offer_pending' || view.state === 'offered') {
+    return { allow_refund: view.offerExpiresAt !== null && now < view.offerExpiresAt };
+  }
+  const issuedElsewhere =
+    view.state === 'reversal_submitted' || view.state === 'refundid_pending' || (view.state === 'paid' && view.channel !== 'apace');
+  return issuedElsewhere ? { allow_refund: false, refund_issued: true } : { allow_refund: false };
+}

@@ -1,0 +1,300 @@
+import { createHash } from 'node:crypto';
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { OrderNotFoundError, RefundNotFoundError } from '../domain/errors';
+import { addRefund, newRefundRecord, validateRefundShape, type NewRefund, type Order } from '../domain/order';
+import {
+  WORK_STATES,
+  apaceQuietCutoff,
+  planTransition,
+  ruleFor,
+  type LedgerEffect,
+  type Refund,
+  type RefundClaim,
+  type RefundEvent,
+  type TransitionContext,
+  type VerificationView,
+} from '../domain/refund';
+import { ExpressionBuilder } from './expression';
+import type { Audit, InboundRecord, OrderStore, StoredOrder, TimelineEntry, TransitionOutcome } from './order-store';
+import { TABLE } from './table';
+
+/** Conflicting writers kept changing the refund between our read and our write. Retryable. */
+export class StoreContentionError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StoreContentionError';
+  }
+}
+
+const ORDER_SK = 'ORDER';
+const MAX_ATTEMPTS = 8;
+const RAW_LIMIT = 16_384;
+const INBOX_RETENTION_S = 90 * 24 * 3600;
+
+const orderKey = (orderId: string) => ({ [TABLE.partitionKey]: `ORDER#${orderId}`, [TABLE.sortKey]: ORDER_SK });
+
+function dueShard(orderId: string): string {
+  const bucket = createHash('sha1').update(orderId).digest().readUInt8(0) % TABLE.dueShards;
+  return `due#${bucket}`;
+}
+
+function isConditionFailure(error: unknown): boolean {
+  return error instanceof ConditionalCheckFailedException || (error as { name?: string })?.name === 'ConditionalCheckFailedException';
+}
+
+function boundedRaw(raw: string | undefined): string | undefined {
+  if (raw === undefined || raw.length <= RAW_LIMIT) return raw;
+  return `${raw.slice(0, RAW_LIMIT)}…[truncated ${raw.length - RAW_LIMIT} chars]`;
+}
+
+function timelineEntry(at: string, event: string, audit: Audit, refund?: { id: string; from?: Refund['state']; to?: Refund['state'] }): TimelineEntry {
+  const raw = boundedRaw(audit.raw);
+  return {
+    at,
+    event,
+    actor: audit.actor,
+    ...(refund && { refundId: refund.id }),
+    ...(refund?.from && { from: refund.from }),
+    ...(refund?.to && { to: refund.to }),
+    ...(audit.note !== undefined && { note: audit.note }),
+    ...(raw !== undefined && { raw }),
+  };
+}
+
+/** Adds the ledger movement for a claim: available/reserved/refunded per line and per payment. */
+function addLedgerMovement(
+  expr: ExpressionBuilder,
+  sets: string[],
+  claim: RefundClaim,
+  effect: LedgerEffect | 'reserve' | 'record_paid',
+): void {
+  if (effect === 'hold') return;
+  const deltas = { reserve: [-1, 1, 0], settle: [0, -1, 1], release: [1, -1, 0], record_paid: [-1, 0, 1] }[effect] as [number, number, number];
+  const move = (base: string[], fields: [string, string, string], amount: number) => {
+    fields.forEach((field, i) => {
+      const delta = (deltas[i] as number) * amount;
+      if (delta === 0) return;
+      const path = expr.path(...base, field);
+      sets.push(`${path} = ${path} + ${expr.value(delta)}`);
+    });
+  };
+  for (const [lineId, units] of Object.entries(claim.lines)) move(['lines', lineId], ['available', 'reserved', 'refunded'], units);
+  move(['payments', claim.paymentId], ['availableMinor', 'reservedMinor', 'refundedMinor'], claim.amount.minor);
+}
+
+export class DynamoOrderStore implements OrderStore {
+  constructor(
+    private readonly db: DynamoDBDocumentClient,
+    private readonly tableName: string,
+  ) {}
+
+  async putOrder(order: Order): Promise<{ created: boolean }> {
+    const item = {
+      ...orderKey(order.orderId),
+      ...order,
+      timeline: [timelineEntry(order.createdAt, 'order_opened', { actor: 'ap21' })],
+      updatedAt: order.createdAt,
+    };
+    try {
+      await this.db.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: item,
+          ConditionExpression: 'attribute_not_exists(#pk)',
+          ExpressionAttributeNames: { '#pk': TABLE.partitionKey },
+        }),
+      );
+      return { created: true };
+    } catch (error) {
+      if (isConditionFailure(error)) return { created: false };
+      throw error;
+    }
+  }
+
+  async getOrder(orderId: string): Promise<StoredOrder | undefined> {
+    const { Item } = await this.db.send(new GetCommand({ TableName: this.tableName, Key: orderKey(orderId), ConsistentRead: true }));
+    if (!Item) return undefined;
+    const { [TABLE.partitionKey]: _pk, [TABLE.sortKey]: _sk, dueShard: _shard, updatedAt: _updated, ...order } = Item;
+    return order as StoredOrder;
+  }
+
+  async createRefund(orderId: string, spec: NewRefund, now: string, audit: Audit): Promise<{ refund: Refund; created: boolean }> {
+    validateRefundShape(spec);
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const expr = new ExpressionBuilder();
+      const sets: string[] = [];
+      const conditions = [
+        `attribute_exists(${expr.path(TABLE.partitionKey)})`,
+        `${expr.path('currency')} = ${expr.value(spec.amount.currency)}`,
+        `attribute_not_exists(${expr.path('refunds', spec.refundId)})`,
+      ];
+      for (const [lineId, units] of Object.entries(spec.lines)) {
+        conditions.push(`${expr.path('lines', lineId, 'available')} >= ${expr.value(units)}`);
+      }
+      conditions.push(`${expr.path('payments', spec.paymentId, 'availableMinor')} >= ${expr.value(spec.amount.minor)}`);
+
+      const refund = newRefundRecord(orderId, spec, now);
+      sets.push(`${expr.path('refunds', refund.id)} = ${expr.value(refund)}`);
+      addLedgerMovement(expr, sets, spec, spec.alreadyPaid ? 'record_paid' : 'reserve');
+      this.addBookkeeping(expr, sets, orderId, now, timelineEntry(now, 'refund_created', audit, { id: refund.id, to: refund.state }), WORK_STATES.has(refund.state));
+      try {
+        await this.update(orderId, expr, sets, conditions);
+        return { refund, created: true };
+      } catch (error) {
+        if (!isConditionFailure(error)) throw error;
+      }
+      // Explain the refusal from the current item; addRefund throws the precise domain error.
+      const current = await this.getOrder(orderId);
+      if (!current) throw new OrderNotFoundError(`order ${orderId} not found`);
+      const outcome = addRefund(current, spec, now);
+      if (!outcome.created) return { refund: outcome.refund, created: false };
+    }
+    throw new StoreContentionError(`refund ${spec.refundId}: order ${orderId} kept changing`);
+  }
+
+  async applyEvent(
+    orderId: string,
+    refundId: string,
+    event: RefundEvent,
+    ctx: TransitionContext,
+    audit: Audit,
+    snapshot?: Refund,
+  ): Promise<TransitionOutcome> {
+    let observed = snapshot;
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      if (!observed) {
+        const order = await this.getOrder(orderId);
+        if (!order) throw new OrderNotFoundError(`order ${orderId} not found`);
+        observed = order.refunds[refundId];
+        if (!observed) throw new RefundNotFoundError(`refund ${refundId} not found on order ${orderId}`);
+      }
+      const plan = planTransition(observed, event, ctx);
+      if (!plan.ok) return { applied: false, why: plan.why, refund: observed };
+      const next = plan.refund;
+
+      const expr = new ExpressionBuilder();
+      const refundPath = (...field: string[]) => expr.path('refunds', refundId, ...field);
+      const conditions = [
+        `${refundPath('state')} = ${expr.value(observed.state)}`,
+        `${refundPath('channel')} = ${expr.value(observed.channel)}`,
+      ];
+      const rule = ruleFor(event);
+      if (rule.guard === 'apace_quiet') {
+        conditions.push(`(attribute_not_exists(${refundPath('lastVerifiedAt')}) OR ${refundPath('lastVerifiedAt')} < ${expr.value(apaceQuietCutoff(ctx))})`);
+      } else if (rule.guard === 'unconfirmed') {
+        conditions.push(`attribute_not_exists(${refundPath('confirmedAt')})`);
+      }
+      const sets = [
+        `${refundPath('state')} = ${expr.value(next.state)}`,
+        `${refundPath('updatedAt')} = ${expr.value(next.updatedAt)}`,
+        `${refundPath('attempts')} = ${expr.value(next.attempts)}`,
+      ];
+      const removes: string[] = [];
+      if (next.channel !== observed.channel) sets.push(`${refundPath('channel')} = ${expr.value(next.channel)}`);
+      for (const stamp of ['paidAt', 'confirmedAt', 'reason', 'nextAttemptAt'] as const) {
+        const value = next[stamp];
+        if (value !== undefined && value !== observed[stamp]) sets.push(`${refundPath(stamp)} = ${expr.value(value)}`);
+        if (value === undefined && observed[stamp] !== undefined) removes.push(refundPath(stamp));
+      }
+      for (const [name, value] of Object.entries(next.refs)) {
+        if (observed.refs[name] !== value) sets.push(`${refundPath('refs', name)} = ${expr.value(value)}`);
+      }
+      addLedgerMovement(expr, sets, observed, plan.ledger);
+      const entry = timelineEntry(ctx.now, event, audit, { id: refundId, from: observed.state, to: next.state });
+      this.addBookkeeping(expr, sets, orderId, ctx.now, entry, WORK_STATES.has(next.state));
+      try {
+        await this.update(orderId, expr, sets, conditions, removes);
+        return { applied: true, refund: next };
+      } catch (error) {
+        if (!isConditionFailure(error)) throw error;
+        observed = undefined;
+      }
+    }
+    throw new StoreContentionError(`refund ${refundId}: ${event} kept losing to concurrent changes`);
+  }
+
+  async recordVerification(orderId: string, refundId: string, now: string): Promise<VerificationView> {
+    const expr = new ExpressionBuilder();
+    const field = (name: string) => expr.path('refunds', refundId, name);
+    const count = field('verifications');
+    // Re-assigning state, channel and offerExpiresAt to themselves makes UPDATED_NEW return
+    // exactly the fields the answer needs, without a second round trip or the whole item.
+    const sets = [
+      `${field('lastVerifiedAt')} = ${expr.value(now)}`,
+      `${count} = if_not_exists(${count}, ${expr.value(0)}) + ${expr.value(1)}`,
+      ...['state', 'channel', 'offerExpiresAt'].map((name) => `${field(name)} = ${field(name)}`),
+    ];
+    try {
+      const result = await this.db.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: orderKey(orderId),
+          UpdateExpression: `SET ${sets.join(', ')}`,
+          ConditionExpression: `attribute_exists(${expr.path('refunds', refundId)})`,
+          ExpressionAttributeNames: expr.names,
+          ExpressionAttributeValues: expr.values,
+          ReturnValues: 'UPDATED_NEW',
+        }),
+      );
+      const view = (result.Attributes?.refunds as Record<string, VerificationView> | undefined)?.[refundId];
+      if (!view) throw new Error('verification update returned no refund');
+      return { state: view.state, channel: view.channel, offerExpiresAt: view.offerExpiresAt };
+    } catch (error) {
+      if (isConditionFailure(error)) throw new RefundNotFoundError(`refund ${refundId} not found on order ${orderId}`);
+      throw error;
+    }
+  }
+
+  async recordInbound(orderId: string, record: InboundRecord, now: string): Promise<{ stored: boolean }> {
+    try {
+      await this.db.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: {
+            [TABLE.partitionKey]: `ORDER#${orderId}`,
+            [TABLE.sortKey]: `INBOX#${record.source}#${record.key}`,
+            receivedAt: now,
+            source: record.source,
+            note: record.note,
+            raw: boundedRaw(record.raw),
+            [TABLE.ttlAttribute]: Math.floor(Date.parse(now) / 1000) + INBOX_RETENTION_S,
+          },
+          ConditionExpression: 'attribute_not_exists(#sk)',
+          ExpressionAttributeNames: { '#sk': TABLE.sortKey },
+        }),
+      );
+      return { stored: true };
+    } catch (error) {
+      if (isConditionFailure(error)) return { stored: false };
+      throw error;
+    }
+  }
+
+  private addBookkeeping(expr: ExpressionBuilder, sets: string[], orderId: string, now: string, entry: TimelineEntry, workDue: boolean): void {
+    const timeline = expr.path('timeline');
+    const version = expr.path('version');
+    sets.push(
+      `${timeline} = list_append(${timeline}, ${expr.value([entry])})`,
+      `${version} = ${version} + ${expr.value(1)}`,
+      `${expr.path('updatedAt')} = ${expr.value(now)}`,
+    );
+    if (workDue) {
+      // "Due now" is never later than any other refund's due time, so it cannot hide earlier work.
+      sets.push(`${expr.path(TABLE.dueIndex.sortKey)} = ${expr.value(now)}`, `${expr.path(TABLE.dueIndex.partitionKey)} = ${expr.value(dueShard(orderId))}`);
+    }
+  }
+
+  private async update(orderId: string, expr: ExpressionBuilder, sets: string[], conditions: string[], removes: string[] = []): Promise<void> {
+    await this.db.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: orderKey(orderId),
+        UpdateExpression: `SET ${sets.join(', ')}${removes.length ? ` REMOVE ${removes.join(', ')}` : ''}`,
+        ConditionExpression: conditions.join(' AND '),
+        ExpressionAttributeNames: expr.names,
+        ExpressionAttributeValues: expr.values,
+      }),
+    );
+  }
+}

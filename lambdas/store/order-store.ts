@@ -1,0 +1,71 @@
+import type { NewRefund, Order } from '../domain/order';
+import type { Refund, RefundEvent, RefundState, Rejection, TransitionContext, VerificationView } from '../domain/refund';
+
+/** Who caused a change: the timeline answers "who did what, when" for on-call engineers. */
+export type Actor =
+  | 'apace'
+  | 'refundid'
+  | 'ap21'
+  | 'addon_payments'
+  | 'paypro'
+  | 'optty'
+  | 'dispatcher'
+  | 'sweeper'
+  | 'operator'
+  | 'seed';
+
+export interface Audit {
+  readonly actor: Actor;
+  readonly note?: string;
+  /** The raw inbound message that caused the change, kept verbatim (bounded in size). */
+  readonly raw?: string;
+}
+
+export interface TimelineEntry extends Audit {
+  readonly at: string;
+  readonly event: string;
+  readonly refundId?: string;
+  readonly from?: RefundState;
+  readonly to?: RefundState;
+}
+
+export interface StoredOrder extends Order {
+  readonly timeline: readonly TimelineEntry[];
+  readonly dueAt?: string;
+}
+
+export type TransitionOutcome =
+  | { readonly applied: true; readonly refund: Refund }
+  | { readonly applied: false; readonly why: Rejection; readonly refund: Refund };
+
+export interface InboundRecord {
+  readonly source: Actor;
+  /** The sender's event id, or a hash of the raw body when it has none. */
+  readonly key: string;
+  readonly raw: string;
+  readonly note: string;
+}
+
+/** The port the application speaks to; `DynamoOrderStore` is the only implementation that knows keys. */
+export interface OrderStore {
+  putOrder(order: Order): Promise<{ created: boolean }>;
+  getOrder(orderId: string): Promise<StoredOrder | undefined>;
+  /** Creates a refund and reserves its claim in one conditional write. Retrying the same request is harmless. */
+  createRefund(orderId: string, spec: NewRefund, now: string, audit: Audit): Promise<{ refund: Refund; created: boolean }>;
+  /**
+   * Applies one state-machine event with a write conditioned on the state it was planned from.
+   * `snapshot` (the refund as the caller last read it) saves a read on the happy path.
+   */
+  applyEvent(
+    orderId: string,
+    refundId: string,
+    event: RefundEvent,
+    ctx: TransitionContext,
+    audit: Audit,
+    snapshot?: Refund,
+  ): Promise<TransitionOutcome>;
+  /** Notes an Apace verification call and returns what the answer depends on, in one round trip. */
+  recordVerification(orderId: string, refundId: string, now: string): Promise<VerificationView>;
+  /** Keeps an inbound message that changed nothing (duplicate or late), once per key. */
+  recordInbound(orderId: string, record: InboundRecord, now: string): Promise<{ stored: boolean }>;
+}

@@ -1,0 +1,13 @@
+/**
+ * The single table's physical layout, shared by the store adapter, the CDK stack and the local
+ * runtime so they cannot disagree. Only the store adapter builds keys from it.
+ */
+export const TABLE = {
+  partitionKey: 'PK',
+  sortKey: 'SK',
+  /** Epoch seconds after which DynamoDB may delete an item (inbox records). */
+  ttlAttribute: 'expiresAt',
+  /** Sparse index of orders with outbound work due: the outbox the dispatcher and sweeper read. */
+  dueIndex: { name: 'due', partitionKey: 'dueShard', sortKey: 'dueAt' },
+  dueShards: 8,
+} as const;
