@@ -1,0 +1,74 @@
+/**
+ * Errors that carry their own HTTP answer. Everything a handler throws ends up in
+ * `http.errorResponse`, which also knows the domain errors; nothing else builds error bodies.
+ */
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+export class BadRequestError extends HttpError {
+  constructor(message: string, code = 'bad_request') {
+    super(400, code, message);
+  }
+}
+
+export class UnauthorizedError extends HttpError {
+  constructor(message = 'authentication failed', code = 'unauthorized') {
+    super(401, code, message);
+  }
+}
+
+export class ForbiddenError extends HttpError {
+  constructor(message: string, code = 'forbidden') {
+    super(403, code, message);
+  }
+}
+
+export class NotFoundError extends HttpError {
+  constructor(message: string, code = 'not_found') {
+    super(404, code, message);
+  }
+}
+
+export class MethodNotAllowedError extends HttpError {
+  constructor(message: string) {
+    super(405, 'method_not_allowed', message);
+  }
+}
+
+export class ConflictError extends HttpError {
+  constructor(message: string, code = 'conflict') {
+    super(409, code, message);
+  }
+}
+
+export class PayloadTooLargeError extends HttpError {
+  constructor(limitBytes: number) {
+    super(413, 'payload_too_large', `request body is larger than ${limitBytes} bytes`);
+  }
+}
+
+export class UnsupportedMediaTypeError extends HttpError {
+  constructor(expected: string) {
+    super(415, 'unsupported_media_type', `content-type must be ${expected}`);
+  }
+}
+
+export class UnprocessableEntityError extends HttpError {
+  constructor(message: string, code = 'invalid_request') {
+    super(422, code, message);
+  }
+}
+
+export class ServiceUnavailableError extends HttpError {
+  constructor(message: string, code = 'temporarily_unavailable') {
+    super(503, code, message);
+  }
+}

@@ -1,0 +1,165 @@
+import { randomUUID } from 'node:crypto';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import middy from '@middy/core';
+import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
+import {
+  DomainError,
+  InvalidMoneyError,
+  InvalidRefundError,
+  OrderNotFoundError,
+  RefundConflictError,
+  RefundNotFoundError,
+  TransitionRejectedError,
+  UnitsUnavailableError,
+} from '../domain/errors';
+import { StoreContentionError } from '../store/dynamodb-order-store';
+import { BadRequestError, HttpError, PayloadTooLargeError, UnsupportedMediaTypeError } from './errors';
+import { logger } from './logger';
+import { describeError } from './redact';
+
+/** An inbound request, normalized from the API Gateway REST proxy event. */
+export interface HttpRequest {
+  readonly method: string;
+  readonly path: string;
+  readonly pathParameters: Readonly<Record<string, string>>;
+  /** Every value of every query parameter, so repeated parameters can be refused. */
+  readonly query: Readonly<Record<string, readonly string[]>>;
+  /** Header names lower-cased. */
+  readonly headers: Readonly<Record<string, string>>;
+  /** The exact bytes received: signatures are computed over these. */
+  readonly body: Buffer;
+  readonly sourceIp: string;
+  readonly correlationId: string;
+  readonly receivedAt: string;
+}
+
+export interface HttpResponse {
+  readonly status: number;
+  readonly body: unknown;
+}
+
+export interface RouteOptions {
+  /** Route name for logs, e.g. `apace.verification`. */
+  readonly name: string;
+  readonly maxBodyBytes?: number;
+}
+
+const DEFAULT_MAX_BODY_BYTES = 64 * 1024;
+const CORRELATION_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+const DOMAIN_STATUS = new Map<Function, number>([
+  [InvalidMoneyError, 422],
+  [InvalidRefundError, 422],
+  [OrderNotFoundError, 404],
+  [RefundNotFoundError, 404],
+  [UnitsUnavailableError, 409],
+  [RefundConflictError, 409],
+  [TransitionRejectedError, 409],
+]);
+
+/** The one mapping from anything thrown to an HTTP answer. */
+export function errorResponse(error: unknown): HttpResponse {
+  if (error instanceof HttpError) return { status: error.status, body: { error: { code: error.code, message: error.message } } };
+  if (error instanceof DomainError) {
+    return { status: DOMAIN_STATUS.get(error.constructor) ?? 422, body: { error: { code: error.code, message: error.message } } };
+  }
+  if (error instanceof StoreContentionError) {
+    return { status: 503, body: { error: { code: 'busy', message: 'the refund is changing concurrently; retry shortly' } } };
+  }
+  return { status: 500, body: { error: { code: 'internal_error', message: 'unexpected error; it has been logged' } } };
+}
+
+function lowerCaseHeaders(headers: APIGatewayProxyEvent['headers']): Record<string, string> {
+  const result: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers ?? {})) if (value !== undefined) result[name.toLowerCase()] = value;
+  return result;
+}
+
+function decodeBody(event: APIGatewayProxyEvent, limit: number): Buffer {
+  if (!event.body) return Buffer.alloc(0);
+  // Cheap size check before decoding: base64 inflates by 4/3.
+  const approximate = event.isBase64Encoded ? Math.floor((event.body.length * 3) / 4) : Buffer.byteLength(event.body);
+  if (approximate > limit + 2) throw new PayloadTooLargeError(limit);
+  const body = event.isBase64Encoded ? Buffer.from(event.body, 'base64') : Buffer.from(event.body, 'utf8');
+  if (body.length > limit) throw new PayloadTooLargeError(limit);
+  return body;
+}
+
+function toRequest(event: APIGatewayProxyEvent, options: RouteOptions): HttpRequest {
+  const headers = lowerCaseHeaders(event.headers);
+  const given = headers['x-correlation-id'];
+  const correlationId = given && CORRELATION_ID.test(given) ? given : (event.requestContext?.requestId ?? randomUUID());
+  const query: Record<string, string[]> = {};
+  for (const [name, values] of Object.entries(event.multiValueQueryStringParameters ?? {})) query[name] = values ?? [];
+  for (const [name, value] of Object.entries(event.queryStringParameters ?? {})) if (!query[name] && value !== undefined) query[name] = [value];
+  return {
+    method: event.httpMethod,
+    path: event.path,
+    pathParameters: Object.fromEntries(Object.entries(event.pathParameters ?? {}).filter((e): e is [string, string] => e[1] !== undefined)),
+    query,
+    headers,
+    body: decodeBody(event, options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES),
+    sourceIp: event.requestContext?.identity?.sourceIp ?? '',
+    correlationId,
+    receivedAt: new Date().toISOString(),
+  };
+}
+
+/** A query parameter given exactly once, or undefined. Repeating it is refused (400). */
+export function queryParam(request: HttpRequest, name: string): string | undefined {
+  const values = request.query[name];
+  if (!values || values.length === 0) return undefined;
+  if (values.length > 1) throw new BadRequestError(`query parameter ${name} must be given once`, 'repeated_parameter');
+  return values[0];
+}
+
+/** The body as strictly decoded UTF-8 text of the expected media type (415, 400 otherwise). */
+export function textBody(request: HttpRequest, mediaType: string): string {
+  const contentType = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  if (contentType !== mediaType) throw new UnsupportedMediaTypeError(mediaType);
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(request.body);
+  } catch {
+    throw new BadRequestError('request body is not valid UTF-8', 'invalid_encoding');
+  }
+}
+
+/** The body parsed as JSON (415 for another media type, 400 for malformed JSON). */
+export function jsonBody(request: HttpRequest): { raw: string; value: unknown } {
+  const raw = textBody(request, 'application/json');
+  try {
+    return { raw, value: JSON.parse(raw) as unknown };
+  } catch {
+    throw new BadRequestError('request body is not valid JSON', 'malformed_json');
+  }
+}
+
+/**
+ * Wraps a route's logic as a Lambda handler: Powertools context on every log line, a correlation
+ * id echoed back, one access log line per request, and every error mapped by `errorResponse`.
+ */
+export function httpHandler(options: RouteOptions, handle: (request: HttpRequest) => Promise<HttpResponse>) {
+  const base = async (event: APIGatewayProxyEvent, _context: Context): Promise<APIGatewayProxyResult> => {
+    const started = performance.now();
+    let correlationId = event.requestContext?.requestId ?? randomUUID();
+    let response: HttpResponse;
+    try {
+      const request = toRequest(event, options);
+      correlationId = request.correlationId;
+      logger.appendKeys({ correlation_id: correlationId, route: options.name });
+      response = await handle(request);
+    } catch (error) {
+      response = errorResponse(error);
+      const detail = { status: response.status, error: describeError(error) };
+      if (response.status >= 500) logger.error('request failed', detail);
+      else logger.warn('request rejected', detail);
+    }
+    logger.info('request handled', { method: event.httpMethod, status: response.status, duration_ms: Math.round(performance.now() - started) });
+    return {
+      statusCode: response.status,
+      headers: { 'content-type': 'application/json', 'x-correlation-id': correlationId },
+      body: JSON.stringify(response.body),
+    };
+  };
+  return middy(base).use(injectLambdaContext(logger, { resetKeys: true }));
+}

@@ -1,0 +1,93 @@
+import { readFile } from 'node:fs/promises';
+import { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
+import type { RuntimeConfig } from './config';
+import { describeIssues, type z } from './validation';
+
+/** One secret per provider, each a JSON object (keys documented in the README). */
+export const SECRET_NAMES = ['apace', 'addonPayments', 'paypro', 'optty', 'ap21', 'refundid'] as const;
+export type SecretName = (typeof SECRET_NAMES)[number];
+
+/** The port: where secret JSON comes from. Secrets Manager in AWS, `.local/secrets.json` locally. */
+export interface SecretSource {
+  get(name: SecretName, options: { forceFetch: boolean }): Promise<unknown>;
+}
+
+export class SecretsManagerSource implements SecretSource {
+  constructor(
+    private readonly provider: SecretsProvider,
+    private readonly prefix: string,
+    private readonly maxAgeSeconds: number,
+  ) {}
+
+  get(name: SecretName, { forceFetch }: { forceFetch: boolean }): Promise<unknown> {
+    // Powertools caches per container for maxAge; forceFetch bypasses it after a rotation.
+    return this.provider.get(`${this.prefix}${name}`, { transform: 'json', maxAge: this.maxAgeSeconds, forceFetch });
+  }
+}
+
+export class LocalFileSource implements SecretSource {
+  private cached: Record<string, unknown> | undefined;
+
+  constructor(private readonly path: string) {}
+
+  async get(name: SecretName, { forceFetch }: { forceFetch: boolean }): Promise<unknown> {
+    if (!this.cached || forceFetch) this.cached = JSON.parse(await readFile(this.path, 'utf8')) as Record<string, unknown>;
+    return this.cached[name];
+  }
+}
+
+export class SecretUnavailableError extends Error {
+  override readonly name = 'SecretUnavailableError';
+}
+
+const REFRESH_INTERVAL_MS = 30_000;
+
+/**
+ * A typed, validated view of one secret. `refresh()` re-reads it after a signature or token check
+ * failed (the secret may have rotated), at most once per 30 s, so forged requests cannot turn
+ * into a flood of Secrets Manager calls.
+ */
+export class SecretReader<T> {
+  private lastRaw: unknown;
+  private lastParsed: T | undefined;
+  private lastRefreshAt = 0;
+
+  constructor(
+    private readonly source: SecretSource,
+    private readonly name: SecretName,
+    private readonly schema: z.ZodMiniType<T>,
+  ) {}
+
+  async get(): Promise<T> {
+    return this.parse(await this.source.get(this.name, { forceFetch: false }));
+  }
+
+  /** The re-read secret, or undefined when a refresh happened too recently to try again. */
+  async refresh(now = Date.now()): Promise<T | undefined> {
+    if (now - this.lastRefreshAt < REFRESH_INTERVAL_MS) return undefined;
+    this.lastRefreshAt = now;
+    return this.parse(await this.source.get(this.name, { forceFetch: true }));
+  }
+
+  /** Runs `check` with the cached secret, and once more with a refreshed one if it fails. */
+  async verifyWithRotation(check: (secret: T) => boolean): Promise<boolean> {
+    if (check(await this.get())) return true;
+    const fresh = await this.refresh();
+    return fresh !== undefined && check(fresh);
+  }
+
+  private parse(raw: unknown): T {
+    if (raw === this.lastRaw && this.lastParsed !== undefined) return this.lastParsed;
+    const result = this.schema.safeParse(raw);
+    // Name the keys that are wrong, never their values.
+    if (!result.success) throw new SecretUnavailableError(`secret ${this.name} is malformed: ${describeIssues(result.error.issues)}`);
+    this.lastRaw = raw;
+    this.lastParsed = result.data;
+    return result.data;
+  }
+}
+
+export function createSecretSource(config: RuntimeConfig): SecretSource {
+  if (config.SECRETS_SOURCE === 'file') return new LocalFileSource(config.LOCAL_SECRETS_FILE);
+  return new SecretsManagerSource(new SecretsProvider(), config.secretsPrefix, config.SECRETS_MAX_AGE_SECONDS);
+}

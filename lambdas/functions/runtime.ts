@@ -1,0 +1,39 @@
+import { createDocumentClient } from '../commons/clients/dynamodb';
+import { loadConfig, type RuntimeConfig } from '../commons/config';
+import { SecretReader, createSecretSource, type SecretName, type SecretSource } from '../commons/secrets';
+import type { z } from '../commons/validation';
+import { DynamoOrderStore } from '../store/dynamodb-order-store';
+import type { OrderStore } from '../store/order-store';
+
+/**
+ * The composition root: config, clients and secret caches built once per container (at module
+ * load, in the Lambda init phase) and shared by every invocation.
+ */
+export interface Runtime {
+  readonly config: RuntimeConfig;
+  readonly store: OrderStore;
+  readonly secrets: SecretSource;
+  secret<T>(name: SecretName, schema: z.ZodMiniType<T>): SecretReader<T>;
+  readonly claimWindowMs: number;
+}
+
+let instance: Runtime | undefined;
+
+export function runtime(): Runtime {
+  if (instance) return instance;
+  const config = loadConfig();
+  const secrets = createSecretSource(config);
+  const readers = new Map<SecretName, SecretReader<unknown>>();
+  instance = {
+    config,
+    store: new DynamoOrderStore(createDocumentClient(config.DYNAMODB_ENDPOINT), config.TABLE_NAME),
+    secrets,
+    secret<T>(name: SecretName, schema: z.ZodMiniType<T>): SecretReader<T> {
+      let reader = readers.get(name);
+      if (!reader) readers.set(name, (reader = new SecretReader(secrets, name, schema)));
+      return reader as SecretReader<T>;
+    },
+    claimWindowMs: config.APACE_CLAIM_WINDOW_SECONDS * 1000,
+  };
+  return instance;
+}

@@ -1,0 +1,66 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { UnauthorizedError } from '../../commons/errors';
+import type { SecretReader } from '../../commons/secrets';
+import type { ApaceSecret } from './schemas';
+
+/**
+ * Tokens in the callback URLs we give Apace (it calls them with no auth headers, DESIGN §3):
+ * `<keyId>.<expiry epoch s>.<base64url HMAC-SHA256>` over purpose, order id, refund id and expiry.
+ * The key id lets two keys verify at once, so keys rotate without breaking live offers.
+ */
+export type CallbackPurpose = 'verify' | 'notify';
+
+const TOKEN = /^([A-Za-z0-9_-]{1,16})\.(\d{10})\.([A-Za-z0-9_-]{43})$/;
+
+function mac(key: string, purpose: CallbackPurpose, orderId: string, refundId: string, expiresAt: number): Buffer {
+  return createHmac('sha256', key).update(`${purpose}\n${orderId}\n${refundId}\n${expiresAt}`).digest();
+}
+
+export function signCallbackToken(secret: ApaceSecret, purpose: CallbackPurpose, orderId: string, refundId: string, expiresAtMs: number): string {
+  const key = secret.callbackKeys[secret.callbackKeyId];
+  if (!key) throw new Error('callbackKeyId names no key');
+  const expiresAt = Math.floor(expiresAtMs / 1000);
+  return `${secret.callbackKeyId}.${expiresAt}.${mac(key, purpose, orderId, refundId, expiresAt).toString('base64url')}`;
+}
+
+function tokenValid(secret: ApaceSecret, parts: RegExpExecArray, purpose: CallbackPurpose, orderId: string, refundId: string): boolean {
+  const [, keyId = '', expiry = '', signature = ''] = parts;
+  const key = secret.callbackKeys[keyId];
+  if (!key) return false;
+  const expected = mac(key, purpose, orderId, refundId, Number(expiry));
+  const given = Buffer.from(signature, 'base64url');
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
+/**
+ * Throws 401 unless `token` was issued by us for this purpose, order and refund and has not
+ * expired. An unknown key id or a bad MAC re-reads the secret once (it may have just rotated).
+ */
+export async function authenticateCallback(
+  secrets: SecretReader<ApaceSecret>,
+  token: string | undefined,
+  purpose: CallbackPurpose,
+  orderId: string,
+  refundId: string,
+  nowMs: number,
+): Promise<void> {
+  if (!token) throw new UnauthorizedError('auth_token is missing', 'missing_token');
+  const parts = TOKEN.exec(token);
+  if (!parts) throw new UnauthorizedError('auth_token is malformed', 'invalid_token');
+  if (Number(parts[2]) * 1000 <= nowMs) throw new UnauthorizedError('auth_token has expired', 'expired_token');
+  const valid = await secrets.verifyWithRotation((secret) => tokenValid(secret, parts, purpose, orderId, refundId));
+  if (!valid) throw new UnauthorizedError('auth_token is not valid for this refund', 'invalid_token');
+}
+
+export interface CallbackUrls {
+  readonly verificationUrl: string;
+  readonly notificationUrl: string;
+}
+
+/** The two URLs handed to Apace for one refund, each carrying its own token (DESIGN §3). */
+export function callbackUrls(publicBaseUrl: string, secret: ApaceSecret, orderId: string, refundId: string, tokenExpiresAtMs: number): CallbackUrls {
+  const base = `${publicBaseUrl.replace(/\/+$/, '')}/apace/orders/${encodeURIComponent(orderId)}/refunds/${encodeURIComponent(refundId)}`;
+  const url = (purpose: CallbackPurpose, leaf: string) =>
+    `${base}/${leaf}?auth_token=${signCallbackToken(secret, purpose, orderId, refundId, tokenExpiresAtMs)}`;
+  return { verificationUrl: url('verify', 'verification'), notificationUrl: url('notify', 'notification') };
+}
