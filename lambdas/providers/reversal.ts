@@ -1,0 +1,34 @@
+import type { Money } from '../domain/money';
+import type { PaymentLedger, PaymentProvider } from '../domain/order';
+
+/**
+ * What every card-reversal connector (EPG, PayPro, Optty) offers the dispatcher. Connectors never
+ * throw for provider answers or transport failures: they return an outcome. They throw only for
+ * programming or configuration errors (a missing base URL or secret).
+ */
+export interface ReversalRequest {
+  /** Our refund id: the idempotency reference at the provider (EPG merchantTransactionId, Optty refundReference). */
+  readonly refundId: string;
+  readonly orderId: string;
+  readonly amount: Money;
+  /** The original payment: provider, its transaction id (Ap21 `Stan`), reference. */
+  readonly payment: PaymentLedger;
+  readonly description: string;
+}
+
+export type ReversalOutcome =
+  /** The provider has sent the money back (or will, irrevocably). */
+  | { readonly kind: 'succeeded'; readonly providerRef?: string; readonly detail: string }
+  /** Accepted; the final answer comes later (status sync or notification). */
+  | { readonly kind: 'pending'; readonly providerRef?: string; readonly detail: string }
+  /** Refused or failed. `retryable` failures are tried again with the same reference. */
+  | { readonly kind: 'failed'; readonly retryable: boolean; readonly detail: string; readonly providerRef?: string }
+  /** The provider cannot say (no status API, or the transaction is not found yet). */
+  | { readonly kind: 'unknown'; readonly detail: string };
+
+export interface ReversalConnector {
+  readonly provider: PaymentProvider;
+  submit(request: ReversalRequest): Promise<ReversalOutcome>;
+  /** The refund's current state at the provider, for sync of pending or ambiguous submissions. */
+  status(request: ReversalRequest): Promise<ReversalOutcome>;
+}
