@@ -20,7 +20,7 @@ async function main(): Promise<void> {
   process.env.DYNAMODB_ENDPOINT = dynamo.endpoint;
   await ensureTable(dynamo.endpoint, process.env.TABLE_NAME!);
 
-  const server = await startServer(await loadRoutes(), { port: settings.port }).catch((error: Error) => {
+  const server = await startServer(loadRoutes(), { port: settings.port }).catch((error: Error) => {
     throw new Error(`cannot listen on port ${settings.port} (${error.message}); set PORT to a free port`);
   });
   const shown = (path: string) => relative(process.cwd(), path) || path;

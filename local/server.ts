@@ -29,14 +29,16 @@ function compile(route: RouteDefinition, handler: Handler): CompiledRoute {
   return { ...route, pattern: new RegExp(`^${source}$`), params, handler };
 }
 
-/** Loads each route's handler module: the same `handler` export Lambda invokes. */
-export async function loadRoutes(): Promise<CompiledRoute[]> {
-  return Promise.all(
-    ROUTES.map(async (route) => {
-      const module = (await import(`../lambdas/functions/${route.fn}`)) as { handler: Handler };
-      return compile(route, module.handler);
-    }),
-  );
+/**
+ * Loads each route's handler module: the same `handler` export Lambda invokes. Loading is deferred
+ * to here because modules read their environment when they load, as in a Lambda init phase.
+ */
+export function loadRoutes(): CompiledRoute[] {
+  return ROUTES.map((route) => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const module = require(`../lambdas/functions/${route.fn}`) as { handler: Handler };
+    return compile(route, module.handler);
+  });
 }
 
 function lambdaContext(fn: string): Context {

@@ -1,0 +1,80 @@
+import { ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { createDocumentClient } from '../../lambdas/commons/clients/dynamodb';
+import { openOrder, type NewOrder } from '../../lambdas/domain/order';
+import type { OrderStore } from '../../lambdas/store/order-store';
+import { callbackUrls } from '../../lambdas/providers/apace/callback-token';
+import { signApaceBody } from '../../lambdas/providers/apace/signature';
+import type { ApaceSecret } from '../../lambdas/providers/apace/schemas';
+
+export const DAY_MS = 24 * 3600 * 1000;
+
+export function demoOrder(orderId: string, overrides: Partial<NewOrder> = {}): NewOrder {
+  return {
+    orderId,
+    currency: 'AUD',
+    lines: [
+      { lineId: '1', quantity: 2, valueMinor: 11980, sku: 'SKU-21503', title: 'Linen shirt' },
+      { lineId: '2', quantity: 1, valueMinor: 4500, sku: 'SKU-880', title: 'Belt' },
+    ],
+    payments: [{ paymentId: 'pay-1', capturedMinor: 16480, provider: 'addon_payments', transactionId: '7831830', cardLastFour: '7001' }],
+    ...overrides,
+  };
+}
+
+/** An order with one refund offered through Apace (as the connector will leave it). */
+export async function offeredRefund(store: OrderStore, orderId: string, refundId = `${orderId}-r1`, expiresInMs = 10 * DAY_MS) {
+  const now = new Date().toISOString();
+  await store.putOrder(openOrder(demoOrder(orderId), now));
+  const offerExpiresAt = new Date(Date.now() + expiresInMs).toISOString();
+  await store.createRefund(
+    orderId,
+    { refundId, lines: { '1': 1 }, paymentId: 'pay-1', amount: { minor: 5990, currency: 'AUD' }, route: 'apace', offerExpiresAt, source: { kind: 'manual', ref: refundId } },
+    now,
+    { actor: 'seed' },
+  );
+  await store.applyEvent(orderId, refundId, 'offer_created', { now, claimWindowMs: 0, refs: { apaceRefundId: `apace-${refundId}` } }, { actor: 'seed' });
+  return { orderId, refundId, offerExpiresAt };
+}
+
+export function apaceUrls(baseUrl: string, secret: ApaceSecret, orderId: string, refundId: string, expiresAtMs = Date.now() + 10 * DAY_MS) {
+  return callbackUrls(baseUrl, secret, orderId, refundId, expiresAtMs);
+}
+
+export function apaceWebhook(orderId: string, status: 'pending' | 'processed', extra: Record<string, unknown> = {}) {
+  return JSON.stringify({
+    refund_success: status === 'processed',
+    refund_status: status,
+    refund_id: '6858a1c2-0000-4000-8000-000000000001',
+    date_created: '2026-06-02T21:35:51.758Z',
+    datetime_refund_sent: status === 'processed' ? '2026-06-02T21:36:11.000Z' : null,
+    apace_refund_link: 'https://merchant.apacerefunds.com/app/refund/6858',
+    order_id: orderId,
+    item_ids: ['1'],
+    refund_card: '**** **** ***** 7001',
+    network: 'VISA',
+    network_transaction_id: 'zfu7',
+    ...extra,
+  });
+}
+
+export async function postWebhook(url: string, body: string, apiSecret: string, headers: Record<string, string> = {}) {
+  return fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-request-signature-sha-256': signApaceBody(apiSecret, body), ...headers },
+    body,
+  });
+}
+
+/** Every item in the table, to prove a rejected request wrote nothing. */
+export async function tableSnapshot(endpoint: string, tableName = process.env.TABLE_NAME!): Promise<unknown[]> {
+  const client = createDocumentClient(endpoint);
+  const items: unknown[] = [];
+  let start: Record<string, unknown> | undefined;
+  do {
+    const page = await client.send(new ScanCommand({ TableName: tableName, ConsistentRead: true, ExclusiveStartKey: start }));
+    items.push(...(page.Items ?? []));
+    start = page.LastEvaluatedKey;
+  } while (start);
+  client.destroy();
+  return items.sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
+}
