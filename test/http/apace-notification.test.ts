@@ -1,0 +1,150 @@
+import type { ApaceSecret } from '../../lambdas/providers/apace/schemas';
+import { APACE_SIGNATURE_HEADER, signApaceBody } from '../../lambdas/providers/apace/signature';
+import { apaceUrls, apaceWebhook, offeredRefund, postWebhook, tableSnapshot } from '../support/fixtures';
+import { startTestStack, type TestStack } from '../support/stack';
+
+let stack: TestStack;
+let apace: ApaceSecret;
+
+beforeAll(async () => {
+  stack = await startTestStack();
+  apace = stack.secrets.apace as ApaceSecret;
+});
+afterAll(() => stack.close());
+
+async function setup(orderId: string) {
+  const { refundId } = await offeredRefund(stack.runtime.store, orderId);
+  return { orderId, refundId, url: apaceUrls(stack.url, apace, orderId, refundId).notificationUrl };
+}
+
+const refundOf = async (orderId: string, refundId: string) => (await stack.runtime.store.getOrder(orderId))!;
+
+describe('POST /apace/orders/{orderId}/refunds/{refundId}/notification', () => {
+  it('marks the refund paid at pending, settles the ledger, and keeps the raw webhook in the timeline', async () => {
+    const { orderId, refundId, url } = await setup('n-pending');
+    const body = apaceWebhook(orderId, 'pending');
+    const response = await postWebhook(url, body, apace.apiSecret);
+    expect([response.status, await response.json()]).toEqual([200, { received: true }]);
+    const order = await refundOf(orderId, refundId);
+    expect(order.refunds[refundId]).toMatchObject({ state: 'paid', channel: 'apace' });
+    expect(order.refunds[refundId]!.confirmedAt).toBeUndefined();
+    expect(order.lines['1']).toMatchObject({ reserved: 0, refunded: 1, available: 1 });
+    expect(order.payments['pay-1']).toMatchObject({ reservedMinor: 0, refundedMinor: 5990 });
+    expect(order.timeline.at(-1)).toMatchObject({ event: 'apace_paid', actor: 'apace', from: 'offered', to: 'paid', raw: body });
+  });
+
+  it('confirms at processed; duplicates and retries change nothing and are kept once in the inbox', async () => {
+    const { orderId, refundId, url } = await setup('n-dup');
+    await postWebhook(url, apaceWebhook(orderId, 'pending'), apace.apiSecret);
+    const processed = apaceWebhook(orderId, 'processed');
+    expect((await postWebhook(url, processed, apace.apiSecret)).status).toBe(200);
+    const confirmed = await refundOf(orderId, refundId);
+    expect(confirmed.refunds[refundId]!.confirmedAt).toBeDefined();
+
+    const before = await tableSnapshot(stack.dynamo.endpoint);
+    for (const body of [processed, processed, apaceWebhook(orderId, 'pending')]) {
+      expect((await postWebhook(url, body, apace.apiSecret)).status).toBe(200);
+    }
+    const after = await tableSnapshot(stack.dynamo.endpoint);
+    const inbox = after.filter((item) => String((item as { SK: string }).SK).startsWith('INBOX#apace#'));
+    // The order item is untouched; the two distinct late bodies are kept once each.
+    expect(after.length - before.length).toBe(2);
+    expect(inbox.filter((item) => String((item as { PK: string }).PK) === `ORDER#${orderId}`)).toHaveLength(2);
+    const order = await refundOf(orderId, refundId);
+    expect(order.lines['1']).toMatchObject({ refunded: 1, reserved: 0 });
+    expect(order.version).toBe(confirmed.version);
+  });
+
+  it('accepts processed before pending: paid and confirmed in one step, the late pending is a duplicate', async () => {
+    const { orderId, refundId, url } = await setup('n-order');
+    await postWebhook(url, apaceWebhook(orderId, 'processed'), apace.apiSecret);
+    await postWebhook(url, apaceWebhook(orderId, 'pending'), apace.apiSecret);
+    const order = await refundOf(orderId, refundId);
+    expect(order.refunds[refundId]).toMatchObject({ state: 'paid', channel: 'apace' });
+    expect(order.refunds[refundId]!.confirmedAt).toBe(order.refunds[refundId]!.paidAt);
+    expect(order.lines['1']!.refunded).toBe(1);
+  });
+
+  it('reads the older webhook without refund_status from refund_success', async () => {
+    const { orderId, refundId, url } = await setup('n-legacy');
+    const body = JSON.stringify({ ...JSON.parse(apaceWebhook(orderId, 'pending')), refund_status: undefined });
+    expect((await postWebhook(url, body, apace.apiSecret)).status).toBe(200);
+    expect((await refundOf(orderId, refundId)).refunds[refundId]!.state).toBe('paid');
+  });
+
+  it('handles 40 concurrent deliveries of both webhooks: one settlement, one confirmation', async () => {
+    const { orderId, refundId, url } = await setup('n-race');
+    const bodies = Array.from({ length: 40 }, (_, i) => apaceWebhook(orderId, i % 2 ? 'processed' : 'pending'));
+    const statuses = await Promise.all(bodies.map(async (body) => (await postWebhook(url, body, apace.apiSecret)).status));
+    expect(new Set(statuses)).toEqual(new Set([200]));
+    const order = await refundOf(orderId, refundId);
+    expect(order.lines['1']).toMatchObject({ purchased: 2, reserved: 0, refunded: 1, available: 1 });
+    expect(order.timeline.filter((entry) => entry.refundId === refundId && entry.to === 'paid')).toHaveLength(
+      order.timeline.filter((e) => e.event === 'apace_confirmed').length + 1,
+    );
+    expect(order.refunds[refundId]!.confirmedAt).toBeDefined();
+  });
+
+  describe('refuses bad requests with a precise error and writes nothing', () => {
+    let orderId: string;
+    let url: string;
+    let verificationUrl: string;
+    beforeAll(async () => {
+      let refundId: string;
+      ({ orderId, refundId, url } = await setup('n-bad'));
+      ({ verificationUrl } = apaceUrls(stack.url, apace, orderId, refundId));
+    });
+    const signed = (body: string | Buffer, type = 'application/json') => ({ 'content-type': type, [APACE_SIGNATURE_HEADER]: signApaceBody(apace.apiSecret, body) });
+
+    const cases: [string, number, string, () => { url: string; body: string | Buffer; headers: Record<string, string> }][] = [
+      ['no signature', 401, 'missing_signature', () => ({ url, body: apaceWebhook(orderId, 'pending'), headers: { 'content-type': 'application/json' } })],
+      ['a signature of another body', 401, 'invalid_signature', () => ({ url, body: apaceWebhook(orderId, 'pending'), headers: signed(apaceWebhook(orderId, 'processed')) })],
+      ['a signature with the wrong key', 401, 'invalid_signature', () => {
+        const body = apaceWebhook(orderId, 'pending');
+        return { url, body, headers: { 'content-type': 'application/json', [APACE_SIGNATURE_HEADER]: signApaceBody('not-the-secret', body) } };
+      }],
+      ['a signature that is not hex', 401, 'invalid_signature', () => ({ url, body: apaceWebhook(orderId, 'pending'), headers: { 'content-type': 'application/json', [APACE_SIGNATURE_HEADER]: 'zz' } })],
+      ['the verification token on the notification URL', 401, 'invalid_token', () => ({ url: verificationUrl.replace('/verification?', '/notification?'), body: apaceWebhook(orderId, 'pending'), headers: signed(apaceWebhook(orderId, 'pending')) })],
+      ['a form body', 415, 'unsupported_media_type', () => ({ url, body: 'refund_status=pending', headers: signed('refund_status=pending', 'application/x-www-form-urlencoded') })],
+      ['malformed JSON', 400, 'malformed_json', () => ({ url, body: '{"refund_status":', headers: signed('{"refund_status":') })],
+      ['invalid UTF-8', 400, 'invalid_encoding', () => ({ url, body: Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), headers: signed(Buffer.from([0x7b, 0xff, 0xfe, 0x7d])) })],
+      ['a missing order_id', 422, 'invalid_request', () => {
+        const body = JSON.stringify({ ...JSON.parse(apaceWebhook(orderId, 'pending')), order_id: undefined });
+        return { url, body, headers: signed(body) };
+      }],
+      ['an unknown refund_status', 422, 'invalid_request', () => {
+        const body = apaceWebhook(orderId, 'pending', { refund_status: 'approved' });
+        return { url, body, headers: signed(body) };
+      }],
+      ['refund_success as a string', 422, 'invalid_request', () => {
+        const body = apaceWebhook(orderId, 'pending', { refund_success: 'false' });
+        return { url, body, headers: signed(body) };
+      }],
+      ['a body about another order', 422, 'order_mismatch', () => {
+        const body = apaceWebhook('someone-else', 'pending');
+        return { url, body, headers: signed(body) };
+      }],
+      ['a 40 KB body', 413, 'payload_too_large', () => {
+        const body = apaceWebhook(orderId, 'pending', { padding: 'x'.repeat(40_000) });
+        return { url, body, headers: signed(body) };
+      }],
+    ];
+
+    it.each(cases)('%s → %d %s', async (_, status, code, request) => {
+      const { url: target, body, headers } = request();
+      const before = await tableSnapshot(stack.dynamo.endpoint);
+      const response = await fetch(target, { method: 'POST', headers, body });
+      expect([response.status, ((await response.json()) as { error: { code: string } }).error.code]).toEqual([status, code]);
+      expect(await tableSnapshot(stack.dynamo.endpoint)).toEqual(before);
+    });
+
+    it('answers 404 for a refund it does not know, even when correctly signed, and writes nothing', async () => {
+      const { notificationUrl } = apaceUrls(stack.url, apace, orderId, 'unknown-refund');
+      const body = apaceWebhook(orderId, 'pending');
+      const before = await tableSnapshot(stack.dynamo.endpoint);
+      const response = await postWebhook(notificationUrl, body, apace.apiSecret);
+      expect([response.status, ((await response.json()) as { error: { code: string } }).error.code]).toEqual([404, 'refund_not_found']);
+      expect(await tableSnapshot(stack.dynamo.endpoint)).toEqual(before);
+    });
+  });
+});

@@ -1,0 +1,152 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import fc from 'fast-check';
+import { InvalidRefundError, OrderNotFoundError, RefundConflictError, RefundNotFoundError, UnitsUnavailableError } from '../../lambdas/domain/errors';
+import { addRefund, applyRefundEvent, openOrder, recordVerification, type NewRefund, type Order } from '../../lambdas/domain/order';
+import { REFUND_EVENTS, type Channel, type RefundEvent } from '../../lambdas/domain/refund';
+import { DynamoOrderStore } from '../../lambdas/store/dynamodb-order-store';
+import { ensureTable, startDynalite, type LocalDynamo } from '../../local/dynamodb';
+import { demoOrder } from '../support/fixtures';
+
+let dynamo: LocalDynamo;
+let store: DynamoOrderStore;
+let calls = 0;
+
+beforeAll(async () => {
+  dynamo = await startDynalite();
+  await ensureTable(dynamo.endpoint, 'store-test');
+  const client = new DynamoDBClient({ endpoint: dynamo.endpoint, region: 'ap-southeast-2', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
+  client.middlewareStack.add((next) => async (args) => {
+    calls++;
+    return next(args);
+  }, { step: 'initialize', name: 'countCalls' });
+  store = new DynamoOrderStore(DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } }), 'store-test');
+});
+afterAll(() => dynamo.close());
+
+const T = (seconds: number) => new Date(Date.UTC(2026, 2, 1, 10, 0, seconds)).toISOString();
+const refundSpec = (refundId: string, overrides: Partial<NewRefund> = {}): NewRefund => ({
+  refundId,
+  lines: { '1': 1 },
+  paymentId: 'pay-1',
+  amount: { minor: 5990, currency: 'AUD' },
+  route: 'reversal',
+  source: { kind: 'ap21_return', ref: refundId },
+  ...overrides,
+});
+
+describe('DynamoOrderStore against dynalite', () => {
+  it('opens an order once; a second put of the same order changes nothing', async () => {
+    const order = openOrder(demoOrder('s-open'), T(0));
+    expect(await store.putOrder(order)).toEqual({ created: true });
+    expect(await store.putOrder({ ...order, currency: 'NZD' })).toEqual({ created: false });
+    expect((await store.getOrder('s-open'))?.currency).toBe('AUD');
+  });
+
+  it('creates a refund and its reservation in exactly one round trip', async () => {
+    await store.putOrder(openOrder(demoOrder('s-create'), T(0)));
+    calls = 0;
+    const { refund, created } = await store.createRefund('s-create', refundSpec('r1'), T(1), { actor: 'ap21' });
+    expect(calls).toBe(1);
+    expect(created).toBe(true);
+    expect(refund).toMatchObject({ state: 'reversal_pending', nextAttemptAt: T(1) });
+    const order = (await store.getOrder('s-create'))!;
+    expect(order.lines['1']).toMatchObject({ reserved: 1, available: 1 });
+    expect(order.dueAt).toBe(T(1));
+    expect(order.timeline.at(-1)).toMatchObject({ event: 'refund_created', refundId: 'r1', to: 'reversal_pending', actor: 'ap21' });
+  });
+
+  it('explains refusals precisely: retried create, conflicting id, missing units, unknown order, bad shape', async () => {
+    await store.putOrder(openOrder(demoOrder('s-refuse'), T(0)));
+    await store.createRefund('s-refuse', refundSpec('r1', { lines: { '1': 2 }, amount: { minor: 11980, currency: 'AUD' } }), T(1), { actor: 'ap21' });
+    expect(await store.createRefund('s-refuse', refundSpec('r1', { lines: { '1': 2 }, amount: { minor: 11980, currency: 'AUD' } }), T(2), { actor: 'ap21' })).toMatchObject({ created: false, refund: { createdAt: T(1) } });
+    await expect(store.createRefund('s-refuse', refundSpec('r1'), T(2), { actor: 'ap21' })).rejects.toThrow(RefundConflictError);
+    await expect(store.createRefund('s-refuse', refundSpec('r2'), T(2), { actor: 'ap21' })).rejects.toThrow('line 1: 1 unit(s) asked, 0 not yet refunded or in flight');
+    await expect(store.createRefund('s-refuse', refundSpec('r3', { lines: { '2': 1 }, amount: { minor: 99999, currency: 'AUD' } }), T(2), { actor: 'ap21' })).rejects.toThrow(UnitsUnavailableError);
+    await expect(store.createRefund('s-refuse', refundSpec('r4', { lines: { '9': 1 } }), T(2), { actor: 'ap21' })).rejects.toThrow(InvalidRefundError);
+    await expect(store.createRefund('nope', refundSpec('r5'), T(2), { actor: 'ap21' })).rejects.toThrow(OrderNotFoundError);
+    await expect(store.createRefund('s-refuse', refundSpec('r6', { lines: { '2': -1 } }), T(2), { actor: 'ap21' })).rejects.toThrow(InvalidRefundError);
+    await expect(store.applyEvent('s-refuse', 'nope', 'reversal_submitted', { now: T(3), claimWindowMs: 0 }, { actor: 'dispatcher' })).rejects.toThrow(RefundNotFoundError);
+  });
+
+  it('never reserves a unit twice: 30 concurrent refunds for a line of 5 units, exactly 5 win', async () => {
+    await store.putOrder(openOrder(demoOrder('s-contend', { lines: [{ lineId: '1', quantity: 5, valueMinor: 5000 }], payments: [{ paymentId: 'pay-1', capturedMinor: 5000, provider: 'optty' }] }), T(0)));
+    const attempts = await Promise.allSettled(
+      Array.from({ length: 30 }, (_, i) => store.createRefund('s-contend', refundSpec(`c${i}`, { amount: { minor: 1000, currency: 'AUD' } }), T(1), { actor: 'refundid' })),
+    );
+    expect(attempts.filter((a) => a.status === 'fulfilled')).toHaveLength(5);
+    expect(attempts.filter((a) => a.status === 'rejected').every((a) => (a as PromiseRejectedResult).reason instanceof UnitsUnavailableError)).toBe(true);
+    const order = (await store.getOrder('s-contend'))!;
+    expect(order.lines['1']).toMatchObject({ purchased: 5, reserved: 5, available: 0 });
+    expect(order.payments['pay-1']).toMatchObject({ reservedMinor: 5000, availableMinor: 0 });
+    expect(Object.keys(order.refunds)).toHaveLength(5);
+  });
+
+  it('answers a verification from one UpdateItem round trip, and 404s an unknown refund in one too', async () => {
+    await store.putOrder(openOrder(demoOrder('s-verify'), T(0)));
+    await store.createRefund('s-verify', refundSpec('r1', { route: 'apace', offerExpiresAt: T(50) }), T(1), { actor: 'ap21' });
+    calls = 0;
+    expect(await store.recordVerification('s-verify', 'r1', T(2))).toEqual({ state: 'offer_pending', channel: 'apace', offerExpiresAt: T(50) });
+    expect(calls).toBe(1);
+    calls = 0;
+    await expect(store.recordVerification('s-verify', 'nope', T(2))).rejects.toThrow(RefundNotFoundError);
+    expect(calls).toBe(1);
+    expect((await store.getOrder('s-verify'))!.refunds.r1).toMatchObject({ verifications: 1, lastVerifiedAt: T(2) });
+  });
+
+  it('applies every transition exactly as the pure model does, over random event sequences', async () => {
+    const routes: Channel[] = ['apace', 'reversal', 'refundid'];
+    const stepArb = fc.oneof(
+      { arbitrary: fc.record({ kind: fc.constant('create' as const), route: fc.constantFrom(...routes), line: fc.constantFrom('1', '2') }), weight: 1 },
+      { arbitrary: fc.record({ kind: fc.constant('event' as const), event: fc.constantFrom(...REFUND_EVENTS), r: fc.nat({ max: 3 }) }), weight: 4 },
+      { arbitrary: fc.record({ kind: fc.constant('verify' as const), r: fc.nat({ max: 3 }) }), weight: 1 },
+    );
+    let run = 0;
+    const applied = new Set<RefundEvent>();
+    await fc.assert(
+      fc.asyncProperty(fc.array(stepArb, { minLength: 10, maxLength: 40, size: 'max' }), async (steps) => {
+        const orderId = `s-model-${run++}`;
+        let model: Order = openOrder(demoOrder(orderId), T(0));
+        await store.putOrder(model);
+        const ids: string[] = [];
+        for (const [i, step] of steps.entries()) {
+          const now = T(i * 200);
+          const ctx = { now, claimWindowMs: 300_000 };
+          if (step.kind === 'create') {
+            const spec = refundSpec(`r${ids.length}`, { route: step.route, lines: { [step.line]: 1 }, amount: { minor: 1000, currency: 'AUD' }, ...(step.route === 'apace' && { offerExpiresAt: T(i * 200 + 1000) }) });
+            let expected: 'created' | 'refused' = 'created';
+            try {
+              model = addRefund(model, spec, now).order;
+            } catch {
+              expected = 'refused';
+            }
+            const actual = await store.createRefund(orderId, spec, now, { actor: 'ap21' }).then(() => 'created', () => 'refused');
+            expect(actual).toBe(expected);
+            if (expected === 'created') ids.push(spec.refundId);
+          } else if (ids.length) {
+            const refundId = ids[step.r % ids.length]!;
+            if (step.kind === 'verify') {
+              model = recordVerification(model, refundId, now);
+              await store.recordVerification(orderId, refundId, now);
+            } else {
+              const event: RefundEvent = step.event;
+              const expected = applyRefundEvent(model, refundId, event, ctx);
+              model = expected.order;
+              const actual = await store.applyEvent(orderId, refundId, event, ctx, { actor: 'dispatcher' });
+              expect(actual.applied ? 'applied' : actual.why).toBe(expected.plan.ok ? 'applied' : expected.plan.why);
+              if (actual.applied) applied.add(event);
+            }
+          }
+        }
+        const stored = (await store.getOrder(orderId))!;
+        expect(stored.lines).toEqual(model.lines);
+        expect(stored.payments).toEqual(model.payments);
+        expect(stored.refunds).toEqual(model.refunds);
+        expect(stored.version).toBe(model.version);
+      }),
+      { numRuns: 40, seed: 7 },
+    );
+    // Most random events do not apply; the run must still exercise most transitions for real.
+    expect(applied.size).toBeGreaterThanOrEqual(REFUND_EVENTS.length - 4);
+  });
+});
