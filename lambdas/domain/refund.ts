@@ -31,8 +31,12 @@ export const HOLDING_STATES: ReadonlySet<RefundState> = new Set([
   'manual_review',
 ]);
 
-/** States in which refund-relay owes an outbound call (the outbox). */
-export const WORK_STATES: ReadonlySet<RefundState> = new Set(['offer_pending', 'offer_cancelling', 'reversal_pending']);
+/**
+ * States in which refund-relay owes an outbound call at `nextAttemptAt` (the outbox):
+ * create or cancel the Apace offer, submit the reversal, or follow up a submitted reversal
+ * (its `nextAttemptAt` is the lease of the dispatcher that submitted it, or the next status sync).
+ */
+export const WORK_STATES: ReadonlySet<RefundState> = new Set(['offer_pending', 'offer_cancelling', 'reversal_pending', 'reversal_submitted']);
 
 /** What a refund claims from the ledger: units per order line and an amount from one payment. */
 export interface RefundClaim {
@@ -79,7 +83,8 @@ export interface TransitionRule {
   readonly from: readonly RefundState[];
   /** Only when the refund is currently routed through this channel. */
   readonly onlyChannel?: Channel;
-  readonly to: RefundState;
+  /** The new state; `unchanged` for bookkeeping events (claims, rescheduling). */
+  readonly to: RefundState | 'unchanged';
   /** The channel after the transition; unchanged when absent. */
   readonly channel?: Channel;
   readonly ledger: LedgerEffect;
@@ -87,6 +92,8 @@ export interface TransitionRule {
   readonly stamps?: readonly ('paidAt' | 'confirmedAt')[];
   /** Counts a provider call attempt. */
   readonly countsAttempt?: boolean;
+  /** Starts a fresh attempt budget (a new channel, or an operator's redrive). */
+  readonly resetsAttempts?: boolean;
 }
 
 const APACE_PAYABLE: readonly RefundState[] = ['offer_pending', 'offered', 'offer_cancelling', 'reversal_pending'];
@@ -96,9 +103,11 @@ const APACE_PAYABLE: readonly RefundState[] = ['offer_pending', 'offered', 'offe
  * first, DESIGN §2.3); an Apace payment is accepted while no other channel has sent money.
  */
 export const RULES = {
+  attempt_started: { from: ['offer_pending', 'offer_cancelling', 'reversal_submitted'], to: 'unchanged', ledger: 'hold', countsAttempt: true },
+  rescheduled: { from: ['offer_pending', 'offer_cancelling', 'reversal_pending', 'reversal_submitted', 'offered'], to: 'unchanged', ledger: 'hold' },
   offer_created: { from: ['offer_pending'], to: 'offered', ledger: 'hold' },
   offer_cancel_started: { from: ['offer_pending', 'offered'], to: 'offer_cancelling', ledger: 'hold', guard: 'apace_quiet' },
-  offer_cancelled: { from: ['offer_cancelling'], to: 'reversal_pending', channel: 'reversal', ledger: 'hold' },
+  offer_cancelled: { from: ['offer_cancelling'], to: 'reversal_pending', channel: 'reversal', ledger: 'hold', resetsAttempts: true },
   offer_cancel_refused: { from: ['offer_cancelling'], to: 'offered', ledger: 'hold' },
   apace_paid: { from: APACE_PAYABLE, to: 'paid', channel: 'apace', ledger: 'settle', stamps: ['paidAt'] },
   apace_paid_after_review: {
@@ -126,8 +135,8 @@ export const RULES = {
     to: 'manual_review',
     ledger: 'hold',
   },
-  redrive_reversal: { from: ['manual_review'], onlyChannel: 'reversal', to: 'reversal_pending', ledger: 'hold' },
-  redrive_apace: { from: ['manual_review'], onlyChannel: 'apace', to: 'offer_cancelling', ledger: 'hold', guard: 'apace_quiet' },
+  redrive_reversal: { from: ['manual_review'], onlyChannel: 'reversal', to: 'reversal_pending', ledger: 'hold', resetsAttempts: true },
+  redrive_apace: { from: ['manual_review'], onlyChannel: 'apace', to: 'offer_cancelling', ledger: 'hold', guard: 'apace_quiet', resetsAttempts: true },
   released_by_operator: { from: ['manual_review'], to: 'released', ledger: 'release' },
 } as const satisfies Record<string, TransitionRule>;
 
@@ -173,25 +182,28 @@ export function guardHolds(refund: Refund, guard: Guard | undefined, ctx: Transi
 /** Decides whether `event` applies to `refund` now, and what the refund becomes. Pure. */
 export function planTransition(refund: Refund, event: RefundEvent, ctx: TransitionContext): Plan {
   const rule = ruleFor(event);
+  const to = rule.to === 'unchanged' ? refund.state : rule.to;
   const inSourceState = rule.from.includes(refund.state) && (!rule.onlyChannel || rule.onlyChannel === refund.channel);
   if (!inSourceState || !guardHolds(refund, rule.guard, ctx)) {
-    const alreadyThere = refund.state === rule.to && (rule.channel === undefined || rule.channel === refund.channel);
+    const alreadyThere = rule.to !== 'unchanged' && refund.state === rule.to && (rule.channel === undefined || rule.channel === refund.channel);
     if (alreadyThere && (!inSourceState || rule.guard === 'unconfirmed')) return { ok: false, why: 'already_applied' };
     if (inSourceState && rule.guard === 'apace_quiet') return { ok: false, why: 'apace_recently_verified' };
     return { ok: false, why: 'wrong_state' };
   }
   const next: Record<string, unknown> = {
     ...refund,
-    state: rule.to,
+    state: to,
     channel: rule.channel ?? refund.channel,
     updatedAt: ctx.now,
     refs: { ...refund.refs, ...ctx.refs },
   };
   for (const stamp of rule.stamps ?? []) next[stamp] = (refund as unknown as Record<string, unknown>)[stamp] ?? ctx.now;
+  if (rule.resetsAttempts) next.attempts = 0;
   if (rule.countsAttempt) next.attempts = refund.attempts + 1;
   if (ctx.reason !== undefined) next.reason = ctx.reason;
-  else delete next.reason;
-  if (WORK_STATES.has(rule.to)) next.nextAttemptAt = ctx.nextAttemptAt ?? ctx.now;
+  else if (rule.to !== 'unchanged') delete next.reason;
+  if (WORK_STATES.has(to)) next.nextAttemptAt = ctx.nextAttemptAt ?? ctx.now;
+  else if (to === 'offered' && ctx.nextAttemptAt !== undefined) next.nextAttemptAt = ctx.nextAttemptAt;
   else delete next.nextAttemptAt;
   return { ok: true, refund: next as unknown as Refund, ledger: rule.ledger };
 }
@@ -215,4 +227,15 @@ export function verificationAnswer(view: VerificationView, now: string): Verific
   const issuedElsewhere =
     view.state === 'reversal_submitted' || view.state === 'refundid_pending' || (view.state === 'paid' && view.channel !== 'apace');
   return issuedElsewhere ? { allow_refund: false, refund_issued: true } : { allow_refund: false };
+}
+
+/**
+ * When a refund next needs refund-relay to act, or undefined when it waits on nobody but others.
+ * An offer is due when it expires (to be cancelled) or when a follow-up was scheduled for it.
+ */
+export function refundDueAt(refund: Refund): string | undefined {
+  if (WORK_STATES.has(refund.state)) return refund.nextAttemptAt ?? refund.updatedAt;
+  if (refund.state !== 'offered') return undefined;
+  const expiry = refund.offerExpiresAt ?? refund.updatedAt;
+  return refund.nextAttemptAt && refund.nextAttemptAt > expiry ? refund.nextAttemptAt : expiry;
 }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { GetCommand, PutCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { OrderNotFoundError, RefundNotFoundError } from '../domain/errors';
 import { addRefund, newRefundRecord, validateRefundShape, type NewRefund, type Order } from '../domain/order';
 import {
@@ -175,9 +175,11 @@ export class DynamoOrderStore implements OrderStore {
 
       const expr = new ExpressionBuilder();
       const refundPath = (...field: string[]) => expr.path('refunds', refundId, ...field);
+      // State, channel and attempt count: two dispatchers claiming the same work cannot both win.
       const conditions = [
         `${refundPath('state')} = ${expr.value(observed.state)}`,
         `${refundPath('channel')} = ${expr.value(observed.channel)}`,
+        `${refundPath('attempts')} = ${expr.value(observed.attempts)}`,
       ];
       const rule = ruleFor(event);
       if (rule.guard === 'apace_quiet') {
@@ -185,11 +187,9 @@ export class DynamoOrderStore implements OrderStore {
       } else if (rule.guard === 'unconfirmed') {
         conditions.push(`attribute_not_exists(${refundPath('confirmedAt')})`);
       }
-      const sets = [
-        `${refundPath('state')} = ${expr.value(next.state)}`,
-        `${refundPath('updatedAt')} = ${expr.value(next.updatedAt)}`,
-        `${refundPath('attempts')} = ${expr.value(next.attempts)}`,
-      ];
+      const sets = [`${refundPath('updatedAt')} = ${expr.value(next.updatedAt)}`];
+      if (next.state !== observed.state) sets.push(`${refundPath('state')} = ${expr.value(next.state)}`);
+      if (next.attempts !== observed.attempts) sets.push(`${refundPath('attempts')} = ${expr.value(next.attempts)}`);
       const removes: string[] = [];
       if (next.channel !== observed.channel) sets.push(`${refundPath('channel')} = ${expr.value(next.channel)}`);
       for (const stamp of ['paidAt', 'confirmedAt', 'reason', 'nextAttemptAt'] as const) {
@@ -267,6 +267,50 @@ export class DynamoOrderStore implements OrderStore {
       return { stored: true };
     } catch (error) {
       if (isConditionFailure(error)) return { stored: false };
+      throw error;
+    }
+  }
+
+  async findDueOrders(now: string, limit: number): Promise<string[]> {
+    const { name, partitionKey, sortKey } = TABLE.dueIndex;
+    const pages = await Promise.all(
+      Array.from({ length: TABLE.dueShards }, (_, shard) =>
+        this.db.send(
+          new QueryCommand({
+            TableName: this.tableName,
+            IndexName: name,
+            KeyConditionExpression: '#shard = :shard AND #due <= :now',
+            ExpressionAttributeNames: { '#shard': partitionKey, '#due': sortKey },
+            ExpressionAttributeValues: { ':shard': `due#${shard}`, ':now': now },
+            Limit: limit,
+          }),
+        ),
+      ),
+    );
+    const due = pages.flatMap((page) => (page.Items ?? []).map((item) => ({ orderId: String(item[TABLE.partitionKey]).slice('ORDER#'.length), dueAt: String(item[sortKey]) })));
+    return due.sort((a, b) => a.dueAt.localeCompare(b.dueAt)).slice(0, limit).map((entry) => entry.orderId);
+  }
+
+  async reschedule(orderId: string, version: number, dueAt: string | undefined): Promise<boolean> {
+    const expr = new ExpressionBuilder();
+    const { partitionKey: shard, sortKey: due } = TABLE.dueIndex;
+    const update = dueAt
+      ? `SET ${expr.path(due)} = ${expr.value(dueAt)}, ${expr.path(shard)} = ${expr.value(dueShard(orderId))}`
+      : `REMOVE ${expr.path(due)}, ${expr.path(shard)}`;
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: orderKey(orderId),
+          UpdateExpression: update,
+          ConditionExpression: `${expr.path('version')} = ${expr.value(version)}`,
+          ExpressionAttributeNames: expr.names,
+          ExpressionAttributeValues: expr.values,
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
       throw error;
     }
   }

@@ -68,4 +68,11 @@ export interface OrderStore {
   recordVerification(orderId: string, refundId: string, now: string): Promise<VerificationView>;
   /** Keeps an inbound message that changed nothing (duplicate or late), once per key. */
   recordInbound(orderId: string, record: InboundRecord, now: string): Promise<{ stored: boolean }>;
+  /** Orders whose earliest due time has come (the outbox), up to `limit`. */
+  findDueOrders(now: string, limit: number): Promise<string[]>;
+  /**
+   * Sets when the order next needs attention (undefined: nothing to do), only if the order is still
+   * at `version`; false when it changed meanwhile and the caller must look again.
+   */
+  reschedule(orderId: string, version: number, dueAt: string | undefined): Promise<boolean>;
 }

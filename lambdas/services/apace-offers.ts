@@ -1,0 +1,52 @@
+import type { Money } from '../domain/money';
+
+/**
+ * What the dispatcher needs from Apace. The Apace client implements it; keeping the port here lets
+ * the dispatcher's rules be read without the HTTP details.
+ */
+export interface OfferItem {
+  readonly itemId: string;
+  readonly displayName: string;
+  readonly sku?: string;
+  readonly unitPrice?: Money;
+  readonly quantity: number;
+}
+
+export interface OfferRequest {
+  readonly orderId: string;
+  readonly refundId: string;
+  /** From a trusted source only (DESIGN §2.2); a refund without it never reaches Apace. */
+  readonly cardLastFour: string;
+  readonly amount: Money;
+  readonly items: readonly OfferItem[];
+  readonly expiresAt: string;
+  readonly customer?: { readonly firstName?: string; readonly lastName?: string; readonly email?: string };
+  readonly verificationUrl: string;
+  readonly notificationUrl: string;
+}
+
+export type ApaceFailure = { readonly kind: 'failed'; readonly retryable: boolean; readonly reason: string };
+
+export type OfferCreateResult =
+  | { readonly kind: 'created'; readonly apaceRefundId: string; readonly link: string; readonly activeUntil?: string; readonly recovered: boolean }
+  | ApaceFailure;
+
+export type OfferCancelResult =
+  | { readonly kind: 'cancelled' }
+  /** Apace has no such live offer: nothing can pay through it. */
+  | { readonly kind: 'not_found' }
+  /** Apace refuses because its payout is under way: the refund stays with Apace. */
+  | { readonly kind: 'refused'; readonly reason: string }
+  | ApaceFailure;
+
+/** Apace's own view of an offer, used to recover a lost webhook before giving up on an offer. */
+export type OfferStatusResult =
+  | { readonly kind: 'found'; readonly payout: 'none' | 'pending' | 'processed' | 'failed' }
+  | { readonly kind: 'not_found' }
+  | ApaceFailure;
+
+export interface ApaceOffers {
+  create(request: OfferRequest): Promise<OfferCreateResult>;
+  cancel(offer: { readonly apaceRefundId?: string; readonly orderId: string; readonly itemIds: readonly string[] }): Promise<OfferCancelResult>;
+  status(apaceRefundId: string): Promise<OfferStatusResult>;
+}

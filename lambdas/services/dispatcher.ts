@@ -1,0 +1,272 @@
+import { logger } from '../commons/logger';
+import type { Order, PaymentProvider } from '../domain/order';
+import { refundDueAt, type Refund, type RefundEvent, type TransitionContext } from '../domain/refund';
+import type { CallbackUrls } from '../providers/apace/callback-token';
+import type { ReversalConnector, ReversalOutcome, ReversalRequest } from '../providers/reversal';
+import type { Actor, OrderStore, TransitionOutcome } from '../store/order-store';
+import type { ApaceOffers, OfferItem } from './apace-offers';
+import { backoffDelayMs, later, type RetryPolicy } from './retry-policy';
+
+export interface DispatcherDeps {
+  readonly store: OrderStore;
+  /** Absent when the stage routes nothing through Apace. */
+  readonly apace?: ApaceOffers;
+  readonly reversals: Partial<Record<PaymentProvider, ReversalConnector>>;
+  readonly policy: RetryPolicy;
+  readonly claimWindowMs: number;
+  readonly callbackUrls: (orderId: string, refundId: string, offerExpiresAt: string) => Promise<CallbackUrls>;
+  readonly now?: () => number;
+  readonly random?: () => number;
+  readonly actor?: Actor;
+}
+
+export interface DispatchStep {
+  readonly refundId: string;
+  readonly action: string;
+}
+
+/**
+ * Does the outbound work the outbox says is due for one order (DESIGN §2.4): create or cancel Apace
+ * offers, submit and follow up card reversals. The same code runs as the SQS consumer in AWS and
+ * in the local runtime's loop. Every provider call is preceded by a claim — a conditional write
+ * that counts the attempt and takes a lease — so two dispatchers never make the same call at once,
+ * and a crash mid-call leaves a lease the sweeper takes over when it runs out.
+ */
+export class Dispatcher {
+  private readonly now: () => number;
+  private readonly random: () => number;
+  private readonly actor: Actor;
+
+  constructor(private readonly deps: DispatcherDeps) {
+    this.now = deps.now ?? Date.now;
+    this.random = deps.random ?? Math.random;
+    this.actor = deps.actor ?? 'dispatcher';
+  }
+
+  async processOrder(orderId: string): Promise<DispatchStep[]> {
+    const order = await this.deps.store.getOrder(orderId);
+    if (!order) return [];
+    const steps: DispatchStep[] = [];
+    const now = new Date(this.now()).toISOString();
+    for (const refund of Object.values(order.refunds)) {
+      const due = refundDueAt(refund);
+      if (due === undefined || due > now) continue;
+      try {
+        steps.push({ refundId: refund.id, action: await this.work(order, refund) });
+      } catch (error) {
+        // One refund's infrastructure failure must not starve the order's other refunds.
+        logger.error('dispatch failed', { order_id: orderId, refund_id: refund.id, error });
+        steps.push({ refundId: refund.id, action: 'error' });
+      }
+    }
+    await this.reschedule(orderId);
+    if (steps.some((step) => step.action === 'error')) throw new Error(`dispatch of order ${orderId} hit errors; it will be retried`);
+    return steps;
+  }
+
+  private work(order: Order, refund: Refund): Promise<string> {
+    switch (refund.state) {
+      case 'offer_pending':
+        return this.createOffer(order, refund);
+      case 'offer_cancelling':
+        return this.cancelOffer(order, refund);
+      case 'offered':
+        return this.followUpOffer(order, refund);
+      case 'reversal_pending':
+        return this.submitReversal(order, refund);
+      case 'reversal_submitted':
+        return this.followUpReversal(order, refund);
+      default:
+        return Promise.resolve('nothing to do');
+    }
+  }
+
+  private async createOffer(order: Order, refund: Refund): Promise<string> {
+    const { apace, policy } = this.deps;
+    const payment = order.payments[refund.paymentId];
+    if (!apace) return this.leaveApace(order, refund, 'Apace is not configured for this stage');
+    if (!payment?.cardLastFour) return this.leaveApace(order, refund, 'the card’s last four digits are unknown');
+    if (!refund.offerExpiresAt || refund.offerExpiresAt <= this.iso()) return this.leaveApace(order, refund, 'the offer expired before Apace accepted it');
+    if (refund.attempts >= policy.maxAttempts) return this.leaveApace(order, refund, `Apace unavailable after ${refund.attempts} attempts`);
+    const claim = await this.claim(order, refund, 'attempt_started');
+    if (!claim.applied) return `not claimed (${claim.why})`;
+    const urls = await this.deps.callbackUrls(order.orderId, refund.id, refund.offerExpiresAt);
+    const result = await apace.create({
+      orderId: order.orderId,
+      refundId: refund.id,
+      cardLastFour: payment.cardLastFour,
+      amount: refund.amount,
+      items: offerItems(order, refund),
+      expiresAt: refund.offerExpiresAt,
+      ...(order.customer && { customer: order.customer }),
+      verificationUrl: urls.verificationUrl,
+      notificationUrl: urls.notificationUrl,
+    });
+    if (result.kind === 'created') {
+      await this.apply(order, claim.refund, 'offer_created', { refs: { apaceRefundId: result.apaceRefundId, apaceLink: result.link } }, result.recovered ? 'found the offer Apace had already created' : undefined);
+      return result.recovered ? 'offer recovered' : 'offer created';
+    }
+    if (result.retryable) return this.retryLater(order, claim.refund, result.reason);
+    return this.leaveApace(order, claim.refund, `Apace refused the offer: ${result.reason}`);
+  }
+
+  /** Cancel first (DESIGN §2.3): only once Apace can no longer pay does the refund go to reversal. */
+  private async leaveApace(order: Order, refund: Refund, reason: string): Promise<string> {
+    const started = await this.apply(order, refund, 'offer_cancel_started', { reason });
+    if (started.applied) return this.cancelOffer(order, started.refund);
+    if (started.why !== 'apace_recently_verified') return `not moved off Apace (${started.why})`;
+    // Apace said yes to someone recently and may be paying: wait out the claim window.
+    const retryAt = new Date(Date.parse(refund.lastVerifiedAt ?? this.iso()) + this.deps.claimWindowMs + 1000).toISOString();
+    await this.apply(order, refund, 'rescheduled', { nextAttemptAt: retryAt, reason: `${reason}; waiting for Apace's claim window` });
+    return 'waiting for the Apace claim window';
+  }
+
+  private async cancelOffer(order: Order, refund: Refund): Promise<string> {
+    const { apace, policy } = this.deps;
+    if (!apace) return this.review(order, refund, 'cannot cancel the Apace offer: Apace is not configured');
+    if (refund.attempts >= policy.maxAttempts) return this.review(order, refund, `Apace cancel failed after ${refund.attempts} attempts`);
+    const claim = await this.claim(order, refund, 'attempt_started');
+    if (!claim.applied) return `not claimed (${claim.why})`;
+    const result = await apace.cancel({ orderId: order.orderId, itemIds: offerItems(order, refund).map((item) => item.itemId), ...(refund.refs.apaceRefundId && { apaceRefundId: refund.refs.apaceRefundId }) });
+    switch (result.kind) {
+      case 'cancelled':
+      case 'not_found': {
+        const moved = await this.apply(order, claim.refund, 'offer_cancelled', {}, result.kind === 'cancelled' ? 'Apace offer cancelled' : 'no live Apace offer to cancel');
+        return moved.applied ? this.submitReversal(order, moved.refund) : `not moved to reversal (${moved.why})`;
+      }
+      case 'refused':
+        await this.apply(order, claim.refund, 'offer_cancel_refused', { nextAttemptAt: later(this.now(), this.deps.policy.syncDelayMs) }, result.reason);
+        return 'Apace is paying; the refund stays with Apace';
+      case 'failed':
+        return result.retryable ? this.retryLater(order, claim.refund, result.reason) : this.review(order, claim.refund, `Apace cancel refused: ${result.reason}`);
+    }
+  }
+
+  /** An offer is due when it expires or when a follow-up was scheduled: recover a lost webhook first. */
+  private async followUpOffer(order: Order, refund: Refund): Promise<string> {
+    const { apace } = this.deps;
+    const apaceRefundId = refund.refs.apaceRefundId;
+    if (apace && apaceRefundId) {
+      const status = await apace.status(apaceRefundId);
+      if (status.kind === 'found' && (status.payout === 'pending' || status.payout === 'processed')) {
+        const event = status.payout === 'processed' ? 'apace_processed' : 'apace_paid';
+        const paid = await this.apply(order, refund, event, {}, `Apace reports payout ${status.payout}; its webhook had not arrived`);
+        return paid.applied ? `recovered Apace payout (${status.payout})` : `not applied (${paid.why})`;
+      }
+      if (status.kind === 'failed') {
+        await this.apply(order, refund, 'rescheduled', { nextAttemptAt: later(this.now(), this.deps.policy.syncDelayMs) });
+        return `Apace status unavailable: ${status.reason}`;
+      }
+    }
+    if (refund.offerExpiresAt && refund.offerExpiresAt > this.iso()) {
+      await this.apply(order, refund, 'rescheduled', { nextAttemptAt: refund.offerExpiresAt });
+      return 'offer still live';
+    }
+    return this.leaveApace(order, refund, 'the Apace offer expired');
+  }
+
+  private async submitReversal(order: Order, refund: Refund): Promise<string> {
+    const connector = this.connectorFor(order, refund);
+    if (!connector) return this.review(order, refund, `no card-reversal connector for payment provider ${order.payments[refund.paymentId]?.provider ?? 'unknown'}`);
+    if (refund.attempts >= this.deps.policy.maxAttempts) return this.review(order, refund, `card reversal failed after ${refund.attempts} attempts`);
+    const claim = await this.claim(order, refund, 'reversal_submitted');
+    if (!claim.applied) return `not claimed (${claim.why})`;
+    return this.recordReversal(order, claim.refund, await connector.submit(reversalRequest(order, claim.refund)));
+  }
+
+  /** A submitted reversal whose lease ran out (crash, timeout) or whose provider said pending. */
+  private async followUpReversal(order: Order, refund: Refund): Promise<string> {
+    const connector = this.connectorFor(order, refund);
+    if (!connector) return this.review(order, refund, 'no card-reversal connector to follow up the submitted reversal');
+    if (refund.attempts >= this.deps.policy.maxAttempts) return this.review(order, refund, `no final answer from the provider after ${refund.attempts} attempts`);
+    const claim = await this.claim(order, refund, 'attempt_started');
+    if (!claim.applied) return `not claimed (${claim.why})`;
+    const request = reversalRequest(order, claim.refund);
+    let outcome = await connector.status(request);
+    // Our refund id is the provider's idempotency reference, so asking again cannot pay twice.
+    if (outcome.kind === 'unknown') outcome = await connector.submit(request);
+    return this.recordReversal(order, claim.refund, outcome);
+  }
+
+  private async recordReversal(order: Order, refund: Refund, outcome: ReversalOutcome): Promise<string> {
+    const refs: Record<string, string> = 'providerRef' in outcome && outcome.providerRef ? { providerRef: outcome.providerRef } : {};
+    switch (outcome.kind) {
+      case 'succeeded':
+        await this.apply(order, refund, 'reversal_succeeded', { refs }, outcome.detail);
+        return 'reversed on the card';
+      case 'pending':
+        await this.apply(order, refund, 'rescheduled', { refs, nextAttemptAt: later(this.now(), this.deps.policy.syncDelayMs) }, outcome.detail);
+        return 'provider pending';
+      case 'unknown':
+        return this.retryLater(order, refund, outcome.detail, 'rescheduled');
+      case 'failed':
+        if (outcome.retryable) return this.retryLater(order, refund, outcome.detail, 'reversal_retry');
+        return this.review(order, refund, `provider refused the reversal: ${outcome.detail}`);
+    }
+  }
+
+  private async retryLater(order: Order, refund: Refund, reason: string, event: 'rescheduled' | 'reversal_retry' = 'rescheduled'): Promise<string> {
+    const delay = backoffDelayMs(Math.max(1, refund.attempts), this.deps.policy, this.random);
+    await this.apply(order, refund, event, { nextAttemptAt: later(this.now(), delay) }, reason);
+    return `retry in ${Math.round(delay / 1000)} s: ${reason}`;
+  }
+
+  private async review(order: Order, refund: Refund, reason: string): Promise<string> {
+    const moved = await this.apply(order, refund, 'review_required', { reason });
+    if (moved.applied) logger.error('refund needs manual review', { order_id: order.orderId, refund_id: refund.id, reason });
+    return moved.applied ? `manual review: ${reason}` : `not moved to review (${moved.why})`;
+  }
+
+  private connectorFor(order: Order, refund: Refund): ReversalConnector | undefined {
+    const provider = order.payments[refund.paymentId]?.provider;
+    return provider ? this.deps.reversals[provider] : undefined;
+  }
+
+  /** Takes the work: counts the attempt and holds a lease for the length of a provider call. */
+  private claim(order: Order, refund: Refund, event: 'attempt_started' | 'reversal_submitted'): Promise<TransitionOutcome> {
+    return this.apply(order, refund, event, { nextAttemptAt: later(this.now(), this.deps.policy.leaseMs) });
+  }
+
+  private apply(order: Order, refund: Refund, event: RefundEvent, extra: Partial<TransitionContext>, note?: string): Promise<TransitionOutcome> {
+    const ctx: TransitionContext = { now: this.iso(), claimWindowMs: this.deps.claimWindowMs, ...extra };
+    return this.deps.store.applyEvent(order.orderId, refund.id, event, ctx, { actor: this.actor, ...(note && { note }) }, refund);
+  }
+
+  /** Records when the order next needs attention, against the version it was computed from. */
+  private async reschedule(orderId: string): Promise<void> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const order = await this.deps.store.getOrder(orderId);
+      if (!order) return;
+      const due = Object.values(order.refunds)
+        .map(refundDueAt)
+        .filter((at): at is string => at !== undefined)
+        .sort()[0];
+      if (due === order.dueAt || (await this.deps.store.reschedule(orderId, order.version, due))) return;
+    }
+  }
+
+  private iso(): string {
+    return new Date(this.now()).toISOString();
+  }
+}
+
+/** Items as Apace sees them: scoped to the refund, so a retried create meets Apace's duplicate guard. */
+export function offerItems(order: Order, refund: Refund): OfferItem[] {
+  return Object.entries(refund.lines).map(([lineId, units]) => {
+    const line = order.lines[lineId];
+    const unitMinor = line && line.valueMinor % line.purchased === 0 ? line.valueMinor / line.purchased : undefined;
+    return {
+      itemId: `${refund.id}:${lineId}`,
+      displayName: line?.title ?? line?.sku ?? `Item ${lineId}`,
+      ...(line?.sku && { sku: line.sku }),
+      ...(unitMinor !== undefined && { unitPrice: { minor: unitMinor, currency: order.currency } }),
+      quantity: units,
+    };
+  });
+}
+
+export function reversalRequest(order: Order, refund: Refund): ReversalRequest {
+  const payment = order.payments[refund.paymentId];
+  if (!payment) throw new Error(`order ${order.orderId} has no payment ${refund.paymentId}`);
+  return { refundId: refund.id, orderId: order.orderId, amount: refund.amount, payment, description: `Refund ${refund.id} of order ${order.orderId}` };
+}
