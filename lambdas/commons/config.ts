@@ -1,4 +1,5 @@
-import { describeIssues, z } from './validation';
+import * as z from 'zod/mini';
+import { describeIssues } from './validation';
 
 /**
  * The runtime's environment: the same names in Lambda (set by the CDK stack from stage config)

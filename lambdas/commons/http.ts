@@ -12,7 +12,7 @@ import {
   TransitionRejectedError,
   UnitsUnavailableError,
 } from '../domain/errors';
-import { StoreContentionError } from '../store/dynamodb-order-store';
+import { StoreContentionError } from '../store/order-store';
 import { BadRequestError, HttpError, PayloadTooLargeError, UnsupportedMediaTypeError } from './errors';
 import { logger } from './logger';
 import { describeError } from './redact';

@@ -1,7 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
 import type { RuntimeConfig } from './config';
-import { describeIssues, type z } from './validation';
+import type * as z from 'zod/mini';
+import { describeIssues } from './validation';
 
 /** One secret per provider, each a JSON object (keys documented in the README). */
 export const SECRET_NAMES = ['apace', 'addonPayments', 'paypro', 'optty', 'ap21', 'refundid'] as const;

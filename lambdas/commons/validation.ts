@@ -1,11 +1,11 @@
 import * as z from 'zod/mini';
-import { en } from 'zod/locales';
+import en from 'zod/v4/locales/en.js';
 import { UnprocessableEntityError } from './errors';
 
-// zod/mini ships without messages; the English locale makes every 4xx say what was wrong.
+// zod/mini ships without messages; the English locale makes every 4xx say what was wrong. Import
+// schemas' `z` straight from 'zod/mini': re-exporting the namespace would defeat tree shaking
+// and pull every locale into each Lambda bundle.
 z.config(en());
-
-export { z };
 
 /** One readable line per problem: `items.0.item_id: Invalid input: expected string`. */
 export function describeIssues(issues: readonly z.core.$ZodIssue[], limit = 10): string {

@@ -1,7 +1,7 @@
 import { createDocumentClient } from '../commons/clients/dynamodb';
 import { loadConfig, type RuntimeConfig } from '../commons/config';
 import { SecretReader, createSecretSource, type SecretName, type SecretSource } from '../commons/secrets';
-import type { z } from '../commons/validation';
+import type * as z from 'zod/mini';
 import { DynamoOrderStore } from '../store/dynamodb-order-store';
 import type { OrderStore } from '../store/order-store';
 

@@ -16,16 +16,8 @@ import {
   type VerificationView,
 } from '../domain/refund';
 import { ExpressionBuilder } from './expression';
-import type { Audit, InboundRecord, OrderStore, StoredOrder, TimelineEntry, TransitionOutcome } from './order-store';
+import { StoreContentionError, type Audit, type InboundRecord, type OrderStore, type StoredOrder, type TimelineEntry, type TransitionOutcome } from './order-store';
 import { TABLE } from './table';
-
-/** Conflicting writers kept changing the refund between our read and our write. Retryable. */
-export class StoreContentionError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'StoreContentionError';
-  }
-}
 
 const ORDER_SK = 'ORDER';
 const MAX_ATTEMPTS = 8;

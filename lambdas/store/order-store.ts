@@ -1,6 +1,11 @@
 import type { NewRefund, Order } from '../domain/order';
 import type { Refund, RefundEvent, RefundState, Rejection, TransitionContext, VerificationView } from '../domain/refund';
 
+/** Conflicting writers kept changing the refund between our read and our write. Retryable (503). */
+export class StoreContentionError extends Error {
+  override readonly name = 'StoreContentionError';
+}
+
 /** Who caused a change: the timeline answers "who did what, when" for on-call engineers. */
 export type Actor =
   | 'apace'

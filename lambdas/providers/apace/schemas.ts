@@ -1,4 +1,4 @@
-import { z } from '../../commons/validation';
+import * as z from 'zod/mini';
 
 const KEY_ID = /^[A-Za-z0-9_-]{1,16}$/;
 
