@@ -40,7 +40,9 @@ const KNOWN_FIELDS = new Set<string>([...MANDATORY, 'description']);
 const LATIN1_45 = /^[\x20-\x7E\xA0-\xFF]{1,45}$/;
 const AMOUNT = /^\d+(?:\.\d+)?$/;
 
-class RequestRejectedError extends Error {}
+class RequestRejectedError extends Error {
+  override readonly name = 'RequestRejectedError';
+}
 
 function header(request: SimRequest, name: string): string | undefined {
   const value = request.headers[name.toLowerCase()];
