@@ -13,7 +13,8 @@ const random = (bytes = 24) => randomBytes(bytes).toString('base64url');
 export function generateLocalSecrets(): Record<SecretName, Record<string, unknown>> {
   return {
     apace: { publicId: `local-${random(6)}`, apiSecret: random(), callbackKeys: { k1: random(32) }, callbackKeyId: 'k1' },
-    addonPayments: { merchantId: '123456', merchantPassword: random(24).slice(0, 32).padEnd(32, 'x'), productId: '1234567' },
+    // 24 random bytes are exactly 32 base64url characters: the AES-256 key EPG derives from the password.
+    addonPayments: { merchantId: '123456', merchantPassword: random(24) },
     paypro: { vendorAccountId: 123456, apiSecretKey: random(), ipnSecretKey: random(), ipnValidationKey: random() },
     optty: { clientId: `local-${random(6)}`, clientSecret: random(), merchantId: 'local-merchant', notificationSecret: random() },
     ap21: { username: 'refund-relay', password: random(), pushApiKey: random() },

@@ -1,0 +1,35 @@
+import { ConfigurationError } from '../../commons/config';
+import { describeIssues, z } from '../../commons/validation';
+
+/**
+ * Non-secret EPG settings from the environment. The base URL has no default in code: staging is
+ * https://checkout-stg.addonpayments.com and production https://checkout.addonpayments.com
+ * (providers.md §4); the stage config sets one of them.
+ */
+const schema = z.object({
+  ADDON_PAYMENTS_API_URL: z.url(),
+  ADDON_PAYMENTS_TIMEOUT_MS: z._default(z.coerce.number().check(z.int(), z.positive(), z.lte(60_000)), 10_000),
+  /**
+   * Ap21's payment block does not say which EPG payment solution took the original payment, and
+   * EPG wants "the value returned by the original payment"; one merchant usually takes cards
+   * through one solution (`creditcards`, `caixapucpuce`, …), so it is per-stage configuration.
+   */
+  ADDON_PAYMENTS_PAYMENT_SOLUTION: z._default(z.string().check(z.regex(/^[A-Za-z0-9_-]{1,64}$/)), 'creditcards'),
+});
+
+export interface AddonPaymentsConfig {
+  /** Without a trailing slash, e.g. `https://checkout.addonpayments.com`. */
+  readonly apiUrl: string;
+  readonly timeoutMs: number;
+  readonly paymentSolution: string;
+}
+
+export function loadAddonPaymentsConfig(env: NodeJS.ProcessEnv = process.env): AddonPaymentsConfig {
+  const result = schema.safeParse(env);
+  if (!result.success) throw new ConfigurationError(`bad Addon Payments environment: ${describeIssues(result.error.issues)}`);
+  return {
+    apiUrl: result.data.ADDON_PAYMENTS_API_URL.replace(/\/+$/, ''),
+    timeoutMs: result.data.ADDON_PAYMENTS_TIMEOUT_MS,
+    paymentSolution: result.data.ADDON_PAYMENTS_PAYMENT_SOLUTION,
+  };
+}
