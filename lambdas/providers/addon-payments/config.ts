@@ -1,5 +1,6 @@
 import { ConfigurationError } from '../../commons/config';
-import { describeIssues, z } from '../../commons/validation';
+import * as z from 'zod/mini';
+import { describeIssues } from '../../commons/validation';
 
 /**
  * Non-secret EPG settings from the environment. The base URL has no default in code: staging is

@@ -1,5 +1,6 @@
 import { childElement, childElements, parseXml, XmlError, type XmlElement } from '../../commons/xml';
-import { describeIssues, z } from '../../commons/validation';
+import * as z from 'zod/mini';
+import { describeIssues } from '../../commons/validation';
 
 /**
  * Secret `addonPayments` (JSON). `merchantId` is the numeric merchant code from onboarding (4–7
