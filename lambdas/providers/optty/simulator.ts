@@ -104,7 +104,7 @@ export function createOpttySimulators(options: OpttySimulatorOptions): OpttySimu
       refundedAmount: amountOf(refund.amount),
       refundStatus: refund.status,
       description: {},
-      refundDate: new Date(Date.parse(refund.createdAt)).toUTCString(),
+      refundDate: new Date(refund.createdAt).toUTCString(),
       bnplRefundId: refund.bnplRefundId,
     });
   }
