@@ -14,6 +14,8 @@ export interface ReversalRequest {
   /** The original payment: provider, its transaction id (Ap21 `Stan`), reference. */
   readonly payment: PaymentLedger;
   readonly description: string;
+  /** What an earlier submit returned as `providerRef` (kept in the refund's refs), when known. */
+  readonly providerRef?: string;
 }
 
 export type ReversalOutcome =
@@ -31,4 +33,15 @@ export interface ReversalConnector {
   submit(request: ReversalRequest): Promise<ReversalOutcome>;
   /** The refund's current state at the provider, for sync of pending or ambiguous submissions. */
   status(request: ReversalRequest): Promise<ReversalOutcome>;
+}
+
+/** A refund handed to the connector of another provider: a routing bug, never a provider answer. */
+export class WrongConnectorError extends Error {
+  override readonly name = 'WrongConnectorError';
+}
+
+export function assertConnectorFor(provider: PaymentProvider, request: ReversalRequest): void {
+  if (request.payment.provider !== provider) {
+    throw new WrongConnectorError(`refund ${request.refundId} is for a ${request.payment.provider} payment, not ${provider}`);
+  }
 }

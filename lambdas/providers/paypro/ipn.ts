@@ -1,0 +1,125 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { BlockList, isIP } from 'node:net';
+import { BadRequestError, ForbiddenError, UnauthorizedError } from '../../commons/errors';
+import type { SecretReader } from '../../commons/secrets';
+import { parseOrReject, z } from '../../commons/validation';
+import type { PayProIpnConfig } from './config';
+import type { PayProSecret } from './schemas';
+
+/**
+ * Verification of PayPro's IPNs (providers.md §5): form-encoded POSTs from a documented set of
+ * source addresses, authenticated by `HASH` = MD5(ORDER_ID + ipnSecretKey) and `SIGNATURE` =
+ * SHA-256(ORDER_ID + ORDER_STATUS + ORDER_TOTAL_AMOUNT + CUSTOMER_EMAIL + ipnValidationKey +
+ * TEST_MODE + IPN_TYPE_NAME). Both must match: the HASH alone covers no amount or status.
+ */
+
+/** The HASH PayPro documents for test orders: MD5("1"). */
+export const TEST_ORDER_HASH = createHash('md5').update('1').digest('hex');
+
+const decimal = z.string().check(z.regex(/^-?\d{1,15}(\.\d{1,6})?$/));
+const flag = z.enum(['0', '1']);
+const text = (max: number) => z.string().check(z.maxLength(max));
+
+/** The IPN fields refund-relay reads; PayPro sends many more, which are dropped. */
+export const payProIpnSchema = z.object({
+  ORDER_ID: z.string().check(z.regex(/^\d{1,15}$/)),
+  ORDER_STATUS: text(64),
+  ORDER_STATUS_ID: z.optional(z.string().check(z.regex(/^\d{1,4}$/))),
+  ORDER_TOTAL_AMOUNT: decimal,
+  ORDER_CURRENCY_CODE: z.string().check(z.regex(/^[A-Z]{3}$/)),
+  ORDER_REFUNDED: z.optional(text(16)),
+  IPN_TYPE_ID: z.string().check(z.regex(/^\d{1,4}$/)),
+  IPN_TYPE_NAME: z.string().check(z.minLength(1), z.maxLength(64)),
+  IS_RESENT: z.optional(flag),
+  TEST_MODE: flag,
+  /** "PayPro Global" or "Vendor"; sent for types 2 and 5 only. */
+  REFUND_ISSUED_BY: z.optional(text(64)),
+  /** The refund reason: for refunds we asked for, it carries our refund id (see client.refundReason). */
+  ACTION_REASON: z.optional(text(1000)),
+  /** Signed, so kept exactly as sent; never logged. */
+  CUSTOMER_EMAIL: text(320),
+  HASH: z.string().check(z.regex(/^[0-9a-fA-F]{32}$/)),
+  SIGNATURE: z.string().check(z.regex(/^[0-9a-fA-F]{64}$/)),
+});
+
+export type PayProIpn = z.infer<typeof payProIpnSchema>;
+
+/** Parses an `application/x-www-form-urlencoded` IPN body; a field sent twice is refused as ambiguous. */
+export function parsePayProIpn(body: string | Buffer): PayProIpn {
+  const fields: Record<string, string> = {};
+  for (const [name, value] of new URLSearchParams(body.toString('utf8'))) {
+    if (Object.hasOwn(fields, name)) throw new BadRequestError(`IPN field ${name} is repeated`, 'repeated_field');
+    fields[name] = value;
+  }
+  return parseOrReject(payProIpnSchema, fields, 'PayPro IPN');
+}
+
+export function ipnHash(orderId: string, ipnSecretKey: string): string {
+  return createHash('md5').update(orderId + ipnSecretKey, 'utf8').digest('hex');
+}
+
+export type SignedIpnFields = Pick<PayProIpn, 'ORDER_ID' | 'ORDER_STATUS' | 'ORDER_TOTAL_AMOUNT' | 'CUSTOMER_EMAIL' | 'TEST_MODE' | 'IPN_TYPE_NAME'>;
+
+export function ipnSignature(fields: SignedIpnFields, ipnValidationKey: string): string {
+  const signed = fields.ORDER_ID + fields.ORDER_STATUS + fields.ORDER_TOTAL_AMOUNT + fields.CUSTOMER_EMAIL + ipnValidationKey + fields.TEST_MODE + fields.IPN_TYPE_NAME;
+  return createHash('sha256').update(signed, 'utf8').digest('hex');
+}
+
+/** Constant-time comparison of two hex digests of the same algorithm. */
+function sameDigest(givenHex: string, expectedHex: string): boolean {
+  const given = Buffer.from(givenHex, 'hex');
+  const expected = Buffer.from(expectedHex, 'hex');
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
+export type IpnCheck = 'valid' | 'bad_hash' | 'bad_signature';
+
+/**
+ * Checks HASH and SIGNATURE against one version of the secret. A test order's HASH is MD5("1")
+ * (documented), accepted only when the caller allows test mode; the SIGNATURE is always required.
+ */
+export function checkIpn(ipn: PayProIpn, secret: Pick<PayProSecret, 'ipnSecretKey' | 'ipnValidationKey'>, allowTestMode: boolean): IpnCheck {
+  const hashOk =
+    sameDigest(ipn.HASH, ipnHash(ipn.ORDER_ID, secret.ipnSecretKey)) ||
+    (allowTestMode && ipn.TEST_MODE === '1' && sameDigest(ipn.HASH, TEST_ORDER_HASH));
+  const signatureOk = sameDigest(ipn.SIGNATURE, ipnSignature(ipn, secret.ipnValidationKey));
+  if (!hashOk) return 'bad_hash';
+  return signatureOk ? 'valid' : 'bad_signature';
+}
+
+/** A matcher for the configured source addresses; IPv6 spellings and IPv4-mapped forms compare equal. */
+export function ipnSourceMatcher(allowed: readonly string[]): (sourceIp: string) => boolean {
+  const list = new BlockList();
+  for (const ip of allowed) list.addAddress(ip, isIP(ip) === 6 ? 'ipv6' : 'ipv4');
+  return (sourceIp) => {
+    const family = isIP(sourceIp);
+    return family !== 0 && list.check(sourceIp, family === 6 ? 'ipv6' : 'ipv4');
+  };
+}
+
+/**
+ * Everything the IPN route checks before storing an IPN: source address (403), test mode (403),
+ * HASH and SIGNATURE (401; retried once with a re-read secret, the keys may have rotated).
+ */
+export async function verifyPayProIpn(
+  secrets: SecretReader<PayProSecret>,
+  config: PayProIpnConfig,
+  isAllowedSource: (sourceIp: string) => boolean,
+  sourceIp: string,
+  ipn: PayProIpn,
+): Promise<void> {
+  if (!isAllowedSource(sourceIp)) throw new ForbiddenError('IPN source address is not one of PayPro\'s', 'forbidden_source');
+  if (ipn.TEST_MODE === '1' && !config.allowTestMode) throw new ForbiddenError('test-mode IPNs are not accepted here', 'test_mode');
+  let last: IpnCheck = 'bad_hash';
+  const valid = await secrets.verifyWithRotation((secret) => (last = checkIpn(ipn, secret, config.allowTestMode)) === 'valid');
+  if (valid) return;
+  if (last === 'bad_hash') throw new UnauthorizedError('IPN HASH does not match', 'invalid_hash');
+  throw new UnauthorizedError('IPN SIGNATURE does not match', 'invalid_signature');
+}
+
+/** IPN types that settle a card reversal: 2 OrderRefunded (full) and 5 OrderPartiallyRefunded. */
+export function reversalSettlement(ipn: Pick<PayProIpn, 'IPN_TYPE_ID'>): 'full' | 'partial' | undefined {
+  if (ipn.IPN_TYPE_ID === '2') return 'full';
+  if (ipn.IPN_TYPE_ID === '5') return 'partial';
+  return undefined;
+}
