@@ -295,9 +295,9 @@ describe('Apace authentication', () => {
       code: 'unauthorized',
       reason: 'Apace get offer answered 401: Not authorized vendor, please check your api key id/secret',
     });
-    // One failed auth so far: the right keys still get through.
+    expect(await client(wrong).get('x')).toMatchObject({ code: 'unauthorized' });
+    // Each refused call cost one failed auth, not more: two so far, so the right keys still get through.
     expect(await client(world.secret).get('x')).toEqual({ kind: 'not_found' });
-    await client(wrong).get('x');
     await client(wrong).get('x');
     expect(await client(world.secret).get('x')).toEqual({
       kind: 'failed',
