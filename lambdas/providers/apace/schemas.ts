@@ -40,3 +40,83 @@ export type ApaceNotificationKind = 'pending' | 'processed' | 'failed';
 export function notificationKind(notification: ApaceNotification): ApaceNotificationKind {
   return notification.refund_status ?? (notification.refund_success ? 'processed' : 'pending');
 }
+
+/** The create-offer body (docs "Create Refund Offer"); optional fields are left out, never null. */
+export interface ApaceCreateOfferBody {
+  readonly card_last_four: string;
+  readonly order_id: string;
+  readonly refund_amount: string;
+  readonly items: readonly {
+    readonly item_id: string;
+    readonly display_name: string;
+    readonly sku?: string;
+    readonly unit_price?: string;
+    readonly return_qty?: number;
+  }[];
+  readonly expiration_date: string;
+  readonly order_date?: string;
+  readonly customer?: { readonly first_name?: string; readonly last_name?: string; readonly email?: string };
+  readonly refund_verification: { readonly url: string; readonly method: 'GET' };
+  readonly refund_notification: { readonly webhook_url: string };
+}
+
+const apaceId = z.union([z.string().check(z.minLength(1), z.maxLength(128)), z.int()]);
+
+/** 200 (the swagger says 201) to a create; `refund_id` is a UUID in the docs, a number in the swagger. */
+export const apaceOfferCreatedSchema = z.looseObject({
+  refund_created: z.literal(true),
+  refund_link: z.string().check(z.minLength(1)),
+  refund_id: apaceId,
+  active_until: z.string().check(z.minLength(1)),
+});
+
+/** 400 (error_code 5001) and 500 (5010) answers to create and cancel: every problem at once. */
+export const apaceErrorListSchema = z.looseObject({
+  errors: z.array(z.looseObject({ error_code: z.number(), error_message: z.string() })),
+});
+
+/** 400 to Send Refund Offer Email: here `errors` is one object, not a list. */
+export const apaceEmailErrorSchema = z.looseObject({
+  email_sent: z.literal(false),
+  errors: z.looseObject({ error_code: z.number(), error_message: z.string() }),
+});
+
+/** 401, 404 and 429 answers: `{success: false, message}`. */
+export const apaceMessageSchema = z.looseObject({ success: z.literal(false), message: z.string() });
+
+export const apaceEmailSentSchema = z.looseObject({ email_sent: z.literal(true) });
+
+export const apaceCancelledSchema = z.looseObject({ success: z.literal(true), canceled: z.literal(true) });
+
+/** `refundData` of GET /ext/refunds/:id (code evidence); only the fields we read are checked. */
+export const apaceRefundDetailsSchema = z.looseObject({
+  id: apaceId,
+  orderId: z.string(),
+  productIds: z.array(z.string()),
+  status: z.string(),
+  expirationDate: z.string(),
+  expired: z.optional(z.boolean()),
+  refundLink: z.optional(z.nullable(z.string())),
+  amount: z.optional(z.union([z.number(), z.string()])),
+});
+
+export type ApaceRefundDetails = z.infer<typeof apaceRefundDetailsSchema>;
+
+export const apaceRefundFoundSchema = z.looseObject({ success: z.literal(true), refundData: apaceRefundDetailsSchema });
+
+/**
+ * GET /ext/refunds (code evidence): newest first, `cursor` is a page number. The entries carry
+ * no order id or items, so matching an offer to an order needs the details of each candidate.
+ */
+export const apaceRefundListSchema = z.looseObject({
+  success: z.literal(true),
+  refunds: z.array(
+    z.looseObject({
+      id: apaceId,
+      status: z.optional(z.string()),
+      createdAt: z.optional(z.string()),
+      expired: z.optional(z.boolean()),
+    }),
+  ),
+  nextCursor: z.optional(z.nullable(z.number())),
+});

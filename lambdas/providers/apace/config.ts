@@ -1,0 +1,41 @@
+import { ConfigurationError } from '../../commons/config';
+import { describeIssues, z } from '../../commons/validation';
+
+/**
+ * Apace settings (DESIGN §5). `APACE_API_URL` has no default: the sandbox host
+ * `https://sandbox.api.apacepayments.com` appears only in third-party sample code and the
+ * production host is UNCONFIRMED (providers.md §1), so each stage must name its host explicitly.
+ */
+const schema = z.object({
+  APACE_API_URL: z.optional(z.url({ protocol: /^https?$/ })),
+  /** Hard limit per Apace call. A create also waits for Apace to call our verification URL. */
+  APACE_TIMEOUT_MS: z._default(z.coerce.number().check(z.int(), z.gte(100), z.lte(60_000)), 10_000),
+  /** How long an offer stays open; Apace's own default is 10 days. */
+  APACE_OFFER_DAYS: z._default(z.coerce.number().check(z.int(), z.gte(1), z.lte(90)), 10),
+});
+
+export interface ApaceConfig {
+  readonly apiUrl: string;
+  readonly timeoutMs: number;
+  readonly offerDays: number;
+  /**
+   * Bounds of the search for an offer whose create answer was lost. Apace lists offers newest
+   * first, `pageLength` per page; at most `maxPages` pages are read.
+   */
+  readonly lookup: { readonly pageLength: number; readonly maxPages: number };
+}
+
+export const DEFAULT_LOOKUP = { pageLength: 50, maxPages: 4 } as const;
+
+export function loadApaceConfig(env: NodeJS.ProcessEnv = process.env): ApaceConfig {
+  const result = schema.safeParse(env);
+  if (!result.success) throw new ConfigurationError(`bad Apace environment: ${describeIssues(result.error.issues)}`);
+  const { APACE_API_URL, APACE_TIMEOUT_MS, APACE_OFFER_DAYS } = result.data;
+  if (!APACE_API_URL) throw new ConfigurationError('APACE_API_URL is not set (the Apace API host of this stage)');
+  return { apiUrl: APACE_API_URL.replace(/\/+$/, ''), timeoutMs: APACE_TIMEOUT_MS, offerDays: APACE_OFFER_DAYS, lookup: DEFAULT_LOOKUP };
+}
+
+/** The expiry to give a new Apace offer (and the refund's `offerExpiresAt`, which verification checks). */
+export function offerExpiry(config: Pick<ApaceConfig, 'offerDays'>, now: Date): string {
+  return new Date(now.getTime() + config.offerDays * 24 * 3600 * 1000).toISOString();
+}
