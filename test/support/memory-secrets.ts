@@ -1,5 +1,5 @@
 import { SecretReader, type SecretName, type SecretSource } from '../../lambdas/commons/secrets';
-import type { z } from '../../lambdas/commons/validation';
+import type * as z from 'zod/mini';
 
 /**
  * Secrets held in memory, cached like Secrets Manager: a value changed with `set` (a rotation)

@@ -1,5 +1,6 @@
 import { ConfigurationError } from '../../commons/config';
-import { describeIssues, z } from '../../commons/validation';
+import * as z from 'zod/mini';
+import { describeIssues } from '../../commons/validation';
 
 /**
  * Apace settings (DESIGN §5). `APACE_API_URL` has no default: the sandbox host

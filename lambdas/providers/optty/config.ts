@@ -1,5 +1,6 @@
 import { ConfigurationError } from '../../commons/config';
-import { describeIssues, z } from '../../commons/validation';
+import * as z from 'zod/mini';
+import { describeIssues } from '../../commons/validation';
 
 /**
  * Optty settings from the environment. Hosts (documentation only): API https://api.optty.com

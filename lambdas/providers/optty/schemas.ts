@@ -1,4 +1,5 @@
-import { z } from '../../commons/validation';
+import * as z from 'zod/mini';
+import '../../commons/validation';
 
 /** Secret `optty` (JSON): the OAuth client issued by Optty, and our merchant id for transaction details. */
 export const opttySecretSchema = z.object({

@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { ConfigurationError } from '../../commons/config';
-import { describeIssues, z } from '../../commons/validation';
+import * as z from 'zod/mini';
+import { describeIssues } from '../../commons/validation';
 
 /**
  * PayPro Global settings from the environment. The connector and the IPN route run in different

@@ -2,7 +2,8 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { BlockList, isIP } from 'node:net';
 import { BadRequestError, ForbiddenError, UnauthorizedError } from '../../commons/errors';
 import type { SecretReader } from '../../commons/secrets';
-import { parseOrReject, z } from '../../commons/validation';
+import * as z from 'zod/mini';
+import { parseOrReject } from '../../commons/validation';
 import type { PayProIpnConfig } from './config';
 import type { PayProSecret } from './schemas';
 

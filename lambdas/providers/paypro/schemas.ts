@@ -1,4 +1,5 @@
-import { z } from '../../commons/validation';
+import * as z from 'zod/mini';
+import '../../commons/validation';
 
 /**
  * Secret `paypro` (JSON). `vendorAccountId`/`apiSecretKey` authenticate DoRefund (they travel in
