@@ -6,6 +6,7 @@ import { describeIssues } from './validation';
  * and locally (set by `npm start`, overridable by the engineer). Read once per container.
  */
 const seconds = (fallback: number) => z._default(z.coerce.number().check(z.int(), z.positive()), fallback);
+const millis = seconds;
 
 const schema = z.object({
   STAGE: z._default(z.string().check(z.regex(/^[a-z][a-z0-9-]{0,31}$/)), 'local'),
@@ -21,6 +22,18 @@ const schema = z.object({
   APACE_CLAIM_WINDOW_SECONDS: seconds(900),
   /** How long callback tokens stay valid after the offer expires (webhook retries arrive late). */
   APACE_CALLBACK_GRACE_SECONDS: seconds(7 * 24 * 3600),
+  /** Apace first with card reversal as fallback, or card reversal only (stage config). */
+  ROUTING_POLICY: z._default(z.enum(['apace_first', 'reversal_only']), 'apace_first'),
+  /** Provider calls per refund and channel before it goes to manual review. */
+  DISPATCH_MAX_ATTEMPTS: seconds(8),
+  DISPATCH_BASE_DELAY_MS: millis(2_000),
+  DISPATCH_MAX_DELAY_MS: millis(15 * 60_000),
+  /** How long a claimed provider call is owned before the sweeper takes it over (> provider timeouts). */
+  DISPATCH_LEASE_MS: millis(2 * 60_000),
+  /** Wait before asking a provider again about a refund it left pending. */
+  DISPATCH_SYNC_DELAY_MS: millis(5 * 60_000),
+  /** The dispatch queue (AWS only; locally the queue is in-process). */
+  DISPATCH_QUEUE_URL: z.optional(z.url()),
 });
 
 export type RuntimeConfig = z.infer<typeof schema> & { secretsPrefix: string };

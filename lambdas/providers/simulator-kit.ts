@@ -28,6 +28,8 @@ export interface Simulator {
   handle(request: SimRequest): Promise<SimResponse>;
   /** Money sent per merchant reference (our refund id). More than 1 anywhere is a double payout. */
   payouts(): ReadonlyMap<string, number>;
+  /** Adds provider-side data (an original payment, an order) from a JSON record; throws if malformed. */
+  seed?(record: unknown): void;
 }
 
 export interface FaultKnobs {
@@ -56,8 +58,9 @@ export interface SimulatorHost {
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
- * Mounts simulators under prefixes on one loopback port. `GET /_sim/payouts` reports payouts and
- * `POST /_sim/faults/<prefix>` (JSON knobs) changes faults at run time, for tests in other processes.
+ * Mounts simulators under prefixes on one loopback port. `GET /_sim/payouts` reports payouts,
+ * `POST /_sim/faults/<prefix>` (JSON knobs) changes faults and `POST /_sim/seed/<prefix>` adds
+ * provider-side data at run time, for the demo and tests in other processes.
  */
 export async function startSimulatorHost(
   simulators: Readonly<Record<string, Simulator>>,
@@ -91,6 +94,17 @@ export async function startSimulatorHost(
       if (!faults.has(prefix)) return send({ status: 404, body: { error: `no simulator ${prefix}` } });
       faults.set(prefix, { ...faults.get(prefix)!, ...(JSON.parse(Buffer.concat(chunks).toString() || '{}') as Partial<FaultKnobs>) });
       return send({ status: 200, body: faults.get(prefix) });
+    }
+    const seeding = /^\/_sim\/seed\/([\w-]+)$/.exec(url.pathname);
+    if (seeding && req.method === 'POST') {
+      const target = simulators[seeding[1]!];
+      if (!target?.seed) return send({ status: 404, body: { error: `simulator ${seeding[1]} takes no seed data` } });
+      try {
+        target.seed(JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown);
+      } catch (error) {
+        return send({ status: 400, body: { error: (error as Error).message } });
+      }
+      return send({ status: 204 });
     }
     const prefix = url.pathname.split('/')[1] ?? '';
     const simulator = simulators[prefix];

@@ -60,8 +60,10 @@ export async function applyApaceNotification(
   const { refund } = outcome;
   const note = `Apace ${kind} not applied: refund is ${refund.state} via ${refund.channel}${outcome.why === 'already_applied' ? ' (duplicate)' : ''}`;
   await store.recordInbound(ids.orderId, { source: 'apace', key: createHash('sha256').update(raw).digest('hex'), raw, note }, ctx.now);
-  const paidElsewhere = refund.state === 'reversal_submitted' || (refund.state === 'paid' && refund.channel !== 'apace');
-  if (kind === 'failed' || paidElsewhere) {
+  // Apace moved money we could not book (the refund was released, reversed or is with another
+  // channel), or reports a failed payout: either way an operator must look.
+  const duplicate = refund.state === 'paid' && refund.channel === 'apace';
+  if (kind === 'failed' || !duplicate) {
     logger.error('Apace notification needs an operator', { order_id: ids.orderId, refund_id: ids.refundId, kind, state: refund.state, channel: refund.channel });
   }
   return { applied: false, refund };

@@ -23,6 +23,8 @@ export interface OfferRequest {
   readonly customer?: { readonly firstName?: string; readonly lastName?: string; readonly email?: string };
   readonly verificationUrl: string;
   readonly notificationUrl: string;
+  /** No offer for this refund can be older than this: bounds the search for a lost create answer. */
+  readonly createdSince?: string;
 }
 
 export type ApaceFailure = { readonly kind: 'failed'; readonly retryable: boolean; readonly reason: string };
@@ -35,8 +37,8 @@ export type OfferCancelResult =
   | { readonly kind: 'cancelled' }
   /** Apace has no such live offer: nothing can pay through it. */
   | { readonly kind: 'not_found' }
-  /** Apace refuses because its payout is under way: the refund stays with Apace. */
-  | { readonly kind: 'refused'; readonly reason: string }
+  /** Apace refuses because its payout is under way, done or failed: the refund stays with Apace. */
+  | { readonly kind: 'refused'; readonly payout: 'pending' | 'processed' | 'failed' | 'unknown'; readonly reason: string }
   | ApaceFailure;
 
 /** Apace's own view of an offer, used to recover a lost webhook before giving up on an offer. */

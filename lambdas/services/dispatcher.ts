@@ -101,6 +101,7 @@ export class Dispatcher {
       ...(order.customer && { customer: order.customer }),
       verificationUrl: urls.verificationUrl,
       notificationUrl: urls.notificationUrl,
+      createdSince: refund.createdAt,
     });
     if (result.kind === 'created') {
       await this.apply(order, claim.refund, 'offer_created', { refs: { apaceRefundId: result.apaceRefundId, apaceLink: result.link } }, result.recovered ? 'found the offer Apace had already created' : undefined);
@@ -135,11 +136,21 @@ export class Dispatcher {
         return moved.applied ? this.submitReversal(order, moved.refund) : `not moved to reversal (${moved.why})`;
       }
       case 'refused':
-        await this.apply(order, claim.refund, 'offer_cancel_refused', { nextAttemptAt: later(this.now(), this.deps.policy.syncDelayMs) }, result.reason);
-        return 'Apace is paying; the refund stays with Apace';
+        return this.cancelRefused(order, claim.refund, result.payout, result.reason);
       case 'failed':
         return result.retryable ? this.retryLater(order, claim.refund, result.reason) : this.review(order, claim.refund, `Apace cancel refused: ${result.reason}`);
     }
+  }
+
+  /** Apace would not cancel: its payout is under way or done (book it; the webhook may be lost) or failed. */
+  private async cancelRefused(order: Order, refund: Refund, payout: 'pending' | 'processed' | 'failed' | 'unknown', reason: string): Promise<string> {
+    if (payout === 'failed') return this.review(order, refund, `Apace reports its payout failed and will not cancel the offer (${reason})`);
+    if (payout === 'unknown') {
+      await this.apply(order, refund, 'offer_cancel_refused', { nextAttemptAt: later(this.now(), this.deps.policy.syncDelayMs) }, reason);
+      return 'Apace refused to cancel; following up';
+    }
+    const paid = await this.apply(order, refund, payout === 'processed' ? 'apace_processed' : 'apace_paid', {}, `Apace refused to cancel: payout ${payout}`);
+    return paid.applied ? `paid through Apace (${payout})` : `not applied (${paid.why})`;
   }
 
   /** An offer is due when it expires or when a follow-up was scheduled: recover a lost webhook first. */

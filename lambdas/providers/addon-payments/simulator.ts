@@ -1,3 +1,4 @@
+import * as z from 'zod/mini';
 import { randomUUID, timingSafeEqual } from 'node:crypto';
 import { toXml, type XmlValue } from '../../commons/xml';
 import { formatDecimal, money, parseDecimal, type Money } from '../../domain/money';
@@ -24,6 +25,12 @@ export interface OriginalTransaction {
   readonly amount: Money;
   readonly paymentSolution: string;
 }
+
+const seedSchema = z.object({
+  transactionId: z.string().check(z.minLength(1)),
+  amount: z.object({ minor: z.int().check(z.positive()), currency: z.string().check(z.length(3)) }),
+  paymentSolution: z._default(z.string(), 'creditcards'),
+});
 
 export interface AddonPaymentsSimulatorOptions {
   readonly merchantId: string;
@@ -99,6 +106,12 @@ export class AddonPaymentsSimulator implements Simulator {
   /** `pending`: new rebates are answered PENDING instead of SUCCESS. */
   setMode(mode: 'settle' | 'pending'): void {
     this.mode = mode;
+  }
+
+  /** `{transactionId, amount: {minor, currency}, paymentSolution}`: an original payment to refund. */
+  seed(record: unknown): void {
+    const { transactionId, ...original } = seedSchema.parse(record);
+    this.seedTransaction(transactionId, original);
   }
 
   seedTransaction(transactionId: string, original: OriginalTransaction): void {

@@ -1,3 +1,4 @@
+import * as z from 'zod/mini';
 import { randomUUID } from 'node:crypto';
 import { InvalidMoneyError } from '../../domain/errors';
 import { formatDecimal, parseDecimal, type Money } from '../../domain/money';
@@ -16,6 +17,11 @@ export interface OpttySimOrder {
   readonly reference: string;
   readonly captured: Money;
 }
+
+const seedSchema = z.object({
+  reference: z.string().check(z.minLength(1)),
+  captured: z.object({ minor: z.int().check(z.positive()), currency: z.string().check(z.length(3)) }),
+});
 
 export interface OpttySimulatorOptions {
   readonly clientId: string;
@@ -196,6 +202,10 @@ export function createOpttySimulators(options: OpttySimulatorOptions): OpttySimu
       return route[2] === 'refund' ? refund(orderReference, request) : details(orderReference, request);
     },
     payouts: () => payouts,
+    seed(record) {
+      const order = seedSchema.parse(record);
+      orders.set(order.reference, order);
+    },
   };
   const auth: Simulator = { name: 'optty-auth', handle: async (request) => issueToken(request), payouts: () => new Map() };
 

@@ -1,3 +1,4 @@
+import * as z from 'zod/mini';
 import { createHash } from 'node:crypto';
 import { formatDecimal, type Money } from '../../domain/money';
 import type { SimRequest, SimResponse, Simulator } from '../simulator-kit';
@@ -13,6 +14,12 @@ export interface PayProSimOrder {
   readonly email: string;
   readonly amount: Money;
 }
+
+const seedSchema = z.object({
+  orderId: z.int().check(z.positive()),
+  email: z.string(),
+  amount: z.object({ minor: z.int().check(z.positive()), currency: z.string().check(z.length(3)) }),
+});
 
 export interface PayProSimulatorOptions {
   readonly vendorAccountId: number;
@@ -139,6 +146,10 @@ export function createPayProSimulator(options: PayProSimulatorOptions): PayProSi
       return doRefund(request);
     },
     payouts: () => payouts,
+    seed(record) {
+      const order = seedSchema.parse(record);
+      orders.set(order.orderId, { ...order, refunded: false });
+    },
     requests: () => requests,
     isRefunded: (orderId) => orders.get(orderId)?.refunded ?? false,
     async ipnDeliveries() {
