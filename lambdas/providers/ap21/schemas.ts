@@ -1,0 +1,350 @@
+import { childElement, childElements, type XmlElement } from '../../commons/xml';
+import { describeIssues, z } from '../../commons/validation';
+import { InvalidMoneyError } from '../../domain/errors';
+import { parseDecimal, type Money } from '../../domain/money';
+import { Ap21ResponseError } from './statuses';
+
+/**
+ * Secret `ap21` (JSON). Exactly one way to authenticate: `username`/`password` (HTTP Basic) or
+ * `accessToken` (header `X-Ap21-Access-Token`), whichever the retailer issued. `pushApiKey` is
+ * ours: the key an Ap21-side integration presents to `POST /ap21/returns`.
+ */
+export const ap21SecretSchema = z
+  .object({
+    username: z.optional(z.string().check(z.minLength(1), z.maxLength(256), z.regex(/^[^:]*$/, 'must not contain ":"'))),
+    password: z.optional(z.string().check(z.minLength(1), z.maxLength(256))),
+    accessToken: z.optional(z.string().check(z.minLength(1), z.maxLength(4096))),
+    pushApiKey: z.optional(z.string().check(z.minLength(16), z.maxLength(256))),
+  })
+  .check(
+    z.refine((secret) => (secret.username === undefined) === (secret.password === undefined), 'username and password go together'),
+    z.refine((secret) => (secret.username !== undefined) !== (secret.accessToken !== undefined), 'give either username/password or accessToken, not both'),
+  );
+
+export type Ap21Secret = z.infer<typeof ap21SecretSchema>;
+
+export interface Ap21Payment {
+  readonly paymentId?: string;
+  /** CreditCard, DirectDebit, Zip, GiftVoucher, … (guide PaymentDetail). */
+  readonly origin?: string;
+  readonly cardType?: string;
+  /** Gateway transaction id; what a card refund needs (guide p.121). */
+  readonly stan?: string;
+  readonly reference?: string;
+  readonly merchantId?: string;
+  readonly accountId?: string;
+  /** Negative for money going back to the customer (guide p.123: "negative amounts mean a credit"). */
+  readonly amount: Money;
+}
+
+export interface Ap21OrderLine {
+  /** `OrderDetail/Id`: the stable line id within the order. */
+  readonly lineId: string;
+  readonly skuId: string;
+  /** Whole units; negative on a negative (return) order. */
+  readonly quantity: number;
+  readonly price?: Money;
+  /** Net value of the line (after discount), what the customer paid for it. */
+  readonly value: Money;
+  readonly discount?: Money;
+  readonly productCode?: string;
+  readonly productName?: string;
+  readonly colourName?: string;
+  readonly sizeCode?: string;
+  /** Processing / Shipped / Cancelled / Returned. */
+  readonly status?: string;
+}
+
+export interface Ap21Order {
+  readonly orderId: string;
+  readonly orderNumber: string;
+  readonly personId: string;
+  readonly partnerOrderId?: string;
+  /** `OrderDateTime` converted from Ap21's wall clock (AP21_TIME_ZONE) to UTC ISO. */
+  readonly orderedAt?: string;
+  readonly currency: string;
+  readonly email?: string;
+  readonly totalDue?: Money;
+  readonly lines: readonly Ap21OrderLine[];
+  readonly payments: readonly Ap21Payment[];
+  /** Payments of an order are version 1 elements, always present when they exist. */
+  readonly paymentsVisible: true;
+}
+
+export interface Ap21OrderPage {
+  readonly orders: readonly Ap21Order[];
+  readonly startRow: number;
+  readonly pageRows: number;
+  /** From the collection's `TotalRows` attribute; undefined when Ap21 leaves it out. */
+  readonly totalRows?: number;
+  readonly hasMore: boolean;
+}
+
+export interface Ap21ReturnLine {
+  readonly lineId?: string;
+  readonly skuId: string;
+  /** Always negative: units coming back (guide p.146). */
+  readonly quantity: number;
+  readonly returnReasonId?: string;
+  readonly price?: Money;
+  readonly value?: Money;
+  readonly status?: string;
+}
+
+export interface Ap21Return {
+  readonly returnId: string;
+  readonly orderNumber: string;
+  readonly origOrderNumber?: string;
+  readonly personId: string;
+  /** The exchange order number Ap21 generates; GET only. */
+  readonly returnAuthorisationNumber?: string;
+  readonly currency: string;
+  readonly totalDue?: Money;
+  readonly lines: readonly Ap21ReturnLine[];
+  readonly payments: readonly Ap21Payment[];
+  /** False when read below version 4.0: Ap21 then omits return payments (see `refundStateOf`). */
+  readonly paymentsVisible: boolean;
+}
+
+export interface ReadContext {
+  /** Fallback when `Currency/Code` is absent or empty (one currency per web store). */
+  readonly currency: string;
+  readonly timeZone: string;
+}
+
+const ID = /^\d{1,22}$/;
+const DECIMAL = /^-?\d{1,20}(?:\.\d{1,6})?$/;
+const WHOLE_UNITS = /^-?\d{1,9}(?:\.0{1,6})?$/;
+const DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.\d{1,7})?$/;
+
+const id = z.string().check(z.regex(ID, 'expected a numeric id'));
+const decimal = z.string().check(z.regex(DECIMAL, 'expected a decimal amount'));
+const units = z.string().check(z.regex(WHOLE_UNITS, 'expected a whole quantity'));
+const text = (max: number) => z.string().check(z.maxLength(max));
+
+const lineFields = {
+  Id: z.optional(id),
+  SkuId: id,
+  Quantity: units,
+  Price: z.optional(decimal),
+  Value: z.optional(decimal),
+  Discount: z.optional(decimal),
+  ProductCode: z.optional(text(64)),
+  ProductName: z.optional(text(256)),
+  ColourName: z.optional(text(256)),
+  SizeCode: z.optional(text(64)),
+  Status: z.optional(text(32)),
+  ReturnReasonId: z.optional(id),
+};
+
+const paymentSchema = z.object({
+  Id: z.optional(id),
+  Origin: z.optional(text(50)),
+  CardType: z.optional(text(250)),
+  Stan: z.optional(text(250)),
+  Reference: z.optional(text(250)),
+  MerchantId: z.optional(text(100)),
+  AccountId: z.optional(text(100)),
+  Amount: decimal,
+});
+
+const documentFields = {
+  Id: id,
+  OrderNumber: text(64).check(z.minLength(1)),
+  PersonId: id,
+  OrderDateTime: z.optional(z.string().check(z.regex(DATE_TIME, 'expected yyyy-MM-ddTHH:mm:ss'))),
+  TotalDue: z.optional(decimal),
+  CurrencyCode: z.optional(z.string().check(z.regex(/^[A-Z]{3}$/, 'expected an ISO 4217 code'))),
+  payments: z.array(paymentSchema).check(z.maxLength(100)),
+};
+
+const orderSchema = z.object({
+  ...documentFields,
+  PartnerOrderId: z.optional(text(64)),
+  Email: z.optional(text(320)),
+  lines: z.array(z.object({ ...lineFields, Id: id, Value: decimal })).check(z.maxLength(5000)),
+});
+
+const returnSchema = z.object({
+  ...documentFields,
+  OrigOrderNum: z.optional(text(64)),
+  ReturnAuthorisationNumber: z.optional(text(64)),
+  lines: z.array(z.object(lineFields)).check(z.minLength(1), z.maxLength(5000)),
+});
+
+/** Trimmed text of each named child; empty elements (`<AuthCode />`) count as absent. */
+function fields(element: XmlElement | undefined, names: readonly string[]): Record<string, string> {
+  const values: Record<string, string> = {};
+  if (!element) return values;
+  for (const name of names) {
+    const value = childElement(element, name)?.text.trim();
+    if (value) values[name] = value;
+  }
+  return values;
+}
+
+const LINE_NAMES = Object.keys(lineFields);
+const PAYMENT_NAMES = Object.keys(paymentSchema.shape);
+
+function rawDocument(element: XmlElement, names: readonly string[]) {
+  const details = childElement(element, 'OrderDetails');
+  const payments = childElement(element, 'Payments');
+  const email = fields(childElement(element, 'Contacts'), ['Email']).Email;
+  const currencyCode = fields(childElement(element, 'Currency'), ['Code']).Code;
+  return {
+    ...fields(element, names),
+    ...(email !== undefined && { Email: email }),
+    ...(currencyCode !== undefined && { CurrencyCode: currencyCode }),
+    lines: details ? childElements(details, 'OrderDetail').map((line) => fields(line, LINE_NAMES)) : [],
+    payments: payments ? childElements(payments, 'PaymentDetail').map((payment) => fields(payment, PAYMENT_NAMES)) : [],
+  };
+}
+
+function parseWith<T>(schema: z.ZodMiniType<T>, raw: unknown, what: string): T {
+  const result = schema.safeParse(raw);
+  if (!result.success) throw new Ap21ResponseError(`Ap21 ${what} is malformed: ${describeIssues(result.error.issues)}`);
+  return result.data;
+}
+
+/** Money and unit conversions that can still fail (precision beyond the currency, huge values). */
+function convert<T>(what: string, build: () => T): T {
+  try {
+    return build();
+  } catch (error) {
+    if (error instanceof InvalidMoneyError || error instanceof RangeError) throw new Ap21ResponseError(`Ap21 ${what} is malformed: ${error.message}`);
+    throw error;
+  }
+}
+
+const wholeUnits = (value: string) => Number.parseInt(value, 10);
+
+function readPayments(payments: readonly z.infer<typeof paymentSchema>[], currency: string): Ap21Payment[] {
+  return payments.map((payment) => ({
+    ...(payment.Id !== undefined && { paymentId: payment.Id }),
+    ...(payment.Origin !== undefined && { origin: payment.Origin }),
+    ...(payment.CardType !== undefined && { cardType: payment.CardType }),
+    ...(payment.Stan !== undefined && { stan: payment.Stan }),
+    ...(payment.Reference !== undefined && { reference: payment.Reference }),
+    ...(payment.MerchantId !== undefined && { merchantId: payment.MerchantId }),
+    ...(payment.AccountId !== undefined && { accountId: payment.AccountId }),
+    amount: parseDecimal(payment.Amount, currency),
+  }));
+}
+
+const ORDER_NAMES = ['Id', 'OrderNumber', 'PersonId', 'OrderDateTime', 'TotalDue', 'PartnerOrderId'];
+const RETURN_NAMES = ['Id', 'OrderNumber', 'PersonId', 'OrderDateTime', 'TotalDue', 'OrigOrderNum', 'ReturnAuthorisationNumber'];
+
+/** An `<Order>` element (single-order GET or an entry of the `<Orders>` collection). */
+export function readOrder(element: XmlElement, context: ReadContext): Ap21Order {
+  const raw = parseWith(orderSchema, rawDocument(element, ORDER_NAMES), 'order');
+  const what = `order ${raw.Id}`;
+  return convert(what, () => {
+    const currency = raw.CurrencyCode ?? context.currency;
+    return {
+      orderId: raw.Id,
+      orderNumber: raw.OrderNumber,
+      personId: raw.PersonId,
+      ...(raw.PartnerOrderId !== undefined && { partnerOrderId: raw.PartnerOrderId }),
+      ...(raw.OrderDateTime !== undefined && { orderedAt: fromAp21DateTime(raw.OrderDateTime, context.timeZone) }),
+      currency,
+      ...(raw.Email !== undefined && { email: raw.Email }),
+      ...(raw.TotalDue !== undefined && { totalDue: parseDecimal(raw.TotalDue, currency) }),
+      lines: raw.lines.map((line) => ({
+        lineId: line.Id,
+        skuId: line.SkuId,
+        quantity: wholeUnits(line.Quantity),
+        value: parseDecimal(line.Value, currency),
+        ...(line.Price !== undefined && { price: parseDecimal(line.Price, currency) }),
+        ...(line.Discount !== undefined && { discount: parseDecimal(line.Discount, currency) }),
+        ...(line.ProductCode !== undefined && { productCode: line.ProductCode }),
+        ...(line.ProductName !== undefined && { productName: line.ProductName }),
+        ...(line.ColourName !== undefined && { colourName: line.ColourName }),
+        ...(line.SizeCode !== undefined && { sizeCode: line.SizeCode }),
+        ...(line.Status !== undefined && { status: line.Status }),
+      })),
+      payments: readPayments(raw.payments, currency),
+      paymentsVisible: true,
+    };
+  });
+}
+
+/** A `<ReturnOrder>` element. Quantities must be negative, as Ap21 itself requires. */
+export function readReturn(element: XmlElement, context: ReadContext & { readonly paymentsVisible: boolean }): Ap21Return {
+  const raw = parseWith(returnSchema, rawDocument(element, RETURN_NAMES), 'return');
+  const what = `return ${raw.Id}`;
+  return convert(what, () => {
+    const currency = raw.CurrencyCode ?? context.currency;
+    const lines = raw.lines.map((line): Ap21ReturnLine => {
+      const quantity = wholeUnits(line.Quantity);
+      if (quantity >= 0) throw new Ap21ResponseError(`Ap21 ${what} has a line with quantity ${quantity}; returned units are negative`);
+      return {
+        ...(line.Id !== undefined && { lineId: line.Id }),
+        skuId: line.SkuId,
+        quantity,
+        ...(line.ReturnReasonId !== undefined && { returnReasonId: line.ReturnReasonId }),
+        ...(line.Price !== undefined && { price: parseDecimal(line.Price, currency) }),
+        ...(line.Value !== undefined && { value: parseDecimal(line.Value, currency) }),
+        ...(line.Status !== undefined && { status: line.Status }),
+      };
+    });
+    return {
+      returnId: raw.Id,
+      orderNumber: raw.OrderNumber,
+      ...(raw.OrigOrderNum !== undefined && { origOrderNumber: raw.OrigOrderNum }),
+      personId: raw.PersonId,
+      ...(raw.ReturnAuthorisationNumber !== undefined && { returnAuthorisationNumber: raw.ReturnAuthorisationNumber }),
+      currency,
+      ...(raw.TotalDue !== undefined && { totalDue: parseDecimal(raw.TotalDue, currency) }),
+      lines,
+      payments: context.paymentsVisible ? readPayments(raw.payments, currency) : [],
+      paymentsVisible: context.paymentsVisible,
+    };
+  });
+}
+
+/**
+ * Ap21 date-times carry no offset (`2020-12-01T11:33:07`, guide p.127). These two convert
+ * between that wall clock in `timeZone` and UTC ISO, DST included, whole seconds only.
+ */
+const wallClockFormats = new Map<string, Intl.DateTimeFormat>();
+
+function wallClock(epochMs: number, timeZone: string): number[] {
+  let format = wallClockFormats.get(timeZone);
+  if (!format) {
+    format = new Intl.DateTimeFormat('en-US', {
+      timeZone,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      second: '2-digit',
+    });
+    wallClockFormats.set(timeZone, format);
+  }
+  const parts = Object.fromEntries(format.formatToParts(epochMs).map((part) => [part.type, part.value]));
+  return ['year', 'month', 'day', 'hour', 'minute', 'second'].map((type) => Number(parts[type]));
+}
+
+function offsetMs(epochMs: number, timeZone: string): number {
+  const [year = 0, month = 1, day = 1, hour = 0, minute = 0, second = 0] = wallClock(epochMs, timeZone);
+  return Date.UTC(year, month - 1, day, hour, minute, second) - Math.floor(epochMs / 1000) * 1000;
+}
+
+export function toAp21DateTime(iso: string, timeZone: string): string {
+  const epochMs = Date.parse(iso);
+  if (!/^\d{4}-\d{2}-\d{2}T/.test(iso) || !Number.isFinite(epochMs)) throw new RangeError(`not an ISO date-time: ${iso}`);
+  const [year, month, day, hour, minute, second] = wallClock(epochMs, timeZone).map((n, i) => String(n).padStart(i === 0 ? 4 : 2, '0'));
+  return `${year}-${month}-${day}T${hour}:${minute}:${second}`;
+}
+
+export function fromAp21DateTime(text: string, timeZone: string): string {
+  const match = DATE_TIME.exec(text.trim());
+  if (!match) throw new RangeError(`not an Ap21 date-time: ${text}`);
+  const [, year, month, day, hour, minute, second] = match.map(Number);
+  const asUtc = Date.UTC(year!, month! - 1, day!, hour!, minute!, second!);
+  if (!Number.isFinite(asUtc) || new Date(asUtc).getUTCDate() !== day) throw new RangeError(`not an Ap21 date-time: ${text}`);
+  const firstGuess = asUtc - offsetMs(asUtc, timeZone);
+  return new Date(asUtc - offsetMs(firstGuess, timeZone)).toISOString();
+}

@@ -1,0 +1,566 @@
+import { childElement, childElements, parseXml, toXml, XmlError, type XmlElement, type XmlValue } from '../../commons/xml';
+import { InvalidMoneyError } from '../../domain/errors';
+import { formatDecimal, parseDecimal } from '../../domain/money';
+import type { SimRequest, SimResponse, Simulator } from '../simulator-kit';
+import { fromAp21DateTime, toAp21DateTime } from './schemas';
+import { AP21_ERROR_CODES } from './statuses';
+
+/**
+ * A stand-in for the Ap21 Retail API (local runs and tests only), serving the endpoints the
+ * client uses. Documented behaviour (guide 2025.1) it reproduces: mandatory `countryCode`,
+ * `updatedAfter` wall-clock times, `startRow`/`pageRows` with `TotalRows`, 5421 without
+ * `updatedAfter`, 5034 for bad paging, return validation codes 5052/5133/5135/5136/5138/5139/
+ * 5140/5141/5142/5143/5084/5085/5211, 5121/5122 for unreadable or non-XML payloads, and
+ * payload versions from the `Accept` header (none → version 1): `Currency`, `OrigOrderNum` and
+ * `ReturnAuthorisationNumber` from 2.0, a return's payments from 4.0 (an empty `<Payments />`
+ * below, as in the guide's 2.0 example), and POSTed return payments ignored below 4.0.
+ * Its own choices where Ap21 is UNCONFIRMED:
+ * - a missing or unknown `countryCode` → 403 with 5029 ("Country not setup at head office");
+ * - errors are `<Ap21Error><ErrorCode/><Description/></Ap21Error>` (the PHP SDK's parser);
+ * - an empty list or an unknown id → 404 with 5008 ("No data found"); an unknown path → bare 404;
+ * - an order's returns are listed at `GET /Persons/{pid}/Orders/{oid}/Returns` as `<ReturnOrders>`;
+ * - a posted return answers 200 with a `Location` header naming the new return;
+ * - a return marks its original order as updated (option `touchOrderOnReturn`);
+ * - a return posted with `StockUpdate=False` and no payments gets a negative payment copied from
+ *   the order's first payment (Ap21 "refunds the customer using the original payment information").
+ * `payouts()` counts returns posted with `StockUpdate=False`: the only case where Ap21 itself
+ * refunds the customer (to the original payment).
+ */
+export interface Ap21SimulatorOptions {
+  readonly countryCodes?: readonly string[];
+  readonly basic?: { readonly username: string; readonly password: string };
+  readonly accessToken?: string;
+  readonly timeZone?: string;
+  readonly currency?: string;
+  readonly returnReasonIds?: readonly string[];
+  readonly touchOrderOnReturn?: boolean;
+  readonly now?: () => number;
+}
+
+export interface SimPaymentSeed {
+  readonly origin?: string;
+  readonly cardType?: string;
+  readonly stan?: string;
+  readonly reference?: string;
+  readonly merchantId?: string;
+  readonly amountMinor: number;
+}
+
+export interface SimOrderSeed {
+  readonly personId?: string;
+  readonly orderNumber?: string;
+  readonly email?: string;
+  readonly lines: readonly { readonly skuId: string; readonly quantity: number; readonly priceMinor: number; readonly productName?: string }[];
+  /** Defaults to one credit-card payment of the order total. */
+  readonly payments?: readonly SimPaymentSeed[];
+  readonly orderedAt?: number;
+  readonly updatedAt?: number;
+}
+
+export interface SimReturnSeed {
+  readonly orderNumber?: string;
+  readonly lines: readonly { readonly skuId: string; readonly quantity: number; readonly returnReasonId?: string }[];
+  readonly payments?: readonly SimPaymentSeed[];
+  readonly stockUpdate?: boolean;
+}
+
+interface SimLine {
+  readonly lineId: string;
+  readonly skuId: string;
+  readonly quantity: number;
+  readonly priceMinor: number;
+  readonly productName?: string;
+}
+
+interface SimPayment extends SimPaymentSeed {
+  readonly paymentId: string;
+}
+
+export interface SimOrder {
+  readonly orderId: string;
+  readonly personId: string;
+  readonly orderNumber: string;
+  readonly email?: string;
+  readonly lines: readonly SimLine[];
+  readonly payments: readonly SimPayment[];
+  readonly orderedAt: number;
+  updatedAt: number;
+}
+
+export interface SimReturn {
+  readonly returnId: string;
+  readonly orderId: string;
+  readonly personId: string;
+  readonly orderNumber: string;
+  readonly origOrderNumber: string;
+  readonly returnAuthorisationNumber: string;
+  readonly lines: readonly (SimLine & { readonly returnReasonId: string; readonly carrier?: string; readonly conNote?: string })[];
+  readonly payments: readonly SimPayment[];
+  readonly stockUpdate: boolean;
+  readonly createdAt: number;
+}
+
+export type Ap21Endpoint =
+  | 'GET /Orders'
+  | 'GET /Persons/{pid}/Orders/{oid}'
+  | 'GET /Persons/{pid}/Orders/{oid}/Returns'
+  | 'GET /Persons/{pid}/Orders/{oid}/Returns/{rid}'
+  | 'POST /Persons/{pid}/Orders/{oid}/Returns';
+
+export interface SimCall {
+  /** An `Ap21Endpoint`, or `METHOD /path` for paths Ap21 does not serve. */
+  readonly endpoint: string;
+  readonly path: string;
+  /** `performance.now()` on arrival, to check client-side spacing. */
+  readonly at: number;
+  readonly query: Readonly<Record<string, string>>;
+  readonly status: number;
+}
+
+export interface SimFailure {
+  readonly status: number;
+  readonly code?: number;
+  readonly retryAfterSeconds?: number;
+  /** A raw body instead of an `<Ap21Error>`, e.g. a malformed document with status 200. */
+  readonly body?: string;
+}
+
+interface ReturnCandidate {
+  readonly orderNumber?: string;
+  readonly origOrderNumber?: string;
+  readonly personId?: string;
+  readonly stockUpdate?: string;
+  readonly lines: readonly { readonly skuId?: string; readonly quantity: number; readonly returnReasonId?: string; readonly carrier?: string; readonly conNote?: string }[];
+  readonly payments: readonly SimPaymentSeed[];
+}
+
+type Refusal = readonly [code: number, description: string];
+
+const XML_HEADERS = { 'content-type': 'text/xml; charset=utf-8' };
+const ROUTES: readonly [string, RegExp, Ap21Endpoint][] = [
+  ['GET', /^\/Orders$/i, 'GET /Orders'],
+  ['GET', /^\/Persons\/(\d+)\/Orders\/(\d+)$/i, 'GET /Persons/{pid}/Orders/{oid}'],
+  ['GET', /^\/Persons\/(\d+)\/Orders\/(\d+)\/Returns$/i, 'GET /Persons/{pid}/Orders/{oid}/Returns'],
+  ['GET', /^\/Persons\/(\d+)\/Orders\/(\d+)\/Returns\/(\d+)$/i, 'GET /Persons/{pid}/Orders/{oid}/Returns/{rid}'],
+  ['POST', /^\/Persons\/(\d+)\/Orders\/(\d+)\/Returns$/i, 'POST /Persons/{pid}/Orders/{oid}/Returns'],
+];
+
+function ap21Error(status: number, code: number | undefined, description: string): SimResponse {
+  const body = toXml('Ap21Error', { ErrorCode: code, Description: description });
+  return { status, headers: XML_HEADERS, body };
+}
+
+function withAttributes(name: string, attributes: Record<string, string | number>, inner: string): string {
+  const written = Object.entries(attributes).map(([key, value]) => ` ${key}="${String(value).replace(/[<>&"]/g, '')}"`);
+  return `<${name}${written.join('')}>${inner}</${name}>`;
+}
+
+/** Query parameters are case-insensitive in Ap21 (`countryCode` and `CountryCode` both appear in the guide). */
+function param(query: URLSearchParams, name: string): string | undefined {
+  for (const [key, value] of query) if (key.toLowerCase() === name.toLowerCase()) return value;
+  return undefined;
+}
+
+function header(request: SimRequest, name: string): string | undefined {
+  const value = request.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function text(element: XmlElement, name: string): string | undefined {
+  return childElement(element, name)?.text.trim() || undefined;
+}
+
+export class Ap21Simulator implements Simulator {
+  readonly name = 'ap21';
+  private readonly countryCodes: ReadonlySet<string>;
+  private readonly timeZone: string;
+  private readonly currency: string;
+  private readonly returnReasonIds: ReadonlySet<string>;
+  private readonly touchOrderOnReturn: boolean;
+  private readonly now: () => number;
+  private readonly orders = new Map<string, SimOrder>();
+  private readonly returns = new Map<string, SimReturn>();
+  private readonly log: SimCall[] = [];
+  private readonly failures: SimFailure[] = [];
+  private readonly autoRefunds = new Map<string, number>();
+  private nextId = { person: 3583, order: 20784, line: 56025, payment: 2791, return: 62347, authorisation: 6026 };
+
+  constructor(private readonly options: Ap21SimulatorOptions) {
+    if (!options.basic && !options.accessToken) throw new Error('the Ap21 simulator needs basic credentials or an access token to check');
+    this.countryCodes = new Set((options.countryCodes ?? ['AU']).map((code) => code.toUpperCase()));
+    this.timeZone = options.timeZone ?? 'UTC';
+    this.currency = options.currency ?? 'AUD';
+    this.returnReasonIds = new Set(options.returnReasonIds ?? ['10365']);
+    this.touchOrderOnReturn = options.touchOrderOnReturn ?? true;
+    this.now = options.now ?? Date.now;
+  }
+
+  addOrder(seed: SimOrderSeed): SimOrder {
+    const orderId = String(this.nextId.order++);
+    const orderNumber = seed.orderNumber ?? `W${orderId.padStart(7, '0')}`;
+    if (this.orderNumberTaken(orderNumber)) throw new Error(`order number ${orderNumber} is taken`);
+    const lines = seed.lines.map((line) => ({ ...line, lineId: String(this.nextId.line++) }));
+    const total = lines.reduce((sum, line) => sum + line.quantity * line.priceMinor, 0);
+    const payments = (seed.payments ?? [{ origin: 'CreditCard', cardType: 'VISA', stan: `${orderId}01`, reference: `Ref-${orderId}`, amountMinor: total }]).map(
+      (payment) => ({ ...payment, paymentId: String(this.nextId.payment++) }),
+    );
+    const now = this.now();
+    const order: SimOrder = {
+      orderId,
+      personId: seed.personId ?? String(this.nextId.person++),
+      orderNumber,
+      ...(seed.email !== undefined && { email: seed.email }),
+      lines,
+      payments,
+      orderedAt: seed.orderedAt ?? now,
+      updatedAt: seed.updatedAt ?? now,
+    };
+    this.orders.set(orderId, order);
+    return order;
+  }
+
+  /** Seeds a return as if posted at version 4.0; refused seeds throw with the Ap21 code. */
+  addReturn(orderId: string, seed: SimReturnSeed): SimReturn {
+    const order = this.requireOrder(orderId);
+    const candidate: ReturnCandidate = {
+      ...(seed.orderNumber !== undefined && { orderNumber: seed.orderNumber }),
+      origOrderNumber: order.orderNumber,
+      personId: order.personId,
+      ...(seed.stockUpdate !== undefined && { stockUpdate: seed.stockUpdate ? 'True' : 'False' }),
+      lines: seed.lines.map((line) => ({ ...line, returnReasonId: line.returnReasonId ?? [...this.returnReasonIds][0]! })),
+      payments: seed.payments ?? [],
+    };
+    const refusal = this.refusalOf(order, order.personId, candidate);
+    if (refusal) throw new Error(`Ap21 would refuse this return: ${refusal[0]} ${refusal[1]}`);
+    return this.createReturn(order, candidate);
+  }
+
+  /** A return Refundid wrote into Ap21: a version 4.0 payment with MerchantId/CardType Refundid. */
+  addRefundidReturn(orderId: string, seed: Omit<SimReturnSeed, 'payments'> & { readonly stan?: string }): SimReturn {
+    const order = this.requireOrder(orderId);
+    const amountMinor = -seed.lines.reduce((sum, line) => sum + Math.abs(line.quantity) * (order.lines.find((l) => l.skuId === line.skuId)?.priceMinor ?? 0), 0);
+    const stan = seed.stan ?? '0938';
+    const refundid = { merchantId: 'Refundid', cardType: 'Refundid', stan, origin: 'CreditCard', amountMinor, reference: `Refundid ${stan}` };
+    return this.addReturn(orderId, { ...seed, payments: [refundid] });
+  }
+
+  touchOrder(orderId: string, at = this.now()): void {
+    this.requireOrder(orderId).updatedAt = at;
+  }
+
+  order(orderId: string): SimOrder | undefined {
+    return this.orders.get(orderId);
+  }
+
+  returnsOf(orderId: string): SimReturn[] {
+    return [...this.returns.values()].filter((ret) => ret.orderId === orderId);
+  }
+
+  /** Answers the next `count` calls with `failure` (before auth and routing, like an outage). */
+  injectFailures(count: number, failure: SimFailure): void {
+    for (let i = 0; i < count; i++) this.failures.push(failure);
+  }
+
+  calls(endpoint?: string): SimCall[] {
+    return this.log.filter((call) => endpoint === undefined || call.endpoint === endpoint);
+  }
+
+  callCounts(): Record<string, number> {
+    const counts: Record<string, number> = {};
+    for (const call of this.log) counts[call.endpoint] = (counts[call.endpoint] ?? 0) + 1;
+    return counts;
+  }
+
+  payouts(): ReadonlyMap<string, number> {
+    return this.autoRefunds;
+  }
+
+  async handle(request: SimRequest): Promise<SimResponse> {
+    const at = performance.now();
+    const path = request.path.replace(/\/+$/, '') || '/';
+    const route = ROUTES.map(([method, pattern, endpoint]) => ({ endpoint, match: method === request.method ? pattern.exec(path) : null })).find(
+      (candidate) => candidate.match,
+    );
+    const response = this.answer(request, route?.endpoint, route?.match?.slice(1) ?? []);
+    this.log.push({ endpoint: route?.endpoint ?? `${request.method} ${path}`, path, at, query: Object.fromEntries(request.query), status: response.status });
+    return response;
+  }
+
+  private answer(request: SimRequest, endpoint: Ap21Endpoint | undefined, ids: readonly (string | undefined)[]): SimResponse {
+    const failure = this.failures.shift();
+    if (failure) {
+      const headers = failure.retryAfterSeconds !== undefined ? { ...XML_HEADERS, 'retry-after': String(failure.retryAfterSeconds) } : XML_HEADERS;
+      if (failure.body !== undefined) return { status: failure.status, headers, body: failure.body };
+      return { ...ap21Error(failure.status, failure.code, 'simulated failure'), headers };
+    }
+    if (!this.authorised(request)) {
+      return { status: 401, headers: { 'content-type': 'text/plain', 'www-authenticate': 'Basic realm="RetailAPI"' }, body: 'Unauthorized' };
+    }
+    if (!endpoint) return { status: 404, headers: { 'content-type': 'text/html' }, body: '<html><body>The resource cannot be found.</body></html>' };
+    const country = param(request.query, 'countryCode');
+    if (!country || !this.countryCodes.has(country.toUpperCase())) {
+      return ap21Error(403, AP21_ERROR_CODES.countryNotSetUp, `Country ${country ?? ''} not setup at head office`);
+    }
+    const version = Number(/version_(\d{1,2}(?:\.\d{1,2})?)/i.exec(header(request, 'accept') ?? '')?.[1] ?? '1');
+    const [personId = '', orderId = '', returnId = ''] = ids;
+    if (endpoint === 'GET /Orders') return this.listOrders(request.query, version);
+    const order = this.orders.get(orderId);
+    if (!order || order.personId !== personId) return ap21Error(404, AP21_ERROR_CODES.noDataFound, 'No data found');
+    switch (endpoint) {
+      case 'GET /Persons/{pid}/Orders/{oid}':
+        return { status: 200, headers: XML_HEADERS, body: this.orderXml(order, 1, version) };
+      case 'GET /Persons/{pid}/Orders/{oid}/Returns': {
+        const returns = this.returnsOf(orderId);
+        if (returns.length === 0) return ap21Error(404, AP21_ERROR_CODES.noDataFound, 'No data found');
+        return { status: 200, headers: XML_HEADERS, body: withAttributes('ReturnOrders', { TotalRows: returns.length }, returns.map((ret) => this.returnXml(ret, version)).join('')) };
+      }
+      case 'GET /Persons/{pid}/Orders/{oid}/Returns/{rid}': {
+        const found = this.returns.get(returnId);
+        if (!found || found.orderId !== orderId) return ap21Error(404, AP21_ERROR_CODES.noDataFound, 'No data found');
+        return { status: 200, headers: XML_HEADERS, body: this.returnXml(found, version) };
+      }
+      case 'POST /Persons/{pid}/Orders/{oid}/Returns':
+        return this.postReturn(request, order, personId, version);
+    }
+  }
+
+  private authorised(request: SimRequest): boolean {
+    const { basic, accessToken } = this.options;
+    const token = header(request, 'x-ap21-access-token');
+    if (accessToken !== undefined && token === accessToken) return true;
+    const authorization = header(request, 'authorization') ?? '';
+    if (!basic || !/^Basic /i.test(authorization)) return false;
+    return Buffer.from(authorization.slice(6).trim(), 'base64').toString('utf8') === `${basic.username}:${basic.password}`;
+  }
+
+  private listOrders(query: URLSearchParams, version: number): SimResponse {
+    const updatedAfter = param(query, 'updatedAfter');
+    if (!updatedAfter) return ap21Error(403, AP21_ERROR_CODES.updatedAfterRequired, 'Request requires either personId, id, or updatedAfter to be set.');
+    let since: number;
+    try {
+      since = Date.parse(fromAp21DateTime(updatedAfter, this.timeZone));
+    } catch {
+      return ap21Error(400, undefined, `Invalid updatedAfter ${updatedAfter}`);
+    }
+    const paging = ['startRow', 'pageRows'].map((name) => param(query, name));
+    if (paging.some((value) => value !== undefined && !/^[1-9]\d{0,8}$/.test(value))) {
+      return ap21Error(400, AP21_ERROR_CODES.invalidPagination, 'Invalid pagination parameters');
+    }
+    const startRow = Number(paging[0] ?? 1);
+    const changed = [...this.orders.values()]
+      .filter((order) => order.updatedAt > since)
+      .sort((a, b) => a.updatedAt - b.updatedAt || Number(a.orderId) - Number(b.orderId));
+    const rows = changed.slice(startRow - 1, startRow - 1 + Number(paging[1] ?? changed.length));
+    if (rows.length === 0) return ap21Error(404, AP21_ERROR_CODES.noDataFound, 'No data found');
+    const body = withAttributes('Orders', { TotalRows: changed.length }, rows.map((order, i) => this.orderXml(order, startRow + i, version)).join(''));
+    return { status: 200, headers: XML_HEADERS, body };
+  }
+
+  private postReturn(request: SimRequest, order: SimOrder, personId: string, version: number): SimResponse {
+    if (!/xml/i.test(header(request, 'content-type') ?? '')) return ap21Error(403, AP21_ERROR_CODES.contentTypeNotXml, 'Request content type is not XML');
+    let candidate: ReturnCandidate;
+    try {
+      candidate = this.readCandidate(parseXml(request.body.toString('utf8')), version);
+    } catch (error) {
+      if (error instanceof XmlError || error instanceof InvalidMoneyError) return ap21Error(403, AP21_ERROR_CODES.cannotDeserialise, 'Cannot deserialise payload');
+      throw error;
+    }
+    const refusal = this.refusalOf(order, personId, candidate);
+    if (refusal) return ap21Error(403, ...refusal);
+    const created = this.createReturn(order, candidate);
+    const location = `/Persons/${order.personId}/Orders/${order.orderId}/Returns/${created.returnId}?countryCode=${param(request.query, 'countryCode')}`;
+    return { status: 200, headers: { ...XML_HEADERS, location }, body: '' };
+  }
+
+  private readCandidate(root: XmlElement, version: number): ReturnCandidate {
+    if (root.name !== 'ReturnOrder') throw new XmlError(`expected <ReturnOrder>, got <${root.name}>`);
+    const details = childElement(root, 'OrderDetails');
+    const payments = version >= 4 ? childElements(childElement(root, 'Payments') ?? root, 'PaymentDetail') : [];
+    const optional = <T extends string>(key: T, value: string | undefined) => (value === undefined ? {} : ({ [key]: value } as Record<T, string>));
+    return {
+      ...optional('orderNumber', text(root, 'OrderNumber')),
+      ...optional('origOrderNumber', text(root, 'OrigOrderNum')),
+      ...optional('personId', text(root, 'PersonId')),
+      ...optional('stockUpdate', text(root, 'StockUpdate')),
+      lines: (details ? childElements(details, 'OrderDetail') : []).map((line) => ({
+        ...optional('skuId', text(line, 'SkuId')),
+        quantity: Number(text(line, 'Quantity') ?? Number.NaN),
+        ...optional('returnReasonId', text(line, 'ReturnReasonId')),
+        ...optional('carrier', text(line, 'Carrier')),
+        ...optional('conNote', text(line, 'ConNote')),
+      })),
+      payments: payments.map((payment) => ({
+        ...optional('origin', text(payment, 'Origin')),
+        ...optional('cardType', text(payment, 'CardType')),
+        ...optional('stan', text(payment, 'Stan')),
+        ...optional('reference', text(payment, 'Reference')),
+        ...optional('merchantId', text(payment, 'MerchantId')),
+        amountMinor: parseDecimal(text(payment, 'Amount') ?? '', this.currency).minor,
+      })),
+    };
+  }
+
+  private refusalOf(order: SimOrder, personId: string, candidate: ReturnCandidate): Refusal | undefined {
+    const codes = AP21_ERROR_CODES;
+    if (!candidate.personId) return [codes.personIdMissing, 'Person ID is missing from the return order'];
+    if (candidate.personId !== personId) return [codes.personIdMismatch, 'Person ID from URL is different to payload'];
+    if (!candidate.origOrderNumber) return [codes.origOrderNumberMissing, 'Original Order Number is missing from the payload'];
+    if (candidate.origOrderNumber !== order.orderNumber) return [codes.origOrderNumberInvalid, `Original order number ${candidate.origOrderNumber} is not valid`];
+    if (candidate.orderNumber && this.orderNumberTaken(candidate.orderNumber)) return [codes.duplicateOrderNumber, 'The order number already exists'];
+    const { lines } = candidate;
+    if (lines.length === 0 || lines.some((line) => !Number.isFinite(line.quantity) || line.quantity === 0)) {
+      return [codes.quantityMissingOrZero, 'Some of the quantities are missing or equals to zero'];
+    }
+    if (lines.some((line) => line.quantity > 0)) return [codes.quantityNotNegative, 'Some of the quantities are greater than zero'];
+    for (const line of lines) {
+      if (!order.lines.some((ordered) => ordered.skuId === line.skuId)) return [codes.skuNotOnOriginalOrder, `SKUID ${line.skuId ?? ''} not found on original order`];
+      if (!line.returnReasonId) return [codes.returnReasonMissing, 'Return reason id is missing'];
+      if (!this.returnReasonIds.has(line.returnReasonId)) return [codes.returnReasonInvalid, `Return reason id ${line.returnReasonId} is invalid`];
+      if ((line.carrier?.length ?? 0) > 12) return [codes.carrierTooLong, 'Carrier name is too long'];
+      if ((line.conNote?.length ?? 0) > 50) return [codes.conNoteTooLong, 'ConNote is too long'];
+    }
+    if (candidate.stockUpdate !== undefined && !/^(true|false)$/i.test(candidate.stockUpdate)) {
+      return [codes.invalidStockUpdate, `Stock update '${candidate.stockUpdate}' is not valid. Must be 'True' or 'False'`];
+    }
+    return undefined;
+  }
+
+  private createReturn(order: SimOrder, candidate: ReturnCandidate): SimReturn {
+    const returnId = String(this.nextId.return++);
+    const orderNumber = candidate.orderNumber ?? `${order.orderNumber}-R${this.returnsOf(order.orderId).length + 1}`;
+    const stockUpdate = !/^false$/i.test(candidate.stockUpdate ?? 'True');
+    const created: SimReturn = {
+      returnId,
+      orderId: order.orderId,
+      personId: order.personId,
+      orderNumber,
+      origOrderNumber: order.orderNumber,
+      returnAuthorisationNumber: String(this.nextId.authorisation++),
+      lines: candidate.lines.map((line) => {
+        const ordered = order.lines.find((l) => l.skuId === line.skuId)!;
+        return {
+          lineId: String(this.nextId.line++),
+          skuId: ordered.skuId,
+          quantity: line.quantity,
+          priceMinor: ordered.priceMinor,
+          ...(ordered.productName !== undefined && { productName: ordered.productName }),
+          returnReasonId: line.returnReasonId!,
+          ...(line.carrier !== undefined && { carrier: line.carrier }),
+          ...(line.conNote !== undefined && { conNote: line.conNote }),
+        };
+      }),
+      payments: (stockUpdate || candidate.payments.length ? candidate.payments : this.autoRefundPayments(order, candidate)).map((payment) => ({
+        ...payment,
+        paymentId: String(this.nextId.payment++),
+      })),
+      stockUpdate,
+      createdAt: this.now(),
+    };
+    this.returns.set(returnId, created);
+    if (!stockUpdate) this.autoRefunds.set(orderNumber, (this.autoRefunds.get(orderNumber) ?? 0) + 1);
+    if (this.touchOrderOnReturn) order.updatedAt = created.createdAt;
+    return created;
+  }
+
+  /** `StockUpdate=False`: Ap21 refunds the returned value to the order's first payment itself. */
+  private autoRefundPayments(order: SimOrder, candidate: ReturnCandidate): SimPaymentSeed[] {
+    const [original] = order.payments;
+    if (!original) return [];
+    const value = candidate.lines.reduce((sum, line) => sum + line.quantity * order.lines.find((l) => l.skuId === line.skuId)!.priceMinor, 0);
+    return [
+      {
+        ...(original.origin !== undefined && { origin: original.origin }),
+        ...(original.cardType !== undefined && { cardType: original.cardType }),
+        ...(original.stan !== undefined && { stan: original.stan }),
+        ...(original.reference !== undefined && { reference: original.reference }),
+        ...(original.merchantId !== undefined && { merchantId: original.merchantId }),
+        amountMinor: value,
+      },
+    ];
+  }
+
+  private orderNumberTaken(orderNumber: string): boolean {
+    const taken = (number: string) => number.toLowerCase() === orderNumber.toLowerCase();
+    return [...this.orders.values()].some((order) => taken(order.orderNumber)) || [...this.returns.values()].some((ret) => taken(ret.orderNumber));
+  }
+
+  private requireOrder(orderId: string): SimOrder {
+    const order = this.orders.get(orderId);
+    if (!order) throw new Error(`no simulated order ${orderId}`);
+    return order;
+  }
+
+  private money(minor: number): string {
+    return formatDecimal({ minor, currency: this.currency });
+  }
+
+  private paymentsXml(payments: readonly SimPayment[]): string {
+    const details: XmlValue[] = payments.map((payment) => ({
+      Id: payment.paymentId,
+      Origin: payment.origin,
+      CardType: payment.cardType,
+      Stan: payment.stan,
+      AuthCode: '',
+      Reference: payment.reference,
+      MerchantId: payment.merchantId,
+      Amount: this.money(payment.amountMinor),
+    }));
+    return details.length ? toXml('Payments', { PaymentDetail: details }) : '<Payments />';
+  }
+
+  private detailsXml(lines: readonly (SimLine & { readonly returnReasonId?: string; readonly carrier?: string; readonly conNote?: string })[]): string {
+    const details = lines.map((line, i) =>
+      toXml('OrderDetail', {
+        Id: line.lineId,
+        Sequence: i + 1,
+        SkuId: line.skuId,
+        ProductName: line.productName,
+        Quantity: line.quantity,
+        Price: this.money(line.priceMinor),
+        Discount: '0',
+        Value: this.money(line.quantity * line.priceMinor),
+        TaxPercent: '10',
+        ReturnReasonId: line.returnReasonId,
+        Carrier: line.carrier,
+        ConNote: line.conNote,
+        Status: 'Processing',
+      }),
+    );
+    return withAttributes('OrderDetails', { Type: 'Array', TotalRows: lines.length }, details.join(''));
+  }
+
+  private currencyXml(version: number): string {
+    return version >= 2 ? toXml('Currency', { Code: this.currency, Format: `#,##0.00 '${this.currency}'` }) : '';
+  }
+
+  private orderXml(order: SimOrder, rowNumber: number, version: number): string {
+    const totalDue = order.lines.reduce((sum, line) => sum + line.quantity * line.priceMinor, 0);
+    const head = toXml('Id', order.orderId) + toXml('RowNumber', rowNumber) + toXml('OrderNumber', order.orderNumber) + toXml('PersonId', order.personId);
+    const totals =
+      toXml('OrderDateTime', toAp21DateTime(new Date(order.orderedAt).toISOString(), this.timeZone)) +
+      toXml('TotalQuantity', order.lines.reduce((sum, line) => sum + line.quantity, 0)) +
+      toXml('TotalDue', this.money(totalDue)) +
+      toXml('TotalPayment', this.money(order.payments.reduce((sum, payment) => sum + payment.amountMinor, 0)));
+    const contacts = toXml('Contacts', { Email: order.email ?? '', Phones: { Home: '', Mobile: '', Work: '' } });
+    return `<Order>${head}${totals}${contacts}${this.detailsXml(order.lines)}${this.paymentsXml(order.payments)}${this.currencyXml(version)}</Order>`;
+  }
+
+  private returnXml(ret: SimReturn, version: number): string {
+    const totalDue = ret.lines.reduce((sum, line) => sum + line.quantity * line.priceMinor, 0);
+    const inner =
+      toXml('Id', ret.returnId) +
+      toXml('RowNumber', 0) +
+      toXml('OrderNumber', ret.orderNumber) +
+      toXml('PersonId', ret.personId) +
+      toXml('OrderDateTime', toAp21DateTime(new Date(ret.createdAt).toISOString(), this.timeZone)) +
+      toXml('TotalQuantity', ret.lines.reduce((sum, line) => sum + line.quantity, 0)) +
+      toXml('TotalDue', this.money(totalDue)) +
+      this.detailsXml(ret.lines) +
+      '<SelectedFreightOption><Id /><Name /><Value>0</Value><TaxPercent xsi:nil="true" /></SelectedFreightOption>' +
+      (version >= 4 ? this.paymentsXml(ret.payments) : '<Payments />') +
+      this.currencyXml(version) +
+      (version >= 2 ? toXml('OrigOrderNum', ret.origOrderNumber) + toXml('ReturnAuthorisationNumber', ret.returnAuthorisationNumber) : '');
+    const namespaces = { 'xmlns:xsd': 'http://www.w3.org/2001/XMLSchema', 'xmlns:xsi': 'http://www.w3.org/2001/XMLSchema-instance' };
+    return withAttributes('ReturnOrder', namespaces, inner);
+  }
+}
