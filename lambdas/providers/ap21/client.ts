@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { describeIssues, z } from '../../commons/validation';
+import * as z from 'zod/mini';
+import { describeIssues } from '../../commons/validation';
 import { childElements, parseXml, toXml, XmlError, type XmlElement } from '../../commons/xml';
 import { formatDecimal } from '../../domain/money';
 import { callProvider, ProviderCallError, type OutboundResponse } from '../outbound';

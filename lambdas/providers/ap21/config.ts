@@ -1,5 +1,6 @@
 import { ConfigurationError } from '../../commons/config';
-import { describeIssues, z } from '../../commons/validation';
+import * as z from 'zod/mini';
+import { describeIssues } from '../../commons/validation';
 import { currencyExponent } from '../../domain/money';
 
 /**

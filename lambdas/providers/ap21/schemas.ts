@@ -1,5 +1,6 @@
 import { childElement, childElements, type XmlElement } from '../../commons/xml';
-import { describeIssues, z } from '../../commons/validation';
+import * as z from 'zod/mini';
+import { describeIssues } from '../../commons/validation';
 import { InvalidMoneyError } from '../../domain/errors';
 import { parseDecimal, type Money } from '../../domain/money';
 import { Ap21ResponseError } from './statuses';
