@@ -14,7 +14,7 @@ import { PayProConnector } from '../providers/paypro/client';
 import { loadPayProConnectorConfig } from '../providers/paypro/config';
 import { payProSecretSchema } from '../providers/paypro/schemas';
 import type { ReversalConnector } from '../providers/reversal';
-import { Dispatcher } from '../services/dispatcher';
+import { Dispatcher, type DispatcherDeps } from '../services/dispatcher';
 import type { RetryPolicy } from '../services/retry-policy';
 import type { Runtime } from './runtime';
 
@@ -32,7 +32,7 @@ export function retryPolicy(config: Runtime['config']): RetryPolicy {
  * The dispatcher with every provider this stage configures: a connector exists only when its base
  * URL is set, so a stage without Optty simply sends Optty refunds to manual review.
  */
-export function createDispatcher(rt: Runtime, env: NodeJS.ProcessEnv = process.env): Dispatcher {
+export function createDispatcher(rt: Runtime, env: NodeJS.ProcessEnv = process.env, overrides: Partial<DispatcherDeps> = {}): Dispatcher {
   const reversals: Partial<Record<PaymentProvider, ReversalConnector>> = {};
   if (env.ADDON_PAYMENTS_API_URL) reversals.addon_payments = new AddonPaymentsConnector(loadAddonPaymentsConfig(env), rt.secret('addonPayments', addonPaymentsSecretSchema));
   if (env.PAYPRO_API_URL) reversals.paypro = new PayProConnector(rt.secret('paypro', payProSecretSchema), loadPayProConnectorConfig(env));
@@ -48,5 +48,6 @@ export function createDispatcher(rt: Runtime, env: NodeJS.ProcessEnv = process.e
     claimWindowMs: rt.claimWindowMs,
     callbackUrls: async (orderId, refundId, offerExpiresAt) =>
       callbackUrls(rt.config.PUBLIC_BASE_URL, await apaceSecret.get(), orderId, refundId, Date.parse(offerExpiresAt) + graceMs),
+    ...overrides,
   });
 }

@@ -27,6 +27,14 @@ export interface ApaceSimulatorOptions {
   readonly webhookRetryGapMs?: number;
   /** Bound on each call to the merchant (Apace's axios calls have none; a simulator must end). */
   readonly callbackTimeoutMs?: number;
+  /**
+   * Apace's processing time between our `allow_refund: true` and the payout (default 0), and whether
+   * a cancel that lands in that gap still stops the payout (default true). Whether the real Apace
+   * re-checks after verifying is UNCONFIRMED; `honoursLateCancel: false` is the pessimistic case
+   * the claim-window guard exists for.
+   */
+  readonly payoutDelayMs?: number;
+  readonly honoursLateCancel?: boolean;
 }
 
 export type ApaceSimStatus = 'initialized' | 'viewed' | 'receiverVerified' | 'pending' | 'processed' | 'failed' | 'canceled' | 'refundByVendor';
@@ -568,8 +576,12 @@ export function createApaceSimulator(options: ApaceSimulatorOptions): ApaceSimul
       }
       return 'declined';
     }
+    if (options.payoutDelayMs) await new Promise((resolve) => setTimeout(resolve, options.payoutDelayMs));
     // The status moves receiverVerified → pending only once, so a concurrent claim cannot pay twice.
-    if (offer.status !== 'receiverVerified' || isExpired(offer, Date.now())) return 'unavailable';
+    // The pessimistic Apace finishes a payout it approved, whatever happened to the offer since.
+    const pessimistic = options.honoursLateCancel === false;
+    const payable = pessimistic ? offer.status === 'receiverVerified' || offer.status === 'canceled' : offer.status === 'receiverVerified' && !isExpired(offer, Date.now());
+    if (!payable) return 'unavailable';
     const now = new Date();
     offer.status = 'pending';
     offer.refundDate = now;

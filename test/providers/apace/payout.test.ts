@@ -60,6 +60,8 @@ describe('Apace payout through the real callbacks', () => {
       { phase: 'create', merchantRefundId: pending.refundId, answer: { allow_refund: true } },
       { phase: 'payout', merchantRefundId: pending.refundId, answer: { allow_refund: true } },
     ]);
+    // Our endpoint books the webhook before the simulator records its delivery: wait for the record.
+    await eventually(() => (deliveriesOf(apaceRefundId, 'processed').length ? true : undefined));
     expect([...deliveriesOf(apaceRefundId, 'pending'), ...deliveriesOf(apaceRefundId, 'processed')]).toEqual([
       { apaceRefundId, event: 'pending', trial: 1, status: 200 },
       { apaceRefundId, event: 'processed', trial: 1, status: 200 },
@@ -75,6 +77,7 @@ describe('Apace payout through the real callbacks', () => {
       const apaceRefundId = await offered({ ...pending, request: { ...pending.request, notificationUrl } });
       expect(await world.simulator.customerAccepts(apaceRefundId, '7001')).toBe('paid');
       await eventually(async () => (await refundOf(pending.orderId, pending.refundId)).confirmedAt);
+      await eventually(() => (deliveriesOf(apaceRefundId, 'processed').length ? true : undefined));
       expect(deliveriesOf(apaceRefundId, 'pending').map((delivery) => delivery.status)).toEqual([503, 503, 200]);
       expect(deliveriesOf(apaceRefundId, 'processed').map((delivery) => delivery.status)).toEqual([200]);
       expect(await refundOf(pending.orderId, pending.refundId)).toMatchObject({ state: 'paid', channel: 'apace' });
