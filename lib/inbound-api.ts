@@ -24,8 +24,8 @@ export interface InboundApiProps {
   readonly functions: ReadonlyMap<string, IFunction>;
 }
 
-/** `{orderId}` in a route path is any single segment in an execute-api ARN. */
-export const executeApiResource = (path: string, method = '*'): string => `execute-api:/*/${method}${path.replace(/\{\w+\}/g, '*')}`;
+/** Any stage and method of a route path; `{orderId}` becomes any single segment. */
+export const executeApiResource = (path: string): string => `execute-api:/*/*${path.replace(/\{\w+\}/g, '*')}`;
 
 /**
  * The REST API of DESIGN §3: every route of `lambdas/routes.ts` to its function, as the local
@@ -76,9 +76,6 @@ export class InboundApi extends Construct {
         },
       }),
     });
-    // API Gateway applies a changed resource policy only with a new deployment.
-    this.api.latestDeployment?.addToLogicalId({ ipAllowlists: config.ipAllowlists });
-
     for (const route of props.routes) this.addRoute(route, props.functions);
 
     // Built from the API id, not `api.url`: that names the stage, whose deployment depends on the
