@@ -1,0 +1,32 @@
+import type { SecretName } from '../lambdas/commons/secrets';
+
+/**
+ * Every Lambda the stack deploys. Adding one is one entry here (and, for an inbound route, one in
+ * `lambdas/routes.ts`): its role, environment, network placement, log group, alarm and dashboard
+ * widgets follow from the entry.
+ */
+export interface FunctionDefinition {
+  /** Module `lambdas/functions/<name>.ts` exporting `handler`. */
+  readonly name: string;
+  /** Provider secrets it reads; its role can read these and no others. */
+  readonly secrets: readonly SecretName[];
+  /**
+   * Providers it calls. A function that calls out runs in the private subnets so its traffic
+   * leaves through the NAT gateways' static IPs, and gets those providers' base URLs.
+   */
+  readonly callsOut: readonly SecretName[];
+  readonly table: 'none' | 'read' | 'readWrite';
+  /** The outbox doorbell (DESIGN §2.4): API handlers `send`, the dispatcher `consume`s. */
+  readonly dispatchQueue?: 'send' | 'consume';
+  readonly memoryMb: number;
+  readonly timeoutSeconds: number;
+  readonly reservedConcurrency?: number;
+  /** EventBridge schedule expression, e.g. `rate(1 minute)` for the sweeper and the poller. */
+  readonly schedule?: string;
+}
+
+export const FUNCTIONS: readonly FunctionDefinition[] = [
+  { name: 'apace-verification', secrets: ['apace'], callsOut: [], table: 'readWrite', memoryMb: 512, timeoutSeconds: 10 },
+  { name: 'apace-notification', secrets: ['apace'], callsOut: [], table: 'readWrite', memoryMb: 512, timeoutSeconds: 10 },
+  { name: 'health', secrets: [], callsOut: [], table: 'none', memoryMb: 256, timeoutSeconds: 3 },
+];

@@ -1,0 +1,174 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { Duration, Validations } from 'aws-cdk-lib';
+import { SubnetType } from 'aws-cdk-lib/aws-ec2';
+import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
+import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
+import { Policy, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { LogGroup } from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import { MAX_CONSUMER_TIMEOUT, type DispatchQueue } from './dispatch-queue';
+import type { FunctionDefinition } from './function-registry';
+import { secretsPrefix, type ProviderSecrets } from './provider-secrets';
+import { PROVIDER_URLS_BY_PROVIDER, type StageConfig } from './stage-config';
+import type { StateTable } from './state-table';
+import type { StaticEgress } from './static-egress';
+
+export const FUNCTIONS_DIR = join(__dirname, '..', 'lambdas', 'functions');
+
+/** The Powertools service name, as locally (local/environment.ts). */
+export const SERVICE_NAME = 'refund-relay';
+
+export class FunctionRegistryError extends Error {
+  override readonly name = 'FunctionRegistryError';
+}
+
+export interface FunctionsProps {
+  readonly definitions: readonly FunctionDefinition[];
+  readonly config: StageConfig;
+  readonly table: StateTable;
+  readonly secrets: ProviderSecrets;
+  readonly dispatchQueue: DispatchQueue;
+  readonly egress: StaticEgress;
+}
+
+// What AWSLambdaVPCAccessExecutionRole grants for the function's network interfaces, minus its log rights.
+const NETWORK_INTERFACE_ACTIONS = [
+  'ec2:CreateNetworkInterface',
+  'ec2:DescribeNetworkInterfaces',
+  'ec2:DescribeSubnets',
+  'ec2:DeleteNetworkInterface',
+  'ec2:AssignPrivateIpAddresses',
+  'ec2:UnassignPrivateIpAddresses',
+];
+
+const constructId = (name: string) => name.replace(/(^|-)([a-z0-9])/g, (_, _dash: string, letter: string) => letter.toUpperCase());
+
+/**
+ * One Lambda per registry entry, each with its own role (its own secrets, this table, its own log
+ * group, nothing else). Bundled by the local esbuild: the AWS SDK goes into the bundle so the
+ * versions we test are the versions that run, and no Docker is needed.
+ */
+export class Functions extends Construct {
+  readonly byName: ReadonlyMap<string, NodejsFunction>;
+
+  constructor(scope: Construct, id: string, props: FunctionsProps) {
+    super(scope, id);
+    const names = props.definitions.map((definition) => definition.name);
+    const repeated = names.filter((name, index) => names.indexOf(name) !== index);
+    if (repeated.length > 0) throw new FunctionRegistryError(`function registry repeats ${repeated.join(', ')}`);
+    this.byName = new Map(props.definitions.map((definition) => [definition.name, this.createFunction(definition, props)]));
+  }
+
+  private createFunction(definition: FunctionDefinition, props: FunctionsProps): NodejsFunction {
+    const { config } = props;
+    const entry = join(FUNCTIONS_DIR, `${definition.name}.ts`);
+    if (!existsSync(entry)) throw new FunctionRegistryError(`function ${definition.name} has no entry file lambdas/functions/${definition.name}.ts`);
+    const id = constructId(definition.name);
+    const callsOut = definition.callsOut.length > 0;
+
+    const logGroup = new LogGroup(this, `${id}Logs`, { retention: config.logRetention, removalPolicy: config.removalPolicy });
+    const role = new Role(this, `${id}Role`, {
+      assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
+      description: `refund-relay ${config.stage} ${definition.name}`,
+    });
+    logGroup.grantWrite(role);
+    props.secrets.grantRead(role, definition.secrets);
+    if (definition.table !== 'none') props.table.grantData(role, definition.table);
+
+    const fn = new NodejsFunction(this, id, {
+      entry,
+      handler: 'handler',
+      description: `refund-relay ${config.stage} ${definition.name}`,
+      runtime: Runtime.NODEJS_22_X,
+      architecture: Architecture.ARM_64,
+      memorySize: definition.memoryMb,
+      timeout: Duration.seconds(definition.timeoutSeconds),
+      ...(definition.reservedConcurrency !== undefined && { reservedConcurrentExecutions: definition.reservedConcurrency }),
+      role,
+      logGroup,
+      environment: this.environment(definition, props),
+      ...(callsOut && {
+        vpc: props.egress.vpc,
+        vpcSubnets: { subnetType: SubnetType.PRIVATE_WITH_EGRESS },
+        securityGroups: [props.egress.outboundSecurityGroup],
+      }),
+      bundling: {
+        target: 'node22',
+        format: OutputFormat.CJS,
+        mainFields: ['module', 'main'],
+        minify: true,
+        // Stack traces keep function and class names; source maps would add ~1.5 MB per bundle and,
+        // with --enable-source-maps, cost time on every logged error.
+        keepNames: true,
+        sourceMap: false,
+        externalModules: [],
+      },
+    });
+    Validations.of(fn).acknowledge({
+      id: 'AwsSolutions-L1',
+      reason: 'nodejs22.x is the runtime the code is built and tested for (esbuild target node22, @types/node 22); moving to a newer runtime is a deliberate upgrade.',
+    });
+
+    if (callsOut) fn.node.addDependency(this.networkInterfacePolicy(id, role));
+    this.wireDispatchQueue(definition, fn, props.dispatchQueue);
+    if (definition.schedule) {
+      new Rule(this, `${id}Schedule`, {
+        description: `refund-relay ${config.stage}: runs ${definition.name}`,
+        schedule: Schedule.expression(definition.schedule),
+        targets: [new LambdaFunction(fn, { retryAttempts: 2 })],
+      });
+    }
+    return fn;
+  }
+
+  /** The runtime's variables (lambdas/commons/config.ts), under the names `npm start` uses. */
+  private environment(definition: FunctionDefinition, { config, table, dispatchQueue }: FunctionsProps): Record<string, string> {
+    const environment: Record<string, string> = {
+      STAGE: config.stage,
+      TABLE_NAME: table.table.tableName,
+      SECRETS_SOURCE: 'aws',
+      SECRETS_PREFIX: secretsPrefix(config.stage),
+      APACE_CLAIM_WINDOW_SECONDS: String(config.apaceClaimWindowSeconds),
+      POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
+      POWERTOOLS_LOG_LEVEL: config.logLevel,
+    };
+    for (const provider of definition.callsOut) {
+      for (const variable of PROVIDER_URLS_BY_PROVIDER[provider]) environment[variable] = config.providerUrls[variable];
+    }
+    if (definition.dispatchQueue === 'send') environment.DISPATCH_QUEUE_URL = dispatchQueue.queue.queueUrl;
+    return environment;
+  }
+
+  private wireDispatchQueue(definition: FunctionDefinition, fn: NodejsFunction, dispatchQueue: DispatchQueue): void {
+    if (definition.dispatchQueue === 'send') dispatchQueue.queue.grantSendMessages(fn);
+    if (definition.dispatchQueue !== 'consume') return;
+    if (definition.timeoutSeconds > MAX_CONSUMER_TIMEOUT.toSeconds()) {
+      throw new FunctionRegistryError(
+        `function ${definition.name} consumes the dispatch queue, so its timeout must be at most ${MAX_CONSUMER_TIMEOUT.toSeconds()} s (a sixth of the queue's visibility timeout)`,
+      );
+    }
+    fn.addEventSource(new SqsEventSource(dispatchQueue.queue, { batchSize: 10, reportBatchItemFailures: true }));
+  }
+
+  /**
+   * Lambda creates the function's network interfaces with its role, and checks for these rights
+   * when the function is created: a policy of its own, attached before the function exists.
+   */
+  private networkInterfacePolicy(id: string, role: Role): Policy {
+    const policy = new Policy(this, `${id}NetworkInterfaces`, {
+      roles: [role],
+      statements: [new PolicyStatement({ actions: NETWORK_INTERFACE_ACTIONS, resources: ['*'] })],
+    });
+    Validations.of(policy).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason:
+        'Lambda VPC networking: ec2:Describe* cannot be scoped to resources, and the network interfaces Lambda creates and deletes do not exist yet; ' +
+        'this is the ec2 part of AWSLambdaVPCAccessExecutionRole, kept inline instead of the managed policy.',
+    });
+    return policy;
+  }
+}

@@ -1,0 +1,196 @@
+import { RemovalPolicy } from 'aws-cdk-lib';
+import { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { SecretName } from '../lambdas/commons/secrets';
+
+/**
+ * Everything that differs between stages, in one typed file (DESIGN §6). The account ids, Elastic
+ * IPs, e-mail addresses, domain and certificate below are PLACEHOLDERS: an engineer replaces them
+ * with their own before the first deploy (README, "Deploying a stage").
+ */
+export const STAGE_NAMES = ['dev', 'staging', 'prod'] as const;
+export type StageName = (typeof STAGE_NAMES)[number];
+
+/** The base-URL variables of DESIGN §5; connectors append their documented paths (no trailing slash). */
+export const PROVIDER_URL_VARIABLES = [
+  'APACE_API_URL',
+  'AP21_API_URL',
+  'ADDON_PAYMENTS_API_URL',
+  'PAYPRO_API_URL',
+  'OPTTY_API_URL',
+  'OPTTY_AUTH_URL',
+  'REFUNDID_API_URL',
+] as const;
+export type ProviderUrlVariable = (typeof PROVIDER_URL_VARIABLES)[number];
+
+/** The base URLs a function needs for each provider it calls. */
+export const PROVIDER_URLS_BY_PROVIDER: Readonly<Record<SecretName, readonly ProviderUrlVariable[]>> = {
+  apace: ['APACE_API_URL'],
+  ap21: ['AP21_API_URL'],
+  addonPayments: ['ADDON_PAYMENTS_API_URL'],
+  paypro: ['PAYPRO_API_URL'],
+  optty: ['OPTTY_API_URL', 'OPTTY_AUTH_URL'],
+  refundid: ['REFUNDID_API_URL'],
+};
+
+export interface ElasticIp {
+  readonly allocationId: string;
+  /** CloudFormation cannot read an existing allocation's address, so the stage states it for the outputs. */
+  readonly publicIp: string;
+}
+
+export interface StageConfig {
+  readonly stage: StageName;
+  readonly account: string;
+  readonly region: string;
+  readonly providerUrls: Readonly<Record<ProviderUrlVariable, string>>;
+  /**
+   * Source addresses or CIDRs allowed to call an inbound path (a path of `lambdas/routes.ts`, path
+   * parameters included). The API's resource policy denies every other address on that path; a
+   * path not listed is open to all and its handler authenticates the caller. A path may be listed
+   * before its route exists, so the route is protected from its first deploy.
+   */
+  readonly ipAllowlists: Readonly<Record<string, readonly string[]>>;
+  readonly egress: {
+    /** One NAT gateway, so one egress IP, per availability zone. */
+    readonly availabilityZones: number;
+    /**
+     * Pre-allocated Elastic IPs, one per availability zone, so the egress IPs Ap21 and the
+     * providers allowlist survive a rebuild. Absent: the stack allocates them and retains them
+     * when the stack is deleted (move their ids here to keep them across a rebuild).
+     */
+    readonly elasticIps?: readonly ElasticIp[];
+  };
+  /**
+   * `apace_first`: offer an Apace instant refund and fall back to card reversal (DESIGN §2.2);
+   * `reversal_only`: reverse on the card straight away. For the dispatcher, which lands later:
+   * no runtime variable carries it yet.
+   */
+  readonly routingPolicy: 'apace_first' | 'reversal_only';
+  readonly alarmEmail: string;
+  /** What happens to the table, created secrets, keys and logs when the stack is deleted. */
+  readonly removalPolicy: RemovalPolicy.RETAIN | RemovalPolicy.DESTROY;
+  readonly tableDeletionProtection: boolean;
+  readonly tableEncryption: 'aws-managed' | 'customer-managed';
+  /** `create`: the stack creates each provider secret holding `{}`; `import`: they already exist. */
+  readonly providerSecrets: 'create' | 'import';
+  /**
+   * The custom domain in front of the API. Callback URLs handed to Apace must outlive the API, so
+   * a stage without one hands out execute-api URLs that a rebuild breaks.
+   */
+  readonly customDomain?: { readonly domainName: string; readonly certificateArn: string };
+  readonly apiThrottle: { readonly rateLimit: number; readonly burstLimit: number };
+  readonly logRetention: RetentionDays;
+  readonly logLevel: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
+  readonly apaceClaimWindowSeconds: number;
+  readonly alarmThresholds: { readonly api5xxPercent: number; readonly pollerLagSeconds: number };
+}
+
+/** PayPro's documented IPN senders (providers.md §5), the same for test and live orders. */
+const PAYPRO_IPN_SENDERS = ['198.199.123.239', '157.230.8.40', '2604:a880:400:d0::1843:7001', '2604:a880:400:d1::b6c:c001'];
+const REFUNDID_PRODUCTION = ['34.87.219.187'];
+const REFUNDID_SANDBOX = ['34.116.107.90'];
+/** PLACEHOLDER (TEST-NET-3): each retailer names the addresses its Ap21 integration pushes from. */
+const AP21_PUSH_PLACEHOLDER = ['203.0.113.21'];
+
+const allowlists = (refundid: readonly string[], ap21: readonly string[]): StageConfig['ipAllowlists'] => ({
+  '/refundid/order': refundid,
+  '/refundid/refund': refundid,
+  '/providers/paypro/ipn': PAYPRO_IPN_SENDERS,
+  '/ap21/returns': ap21,
+});
+
+/**
+ * Hosts as providers.md documents them (scheme + host; Ap21 adds its fixed /RetailAPI prefix).
+ * UNCONFIRMED there, so check before use: Apace's production host and Refundid's sandbox API
+ * host. PLACEHOLDER: the Ap21 host, which is each retailer's own. PayPro has no sandbox host;
+ * test orders go to the live store.
+ */
+const SANDBOX_URLS: StageConfig['providerUrls'] = {
+  APACE_API_URL: 'https://sandbox.api.apacepayments.com',
+  AP21_API_URL: 'https://retailapi-test.example.com/RetailAPI',
+  ADDON_PAYMENTS_API_URL: 'https://checkout-stg.addonpayments.com',
+  PAYPRO_API_URL: 'https://store.payproglobal.com',
+  OPTTY_API_URL: 'https://api.qa.optty.com',
+  OPTTY_AUTH_URL: 'https://auth.qa.optty.com',
+  REFUNDID_API_URL: 'https://api.sandbox.refundid.com',
+};
+
+const PRODUCTION_URLS: StageConfig['providerUrls'] = {
+  APACE_API_URL: 'https://api.apacepayments.com',
+  AP21_API_URL: 'https://retailapi.example.com/RetailAPI',
+  ADDON_PAYMENTS_API_URL: 'https://checkout.addonpayments.com',
+  PAYPRO_API_URL: 'https://store.payproglobal.com',
+  OPTTY_API_URL: 'https://api.optty.com',
+  OPTTY_AUTH_URL: 'https://auth.optty.com',
+  REFUNDID_API_URL: 'https://api.refundid.com',
+};
+
+export const STAGES: Readonly<Record<StageName, StageConfig>> = {
+  dev: {
+    stage: 'dev',
+    account: '111111111111',
+    region: 'ap-southeast-2',
+    providerUrls: SANDBOX_URLS,
+    ipAllowlists: allowlists(REFUNDID_SANDBOX, AP21_PUSH_PLACEHOLDER),
+    egress: { availabilityZones: 1 },
+    routingPolicy: 'apace_first',
+    alarmEmail: 'refund-relay-dev-alarms@example.com',
+    removalPolicy: RemovalPolicy.DESTROY,
+    tableDeletionProtection: false,
+    tableEncryption: 'aws-managed',
+    providerSecrets: 'create',
+    apiThrottle: { rateLimit: 20, burstLimit: 40 },
+    logRetention: RetentionDays.TWO_WEEKS,
+    logLevel: 'DEBUG',
+    apaceClaimWindowSeconds: 900,
+    alarmThresholds: { api5xxPercent: 5, pollerLagSeconds: 900 },
+  },
+  staging: {
+    stage: 'staging',
+    account: '222222222222',
+    region: 'ap-southeast-2',
+    providerUrls: SANDBOX_URLS,
+    ipAllowlists: allowlists(REFUNDID_SANDBOX, AP21_PUSH_PLACEHOLDER),
+    egress: { availabilityZones: 2 },
+    routingPolicy: 'apace_first',
+    alarmEmail: 'refund-relay-staging-alarms@example.com',
+    removalPolicy: RemovalPolicy.RETAIN,
+    tableDeletionProtection: false,
+    tableEncryption: 'aws-managed',
+    providerSecrets: 'create',
+    apiThrottle: { rateLimit: 50, burstLimit: 100 },
+    logRetention: RetentionDays.ONE_MONTH,
+    logLevel: 'INFO',
+    apaceClaimWindowSeconds: 900,
+    alarmThresholds: { api5xxPercent: 5, pollerLagSeconds: 900 },
+  },
+  prod: {
+    stage: 'prod',
+    account: '333333333333',
+    region: 'ap-southeast-2',
+    providerUrls: PRODUCTION_URLS,
+    ipAllowlists: allowlists(REFUNDID_PRODUCTION, AP21_PUSH_PLACEHOLDER),
+    egress: {
+      availabilityZones: 2,
+      elasticIps: [
+        { allocationId: 'eipalloc-00000000000000001', publicIp: '203.0.113.10' },
+        { allocationId: 'eipalloc-00000000000000002', publicIp: '203.0.113.11' },
+      ],
+    },
+    routingPolicy: 'apace_first',
+    alarmEmail: 'refund-relay-prod-alarms@example.com',
+    removalPolicy: RemovalPolicy.RETAIN,
+    tableDeletionProtection: true,
+    tableEncryption: 'customer-managed',
+    providerSecrets: 'import',
+    customDomain: {
+      domainName: 'refunds.example.com',
+      certificateArn: 'arn:aws:acm:ap-southeast-2:333333333333:certificate/00000000-0000-0000-0000-000000000000',
+    },
+    apiThrottle: { rateLimit: 100, burstLimit: 200 },
+    logRetention: RetentionDays.ONE_YEAR,
+    logLevel: 'INFO',
+    apaceClaimWindowSeconds: 900,
+    alarmThresholds: { api5xxPercent: 1, pollerLagSeconds: 600 },
+  },
+};

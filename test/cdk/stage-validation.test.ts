@@ -1,0 +1,67 @@
+import { App, RemovalPolicy } from 'aws-cdk-lib';
+import { defineApp } from '../../lib/app';
+import { STAGE_NAMES, STAGES, type StageConfig } from '../../lib/stage-config';
+import { StageConfigError, stageConfig, stageConfigProblems } from '../../lib/stage-validation';
+import { COMMITTED_CONTEXT } from './support';
+
+describe('stage configuration', () => {
+  it.each(STAGE_NAMES)('accepts the committed %s stage and has its availability zones in cdk.context.json', (stage) => {
+    const config = stageConfig(stage);
+    expect(stageConfigProblems(config)).toEqual([]);
+    expect(COMMITTED_CONTEXT[`availability-zones:account=${config.account}:region=${config.region}`]).toEqual(expect.arrayContaining([expect.stringMatching(/^[a-z]{2}-/)]));
+  });
+
+  it('refuses an unknown stage, naming the stages there are', () => {
+    expect(() => defineApp(new App({ context: { stage: 'qa' } }))).toThrow(new StageConfigError('unknown stage "qa": choose one with -c stage=<dev|staging|prod>'));
+  });
+
+  it('refuses to synthesize without a stage, naming the stages there are', () => {
+    expect(() => defineApp(new App())).toThrow(new StageConfigError('no stage was given: choose one with -c stage=<dev|staging|prod>'));
+  });
+
+  it('reports every mistake of a stage at once', () => {
+    const broken: StageConfig = {
+      ...STAGES.staging,
+      account: '1234',
+      providerUrls: { ...STAGES.staging.providerUrls, PAYPRO_API_URL: 'http://store.payproglobal.com', OPTTY_API_URL: 'https://api.optty.com/' },
+      ipAllowlists: { '/refundid/order': ['34.87.219.187', '34.87.219'], '/providers/paypro/ipn': [] },
+      egress: { availabilityZones: 2, elasticIps: [{ allocationId: 'eip-123', publicIp: '203.0.113.9' }] },
+      alarmEmail: 'ops',
+      customDomain: { domainName: 'refunds.example.com', certificateArn: 'arn:aws:acm:us-east-1:222222222222:certificate/00000000-0000-0000-0000-000000000000' },
+    };
+    expect(() => stageConfig('staging', { staging: broken })).toThrow(StageConfigError);
+    expect(stageConfigProblems(broken)).toEqual([
+      'account "1234" must be 12 digits',
+      'providerUrls.PAYPRO_API_URL must use https',
+      'providerUrls.OPTTY_API_URL must be a base URL without a trailing slash, query or fragment',
+      'ipAllowlists["/refundid/order"] has "34.87.219", not an IP address or CIDR',
+      'ipAllowlists["/providers/paypro/ipn"] is empty; remove the entry to leave the path open',
+      'egress.elasticIps lists 1 addresses for 2 availability zones (one NAT gateway each)',
+      'egress.elasticIps allocation "eip-123" is not an eipalloc- id',
+      'alarmEmail "ops" is not an e-mail address',
+      'customDomain.certificateArn must be in the stage region (regional endpoint)',
+    ]);
+  });
+
+  it('accepts CIDR ranges and IPv6 addresses in allowlists', () => {
+    const config: StageConfig = { ...STAGES.dev, ipAllowlists: { '/ap21/returns': ['203.0.113.0/28', '2604:a880:400:d0::/64', '198.51.100.7'] } };
+    expect(stageConfigProblems(config)).toEqual([]);
+    expect(stageConfigProblems({ ...config, ipAllowlists: { '/ap21/returns': ['203.0.113.0/33'] } })).toEqual(['ipAllowlists["/ap21/returns"] has "203.0.113.0/33", not an IP address or CIDR']);
+  });
+
+  it('refuses a production stage that could lose its data, its egress IPs or its callback host', () => {
+    const { elasticIps: _, ...egress } = STAGES.prod.egress;
+    const { customDomain: __, ...withoutDomain } = STAGES.prod;
+    const careless: StageConfig = { ...withoutDomain, removalPolicy: RemovalPolicy.DESTROY, tableDeletionProtection: false, egress };
+    expect(stageConfigProblems(careless)).toEqual([
+      'prod must retain its data (removalPolicy RETAIN)',
+      'prod must protect its table from deletion',
+      'prod must pin pre-allocated Elastic IPs so the egress IPs survive a rebuild',
+      'prod needs a customDomain: callback URLs handed to Apace must survive a rebuild',
+    ]);
+  });
+
+  it('refuses a stage listed under another name', () => {
+    expect(() => stageConfig('staging', { staging: STAGES.dev })).toThrow('stage is "dev" but is listed as "staging"');
+  });
+});

@@ -1,0 +1,43 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { App } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { defineApp } from '../../lib/app';
+import { FUNCTIONS } from '../../lib/function-registry';
+import { COMMITTED_CONTEXT, resourcesOfType } from './support';
+
+const CDK_JSON_CONTEXT = (JSON.parse(readFileSync(join(__dirname, '..', '..', 'cdk.json'), 'utf8')) as { context: Record<string, unknown> }).context;
+
+/**
+ * What `npx cdk synth -c stage=prod` does, in process: the real app with cdk-nag as a plugin,
+ * CloudFormation's own schema validation (errors, as cdk.json asks) and esbuild bundling.
+ */
+describe('synthesizing the prod stage as the CLI does', () => {
+  const outdir = mkdtempSync(join(tmpdir(), 'refund-relay-synth-'));
+  afterAll(() => rmSync(outdir, { recursive: true, force: true }));
+
+  it('passes CloudFormation validation and cdk-nag, and bundles the AWS SDK into each function', () => {
+    const app = new App({ outdir, context: { ...CDK_JSON_CONTEXT, ...COMMITTED_CONTEXT, stage: 'prod' } });
+    const stack = defineApp(app);
+    const assembly = app.synth();
+
+    const report = JSON.parse(readFileSync(join(outdir, 'validation-report.json'), 'utf8')) as { pluginReports: { violations: unknown[] }[] };
+    expect(report.pluginReports.flatMap((plugin) => plugin.violations)).toEqual([]);
+    expect(process.exitCode ?? 0).toBe(0);
+    expect(assembly.getStackByName(stack.stackName).messages.filter((message) => message.level === 'error')).toEqual([]);
+
+    const functions = resourcesOfType(Template.fromJSON(assembly.getStackByName(stack.stackName).template as Record<string, unknown>).toJSON().Resources, 'AWS::Lambda::Function');
+    expect(functions).toHaveLength(FUNCTIONS.length);
+    for (const [, fn] of functions) {
+      const key = String((fn.Properties?.Code as { S3Key: string }).S3Key).replace(/\.zip$/, '');
+      const bundle = readFileSync(join(outdir, `asset.${key}`, 'index.js'), 'utf8');
+      const required = [...bundle.matchAll(/require\("([^"]+)"\)/g)].map((match) => match[1]!);
+      // Node built-ins only; the CRT signer is an optional require the SDK wraps in try/catch.
+      expect(required.filter((name) => !name.startsWith('node:') && name !== '@aws-sdk/signature-v4-crt')).toEqual([]);
+      const definition = FUNCTIONS.find((candidate) => fn.Properties?.Description === `refund-relay prod ${candidate.name}`)!;
+      if (definition.table !== 'none') expect(bundle).toContain('DynamoDBClient');
+      if (definition.secrets.length > 0) expect(bundle).toContain('SecretsManagerClient');
+    }
+  });
+});
