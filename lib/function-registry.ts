@@ -29,4 +29,16 @@ export const FUNCTIONS: readonly FunctionDefinition[] = [
   { name: 'apace-verification', secrets: ['apace'], callsOut: [], table: 'readWrite', memoryMb: 512, timeoutSeconds: 10 },
   { name: 'apace-notification', secrets: ['apace'], callsOut: [], table: 'readWrite', memoryMb: 512, timeoutSeconds: 10 },
   { name: 'health', secrets: [], callsOut: [], table: 'none', memoryMb: 256, timeoutSeconds: 3 },
+  // Reserved concurrency keeps a backlog from stampeding the providers.
+  {
+    name: 'dispatcher',
+    secrets: ['apace', 'addonPayments', 'paypro', 'optty'],
+    callsOut: ['apace', 'addonPayments', 'paypro', 'optty'],
+    table: 'readWrite',
+    dispatchQueue: 'consume',
+    memoryMb: 512,
+    timeoutSeconds: 30,
+    reservedConcurrency: 5,
+  },
+  { name: 'sweeper', secrets: [], callsOut: [], table: 'read', dispatchQueue: 'send', memoryMb: 256, timeoutSeconds: 30, schedule: 'rate(1 minute)' },
 ];

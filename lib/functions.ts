@@ -133,6 +133,7 @@ export class Functions extends Construct {
       SECRETS_SOURCE: 'aws',
       SECRETS_PREFIX: secretsPrefix(config.stage),
       APACE_CLAIM_WINDOW_SECONDS: String(config.apaceClaimWindowSeconds),
+      ROUTING_POLICY: config.routingPolicy,
       POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
       POWERTOOLS_LOG_LEVEL: config.logLevel,
     };

@@ -23,6 +23,7 @@ export const stackName = (stage: string): string => `refund-relay-${stage}`;
 /** One stage of refund-relay in its own account and region (DESIGN §6). */
 export class RefundRelayStack extends Stack {
   readonly functions: Functions;
+  readonly dispatchQueue: DispatchQueue;
 
   constructor(scope: Construct, props: RefundRelayStackProps) {
     const { config } = props;
@@ -47,6 +48,7 @@ export class RefundRelayStack extends Stack {
       removalPolicy: config.removalPolicy,
     });
     const dispatch = new DispatchQueue(this, 'Dispatch');
+    this.dispatchQueue = dispatch;
     const secrets = new ProviderSecrets(this, 'Secrets', { stage: config.stage, source: config.providerSecrets, removalPolicy: config.removalPolicy });
     this.functions = new Functions(this, 'Functions', {
       definitions: props.functions ?? FUNCTIONS,

@@ -1,4 +1,5 @@
 import { logger } from '../commons/logger';
+import { emitMetric } from '../commons/metrics';
 import type { Order, PaymentProvider } from '../domain/order';
 import { refundDueAt, type Refund, type RefundEvent, type TransitionContext } from '../domain/refund';
 import type { CallbackUrls } from '../providers/apace/callback-token';
@@ -224,7 +225,10 @@ export class Dispatcher {
 
   private async review(order: Order, refund: Refund, reason: string): Promise<string> {
     const moved = await this.apply(order, refund, 'review_required', { reason });
-    if (moved.applied) logger.error('refund needs manual review', { order_id: order.orderId, refund_id: refund.id, reason });
+    if (moved.applied) {
+      logger.error('refund needs manual review', { order_id: order.orderId, refund_id: refund.id, reason });
+      emitMetric('RefundsInManualReview', 1);
+    }
     return moved.applied ? `manual review: ${reason}` : `not moved to review (${moved.why})`;
   }
 

@@ -127,7 +127,7 @@ describe('the function registry', () => {
     const attempt = (functions: readonly FunctionDefinition[], routes = ROUTES) => () => synthesizeStage(STAGES.dev, { functions, routes });
 
     it('an entry whose handler module does not exist', () => {
-      expect(attempt([{ ...VERIFIER, name: 'dispatcher' }], [])).toThrow(new FunctionRegistryError('function dispatcher has no entry file lambdas/functions/dispatcher.ts'));
+      expect(attempt([{ ...VERIFIER, name: 'refund-printer' }], [])).toThrow(new FunctionRegistryError('function refund-printer has no entry file lambdas/functions/refund-printer.ts'));
     });
 
     it('two entries with the same name', () => {

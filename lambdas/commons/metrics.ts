@@ -1,0 +1,17 @@
+/**
+ * Custom metrics in CloudWatch embedded metric format: one JSON line on stdout that Lambda's log
+ * pipeline turns into a metric, with no client and no call. The namespace and dimensions are the
+ * ones the stack's alarms watch (lib/alarms.ts). Outside Lambda nothing is written.
+ */
+export type MetricName = 'RefundsInManualReview' | 'PollerLagSeconds';
+
+export function emitMetric(name: MetricName, value: number, unit: 'Count' | 'Seconds' = 'Count', env: NodeJS.ProcessEnv = process.env): void {
+  if (!env.AWS_LAMBDA_FUNCTION_NAME) return;
+  const record = {
+    _aws: { Timestamp: Date.now(), CloudWatchMetrics: [{ Namespace: 'RefundRelay', Dimensions: [['service', 'stage']], Metrics: [{ Name: name, Unit: unit }] }] },
+    service: env.POWERTOOLS_SERVICE_NAME ?? 'refund-relay',
+    stage: env.STAGE ?? 'local',
+    [name]: value,
+  };
+  process.stdout.write(`${JSON.stringify(record)}\n`);
+}
