@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { OrderNotFoundError, RefundNotFoundError } from '../domain/errors';
-import { addRefund, newRefundRecord, validateRefundShape, type NewRefund, type Order } from '../domain/order';
+import { LEDGER_DELTAS, addRefund, newRefundRecord, own, validateRefundShape, type NewRefund, type Order } from '../domain/order';
 import {
   WORK_STATES,
   apaceQuietCutoff,
@@ -62,10 +62,10 @@ function addLedgerMovement(
   effect: LedgerEffect | 'reserve' | 'record_paid',
 ): void {
   if (effect === 'hold') return;
-  const deltas = { reserve: [-1, 1, 0], settle: [0, -1, 1], release: [1, -1, 0], record_paid: [-1, 0, 1] }[effect] as [number, number, number];
+  const deltas = LEDGER_DELTAS[effect];
   const move = (base: string[], fields: [string, string, string], amount: number) => {
     fields.forEach((field, i) => {
-      const delta = (deltas[i] as number) * amount;
+      const delta = deltas[i]! * amount;
       if (delta === 0) return;
       const path = expr.path(...base, field);
       sets.push(`${path} = ${path} + ${expr.value(delta)}`);
@@ -153,57 +153,79 @@ export class DynamoOrderStore implements OrderStore {
     audit: Audit,
     snapshot?: Refund,
   ): Promise<TransitionOutcome> {
+    // With a caller's snapshot the caller decided; a lost race is reported, never re-decided here.
+    // Without one, the store reads and decides, and may retry against fresh reads.
+    const attempts = snapshot ? 1 : MAX_ATTEMPTS;
     let observed = snapshot;
-    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      if (!observed) {
-        const order = await this.getOrder(orderId);
-        if (!order) throw new OrderNotFoundError(`order ${orderId} not found`);
-        observed = order.refunds[refundId];
-        if (!observed) throw new RefundNotFoundError(`refund ${refundId} not found on order ${orderId}`);
-      }
+    for (let attempt = 0; attempt < attempts; attempt++) {
+      observed ??= await this.currentRefund(orderId, refundId);
       const plan = planTransition(observed, event, ctx);
       if (!plan.ok) return { applied: false, why: plan.why, refund: observed };
-      const next = plan.refund;
-
-      const expr = new ExpressionBuilder();
-      const refundPath = (...field: string[]) => expr.path('refunds', refundId, ...field);
-      // State, channel and attempt count: two dispatchers claiming the same work cannot both win.
-      const conditions = [
-        `${refundPath('state')} = ${expr.value(observed.state)}`,
-        `${refundPath('channel')} = ${expr.value(observed.channel)}`,
-        `${refundPath('attempts')} = ${expr.value(observed.attempts)}`,
-      ];
-      const rule = ruleFor(event);
-      if (rule.guard === 'apace_quiet') {
-        conditions.push(`(attribute_not_exists(${refundPath('lastVerifiedAt')}) OR ${refundPath('lastVerifiedAt')} < ${expr.value(apaceQuietCutoff(ctx))})`);
-      } else if (rule.guard === 'unconfirmed') {
-        conditions.push(`attribute_not_exists(${refundPath('confirmedAt')})`);
-      }
-      const sets = [`${refundPath('updatedAt')} = ${expr.value(next.updatedAt)}`];
-      if (next.state !== observed.state) sets.push(`${refundPath('state')} = ${expr.value(next.state)}`);
-      if (next.attempts !== observed.attempts) sets.push(`${refundPath('attempts')} = ${expr.value(next.attempts)}`);
-      const removes: string[] = [];
-      if (next.channel !== observed.channel) sets.push(`${refundPath('channel')} = ${expr.value(next.channel)}`);
-      for (const stamp of ['paidAt', 'confirmedAt', 'reason', 'nextAttemptAt'] as const) {
-        const value = next[stamp];
-        if (value !== undefined && value !== observed[stamp]) sets.push(`${refundPath(stamp)} = ${expr.value(value)}`);
-        if (value === undefined && observed[stamp] !== undefined) removes.push(refundPath(stamp));
-      }
-      for (const [name, value] of Object.entries(next.refs)) {
-        if (observed.refs[name] !== value) sets.push(`${refundPath('refs', name)} = ${expr.value(value)}`);
-      }
-      addLedgerMovement(expr, sets, observed, plan.ledger);
-      const entry = timelineEntry(ctx.now, event, audit, { id: refundId, from: observed.state, to: next.state });
-      this.addBookkeeping(expr, sets, orderId, ctx.now, entry, WORK_STATES.has(next.state));
-      try {
-        await this.update(orderId, expr, sets, conditions, removes);
-        return { applied: true, refund: next };
-      } catch (error) {
-        if (!isConditionFailure(error)) throw error;
-        observed = undefined;
-      }
+      if (await this.writeTransition(orderId, observed, event, plan.refund, plan.ledger, ctx, audit)) return { applied: true, refund: plan.refund };
+      observed = undefined;
     }
+    if (snapshot) return { applied: false, why: 'superseded', refund: await this.currentRefund(orderId, refundId) };
     throw new StoreContentionError(`refund ${refundId}: ${event} kept losing to concurrent changes`);
+  }
+
+  private async currentRefund(orderId: string, refundId: string): Promise<Refund> {
+    const order = await this.getOrder(orderId);
+    if (!order) throw new OrderNotFoundError(`order ${orderId} not found`);
+    const refund = own(order.refunds, refundId);
+    if (!refund) throw new RefundNotFoundError(`refund ${refundId} not found on order ${orderId}`);
+    return refund;
+  }
+
+  /** One conditional UpdateItem: true if written, false if the refund was no longer as observed. */
+  private async writeTransition(
+    orderId: string,
+    observed: Refund,
+    event: RefundEvent,
+    next: Refund,
+    ledger: LedgerEffect,
+    ctx: TransitionContext,
+    audit: Audit,
+  ): Promise<boolean> {
+    const expr = new ExpressionBuilder();
+    const refundPath = (...field: string[]) => expr.path('refunds', observed.id, ...field);
+    // State, channel and attempt count: two dispatchers claiming the same work cannot both win.
+    const conditions = [
+      `${refundPath('state')} = ${expr.value(observed.state)}`,
+      `${refundPath('channel')} = ${expr.value(observed.channel)}`,
+      `${refundPath('attempts')} = ${expr.value(observed.attempts)}`,
+    ];
+    const rule = ruleFor(event);
+    if (rule.guard === 'apace_quiet') {
+      const verified = refundPath('lastVerifiedAt');
+      conditions.push(`(attribute_not_exists(${verified}) OR ${verified} < ${expr.value(apaceQuietCutoff(ctx))} OR ${verified} >= ${refundPath('offerExpiresAt')})`);
+    } else if (rule.guard === 'unconfirmed') {
+      conditions.push(`attribute_not_exists(${refundPath('confirmedAt')})`);
+    } else if (rule.guard === 'due') {
+      conditions.push(`(attribute_not_exists(${refundPath('nextAttemptAt')}) OR ${refundPath('nextAttemptAt')} <= ${expr.value(ctx.now)})`);
+    }
+    const sets = [`${refundPath('updatedAt')} = ${expr.value(next.updatedAt)}`];
+    const removes: string[] = [];
+    if (next.state !== observed.state) sets.push(`${refundPath('state')} = ${expr.value(next.state)}`);
+    if (next.attempts !== observed.attempts) sets.push(`${refundPath('attempts')} = ${expr.value(next.attempts)}`);
+    if (next.channel !== observed.channel) sets.push(`${refundPath('channel')} = ${expr.value(next.channel)}`);
+    for (const stamp of ['paidAt', 'confirmedAt', 'reason', 'nextAttemptAt'] as const) {
+      const value = next[stamp];
+      if (value !== undefined && value !== observed[stamp]) sets.push(`${refundPath(stamp)} = ${expr.value(value)}`);
+      if (value === undefined && observed[stamp] !== undefined) removes.push(refundPath(stamp));
+    }
+    for (const [name, value] of Object.entries(next.refs)) {
+      if (observed.refs[name] !== value) sets.push(`${refundPath('refs', name)} = ${expr.value(value)}`);
+    }
+    addLedgerMovement(expr, sets, observed, ledger);
+    const entry = timelineEntry(ctx.now, event, audit, { id: observed.id, from: observed.state, to: next.state });
+    this.addBookkeeping(expr, sets, orderId, ctx.now, entry, WORK_STATES.has(next.state));
+    try {
+      await this.update(orderId, expr, sets, conditions, removes);
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
   }
 
   async recordVerification(orderId: string, refundId: string, now: string): Promise<VerificationView> {

@@ -92,9 +92,10 @@ export class PayProConnector implements ReversalConnector {
       });
     } catch (error) {
       if (!(error instanceof ProviderCallError)) throw error;
-      // A retry is safe even if PayPro acted: a refunded order cannot be refunded again.
-      const mayHaveActed = error.ambiguous ? '; PayPro may have refunded the order, a retry will hear "already refunded"' : '';
-      return { kind: 'failed', retryable: true, detail: `${error.message}${mayHaveActed}` };
+      // PayPro may have refunded the order: unknown keeps the refund submitted (a retry hears
+      // "already refunded" and the IPN settles it); nothing sent is a plain retryable failure.
+      if (error.ambiguous) return { kind: 'unknown', detail: `${error.message}; PayPro may have refunded the order` };
+      return { kind: 'failed', retryable: true, detail: error.message };
     }
     if (isRetryableStatus(response.status)) return { kind: 'failed', retryable: true, detail: `PayPro answered HTTP ${response.status}` };
 
