@@ -11,7 +11,7 @@ import { median } from './support';
 const ROOT = resolve(__dirname, '..');
 const INIT_RUNS = 15;
 /** Loads discarded first, so the first bundle measured does not pay for a cold file cache. */
-const INIT_WARM_UPS = 2;
+const INIT_WARM_UPS = 1;
 
 /** The esbuild options `NodejsFunction` derives from LAMBDA_BUNDLING (aws-lambda-nodejs buildEsbuildArgs). */
 const ESBUILD_OPTIONS: BuildOptions = {
@@ -39,6 +39,8 @@ export interface BundleResult {
   readonly baselineBytes: number;
   readonly initMs: number;
   readonly baselineInitMs: number;
+  /** Median of the ratios of back-to-back pairs of loads: steadier than a ratio of medians on a busy machine. */
+  readonly initRatio: number;
   /** What the clients-only baseline holds, e.g. `client-dynamodb(UpdateItem…)`. */
   readonly sdk: string;
 }
@@ -112,7 +114,7 @@ async function initTime(file: string, env: NodeJS.ProcessEnv): Promise<number> {
 export async function benchBundles(initEnv: NodeJS.ProcessEnv): Promise<BundleResult[]> {
   const dir = await mkdtemp(join(tmpdir(), 'refund-relay-bench-'));
   try {
-    const results: BundleResult[] = [];
+    const built: { name: string; outfile: string; baselineFile: string; bytes: number; baselineBytes: number; sdk: string }[] = [];
     for (const { name } of FUNCTIONS) {
       const outfile = join(dir, `${name}.js`);
       const { metafile } = await build({ ...ESBUILD_OPTIONS, entryPoints: [join(FUNCTIONS_DIR, `${name}.ts`)], outfile });
@@ -123,14 +125,31 @@ export async function benchBundles(initEnv: NodeJS.ProcessEnv): Promise<BundleRe
       const baseline = await build({ ...ESBUILD_OPTIONS, entryPoints: [baselineEntry], outfile: baselineFile, nodePaths: [join(ROOT, 'node_modules')] });
       const bytes = Object.values(metafile!.outputs)[0]!.bytes;
       const baselineBytes = Object.values(baseline.metafile!.outputs)[0]!.bytes;
+      built.push({ name, outfile, baselineFile, bytes, baselineBytes, sdk: describeUse(use) });
+    }
+    // Every file loaded once first, so no bundle is measured against a cold file cache.
+    for (let run = 0; run < INIT_WARM_UPS; run++) for (const bundle of built) for (const file of [bundle.outfile, bundle.baselineFile]) await initTime(file, initEnv);
+    const results: BundleResult[] = [];
+    for (const { outfile, baselineFile, ...bundle } of built) {
       const initSamples: number[] = [];
       const baselineSamples: number[] = [];
-      for (let run = 0; run < INIT_WARM_UPS; run++) await Promise.all([initTime(outfile, initEnv), initTime(baselineFile, initEnv)]);
+      const pairRatios: number[] = [];
       for (let run = 0; run < INIT_RUNS; run++) {
-        initSamples.push(await initTime(outfile, initEnv));
-        baselineSamples.push(await initTime(baselineFile, initEnv));
+        // Each pair runs back to back, in alternating order: load from other processes hits both alike.
+        let own: number;
+        let clientsOnly: number;
+        if (run % 2 === 0) {
+          own = await initTime(outfile, initEnv);
+          clientsOnly = await initTime(baselineFile, initEnv);
+        } else {
+          clientsOnly = await initTime(baselineFile, initEnv);
+          own = await initTime(outfile, initEnv);
+        }
+        initSamples.push(own);
+        baselineSamples.push(clientsOnly);
+        pairRatios.push(own / clientsOnly);
       }
-      results.push({ name, bytes, baselineBytes, initMs: median(initSamples), baselineInitMs: median(baselineSamples), sdk: describeUse(use) });
+      results.push({ ...bundle, initMs: median(initSamples), baselineInitMs: median(baselineSamples), initRatio: median(pairRatios) });
     }
     return results;
   } finally {

@@ -41,7 +41,7 @@ export function report({ verification, bundles, pipeline, cores, seconds }: Benc
   const withSdk = (bundle: BundleResult) => bundle.baselineBytes > 0 && bundle.sdk !== '(no SDK client)';
   const perBundle = <T>(value: (bundle: BundleResult) => T) => Object.fromEntries(bundles.map((bundle) => [bundle.name, value(bundle)]));
   const bundleRatio = perBundle((bundle) => (withSdk(bundle) ? round(bundle.bytes / bundle.baselineBytes) : null));
-  const initRatio = perBundle((bundle) => (withSdk(bundle) ? round(bundle.initMs / bundle.baselineInitMs) : null));
+  const initRatio = perBundle((bundle) => (withSdk(bundle) ? round(bundle.initRatio) : null));
   const worst = (ratios: Record<string, number | null>) => {
     const values = Object.values(ratios).filter((value): value is number => value !== null);
     return values.length ? Math.max(...values) : null;

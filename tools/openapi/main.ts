@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { renderOpenApi } from './document';
 
 /** `npm run openapi`: regenerates docs/openapi.json from the routes and their zod schemas. */
-export const OPENAPI_FILE = join(__dirname, '..', '..', 'docs', 'openapi.json');
+const OPENAPI_FILE = join(__dirname, '..', '..', 'docs', 'openapi.json');
 
 writeFile(OPENAPI_FILE, renderOpenApi()).then(
   () => process.stdout.write(`wrote ${OPENAPI_FILE}\n`),
