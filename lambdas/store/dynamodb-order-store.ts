@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, QueryCommand, ScanCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { OrderNotFoundError, RefundNotFoundError } from '../domain/errors';
 import { LEDGER_DELTAS, addRefund, newRefundRecord, own, validateRefundShape, type NewRefund, type Order } from '../domain/order';
 import {
@@ -16,7 +16,19 @@ import {
   type VerificationView,
 } from '../domain/refund';
 import { ExpressionBuilder } from './expression';
-import { StoreContentionError, type Audit, type InboundRecord, type OrderStore, type StoredOrder, type TimelineEntry, type TransitionOutcome } from './order-store';
+import {
+  StoreContentionError,
+  StoreScanLimitError,
+  type Actor,
+  type Audit,
+  type InboundRecord,
+  type OrderStore,
+  type ScanOptions,
+  type StoredInbound,
+  type StoredOrder,
+  type TimelineEntry,
+  type TransitionOutcome,
+} from './order-store';
 import { TABLE } from './table';
 
 const ORDER_SK = 'ORDER';
@@ -24,7 +36,20 @@ const MAX_ATTEMPTS = 8;
 const RAW_LIMIT = 16_384;
 const INBOX_RETENTION_S = 90 * 24 * 3600;
 
-const orderKey = (orderId: string) => ({ [TABLE.partitionKey]: `ORDER#${orderId}`, [TABLE.sortKey]: ORDER_SK });
+const ORDER_PREFIX = 'ORDER#';
+const INBOX_PREFIX = 'INBOX#';
+const REFUND_PREFIX = 'REFUND#';
+const SCAN_PAGE_SIZE = 500;
+const SCAN_MAX_PAGES = 10_000;
+
+const orderKey = (orderId: string) => ({ [TABLE.partitionKey]: `${ORDER_PREFIX}${orderId}`, [TABLE.sortKey]: ORDER_SK });
+/** One lookup item per refund, beside nothing else in its partition: refund id → order id. */
+const refundLookupKey = (refundId: string, orderId: string) => ({ [TABLE.partitionKey]: `${REFUND_PREFIX}${refundId}`, [TABLE.sortKey]: `${ORDER_PREFIX}${orderId}` });
+
+function toStoredOrder(item: Record<string, unknown>): StoredOrder {
+  const { [TABLE.partitionKey]: _pk, [TABLE.sortKey]: _sk, dueShard: _shard, updatedAt: _updated, ...order } = item;
+  return order as unknown as StoredOrder;
+}
 
 function dueShard(orderId: string): string {
   const bucket = createHash('sha1').update(orderId).digest().readUInt8(0) % TABLE.dueShards;
@@ -106,9 +131,7 @@ export class DynamoOrderStore implements OrderStore {
 
   async getOrder(orderId: string): Promise<StoredOrder | undefined> {
     const { Item } = await this.db.send(new GetCommand({ TableName: this.tableName, Key: orderKey(orderId), ConsistentRead: true }));
-    if (!Item) return undefined;
-    const { [TABLE.partitionKey]: _pk, [TABLE.sortKey]: _sk, dueShard: _shard, updatedAt: _updated, ...order } = Item;
-    return order as StoredOrder;
+    return Item ? toStoredOrder(Item) : undefined;
   }
 
   async createRefund(orderId: string, spec: NewRefund, now: string, audit: Audit): Promise<{ refund: Refund; created: boolean }> {
@@ -132,6 +155,7 @@ export class DynamoOrderStore implements OrderStore {
       this.addBookkeeping(expr, sets, orderId, now, timelineEntry(now, 'refund_created', audit, { id: refund.id, to: refund.state }), WORK_STATES.has(refund.state));
       try {
         await this.update(orderId, expr, sets, conditions);
+        await this.putRefundLookup(refund.id, orderId, now);
         return { refund, created: true };
       } catch (error) {
         if (!isConditionFailure(error)) throw error;
@@ -140,7 +164,11 @@ export class DynamoOrderStore implements OrderStore {
       const current = await this.getOrder(orderId);
       if (!current) throw new OrderNotFoundError(`order ${orderId} not found`);
       const outcome = addRefund(current, spec, now);
-      if (!outcome.created) return { refund: outcome.refund, created: false };
+      if (!outcome.created) {
+        // A retried create also heals a lookup that a crash after the claim left unwritten.
+        await this.putRefundLookup(outcome.refund.id, orderId, outcome.refund.createdAt);
+        return { refund: outcome.refund, created: false };
+      }
     }
     throw new StoreContentionError(`refund ${spec.refundId}: order ${orderId} kept changing`);
   }
@@ -266,8 +294,8 @@ export class DynamoOrderStore implements OrderStore {
         new PutCommand({
           TableName: this.tableName,
           Item: {
-            [TABLE.partitionKey]: `ORDER#${orderId}`,
-            [TABLE.sortKey]: `INBOX#${record.source}#${record.key}`,
+            [TABLE.partitionKey]: `${ORDER_PREFIX}${orderId}`,
+            [TABLE.sortKey]: `${INBOX_PREFIX}${record.source}#${record.key}`,
             receivedAt: now,
             source: record.source,
             note: record.note,
@@ -283,6 +311,68 @@ export class DynamoOrderStore implements OrderStore {
       if (isConditionFailure(error)) return { stored: false };
       throw error;
     }
+  }
+
+  async listInbound(orderId: string): Promise<StoredInbound[]> {
+    const entries: StoredInbound[] = [];
+    let start: Record<string, unknown> | undefined;
+    for (let page = 0; page < SCAN_MAX_PAGES; page++) {
+      const result = await this.db.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :inbox)',
+          ExpressionAttributeNames: { '#pk': TABLE.partitionKey, '#sk': TABLE.sortKey },
+          ExpressionAttributeValues: { ':pk': `${ORDER_PREFIX}${orderId}`, ':inbox': INBOX_PREFIX },
+          ConsistentRead: true,
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const item of result.Items ?? []) {
+        entries.push({
+          receivedAt: String(item.receivedAt),
+          source: item.source as Actor,
+          note: String(item.note ?? ''),
+          ...(typeof item.raw === 'string' && { raw: item.raw }),
+        });
+      }
+      start = result.LastEvaluatedKey;
+      if (!start) return entries.sort((a, b) => a.receivedAt.localeCompare(b.receivedAt));
+    }
+    throw new StoreScanLimitError(`order ${orderId} has more than ${SCAN_MAX_PAGES} pages of inbound records`);
+  }
+
+  async findRefundOrders(refundId: string): Promise<string[]> {
+    const { Items } = await this.db.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        KeyConditionExpression: '#pk = :pk',
+        ExpressionAttributeNames: { '#pk': TABLE.partitionKey },
+        ExpressionAttributeValues: { ':pk': `${REFUND_PREFIX}${refundId}` },
+        ConsistentRead: true,
+      }),
+    );
+    return (Items ?? []).map((item) => String(item.orderId));
+  }
+
+  async *scanOrders(options: ScanOptions = {}): AsyncIterable<StoredOrder> {
+    const maxPages = options.maxPages ?? SCAN_MAX_PAGES;
+    let start: Record<string, unknown> | undefined;
+    for (let page = 0; page < maxPages; page++) {
+      const result = await this.db.send(
+        new ScanCommand({
+          TableName: this.tableName,
+          FilterExpression: '#sk = :order',
+          ExpressionAttributeNames: { '#sk': TABLE.sortKey },
+          ExpressionAttributeValues: { ':order': ORDER_SK },
+          Limit: options.pageSize ?? SCAN_PAGE_SIZE,
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const item of result.Items ?? []) yield toStoredOrder(item);
+      start = result.LastEvaluatedKey;
+      if (!start) return;
+    }
+    throw new StoreScanLimitError(`stopped after ${maxPages} pages of the table`);
   }
 
   async findDueOrders(now: string, limit: number): Promise<string[]> {
@@ -301,7 +391,7 @@ export class DynamoOrderStore implements OrderStore {
         ),
       ),
     );
-    const due = pages.flatMap((page) => (page.Items ?? []).map((item) => ({ orderId: String(item[TABLE.partitionKey]).slice('ORDER#'.length), dueAt: String(item[sortKey]) })));
+    const due = pages.flatMap((page) => (page.Items ?? []).map((item) => ({ orderId: String(item[TABLE.partitionKey]).slice(ORDER_PREFIX.length), dueAt: String(item[sortKey]) })));
     return due.sort((a, b) => a.dueAt.localeCompare(b.dueAt)).slice(0, limit).map((entry) => entry.orderId);
   }
 
@@ -327,6 +417,10 @@ export class DynamoOrderStore implements OrderStore {
       if (isConditionFailure(error)) return false;
       throw error;
     }
+  }
+
+  private async putRefundLookup(refundId: string, orderId: string, createdAt: string): Promise<void> {
+    await this.db.send(new PutCommand({ TableName: this.tableName, Item: { ...refundLookupKey(refundId, orderId), orderId, createdAt } }));
   }
 
   private addBookkeeping(expr: ExpressionBuilder, sets: string[], orderId: string, now: string, entry: TimelineEntry, workDue: boolean): void {

@@ -43,6 +43,26 @@ export type TransitionOutcome =
   | { readonly applied: true; readonly refund: Refund }
   | { readonly applied: false; readonly why: Rejection; readonly refund: Refund };
 
+/** An inbound message kept because it changed nothing (duplicate, late, or not bookable). */
+export interface StoredInbound {
+  readonly receivedAt: string;
+  readonly source: Actor;
+  readonly note: string;
+  readonly raw?: string;
+}
+
+export interface ScanOptions {
+  /** Items per page read. */
+  readonly pageSize?: number;
+  /** Pages read at most; past it the scan stops with `StoreScanLimitError`. */
+  readonly maxPages?: number;
+}
+
+/** A scan met its page bound before the end of the table. */
+export class StoreScanLimitError extends Error {
+  override readonly name = 'StoreScanLimitError';
+}
+
 export interface InboundRecord {
   readonly source: Actor;
   /** The sender's event id, or a hash of the raw body when it has none. */
@@ -73,6 +93,15 @@ export interface OrderStore {
   recordVerification(orderId: string, refundId: string, now: string): Promise<VerificationView>;
   /** Keeps an inbound message that changed nothing (duplicate or late), once per key. */
   recordInbound(orderId: string, record: InboundRecord, now: string): Promise<{ stored: boolean }>;
+  /** The inbound messages kept for an order, oldest first. */
+  listInbound(orderId: string): Promise<StoredInbound[]>;
+  /** The orders holding a refund with this id (refund ids are unique per order, so normally one). */
+  findRefundOrders(refundId: string): Promise<string[]>;
+  /**
+   * Every order in the table, page by page. It reads the whole table (every item, billed in full):
+   * for operator tools that must see every refund, never for a request or dispatch path.
+   */
+  scanOrders(options?: ScanOptions): AsyncIterable<StoredOrder>;
   /** Orders whose earliest due time has come (the outbox), up to `limit`. */
   findDueOrders(now: string, limit: number): Promise<string[]>;
   /**

@@ -43,11 +43,12 @@ describe('DynamoOrderStore against dynalite', () => {
     expect((await store.getOrder('s-open'))?.currency).toBe('AUD');
   });
 
-  it('creates a refund and its reservation in exactly one round trip', async () => {
+  it('creates a refund and its reservation in one conditional write, then records its id for lookup', async () => {
     await store.putOrder(openOrder(demoOrder('s-create'), T(0)));
     calls = 0;
     const { refund, created } = await store.createRefund('s-create', refundSpec('r1'), T(1), { actor: 'ap21' });
-    expect(calls).toBe(1);
+    expect(calls).toBe(2);
+    expect(await store.findRefundOrders('r1')).toContain('s-create');
     expect(created).toBe(true);
     expect(refund).toMatchObject({ state: 'reversal_pending', nextAttemptAt: T(1) });
     const order = (await store.getOrder('s-create'))!;
@@ -67,6 +68,29 @@ describe('DynamoOrderStore against dynalite', () => {
     await expect(store.createRefund('nope', refundSpec('r5'), T(2), { actor: 'ap21' })).rejects.toThrow(OrderNotFoundError);
     await expect(store.createRefund('s-refuse', refundSpec('r6', { lines: { '2': -1 } }), T(2), { actor: 'ap21' })).rejects.toThrow(InvalidRefundError);
     await expect(store.applyEvent('s-refuse', 'nope', 'reversal_submitted', { now: T(3), claimWindowMs: 0 }, { actor: 'dispatcher' })).rejects.toThrow(RefundNotFoundError);
+    // Only the refund that exists can be looked up by its id.
+    expect(await store.findRefundOrders('r1')).toContain('s-refuse');
+    for (const refused of ['r2', 'r3', 'r4', 'r5', 'r6']) expect(await store.findRefundOrders(refused)).not.toContain('s-refuse');
+    expect(await store.findRefundOrders('r5')).toEqual([]);
+  });
+
+  it('finds a refund id on every order that holds it, keeps inbound records in order, and scans only orders', async () => {
+    for (const orderId of ['s-find-a', 's-find-b']) {
+      await store.putOrder(openOrder(demoOrder(orderId), T(0)));
+      await store.createRefund(orderId, refundSpec('shared-id'), T(1), { actor: 'ap21' });
+    }
+    expect((await store.findRefundOrders('shared-id')).sort()).toEqual(['s-find-a', 's-find-b']);
+    await store.recordInbound('s-find-a', { source: 'apace', key: 'k2', raw: '{"b":2}', note: 'late' }, T(5));
+    await store.recordInbound('s-find-a', { source: 'apace', key: 'k1', raw: '{"a":1}', note: 'duplicate' }, T(3));
+    expect(await store.listInbound('s-find-a')).toEqual([
+      { receivedAt: T(3), source: 'apace', note: 'duplicate', raw: '{"a":1}' },
+      { receivedAt: T(5), source: 'apace', note: 'late', raw: '{"b":2}' },
+    ]);
+    expect(await store.listInbound('s-find-b')).toEqual([]);
+    const scanned: string[] = [];
+    for await (const order of store.scanOrders({ pageSize: 3 })) scanned.push(order.orderId);
+    expect(scanned).toEqual(expect.arrayContaining(['s-find-a', 's-find-b', 's-create']));
+    expect(new Set(scanned).size).toBe(scanned.length);
   });
 
   it('never reserves a unit twice: 30 concurrent refunds for a line of 5 units, exactly 5 win', async () => {
