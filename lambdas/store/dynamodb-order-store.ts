@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { logger } from '../commons/logger';
+import { ap21OriginOf, orderNumberKey } from '../domain/ap21-origin';
 import { OrderNotFoundError, RefundNotFoundError } from '../domain/errors';
 import { addRefund, newRefundRecord, validateRefundShape, type NewRefund, type Order } from '../domain/order';
 import {
@@ -16,7 +18,17 @@ import {
   type VerificationView,
 } from '../domain/refund';
 import { ExpressionBuilder } from './expression';
-import { StoreContentionError, type Audit, type InboundRecord, type OrderStore, type StoredOrder, type TimelineEntry, type TransitionOutcome } from './order-store';
+import {
+  StoreContentionError,
+  type Audit,
+  type InboundRecord,
+  type OrderStore,
+  type ReferenceKind,
+  type ReferenceTarget,
+  type StoredOrder,
+  type TimelineEntry,
+  type TransitionOutcome,
+} from './order-store';
 import { TABLE } from './table';
 
 const ORDER_SK = 'ORDER';
@@ -25,6 +37,7 @@ const RAW_LIMIT = 16_384;
 const INBOX_RETENTION_S = 90 * 24 * 3600;
 
 const orderKey = (orderId: string) => ({ [TABLE.partitionKey]: `ORDER#${orderId}`, [TABLE.sortKey]: ORDER_SK });
+const referenceKey = (kind: ReferenceKind, ref: string) => ({ [TABLE.partitionKey]: `REF#${kind}#${ref}`, [TABLE.sortKey]: 'REF' });
 
 function dueShard(orderId: string): string {
   const bucket = createHash('sha1').update(orderId).digest().readUInt8(0) % TABLE.dueShards;
@@ -75,6 +88,11 @@ function addLedgerMovement(
   move(['payments', claim.paymentId], ['availableMinor', 'reservedMinor', 'refundedMinor'], claim.amount.minor);
 }
 
+function referenceTarget(item: Record<string, unknown> | undefined): ReferenceTarget | undefined {
+  if (typeof item?.orderId !== 'string') return undefined;
+  return { orderId: item.orderId, ...(typeof item.refundId === 'string' && { refundId: item.refundId }) };
+}
+
 export class DynamoOrderStore implements OrderStore {
   constructor(
     private readonly db: DynamoDBDocumentClient,
@@ -82,6 +100,15 @@ export class DynamoOrderStore implements OrderStore {
   ) {}
 
   async putOrder(order: Order): Promise<{ created: boolean }> {
+    // The order-number link goes first: a crash before the order is written leaves a link to an
+    // order that does not exist yet (read as "no such order"), and the retried put writes both.
+    const ap21 = ap21OriginOf(order);
+    if (ap21) {
+      const linked = await this.linkReference('order_number', orderNumberKey(ap21.orderNumber), { orderId: order.orderId }, order.createdAt);
+      if (linked.orderId !== order.orderId) {
+        logger.error('Ap21 order number already names another order; Refundid will find that one', { order_id: order.orderId, other_order_id: linked.orderId });
+      }
+    }
     const item = {
       ...orderKey(order.orderId),
       ...order,
@@ -238,13 +265,17 @@ export class DynamoOrderStore implements OrderStore {
     }
   }
 
-  async recordInbound(orderId: string, record: InboundRecord, now: string): Promise<{ stored: boolean }> {
+  recordInbound(orderId: string, record: InboundRecord, now: string): Promise<{ stored: boolean }> {
+    return this.putInbound(`ORDER#${orderId}`, record, now);
+  }
+
+  private async putInbound(partition: string, record: InboundRecord, now: string): Promise<{ stored: boolean }> {
     try {
       await this.db.send(
         new PutCommand({
           TableName: this.tableName,
           Item: {
-            [TABLE.partitionKey]: `ORDER#${orderId}`,
+            [TABLE.partitionKey]: partition,
             [TABLE.sortKey]: `INBOX#${record.source}#${record.key}`,
             receivedAt: now,
             source: record.source,
@@ -261,6 +292,34 @@ export class DynamoOrderStore implements OrderStore {
       if (isConditionFailure(error)) return { stored: false };
       throw error;
     }
+  }
+
+  async linkReference(kind: ReferenceKind, ref: string, target: ReferenceTarget, now: string): Promise<ReferenceTarget> {
+    // if_not_exists keeps the first target; ALL_NEW returns whichever is on record, in one call.
+    const expr = new ExpressionBuilder();
+    const keep = (field: string, value: string) => `${expr.path(field)} = if_not_exists(${expr.path(field)}, ${expr.value(value)})`;
+    const sets = [keep('orderId', target.orderId), keep('linkedAt', now)];
+    if (target.refundId !== undefined) sets.push(keep('refundId', target.refundId));
+    const { Attributes } = await this.db.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: referenceKey(kind, ref),
+        UpdateExpression: `SET ${sets.join(', ')}`,
+        ExpressionAttributeNames: expr.names,
+        ExpressionAttributeValues: expr.values,
+        ReturnValues: 'ALL_NEW',
+      }),
+    );
+    return referenceTarget(Attributes) ?? target;
+  }
+
+  async findReference(kind: ReferenceKind, ref: string): Promise<ReferenceTarget | undefined> {
+    const { Item } = await this.db.send(new GetCommand({ TableName: this.tableName, Key: referenceKey(kind, ref), ConsistentRead: true }));
+    return referenceTarget(Item);
+  }
+
+  async recordUnmatchedInbound(record: InboundRecord, now: string): Promise<{ stored: boolean }> {
+    return this.putInbound(`INBOX#UNMATCHED#${record.source}`, record, now);
   }
 
   async findDueOrders(now: string, limit: number): Promise<string[]> {

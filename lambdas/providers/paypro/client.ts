@@ -49,6 +49,13 @@ export function refundReason(request: Pick<ReversalRequest, 'refundId' | 'descri
   return `${description} (refund ${request.refundId})`;
 }
 
+const REASON_REFUND_ID = /\(refund ([^\s()]{1,256})\)$/;
+
+/** Our refund id from an IPN's ACTION_REASON, when the reason is one `refundReason` wrote. */
+export function refundIdFromReason(reason: string): string | undefined {
+  return REASON_REFUND_ID.exec(reason.trim())?.[1];
+}
+
 function parseJson(text: string): unknown {
   try {
     return JSON.parse(text);
