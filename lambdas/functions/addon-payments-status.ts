@@ -1,4 +1,4 @@
-import { UnprocessableEntityError } from '../commons/errors';
+import { BadRequestError, UnprocessableEntityError } from '../commons/errors';
 import { httpHandler, textBody } from '../commons/http';
 import { EpgResponseError, parseStatusNotification } from '../providers/addon-payments/schemas';
 import { recordEpgHint } from '../services/provider-notifications';
@@ -12,6 +12,8 @@ const MEDIA_TYPES = ['application/xml', 'text/xml', 'application/json'];
 /** POST /providers/addon-payments/status (EPG statusURL; unsigned, so a hint) → 200 */
 export const handler = httpHandler({ name: 'addon-payments.status', maxBodyBytes: 32 * 1024 }, async (request) => {
   const raw = textBody(request, MEDIA_TYPES);
+  const declaredJson = request.headers['content-type']!.toLowerCase().includes('json');
+  if (raw.trimStart().startsWith('{') !== declaredJson) throw new BadRequestError('the body is not of its declared content type', 'content_type_mismatch');
   let notification;
   try {
     notification = parseStatusNotification(raw);
