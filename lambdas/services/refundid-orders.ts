@@ -3,7 +3,7 @@ import { logger } from '../commons/logger';
 import type { TtlCache } from '../commons/ttl-cache';
 import { ap21OriginOf, orderNumberKey, type Ap21OrderOrigin } from '../domain/ap21-origin';
 import { formatDecimal } from '../domain/money';
-import type { Order } from '../domain/order';
+import { unitsValue, type Order } from '../domain/order';
 import type { Ap21Order, Ap21OrderLine } from '../providers/ap21/schemas';
 import { Ap21Error, Ap21NotFoundError } from '../providers/ap21/statuses';
 import type { OrderQuery, RapiOrder, RapiOrderLineItem } from '../providers/refundid/schemas';
@@ -25,10 +25,13 @@ function title(line: Ap21OrderLine): string {
 }
 
 function lineItem(order: Order, line: Ap21OrderLine): RapiOrderLineItem {
-  const ledger = order.lines[line.lineId];
-  const returnable = ledger ? Math.max(0, Math.min(ledger.available, line.quantity)) : 0;
+  const ledger = Object.hasOwn(order.lines, line.lineId) ? order.lines[line.lineId] : undefined;
+  // A unit worth nothing cannot be refunded: an RMA of it alone would be refused.
+  const free = ledger !== undefined && unitsValue(ledger, 1) === 0;
+  const returnable = ledger && !free ? Math.max(0, Math.min(ledger.available, line.quantity)) : 0;
   const reasons: string[] = [];
   if (!ledger) reasons.push('This item is not yet recorded for returns; please try again later.');
+  else if (free) reasons.push('This item was free of charge; there is nothing to refund.');
   else if (returnable < line.quantity) reasons.push(`${line.quantity - returnable} of ${line.quantity} already refunded or being refunded.`);
   // What the customer paid per unit (the line's net value shared over its units, rounded down):
   // whatever Refundid does with it, it can never lead to more than was paid.
