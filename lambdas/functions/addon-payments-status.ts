@@ -1,7 +1,7 @@
 import { BadRequestError, UnprocessableEntityError } from '../commons/errors';
 import { httpHandler, textBody } from '../commons/http';
 import { EpgResponseError, parseStatusNotification } from '../providers/addon-payments/schemas';
-import { recordEpgHint } from '../services/provider-notifications';
+import { recordEpgHint } from '../services/epg-notifications';
 import { runtime } from './runtime';
 
 const { store, claimWindowMs, config } = runtime();

@@ -5,7 +5,7 @@ import { OpttyConnector } from '../providers/optty/client';
 import { loadOpttyConfig } from '../providers/optty/config';
 import { authenticateOpttyNotification } from '../providers/optty/notification-token';
 import { opttyNotificationSchema, opttySecretSchema } from '../providers/optty/schemas';
-import { recordOpttyNotification } from '../services/provider-notifications';
+import { recordOpttyNotification } from '../services/optty-notifications';
 import { runtime } from './runtime';
 
 const { store, secret, claimWindowMs, config } = runtime();

@@ -4,7 +4,7 @@ import { lazy } from '../commons/lazy';
 import { loadPayProIpnConfig } from '../providers/paypro/config';
 import { ipnSourceMatcher, parsePayProIpn, verifyPayProIpn } from '../providers/paypro/ipn';
 import { payProSecretSchema } from '../providers/paypro/schemas';
-import { recordPayProIpn } from '../services/provider-notifications';
+import { recordPayProIpn } from '../services/paypro-ipn';
 import { runtime } from './runtime';
 
 const { store, secret, claimWindowMs } = runtime();

@@ -1,7 +1,7 @@
 import { openOrder } from '../../lambdas/domain/order';
 import { createDispatcher } from '../../lambdas/functions/dispatch-runtime';
-import { refundIdFromReason, refundReason } from '../../lambdas/providers/paypro/client';
-import { ipnDeliveryKey, ipnHash, ipnSignature } from '../../lambdas/providers/paypro/ipn';
+import { refundReason } from '../../lambdas/providers/paypro/client';
+import { ipnDeliveryKey, ipnHash, ipnSignature, refundIdFromReason } from '../../lambdas/providers/paypro/ipn';
 import type { PayProSecret } from '../../lambdas/providers/paypro/schemas';
 import { createPayProSimulator, type PayProSimulator } from '../../lambdas/providers/paypro/simulator';
 import { startSimulatorHost, type SimulatorHost } from '../../lambdas/providers/simulator-kit';

@@ -43,17 +43,13 @@ export function wholeOrderProblem(amount: Money, payment: Pick<PaymentLedger, 'c
   return undefined;
 }
 
-/** PayPro echoes the reason as the IPN's ACTION_REASON: our refund id in it ties the IPN back to us. */
+/**
+ * PayPro echoes the reason as the IPN's ACTION_REASON: our refund id in it ties the IPN back to us
+ * (read back by `ipn.refundIdFromReason`; change both together).
+ */
 export function refundReason(request: Pick<ReversalRequest, 'refundId' | 'description'>): string {
   const description = request.description.trim().slice(0, MAX_REASON_DESCRIPTION) || 'Customer return';
   return `${description} (refund ${request.refundId})`;
-}
-
-const REASON_REFUND_ID = /\(refund ([^\s()]{1,256})\)$/;
-
-/** Our refund id from an IPN's ACTION_REASON, when the reason is one `refundReason` wrote. */
-export function refundIdFromReason(reason: string): string | undefined {
-  return REASON_REFUND_ID.exec(reason.trim())?.[1];
 }
 
 function parseJson(text: string): unknown {

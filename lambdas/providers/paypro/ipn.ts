@@ -118,6 +118,16 @@ export async function verifyPayProIpn(
   throw new UnauthorizedError('IPN SIGNATURE does not match', 'invalid_signature');
 }
 
+const REASON_REFUND_ID = /\(refund ([^\s()]{1,256})\)$/;
+
+/**
+ * Our refund id from an IPN's ACTION_REASON, when the reason is one `client.refundReason` wrote
+ * (`<description> (refund <refund id>)`).
+ */
+export function refundIdFromReason(reason: string): string | undefined {
+  return REASON_REFUND_ID.exec(reason.trim())?.[1];
+}
+
 /**
  * The inbox key of one IPN delivery: its order, type and a hash of its fields in name order
  * without IS_RESENT, so PayPro's resends (IS_RESENT=1) land on the first delivery's record while
