@@ -142,3 +142,20 @@ describe('POST /providers/addon-payments/status', () => {
     expect(await tableSnapshot(stack.dynamo.endpoint)).toEqual(before);
   });
 });
+
+describe('the refund-id link the dispatcher writes before a provider hears the id', () => {
+  it('sends a refund whose id already names another order’s refund to manual review, before any provider hears it', async () => {
+    const first = await pendingRefund('addon_payments');
+    const orderId = `hint-clash-${++sequence}`;
+    const now = new Date().toISOString();
+    sims.addonPayments.seed({ transactionId: `ref-${orderId}`, amount: { minor: 3000, currency: 'AUD' } });
+    await stack.runtime.store.putOrder(openOrder({ orderId, currency: 'AUD', lines: [{ lineId: '1', quantity: 1, valueMinor: 3000 }], payments: [{ paymentId: 'p1', capturedMinor: 3000, provider: 'addon_payments', transactionId: `ref-${orderId}` }] }, now));
+    await stack.runtime.store.createRefund(orderId, { refundId: first.refundId, lines: { '1': 1 }, paymentId: 'p1', amount: { minor: 3000, currency: 'AUD' }, route: 'reversal', source: { kind: 'ap21_return', ref: 'clash' } }, now, { actor: 'ap21' });
+    const rebatesBefore = sims.addonPayments.receivedRequests().length;
+    await dispatcher.processOrder(orderId);
+    expect(await refundOf(orderId, first.refundId)).toMatchObject({ state: 'manual_review', reason: expect.stringContaining(`already names a refund of order ${first.orderId}`) });
+    expect(sims.addonPayments.receivedRequests()).toHaveLength(rebatesBefore);
+    expect(await stack.runtime.store.findReference('refund', first.refundId)).toEqual({ orderId: first.orderId });
+  });
+});
+
