@@ -3,6 +3,10 @@ import type { VerificationAnswer } from './domain/refund';
 import { callbackPathSchema } from './functions/callback-path';
 import { apaceNotificationSchema } from './providers/apace/schemas';
 import { APACE_SIGNATURE_HEADER } from './providers/apace/signature';
+import { opttyNotificationSchema } from './providers/optty/schemas';
+import { payProIpnSchema } from './providers/paypro/ipn';
+import { orderQuerySchema, rmaPushSchema, type RapiOrder } from './providers/refundid/schemas';
+import { REFUND_STATES } from './domain/refund';
 
 /**
  * What each inbound route of `routes.ts` accepts and answers, for the OpenAPI document
@@ -67,6 +71,63 @@ const APACE_WEBHOOK_SIGNATURE: SecurityScheme = {
   },
 };
 
+const REFUNDID_BEARER: SecurityScheme = {
+  name: 'refundidBearer',
+  definition: {
+    type: 'http',
+    scheme: 'bearer',
+    description: 'The token refund-relay gives Refundid (`bearerToken` of the `refundid` secret). Calls must also come from Refundid\'s published addresses (`x-ip-allowlist`).',
+  },
+};
+
+const PAYPRO_IPN_SIGNATURE: SecurityScheme = {
+  name: 'payproIpnSignature',
+  definition: {
+    type: 'apiKey',
+    in: 'query',
+    name: 'HASH',
+    description:
+      'Carried in the form body, not the query: `HASH` = MD5(ORDER_ID + IPN secret key) and `SIGNATURE` = SHA-256 of ORDER_ID, ORDER_STATUS, ORDER_TOTAL_AMOUNT, ' +
+      'CUSTOMER_EMAIL, validation key, TEST_MODE and IPN_TYPE_NAME; the sender must be one of PayPro\'s published addresses.',
+  },
+};
+
+const OPTTY_URL_TOKEN: SecurityScheme = {
+  name: 'opttyNotificationToken',
+  definition: {
+    type: 'apiKey',
+    in: 'query',
+    name: 'token',
+    description: 'The `notificationSecret` of the `optty` secret, in the notification URL registered with Optty. The message itself is only a hint: it is confirmed with Optty before anything changes.',
+  },
+};
+
+const rapiAmountSchema = z.object({ amount: z.string(), currency: z.string() });
+const rapiOrderSchema = z.object({
+  merchant_order_ref: z.string(),
+  order_number: z.string(),
+  email: z.string(),
+  purchased_at: z.string(),
+  payment_method: z.string(),
+  is_giftcard_used: z.boolean(),
+  line_items: z.array(
+    z.object({
+      line_item_ref: z.string(),
+      title: z.string(),
+      price: rapiAmountSchema,
+      quantity: z.int(),
+      returnable_quantity: z.int(),
+      product_ref: z.string(),
+      variant_ref: z.optional(z.string()),
+      sku: z.optional(z.string()),
+      non_returnable_reasons: z.array(z.string()),
+    }),
+  ),
+}) satisfies z.ZodMiniType<RapiOrder>;
+
+const receivedSchema = z.object({ received: z.literal(true) });
+const REFUNDID_AUTH_ERRORS = { 401: ['missing_token', 'invalid_token'], 403: ['forbidden_source'] };
+
 const APACE_PATH_ERRORS = ['invalid_path', 'repeated_parameter'];
 const APACE_TOKEN_ERRORS = ['missing_token', 'invalid_token', 'expired_token'];
 
@@ -108,6 +169,78 @@ export const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
       500: ['internal_error'],
       503: ['busy'],
     },
+  },
+  'GET /refundid/order': {
+    summary: 'Refundid fetches an order, with what is still returnable',
+    description:
+      'Answered from the Ap21 order (read through the Ap21 client, cached briefly) in Refundid\'s RapiOrder model. `returnable_quantity` comes from ' +
+      'refund-relay\'s ledger: units refunded or in flight through any channel are not returnable. An unknown order and a wrong e-mail get the same 404.',
+    security: [REFUNDID_BEARER],
+    query: orderQuerySchema,
+    success: { status: 200, description: 'The order as Refundid models it', schema: rapiOrderSchema },
+    errors: { 400: ['repeated_parameter', 'too_many_parameters'], ...REFUNDID_AUTH_ERRORS, 404: ['order_not_found'], 422: ['invalid_request'], 500: ['internal_error'], 503: ['temporarily_unavailable'] },
+  },
+  'POST /refundid/refund': {
+    summary: 'Refundid pushes an RMA status (refunding, refundid, failed)',
+    description:
+      '`refunding` reserves the units (409 naming the line when they are not available), `refundid` marks them paid via Refundid, `failed` releases them. ' +
+      'Idempotent on Refundid\'s ids; out-of-order pushes are handled and kept.',
+    security: [REFUNDID_BEARER],
+    body: { mediaType: 'application/json', schema: rmaPushSchema, maxBytes: 64 * 1024 },
+    success: {
+      status: 200,
+      description: 'The refund the RMA maps to, and its state now',
+      schema: z.object({ received: z.literal(true), refund_id: z.string(), state: z.enum([...REFUND_STATES, 'not_reserved']) }),
+    },
+    errors: {
+      400: ['malformed_json', 'invalid_encoding'],
+      ...REFUNDID_AUTH_ERRORS,
+      404: ['order_not_found'],
+      409: ['units_unavailable', 'refund_conflict', 'transition_rejected'],
+      413: ['payload_too_large'],
+      415: ['unsupported_media_type'],
+      422: ['invalid_request', 'invalid_refund'],
+      500: ['internal_error'],
+      503: ['busy'],
+    },
+  },
+  'POST /providers/paypro/ipn': {
+    summary: 'PayPro instant payment notification',
+    description:
+      'Verified (source address, HASH, SIGNATURE), stored once per notification (resends land on the first record), then types 2 (OrderRefunded) and 5 ' +
+      '(OrderPartiallyRefunded) settle the card reversal named in ACTION_REASON. Answers 200 only once stored: PayPro retries anything else.',
+    security: [PAYPRO_IPN_SIGNATURE],
+    body: { mediaType: 'application/x-www-form-urlencoded', schema: payProIpnSchema, maxBytes: 32 * 1024 },
+    success: { status: 200, description: 'Stored', schema: receivedSchema },
+    errors: {
+      400: ['bad_request', 'invalid_encoding', 'repeated_parameter'],
+      401: ['invalid_hash', 'invalid_signature'],
+      403: ['forbidden_source', 'test_mode'],
+      413: ['payload_too_large'],
+      415: ['unsupported_media_type'],
+      422: ['invalid_request'],
+      500: ['internal_error'],
+    },
+  },
+  'POST /providers/optty/notifications': {
+    summary: 'Optty notification (a hint, confirmed with Optty)',
+    description:
+      'Optty signs nothing, so the message is stored and then confirmed by reading the transaction details from Optty; only a SUCCESSFUL refund there ' +
+      'settles ours. Otherwise the dispatcher\'s follow-up is brought forward, never into a running lease.',
+    security: [OPTTY_URL_TOKEN],
+    body: { mediaType: 'application/json', schema: opttyNotificationSchema, maxBytes: 16 * 1024 },
+    success: { status: 200, description: 'Stored', schema: receivedSchema },
+    errors: { 400: ['malformed_json', 'invalid_encoding', 'repeated_parameter'], 401: ['missing_token', 'invalid_token'], 413: ['payload_too_large'], 415: ['unsupported_media_type'], 422: ['invalid_request'], 500: ['internal_error'] },
+  },
+  'POST /providers/addon-payments/status': {
+    summary: 'Addon Payments (EPG) status notification (a hint)',
+    description:
+      'EPG notifications carry no verifiable signature and EPG documents no status query for a rebate, so a notification never moves money: it is stored ' +
+      'and brings the follow-up of a submitted reversal forward. The body is EPG\'s `<response>` XML, or JSON with a `response` key.',
+    security: [],
+    body: { mediaType: 'application/xml', schema: z.string(), maxBytes: 32 * 1024 },
+    success: { status: 200, description: 'Received', schema: receivedSchema },
+    errors: { 400: ['malformed_xml', 'malformed_json', 'invalid_encoding'], 413: ['payload_too_large'], 415: ['unsupported_media_type'], 422: ['invalid_request'], 500: ['internal_error'] },
   },
   'GET /health': {
     summary: 'Liveness',

@@ -14,4 +14,9 @@ export const ROUTES: readonly RouteDefinition[] = [
   { method: 'GET', path: '/apace/orders/{orderId}/refunds/{refundId}/verification', fn: 'apace-verification', caller: 'Apace' },
   { method: 'POST', path: '/apace/orders/{orderId}/refunds/{refundId}/notification', fn: 'apace-notification', caller: 'Apace' },
   { method: 'GET', path: '/health', fn: 'health', caller: 'anyone' },
+  { method: 'GET', path: '/refundid/order', fn: 'refundid-order', caller: 'Refundid' },
+  { method: 'POST', path: '/refundid/refund', fn: 'refundid-refund', caller: 'Refundid' },
+  { method: 'POST', path: '/providers/paypro/ipn', fn: 'paypro-ipn', caller: 'PayPro' },
+  { method: 'POST', path: '/providers/optty/notifications', fn: 'optty-notification', caller: 'Optty' },
+  { method: 'POST', path: '/providers/addon-payments/status', fn: 'addon-payments-status', caller: 'EPG' },
 ];

@@ -147,6 +147,12 @@ export class Functions extends Construct {
       for (const variable of PROVIDER_URLS_BY_PROVIDER[provider]) environment[variable] = config.providerUrls[variable];
     }
     if (definition.dispatchQueue === 'send') environment.DISPATCH_QUEUE_URL = dispatchQueue.queue.queueUrl;
+    if (definition.sourceAllowlist) {
+      const { variable, path } = definition.sourceAllowlist;
+      const addresses = config.ipAllowlists[path];
+      if (!addresses) throw new FunctionRegistryError(`function ${definition.name} checks callers against the allowlist of ${path}, which stage ${config.stage} does not list`);
+      environment[variable] = addresses.join(',');
+    }
     return environment;
   }
 

@@ -243,6 +243,14 @@ function moveLedger(order: Order, claim: RefundClaim, effect: LedgerEffect | 're
   return { lines, payments };
 }
 
+/**
+ * What `units` of a line are worth: the line's value shared evenly over its purchased units and
+ * rounded down, so refunds priced this way never add up to more than the customer paid for it.
+ */
+export function unitsValue(line: Pick<LineLedger, 'valueMinor' | 'purchased'>, units: number): number {
+  return Number((BigInt(line.valueMinor) * BigInt(units)) / BigInt(line.purchased));
+}
+
 /** Why a claim cannot be covered, or undefined when it can. */
 export function shortfall(order: Pick<Order, 'lines' | 'payments'>, claim: RefundClaim): string | undefined {
   for (const [lineId, units] of Object.entries(claim.lines)) {

@@ -137,6 +137,19 @@ export const RULES = {
   reversal_submitted: { from: ['reversal_pending'], to: 'reversal_submitted', ledger: 'hold', countsAttempt: true, guard: 'due' },
   reversal_succeeded: { from: ['reversal_submitted'], to: 'paid', ledger: 'settle', stamps: ['paidAt'] },
   reversal_retry: { from: ['reversal_submitted'], to: 'reversal_pending', ledger: 'hold' },
+  /**
+   * The provider itself proves, later, that the reversal paid (a signed PayPro IPN naming our
+   * refund, or Optty's transaction details read over its authenticated API) while our own calls
+   * concluded otherwise: a retry is due, or an operator was to look because the answer was
+   * ambiguous. A refund still awaiting the answer to our call takes `reversal_succeeded` instead.
+   */
+  reversal_confirmed: {
+    from: ['reversal_pending', 'manual_review'],
+    onlyChannel: 'reversal',
+    to: 'paid',
+    ledger: 'settle',
+    stamps: ['paidAt'],
+  },
   refundid_refunded: { from: ['refundid_pending'], to: 'paid', ledger: 'settle', stamps: ['paidAt'] },
   refundid_failed: { from: ['refundid_pending'], to: 'released', ledger: 'release' },
   review_required: {

@@ -183,6 +183,12 @@ export class Dispatcher {
     const connector = this.connectorFor(order, refund);
     if (!connector) return this.review(order, refund, `no card-reversal connector for payment provider ${own(order.payments, refund.paymentId)?.provider ?? 'unknown'}`);
     if (refund.attempts >= this.deps.policy.maxAttempts) return this.review(order, refund, `card reversal failed after ${refund.attempts} attempts`);
+    // Providers name our refund id (their idempotency reference) in their notifications: before a
+    // provider first hears it, it must lead back to this order, and to no other order's refund.
+    const linked = await this.deps.store.linkReference('refund', refund.id, { orderId: order.orderId }, this.iso());
+    if (linked.orderId !== order.orderId) {
+      return this.review(order, refund, `refund id ${refund.id} already names a refund of order ${linked.orderId}; a provider would take one for the other`);
+    }
     const claim = await this.claim(order, refund, 'reversal_submitted');
     if (!claim.applied) return `not claimed (${claim.why})`;
     return this.recordReversal(order, claim.refund, await connector.submit(reversalRequest(order, claim.refund)));

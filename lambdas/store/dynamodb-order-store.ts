@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, PutCommand, QueryCommand, ScanCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { logger } from '../commons/logger';
+import { ap21OriginOf, orderNumberKey } from '../domain/ap21-origin';
 import { OrderNotFoundError, RefundNotFoundError } from '../domain/errors';
 import { LEDGER_DELTAS, addRefund, newRefundRecord, own, validateRefundShape, type NewRefund, type Order } from '../domain/order';
 import {
@@ -23,6 +25,8 @@ import {
   type Audit,
   type InboundRecord,
   type OrderStore,
+  type ReferenceKind,
+  type ReferenceTarget,
   type ScanOptions,
   type StoredInbound,
   type StoredOrder,
@@ -38,13 +42,12 @@ const INBOX_RETENTION_S = 90 * 24 * 3600;
 
 const ORDER_PREFIX = 'ORDER#';
 const INBOX_PREFIX = 'INBOX#';
-const REFUND_PREFIX = 'REFUND#';
 const SCAN_PAGE_SIZE = 500;
 const SCAN_MAX_PAGES = 10_000;
 
 const orderKey = (orderId: string) => ({ [TABLE.partitionKey]: `${ORDER_PREFIX}${orderId}`, [TABLE.sortKey]: ORDER_SK });
-/** One lookup item per refund, beside nothing else in its partition: refund id → order id. */
-const refundLookupKey = (refundId: string, orderId: string) => ({ [TABLE.partitionKey]: `${REFUND_PREFIX}${refundId}`, [TABLE.sortKey]: `${ORDER_PREFIX}${orderId}` });
+/** A reference item, alone in its partition: an outside id (order number, refund id, Refundid id) → our ids. */
+const referenceKey = (kind: ReferenceKind, ref: string) => ({ [TABLE.partitionKey]: `REF#${kind}#${ref}`, [TABLE.sortKey]: 'REF' });
 
 function toStoredOrder(item: Record<string, unknown>): StoredOrder {
   const { [TABLE.partitionKey]: _pk, [TABLE.sortKey]: _sk, dueShard: _shard, updatedAt: _updated, ...order } = item;
@@ -100,6 +103,11 @@ function addLedgerMovement(
   move(['payments', claim.paymentId], ['availableMinor', 'reservedMinor', 'refundedMinor'], claim.amount.minor);
 }
 
+function referenceTarget(item: Record<string, unknown> | undefined): ReferenceTarget | undefined {
+  if (typeof item?.orderId !== 'string') return undefined;
+  return { orderId: item.orderId, ...(typeof item.refundId === 'string' && { refundId: item.refundId }) };
+}
+
 export class DynamoOrderStore implements OrderStore {
   constructor(
     private readonly db: DynamoDBDocumentClient,
@@ -107,6 +115,15 @@ export class DynamoOrderStore implements OrderStore {
   ) {}
 
   async putOrder(order: Order): Promise<{ created: boolean }> {
+    // The order-number link goes first: a crash before the order is written leaves a link to an
+    // order that does not exist yet (read as "no such order"), and the retried put writes both.
+    const ap21 = ap21OriginOf(order);
+    if (ap21) {
+      const linked = await this.linkReference('order_number', orderNumberKey(ap21.orderNumber), { orderId: order.orderId }, order.createdAt);
+      if (linked.orderId !== order.orderId) {
+        logger.error('Ap21 order number already names another order; Refundid will find that one', { order_id: order.orderId, other_order_id: linked.orderId });
+      }
+    }
     const item = {
       ...orderKey(order.orderId),
       ...order,
@@ -288,13 +305,17 @@ export class DynamoOrderStore implements OrderStore {
     }
   }
 
-  async recordInbound(orderId: string, record: InboundRecord, now: string): Promise<{ stored: boolean }> {
+  recordInbound(orderId: string, record: InboundRecord, now: string): Promise<{ stored: boolean }> {
+    return this.putInbound(`ORDER#${orderId}`, record, now);
+  }
+
+  private async putInbound(partition: string, record: InboundRecord, now: string): Promise<{ stored: boolean }> {
     try {
       await this.db.send(
         new PutCommand({
           TableName: this.tableName,
           Item: {
-            [TABLE.partitionKey]: `${ORDER_PREFIX}${orderId}`,
+            [TABLE.partitionKey]: partition,
             [TABLE.sortKey]: `${INBOX_PREFIX}${record.source}#${record.key}`,
             receivedAt: now,
             source: record.source,
@@ -342,16 +363,8 @@ export class DynamoOrderStore implements OrderStore {
   }
 
   async findRefundOrders(refundId: string): Promise<string[]> {
-    const { Items } = await this.db.send(
-      new QueryCommand({
-        TableName: this.tableName,
-        KeyConditionExpression: '#pk = :pk',
-        ExpressionAttributeNames: { '#pk': TABLE.partitionKey },
-        ExpressionAttributeValues: { ':pk': `${REFUND_PREFIX}${refundId}` },
-        ConsistentRead: true,
-      }),
-    );
-    return (Items ?? []).map((item) => String(item.orderId));
+    const linked = await this.findReference('refund', refundId);
+    return linked ? [linked.orderId] : [];
   }
 
   async *scanOrders(options: ScanOptions = {}): AsyncIterable<StoredOrder> {
@@ -373,6 +386,34 @@ export class DynamoOrderStore implements OrderStore {
       if (!start) return;
     }
     throw new StoreScanLimitError(`stopped after ${maxPages} pages of the table`);
+  }
+
+  async linkReference(kind: ReferenceKind, ref: string, target: ReferenceTarget, now: string): Promise<ReferenceTarget> {
+    // if_not_exists keeps the first target; ALL_NEW returns whichever is on record, in one call.
+    const expr = new ExpressionBuilder();
+    const keep = (field: string, value: string) => `${expr.path(field)} = if_not_exists(${expr.path(field)}, ${expr.value(value)})`;
+    const sets = [keep('orderId', target.orderId), keep('linkedAt', now)];
+    if (target.refundId !== undefined) sets.push(keep('refundId', target.refundId));
+    const { Attributes } = await this.db.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: referenceKey(kind, ref),
+        UpdateExpression: `SET ${sets.join(', ')}`,
+        ExpressionAttributeNames: expr.names,
+        ExpressionAttributeValues: expr.values,
+        ReturnValues: 'ALL_NEW',
+      }),
+    );
+    return referenceTarget(Attributes) ?? target;
+  }
+
+  async findReference(kind: ReferenceKind, ref: string): Promise<ReferenceTarget | undefined> {
+    const { Item } = await this.db.send(new GetCommand({ TableName: this.tableName, Key: referenceKey(kind, ref), ConsistentRead: true }));
+    return referenceTarget(Item);
+  }
+
+  async recordUnmatchedInbound(record: InboundRecord, now: string): Promise<{ stored: boolean }> {
+    return this.putInbound(`INBOX#UNMATCHED#${record.source}`, record, now);
   }
 
   async findDueOrders(now: string, limit: number): Promise<string[]> {
@@ -419,8 +460,10 @@ export class DynamoOrderStore implements OrderStore {
     }
   }
 
+  /** The refund id's reference: written once the refund exists; a clash means two orders claim one id. */
   private async putRefundLookup(refundId: string, orderId: string, createdAt: string): Promise<void> {
-    await this.db.send(new PutCommand({ TableName: this.tableName, Item: { ...refundLookupKey(refundId, orderId), orderId, createdAt } }));
+    const linked = await this.linkReference('refund', refundId, { orderId }, createdAt);
+    if (linked.orderId !== orderId) logger.error('refund id already names a refund of another order', { refund_id: refundId, order_id: orderId, other_order_id: linked.orderId });
   }
 
   private addBookkeeping(expr: ExpressionBuilder, sets: string[], orderId: string, now: string, entry: TimelineEntry, workDue: boolean): void {

@@ -71,8 +71,22 @@ export interface InboundRecord {
   readonly note: string;
 }
 
+/**
+ * Outside references that name one of our orders (and refunds), for senders that do not know our
+ * order id: `order_number` (the Ap21 order number customers and Refundid use, as `orderNumberKey`
+ * writes it), `refund` (our refund id, which providers echo back: PayPro's ACTION_REASON, EPG's
+ * merchantTransactionId, Optty's refundReference) and `refundid_rma` (Refundid's `refundid_id`).
+ */
+export type ReferenceKind = 'order_number' | 'refund' | 'refundid_rma';
+
+export interface ReferenceTarget {
+  readonly orderId: string;
+  readonly refundId?: string;
+}
+
 /** The port the application speaks to; `DynamoOrderStore` is the only implementation that knows keys. */
 export interface OrderStore {
+  /** Opens an order once; an order from Ap21 is also linked to its order number (`ReferenceKind`). */
   putOrder(order: Order): Promise<{ created: boolean }>;
   getOrder(orderId: string): Promise<StoredOrder | undefined>;
   /** Creates a refund and reserves its claim in one conditional write. Retrying the same request is harmless. */
@@ -95,13 +109,22 @@ export interface OrderStore {
   recordInbound(orderId: string, record: InboundRecord, now: string): Promise<{ stored: boolean }>;
   /** The inbound messages kept for an order, oldest first. */
   listInbound(orderId: string): Promise<StoredInbound[]>;
-  /** The orders holding a refund with this id (refund ids are unique per order, so normally one). */
+  /** The order holding the refund with this id (from its `refund` reference; an empty list when none). */
   findRefundOrders(refundId: string): Promise<string[]>;
   /**
    * Every order in the table, page by page. It reads the whole table (every item, billed in full):
    * for operator tools that must see every refund, never for a request or dispatch path.
    */
   scanOrders(options?: ScanOptions): AsyncIterable<StoredOrder>;
+  /**
+   * Records that `ref` names `target`, in one round trip. Write it before anything can be looked up
+   * by it. Idempotent, and the first target recorded stays: the answer is the target on record, so
+   * a caller sees a clash instead of overwriting it.
+   */
+  linkReference(kind: ReferenceKind, ref: string, target: ReferenceTarget, now: string): Promise<ReferenceTarget>;
+  findReference(kind: ReferenceKind, ref: string): Promise<ReferenceTarget | undefined>;
+  /** Keeps an authenticated inbound message that names no order we know, once per key. */
+  recordUnmatchedInbound(record: InboundRecord, now: string): Promise<{ stored: boolean }>;
   /** Orders whose earliest due time has come (the outbox), up to `limit`. */
   findDueOrders(now: string, limit: number): Promise<string[]>;
   /**

@@ -59,27 +59,28 @@ describe('DynamoOrderStore against dynalite', () => {
 
   it('explains refusals precisely: retried create, conflicting id, missing units, unknown order, bad shape', async () => {
     await store.putOrder(openOrder(demoOrder('s-refuse'), T(0)));
-    await store.createRefund('s-refuse', refundSpec('r1', { lines: { '1': 2 }, amount: { minor: 11980, currency: 'AUD' } }), T(1), { actor: 'ap21' });
-    expect(await store.createRefund('s-refuse', refundSpec('r1', { lines: { '1': 2 }, amount: { minor: 11980, currency: 'AUD' } }), T(2), { actor: 'ap21' })).toMatchObject({ created: false, refund: { createdAt: T(1) } });
-    await expect(store.createRefund('s-refuse', refundSpec('r1'), T(2), { actor: 'ap21' })).rejects.toThrow(RefundConflictError);
-    await expect(store.createRefund('s-refuse', refundSpec('r2'), T(2), { actor: 'ap21' })).rejects.toThrow('line 1: 1 unit(s) asked, 0 not yet refunded or in flight');
-    await expect(store.createRefund('s-refuse', refundSpec('r3', { lines: { '2': 1 }, amount: { minor: 99999, currency: 'AUD' } }), T(2), { actor: 'ap21' })).rejects.toThrow(UnitsUnavailableError);
-    await expect(store.createRefund('s-refuse', refundSpec('r4', { lines: { '9': 1 } }), T(2), { actor: 'ap21' })).rejects.toThrow(InvalidRefundError);
-    await expect(store.createRefund('nope', refundSpec('r5'), T(2), { actor: 'ap21' })).rejects.toThrow(OrderNotFoundError);
-    await expect(store.createRefund('s-refuse', refundSpec('r6', { lines: { '2': -1 } }), T(2), { actor: 'ap21' })).rejects.toThrow(InvalidRefundError);
+    await store.createRefund('s-refuse', refundSpec('refuse-r1', { lines: { '1': 2 }, amount: { minor: 11980, currency: 'AUD' } }), T(1), { actor: 'ap21' });
+    expect(await store.createRefund('s-refuse', refundSpec('refuse-r1', { lines: { '1': 2 }, amount: { minor: 11980, currency: 'AUD' } }), T(2), { actor: 'ap21' })).toMatchObject({ created: false, refund: { createdAt: T(1) } });
+    await expect(store.createRefund('s-refuse', refundSpec('refuse-r1'), T(2), { actor: 'ap21' })).rejects.toThrow(RefundConflictError);
+    await expect(store.createRefund('s-refuse', refundSpec('refuse-r2'), T(2), { actor: 'ap21' })).rejects.toThrow('line 1: 1 unit(s) asked, 0 not yet refunded or in flight');
+    await expect(store.createRefund('s-refuse', refundSpec('refuse-r3', { lines: { '2': 1 }, amount: { minor: 99999, currency: 'AUD' } }), T(2), { actor: 'ap21' })).rejects.toThrow(UnitsUnavailableError);
+    await expect(store.createRefund('s-refuse', refundSpec('refuse-r4', { lines: { '9': 1 } }), T(2), { actor: 'ap21' })).rejects.toThrow(InvalidRefundError);
+    await expect(store.createRefund('nope', refundSpec('refuse-r5'), T(2), { actor: 'ap21' })).rejects.toThrow(OrderNotFoundError);
+    await expect(store.createRefund('s-refuse', refundSpec('refuse-r6', { lines: { '2': -1 } }), T(2), { actor: 'ap21' })).rejects.toThrow(InvalidRefundError);
     await expect(store.applyEvent('s-refuse', 'nope', 'reversal_submitted', { now: T(3), claimWindowMs: 0 }, { actor: 'dispatcher' })).rejects.toThrow(RefundNotFoundError);
     // Only the refund that exists can be looked up by its id.
-    expect(await store.findRefundOrders('r1')).toContain('s-refuse');
-    for (const refused of ['r2', 'r3', 'r4', 'r5', 'r6']) expect(await store.findRefundOrders(refused)).not.toContain('s-refuse');
-    expect(await store.findRefundOrders('r5')).toEqual([]);
+    expect(await store.findRefundOrders('refuse-r1')).toContain('s-refuse');
+    for (const refused of ['refuse-r2', 'refuse-r3', 'refuse-r4', 'refuse-r5', 'refuse-r6']) expect(await store.findRefundOrders(refused)).not.toContain('s-refuse');
+    expect(await store.findRefundOrders('refuse-r5')).toEqual([]);
   });
 
-  it('finds a refund id on every order that holds it, keeps inbound records in order, and scans only orders', async () => {
+  it('finds a refund by id (the first order to claim an id keeps it), keeps inbound records in order, and scans only orders', async () => {
     for (const orderId of ['s-find-a', 's-find-b']) {
       await store.putOrder(openOrder(demoOrder(orderId), T(0)));
       await store.createRefund(orderId, refundSpec('shared-id'), T(1), { actor: 'ap21' });
     }
-    expect((await store.findRefundOrders('shared-id')).sort()).toEqual(['s-find-a', 's-find-b']);
+    // Refund ids are the providers' idempotency references: a second order reusing one does not take it over.
+    expect(await store.findRefundOrders('shared-id')).toEqual(['s-find-a']);
     await store.recordInbound('s-find-a', { source: 'apace', key: 'k2', raw: '{"b":2}', note: 'late' }, T(5));
     await store.recordInbound('s-find-a', { source: 'apace', key: 'k1', raw: '{"a":1}', note: 'duplicate' }, T(3));
     expect(await store.listInbound('s-find-a')).toEqual([

@@ -43,7 +43,10 @@ export function wholeOrderProblem(amount: Money, payment: Pick<PaymentLedger, 'c
   return undefined;
 }
 
-/** PayPro echoes the reason as the IPN's ACTION_REASON: our refund id in it ties the IPN back to us. */
+/**
+ * PayPro echoes the reason as the IPN's ACTION_REASON: our refund id in it ties the IPN back to us
+ * (read back by `ipn.refundIdFromReason`; change both together).
+ */
 export function refundReason(request: Pick<ReversalRequest, 'refundId' | 'description'>): string {
   const description = request.description.trim().slice(0, MAX_REASON_DESCRIPTION) || 'Customer return';
   return `${description} (refund ${request.refundId})`;
