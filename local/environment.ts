@@ -41,6 +41,9 @@ export function applyLocalEnvironment(settings: LocalSettings, env: NodeJS.Proce
     DISPATCH_MAX_DELAY_MS: '10000',
     DISPATCH_LEASE_MS: '30000',
     DISPATCH_SYNC_DELAY_MS: '5000',
+    // Locally every caller is on loopback: Refundid's calls and PayPro's IPNs come from here.
+    REFUNDID_ALLOWED_IPS: '127.0.0.1',
+    PAYPRO_IPN_SOURCE_IPS: '127.0.0.1',
   };
   for (const [name, value] of Object.entries(defaults)) env[name] ??= value;
 }
@@ -57,5 +60,7 @@ function simulatorUrls(settings: LocalSettings): Record<string, string> {
     PAYPRO_API_URL: `${base}/paypro`,
     OPTTY_API_URL: `${base}/optty`,
     OPTTY_AUTH_URL: `${base}/optty-auth`,
+    AP21_API_URL: `${base}/ap21`,
+    AP21_COUNTRY_CODE: 'AU',
   };
 }

@@ -50,7 +50,7 @@ async function main(): Promise<void> {
       'refund-relay local runtime',
       `  API         ${server.url}   (try: curl ${server.url}/health)`,
       `  DynamoDB    ${dynamo.endpoint}   (dynalite, data in ${shown(join(settings.dataDir, 'dynamodb'))})`,
-      `  Simulators  ${simulators.host.url}   (Apace, Addon Payments, PayPro, Optty; payouts at ${simulators.host.url}/_sim/payouts)`,
+      `  Simulators  ${simulators.host.url}   (Apace, Addon Payments, PayPro, Optty, Ap21; payouts at ${simulators.host.url}/_sim/payouts)`,
       `  Secrets     ${shown(secretsFile)}${created ? '   (created with random values)' : ''}`,
       `  Dispatcher  in-process; the sweeper looks for due work every ${settings.sweepIntervalMs / 1000} s`,
       '',
