@@ -42,9 +42,27 @@ export class ConfigurationError extends Error {
   override readonly name = 'ConfigurationError';
 }
 
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): RuntimeConfig {
+/** Parses environment variables with `schema`, or throws a ConfigurationError naming every bad one. */
+export function parseEnvironment<T>(schema: z.ZodMiniType<T>, env: NodeJS.ProcessEnv, what: string): T {
   const result = schema.safeParse(env);
-  if (!result.success) throw new ConfigurationError(`bad environment: ${describeIssues(result.error.issues)}`);
-  const config = result.data;
+  if (!result.success) throw new ConfigurationError(`bad ${what}environment: ${describeIssues(result.error.issues)}`);
+  return result.data;
+}
+
+/** A setting holding a case-insensitive regular expression (provider wordings we must recognise). */
+export const regexSetting = z.string().check(
+  z.minLength(1),
+  z.refine((text) => {
+    try {
+      new RegExp(text, 'i');
+      return true;
+    } catch {
+      return false;
+    }
+  }, 'must be a valid regular expression'),
+);
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): RuntimeConfig {
+  const config = parseEnvironment(schema, env, '');
   return { ...config, secretsPrefix: config.SECRETS_PREFIX ?? `refund-relay/${config.STAGE}/` };
 }

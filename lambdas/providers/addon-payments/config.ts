@@ -1,6 +1,5 @@
-import { ConfigurationError } from '../../commons/config';
+import { ConfigurationError, parseEnvironment } from '../../commons/config';
 import * as z from 'zod/mini';
-import { describeIssues } from '../../commons/validation';
 
 /**
  * Non-secret EPG settings from the environment. The base URL has no default in code: staging is
@@ -26,11 +25,10 @@ export interface AddonPaymentsConfig {
 }
 
 export function loadAddonPaymentsConfig(env: NodeJS.ProcessEnv = process.env): AddonPaymentsConfig {
-  const result = schema.safeParse(env);
-  if (!result.success) throw new ConfigurationError(`bad Addon Payments environment: ${describeIssues(result.error.issues)}`);
+  const settings = parseEnvironment(schema, env, 'Addon Payments ');
   return {
-    apiUrl: result.data.ADDON_PAYMENTS_API_URL.replace(/\/+$/, ''),
-    timeoutMs: result.data.ADDON_PAYMENTS_TIMEOUT_MS,
-    paymentSolution: result.data.ADDON_PAYMENTS_PAYMENT_SOLUTION,
+    apiUrl: settings.ADDON_PAYMENTS_API_URL.replace(/\/+$/, ''),
+    timeoutMs: settings.ADDON_PAYMENTS_TIMEOUT_MS,
+    paymentSolution: settings.ADDON_PAYMENTS_PAYMENT_SOLUTION,
   };
 }

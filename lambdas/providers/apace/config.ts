@@ -1,6 +1,5 @@
-import { ConfigurationError } from '../../commons/config';
+import { ConfigurationError, parseEnvironment } from '../../commons/config';
 import * as z from 'zod/mini';
-import { describeIssues } from '../../commons/validation';
 
 /**
  * Apace settings (DESIGN §5). `APACE_API_URL` has no default: the sandbox host
@@ -29,9 +28,7 @@ export interface ApaceConfig {
 export const DEFAULT_LOOKUP = { pageLength: 50, maxPages: 4 } as const;
 
 export function loadApaceConfig(env: NodeJS.ProcessEnv = process.env): ApaceConfig {
-  const result = schema.safeParse(env);
-  if (!result.success) throw new ConfigurationError(`bad Apace environment: ${describeIssues(result.error.issues)}`);
-  const { APACE_API_URL, APACE_TIMEOUT_MS, APACE_OFFER_DAYS } = result.data;
+  const { APACE_API_URL, APACE_TIMEOUT_MS, APACE_OFFER_DAYS } = parseEnvironment(schema, env, 'Apace ');
   if (!APACE_API_URL) throw new ConfigurationError('APACE_API_URL is not set (the Apace API host of this stage)');
   return { apiUrl: APACE_API_URL.replace(/\/+$/, ''), timeoutMs: APACE_TIMEOUT_MS, offerDays: APACE_OFFER_DAYS, lookup: DEFAULT_LOOKUP };
 }

@@ -1,6 +1,5 @@
-import { ConfigurationError } from '../../commons/config';
+import { ConfigurationError, parseEnvironment, regexSetting } from '../../commons/config';
 import * as z from 'zod/mini';
-import { describeIssues } from '../../commons/validation';
 
 /**
  * Optty settings from the environment. Hosts (documentation only): API https://api.optty.com
@@ -9,17 +8,6 @@ import { describeIssues } from '../../commons/validation';
  */
 const whole = (fallback: number, check: z.core.$ZodCheck<number>) => z._default(z.coerce.number().check(z.int(), check), fallback);
 
-const regexText = z.string().check(
-  z.minLength(1),
-  z.refine((text) => {
-    try {
-      new RegExp(text, 'i');
-      return true;
-    } catch {
-      return false;
-    }
-  }, 'must be a valid regular expression'),
-);
 
 /**
  * What Optty says when a refundReference is used a second time. Its real behaviour is
@@ -35,7 +23,7 @@ const schema = z.object({
   OPTTY_TIMEOUT_MS: whole(10_000, z.positive()),
   /** Tokens are refreshed this long before Optty says they expire (clock skew, slow calls). */
   OPTTY_TOKEN_REFRESH_MARGIN_SECONDS: whole(60, z.nonnegative()),
-  OPTTY_DUPLICATE_REFERENCE_PATTERN: z._default(regexText, DEFAULT_DUPLICATE_REFERENCE_PATTERN),
+  OPTTY_DUPLICATE_REFERENCE_PATTERN: z._default(regexSetting, DEFAULT_DUPLICATE_REFERENCE_PATTERN),
 });
 
 export interface OpttyConfig {
@@ -47,9 +35,7 @@ export interface OpttyConfig {
 }
 
 export function loadOpttyConfig(env: NodeJS.ProcessEnv = process.env): OpttyConfig {
-  const result = schema.safeParse(env);
-  if (!result.success) throw new ConfigurationError(`bad Optty environment: ${describeIssues(result.error.issues)}`);
-  const config = result.data;
+  const config = parseEnvironment(schema, env, 'Optty ');
   return {
     apiUrl: config.OPTTY_API_URL.replace(/\/+$/, ''),
     authUrl: config.OPTTY_AUTH_URL.replace(/\/+$/, ''),

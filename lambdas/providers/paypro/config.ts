@@ -1,7 +1,6 @@
 import { isIP } from 'node:net';
-import { ConfigurationError } from '../../commons/config';
+import { ConfigurationError, parseEnvironment, regexSetting } from '../../commons/config';
 import * as z from 'zod/mini';
-import { describeIssues } from '../../commons/validation';
 
 /**
  * PayPro Global settings from the environment. The connector and the IPN route run in different
@@ -9,17 +8,6 @@ import { describeIssues } from '../../commons/validation';
  */
 const positiveMs = (fallback: number) => z._default(z.coerce.number().check(z.int(), z.positive()), fallback);
 
-const regexText = z.string().check(
-  z.minLength(1),
-  z.refine((text) => {
-    try {
-      new RegExp(text, 'i');
-      return true;
-    } catch {
-      return false;
-    }
-  }, 'must be a valid regular expression'),
-);
 
 /**
  * What a `refundNotice` says when the order was refunded before. The wording is UNCONFIRMED
@@ -33,7 +21,7 @@ const connectorSchema = z.object({
   /** Base of the PayPro API, e.g. https://store.payproglobal.com/api (documentation only). */
   PAYPRO_API_URL: z.url(),
   PAYPRO_TIMEOUT_MS: positiveMs(10_000),
-  PAYPRO_ALREADY_REFUNDED_PATTERN: z._default(regexText, DEFAULT_ALREADY_REFUNDED_PATTERN),
+  PAYPRO_ALREADY_REFUNDED_PATTERN: z._default(regexSetting, DEFAULT_ALREADY_REFUNDED_PATTERN),
 });
 
 export interface PayProConnectorConfig {
@@ -60,9 +48,7 @@ export interface PayProIpnConfig {
 }
 
 function parse<T>(schema: z.ZodMiniType<T>, env: NodeJS.ProcessEnv): T {
-  const result = schema.safeParse(env);
-  if (!result.success) throw new ConfigurationError(`bad PayPro environment: ${describeIssues(result.error.issues)}`);
-  return result.data;
+  return parseEnvironment(schema, env, 'PayPro ');
 }
 
 export function loadPayProConnectorConfig(env: NodeJS.ProcessEnv = process.env): PayProConnectorConfig {

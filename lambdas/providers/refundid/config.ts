@@ -1,7 +1,6 @@
-import { ConfigurationError } from '../../commons/config';
+import { ConfigurationError, parseEnvironment } from '../../commons/config';
 import { InvalidAllowlistError, parseAllowlist } from '../../commons/source-ip';
 import * as z from 'zod/mini';
-import { describeIssues } from '../../commons/validation';
 
 /**
  * Settings of the two routes Refundid calls (providers.md §2). Refundid's own API is not called,
@@ -30,11 +29,10 @@ export interface RefundidConfig {
 }
 
 export function loadRefundidConfig(env: NodeJS.ProcessEnv = process.env): RefundidConfig {
-  const result = schema.safeParse(env);
-  if (!result.success) throw new ConfigurationError(`bad Refundid environment: ${describeIssues(result.error.issues)}`);
+  const settings = parseEnvironment(schema, env, 'Refundid ');
   let allowedIps: string[];
   try {
-    allowedIps = parseAllowlist(result.data.REFUNDID_ALLOWED_IPS);
+    allowedIps = parseAllowlist(settings.REFUNDID_ALLOWED_IPS);
   } catch (error) {
     if (error instanceof InvalidAllowlistError) throw new ConfigurationError(`bad Refundid environment: REFUNDID_ALLOWED_IPS has ${error.message}`);
     throw error;
@@ -42,7 +40,7 @@ export function loadRefundidConfig(env: NodeJS.ProcessEnv = process.env): Refund
   if (allowedIps.length === 0) throw new ConfigurationError('bad Refundid environment: REFUNDID_ALLOWED_IPS lists no address');
   return {
     allowedIps,
-    orderCacheTtlMs: result.data.REFUNDID_ORDER_CACHE_SECONDS * 1000,
-    orderCacheMaxEntries: result.data.REFUNDID_ORDER_CACHE_MAX_ENTRIES,
+    orderCacheTtlMs: settings.REFUNDID_ORDER_CACHE_SECONDS * 1000,
+    orderCacheMaxEntries: settings.REFUNDID_ORDER_CACHE_MAX_ENTRIES,
   };
 }
