@@ -144,7 +144,7 @@ describe('DynamoOrderStore against dynalite', () => {
         expect(stored.refunds).toEqual(model.refunds);
         expect(stored.version).toBe(model.version);
       }),
-      { numRuns: 40, seed: 7 },
+      { numRuns: 50, seed: 7 },
     );
     // Most random events do not apply; the run must still exercise most transitions for real.
     expect(applied.size).toBeGreaterThanOrEqual(REFUND_EVENTS.length - 4);
