@@ -24,7 +24,7 @@ const CALLER: FunctionDefinition = {
 };
 const CONSUMER: FunctionDefinition = { name: 'health', secrets: [], callsOut: [], table: 'read', dispatchQueue: 'consume', memoryMb: 256, timeoutSeconds: 30 };
 const VERIFIER: FunctionDefinition = { name: 'apace-verification', secrets: ['apace'], callsOut: [], table: 'readWrite', memoryMb: 512, timeoutSeconds: 10 };
-const WORKER_ROUTES = ROUTES.filter((route) => route.fn !== 'health');
+const WORKER_ROUTES = ROUTES.filter((route) => [CALLER, VERIFIER].some((definition) => definition.name === route.fn));
 
 describe('the function registry', () => {
   let synthesized: SynthesizedStage;

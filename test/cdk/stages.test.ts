@@ -197,6 +197,9 @@ describe.each(STAGE_NAMES)('the %s stack', (stage) => {
           PUBLIC_BASE_URL: config.customDomain ? `https://${config.customDomain.domainName}` : expect.anything(),
           // Functions that call out get the base URLs of exactly the providers they call.
           ...Object.fromEntries(definition.callsOut.flatMap((provider) => PROVIDER_URLS_BY_PROVIDER[provider].map((name) => [name, config.providerUrls[name]]))),
+          ...Object.assign({}, ...definition.callsOut.map((provider) => config.providerSettings[provider])),
+          // A handler that checks source addresses gets the same list as the API's resource policy.
+          ...Object.fromEntries(ROUTES.filter((route) => route.fn === definition.name && route.sourceIpAllowlist).map((route) => [route.sourceIpAllowlist, (config.ipAllowlists[route.path] ?? []).join(',')])),
           ...(definition.dispatchQueue === 'send' && { DISPATCH_QUEUE_URL: { Ref: logicalId(stack.dispatchQueue.queue) } }),
         });
         if (!config.customDomain) {
