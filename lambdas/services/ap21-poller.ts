@@ -22,7 +22,7 @@ export interface Ap21PollerSettings {
   /** Read from this long before the watermark, against clock skew between Ap21 and us. */
   readonly overlapMs: number;
   readonly pageRows: number;
-  /** Rows of the previous page read again at the start of the next (see `Ap21Poller`). */
+  /** Rows of the previous page read again at the start of the next: absorbs small shifts (see `Ap21Poller`). */
   readonly pageOverlap: number;
   /** Bounds of one run; the next run resumes where this one stopped. */
   readonly maxPages: number;
@@ -78,6 +78,7 @@ export type PollStop =
 export interface PollRun {
   readonly stop: PollStop;
   readonly pages: number;
+  readonly sweeps: number;
   readonly orders: number;
   readonly outcomes: Readonly<Partial<Record<IngestOutcome['kind'] | 'unrefundable', number>>>;
   readonly watermark: string;
@@ -102,6 +103,9 @@ class RunInterrupted extends Error {
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
+/** Ids a saved cursor keeps at most (the watermark item must stay far below DynamoDB's 400 KB). */
+const MAX_SEEN_SAVED = 20_000;
+
 /**
  * Reads the orders Ap21 says changed since the watermark, page by page, and ingests every return
  * of each (DESIGN §2.4). Ingestion is idempotent (refund ids derive from Ap21 return ids), so the
@@ -109,11 +113,13 @@ const iso = (ms: number) => new Date(ms).toISOString();
  * that stops a run early — budget spent, Ap21 down, a crash — leads to reading some orders again,
  * never to skipping one.
  *
- * Paging by row number over a list sorted by update time has a trap: an order updated while we
- * page moves to the end, and every row after it moves up one, so a row could slip behind the
- * cursor unread. Each page therefore starts `pageOverlap` rows early and must contain one of the
- * last orders read (the anchors); if none is there, rows shifted past the overlap and the poller
- * steps back until it finds one or reaches row 1. Orders that moved to the end are met again there.
+ * Paging by row number over a list sorted by update time has a trap: an order read earlier that
+ * is updated while we page moves to the end, every row after it moves up, and an unread row can
+ * slip behind the cursor. Orders never leave the list (`updatedAfter` only ever matches more), so
+ * a pass proves itself complete by count: when the last page is read, the distinct orders read in
+ * the pass must number the rows the list then had. If fewer, rows slipped past and the pass reads
+ * the list again from the top, skipping the orders it already has (only list calls cost). Pages
+ * start `pageOverlap` rows early, which absorbs small shifts without a second sweep.
  */
 export class Ap21Poller {
   private readonly now: () => number;
@@ -127,61 +133,58 @@ export class Ap21Poller {
     const started = this.now();
     const watermark = await store.getWatermark(settings.watermark);
     const at = watermark?.at ?? iso(started - settings.initialLookbackMs);
-    let cursor: WatermarkCursor = watermark?.cursor ?? { since: iso(Date.parse(at) - settings.overlapMs), startedAt: iso(started), startRow: 1, anchors: [] };
-    const tally = new Tally();
+    const cursor: WatermarkCursor = watermark?.cursor ?? { since: iso(Date.parse(at) - settings.overlapMs), startedAt: iso(started), startRow: 1, seen: [] };
+    const tally = new Tally(cursor);
 
     let stop: PollStop = 'caught_up';
     try {
       await this.reprocessPushes(started);
-      cursor = await this.readPass(cursor, started, tally);
+      await this.readPass(cursor, started, tally);
     } catch (error) {
       if (!(error instanceof RunInterrupted)) {
-        await this.save(watermark, { at, cursor: tally.cursor ?? cursor }).catch((saveError: unknown) => logger.error('could not save the poller cursor', { error: saveError }));
+        await this.save(watermark, { at, cursor: tally.savedCursor() }).catch((saveError: unknown) => logger.error('could not save the poller cursor', { error: saveError }));
         throw error;
       }
       stop = error.stop;
     }
-    const next = stop === 'caught_up' ? { at: maxIso(at, cursor.startedAt) } : { at, cursor: tally.cursor ?? cursor };
+    const next = stop === 'caught_up' ? { at: maxIso(at, cursor.startedAt) } : { at, cursor: tally.savedCursor() };
     if (!(await this.save(watermark, next))) stop = 'lost_race';
     const current = stop === 'lost_race' ? ((await store.getWatermark(settings.watermark))?.at ?? at) : next.at;
     const lagSeconds = Math.max(0, Math.round((this.now() - Date.parse(current)) / 1000));
     emitMetric('PollerLagSeconds', lagSeconds, 'Seconds');
-    const run: PollRun = { stop, pages: tally.pages, orders: tally.orders, outcomes: tally.outcomes, watermark: current, lagSeconds };
+    const run: PollRun = { stop, pages: tally.pages, sweeps: tally.sweeps, orders: tally.orders, outcomes: tally.outcomes, watermark: current, lagSeconds };
     logger.info('Ap21 poll finished', { ...run });
     return run;
   }
 
-  /** Reads the pass from `cursor` to its last page; returns the cursor it started from, complete. */
-  private async readPass(cursor: WatermarkCursor, started: number, tally: Tally): Promise<WatermarkCursor> {
+  /** Reads the pass from the cursor to a last page that proves nothing was skipped. */
+  private async readPass(cursor: WatermarkCursor, started: number, tally: Tally): Promise<void> {
     const { client, settings } = this.deps;
-    const seen = new Set<string>();
-    let { startRow, anchors } = cursor;
+    // Every run ingests at least one order before its budget can stop it, so runs always move forward.
+    const spent = (pagesToo: boolean) =>
+      tally.orders > 0 && ((pagesToo && tally.pages >= settings.maxPages) || this.now() - started >= settings.maxDurationMs);
+    let startRow = cursor.startRow;
     for (;;) {
-      if (tally.pages >= settings.maxPages || this.now() - started >= settings.maxDurationMs) throw new RunInterrupted('bounded');
+      if (spent(true)) throw new RunInterrupted('bounded');
       const page = await this.ap21(() => client.listOrdersChangedSince(cursor.since, { startRow, pageRows: settings.pageRows }));
       tally.pages++;
-      if (startRow > 1 && anchors.length > 0 && !page.orders.some((order) => anchors.includes(order.orderId))) {
-        // Rows moved up past our overlap (orders before the cursor were updated): look further back.
-        startRow = Math.max(1, startRow - (settings.pageRows - settings.pageOverlap));
+      for (const [index, order] of page.orders.entries()) {
+        if (spent(false)) throw new RunInterrupted('bounded');
+        if (!tally.seen.has(order.orderId)) await this.ingestOrder(order, tally);
+        tally.seen.add(order.orderId);
+        tally.nextRow = Math.max(1, startRow + index + 1 - settings.pageOverlap);
+      }
+      if (page.hasMore) {
+        startRow = Math.max(startRow + 1, startRow + page.orders.length - settings.pageOverlap);
         continue;
       }
-      const read: string[] = [];
-      for (const order of page.orders) {
-        if (this.now() - started >= settings.maxDurationMs) throw new RunInterrupted('bounded');
-        if (!seen.has(order.orderId)) await this.ingestOrder(order, tally);
-        seen.add(order.orderId);
-        read.push(order.orderId);
-        tally.cursor = this.after(cursor, startRow, read);
-      }
-      if (!page.hasMore) return cursor;
-      ({ startRow, anchors } = this.after(cursor, startRow, read));
+      const rows = page.totalRows ?? startRow - 1 + page.orders.length;
+      if (tally.seen.size >= rows) return;
+      logger.info('rows moved past the poller while it paged; reading the list again', { rows, read: tally.seen.size });
+      tally.sweeps++;
+      startRow = 1;
+      tally.nextRow = 1;
     }
-  }
-
-  /** The cursor after reading `read` from `startRow`: back `pageOverlap` rows, anchored on the last ones read. */
-  private after(cursor: WatermarkCursor, startRow: number, read: readonly string[]): WatermarkCursor {
-    const overlap = Math.min(this.deps.settings.pageOverlap, read.length);
-    return { ...cursor, startRow: startRow + read.length - overlap, anchors: read.slice(read.length - overlap) };
   }
 
   private async ingestOrder(order: Ap21Order, tally: Tally): Promise<void> {
@@ -238,7 +241,7 @@ export class Ap21Poller {
     }
   }
 
-  private save(expected: Watermark | undefined, next: { readonly at: string; readonly cursor?: WatermarkCursor }): Promise<boolean> {
+  private async save(expected: Watermark | undefined, next: { readonly at: string; readonly cursor?: WatermarkCursor }): Promise<boolean> {
     return this.deps.store.advanceWatermark(this.deps.settings.watermark, expected, next, iso(this.now()));
   }
 }
@@ -247,12 +250,26 @@ const maxIso = (a: string, b: string) => (a > b ? a : b);
 
 class Tally {
   pages = 0;
+  /** Extra reads of the list from the top, after rows slipped past the cursor. */
+  sweeps = 0;
   orders = 0;
   readonly outcomes: Partial<Record<IngestOutcome['kind'] | 'unrefundable', number>> = {};
-  /** Where the pass got to, order by order: what a stopped run saves. */
-  cursor: WatermarkCursor | undefined;
+  /** Orders read in this pass (across runs, from the saved cursor). */
+  readonly seen: Set<string>;
+  /** The row a stopped run resumes at: `pageOverlap` before the first order not yet read. */
+  nextRow: number;
+
+  constructor(private readonly cursor: WatermarkCursor) {
+    this.seen = new Set(cursor.seen);
+    this.nextRow = cursor.startRow;
+  }
 
   count(kind: IngestOutcome['kind'] | 'unrefundable'): void {
     this.outcomes[kind] = (this.outcomes[kind] ?? 0) + 1;
+  }
+
+  /** Where the pass got to. Beyond MAX_SEEN_SAVED ids the rest is dropped: those orders are read again. */
+  savedCursor(): WatermarkCursor {
+    return { ...this.cursor, startRow: this.nextRow, seen: [...this.seen].slice(0, MAX_SEEN_SAVED) };
   }
 }

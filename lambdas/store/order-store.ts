@@ -65,13 +65,13 @@ export interface PendingInbound extends InboundRecord {
 /**
  * Where a paged read of a list that changes while it is read got to, so a bounded run can stop
  * and the next one resume: the filter it reads with, when that pass started, the row to read
- * next and the ids of the last rows read (to prove the rows did not shift past them).
+ * next and the ids already read in the pass (to prove at its end that no row was skipped).
  */
 export interface WatermarkCursor {
   readonly since: string;
   readonly startedAt: string;
   readonly startRow: number;
-  readonly anchors: readonly string[];
+  readonly seen: readonly string[];
 }
 
 /** How far a poller has read a source: everything changed before `at` has been ingested. */
