@@ -66,7 +66,7 @@ export function loadAp21PollerSettings(env: NodeJS.ProcessEnv = process.env): Ap
 }
 
 export type PollStop =
-  /** Every order changed since the watermark was read: the watermark moved to the run's start. */
+  /** Every order changed since the watermark was read: the watermark moved to the start of the pass. */
   | 'caught_up'
   /** The run's page or time budget ran out; the next run resumes from the saved cursor. */
   | 'bounded'
@@ -160,17 +160,19 @@ export class Ap21Poller {
   /** Reads the pass from the cursor to a last page that proves nothing was skipped. */
   private async readPass(cursor: WatermarkCursor, started: number, tally: Tally): Promise<void> {
     const { client, settings } = this.deps;
-    // Every run ingests at least one order before its budget can stop it, so runs always move forward.
-    const spent = (pagesToo: boolean) =>
-      tally.orders > 0 && ((pagesToo && tally.pages >= settings.maxPages) || this.now() - started >= settings.maxDurationMs);
+    const overBudget = (countPages: boolean) => (countPages && tally.pages >= settings.maxPages) || this.now() - started >= settings.maxDurationMs;
     let startRow = cursor.startRow;
     for (;;) {
-      if (spent(true)) throw new RunInterrupted('bounded');
+      // A run reads at least one new order (or sweeps once) before its budget can stop it, so runs move forward.
+      if ((tally.orders > 0 || tally.sweeps > 0) && overBudget(true)) throw new RunInterrupted('bounded');
       const page = await this.ap21(() => client.listOrdersChangedSince(cursor.since, { startRow, pageRows: settings.pageRows }));
       tally.pages++;
       for (const [index, order] of page.orders.entries()) {
-        if (spent(false)) throw new RunInterrupted('bounded');
-        if (!tally.seen.has(order.orderId)) await this.ingestOrder(order, tally);
+        if (tally.orders > 0 && overBudget(false)) throw new RunInterrupted('bounded');
+        if (!tally.seen.has(order.orderId)) {
+          await this.ingestOrder(order, tally);
+          tally.orders++;
+        }
         tally.seen.add(order.orderId);
         tally.nextRow = Math.max(1, startRow + index + 1 - settings.pageOverlap);
       }
@@ -197,7 +199,6 @@ export class Ap21Poller {
       tally.count('unrefundable');
       return;
     }
-    tally.orders++;
     for (const ret of [...returns].sort((a, b) => compareIds(a.returnId, b.returnId))) {
       try {
         tally.count((await this.deps.intake.ingest(order, ret)).kind);
@@ -252,6 +253,7 @@ class Tally {
   pages = 0;
   /** Extra reads of the list from the top, after rows slipped past the cursor. */
   sweeps = 0;
+  /** Orders read (not skipped as already read) in this run. */
   orders = 0;
   readonly outcomes: Partial<Record<IngestOutcome['kind'] | 'unrefundable', number>> = {};
   /** Orders read in this pass (across runs, from the saved cursor). */

@@ -7,7 +7,7 @@ import { allocateReturnedUnits, choosePayment, matchingRefundidRma, proportional
 import type { Ap21Order, Ap21Return } from '../providers/ap21/schemas';
 import { refundStateOf, type Ap21RefundState } from '../providers/ap21/statuses';
 import { offerExpiry } from '../providers/apace/config';
-import type { OrderStore, StoredOrder } from '../store/order-store';
+import { StoreContentionError, type OrderStore, type StoredOrder } from '../store/order-store';
 import { AP21_RETURN_REF, ledgerOrderFrom, ledgerOrderId, returnRefundId, type Ap21LedgerSettings } from './ap21-ledger';
 import { chooseRoute, type RoutingPolicy } from './routing';
 import type { Doorbell } from './sweeper';
@@ -84,7 +84,7 @@ export class ReturnIntake {
     }
     const orderId = ledgerOrderId(order.orderId);
     const unitsBySku = returnedUnitsBySku(ret);
-    for (let round = 1; ; round++) {
+    for (let round = 1; round <= MAX_ROUNDS; round++) {
       const stored = await this.ledgerOf(order, orderId);
       const known = Object.values(stored.refunds).find((refund) => refund.id === returnRefundId(ret.returnId) || refund.refs[AP21_RETURN_REF] === ret.returnId);
       if (known) return { kind: 'already_ingested', orderId, refundId: known.id };
@@ -94,8 +94,7 @@ export class ReturnIntake {
         const rma = matchingRefundidRma(stored, unitsBySku, references, AP21_RETURN_REF);
         if (rma) {
           if (await this.link(orderId, rma, ret)) return { kind: 'linked', orderId, refundId: rma.id };
-          if (round < MAX_ROUNDS) continue;
-          throw new RefundConflictError(`Refundid RMA ${rma.id} kept changing while return ${ret.returnId} was tied to it`);
+          continue;
         }
       }
       const spec = this.refundFor(stored, ret, refundState, unitsBySku);
@@ -112,9 +111,10 @@ export class ReturnIntake {
       } catch (error) {
         // Another writer took units or created this refund between our read and our write: look again.
         const raced = error instanceof UnitsUnavailableError || error instanceof RefundConflictError;
-        if (!raced || round >= MAX_ROUNDS) throw error;
+        if (!raced || round === MAX_ROUNDS) throw error;
       }
     }
+    throw new StoreContentionError(`order ${orderId} kept changing while return ${ret.returnId} was ingested`);
   }
 
   /** The order's ledger, opened from Ap21's order the first time one of its returns arrives. */
