@@ -2,7 +2,7 @@ import { ForbiddenError, UnsupportedMediaTypeError } from '../commons/errors';
 import { httpHandler, textBody } from '../commons/http';
 import { sourceIpMatcher } from '../commons/source-ip';
 import { ap21SecretSchema } from '../providers/ap21/schemas';
-import { authenticatePush, parseAp21Push } from '../services/ap21-push';
+import { authenticatePush, parseAp21Push, type Ap21PushInbox } from '../services/ap21-push';
 import { createAp21Client, createAp21PushInbox, createReturnIntake, dispatchDoorbell } from './ap21-runtime';
 import { runtime } from './runtime';
 
@@ -11,8 +11,12 @@ const ap21Secret = rt.secret('ap21', ap21SecretSchema);
 const isAllowedSource = sourceIpMatcher(process.env.AP21_PUSH_ALLOWED_IPS ?? '', 'AP21_PUSH_ALLOWED_IPS');
 /** Two Ap21 reads must fit well inside API Gateway's 29 s; a push Ap21 is slow to answer stays pending for the poller. */
 const PUSH_AP21_TIMEOUT_MS = 4_000;
-const client = createAp21Client(rt, process.env, PUSH_AP21_TIMEOUT_MS);
-const inbox = createAp21PushInbox(rt, client, createReturnIntake(rt, process.env, dispatchDoorbell(rt)));
+let inbox: Ap21PushInbox | undefined;
+/**
+ * Built on the first push, once per container: the local server loads every route's module, and a
+ * stage or laptop without Ap21 settings must still serve the other routes.
+ */
+const pushInbox = () => (inbox ??= createAp21PushInbox(rt, createAp21Client(rt, process.env, PUSH_AP21_TIMEOUT_MS), createReturnIntake(rt, process.env, dispatchDoorbell(rt))));
 
 const XML_TYPES = ['text/xml', 'application/xml'];
 
@@ -28,6 +32,6 @@ export const handler = httpHandler({ name: 'ap21.returns', maxBodyBytes: 64 * 10
   if (charset !== undefined && !/^utf-?8$/i.test(charset)) throw new UnsupportedMediaTypeError(`${XML_TYPES.join(' or ')} in UTF-8`);
   const raw = textBody(request, XML_TYPES);
   const notice = parseAp21Push(raw);
-  const { stored, status } = await inbox.receive(notice, raw);
+  const { stored, status } = await pushInbox().receive(notice, raw);
   return { status: 202, body: { received: true, duplicate: !stored, return_id: notice.returnId, status } };
 });
