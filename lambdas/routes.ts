@@ -8,16 +8,16 @@ export interface RouteDefinition {
   /** Module under lambdas/functions exporting `handler`. */
   readonly fn: string;
   readonly caller: string;
-  /**
-   * The variable the handler reads its source-address allowlist from. In AWS the stack fills it
-   * from the stage's `ipAllowlists` entry for this path (empty when there is none: refuse all).
-   */
-  readonly sourceIpAllowlist?: string;
 }
 
 export const ROUTES: readonly RouteDefinition[] = [
   { method: 'GET', path: '/apace/orders/{orderId}/refunds/{refundId}/verification', fn: 'apace-verification', caller: 'Apace' },
   { method: 'POST', path: '/apace/orders/{orderId}/refunds/{refundId}/notification', fn: 'apace-notification', caller: 'Apace' },
   { method: 'GET', path: '/health', fn: 'health', caller: 'anyone' },
-  { method: 'POST', path: '/ap21/returns', fn: 'ap21-returns', caller: 'The Ap21-side integration', sourceIpAllowlist: 'AP21_PUSH_ALLOWED_IPS' },
+  { method: 'GET', path: '/refundid/order', fn: 'refundid-order', caller: 'Refundid' },
+  { method: 'POST', path: '/refundid/refund', fn: 'refundid-refund', caller: 'Refundid' },
+  { method: 'POST', path: '/providers/paypro/ipn', fn: 'paypro-ipn', caller: 'PayPro' },
+  { method: 'POST', path: '/providers/optty/notifications', fn: 'optty-notification', caller: 'Optty' },
+  { method: 'POST', path: '/providers/addon-payments/status', fn: 'addon-payments-status', caller: 'EPG' },
+  { method: 'POST', path: '/ap21/returns', fn: 'ap21-returns', caller: 'The Ap21-side integration' },
 ];

@@ -23,12 +23,40 @@ export interface FunctionDefinition {
   readonly reservedConcurrency?: number;
   /** EventBridge schedule expression, e.g. `rate(1 minute)` for the sweeper and the poller. */
   readonly schedule?: string;
+  /**
+   * A handler that checks its caller's address itself gets the stage's allowlist of this route
+   * path (`ipAllowlists`, the list the API's resource policy enforces) in this variable.
+   */
+  readonly sourceAllowlist?: { readonly variable: string; readonly path: string };
 }
 
 export const FUNCTIONS: readonly FunctionDefinition[] = [
   { name: 'apace-verification', secrets: ['apace'], callsOut: [], table: 'readWrite', memoryMb: 512, timeoutSeconds: 10 },
   { name: 'apace-notification', secrets: ['apace'], callsOut: [], table: 'readWrite', memoryMb: 512, timeoutSeconds: 10 },
   { name: 'health', secrets: [], callsOut: [], table: 'none', memoryMb: 256, timeoutSeconds: 3 },
+  // The order fetch reads Ap21 (timeout AP21_TIMEOUT_MS, 15 s by default) from the static egress IPs.
+  {
+    name: 'refundid-order',
+    secrets: ['refundid', 'ap21'],
+    callsOut: ['ap21'],
+    table: 'read',
+    memoryMb: 512,
+    timeoutSeconds: 20,
+    sourceAllowlist: { variable: 'REFUNDID_ALLOWED_IPS', path: '/refundid/order' },
+  },
+  {
+    name: 'refundid-refund',
+    secrets: ['refundid'],
+    callsOut: [],
+    table: 'readWrite',
+    memoryMb: 512,
+    timeoutSeconds: 10,
+    sourceAllowlist: { variable: 'REFUNDID_ALLOWED_IPS', path: '/refundid/refund' },
+  },
+  { name: 'paypro-ipn', secrets: ['paypro'], callsOut: [], table: 'readWrite', memoryMb: 512, timeoutSeconds: 10 },
+  // Re-reads Optty's transaction details (OPTTY_TIMEOUT_MS, 10 s by default, plus a token request).
+  { name: 'optty-notification', secrets: ['optty'], callsOut: ['optty'], table: 'readWrite', memoryMb: 512, timeoutSeconds: 30 },
+  { name: 'addon-payments-status', secrets: [], callsOut: [], table: 'readWrite', memoryMb: 256, timeoutSeconds: 10 },
   // Reserved concurrency keeps a backlog from stampeding the providers.
   {
     name: 'dispatcher',
@@ -54,5 +82,14 @@ export const FUNCTIONS: readonly FunctionDefinition[] = [
     schedule: 'rate(1 minute)',
   },
   // Reads the pushed return from Ap21 before answering, so it calls out (static egress IPs).
-  { name: 'ap21-returns', secrets: ['ap21'], callsOut: ['ap21'], table: 'readWrite', dispatchQueue: 'send', memoryMb: 512, timeoutSeconds: 20 },
+  {
+    name: 'ap21-returns',
+    secrets: ['ap21'],
+    callsOut: ['ap21'],
+    table: 'readWrite',
+    dispatchQueue: 'send',
+    memoryMb: 512,
+    timeoutSeconds: 20,
+    sourceAllowlist: { variable: 'AP21_PUSH_ALLOWED_IPS', path: '/ap21/returns' },
+  },
 ];

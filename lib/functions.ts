@@ -7,7 +7,7 @@ import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { Policy, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
-import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { NodejsFunction, OutputFormat, type BundlingOptions } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { MAX_CONSUMER_TIMEOUT, type DispatchQueue } from './dispatch-queue';
@@ -44,6 +44,22 @@ const NETWORK_INTERFACE_ACTIONS = [
   'ec2:AssignPrivateIpAddresses',
   'ec2:UnassignPrivateIpAddresses',
 ];
+
+/**
+ * How every Lambda is bundled (also what `npm run bench` builds to measure bundle size and init).
+ * The AWS SDK goes into the bundle so the versions we test are the versions that run.
+ */
+export const LAMBDA_BUNDLING = {
+  target: 'node22',
+  format: OutputFormat.CJS,
+  mainFields: ['module', 'main'],
+  minify: true,
+  // Stack traces keep function and class names; source maps would add ~1.5 MB per bundle and,
+  // with --enable-source-maps, cost time on every logged error.
+  keepNames: true,
+  sourceMap: false,
+  externalModules: [],
+} as const satisfies BundlingOptions;
 
 const constructId = (name: string) => name.replace(/(^|-)([a-z0-9])/g, (_, _dash: string, letter: string) => letter.toUpperCase());
 
@@ -96,17 +112,7 @@ export class Functions extends Construct {
         vpcSubnets: { subnetType: SubnetType.PRIVATE_WITH_EGRESS },
         securityGroups: [props.egress.outboundSecurityGroup],
       }),
-      bundling: {
-        target: 'node22',
-        format: OutputFormat.CJS,
-        mainFields: ['module', 'main'],
-        minify: true,
-        // Stack traces keep function and class names; source maps would add ~1.5 MB per bundle and,
-        // with --enable-source-maps, cost time on every logged error.
-        keepNames: true,
-        sourceMap: false,
-        externalModules: [],
-      },
+      bundling: LAMBDA_BUNDLING,
     });
     Validations.of(fn).acknowledge({
       id: 'AwsSolutions-L1',
@@ -142,6 +148,12 @@ export class Functions extends Construct {
       Object.assign(environment, config.providerSettings[provider]);
     }
     if (definition.dispatchQueue === 'send') environment.DISPATCH_QUEUE_URL = dispatchQueue.queue.queueUrl;
+    if (definition.sourceAllowlist) {
+      const { variable, path } = definition.sourceAllowlist;
+      const addresses = config.ipAllowlists[path];
+      if (!addresses) throw new FunctionRegistryError(`function ${definition.name} checks callers against the allowlist of ${path}, which stage ${config.stage} does not list`);
+      environment[variable] = addresses.join(',');
+    }
     return environment;
   }
 

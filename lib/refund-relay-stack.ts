@@ -61,10 +61,6 @@ export class RefundRelayStack extends Stack {
     const inbound = new InboundApi(this, 'Inbound', { config, routes, functions: this.functions.byName });
 
     for (const fn of this.functions.byName.values()) fn.addEnvironment('PUBLIC_BASE_URL', inbound.publicBaseUrl);
-    // Handlers check the caller's address too (DESIGN §3): the same list as the resource policy.
-    for (const route of routes) {
-      if (route.sourceIpAllowlist) this.functions.byName.get(route.fn)?.addEnvironment(route.sourceIpAllowlist, (config.ipAllowlists[route.path] ?? []).join(','));
-    }
 
     const alarms = new Alarms(this, 'Alarms', { config, functions: this.functions.byName, deadLetterQueue: dispatch.deadLetterQueue, api: inbound.api });
     new Dashboard(this, 'Dashboard', {

@@ -7,13 +7,18 @@ import { resolve } from 'node:path';
 export interface LocalSettings {
   readonly port: number;
   readonly dynamoPort: number;
+  readonly simulatorPort: number;
   readonly dataDir: string;
+  /** How often the in-process sweeper looks for due work. */
+  readonly sweepIntervalMs: number;
 }
 
 export function localSettings(env: NodeJS.ProcessEnv = process.env): LocalSettings {
   return {
     port: Number(env.PORT ?? 3000),
     dynamoPort: Number(env.DYNAMODB_PORT ?? 4567),
+    simulatorPort: Number(env.SIMULATOR_PORT ?? 4010),
+    sweepIntervalMs: Number(env.SWEEP_INTERVAL_MS ?? 2000),
     dataDir: resolve(env.LOCAL_DATA_DIR ?? '.local'),
   };
 }
@@ -29,6 +34,33 @@ export function applyLocalEnvironment(settings: LocalSettings, env: NodeJS.Proce
     AWS_REGION: 'ap-southeast-2',
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     POWERTOOLS_SERVICE_NAME: 'refund-relay',
+    // Provider base URLs: the simulators `npm start` runs, unless the engineer points elsewhere.
+    ...simulatorUrls(settings),
+    // Locally the dispatcher retries within seconds, not minutes.
+    DISPATCH_BASE_DELAY_MS: '500',
+    DISPATCH_MAX_DELAY_MS: '10000',
+    DISPATCH_LEASE_MS: '30000',
+    DISPATCH_SYNC_DELAY_MS: '5000',
+    // Locally every caller is on loopback: Refundid's calls and PayPro's IPNs come from here.
+    REFUNDID_ALLOWED_IPS: '127.0.0.1',
+    PAYPRO_IPN_SOURCE_IPS: '127.0.0.1',
   };
   for (const [name, value] of Object.entries(defaults)) env[name] ??= value;
+}
+
+export function simulatorUrl(settings: LocalSettings): string {
+  return `http://127.0.0.1:${settings.simulatorPort}`;
+}
+
+function simulatorUrls(settings: LocalSettings): Record<string, string> {
+  const base = simulatorUrl(settings);
+  return {
+    APACE_API_URL: `${base}/apace`,
+    ADDON_PAYMENTS_API_URL: `${base}/addon-payments`,
+    PAYPRO_API_URL: `${base}/paypro`,
+    OPTTY_API_URL: `${base}/optty`,
+    OPTTY_AUTH_URL: `${base}/optty-auth`,
+    AP21_API_URL: `${base}/ap21`,
+    AP21_COUNTRY_CODE: 'AU',
+  };
 }

@@ -1,18 +1,28 @@
 import { mkdir } from 'node:fs/promises';
 import { join, relative } from 'node:path';
+import { createDispatcher } from '../lambdas/functions/dispatch-runtime';
+import { runtime } from '../lambdas/functions/runtime';
+import { logger } from '../lambdas/commons/logger';
+import { LocalQueue } from '../lambdas/services/local-queue';
+import { sweep } from '../lambdas/services/sweeper';
 import { ensureTable, startDynalite } from './dynamodb';
 import { applyLocalEnvironment, localSettings } from './environment';
-import { ensureLocalSecrets } from './secrets-file';
+import { ensureLocalSecrets, type generateLocalSecrets } from './secrets-file';
 import { loadRoutes, startServer } from './server';
+import { startProviderSimulators } from './simulators';
 
-/** `npm start`: dynalite persisted under .local/, the secrets file, and the HTTP API on PORT. */
+/**
+ * `npm start` (DESIGN §5): dynalite persisted under .local/, the secrets file, the provider
+ * simulators, the HTTP API on PORT, and the dispatcher and sweeper running in-process — the same
+ * code as the Lambdas, with an in-memory queue where AWS has SQS.
+ */
 async function main(): Promise<void> {
   const settings = localSettings();
   applyLocalEnvironment(settings);
   process.env.POWERTOOLS_LOG_LEVEL ??= 'WARN';
   await mkdir(settings.dataDir, { recursive: true });
   const secretsFile = process.env.LOCAL_SECRETS_FILE!;
-  const { created } = await ensureLocalSecrets(secretsFile);
+  const { created, secrets } = await ensureLocalSecrets(secretsFile);
 
   const dynamo = await startDynalite({ path: join(settings.dataDir, 'dynamodb'), port: settings.dynamoPort }).catch((error: Error) => {
     throw new Error(`cannot start dynalite on port ${settings.dynamoPort} (${error.message}); set DYNAMODB_PORT to a free port`);
@@ -20,19 +30,33 @@ async function main(): Promise<void> {
   process.env.DYNAMODB_ENDPOINT = dynamo.endpoint;
   await ensureTable(dynamo.endpoint, process.env.TABLE_NAME!);
 
+  const simulators = await startProviderSimulators(secrets as ReturnType<typeof generateLocalSecrets>, { port: settings.simulatorPort }).catch((error: Error) => {
+    throw new Error(`cannot start the provider simulators on port ${settings.simulatorPort} (${error.message}); set SIMULATOR_PORT to a free port`);
+  });
   const server = await startServer(loadRoutes(), { port: settings.port }).catch((error: Error) => {
     throw new Error(`cannot listen on port ${settings.port} (${error.message}); set PORT to a free port`);
   });
+
+  const rt = runtime();
+  const dispatcher = createDispatcher(rt);
+  const queue = new LocalQueue((orderId) => dispatcher.processOrder(orderId));
+  const sweeper = setInterval(() => {
+    sweep(rt.store, queue, Date.now()).catch((error: unknown) => logger.warn('sweep failed', { error }));
+  }, settings.sweepIntervalMs);
+
   const shown = (path: string) => relative(process.cwd(), path) || path;
   process.stdout.write(
     [
       'refund-relay local runtime',
-      `  API       ${server.url}   (try: curl ${server.url}/health)`,
-      `  DynamoDB  ${dynamo.endpoint}   (dynalite, data in ${shown(join(settings.dataDir, 'dynamodb'))})`,
-      `  Secrets   ${shown(secretsFile)}${created ? '   (created with random values)' : ''}`,
+      `  API         ${server.url}   (try: curl ${server.url}/health)`,
+      `  DynamoDB    ${dynamo.endpoint}   (dynalite, data in ${shown(join(settings.dataDir, 'dynamodb'))})`,
+      `  Simulators  ${simulators.host.url}   (Apace, Addon Payments, PayPro, Optty, Ap21; payouts at ${simulators.host.url}/_sim/payouts)`,
+      `  Secrets     ${shown(secretsFile)}${created ? '   (created with random values)' : ''}`,
+      `  Dispatcher  in-process; the sweeper looks for due work every ${settings.sweepIntervalMs / 1000} s`,
       '',
-      'Run a refund through the Apace callbacks, in another terminal:',
-      '  npm run seed',
+      'In another terminal:',
+      '  npm run demo    # one refund through every channel against the simulators',
+      '  npm run seed    # a refund offered through Apace, with the curl commands Apace would run',
       '',
     ].join('\n'),
   );
@@ -41,7 +65,10 @@ async function main(): Promise<void> {
   const stop = async () => {
     if (stopping) return;
     stopping = true;
+    clearInterval(sweeper);
+    await queue.stop();
     await server.close();
+    await simulators.close();
     await dynamo.close();
     process.exit(0);
   };

@@ -1,4 +1,5 @@
 import { AddonPaymentsSimulator } from '../lambdas/providers/addon-payments/simulator';
+import { Ap21Simulator } from '../lambdas/providers/ap21/simulator';
 import { createApaceSimulator, type ApaceSimulator } from '../lambdas/providers/apace/simulator';
 import { createOpttySimulators, type OpttySimulators } from '../lambdas/providers/optty/simulator';
 import { createPayProSimulator, type PayProSimulator } from '../lambdas/providers/paypro/simulator';
@@ -14,6 +15,7 @@ export interface ProviderSimulators {
   readonly addonPayments: AddonPaymentsSimulator;
   readonly paypro: PayProSimulator;
   readonly optty: OpttySimulators;
+  readonly ap21: Ap21Simulator;
   /** The provider base URLs to hand refund-relay (DESIGN §5 names). */
   readonly env: Readonly<Record<string, string>>;
   /** Money sent per our refund id, across every provider (PayPro counts per its order id). */
@@ -34,7 +36,7 @@ export interface SimulatorOptions {
 }
 
 export async function startProviderSimulators(secrets: Secrets, options: SimulatorOptions = {}): Promise<ProviderSimulators> {
-  const { apace: apaceSecret, addonPayments, paypro: payproSecret, optty: opttySecret } = secrets;
+  const { apace: apaceSecret, addonPayments, paypro: payproSecret, optty: opttySecret, ap21: ap21Secret } = secrets;
   const apace = createApaceSimulator({
     apiKeys: [{ publicId: text(apaceSecret, 'publicId'), apiSecret: text(apaceSecret, 'apiSecret') }],
     processedDelayMs: options.apaceProcessedDelayMs ?? 2_000,
@@ -45,14 +47,18 @@ export async function startProviderSimulators(secrets: Secrets, options: Simulat
   const epg = new AddonPaymentsSimulator({ merchantId: text(addonPayments, 'merchantId'), merchantPassword: text(addonPayments, 'merchantPassword') });
   const paypro = createPayProSimulator({ vendorAccountId: Number(payproSecret.vendorAccountId), apiSecretKey: text(payproSecret, 'apiSecretKey'), orders: [] });
   const optty = createOpttySimulators({ clientId: text(opttySecret, 'clientId'), clientSecret: text(opttySecret, 'clientSecret'), merchantId: text(opttySecret, 'merchantId'), orders: [] });
-  const host = await startSimulatorHost({ apace, 'addon-payments': epg, paypro, optty: optty.api, 'optty-auth': optty.auth }, { ...(options.port !== undefined && { port: options.port }) });
+  const ap21 = new Ap21Simulator({ basic: { username: text(ap21Secret, 'username'), password: text(ap21Secret, 'password') } });
+  const host = await startSimulatorHost({ apace, 'addon-payments': epg, paypro, optty: optty.api, 'optty-auth': optty.auth, ap21 }, { ...(options.port !== undefined && { port: options.port }) });
   return {
     host,
     apace,
     addonPayments: epg,
     paypro,
     optty,
+    ap21,
     env: {
+      AP21_API_URL: host.baseUrl('ap21'),
+      AP21_COUNTRY_CODE: 'AU',
       APACE_API_URL: host.baseUrl('apace'),
       ADDON_PAYMENTS_API_URL: host.baseUrl('addon-payments'),
       PAYPRO_API_URL: host.baseUrl('paypro'),

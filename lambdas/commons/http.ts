@@ -115,9 +115,9 @@ export function queryParam(request: HttpRequest, name: string): string | undefin
 
 /** The body as strictly decoded UTF-8 text of an expected media type (415, 400 otherwise). */
 export function textBody(request: HttpRequest, mediaType: string | readonly string[]): string {
-  const expected = typeof mediaType === 'string' ? [mediaType] : mediaType;
   const contentType = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-  if (!expected.includes(contentType)) throw new UnsupportedMediaTypeError(expected.join(' or '));
+  const accepted = typeof mediaType === 'string' ? [mediaType] : mediaType;
+  if (!accepted.includes(contentType)) throw new UnsupportedMediaTypeError(accepted.join(' or '));
   try {
     return new TextDecoder('utf-8', { fatal: true }).decode(request.body);
   } catch {

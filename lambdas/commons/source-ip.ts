@@ -1,26 +1,46 @@
 import { BlockList, isIP } from 'node:net';
-import { ConfigurationError } from './config';
+
+export class InvalidAllowlistError extends Error {
+  override readonly name = 'InvalidAllowlistError';
+}
 
 /**
- * Source-address allowlists for inbound routes (DESIGN §3), from a comma-separated list of IPv4
- * or IPv6 addresses and CIDRs. IPv4-mapped IPv6 spellings (`::ffff:203.0.113.7`) match their IPv4
- * entries. An empty list matches nobody: an allowlisted route with no addresses is closed.
+ * Parses a comma-separated list of IP addresses and CIDR blocks (the form stage config uses for
+ * `ipAllowlists`, handed to Lambdas in an environment variable). Throws on anything else.
  */
-export function sourceIpMatcher(list: string, variable: string): (sourceIp: string) => boolean {
-  const allowed = new BlockList();
-  for (const entry of list.split(',').map((item) => item.trim()).filter(Boolean)) {
-    const [address = '', prefix, ...rest] = entry.split('/');
+export function parseAllowlist(text: string): string[] {
+  const entries = text
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter(Boolean);
+  const invalid = entries.filter((entry) => {
+    const [address = '', prefix, extra] = entry.split('/');
     const family = isIP(address);
-    const bits = family === 4 ? 32 : 128;
-    if (family === 0 || rest.length > 0 || (prefix !== undefined && (!/^\d{1,3}$/.test(prefix) || Number(prefix) > bits))) {
-      throw new ConfigurationError(`${variable} has "${entry}", not an IP address or CIDR`);
-    }
-    const type = family === 4 ? 'ipv4' : 'ipv6';
-    if (prefix === undefined) allowed.addAddress(address, type);
-    else allowed.addSubnet(address, Number(prefix), type);
+    if (family === 0 || extra !== undefined) return true;
+    if (prefix === undefined) return false;
+    const bits = Number(prefix);
+    return !/^\d{1,3}$/.test(prefix) || bits > (family === 6 ? 128 : 32);
+  });
+  if (invalid.length > 0) throw new InvalidAllowlistError(`not IP addresses or CIDR blocks: ${invalid.join(', ')}`);
+  return entries;
+}
+
+/**
+ * A matcher for allowlisted source addresses and blocks. IPv6 spellings compare equal, and an
+ * IPv4-mapped IPv6 address (`::ffff:34.87.219.187`) matches its IPv4 entry.
+ */
+export function sourceIpMatcher(allowed: readonly string[]): (sourceIp: string) => boolean {
+  const list = new BlockList();
+  for (const entry of allowed) {
+    const [address = '', prefix] = entry.split('/');
+    const family = isIP(address) === 6 ? 'ipv6' : 'ipv4';
+    if (prefix === undefined) list.addAddress(address, family);
+    else list.addSubnet(address, Number(prefix), family);
   }
   return (sourceIp) => {
-    const family = isIP(sourceIp);
-    return family !== 0 && allowed.check(sourceIp, family === 4 ? 'ipv4' : 'ipv6');
+    const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(sourceIp)?.[1];
+    const address = mapped ?? sourceIp;
+    const family = isIP(address);
+    return family !== 0 && list.check(address, family === 6 ? 'ipv6' : 'ipv4');
   };
 }

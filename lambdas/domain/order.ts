@@ -80,6 +80,14 @@ export interface NewOrder {
 }
 
 const MAX_UNITS = 100_000;
+/** Each line is a few conditions and updates in the refund's one write; DynamoDB caps an expression at 4 KB. */
+export const MAX_REFUND_LINES = 40;
+const CANONICAL_TIME = (text: string) => !Number.isNaN(Date.parse(text)) && new Date(text).toISOString() === text;
+
+/** A record's own entry: ids from outside ("constructor", "toString") never reach the prototype. */
+export function own<T>(record: Readonly<Record<string, T>>, key: string): T | undefined {
+  return Object.hasOwn(record, key) ? record[key] : undefined;
+}
 
 export function openOrder(input: NewOrder, now: string): Order {
   currencyExponent(input.currency);
@@ -147,6 +155,7 @@ const INITIAL_STATE: Record<Channel, RefundState> = {
 export function validateRefundShape(spec: NewRefund): void {
   const entries = Object.entries(spec.lines);
   if (entries.length === 0) throw new InvalidRefundError('a refund needs at least one line');
+  if (entries.length > MAX_REFUND_LINES) throw new InvalidRefundError(`a refund may cover at most ${MAX_REFUND_LINES} order lines; split it`);
   for (const [lineId, units] of entries) {
     if (!Number.isSafeInteger(units) || units < 1 || units > MAX_UNITS) {
       throw new InvalidRefundError(`line ${lineId}: units must be a whole number from 1 to ${MAX_UNITS}`);
@@ -154,6 +163,8 @@ export function validateRefundShape(spec: NewRefund): void {
   }
   if (!Number.isSafeInteger(spec.amount.minor) || spec.amount.minor <= 0) throw new InvalidRefundError('refund amount must be positive');
   if (spec.route === 'apace' && !spec.offerExpiresAt) throw new InvalidRefundError('an Apace refund needs an offer expiry');
+  // Times are compared as text everywhere, so only one spelling of an instant is accepted.
+  if (spec.offerExpiresAt !== undefined && !CANONICAL_TIME(spec.offerExpiresAt)) throw new InvalidRefundError('offerExpiresAt must be a UTC ISO time as toISOString() writes it');
   const settledElsewhere = spec.route === 'refundid' || (spec.route === 'reversal' && spec.source.kind === 'ap21_refunded');
   if (spec.alreadyPaid && !settledElsewhere) throw new InvalidRefundError('only Refundid refunds and refunds Ap21 made itself arrive already paid');
   // These sources are evidence of a payment: dispatching them would pay the customer twice.
@@ -166,11 +177,11 @@ export function validateRefundShape(spec: NewRefund): void {
 export function validateNewRefund(order: Pick<Order, 'currency' | 'lines' | 'payments'>, spec: NewRefund): void {
   validateRefundShape(spec);
   for (const [lineId, units] of Object.entries(spec.lines)) {
-    const line = order.lines[lineId];
+    const line = own(order.lines, lineId);
     if (!line) throw new InvalidRefundError(`order has no line ${lineId}`);
     if (units > line.purchased) throw new InvalidRefundError(`line ${lineId}: only ${line.purchased} unit(s) were purchased`);
   }
-  if (!order.payments[spec.paymentId]) throw new InvalidRefundError(`order has no payment ${spec.paymentId}`);
+  if (!own(order.payments, spec.paymentId)) throw new InvalidRefundError(`order has no payment ${spec.paymentId}`);
   if (spec.amount.currency !== order.currency) throw new InvalidRefundError(`refund currency ${spec.amount.currency} is not the order's ${order.currency}`);
 }
 
@@ -209,13 +220,16 @@ export function sameRefundRequest(existing: Refund, spec: NewRefund): boolean {
   );
 }
 
+/** Per effect: the change of available, reserved and refunded, per unit or minor unit of the claim. */
+export const LEDGER_DELTAS = { reserve: [-1, 1, 0], settle: [0, -1, 1], release: [1, -1, 0], reopen: [0, 1, -1], record_paid: [-1, 0, 1] } as const;
+
 function moveLedger(order: Order, claim: RefundClaim, effect: LedgerEffect | 'reserve' | 'record_paid'): Pick<Order, 'lines' | 'payments'> {
   if (effect === 'hold') return order;
-  const sign = { reserve: [-1, 1, 0], settle: [0, -1, 1], release: [1, -1, 0], record_paid: [-1, 0, 1] }[effect];
+  const sign = LEDGER_DELTAS[effect];
   const [dAvailable, dReserved, dRefunded] = sign as [number, number, number];
   const lines = { ...order.lines };
   for (const [lineId, units] of Object.entries(claim.lines)) {
-    const line = lines[lineId];
+    const line = own(lines, lineId);
     if (!line) throw new InvalidRefundError(`order has no line ${lineId}`);
     lines[lineId] = {
       ...line,
@@ -224,7 +238,7 @@ function moveLedger(order: Order, claim: RefundClaim, effect: LedgerEffect | 're
       refunded: line.refunded + dRefunded * units,
     };
   }
-  const payment = order.payments[claim.paymentId];
+  const payment = own(order.payments, claim.paymentId);
   if (!payment) throw new InvalidRefundError(`order has no payment ${claim.paymentId}`);
   const amount = claim.amount.minor;
   const payments = {
@@ -239,14 +253,22 @@ function moveLedger(order: Order, claim: RefundClaim, effect: LedgerEffect | 're
   return { lines, payments };
 }
 
+/**
+ * What `units` of a line are worth: the line's value shared evenly over its purchased units and
+ * rounded down, so refunds priced this way never add up to more than the customer paid for it.
+ */
+export function unitsValue(line: Pick<LineLedger, 'valueMinor' | 'purchased'>, units: number): number {
+  return Number((BigInt(line.valueMinor) * BigInt(units)) / BigInt(line.purchased));
+}
+
 /** Why a claim cannot be covered, or undefined when it can. */
 export function shortfall(order: Pick<Order, 'lines' | 'payments'>, claim: RefundClaim): string | undefined {
   for (const [lineId, units] of Object.entries(claim.lines)) {
-    const line = order.lines[lineId];
+    const line = own(order.lines, lineId);
     if (!line) return `order has no line ${lineId}`;
     if (line.available < units) return `line ${lineId}: ${units} unit(s) asked, ${line.available} not yet refunded or in flight`;
   }
-  const payment = order.payments[claim.paymentId];
+  const payment = own(order.payments, claim.paymentId);
   if (!payment) return `order has no payment ${claim.paymentId}`;
   if (payment.availableMinor < claim.amount.minor) {
     return `payment ${claim.paymentId}: ${claim.amount.minor} asked, ${payment.availableMinor} left to refund`;
@@ -257,7 +279,7 @@ export function shortfall(order: Pick<Order, 'lines' | 'payments'>, claim: Refun
 /** Creates a refund and reserves (or, when already paid, books) its units and amount. */
 export function addRefund(order: Order, spec: NewRefund, now: string): { order: Order; refund: Refund; created: boolean } {
   validateNewRefund(order, spec);
-  const existing = order.refunds[spec.refundId];
+  const existing = own(order.refunds, spec.refundId);
   if (existing) {
     if (sameRefundRequest(existing, spec)) return { order, refund: existing, created: false };
     throw new RefundConflictError(`refund ${spec.refundId} already exists with different lines or amount`);
@@ -271,7 +293,7 @@ export function addRefund(order: Order, spec: NewRefund, now: string): { order: 
 
 /** Applies a refund event to the order in memory: the reference model the store must match. */
 export function applyRefundEvent(order: Order, refundId: string, event: RefundEvent, ctx: TransitionContext): { order: Order; plan: Plan } {
-  const refund = order.refunds[refundId];
+  const refund = own(order.refunds, refundId);
   if (!refund) throw new RefundNotFoundError(`refund ${refundId} not found on order ${order.orderId}`);
   const plan = planTransition(refund, event, ctx);
   if (!plan.ok) return { order, plan };
@@ -281,7 +303,7 @@ export function applyRefundEvent(order: Order, refundId: string, event: RefundEv
 
 /** Records that Apace asked the verification URL (the claim the `apace_quiet` guard looks at). */
 export function recordVerification(order: Order, refundId: string, now: string): Order {
-  const refund = order.refunds[refundId];
+  const refund = own(order.refunds, refundId);
   if (!refund) throw new RefundNotFoundError(`refund ${refundId} not found on order ${order.orderId}`);
   const verified = { ...refund, lastVerifiedAt: now, verifications: (refund.verifications ?? 0) + 1 };
   return { ...order, refunds: { ...order.refunds, [refundId]: verified } };

@@ -74,15 +74,22 @@ export interface Refund extends RefundClaim {
   readonly refs: Readonly<Record<string, string>>;
 }
 
-export type LedgerEffect = 'hold' | 'settle' | 'release';
+/**
+ * How a transition moves the refund's claim in the ledger: `settle` reserved → refunded (paid),
+ * `release` reserved → available (ended unpaid), `reopen` refunded → reserved (a payout reported
+ * done turned out to have failed, so the units are held again for an operator).
+ */
+export type LedgerEffect = 'hold' | 'settle' | 'release' | 'reopen';
 
 /**
  * A guard is a condition beyond the source state:
  * - `apace_quiet`: Apace has not been told `allow_refund: true` within the claim window, so no
  *   Apace payout can be in flight; only then may a refund leave the Apace channel.
  * - `unconfirmed`: the Apace payment has not been confirmed yet (makes `processed` idempotent).
+ * - `due`: the refund's work is due, i.e. no other dispatcher holds a lease on it. Claims take
+ *   the lease, so of two dispatchers holding the same snapshot only one can claim.
  */
-export type Guard = 'apace_quiet' | 'unconfirmed';
+export type Guard = 'apace_quiet' | 'unconfirmed' | 'due';
 
 export interface TransitionRule {
   readonly from: readonly RefundState[];
@@ -108,10 +115,10 @@ const APACE_PAYABLE: readonly RefundState[] = ['offer_pending', 'offered', 'offe
  * first, DESIGN §2.3); an Apace payment is accepted while no other channel has sent money.
  */
 export const RULES = {
-  attempt_started: { from: ['offer_pending', 'offer_cancelling', 'reversal_submitted'], to: 'unchanged', ledger: 'hold', countsAttempt: true },
+  attempt_started: { from: ['offer_pending', 'offer_cancelling', 'reversal_submitted'], to: 'unchanged', ledger: 'hold', countsAttempt: true, guard: 'due' },
   rescheduled: { from: ['offer_pending', 'offer_cancelling', 'reversal_pending', 'reversal_submitted', 'offered'], to: 'unchanged', ledger: 'hold' },
   offer_created: { from: ['offer_pending'], to: 'offered', ledger: 'hold' },
-  offer_cancel_started: { from: ['offer_pending', 'offered'], to: 'offer_cancelling', ledger: 'hold', guard: 'apace_quiet' },
+  offer_cancel_started: { from: ['offer_pending', 'offered'], to: 'offer_cancelling', ledger: 'hold', guard: 'apace_quiet', resetsAttempts: true },
   offer_cancelled: { from: ['offer_cancelling'], to: 'reversal_pending', channel: 'reversal', ledger: 'hold', resetsAttempts: true },
   offer_cancel_refused: { from: ['offer_cancelling'], to: 'offered', ledger: 'hold' },
   apace_paid: { from: APACE_PAYABLE, to: 'paid', channel: 'apace', ledger: 'settle', stamps: ['paidAt'] },
@@ -130,9 +137,24 @@ export const RULES = {
     stamps: ['paidAt', 'confirmedAt'],
   },
   apace_confirmed: { from: ['paid'], onlyChannel: 'apace', to: 'paid', ledger: 'hold', guard: 'unconfirmed', stamps: ['confirmedAt'] },
-  reversal_submitted: { from: ['reversal_pending'], to: 'reversal_submitted', ledger: 'hold', countsAttempt: true },
+  /** Apace said `pending`, then that the payout failed: the customer has nothing, an operator decides. */
+  apace_failed: { from: ['paid'], onlyChannel: 'apace', to: 'manual_review', ledger: 'reopen', guard: 'unconfirmed' },
+  reversal_submitted: { from: ['reversal_pending'], to: 'reversal_submitted', ledger: 'hold', countsAttempt: true, guard: 'due' },
   reversal_succeeded: { from: ['reversal_submitted'], to: 'paid', ledger: 'settle', stamps: ['paidAt'] },
   reversal_retry: { from: ['reversal_submitted'], to: 'reversal_pending', ledger: 'hold' },
+  /**
+   * The provider itself proves, later, that the reversal paid (a signed PayPro IPN naming our
+   * refund, or Optty's transaction details read over its authenticated API) while our own calls
+   * concluded otherwise: a retry is due, or an operator was to look because the answer was
+   * ambiguous. A refund still awaiting the answer to our call takes `reversal_succeeded` instead.
+   */
+  reversal_confirmed: {
+    from: ['reversal_pending', 'manual_review'],
+    onlyChannel: 'reversal',
+    to: 'paid',
+    ledger: 'settle',
+    stamps: ['paidAt'],
+  },
   refundid_refunded: { from: ['refundid_pending'], to: 'paid', ledger: 'settle', stamps: ['paidAt'] },
   refundid_failed: { from: ['refundid_pending'], to: 'released', ledger: 'release' },
   review_required: {
@@ -170,7 +192,11 @@ export interface TransitionContext {
   readonly nextAttemptAt?: string;
 }
 
-export type Rejection = 'already_applied' | 'wrong_state' | 'apace_recently_verified';
+/**
+ * Why an event did not apply. `superseded`: the refund changed between the caller's snapshot and
+ * the write, so the caller must look again (the store never re-decides for a caller's snapshot).
+ */
+export type Rejection = 'already_applied' | 'wrong_state' | 'apace_recently_verified' | 'not_due' | 'superseded';
 
 export type Plan = { readonly ok: true; readonly refund: Refund; readonly ledger: LedgerEffect } | { readonly ok: false; readonly why: Rejection };
 
@@ -184,9 +210,16 @@ export function guardHolds(refund: Refund, guard: Guard | undefined, ctx: Transi
     case undefined:
       return true;
     case 'apace_quiet':
-      return refund.lastVerifiedAt === undefined || refund.lastVerifiedAt < apaceQuietCutoff(ctx);
+      // A verification at or after the offer's expiry was answered `allow_refund: false`.
+      return (
+        refund.lastVerifiedAt === undefined ||
+        refund.lastVerifiedAt < apaceQuietCutoff(ctx) ||
+        (refund.offerExpiresAt !== null && refund.lastVerifiedAt >= refund.offerExpiresAt)
+      );
     case 'unconfirmed':
       return refund.confirmedAt === undefined;
+    case 'due':
+      return refund.nextAttemptAt === undefined || refund.nextAttemptAt <= ctx.now;
   }
 }
 
@@ -199,6 +232,7 @@ export function planTransition(refund: Refund, event: RefundEvent, ctx: Transiti
     const alreadyThere = rule.to !== 'unchanged' && refund.state === rule.to && (rule.channel === undefined || rule.channel === refund.channel);
     if (alreadyThere && (!inSourceState || rule.guard === 'unconfirmed')) return { ok: false, why: 'already_applied' };
     if (inSourceState && rule.guard === 'apace_quiet') return { ok: false, why: 'apace_recently_verified' };
+    if (inSourceState && rule.guard === 'due') return { ok: false, why: 'not_due' };
     return { ok: false, why: 'wrong_state' };
   }
   const next: Record<string, unknown> = {

@@ -1,6 +1,6 @@
 import { InvalidRefundError, UnitsUnavailableError } from './errors';
 import type { Money } from './money';
-import type { Order, PaymentProvider } from './order';
+import { own, unitsValue, type Order, type PaymentProvider } from './order';
 import type { Refund } from './refund';
 
 /**
@@ -23,7 +23,7 @@ export function compareIds(a: string, b: string): number {
 export function allocateReturnedUnits(order: Pick<Order, 'lines'>, unitsBySku: Readonly<Record<string, number>>): Record<string, number> {
   const claim: Record<string, number> = {};
   for (const sku of Object.keys(unitsBySku).sort(compareIds)) {
-    const wanted = unitsBySku[sku]!;
+    const wanted = own(unitsBySku, sku)!;
     if (!Number.isSafeInteger(wanted) || wanted < 1) throw new InvalidRefundError(`SKU ${sku}: returned units must be a positive whole number`);
     const lines = Object.entries(order.lines)
       .filter(([, line]) => line.sku === sku)
@@ -44,20 +44,20 @@ export function allocateReturnedUnits(order: Pick<Order, 'lines'>, unitsBySku: R
 }
 
 /**
- * What the claimed units are worth: each line's value times units over purchased, rounded down
- * (integer arithmetic, no floats). A line returned whole refunds exactly its value; returned in
+ * What the claimed units are worth: per line `unitsValue` (its value times units over purchased,
+ * rounded down, integer arithmetic), the rule Refundid RMAs are priced by too. A line returned whole refunds exactly its value; returned in
  * parts, the parts never add up to more than the line's value (each may be up to one minor unit
  * short), whatever order they come in and whichever of them are later released.
  */
 export function proportionalValue(order: Pick<Order, 'lines' | 'currency'>, claim: Readonly<Record<string, number>>): Money {
-  let total = 0n;
+  let total = 0;
   for (const [lineId, units] of Object.entries(claim)) {
-    const line = order.lines[lineId];
+    const line = own(order.lines, lineId);
     if (!line) throw new InvalidRefundError(`order has no line ${lineId}`);
     if (units > line.purchased) throw new InvalidRefundError(`line ${lineId}: only ${line.purchased} unit(s) were purchased`);
-    total += (BigInt(line.valueMinor) * BigInt(units)) / BigInt(line.purchased);
+    total += unitsValue(line, units);
   }
-  return { minor: Number(total), currency: order.currency };
+  return { minor: total, currency: order.currency };
 }
 
 /** Channels money can go back through without a person: card reversal connectors first. */
@@ -83,7 +83,7 @@ export function choosePayment(order: Pick<Order, 'payments'>, amountMinor: numbe
 export function unitsBySkuOf(order: Pick<Order, 'lines'>, claim: Readonly<Record<string, number>>): Record<string, number> {
   const bySku: Record<string, number> = {};
   for (const [lineId, units] of Object.entries(claim)) {
-    const sku = order.lines[lineId]?.sku ?? `line:${lineId}`;
+    const sku = own(order.lines, lineId)?.sku ?? `line:${lineId}`;
     bySku[sku] = (bySku[sku] ?? 0) + units;
   }
   return bySku;
@@ -91,13 +91,14 @@ export function unitsBySkuOf(order: Pick<Order, 'lines'>, claim: Readonly<Record
 
 function sameUnits(a: Readonly<Record<string, number>>, b: Readonly<Record<string, number>>): boolean {
   const keys = Object.keys(a);
-  return keys.length === Object.keys(b).length && keys.every((key) => a[key] === b[key]);
+  return keys.length === Object.keys(b).length && keys.every((key) => own(a, key) === own(b, key));
 }
 
 /**
  * The Refundid RMA refund an Ap21 return refunded by Refundid stands for: a Refundid RMA on the
  * same order, not yet tied to an Ap21 return, pending or paid, for the same units per SKU. One
- * that names the Refundid payment's reference wins; otherwise the oldest, then the lowest id.
+ * whose Refundid id (or another ref) is the Refundid payment's Stan or Reference wins (whether
+ * Refundid writes its id there is UNCONFIRMED); otherwise the oldest, then the lowest id.
  */
 export function matchingRefundidRma(
   order: Pick<Order, 'lines' | 'refunds'>,
@@ -113,7 +114,7 @@ export function matchingRefundidRma(
       refund.refs[linkRef] === undefined &&
       sameUnits(unitsBySkuOf(order, refund.lines), unitsBySku),
   );
-  const named = candidates.find((refund) => Object.values(refund.refs).some((value) => paymentReferences.includes(value)));
+  const named = candidates.find((refund) => [refund.source.ref, ...Object.values(refund.refs)].some((value) => paymentReferences.includes(value)));
   if (named) return named;
   return candidates.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || compareIds(a.id, b.id))[0];
 }

@@ -1,22 +1,18 @@
 import { ForbiddenError, UnsupportedMediaTypeError } from '../commons/errors';
 import { httpHandler, textBody } from '../commons/http';
-import { sourceIpMatcher } from '../commons/source-ip';
+import { lazy } from '../commons/lazy';
+import { parseAllowlist, sourceIpMatcher } from '../commons/source-ip';
 import { ap21SecretSchema } from '../providers/ap21/schemas';
-import { authenticatePush, parseAp21Push, type Ap21PushInbox } from '../services/ap21-push';
+import { authenticatePush, parseAp21Push } from '../services/ap21-push';
 import { createAp21Client, createAp21PushInbox, createReturnIntake, dispatchDoorbell } from './ap21-runtime';
 import { runtime } from './runtime';
 
 const rt = runtime();
 const ap21Secret = rt.secret('ap21', ap21SecretSchema);
-const isAllowedSource = sourceIpMatcher(process.env.AP21_PUSH_ALLOWED_IPS ?? '', 'AP21_PUSH_ALLOWED_IPS');
+const isAllowedSource = sourceIpMatcher(parseAllowlist(process.env.AP21_PUSH_ALLOWED_IPS ?? ''));
 /** Two Ap21 reads must fit well inside API Gateway's 29 s; a push Ap21 is slow to answer stays pending for the poller. */
 const PUSH_AP21_TIMEOUT_MS = 4_000;
-let inbox: Ap21PushInbox | undefined;
-/**
- * Built on the first push, once per container: the local server loads every route's module, and a
- * stage or laptop without Ap21 settings must still serve the other routes.
- */
-const pushInbox = () => (inbox ??= createAp21PushInbox(rt, createAp21Client(rt, process.env, PUSH_AP21_TIMEOUT_MS), createReturnIntake(rt, process.env, dispatchDoorbell(rt))));
+const pushInbox = lazy(() => createAp21PushInbox(rt, createAp21Client(rt, process.env, PUSH_AP21_TIMEOUT_MS), createReturnIntake(rt, process.env, dispatchDoorbell(rt))));
 
 const XML_TYPES = ['text/xml', 'application/xml'];
 

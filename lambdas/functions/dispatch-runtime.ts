@@ -14,6 +14,7 @@ import { PayProConnector } from '../providers/paypro/client';
 import { loadPayProConnectorConfig } from '../providers/paypro/config';
 import { payProSecretSchema } from '../providers/paypro/schemas';
 import type { ReversalConnector } from '../providers/reversal';
+import type { ApaceOffers } from '../services/apace-offers';
 import { Dispatcher, type DispatcherDeps } from '../services/dispatcher';
 import type { RetryPolicy } from '../services/retry-policy';
 import type { Runtime } from './runtime';
@@ -28,22 +29,32 @@ export function retryPolicy(config: Runtime['config']): RetryPolicy {
   };
 }
 
+/** A card-reversal connector for each provider whose base URL is set. */
+export function createReversalConnectors(rt: Runtime, env: NodeJS.ProcessEnv = process.env): Partial<Record<PaymentProvider, ReversalConnector>> {
+  const reversals: Partial<Record<PaymentProvider, ReversalConnector>> = {};
+  if (env.ADDON_PAYMENTS_API_URL) reversals.addon_payments = new AddonPaymentsConnector(loadAddonPaymentsConfig(env), rt.secret('addonPayments', addonPaymentsSecretSchema));
+  if (env.PAYPRO_API_URL) reversals.paypro = new PayProConnector(rt.secret('paypro', payProSecretSchema), loadPayProConnectorConfig(env));
+  if (env.OPTTY_API_URL) reversals.optty = new OpttyConnector(rt.secret('optty', opttySecretSchema), loadOpttyConfig(env));
+  return reversals;
+}
+
+/** Apace offers, when its base URL is set. */
+export function createApaceOffers(rt: Runtime, env: NodeJS.ProcessEnv = process.env): ApaceOffers | undefined {
+  return env.APACE_API_URL ? new ApaceOffersAdapter(new ApaceClient(rt.secret('apace', apaceSecretSchema), loadApaceConfig(env))) : undefined;
+}
+
 /**
  * The dispatcher with every provider this stage configures: a connector exists only when its base
  * URL is set, so a stage without Optty simply sends Optty refunds to manual review.
  */
 export function createDispatcher(rt: Runtime, env: NodeJS.ProcessEnv = process.env, overrides: Partial<DispatcherDeps> = {}): Dispatcher {
-  const reversals: Partial<Record<PaymentProvider, ReversalConnector>> = {};
-  if (env.ADDON_PAYMENTS_API_URL) reversals.addon_payments = new AddonPaymentsConnector(loadAddonPaymentsConfig(env), rt.secret('addonPayments', addonPaymentsSecretSchema));
-  if (env.PAYPRO_API_URL) reversals.paypro = new PayProConnector(rt.secret('paypro', payProSecretSchema), loadPayProConnectorConfig(env));
-  if (env.OPTTY_API_URL) reversals.optty = new OpttyConnector(rt.secret('optty', opttySecretSchema), loadOpttyConfig(env));
   const apaceSecret = rt.secret('apace', apaceSecretSchema);
-  const useApace = env.APACE_API_URL && rt.config.ROUTING_POLICY === 'apace_first';
+  const apace = rt.config.ROUTING_POLICY === 'apace_first' ? createApaceOffers(rt, env) : undefined;
   const graceMs = rt.config.APACE_CALLBACK_GRACE_SECONDS * 1000;
   return new Dispatcher({
     store: rt.store,
-    ...(useApace && { apace: new ApaceOffersAdapter(new ApaceClient(apaceSecret, loadApaceConfig(env))) }),
-    reversals,
+    ...(apace && { apace }),
+    reversals: createReversalConnectors(rt, env),
     policy: retryPolicy(rt.config),
     claimWindowMs: rt.claimWindowMs,
     callbackUrls: async (orderId, refundId, offerExpiresAt) =>

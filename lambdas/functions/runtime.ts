@@ -20,11 +20,16 @@ export interface Runtime {
 let instance: Runtime | undefined;
 
 export function runtime(): Runtime {
-  if (instance) return instance;
-  const config = loadConfig();
+  instance ??= createRuntime();
+  return instance;
+}
+
+/** A runtime for the given environment; handlers share the one `runtime()` builds per container. */
+export function createRuntime(env: NodeJS.ProcessEnv = process.env): Runtime {
+  const config = loadConfig(env);
   const secrets = createSecretSource(config);
   const readers = new Map<SecretName, SecretReader<unknown>>();
-  instance = {
+  return {
     config,
     store: new DynamoOrderStore(createDocumentClient(config.DYNAMODB_ENDPOINT), config.TABLE_NAME),
     secrets,
@@ -35,5 +40,4 @@ export function runtime(): Runtime {
     },
     claimWindowMs: config.APACE_CLAIM_WINDOW_SECONDS * 1000,
   };
-  return instance;
 }

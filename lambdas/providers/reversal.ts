@@ -16,6 +16,11 @@ export interface ReversalRequest {
   readonly description: string;
   /** What an earlier submit returned as `providerRef` (kept in the refund's refs), when known. */
   readonly providerRef?: string;
+  /**
+   * False when an earlier attempt may have reached the provider: a refusal now may only mean the
+   * provider will not take our reference twice, so it is not proof that nothing was paid.
+   */
+  readonly firstAttempt?: boolean;
 }
 
 export type ReversalOutcome =

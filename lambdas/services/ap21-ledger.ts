@@ -1,6 +1,7 @@
 import * as z from 'zod/mini';
 import { ConfigurationError } from '../commons/config';
 import { describeIssues } from '../commons/validation';
+import { ap21Origin } from '../domain/ap21-origin';
 import type { NewOrder, NewPayment, PaymentProvider } from '../domain/order';
 import type { Ap21Order, Ap21Payment } from '../providers/ap21/schemas';
 
@@ -9,7 +10,7 @@ import type { Ap21Order, Ap21Payment } from '../providers/ap21/schemas';
  * is the source of truth for orders: the ledger is opened from it once and never re-synced.
  */
 
-/** Our order id for an Ap21 order (its `Id`, unique per installation). Anything ingesting Ap21 orders uses this. */
+/** Our order id for an Ap21 order (its `Id`, unique per installation); Refundid's order fetch finds it by order number. */
 export const ledgerOrderId = (ap21OrderId: string): string => `ap21-${ap21OrderId}`;
 
 /** Our refund id for an Ap21 return: deterministic, so ingesting the return again finds it. */
@@ -142,6 +143,6 @@ export function ledgerOrderFrom(order: Ap21Order, settings: Ap21LedgerSettings):
       })),
     payments,
     ...(order.email !== undefined && { customer: { email: order.email } }),
-    origin: { system: 'ap21', ap21OrderId: order.orderId, ap21OrderNumber: order.orderNumber, ap21PersonId: order.personId },
+    origin: ap21Origin({ personId: order.personId, orderId: order.orderId, orderNumber: order.orderNumber }),
   };
 }

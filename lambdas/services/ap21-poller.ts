@@ -107,8 +107,8 @@ const iso = (ms: number) => new Date(ms).toISOString();
 const MAX_SEEN_SAVED = 20_000;
 
 /**
- * Reads the orders Ap21 says changed since the watermark, page by page, and ingests every return
- * of each (DESIGN §2.4). Ingestion is idempotent (refund ids derive from Ap21 return ids), so the
+ * Reads the orders Ap21 says changed since the watermark, page by page, opens the ledger of each
+ * (Refundid's order fetch needs it before any return exists) and ingests every return (DESIGN §2.4). Ingestion is idempotent (refund ids derive from Ap21 return ids), so the
  * rule is simply: the watermark moves only when every order of a pass was ingested, and anything
  * that stops a run early — budget spent, Ap21 down, a crash — leads to reading some orders again,
  * never to skipping one.
@@ -199,6 +199,10 @@ export class Ap21Poller {
       tally.count('unrefundable');
       return;
     }
+    if (returns.length === 0) {
+      await this.openLedger(order);
+      return;
+    }
     for (const ret of [...returns].sort((a, b) => compareIds(a.returnId, b.returnId))) {
       try {
         tally.count((await this.deps.intake.ingest(order, ret)).kind);
@@ -207,6 +211,16 @@ export class Ap21Poller {
         await this.unrefundable(order, `return-${ret.returnId}-unrefundable`, error, JSON.stringify(ret));
         tally.count('unrefundable');
       }
+    }
+  }
+
+  /** Opens the ledger of an order without returns; one that sold nothing has no ledger to open. */
+  private async openLedger(order: Ap21Order): Promise<void> {
+    try {
+      await this.deps.intake.openLedger(order);
+    } catch (error) {
+      if (!(error instanceof DomainError)) throw error;
+      logger.info('Ap21 order has nothing to refund; no ledger opened', { ap21_order: order.orderNumber, reason: error.message });
     }
   }
 

@@ -2,8 +2,10 @@ import { createHash } from 'node:crypto';
 import { logger } from '../commons/logger';
 import { verificationAnswer, type Refund, type RefundEvent, type TransitionContext, type VerificationAnswer } from '../domain/refund';
 import { RefundNotFoundError, OrderNotFoundError } from '../domain/errors';
+import { own } from '../domain/order';
+import { emitMetric } from '../commons/metrics';
 import { notificationKind, type ApaceNotification } from '../providers/apace/schemas';
-import type { OrderStore, TransitionOutcome } from '../store/order-store';
+import { StoreContentionError, type Audit, type OrderStore, type TransitionOutcome } from '../store/order-store';
 
 export interface RefundIds {
   readonly orderId: string;
@@ -28,9 +30,10 @@ function paymentEvent(refund: Refund, kind: 'pending' | 'processed'): RefundEven
 
 /**
  * Apace reports a payout: `pending` marks the refund paid (Apace's advice, so nothing else pays it),
- * `processed` also confirms it. Either order, duplicates and retries converge on the same state;
- * a message that changes nothing is kept once in the inbox, and one claiming a payout for a refund
- * another channel already paid is logged as an error for on-call.
+ * `processed` also confirms it; `failed` after `pending` puts it back in an operator's hands. Either
+ * order, duplicates and retries converge on the same state. When the refund changes under us the
+ * event is decided again from its fresh state; a message that changes nothing is kept once in the
+ * inbox, and one that reports money we cannot book is logged as an error for on-call.
  */
 export async function applyApaceNotification(
   store: OrderStore,
@@ -41,30 +44,50 @@ export async function applyApaceNotification(
 ): Promise<NotificationResult> {
   const order = await store.getOrder(ids.orderId);
   if (!order) throw new OrderNotFoundError(`order ${ids.orderId} not found`);
-  const current = order.refunds[ids.refundId];
+  const current = own(order.refunds, ids.refundId);
   if (!current) throw new RefundNotFoundError(`refund ${ids.refundId} not found on order ${ids.orderId}`);
 
   const kind = notificationKind(notification);
   const audit = { actor: 'apace' as const, raw, note: `Apace refund ${notification.refund_id}: ${kind}` };
-  let outcome: TransitionOutcome = { applied: false, why: 'wrong_state', refund: current };
-  if (kind !== 'failed') {
-    outcome = await store.applyEvent(ids.orderId, ids.refundId, paymentEvent(current, kind), ctx, audit, current);
-    const paidByApace = outcome.refund.state === 'paid' && outcome.refund.channel === 'apace';
-    if (kind === 'processed' && paidByApace && !outcome.refund.confirmedAt) {
-      const confirmed = await store.applyEvent(ids.orderId, ids.refundId, 'apace_confirmed', ctx, audit, outcome.refund);
-      if (confirmed.applied) outcome = confirmed;
-    }
+  const decide = (refund: Refund): RefundEvent => (kind === 'failed' ? 'apace_failed' : paymentEvent(refund, kind));
+  let outcome = await applyDeciding(store, ids, current, decide, ctx, audit);
+  if (kind === 'processed' && outcome.refund.state === 'paid' && outcome.refund.channel === 'apace' && !outcome.refund.confirmedAt) {
+    const confirmed = await applyDeciding(store, ids, outcome.refund, () => 'apace_confirmed', ctx, audit);
+    if (confirmed.applied) outcome = confirmed;
   }
-  if (outcome.applied) return { applied: true, refund: outcome.refund };
+  if (outcome.applied) {
+    if (outcome.refund.state === 'manual_review') {
+      logger.error('Apace reports a failed payout after pending: the refund needs manual review', { order_id: ids.orderId, refund_id: ids.refundId });
+      emitMetric('RefundsInManualReview', 1);
+    }
+    return { applied: true, refund: outcome.refund };
+  }
 
   const { refund } = outcome;
   const note = `Apace ${kind} not applied: refund is ${refund.state} via ${refund.channel}${outcome.why === 'already_applied' ? ' (duplicate)' : ''}`;
   await store.recordInbound(ids.orderId, { source: 'apace', key: createHash('sha256').update(raw).digest('hex'), raw, note }, ctx.now);
   // Apace moved money we could not book (the refund was released, reversed or is with another
-  // channel), or reports a failed payout: either way an operator must look.
-  const duplicate = refund.state === 'paid' && refund.channel === 'apace';
-  if (kind === 'failed' || !duplicate) {
-    logger.error('Apace notification needs an operator', { order_id: ids.orderId, refund_id: ids.refundId, kind, state: refund.state, channel: refund.channel });
-  }
+  // channel), or reports a failure we could not apply: either way an operator must look.
+  const duplicate = refund.state === 'paid' && refund.channel === 'apace' && kind !== 'failed';
+  if (!duplicate) logger.error('Apace notification needs an operator', { order_id: ids.orderId, refund_id: ids.refundId, kind, state: refund.state, channel: refund.channel });
   return { applied: false, refund };
+}
+
+/** Applies the event `decide` picks for the refund, deciding again if the refund changed under us. */
+async function applyDeciding(
+  store: OrderStore,
+  ids: RefundIds,
+  snapshot: Refund,
+  decide: (refund: Refund) => RefundEvent,
+  ctx: TransitionContext,
+  audit: Audit,
+): Promise<TransitionOutcome> {
+  let refund = snapshot;
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const outcome = await store.applyEvent(ids.orderId, ids.refundId, decide(refund), ctx, audit, refund);
+    if (outcome.applied || outcome.why !== 'superseded') return outcome;
+    refund = outcome.refund;
+  }
+  // Answering 503 makes Apace deliver again later rather than lose the payout.
+  throw new StoreContentionError(`refund ${ids.refundId} kept changing while booking an Apace notification`);
 }

@@ -1,6 +1,6 @@
 import { logger } from '../commons/logger';
 import { emitMetric } from '../commons/metrics';
-import type { Order, PaymentProvider } from '../domain/order';
+import { own, type Order, type PaymentProvider } from '../domain/order';
 import { refundDueAt, type Refund, type RefundEvent, type TransitionContext } from '../domain/refund';
 import type { CallbackUrls } from '../providers/apace/callback-token';
 import type { ReversalConnector, ReversalOutcome, ReversalRequest } from '../providers/reversal';
@@ -84,7 +84,7 @@ export class Dispatcher {
 
   private async createOffer(order: Order, refund: Refund): Promise<string> {
     const { apace, policy } = this.deps;
-    const payment = order.payments[refund.paymentId];
+    const payment = own(order.payments, refund.paymentId);
     if (!apace) return this.leaveApace(order, refund, 'Apace is not configured for this stage');
     if (!payment?.cardLastFour) return this.leaveApace(order, refund, 'the card’s last four digits are unknown');
     if (!refund.offerExpiresAt || refund.offerExpiresAt <= this.iso()) return this.leaveApace(order, refund, 'the offer expired before Apace accepted it');
@@ -165,9 +165,11 @@ export class Dispatcher {
         const paid = await this.apply(order, refund, event, {}, `Apace reports payout ${status.payout}; its webhook had not arrived`);
         return paid.applied ? `recovered Apace payout (${status.payout})` : `not applied (${paid.why})`;
       }
-      if (status.kind === 'failed') {
-        await this.apply(order, refund, 'rescheduled', { nextAttemptAt: later(this.now(), this.deps.policy.syncDelayMs) });
-        return `Apace status unavailable: ${status.reason}`;
+      // Before expiry there is nothing to do but wait for it; after it, the cancel's answer tells
+      // as much as the status would (a refusal carries Apace's status), so do not wait on a status.
+      if (status.kind === 'failed' && refund.offerExpiresAt && refund.offerExpiresAt > this.iso()) {
+        await this.apply(order, refund, 'rescheduled', { nextAttemptAt: refund.offerExpiresAt });
+        return `Apace status unavailable (${status.reason}); waiting for the offer's expiry`;
       }
     }
     if (refund.offerExpiresAt && refund.offerExpiresAt > this.iso()) {
@@ -179,8 +181,14 @@ export class Dispatcher {
 
   private async submitReversal(order: Order, refund: Refund): Promise<string> {
     const connector = this.connectorFor(order, refund);
-    if (!connector) return this.review(order, refund, `no card-reversal connector for payment provider ${order.payments[refund.paymentId]?.provider ?? 'unknown'}`);
+    if (!connector) return this.review(order, refund, `no card-reversal connector for payment provider ${own(order.payments, refund.paymentId)?.provider ?? 'unknown'}`);
     if (refund.attempts >= this.deps.policy.maxAttempts) return this.review(order, refund, `card reversal failed after ${refund.attempts} attempts`);
+    // Providers name our refund id (their idempotency reference) in their notifications: before a
+    // provider first hears it, it must lead back to this order, and to no other order's refund.
+    const linked = await this.deps.store.linkReference('refund', refund.id, { orderId: order.orderId }, this.iso());
+    if (linked.orderId !== order.orderId) {
+      return this.review(order, refund, `refund id ${refund.id} already names a refund of order ${linked.orderId}; a provider would take one for the other`);
+    }
     const claim = await this.claim(order, refund, 'reversal_submitted');
     if (!claim.applied) return `not claimed (${claim.why})`;
     return this.recordReversal(order, claim.refund, await connector.submit(reversalRequest(order, claim.refund)));
@@ -233,7 +241,7 @@ export class Dispatcher {
   }
 
   private connectorFor(order: Order, refund: Refund): ReversalConnector | undefined {
-    const provider = order.payments[refund.paymentId]?.provider;
+    const provider = own(order.payments, refund.paymentId)?.provider;
     return provider ? this.deps.reversals[provider] : undefined;
   }
 
@@ -268,7 +276,7 @@ export class Dispatcher {
 /** Items as Apace sees them: scoped to the refund, so a retried create meets Apace's duplicate guard. */
 export function offerItems(order: Order, refund: Refund): OfferItem[] {
   return Object.entries(refund.lines).map(([lineId, units]) => {
-    const line = order.lines[lineId];
+    const line = own(order.lines, lineId);
     const unitMinor = line && line.valueMinor % line.purchased === 0 ? line.valueMinor / line.purchased : undefined;
     return {
       itemId: `${refund.id}:${lineId}`,
@@ -281,7 +289,16 @@ export function offerItems(order: Order, refund: Refund): OfferItem[] {
 }
 
 export function reversalRequest(order: Order, refund: Refund): ReversalRequest {
-  const payment = order.payments[refund.paymentId];
+  const payment = own(order.payments, refund.paymentId);
   if (!payment) throw new Error(`order ${order.orderId} has no payment ${refund.paymentId}`);
-  return { refundId: refund.id, orderId: order.orderId, amount: refund.amount, payment, description: `Refund ${refund.id} of order ${order.orderId}` };
+  return {
+    refundId: refund.id,
+    orderId: order.orderId,
+    amount: refund.amount,
+    payment,
+    description: `Refund ${refund.id} of order ${order.orderId}`,
+    firstAttempt: refund.attempts <= 1,
+    // What the provider called it when it first answered: a follow-up looks for exactly that refund.
+    ...(refund.refs.providerRef && { providerRef: refund.refs.providerRef }),
+  };
 }

@@ -117,7 +117,15 @@ export class ReturnIntake {
     throw new StoreContentionError(`order ${orderId} kept changing while return ${ret.returnId} was ingested`);
   }
 
-  /** The order's ledger, opened from Ap21's order the first time one of its returns arrives. */
+  /**
+   * The order's ledger, opened from Ap21's order the first time the order is seen (the poller
+   * opens every order it reads, so Refundid's order fetch finds it before any return exists).
+   * An order with nothing sold on it (a negative order) cannot be opened: InvalidRefundError.
+   */
+  async openLedger(order: Ap21Order): Promise<StoredOrder> {
+    return this.ledgerOf(order, ledgerOrderId(order.orderId));
+  }
+
   private async ledgerOf(order: Ap21Order, orderId: string): Promise<StoredOrder> {
     const existing = await this.deps.store.getOrder(orderId);
     if (existing) return existing;

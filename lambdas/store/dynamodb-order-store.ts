@@ -1,8 +1,10 @@
 import { createHash } from 'node:crypto';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, QueryCommand, ScanCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { logger } from '../commons/logger';
+import { ap21OriginOf, orderNumberKey } from '../domain/ap21-origin';
 import { OrderNotFoundError, RefundNotFoundError } from '../domain/errors';
-import { addRefund, newRefundRecord, validateRefundShape, type NewRefund, type Order } from '../domain/order';
+import { LEDGER_DELTAS, addRefund, newRefundRecord, own, validateRefundShape, type NewRefund, type Order } from '../domain/order';
 import {
   WORK_STATES,
   apaceQuietCutoff,
@@ -18,12 +20,17 @@ import {
 import { ExpressionBuilder } from './expression';
 import {
   StoreContentionError,
+  StoreScanLimitError,
   type Actor,
   type Audit,
   type InboundRecord,
   type InboundStatus,
   type OrderStore,
   type PendingInbound,
+  type ReferenceKind,
+  type ReferenceTarget,
+  type ScanOptions,
+  type StoredInbound,
   type StoredOrder,
   type TimelineEntry,
   type TransitionOutcome,
@@ -37,11 +44,23 @@ const MAX_ATTEMPTS = 8;
 const RAW_LIMIT = 16_384;
 const INBOX_RETENTION_S = 90 * 24 * 3600;
 
-const orderKey = (orderId: string) => ({ [TABLE.partitionKey]: `ORDER#${orderId}`, [TABLE.sortKey]: ORDER_SK });
-const inboxKey = (orderId: string, source: Actor, key: string) => ({ [TABLE.partitionKey]: `ORDER#${orderId}`, [TABLE.sortKey]: `INBOX#${source}#${key}` });
+const ORDER_PREFIX = 'ORDER#';
+const INBOX_PREFIX = 'INBOX#';
+const SCAN_PAGE_SIZE = 500;
+const SCAN_MAX_PAGES = 10_000;
+
+const orderKey = (orderId: string) => ({ [TABLE.partitionKey]: `${ORDER_PREFIX}${orderId}`, [TABLE.sortKey]: ORDER_SK });
+const inboxKey = (orderId: string, source: Actor, key: string) => ({ [TABLE.partitionKey]: `${ORDER_PREFIX}${orderId}`, [TABLE.sortKey]: `${INBOX_PREFIX}${source}#${key}` });
+/** A reference item, alone in its partition: an outside id (order number, refund id, Refundid id) → our ids. */
+const referenceKey = (kind: ReferenceKind, ref: string) => ({ [TABLE.partitionKey]: `REF#${kind}#${ref}`, [TABLE.sortKey]: 'REF' });
 const watermarkKey = (name: string) => ({ [TABLE.partitionKey]: `WATERMARK#${name}`, [TABLE.sortKey]: 'WATERMARK' });
 /** Pending inbox records sit in the sparse due index under their own partition, never a dispatch shard. */
 const pendingShard = (source: Actor) => `inbox#${source}`;
+
+function toStoredOrder(item: Record<string, unknown>): StoredOrder {
+  const { [TABLE.partitionKey]: _pk, [TABLE.sortKey]: _sk, dueShard: _shard, updatedAt: _updated, ...order } = item;
+  return order as unknown as StoredOrder;
+}
 
 function dueShard(orderId: string): string {
   const bucket = createHash('sha1').update(orderId).digest().readUInt8(0) % TABLE.dueShards;
@@ -79,10 +98,10 @@ function addLedgerMovement(
   effect: LedgerEffect | 'reserve' | 'record_paid',
 ): void {
   if (effect === 'hold') return;
-  const deltas = { reserve: [-1, 1, 0], settle: [0, -1, 1], release: [1, -1, 0], record_paid: [-1, 0, 1] }[effect] as [number, number, number];
+  const deltas = LEDGER_DELTAS[effect];
   const move = (base: string[], fields: [string, string, string], amount: number) => {
     fields.forEach((field, i) => {
-      const delta = (deltas[i] as number) * amount;
+      const delta = deltas[i]! * amount;
       if (delta === 0) return;
       const path = expr.path(...base, field);
       sets.push(`${path} = ${path} + ${expr.value(delta)}`);
@@ -92,6 +111,11 @@ function addLedgerMovement(
   move(['payments', claim.paymentId], ['availableMinor', 'reservedMinor', 'refundedMinor'], claim.amount.minor);
 }
 
+function referenceTarget(item: Record<string, unknown> | undefined): ReferenceTarget | undefined {
+  if (typeof item?.orderId !== 'string') return undefined;
+  return { orderId: item.orderId, ...(typeof item.refundId === 'string' && { refundId: item.refundId }) };
+}
+
 export class DynamoOrderStore implements OrderStore {
   constructor(
     private readonly db: DynamoDBDocumentClient,
@@ -99,6 +123,15 @@ export class DynamoOrderStore implements OrderStore {
   ) {}
 
   async putOrder(order: Order): Promise<{ created: boolean }> {
+    // The order-number link goes first: a crash before the order is written leaves a link to an
+    // order that does not exist yet (read as "no such order"), and the retried put writes both.
+    const ap21 = ap21OriginOf(order);
+    if (ap21) {
+      const linked = await this.linkReference('order_number', orderNumberKey(ap21.orderNumber), { orderId: order.orderId }, order.createdAt);
+      if (linked.orderId !== order.orderId) {
+        logger.error('Ap21 order number already names another order; Refundid will find that one', { order_id: order.orderId, other_order_id: linked.orderId });
+      }
+    }
     const item = {
       ...orderKey(order.orderId),
       ...order,
@@ -123,9 +156,7 @@ export class DynamoOrderStore implements OrderStore {
 
   async getOrder(orderId: string): Promise<StoredOrder | undefined> {
     const { Item } = await this.db.send(new GetCommand({ TableName: this.tableName, Key: orderKey(orderId), ConsistentRead: true }));
-    if (!Item) return undefined;
-    const { [TABLE.partitionKey]: _pk, [TABLE.sortKey]: _sk, dueShard: _shard, updatedAt: _updated, ...order } = Item;
-    return order as StoredOrder;
+    return Item ? toStoredOrder(Item) : undefined;
   }
 
   async createRefund(orderId: string, spec: NewRefund, now: string, audit: Audit): Promise<{ refund: Refund; created: boolean }> {
@@ -149,6 +180,7 @@ export class DynamoOrderStore implements OrderStore {
       this.addBookkeeping(expr, sets, orderId, now, timelineEntry(now, 'refund_created', audit, { id: refund.id, to: refund.state }), WORK_STATES.has(refund.state));
       try {
         await this.update(orderId, expr, sets, conditions);
+        await this.putRefundLookup(refund.id, orderId, now);
         return { refund, created: true };
       } catch (error) {
         if (!isConditionFailure(error)) throw error;
@@ -157,7 +189,11 @@ export class DynamoOrderStore implements OrderStore {
       const current = await this.getOrder(orderId);
       if (!current) throw new OrderNotFoundError(`order ${orderId} not found`);
       const outcome = addRefund(current, spec, now);
-      if (!outcome.created) return { refund: outcome.refund, created: false };
+      if (!outcome.created) {
+        // A retried create also heals a lookup that a crash after the claim left unwritten.
+        await this.putRefundLookup(outcome.refund.id, orderId, outcome.refund.createdAt);
+        return { refund: outcome.refund, created: false };
+      }
     }
     throw new StoreContentionError(`refund ${spec.refundId}: order ${orderId} kept changing`);
   }
@@ -170,57 +206,79 @@ export class DynamoOrderStore implements OrderStore {
     audit: Audit,
     snapshot?: Refund,
   ): Promise<TransitionOutcome> {
+    // With a caller's snapshot the caller decided; a lost race is reported, never re-decided here.
+    // Without one, the store reads and decides, and may retry against fresh reads.
+    const attempts = snapshot ? 1 : MAX_ATTEMPTS;
     let observed = snapshot;
-    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      if (!observed) {
-        const order = await this.getOrder(orderId);
-        if (!order) throw new OrderNotFoundError(`order ${orderId} not found`);
-        observed = order.refunds[refundId];
-        if (!observed) throw new RefundNotFoundError(`refund ${refundId} not found on order ${orderId}`);
-      }
+    for (let attempt = 0; attempt < attempts; attempt++) {
+      observed ??= await this.currentRefund(orderId, refundId);
       const plan = planTransition(observed, event, ctx);
       if (!plan.ok) return { applied: false, why: plan.why, refund: observed };
-      const next = plan.refund;
-
-      const expr = new ExpressionBuilder();
-      const refundPath = (...field: string[]) => expr.path('refunds', refundId, ...field);
-      // State, channel and attempt count: two dispatchers claiming the same work cannot both win.
-      const conditions = [
-        `${refundPath('state')} = ${expr.value(observed.state)}`,
-        `${refundPath('channel')} = ${expr.value(observed.channel)}`,
-        `${refundPath('attempts')} = ${expr.value(observed.attempts)}`,
-      ];
-      const rule = ruleFor(event);
-      if (rule.guard === 'apace_quiet') {
-        conditions.push(`(attribute_not_exists(${refundPath('lastVerifiedAt')}) OR ${refundPath('lastVerifiedAt')} < ${expr.value(apaceQuietCutoff(ctx))})`);
-      } else if (rule.guard === 'unconfirmed') {
-        conditions.push(`attribute_not_exists(${refundPath('confirmedAt')})`);
-      }
-      const sets = [`${refundPath('updatedAt')} = ${expr.value(next.updatedAt)}`];
-      if (next.state !== observed.state) sets.push(`${refundPath('state')} = ${expr.value(next.state)}`);
-      if (next.attempts !== observed.attempts) sets.push(`${refundPath('attempts')} = ${expr.value(next.attempts)}`);
-      const removes: string[] = [];
-      if (next.channel !== observed.channel) sets.push(`${refundPath('channel')} = ${expr.value(next.channel)}`);
-      for (const stamp of ['paidAt', 'confirmedAt', 'reason', 'nextAttemptAt'] as const) {
-        const value = next[stamp];
-        if (value !== undefined && value !== observed[stamp]) sets.push(`${refundPath(stamp)} = ${expr.value(value)}`);
-        if (value === undefined && observed[stamp] !== undefined) removes.push(refundPath(stamp));
-      }
-      for (const [name, value] of Object.entries(next.refs)) {
-        if (observed.refs[name] !== value) sets.push(`${refundPath('refs', name)} = ${expr.value(value)}`);
-      }
-      addLedgerMovement(expr, sets, observed, plan.ledger);
-      const entry = timelineEntry(ctx.now, event, audit, { id: refundId, from: observed.state, to: next.state });
-      this.addBookkeeping(expr, sets, orderId, ctx.now, entry, WORK_STATES.has(next.state));
-      try {
-        await this.update(orderId, expr, sets, conditions, removes);
-        return { applied: true, refund: next };
-      } catch (error) {
-        if (!isConditionFailure(error)) throw error;
-        observed = undefined;
-      }
+      if (await this.writeTransition(orderId, observed, event, plan.refund, plan.ledger, ctx, audit)) return { applied: true, refund: plan.refund };
+      observed = undefined;
     }
+    if (snapshot) return { applied: false, why: 'superseded', refund: await this.currentRefund(orderId, refundId) };
     throw new StoreContentionError(`refund ${refundId}: ${event} kept losing to concurrent changes`);
+  }
+
+  private async currentRefund(orderId: string, refundId: string): Promise<Refund> {
+    const order = await this.getOrder(orderId);
+    if (!order) throw new OrderNotFoundError(`order ${orderId} not found`);
+    const refund = own(order.refunds, refundId);
+    if (!refund) throw new RefundNotFoundError(`refund ${refundId} not found on order ${orderId}`);
+    return refund;
+  }
+
+  /** One conditional UpdateItem: true if written, false if the refund was no longer as observed. */
+  private async writeTransition(
+    orderId: string,
+    observed: Refund,
+    event: RefundEvent,
+    next: Refund,
+    ledger: LedgerEffect,
+    ctx: TransitionContext,
+    audit: Audit,
+  ): Promise<boolean> {
+    const expr = new ExpressionBuilder();
+    const refundPath = (...field: string[]) => expr.path('refunds', observed.id, ...field);
+    // State, channel and attempt count: two dispatchers claiming the same work cannot both win.
+    const conditions = [
+      `${refundPath('state')} = ${expr.value(observed.state)}`,
+      `${refundPath('channel')} = ${expr.value(observed.channel)}`,
+      `${refundPath('attempts')} = ${expr.value(observed.attempts)}`,
+    ];
+    const rule = ruleFor(event);
+    if (rule.guard === 'apace_quiet') {
+      const verified = refundPath('lastVerifiedAt');
+      conditions.push(`(attribute_not_exists(${verified}) OR ${verified} < ${expr.value(apaceQuietCutoff(ctx))} OR ${verified} >= ${refundPath('offerExpiresAt')})`);
+    } else if (rule.guard === 'unconfirmed') {
+      conditions.push(`attribute_not_exists(${refundPath('confirmedAt')})`);
+    } else if (rule.guard === 'due') {
+      conditions.push(`(attribute_not_exists(${refundPath('nextAttemptAt')}) OR ${refundPath('nextAttemptAt')} <= ${expr.value(ctx.now)})`);
+    }
+    const sets = [`${refundPath('updatedAt')} = ${expr.value(next.updatedAt)}`];
+    const removes: string[] = [];
+    if (next.state !== observed.state) sets.push(`${refundPath('state')} = ${expr.value(next.state)}`);
+    if (next.attempts !== observed.attempts) sets.push(`${refundPath('attempts')} = ${expr.value(next.attempts)}`);
+    if (next.channel !== observed.channel) sets.push(`${refundPath('channel')} = ${expr.value(next.channel)}`);
+    for (const stamp of ['paidAt', 'confirmedAt', 'reason', 'nextAttemptAt'] as const) {
+      const value = next[stamp];
+      if (value !== undefined && value !== observed[stamp]) sets.push(`${refundPath(stamp)} = ${expr.value(value)}`);
+      if (value === undefined && observed[stamp] !== undefined) removes.push(refundPath(stamp));
+    }
+    for (const [name, value] of Object.entries(next.refs)) {
+      if (observed.refs[name] !== value) sets.push(`${refundPath('refs', name)} = ${expr.value(value)}`);
+    }
+    addLedgerMovement(expr, sets, observed, ledger);
+    const entry = timelineEntry(ctx.now, event, audit, { id: observed.id, from: observed.state, to: next.state });
+    this.addBookkeeping(expr, sets, orderId, ctx.now, entry, WORK_STATES.has(next.state));
+    try {
+      await this.update(orderId, expr, sets, conditions, removes);
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
   }
 
   async recordVerification(orderId: string, refundId: string, now: string): Promise<VerificationView> {
@@ -255,14 +313,18 @@ export class DynamoOrderStore implements OrderStore {
     }
   }
 
-  async recordInbound(orderId: string, record: InboundRecord, now: string): Promise<{ stored: boolean }> {
+  recordInbound(orderId: string, record: InboundRecord, now: string): Promise<{ stored: boolean }> {
+    return this.putInbound(`ORDER#${orderId}`, record, now);
+  }
+
+  private async putInbound(partition: string, record: InboundRecord, now: string): Promise<{ stored: boolean }> {
     try {
       await this.db.send(
         new PutCommand({
           TableName: this.tableName,
           Item: {
-            [TABLE.partitionKey]: `ORDER#${orderId}`,
-            [TABLE.sortKey]: `INBOX#${record.source}#${record.key}`,
+            [TABLE.partitionKey]: partition,
+            [TABLE.sortKey]: `${INBOX_PREFIX}${record.source}#${record.key}`,
             receivedAt: now,
             source: record.source,
             note: record.note,
@@ -278,6 +340,88 @@ export class DynamoOrderStore implements OrderStore {
       if (isConditionFailure(error)) return { stored: false };
       throw error;
     }
+  }
+
+  async listInbound(orderId: string): Promise<StoredInbound[]> {
+    const entries: StoredInbound[] = [];
+    let start: Record<string, unknown> | undefined;
+    for (let page = 0; page < SCAN_MAX_PAGES; page++) {
+      const result = await this.db.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :inbox)',
+          ExpressionAttributeNames: { '#pk': TABLE.partitionKey, '#sk': TABLE.sortKey },
+          ExpressionAttributeValues: { ':pk': `${ORDER_PREFIX}${orderId}`, ':inbox': INBOX_PREFIX },
+          ConsistentRead: true,
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const item of result.Items ?? []) {
+        entries.push({
+          receivedAt: String(item.receivedAt),
+          source: item.source as Actor,
+          note: String(item.note ?? ''),
+          ...(typeof item.raw === 'string' && { raw: item.raw }),
+        });
+      }
+      start = result.LastEvaluatedKey;
+      if (!start) return entries.sort((a, b) => a.receivedAt.localeCompare(b.receivedAt));
+    }
+    throw new StoreScanLimitError(`order ${orderId} has more than ${SCAN_MAX_PAGES} pages of inbound records`);
+  }
+
+  async findRefundOrders(refundId: string): Promise<string[]> {
+    const linked = await this.findReference('refund', refundId);
+    return linked ? [linked.orderId] : [];
+  }
+
+  async *scanOrders(options: ScanOptions = {}): AsyncIterable<StoredOrder> {
+    const maxPages = options.maxPages ?? SCAN_MAX_PAGES;
+    let start: Record<string, unknown> | undefined;
+    for (let page = 0; page < maxPages; page++) {
+      const result = await this.db.send(
+        new ScanCommand({
+          TableName: this.tableName,
+          FilterExpression: '#sk = :order',
+          ExpressionAttributeNames: { '#sk': TABLE.sortKey },
+          ExpressionAttributeValues: { ':order': ORDER_SK },
+          Limit: options.pageSize ?? SCAN_PAGE_SIZE,
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const item of result.Items ?? []) yield toStoredOrder(item);
+      start = result.LastEvaluatedKey;
+      if (!start) return;
+    }
+    throw new StoreScanLimitError(`stopped after ${maxPages} pages of the table`);
+  }
+
+  async linkReference(kind: ReferenceKind, ref: string, target: ReferenceTarget, now: string): Promise<ReferenceTarget> {
+    // if_not_exists keeps the first target; ALL_NEW returns whichever is on record, in one call.
+    const expr = new ExpressionBuilder();
+    const keep = (field: string, value: string) => `${expr.path(field)} = if_not_exists(${expr.path(field)}, ${expr.value(value)})`;
+    const sets = [keep('orderId', target.orderId), keep('linkedAt', now)];
+    if (target.refundId !== undefined) sets.push(keep('refundId', target.refundId));
+    const { Attributes } = await this.db.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: referenceKey(kind, ref),
+        UpdateExpression: `SET ${sets.join(', ')}`,
+        ExpressionAttributeNames: expr.names,
+        ExpressionAttributeValues: expr.values,
+        ReturnValues: 'ALL_NEW',
+      }),
+    );
+    return referenceTarget(Attributes) ?? target;
+  }
+
+  async findReference(kind: ReferenceKind, ref: string): Promise<ReferenceTarget | undefined> {
+    const { Item } = await this.db.send(new GetCommand({ TableName: this.tableName, Key: referenceKey(kind, ref), ConsistentRead: true }));
+    return referenceTarget(Item);
+  }
+
+  async recordUnmatchedInbound(record: InboundRecord, now: string): Promise<{ stored: boolean }> {
+    return this.putInbound(`INBOX#UNMATCHED#${record.source}`, record, now);
   }
 
   async findDueOrders(now: string, limit: number): Promise<string[]> {
@@ -296,7 +440,7 @@ export class DynamoOrderStore implements OrderStore {
         ),
       ),
     );
-    const due = pages.flatMap((page) => (page.Items ?? []).map((item) => ({ orderId: String(item[TABLE.partitionKey]).slice('ORDER#'.length), dueAt: String(item[sortKey]) })));
+    const due = pages.flatMap((page) => (page.Items ?? []).map((item) => ({ orderId: String(item[TABLE.partitionKey]).slice(ORDER_PREFIX.length), dueAt: String(item[sortKey]) })));
     return due.sort((a, b) => a.dueAt.localeCompare(b.dueAt)).slice(0, limit).map((entry) => entry.orderId);
   }
 
@@ -435,6 +579,12 @@ export class DynamoOrderStore implements OrderStore {
       status: (item.status as InboundStatus | undefined) ?? 'processed',
       attributes: (item.attributes as Record<string, string> | undefined) ?? {},
     };
+  }
+
+  /** The refund id's reference: written once the refund exists; a clash means two orders claim one id. */
+  private async putRefundLookup(refundId: string, orderId: string, createdAt: string): Promise<void> {
+    const linked = await this.linkReference('refund', refundId, { orderId }, createdAt);
+    if (linked.orderId !== orderId) logger.error('refund id already names a refund of another order', { refund_id: refundId, order_id: orderId, other_order_id: linked.orderId });
   }
 
   private addBookkeeping(expr: ExpressionBuilder, sets: string[], orderId: string, now: string, entry: TimelineEntry, workDue: boolean): void {

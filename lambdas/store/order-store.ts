@@ -43,6 +43,26 @@ export type TransitionOutcome =
   | { readonly applied: true; readonly refund: Refund }
   | { readonly applied: false; readonly why: Rejection; readonly refund: Refund };
 
+/** An inbound message kept because it changed nothing (duplicate, late, or not bookable). */
+export interface StoredInbound {
+  readonly receivedAt: string;
+  readonly source: Actor;
+  readonly note: string;
+  readonly raw?: string;
+}
+
+export interface ScanOptions {
+  /** Items per page read. */
+  readonly pageSize?: number;
+  /** Pages read at most; past it the scan stops with `StoreScanLimitError`. */
+  readonly maxPages?: number;
+}
+
+/** A scan met its page bound before the end of the table. */
+export class StoreScanLimitError extends Error {
+  override readonly name = 'StoreScanLimitError';
+}
+
 export interface InboundRecord {
   readonly source: Actor;
   /** The sender's event id, or a hash of the raw body when it has none. */
@@ -83,8 +103,22 @@ export interface Watermark {
   readonly updatedAt: string;
 }
 
+/**
+ * Outside references that name one of our orders (and refunds), for senders that do not know our
+ * order id: `order_number` (the Ap21 order number customers and Refundid use, as `orderNumberKey`
+ * writes it), `refund` (our refund id, which providers echo back: PayPro's ACTION_REASON, EPG's
+ * merchantTransactionId, Optty's refundReference) and `refundid_rma` (Refundid's `refundid_id`).
+ */
+export type ReferenceKind = 'order_number' | 'refund' | 'refundid_rma';
+
+export interface ReferenceTarget {
+  readonly orderId: string;
+  readonly refundId?: string;
+}
+
 /** The port the application speaks to; `DynamoOrderStore` is the only implementation that knows keys. */
 export interface OrderStore {
+  /** Opens an order once; an order from Ap21 is also linked to its order number (`ReferenceKind`). */
   putOrder(order: Order): Promise<{ created: boolean }>;
   getOrder(orderId: string): Promise<StoredOrder | undefined>;
   /** Creates a refund and reserves its claim in one conditional write. Retrying the same request is harmless. */
@@ -105,6 +139,24 @@ export interface OrderStore {
   recordVerification(orderId: string, refundId: string, now: string): Promise<VerificationView>;
   /** Keeps an inbound message that changed nothing (duplicate or late), once per key. */
   recordInbound(orderId: string, record: InboundRecord, now: string): Promise<{ stored: boolean }>;
+  /** The inbound messages kept for an order, oldest first. */
+  listInbound(orderId: string): Promise<StoredInbound[]>;
+  /** The order holding the refund with this id (from its `refund` reference; an empty list when none). */
+  findRefundOrders(refundId: string): Promise<string[]>;
+  /**
+   * Every order in the table, page by page. It reads the whole table (every item, billed in full):
+   * for operator tools that must see every refund, never for a request or dispatch path.
+   */
+  scanOrders(options?: ScanOptions): AsyncIterable<StoredOrder>;
+  /**
+   * Records that `ref` names `target`, in one round trip. Write it before anything can be looked up
+   * by it. Idempotent, and the first target recorded stays: the answer is the target on record, so
+   * a caller sees a clash instead of overwriting it.
+   */
+  linkReference(kind: ReferenceKind, ref: string, target: ReferenceTarget, now: string): Promise<ReferenceTarget>;
+  findReference(kind: ReferenceKind, ref: string): Promise<ReferenceTarget | undefined>;
+  /** Keeps an authenticated inbound message that names no order we know, once per key. */
+  recordUnmatchedInbound(record: InboundRecord, now: string): Promise<{ stored: boolean }>;
   /** Orders whose earliest due time has come (the outbox), up to `limit`. */
   findDueOrders(now: string, limit: number): Promise<string[]>;
   /**

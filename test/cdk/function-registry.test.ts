@@ -24,7 +24,7 @@ const CALLER: FunctionDefinition = {
 };
 const CONSUMER: FunctionDefinition = { name: 'health', secrets: [], callsOut: [], table: 'read', dispatchQueue: 'consume', memoryMb: 256, timeoutSeconds: 30 };
 const VERIFIER: FunctionDefinition = { name: 'apace-verification', secrets: ['apace'], callsOut: [], table: 'readWrite', memoryMb: 512, timeoutSeconds: 10 };
-const WORKER_ROUTES = ROUTES.filter((route) => [CALLER, VERIFIER].some((definition) => definition.name === route.fn));
+const WORKER_ROUTES = ROUTES.filter((route) => route.fn === CALLER.name || route.fn === VERIFIER.name);
 
 describe('the function registry', () => {
   let synthesized: SynthesizedStage;
@@ -136,6 +136,12 @@ describe('the function registry', () => {
 
     it('a route whose function is not registered', () => {
       expect(attempt([VERIFIER])).toThrow(/route POST \/apace\/orders\/\{orderId\}\/refunds\/\{refundId\}\/notification needs function apace-notification/);
+    });
+
+    it('a handler checking callers against an allowlist the stage does not list', () => {
+      expect(attempt([{ ...VERIFIER, sourceAllowlist: { variable: 'PARTNER_IPS', path: '/partner/hook' } }], [])).toThrow(
+        new FunctionRegistryError('function apace-verification checks callers against the allowlist of /partner/hook, which stage dev does not list'),
+      );
     });
 
     it('a queue consumer that could outlive the visibility timeout', () => {

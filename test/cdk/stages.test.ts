@@ -168,6 +168,15 @@ describe.each(STAGE_NAMES)('the %s stack', (stage) => {
   });
 
   describe('functions', () => {
+    it("hand Refundid's routes the addresses Refundid calls from on this stage (production or sandbox)", () => {
+      const { stack, resources } = get();
+      for (const name of ['refundid-order', 'refundid-refund']) {
+        const fn = resources[logicalId(stack.functions.byName.get(name)!)]!;
+        const variables = (fn.Properties?.Environment as { Variables: Record<string, unknown> }).Variables;
+        expect(variables.REFUNDID_ALLOWED_IPS).toBe(stage === 'prod' ? '34.87.219.187' : '34.116.107.90');
+      }
+    });
+
     it('run nodejs22.x on arm64, outside the VPC unless they call providers', () => {
       const { stack, resources } = get();
       for (const definition of FUNCTIONS) {
@@ -198,9 +207,9 @@ describe.each(STAGE_NAMES)('the %s stack', (stage) => {
           // Functions that call out get the base URLs of exactly the providers they call.
           ...Object.fromEntries(definition.callsOut.flatMap((provider) => PROVIDER_URLS_BY_PROVIDER[provider].map((name) => [name, config.providerUrls[name]]))),
           ...Object.assign({}, ...definition.callsOut.map((provider) => config.providerSettings[provider])),
-          // A handler that checks source addresses gets the same list as the API's resource policy.
-          ...Object.fromEntries(ROUTES.filter((route) => route.fn === definition.name && route.sourceIpAllowlist).map((route) => [route.sourceIpAllowlist, (config.ipAllowlists[route.path] ?? []).join(',')])),
           ...(definition.dispatchQueue === 'send' && { DISPATCH_QUEUE_URL: { Ref: logicalId(stack.dispatchQueue.queue) } }),
+          // Handlers that check their caller's address get the list the API's resource policy enforces.
+          ...(definition.sourceAllowlist && { [definition.sourceAllowlist.variable]: config.ipAllowlists[definition.sourceAllowlist.path]!.join(',') }),
         });
         if (!config.customDomain) {
           // The stage URL from the API id: naming the Stage resource would close a dependency cycle.

@@ -18,7 +18,7 @@ const T0 = Date.parse('2026-01-01T00:00:00.000Z');
 
 export type Step =
   | { kind: 'create'; route: Channel; lines: number[]; expiresInWindows: number }
-  | { kind: 'apace_create' | 'apace_verify' | 'apace_payout' | 'expire' | 'apace_cancel_call' | 'reversal_submit' | 'redrive' | 'release'; r: number }
+  | { kind: 'apace_create' | 'apace_verify' | 'apace_payout' | 'expire' | 'apace_cancel_call' | 'reversal_submit' | 'provider_proof' | 'redrive' | 'release'; r: number }
   | { kind: 'deliver_webhook'; r: number; which: number; duplicate: boolean }
   | { kind: 'provider_result'; r: number; outcome: 'success' | 'paid_but_timed_out' | 'retryable' | 'permanent' }
   | { kind: 'rma'; r: number; status: 'refundid' | 'failed' }
@@ -49,6 +49,7 @@ export function stepArb(refunds: number): fc.Arbitrary<Step> {
     { weight: 4, arbitrary: fc.record({ kind: fc.constant('deliver_webhook' as const), r: refundIndex, which: fc.nat(), duplicate: fc.boolean() }) },
     { weight: 3, arbitrary: fc.record({ kind: fc.constant('provider_result' as const), r: refundIndex, outcome: fc.constantFrom('success' as const, 'paid_but_timed_out' as const, 'retryable' as const, 'permanent' as const) }) },
     { weight: 2, arbitrary: fc.record({ kind: fc.constant('rma' as const), r: refundIndex, status: fc.constantFrom('refundid' as const, 'failed' as const) }) },
+    on('provider_proof', 2),
     { weight: 2, arbitrary: fc.record({ kind: fc.constant('tick' as const), ms: fc.integer({ min: 0, max: 2 * APACE_PAYOUT_WINDOW_MS }) }) },
   ) as fc.Arbitrary<Step>;
 }
@@ -201,6 +202,10 @@ export function play(scenario: { purchased: number[]; steps: Step[] }, claimWind
         } else {
           apply(id, 'refundid_failed');
         }
+        break;
+      case 'provider_proof':
+        // A signed IPN or the provider's own transaction details: it exists only if the provider paid.
+        if (w.providerPaid) apply(id, refund.state === 'reversal_submitted' ? 'reversal_succeeded' : 'reversal_confirmed');
         break;
       case 'redrive':
         apply(id, refund.channel === 'apace' ? 'redrive_apace' : 'redrive_reversal');

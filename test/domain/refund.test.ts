@@ -79,6 +79,8 @@ describe('order ledger', () => {
     ['an unknown payment', { paymentId: 'p9' }],
     ['an Apace route without offer expiry', { offerExpiresAt: undefined }],
     ['a reversal that claims to be paid already', { route: 'reversal', alreadyPaid: true }],
+    ['an offer expiry written with an offset', { offerExpiresAt: '2026-03-11T20:00:00+10:00' }],
+    ['more lines than one conditional write can carry', { lines: Object.fromEntries(Array.from({ length: 41 }, (_, i) => [`x${i}`, 1])) }],
   ])('rejects a refund with %s', (_, overrides) => {
     expect(() => addRefund(order(), apaceRefund(overrides), now)).toThrow(InvalidRefundError);
   });

@@ -1,4 +1,5 @@
 import type { ApaceSecret } from '../../lambdas/providers/apace/schemas';
+import { applyApaceNotification } from '../../lambdas/services/apace-callbacks';
 import { APACE_SIGNATURE_HEADER, signApaceBody } from '../../lambdas/providers/apace/signature';
 import { apaceUrls, apaceWebhook, offeredRefund, postWebhook, tableSnapshot } from '../support/fixtures';
 import { startTestStack, type TestStack } from '../support/stack';
@@ -63,6 +64,35 @@ describe('POST /apace/orders/{orderId}/refunds/{refundId}/notification', () => {
     expect(order.refunds[refundId]).toMatchObject({ state: 'paid', channel: 'apace' });
     expect(order.refunds[refundId]!.confirmedAt).toBe(order.refunds[refundId]!.paidAt);
     expect(order.lines['1']!.refunded).toBe(1);
+  });
+
+  it('puts a refund back in an operator\'s hands when Apace reports its payout failed after pending', async () => {
+    const { orderId, refundId, url } = await setup('n-failed');
+    expect((await postWebhook(url, apaceWebhook(orderId, 'pending'), apace.apiSecret)).status).toBe(200);
+    const failed = apaceWebhook(orderId, 'pending', { refund_status: 'failed', refund_success: false });
+    expect((await postWebhook(url, failed, apace.apiSecret)).status).toBe(200);
+    const order = await refundOf(orderId, refundId);
+    expect(order.refunds[refundId]).toMatchObject({ state: 'manual_review', channel: 'apace' });
+    // The unit is no longer counted as refunded, and no other channel can take it meanwhile.
+    expect(order.lines['1']).toMatchObject({ reserved: 1, refunded: 0, available: 1 });
+    expect(order.timeline.at(-1)).toMatchObject({ event: 'apace_failed', from: 'paid', to: 'manual_review', raw: failed });
+  });
+
+  it('books a pending webhook even when the dispatcher moves the refund to manual review between our read and our write', async () => {
+    const { orderId, refundId } = await setup('n-review-race');
+    const store = stack.runtime.store;
+    const ctx = { now: new Date().toISOString(), claimWindowMs: 0 };
+    await store.applyEvent(orderId, refundId, 'offer_cancel_started', ctx, { actor: 'dispatcher' });
+    const racing = Object.assign(Object.create(store) as typeof store, {
+      getOrder: async (id: string) => {
+        const order = await store.getOrder(id);
+        await store.applyEvent(orderId, refundId, 'review_required', { ...ctx, reason: 'Apace cancel failed after 8 attempts' }, { actor: 'dispatcher' });
+        return order;
+      },
+    });
+    const body = { refund_id: 'a-1', order_id: orderId, refund_success: false, refund_status: 'pending' as const };
+    const result = await applyApaceNotification(racing, { orderId, refundId }, body, JSON.stringify(body), ctx);
+    expect(result).toMatchObject({ applied: true, refund: { state: 'paid', channel: 'apace' } });
   });
 
   it('reads the older webhook without refund_status from refund_success', async () => {

@@ -77,6 +77,18 @@ describe('GET /apace/orders/{orderId}/refunds/{refundId}/verification', () => {
     });
   });
 
+  it.each(['constructor', '__proto__', 'toString'])('refuses a token naming key id %s with 401, not a 5xx', async (keyId) => {
+    const { orderId, refundId } = await offeredRefund(stack.runtime.store, `proto-${keyId.replace(/_/g, 'x')}`);
+    const token = `${keyId}.${Math.floor(Date.now() / 1000) + 3600}.${'A'.repeat(43)}`;
+    for (const leaf of ['verification', 'notification']) {
+      const response = await fetch(`${stack.url}/apace/orders/${orderId}/refunds/${refundId}/${leaf}?auth_token=${token}`, {
+        method: leaf === 'verification' ? 'GET' : 'POST',
+        ...(leaf === 'notification' && { headers: { 'content-type': 'application/json' }, body: '{}' }),
+      });
+      expect([leaf, response.status]).toEqual([leaf, 401]);
+    }
+  });
+
   it('answers 405 for the wrong method and 404 for an unknown route, as JSON', async () => {
     const wrongMethod = await fetch(`${stack.url}/apace/orders/a/refunds/b/verification`, { method: 'POST' });
     expect(wrongMethod.status).toBe(405);

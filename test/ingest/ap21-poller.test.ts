@@ -1,3 +1,4 @@
+import { ap21OriginOf, orderNumberKey } from '../../lambdas/domain/ap21-origin';
 import type { SimOrder, SimReturn } from '../../lambdas/providers/ap21/simulator';
 import type { OrderStore } from '../../lambdas/store/order-store';
 import { BELT, SHIRT, refundsOf, startIngest, type IngestHarness } from './harness';
@@ -98,6 +99,19 @@ describe('the Ap21 return poller', () => {
       refs: { ap21ReturnId: ret.returnId, ap21ReturnNumber: ret.orderNumber },
     });
     expect(stored.dueAt).toBeDefined();
+  });
+
+  it("opens the ledger of every order it reads, returns or not, so Refundid's order fetch finds it by order number", async () => {
+    const quiet = h.ap21.addOrder({ lines: [SHIRT, BELT], email: 'customer@example.com' });
+    const negative = h.ap21.addOrder({ lines: [{ ...BELT, quantity: -1 }] });
+    expect(await h.poller({ settings: { watermark: watermark() } }).run()).toMatchObject({ stop: 'caught_up', orders: 2, outcomes: {} });
+    const opened = (await h.store.getOrder(`ap21-${quiet.orderId}`))!;
+    expect(opened).toMatchObject({ currency: 'AUD', customer: { email: 'customer@example.com' }, refunds: {} });
+    expect(Object.keys(opened.lines).sort()).toEqual(quiet.lines.map((line) => line.lineId).sort());
+    expect(ap21OriginOf(opened)).toEqual({ personId: quiet.personId, orderId: quiet.orderId, orderNumber: quiet.orderNumber });
+    expect(await h.store.findReference('order_number', orderNumberKey(quiet.orderNumber))).toEqual({ orderId: `ap21-${quiet.orderId}` });
+    // A negative order sold nothing: there is no ledger to open.
+    expect(await h.store.getOrder(`ap21-${negative.orderId}`)).toBeUndefined();
   });
 
   it('misses no order when others are updated while it pages: rows that slip past are found by reading the list again', async () => {

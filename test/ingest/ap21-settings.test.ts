@@ -1,5 +1,4 @@
 import { ConfigurationError } from '../../lambdas/commons/config';
-import { sourceIpMatcher } from '../../lambdas/commons/source-ip';
 import type { Ap21Payment } from '../../lambdas/providers/ap21/schemas';
 import { cardLastFourOf, loadAp21LedgerSettings, paymentProviderOf } from '../../lambdas/services/ap21-ledger';
 import { loadAp21PollerSettings } from '../../lambdas/services/ap21-poller';
@@ -59,18 +58,5 @@ describe('Ap21 poller settings', () => {
     });
     expect(() => loadAp21PollerSettings({ AP21_POLL_PAGE_ROWS: '5', AP21_POLL_PAGE_OVERLAP: '5' })).toThrow(ConfigurationError);
     expect(() => loadAp21PollerSettings({ AP21_POLL_MAX_SECONDS: '0' })).toThrow(ConfigurationError);
-  });
-});
-
-describe('source-address allowlists', () => {
-  it('matches addresses and CIDRs of both families, IPv4-mapped spellings included', () => {
-    const allowed = sourceIpMatcher(' 203.0.113.7, 198.51.100.0/24 ,2001:db8::/32', 'LIST');
-    for (const ip of ['203.0.113.7', '198.51.100.254', '::ffff:198.51.100.1', '2001:db8::1']) expect(allowed(ip)).toBe(true);
-    for (const ip of ['203.0.113.8', '198.51.101.1', '2001:db9::1', '', 'localhost', '203.0.113.7 ']) expect(allowed(ip)).toBe(false);
-  });
-
-  it('matches nobody when empty, and refuses entries that are not addresses', () => {
-    expect(sourceIpMatcher('', 'LIST')('127.0.0.1')).toBe(false);
-    for (const list of ['203.0.113', '10.0.0.0/33', '2001:db8::/129', 'example.com', '10.0.0.0/8/8']) expect(() => sourceIpMatcher(list, 'LIST')).toThrow(ConfigurationError);
   });
 });

@@ -108,7 +108,8 @@ describe('dispatching 200 refunds while every provider fails 30% of calls', () =
       if (refund.state === 'paid') {
         expect({ refund: r.refundId, payouts: paidOf(r) }).toEqual({ refund: r.refundId, payouts: 1 });
         expect(order.lines['1']).toMatchObject({ refunded: 1, reserved: 0 });
-        if (r.kind === 'apace-accepted') expect(refund.channel).toBe('apace');
+        // A customer Apace paid means the Apace channel; an offer Apace never managed to create falls back to the card.
+        if (accepted.has(r.refundId)) expect(refund.channel).toBe('apace');
         if (r.kind === 'apace-expires') expect(refund.channel).toBe('reversal');
       } else {
         expect(refund.reason).toEqual(expect.any(String));
@@ -119,6 +120,7 @@ describe('dispatching 200 refunds while every provider fails 30% of calls', () =
     const paid = Object.entries(summary).filter(([key]) => key.includes(': paid')).reduce((sum, [, n]) => sum + n, 0);
     expect(paid).toBeGreaterThan(150);
     expect(summary).toEqual(expect.objectContaining({ 'apace-accepted: paid via apace': expect.any(Number), 'apace-expires: paid via reversal': expect.any(Number) }));
+    expect(accepted.size).toBeGreaterThan(20);
     process.stdout.write(`fault test outcome: ${JSON.stringify(summary)}\n`);
   }, 150_000);
 });

@@ -65,6 +65,11 @@ export class AddonPaymentsConnector implements ReversalConnector {
       if (!(error instanceof ProviderCallError)) throw error;
       outcome = outcomeOfCallError(error);
     }
+    // EPG may refuse a merchantTransactionId it has seen: after an attempt that may have reached it,
+    // a refusal is no proof that nothing was paid (an operator checks the EPG back office).
+    if (request.firstAttempt === false && outcome.kind === 'failed' && !outcome.retryable) {
+      outcome = { kind: 'unknown', detail: `${outcome.detail}; an earlier attempt may have been paid, check the EPG back office` };
+    }
     logger.info('EPG rebate answered', { refundId: request.refundId, orderId: request.orderId, outcome });
     return outcome;
   }

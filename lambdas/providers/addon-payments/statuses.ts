@@ -67,7 +67,11 @@ export function outcomeOfHttpResponse(status: number, body: string, merchantTran
   return { kind: 'failed', retryable: false, detail: `EPG refused the request with HTTP ${status}: ${snippet(body)}` };
 }
 
+/**
+ * No answer. If the request may have reached EPG the outcome is unknown — the refund stays
+ * submitted, because money may have gone out — otherwise it simply failed and can be retried.
+ */
 export function outcomeOfCallError(error: ProviderCallError): ReversalOutcome {
-  const effect = error.ambiguous ? 'EPG may have acted; retry with the same merchantTransactionId' : 'the request did not reach EPG';
-  return { kind: 'failed', retryable: true, detail: `${error.message} (${effect})` };
+  if (error.ambiguous) return { kind: 'unknown', detail: `${error.message} (EPG may have acted; ask again with the same merchantTransactionId)` };
+  return { kind: 'failed', retryable: true, detail: `${error.message} (the request did not reach EPG)` };
 }

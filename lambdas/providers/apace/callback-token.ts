@@ -25,8 +25,9 @@ export function signCallbackToken(secret: ApaceSecret, purpose: CallbackPurpose,
 
 function tokenValid(secret: ApaceSecret, parts: RegExpExecArray, purpose: CallbackPurpose, orderId: string, refundId: string): boolean {
   const [, keyId = '', expiry = '', signature = ''] = parts;
-  const key = secret.callbackKeys[keyId];
-  if (!key) return false;
+  // Own keys only: a key id such as "constructor" must not reach the object's prototype.
+  const key = Object.hasOwn(secret.callbackKeys, keyId) ? secret.callbackKeys[keyId] : undefined;
+  if (typeof key !== 'string') return false;
   const expected = mac(key, purpose, orderId, refundId, Number(expiry));
   const given = Buffer.from(signature, 'base64url');
   return given.length === expected.length && timingSafeEqual(given, expected);

@@ -14,7 +14,7 @@ export const apaceSecretSchema = z
     callbackKeys: z.record(z.string().check(z.regex(KEY_ID)), z.string().check(z.minLength(32))),
     callbackKeyId: z.string().check(z.regex(KEY_ID)),
   })
-  .check(z.refine((secret) => secret.callbackKeys[secret.callbackKeyId] !== undefined, 'callbackKeyId must name one of callbackKeys'));
+  .check(z.refine((secret) => Object.hasOwn(secret.callbackKeys, secret.callbackKeyId), 'callbackKeyId must name one of callbackKeys'));
 
 export type ApaceSecret = z.infer<typeof apaceSecretSchema>;
 

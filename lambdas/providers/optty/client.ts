@@ -92,9 +92,9 @@ export class OpttyConnector implements ReversalConnector {
       refundDescription: request.description.trim() || `Refund ${request.refundId}`,
     });
     if (call.kind === 'unreachable') {
-      // Safe to retry even if Optty acted: the retry carries the same refundReference.
-      const mayHaveActed = call.error.ambiguous ? `; Optty may have accepted it, the retry reuses refundReference ${request.refundId}` : '';
-      return { kind: 'failed', retryable: true, detail: `${call.error.message}${mayHaveActed}` };
+      // If Optty may have accepted it the refund stays submitted (unknown); asking again reuses the refundReference.
+      if (call.error.ambiguous) return { kind: 'unknown', detail: `${call.error.message}; Optty may have accepted refundReference ${request.refundId}` };
+      return { kind: 'failed', retryable: true, detail: call.error.message };
     }
     if (call.kind === 'no_token') return { kind: 'failed', retryable: call.error.retryable, detail: call.error.message };
     return this.refundAnswer(call.response, request.refundId);
@@ -117,8 +117,7 @@ export class OpttyConnector implements ReversalConnector {
   /**
    * Our refund among the order's refunds. By the id Optty gave at submit when we have it (never
    * falling back, so another refund cannot be mistaken for ours); otherwise by our refund id, in
-   * case Optty lists the refundReference as refundId, and then by amount and currency, accepted
-   * only when exactly one refund matches. Whether `refundId` is the submit's `bnplRefundId` and
+   * case Optty lists the refundReference as refundId; an amount match alone is never taken as ours. Whether `refundId` is the submit's `bnplRefundId` and
    * what a refund made outside refund-relay looks like are UNCONFIRMED.
    */
   private findRefund(refunds: readonly DetailsRefund[], request: ReversalRequest): ReversalOutcome {
@@ -136,7 +135,9 @@ export class OpttyConnector implements ReversalConnector {
     const { minor, currency } = request.amount;
     const sameAmount = refunds.filter((refund) => refund.currency?.toUpperCase() === currency && minorOf(refund.amount, currency) === minor);
     const amount = `${formatDecimal(request.amount)} ${currency}`;
-    if (sameAmount.length === 1) return describe(sameAmount[0]!, `matched by amount ${amount} only`);
+    // An amount alone proves nothing: it may be another refund of the same order. Our refund is then
+    // submitted again under the same refundReference, which Optty does not pay twice.
+    if (sameAmount.length === 1) return { kind: 'unknown', detail: `${subject}: one refund of ${amount} on the order, but nothing ties it to ours` };
     if (sameAmount.length > 1) return { kind: 'unknown', detail: `${subject}: ${sameAmount.length} refunds of ${amount} on the order, cannot tell which is ours` };
     return { kind: 'unknown', detail: `${subject}: Optty lists no refund of ${amount} on the order` };
   }

@@ -1,11 +1,16 @@
 import * as z from 'zod/mini';
 import '../../commons/validation';
 
-/** Secret `optty` (JSON): the OAuth client issued by Optty, and our merchant id for transaction details. */
+/**
+ * Secret `optty` (JSON): the OAuth client issued by Optty, our merchant id for transaction details,
+ * and `notificationSecret`, ours: the `?token=` in the notification URL we register with Optty
+ * (its notifications carry no signature). Without it the notification route refuses every call.
+ */
 export const opttySecretSchema = z.object({
   clientId: z.string().check(z.minLength(1)),
   clientSecret: z.string().check(z.minLength(1)),
   merchantId: z.string().check(z.minLength(1)),
+  notificationSecret: z.optional(z.string().check(z.minLength(16), z.maxLength(256), z.regex(/^[A-Za-z0-9._~-]+$/, 'must be URL-safe'))),
 });
 
 export type OpttySecret = z.infer<typeof opttySecretSchema>;

@@ -43,7 +43,10 @@ export function wholeOrderProblem(amount: Money, payment: Pick<PaymentLedger, 'c
   return undefined;
 }
 
-/** PayPro echoes the reason as the IPN's ACTION_REASON: our refund id in it ties the IPN back to us. */
+/**
+ * PayPro echoes the reason as the IPN's ACTION_REASON: our refund id in it ties the IPN back to us
+ * (read back by `ipn.refundIdFromReason`; change both together).
+ */
 export function refundReason(request: Pick<ReversalRequest, 'refundId' | 'description'>): string {
   const description = request.description.trim().slice(0, MAX_REASON_DESCRIPTION) || 'Customer return';
   return `${description} (refund ${request.refundId})`;
@@ -92,9 +95,10 @@ export class PayProConnector implements ReversalConnector {
       });
     } catch (error) {
       if (!(error instanceof ProviderCallError)) throw error;
-      // A retry is safe even if PayPro acted: a refunded order cannot be refunded again.
-      const mayHaveActed = error.ambiguous ? '; PayPro may have refunded the order, a retry will hear "already refunded"' : '';
-      return { kind: 'failed', retryable: true, detail: `${error.message}${mayHaveActed}` };
+      // PayPro may have refunded the order: unknown keeps the refund submitted (a retry hears
+      // "already refunded" and the IPN settles it); nothing sent is a plain retryable failure.
+      if (error.ambiguous) return { kind: 'unknown', detail: `${error.message}; PayPro may have refunded the order` };
+      return { kind: 'failed', retryable: true, detail: error.message };
     }
     if (isRetryableStatus(response.status)) return { kind: 'failed', retryable: true, detail: `PayPro answered HTTP ${response.status}` };
 

@@ -118,6 +118,28 @@ export async function verifyPayProIpn(
   throw new UnauthorizedError('IPN SIGNATURE does not match', 'invalid_signature');
 }
 
+const REASON_REFUND_ID = /\(refund ([^\s()]{1,256})\)$/;
+
+/**
+ * Our refund id from an IPN's ACTION_REASON, when the reason is one `client.refundReason` wrote
+ * (`<description> (refund <refund id>)`).
+ */
+export function refundIdFromReason(reason: string): string | undefined {
+  return REASON_REFUND_ID.exec(reason.trim())?.[1];
+}
+
+/**
+ * The inbox key of one IPN delivery: its order, type and a hash of its fields in name order
+ * without IS_RESENT, so PayPro's resends (IS_RESENT=1) land on the first delivery's record while
+ * the one-IPN-per-product posts of an order stay apart.
+ */
+export function ipnDeliveryKey(body: string): string {
+  const fields = [...new URLSearchParams(body)].filter(([name]) => name !== 'IS_RESENT').sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const get = (name: string) => fields.find(([field]) => field === name)?.[1] ?? '';
+  const digest = createHash('sha256').update(JSON.stringify(fields)).digest('hex').slice(0, 32);
+  return `${get('ORDER_ID')}#${get('IPN_TYPE_ID')}#${digest}`;
+}
+
 /** IPN types that settle a card reversal: 2 OrderRefunded (full) and 5 OrderPartiallyRefunded. */
 export function reversalSettlement(ipn: Pick<PayProIpn, 'IPN_TYPE_ID'>): 'full' | 'partial' | undefined {
   if (ipn.IPN_TYPE_ID === '2') return 'full';

@@ -202,7 +202,7 @@ describe('PayPro DoRefund connector', () => {
     const first = await connector().submit(reversal('3007'));
 
     expect(Date.now() - started).toBeLessThan(900);
-    expect(first).toEqual({ kind: 'failed', retryable: true, detail: expect.stringContaining(`did not answer within ${TIMEOUT_MS} ms; PayPro may have refunded`) });
+    expect(first).toEqual({ kind: 'unknown', detail: expect.stringContaining(`did not answer within ${TIMEOUT_MS} ms; PayPro may have refunded`) });
     host.setFaults('paypro', { timeoutRate: 0 });
     expect(await connector().submit(reversal('3007'))).toMatchObject({ kind: 'unknown' });
     expect(host.payouts().paypro!['3007']).toBe(1);
@@ -210,7 +210,7 @@ describe('PayPro DoRefund connector', () => {
 
   it('after a reset that followed the refund, the retry pays nothing more', async () => {
     host.setFaults('paypro', { resetRate: 1 });
-    expect(await connector().submit(reversal('3008'))).toMatchObject({ kind: 'failed', retryable: true });
+    expect(await connector().submit(reversal('3008'))).toMatchObject({ kind: 'unknown' });
     expect(sim.isRefunded(3008)).toBe(true);
 
     host.setFaults('paypro', { resetRate: 0 });
@@ -221,7 +221,8 @@ describe('PayPro DoRefund connector', () => {
   it('after a reset before PayPro acted, the retry refunds once', async () => {
     dice = 0.75;
     host.setFaults('paypro', { resetRate: 1 });
-    expect(await connector().submit(reversal('3009'))).toMatchObject({ kind: 'failed', retryable: true });
+    // From our side a reset before PayPro acted looks the same: unknown, and the retry settles it.
+    expect(await connector().submit(reversal('3009'))).toMatchObject({ kind: 'unknown' });
     expect(sim.isRefunded(3009)).toBe(false);
 
     host.setFaults('paypro', { resetRate: 0 });

@@ -1,0 +1,158 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { build, type BuildOptions, type Metafile } from 'esbuild';
+import { FUNCTIONS } from '../lib/function-registry';
+import { FUNCTIONS_DIR, LAMBDA_BUNDLING } from '../lib/functions';
+import { median } from './support';
+
+const ROOT = resolve(__dirname, '..');
+const INIT_RUNS = 15;
+/** Loads discarded first, so the first bundle measured does not pay for a cold file cache. */
+const INIT_WARM_UPS = 1;
+
+/** The esbuild options `NodejsFunction` derives from LAMBDA_BUNDLING (aws-lambda-nodejs buildEsbuildArgs). */
+const ESBUILD_OPTIONS: BuildOptions = {
+  bundle: true,
+  platform: 'node',
+  target: LAMBDA_BUNDLING.target,
+  format: LAMBDA_BUNDLING.format,
+  mainFields: [...LAMBDA_BUNDLING.mainFields],
+  minify: LAMBDA_BUNDLING.minify,
+  keepNames: LAMBDA_BUNDLING.keepNames,
+  sourcemap: LAMBDA_BUNDLING.sourceMap,
+  external: [...LAMBDA_BUNDLING.externalModules],
+  metafile: true,
+  logLevel: 'error',
+};
+
+export interface SdkUse {
+  /** Package → its client class and the commands the bundle contains. */
+  readonly packages: ReadonlyMap<string, { client?: string; commands: Set<string> }>;
+}
+
+export interface BundleResult {
+  readonly name: string;
+  readonly bytes: number;
+  readonly baselineBytes: number;
+  readonly initMs: number;
+  readonly baselineInitMs: number;
+  /** Median of the ratios of back-to-back pairs of loads: steadier than a ratio of medians on a busy machine. */
+  readonly initRatio: number;
+  /** What the clients-only baseline holds, e.g. `client-dynamodb(UpdateItem…)`. */
+  readonly sdk: string;
+}
+
+const SDK_FILE = /node_modules\/@aws-sdk\/(client-[a-z0-9-]+|lib-dynamodb)\/dist-(?:es|cjs)\/(.*)$/;
+
+/** The SDK clients and commands that made it into a bundle (files contributing bytes, per the metafile). */
+export function sdkUse(metafile: Metafile): SdkUse {
+  const packages = new Map<string, { client?: string; commands: Set<string> }>();
+  for (const output of Object.values(metafile.outputs)) {
+    for (const [path, { bytesInOutput }] of Object.entries(output.inputs)) {
+      const match = SDK_FILE.exec(path);
+      if (!match || bytesInOutput === 0) continue;
+      const [, pkg, file] = match as unknown as [string, string, string];
+      const entry = packages.get(pkg) ?? { commands: new Set<string>() };
+      const command = /^commands\/(\w+Command)\.js$/.exec(file);
+      if (command) entry.commands.add(command[1]!);
+      const client = /^(\w+Client)\.js$/.exec(file);
+      if (client) entry.client = client[1]!;
+      packages.set(pkg, entry);
+    }
+  }
+  return { packages };
+}
+
+/** A module that loads exactly those SDK clients and commands and builds the clients at load, as the Lambda's init does. */
+export function clientsOnlyEntry(use: SdkUse): string {
+  const imports = new Map<string, Set<string>>();
+  const add = (pkg: string, name: string) => imports.set(pkg, (imports.get(pkg) ?? new Set<string>()).add(name));
+  const built: string[] = [];
+  const wrapsDynamo = Boolean(use.packages.get('lib-dynamodb')?.client);
+  for (const [pkg, { client, commands }] of use.packages) {
+    for (const command of commands) add(pkg, command);
+    if (!client) continue;
+    add(pkg, client);
+    if (pkg === 'lib-dynamodb') {
+      add('client-dynamodb', 'DynamoDBClient');
+      built.push(`${client}.from(new DynamoDBClient({}))`);
+    } else if (!(pkg === 'client-dynamodb' && wrapsDynamo)) {
+      built.push(`new ${client}({})`);
+    }
+  }
+  // lib-dynamodb's commands share their names with client-dynamodb's: each command gets its package's alias.
+  const alias = (pkg: string, name: string) => (name.endsWith('Command') ? `${pkg.replace(/-/g, '_')}_${name}` : name);
+  const commands = [...use.packages].flatMap(([pkg, { commands: names }]) => [...names].map((name) => alias(pkg, name))).sort();
+  return [
+    ...[...imports].map(([pkg, names]) => `import { ${[...names].sort().map((name) => (alias(pkg, name) === name ? name : `${name} as ${alias(pkg, name)}`)).join(', ')} } from '@aws-sdk/${pkg}';`),
+    `export const clients = [${built.join(', ')}];`,
+    `export const commands = [${commands.join(', ')}];`,
+  ].join('\n');
+}
+
+function describeUse(use: SdkUse): string {
+  if (use.packages.size === 0) return '(no SDK client)';
+  return [...use.packages]
+    .map(([pkg, { commands }]) => `${pkg}(${[...commands].map((command) => command.replace(/Command$/, '')).sort().join(',')})`)
+    .join(' ');
+}
+
+async function initTime(file: string, env: NodeJS.ProcessEnv): Promise<number> {
+  const script = `const t=performance.now();require(${JSON.stringify(file)});process.stdout.write(String(performance.now()-t))`;
+  const { stdout } = await promisify(execFile)(process.execPath, ['-e', script], { env, timeout: 20_000 });
+  return Number(stdout);
+}
+
+/**
+ * Builds every Lambda of the function registry as CDK does, and beside each a bundle of only the
+ * SDK clients it contains (same esbuild settings); compares their sizes and their module-load times
+ * (a fresh node per load, alternating, median of several runs).
+ */
+export async function benchBundles(initEnv: NodeJS.ProcessEnv): Promise<BundleResult[]> {
+  const dir = await mkdtemp(join(tmpdir(), 'refund-relay-bench-'));
+  try {
+    const built: { name: string; outfile: string; baselineFile: string; bytes: number; baselineBytes: number; sdk: string }[] = [];
+    for (const { name } of FUNCTIONS) {
+      const outfile = join(dir, `${name}.js`);
+      const { metafile } = await build({ ...ESBUILD_OPTIONS, entryPoints: [join(FUNCTIONS_DIR, `${name}.ts`)], outfile });
+      const use = sdkUse(metafile!);
+      const baselineEntry = join(dir, `${name}.clients-entry.js`);
+      await writeFile(baselineEntry, clientsOnlyEntry(use));
+      const baselineFile = join(dir, `${name}.clients.js`);
+      const baseline = await build({ ...ESBUILD_OPTIONS, entryPoints: [baselineEntry], outfile: baselineFile, nodePaths: [join(ROOT, 'node_modules')] });
+      const bytes = Object.values(metafile!.outputs)[0]!.bytes;
+      const baselineBytes = Object.values(baseline.metafile!.outputs)[0]!.bytes;
+      built.push({ name, outfile, baselineFile, bytes, baselineBytes, sdk: describeUse(use) });
+    }
+    // Every file loaded once first, so no bundle is measured against a cold file cache.
+    for (let run = 0; run < INIT_WARM_UPS; run++) for (const bundle of built) for (const file of [bundle.outfile, bundle.baselineFile]) await initTime(file, initEnv);
+    const results: BundleResult[] = [];
+    for (const { outfile, baselineFile, ...bundle } of built) {
+      const initSamples: number[] = [];
+      const baselineSamples: number[] = [];
+      const pairRatios: number[] = [];
+      for (let run = 0; run < INIT_RUNS; run++) {
+        // Each pair runs back to back, in alternating order: load from other processes hits both alike.
+        let own: number;
+        let clientsOnly: number;
+        if (run % 2 === 0) {
+          own = await initTime(outfile, initEnv);
+          clientsOnly = await initTime(baselineFile, initEnv);
+        } else {
+          clientsOnly = await initTime(baselineFile, initEnv);
+          own = await initTime(outfile, initEnv);
+        }
+        initSamples.push(own);
+        baselineSamples.push(clientsOnly);
+        pairRatios.push(own / clientsOnly);
+      }
+      results.push({ ...bundle, initMs: median(initSamples), baselineInitMs: median(baselineSamples), initRatio: median(pairRatios) });
+    }
+    return results;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}

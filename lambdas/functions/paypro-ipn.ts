@@ -1,0 +1,27 @@
+import { ForbiddenError } from '../commons/errors';
+import { httpHandler, textBody } from '../commons/http';
+import { lazy } from '../commons/lazy';
+import { loadPayProIpnConfig } from '../providers/paypro/config';
+import { ipnSourceMatcher, parsePayProIpn, verifyPayProIpn } from '../providers/paypro/ipn';
+import { payProSecretSchema } from '../providers/paypro/schemas';
+import { recordPayProIpn } from '../services/paypro-ipn';
+import { runtime } from './runtime';
+
+const { store, secret, claimWindowMs } = runtime();
+const payProSecret = secret('paypro', payProSecretSchema);
+const settings = lazy(() => {
+  const config = loadPayProIpnConfig();
+  return { config, isPayPro: ipnSourceMatcher(config.sourceIps) };
+});
+
+/** POST /providers/paypro/ipn (form-encoded, one per product) → 200 once stored; PayPro retries anything else. */
+export const handler = httpHandler({ name: 'paypro.ipn', maxBodyBytes: 32 * 1024 }, async (request) => {
+  const { config, isPayPro } = settings();
+  // Before the body is read: a stranger learns nothing about what we would accept.
+  if (!isPayPro(request.sourceIp)) throw new ForbiddenError("IPN source address is not one of PayPro's", 'forbidden_source');
+  const raw = textBody(request, 'application/x-www-form-urlencoded');
+  const ipn = parsePayProIpn(raw);
+  await verifyPayProIpn(payProSecret, config, isPayPro, request.sourceIp, ipn);
+  await recordPayProIpn(store, ipn, raw, { now: request.receivedAt, claimWindowMs });
+  return { status: 200, body: { received: true } };
+});

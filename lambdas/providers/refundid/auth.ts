@@ -1,0 +1,32 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { ForbiddenError, UnauthorizedError } from '../../commons/errors';
+import type { HttpRequest } from '../../commons/http';
+import type { SecretReader } from '../../commons/secrets';
+import type { RefundidSecret } from './schemas';
+
+const BEARER = /^Bearer +([\x21-\x7E]{1,1024})$/i;
+
+/** Constant-time whatever the lengths: both sides are hashed to 32 bytes first. */
+function sameToken(given: string, expected: string): boolean {
+  const digest = (text: string) => createHash('sha256').update(text, 'utf8').digest();
+  return timingSafeEqual(digest(given), digest(expected));
+}
+
+/**
+ * The two layers Refundid's calls pass (providers.md §2; its optional TLS client certificate is not
+ * used): the source address (403) and `Authorization: Bearer <bearerToken>` (401). A token that
+ * does not match re-reads the secret once, so a rotated token is accepted without a redeploy.
+ */
+export async function authenticateRefundid(
+  secrets: SecretReader<RefundidSecret>,
+  isAllowedSource: (sourceIp: string) => boolean,
+  request: Pick<HttpRequest, 'sourceIp' | 'headers'>,
+): Promise<void> {
+  if (!isAllowedSource(request.sourceIp)) throw new ForbiddenError("source address is not one of Refundid's", 'forbidden_source');
+  const header = request.headers.authorization;
+  if (!header) throw new UnauthorizedError('Authorization header is missing', 'missing_token');
+  const token = BEARER.exec(header.trim())?.[1];
+  if (!token) throw new UnauthorizedError('Authorization must be "Bearer <token>"', 'invalid_token');
+  const valid = await secrets.verifyWithRotation((secret) => sameToken(token, secret.bearerToken));
+  if (!valid) throw new UnauthorizedError('bearer token is not valid', 'invalid_token');
+}

@@ -1,0 +1,48 @@
+import { ConfigurationError } from '../../commons/config';
+import { InvalidAllowlistError, parseAllowlist } from '../../commons/source-ip';
+import * as z from 'zod/mini';
+import { describeIssues } from '../../commons/validation';
+
+/**
+ * Settings of the two routes Refundid calls (providers.md §2). Refundid's own API is not called,
+ * so REFUNDID_API_URL is not read here.
+ */
+const schema = z.object({
+  /**
+   * Addresses (or CIDR blocks) Refundid calls from, comma-separated: production 34.87.219.187,
+   * sandbox 34.116.107.90 (the addresses behind rapi[.sandbox].refundid.com). The CDK stack fills it
+   * from the stage's `ipAllowlists['/refundid/order']`. Required: unset, the routes refuse to serve.
+   */
+  REFUNDID_ALLOWED_IPS: z.string().check(z.minLength(1, 'must list the addresses Refundid calls from')),
+  /**
+   * How long an Ap21 order read for the order fetch is reused by this container (0: never). Only
+   * Ap21's view (titles, prices, e-mail) is cached; returnable quantities come from the ledger on
+   * every call.
+   */
+  REFUNDID_ORDER_CACHE_SECONDS: z._default(z.coerce.number().check(z.int(), z.gte(0), z.lte(3600)), 60),
+  REFUNDID_ORDER_CACHE_MAX_ENTRIES: z._default(z.coerce.number().check(z.int(), z.positive(), z.lte(100_000)), 1000),
+});
+
+export interface RefundidConfig {
+  readonly allowedIps: readonly string[];
+  readonly orderCacheTtlMs: number;
+  readonly orderCacheMaxEntries: number;
+}
+
+export function loadRefundidConfig(env: NodeJS.ProcessEnv = process.env): RefundidConfig {
+  const result = schema.safeParse(env);
+  if (!result.success) throw new ConfigurationError(`bad Refundid environment: ${describeIssues(result.error.issues)}`);
+  let allowedIps: string[];
+  try {
+    allowedIps = parseAllowlist(result.data.REFUNDID_ALLOWED_IPS);
+  } catch (error) {
+    if (error instanceof InvalidAllowlistError) throw new ConfigurationError(`bad Refundid environment: REFUNDID_ALLOWED_IPS has ${error.message}`);
+    throw error;
+  }
+  if (allowedIps.length === 0) throw new ConfigurationError('bad Refundid environment: REFUNDID_ALLOWED_IPS lists no address');
+  return {
+    allowedIps,
+    orderCacheTtlMs: result.data.REFUNDID_ORDER_CACHE_SECONDS * 1000,
+    orderCacheMaxEntries: result.data.REFUNDID_ORDER_CACHE_MAX_ENTRIES,
+  };
+}

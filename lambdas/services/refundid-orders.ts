@@ -1,0 +1,108 @@
+import { NotFoundError, ServiceUnavailableError } from '../commons/errors';
+import { logger } from '../commons/logger';
+import type { TtlCache } from '../commons/ttl-cache';
+import { ap21OriginOf, orderNumberKey, type Ap21OrderOrigin } from '../domain/ap21-origin';
+import { formatDecimal } from '../domain/money';
+import { unitsValue, type Order } from '../domain/order';
+import type { Ap21Order, Ap21OrderLine } from '../providers/ap21/schemas';
+import { Ap21Error, Ap21NotFoundError } from '../providers/ap21/statuses';
+import type { OrderQuery, RapiOrder, RapiOrderLineItem } from '../providers/refundid/schemas';
+import type { OrderStore } from '../store/order-store';
+
+/** What the order fetch needs from Ap21; `Ap21Client` is one. */
+export interface Ap21OrderSource {
+  getOrder(personId: string, orderId: string): Promise<Ap21Order>;
+}
+
+/** One answer for "no such order" and "wrong e-mail", so the fetch never confirms an order exists. */
+const noSuchOrder = () => new NotFoundError('no order matches this order number and e-mail address', 'order_not_found');
+
+const normalizedEmail = (email: string) => email.trim().toLowerCase();
+
+function title(line: Ap21OrderLine): string {
+  const parts = [line.productName, line.colourName, line.sizeCode].filter((part): part is string => Boolean(part?.trim()));
+  return parts.length > 0 ? parts.join(' / ') : (line.productCode ?? `SKU ${line.skuId}`);
+}
+
+function lineItem(order: Order, line: Ap21OrderLine): RapiOrderLineItem {
+  const ledger = Object.hasOwn(order.lines, line.lineId) ? order.lines[line.lineId] : undefined;
+  // A unit worth nothing cannot be refunded: an RMA of it alone would be refused.
+  const free = ledger !== undefined && unitsValue(ledger, 1) === 0;
+  const returnable = ledger && !free ? Math.max(0, Math.min(ledger.available, line.quantity)) : 0;
+  const reasons: string[] = [];
+  if (!ledger) reasons.push('This item is not yet recorded for returns; please try again later.');
+  else if (free) reasons.push('This item was free of charge; there is nothing to refund.');
+  else if (returnable < line.quantity) reasons.push(`${line.quantity - returnable} of ${line.quantity} already refunded or being refunded.`);
+  // What the customer paid per unit (the line's net value shared over its units, rounded down):
+  // whatever Refundid does with it, it can never lead to more than was paid.
+  const unitMinor = Math.floor(line.value.minor / line.quantity);
+  return {
+    line_item_ref: line.lineId,
+    title: title(line),
+    price: { amount: formatDecimal({ minor: unitMinor, currency: line.value.currency }), currency: line.value.currency },
+    quantity: line.quantity,
+    returnable_quantity: returnable,
+    product_ref: line.productCode ?? line.skuId,
+    variant_ref: line.skuId,
+    sku: ledger?.sku ?? line.skuId,
+    non_returnable_reasons: reasons,
+  };
+}
+
+/**
+ * Refundid's `RapiOrder`: the order as Ap21 describes it, with `returnable_quantity` from our
+ * ledger (units refunded or in flight through any channel are not returnable). Lines are joined on
+ * the Ap21 `OrderDetail/Id`, which is the ledger's line id; `merchant_order_ref` is our order id, so
+ * Refundid's RMA pushes name the ledger order directly.
+ */
+export function rapiOrder(order: Order, ap21: Ap21Order, email: string): RapiOrder {
+  const paid = ap21.payments.filter((payment) => payment.amount.minor > 0);
+  const isGiftCard = (text: string | undefined) => /gift/i.test(text ?? '');
+  return {
+    merchant_order_ref: order.orderId,
+    order_number: ap21.orderNumber,
+    email,
+    purchased_at: ap21.orderedAt ?? order.createdAt,
+    payment_method: paid[0]?.cardType ?? paid[0]?.origin ?? 'unknown',
+    is_giftcard_used: paid.some((payment) => isGiftCard(payment.origin) || isGiftCard(payment.cardType)),
+    line_items: ap21.lines.filter((line) => line.quantity > 0).map((line) => lineItem(order, line)),
+  };
+}
+
+/**
+ * Answers Refundid's order fetch. The order is found by its order number (the link written when
+ * the order was opened), or by `merchant_order_ref` when Refundid passes back the reference we gave
+ * it; it must carry its Ap21 ids, and the e-mail must match the order's. Every miss is the same 404.
+ */
+export class RefundidOrderDesk {
+  constructor(
+    private readonly store: OrderStore,
+    private readonly ap21: Ap21OrderSource,
+    private readonly cache: TtlCache<Ap21Order>,
+  ) {}
+
+  async find(query: OrderQuery): Promise<RapiOrder> {
+    const wanted = orderNumberKey(query.order_number);
+    const linked = await this.store.findReference('order_number', wanted);
+    const orderId = linked?.orderId ?? query.merchant_order_ref;
+    // Consistent read on every call: returnable quantities are never cached.
+    const order = orderId === undefined ? undefined : await this.store.getOrder(orderId);
+    const origin = order && ap21OriginOf(order);
+    if (!order || !origin || orderNumberKey(origin.orderNumber) !== wanted) throw noSuchOrder();
+    const ap21 = await this.ap21Order(origin);
+    const email = ap21.email ?? order.customer?.email;
+    if (orderNumberKey(ap21.orderNumber) !== wanted || !email || normalizedEmail(email) !== normalizedEmail(query.email)) throw noSuchOrder();
+    return rapiOrder(order, ap21, email);
+  }
+
+  private async ap21Order(origin: Ap21OrderOrigin): Promise<Ap21Order> {
+    try {
+      return await this.cache.get(`${origin.personId}/${origin.orderId}`, () => this.ap21.getOrder(origin.personId, origin.orderId));
+    } catch (error) {
+      if (error instanceof Ap21NotFoundError) throw noSuchOrder();
+      if (!(error instanceof Ap21Error)) throw error;
+      logger.error('Ap21 could not serve an order for Refundid', { ap21_order_id: origin.orderId, error });
+      throw new ServiceUnavailableError('the order system is unavailable; try again shortly', 'ap21_unavailable');
+    }
+  }
+}

@@ -1,0 +1,209 @@
+import { createHash } from 'node:crypto';
+import { NotFoundError, UnprocessableEntityError } from '../commons/errors';
+import { logger } from '../commons/logger';
+import { InvalidRefundError, OrderNotFoundError, RefundConflictError, TransitionRejectedError, UnitsUnavailableError } from '../domain/errors';
+import { shortfall, unitsValue, validateNewRefund, type NewRefund, type Order } from '../domain/order';
+import type { Refund, RefundState, TransitionContext } from '../domain/refund';
+import type { RmaPush } from '../providers/refundid/schemas';
+import { RMA_OUTCOME_EVENTS, refundidRefundId } from '../providers/refundid/statuses';
+import type { Audit, OrderStore } from '../store/order-store';
+
+export interface RmaAnswer {
+  readonly received: true;
+  readonly refund_id: string;
+  /** The refund's state after the push; `not_reserved` when the RMA never held units here. */
+  readonly state: RefundState | 'not_reserved';
+}
+
+interface RmaPlace {
+  readonly orderId: string;
+  readonly refundId: string;
+}
+
+const answer = (refund: Pick<Refund, 'id' | 'state'>): RmaAnswer => ({ received: true, refund_id: refund.id, state: refund.state });
+
+function orderOfLines(push: RmaPush): string | undefined {
+  const orders = new Set((push.line_items ?? []).map((item) => item.merchant_order_ref));
+  if (orders.size > 1) throw new UnprocessableEntityError('the line items of one RMA must all belong to one order', 'multiple_orders');
+  return [...orders][0];
+}
+
+/**
+ * Where an RMA's units live: the order and refund recorded when the RMA was first seen, else the
+ * order its line items name (`merchant_order_ref`, our order id as the order fetch gave it) and
+ * the refund id the id rule gives.
+ */
+async function locate(store: OrderStore, push: RmaPush): Promise<RmaPlace | undefined> {
+  const named = orderOfLines(push);
+  const linked = await store.findReference('refundid_rma', push.refundid_id);
+  if (linked) {
+    if (named !== undefined && named !== linked.orderId) {
+      throw new UnprocessableEntityError(`RMA ${push.refundid_id} belongs to order ${linked.orderId}, not ${named}`, 'order_mismatch');
+    }
+    return { orderId: linked.orderId, refundId: linked.refundId ?? refundidRefundId(push) };
+  }
+  return named === undefined ? undefined : { orderId: named, refundId: refundidRefundId(push) };
+}
+
+/**
+ * The refund an RMA asks for: its units per order line, priced from the ledger (each line's value
+ * shared over its units, rounded down) rather than from the push, against the first payment (by
+ * id) that still covers it. Refundid pays the customer itself; what the ledger records is that
+ * these units and this money must never be refunded through another channel.
+ */
+function refundSpec(order: Order, push: RmaPush, refundId: string, alreadyPaid: boolean): NewRefund {
+  if (!push.line_items) throw new UnprocessableEntityError(`a "${push.status}" push for an RMA not reserved here must list its line items`, 'missing_line_items');
+  const units = new Map<string, number>();
+  for (const item of push.line_items) units.set(item.line_item_ref, (units.get(item.line_item_ref) ?? 0) + item.quantity);
+  let amount = 0;
+  for (const [lineId, count] of units) {
+    const line = Object.hasOwn(order.lines, lineId) ? order.lines[lineId] : undefined;
+    if (!line) throw new InvalidRefundError(`order ${order.orderId} has no line ${lineId}`);
+    if (count > line.purchased) throw new InvalidRefundError(`line ${lineId}: only ${line.purchased} unit(s) were purchased`);
+    amount += unitsValue(line, count);
+  }
+  const payments = Object.entries(order.payments).sort(([a], [b]) => a.localeCompare(b));
+  const [paymentId] = payments.find(([, payment]) => payment.availableMinor >= amount) ?? payments[0] ?? [];
+  if (paymentId === undefined) throw new InvalidRefundError(`order ${order.orderId} has no payment to refund`);
+  const spec: NewRefund = {
+    refundId,
+    lines: Object.fromEntries(units),
+    paymentId,
+    amount: { minor: amount, currency: order.currency },
+    route: 'refundid',
+    source: { kind: 'refundid_rma', ref: push.refundid_id },
+    ...(alreadyPaid && { alreadyPaid: true }),
+  };
+  validateNewRefund(order, spec);
+  return spec;
+}
+
+function sameLines(refund: Refund, push: RmaPush): boolean {
+  if (!push.line_items) return true;
+  const units = new Map<string, number>();
+  for (const item of push.line_items) units.set(item.line_item_ref, (units.get(item.line_item_ref) ?? 0) + item.quantity);
+  return units.size === Object.keys(refund.lines).length && [...units].every(([lineId, count]) => refund.lines[lineId] === count);
+}
+
+/**
+ * Applies one RMA status push (DESIGN §2.2: refunding → refundid_pending → paid | released).
+ * Idempotent on `refundid_id`; repeats and late pushes are answered from the refund's state and
+ * kept once in the inbox. Out of order:
+ * - `refundid` before `refunding`: Refundid has already paid, so the units are booked as refunded
+ *   straight away (or refused with 409 and flagged when another channel holds them);
+ * - `failed` before `refunding`: the units are reserved and released at once, so the late
+ *   `refunding` finds a released refund and reserves nothing;
+ * - `refundid` after `failed`, or `failed` after `refundid`: contradictions, kept and flagged.
+ */
+export async function applyRmaPush(store: OrderStore, push: RmaPush, raw: string, ctx: TransitionContext): Promise<RmaAnswer> {
+  const place = await locate(store, push);
+  if (!place) {
+    if (push.status === 'refundid') logger.error('Refundid paid an RMA refund-relay never saw and cannot place', { refundid_id: push.refundid_id });
+    throw new NotFoundError(`RMA ${push.refundid_id} is not known here and its push names no order`, 'rma_not_found');
+  }
+  const order = await store.getOrder(place.orderId);
+  if (!order) throw new OrderNotFoundError(`order ${place.orderId} not found`);
+  const rma = new RmaHandling(store, push, raw, ctx, order, place);
+  const existing = order.refunds[place.refundId];
+  if (existing && (existing.source.kind !== 'refundid_rma' || existing.source.ref !== push.refundid_id)) {
+    throw new RefundConflictError(`refund ${place.refundId} exists and is not Refundid RMA ${push.refundid_id}`);
+  }
+  if (existing && !sameLines(existing, push)) throw new RefundConflictError(`RMA ${push.refundid_id} was reserved with other line items`);
+  switch (push.status) {
+    case 'refunding':
+      return existing ? answer(existing) : rma.reserve();
+    case 'refundid':
+      return rma.paid(existing);
+    case 'failed':
+      return rma.failed(existing);
+  }
+}
+
+class RmaHandling {
+  private readonly audit: Audit;
+
+  constructor(
+    private readonly store: OrderStore,
+    private readonly push: RmaPush,
+    private readonly raw: string,
+    private readonly ctx: TransitionContext,
+    private readonly order: Order,
+    private readonly place: RmaPlace,
+  ) {
+    this.audit = { actor: 'refundid', raw, note: `Refundid RMA ${push.refundid_id}: ${push.status}` };
+  }
+
+  async reserve(): Promise<RmaAnswer> {
+    const spec = refundSpec(this.order, this.push, this.place.refundId, false);
+    // Refused before anything is written: the conditional write below still decides races.
+    const missing = shortfall(this.order, spec);
+    if (missing) throw new UnitsUnavailableError(missing);
+    return answer(await this.create(spec));
+  }
+
+  async paid(existing: Refund | undefined): Promise<RmaAnswer> {
+    let refund = existing;
+    if (!refund) {
+      try {
+        const spec = refundSpec(this.order, this.push, this.place.refundId, true);
+        const missing = shortfall(this.order, spec);
+        if (missing) throw new UnitsUnavailableError(missing);
+        refund = await this.create(spec);
+      } catch (error) {
+        if (!(error instanceof UnitsUnavailableError)) throw error;
+        await this.keep(`Refundid paid, but ${error.message}`);
+        logger.error('Refundid paid for units another channel holds', { order_id: this.order.orderId, refundid_id: this.push.refundid_id, reason: error.message });
+        throw new UnitsUnavailableError(`Refundid paid RMA ${this.push.refundid_id}, but ${error.message}; an operator must reconcile`);
+      }
+      if (refund.state === 'paid') return answer(refund);
+    }
+    const outcome = await this.store.applyEvent(this.order.orderId, refund.id, RMA_OUTCOME_EVENTS.refundid, this.ctx, this.audit, refund);
+    if (outcome.applied) return answer(outcome.refund);
+    if (outcome.refund.state === 'paid' && outcome.refund.channel === 'refundid') {
+      await this.keep('repeat: already paid through Refundid');
+      return answer(outcome.refund);
+    }
+    await this.keep(`Refundid paid, but the refund is ${outcome.refund.state}`);
+    logger.error('Refundid paid an RMA whose refund is no longer reserved', { order_id: this.order.orderId, refund_id: refund.id, state: outcome.refund.state });
+    throw new TransitionRejectedError(`Refundid says it paid RMA ${this.push.refundid_id}, but refund ${refund.id} is ${outcome.refund.state}; an operator must reconcile`);
+  }
+
+  async failed(existing: Refund | undefined): Promise<RmaAnswer> {
+    let refund = existing;
+    if (!refund) {
+      if (!this.push.line_items) {
+        await this.keep('failed before any reservation; nothing to release');
+        return { received: true, refund_id: this.place.refundId, state: 'not_reserved' };
+      }
+      try {
+        refund = await this.create(refundSpec(this.order, this.push, this.place.refundId, false));
+      } catch (error) {
+        if (!(error instanceof UnitsUnavailableError)) throw error;
+        await this.keep(`failed before any reservation, and ${error.message}`);
+        return { received: true, refund_id: this.place.refundId, state: 'not_reserved' };
+      }
+    }
+    const outcome = await this.store.applyEvent(this.order.orderId, refund.id, RMA_OUTCOME_EVENTS.failed, this.ctx, this.audit, refund);
+    if (outcome.applied) return answer(outcome.refund);
+    await this.keep(`failed, but the refund is ${outcome.refund.state}`);
+    if (outcome.refund.state !== 'released') {
+      logger.error('Refundid reports a failed RMA whose refund is not reserved', { order_id: this.order.orderId, refund_id: refund.id, state: outcome.refund.state });
+    }
+    return answer(outcome.refund);
+  }
+
+  /** Records the RMA against its refund first (crash-safe: a link without a refund is "not reserved"). */
+  private async create(spec: NewRefund): Promise<Refund> {
+    const target = { orderId: this.order.orderId, refundId: spec.refundId };
+    const linked = await this.store.linkReference('refundid_rma', this.push.refundid_id, target, this.ctx.now);
+    if (linked.orderId !== target.orderId || linked.refundId !== target.refundId) {
+      throw new RefundConflictError(`RMA ${this.push.refundid_id} is already recorded as refund ${linked.refundId ?? '?'} of order ${linked.orderId}`);
+    }
+    return (await this.store.createRefund(this.order.orderId, spec, this.ctx.now, this.audit)).refund;
+  }
+
+  private async keep(note: string): Promise<void> {
+    const key = createHash('sha256').update(this.raw).digest('hex');
+    await this.store.recordInbound(this.order.orderId, { source: 'refundid', key, raw: this.raw, note: `RMA ${this.push.refundid_id} ${this.push.status}: ${note}` }, this.ctx.now);
+  }
+}

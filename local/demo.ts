@@ -1,0 +1,143 @@
+import { openOrder, type PaymentProvider } from '../lambdas/domain/order';
+import type { Channel, Refund } from '../lambdas/domain/refund';
+import { runtime } from '../lambdas/functions/runtime';
+import { applyLocalEnvironment, localSettings, simulatorUrl } from './environment';
+
+/**
+ * `npm run demo`: with `npm start` running, drives one refund through every channel against the
+ * provider simulators and prints each step: card reversals through Addon Payments (EPG), PayPro and
+ * Optty, and an Apace instant refund the simulated customer accepts. Exits 1 if any step fails.
+ */
+const settings = localSettings();
+applyLocalEnvironment(settings);
+const { store } = runtime();
+const simulators = simulatorUrl(settings);
+const api = process.env.PUBLIC_BASE_URL!;
+const runId = Date.now().toString(36);
+const STEP_TIMEOUT_MS = 45_000;
+let failures = 0;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const say = (line: string) => process.stdout.write(`${line}\n`);
+
+async function post(url: string, body: unknown): Promise<{ status: number; json: unknown }> {
+  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const text = await response.text();
+  return { status: response.status, json: text ? (JSON.parse(text) as unknown) : undefined };
+}
+
+async function step<T>(description: string, action: () => Promise<T>): Promise<T | undefined> {
+  try {
+    const result = await action();
+    say(`  ✓ ${description}`);
+    return result;
+  } catch (error) {
+    failures++;
+    say(`  ✗ ${description}: ${(error as Error).message}`);
+    return undefined;
+  }
+}
+
+const printed = new Map<string, number>();
+
+/** Waits until the refund satisfies `done`, printing each new timeline entry as it appears. */
+async function follow(orderId: string, refundId: string, done: (refund: Refund) => boolean): Promise<Refund> {
+  const deadline = Date.now() + STEP_TIMEOUT_MS;
+  for (;;) {
+    const shown = printed.get(refundId) ?? 0;
+    const order = await store.getOrder(orderId);
+    const entries = order?.timeline.filter((entry) => entry.refundId === refundId) ?? [];
+    for (const entry of entries.slice(shown)) say(`      ${entry.at.slice(11, 23)}  ${entry.actor.padEnd(10)} ${entry.event.padEnd(22)} → ${entry.to ?? ''}${entry.note ? `  (${entry.note})` : ''}`);
+    printed.set(refundId, Math.max(shown, entries.length));
+    const refund = order?.refunds[refundId];
+    if (refund && done(refund)) return refund;
+    if (Date.now() > deadline) throw new Error(`still ${refund?.state ?? 'missing'} after ${STEP_TIMEOUT_MS / 1000} s`);
+    await sleep(250);
+  }
+}
+
+interface DemoChannel {
+  readonly title: string;
+  readonly provider: PaymentProvider;
+  readonly route: Extract<Channel, 'apace' | 'reversal'>;
+  readonly transactionId: string;
+  readonly seed: readonly [prefix: string, record: Record<string, unknown>];
+}
+
+async function runChannel(index: number, channel: DemoChannel): Promise<void> {
+  say(`\n▸ ${channel.title}`);
+  const orderId = `demo-${runId}-${index}`;
+  const refundId = `${orderId}-r1`;
+  const amount = { minor: 5990, currency: 'AUD' };
+  await step(`the provider holds the original payment ${channel.transactionId}`, async () => {
+    const { status } = await post(`${simulators}/_sim/seed/${channel.seed[0]}`, channel.seed[1]);
+    if (status !== 204) throw new Error(`simulator answered ${status}`);
+  });
+  const created = await step(`order ${orderId} opened; refund ${refundId} reserves 1 of 2 units (AUD 59.90)`, async () => {
+    const now = new Date();
+    await store.putOrder(
+      openOrder(
+        {
+          orderId,
+          currency: 'AUD',
+          lines: [{ lineId: '1', quantity: 2, valueMinor: 11980, sku: 'SKU-21503', title: 'Linen shirt' }],
+          payments: [{ paymentId: 'p1', capturedMinor: channel.provider === 'paypro' ? 5990 : 11980, provider: channel.provider, transactionId: channel.transactionId, ...(channel.route === 'apace' && { cardLastFour: '4242' }) }],
+          customer: { firstName: 'Dana', lastName: 'Demo', email: 'dana@example.com' },
+        },
+        now.toISOString(),
+      ),
+    );
+    return store.createRefund(
+      orderId,
+      { refundId, lines: { '1': 1 }, paymentId: 'p1', amount, route: channel.route, source: { kind: 'manual', ref: 'demo' }, ...(channel.route === 'apace' && { offerExpiresAt: new Date(now.getTime() + 10 * 86_400_000).toISOString() }) },
+      now.toISOString(),
+      { actor: 'seed', note: 'npm run demo' },
+    );
+  });
+  if (!created) return;
+
+  if (channel.route === 'apace') {
+    const offered = await step('the dispatcher creates the Apace offer (Apace checks our verification URL meanwhile)', () => follow(orderId, refundId, (refund) => refund.state !== 'offer_pending'));
+    if (!offered?.refs.apaceRefundId) return;
+    await step('the customer opens the link and claims the refund at Apace', async () => {
+      const { json } = await post(`${simulators}/apace/_customer/${offered.refs.apaceRefundId}/accept`, { card_last_four: '4242' });
+      if ((json as { outcome?: string }).outcome !== 'paid') throw new Error(`Apace says ${JSON.stringify(json)}`);
+    });
+    await step('Apace’s signed webhooks mark the refund paid, then confirmed', () => follow(orderId, refundId, (refund) => refund.state === 'paid' && refund.confirmedAt !== undefined));
+  } else {
+    await step(`the dispatcher reverses the payment at ${channel.title.split(': ')[1]}`, () => follow(orderId, refundId, (refund) => refund.state === 'paid' || refund.state === 'manual_review').then((refund) => {
+      if (refund.state !== 'paid') throw new Error(`manual review: ${refund.reason}`);
+      return refund;
+    }));
+  }
+  await step('the provider paid exactly once', async () => {
+    const payouts = (await (await fetch(`${simulators}/_sim/payouts`)).json()) as Record<string, Record<string, number>>;
+    const reference = channel.provider === 'paypro' && channel.route === 'reversal' ? channel.transactionId : refundId;
+    const count = Object.values(payouts).reduce((sum, byReference) => sum + (byReference[reference] ?? 0), 0);
+    if (count !== 1) throw new Error(`${count} payouts`);
+  });
+}
+
+async function main(): Promise<void> {
+  const health = await fetch(`${api}/health`).catch(() => undefined);
+  if (!health?.ok) {
+    say(`refund-relay is not answering at ${api}: start it first with \`npm start\` (same PORT/DYNAMODB_PORT/SIMULATOR_PORT).`);
+    process.exit(1);
+  }
+  const payproOrderId = Date.now() % 1e9;
+  const channels: DemoChannel[] = [
+    { title: 'Card reversal: Addon Payments (EPG)', provider: 'addon_payments', route: 'reversal', transactionId: `epg-${runId}`, seed: ['addon-payments', { transactionId: `epg-${runId}`, amount: { minor: 11980, currency: 'AUD' } }] },
+    { title: 'Card reversal: PayPro Global', provider: 'paypro', route: 'reversal', transactionId: String(payproOrderId), seed: ['paypro', { orderId: payproOrderId, email: 'dana@example.com', amount: { minor: 5990, currency: 'AUD' } }] },
+    { title: 'Card reversal: Optty', provider: 'optty', route: 'reversal', transactionId: `optty-${runId}`, seed: ['optty', { reference: `optty-${runId}`, captured: { minor: 11980, currency: 'AUD' } }] },
+    { title: 'Apace instant refund', provider: 'addon_payments', route: 'apace', transactionId: `apace-${runId}`, seed: ['addon-payments', { transactionId: `apace-${runId}`, amount: { minor: 11980, currency: 'AUD' } }] },
+  ];
+  say(`refund-relay demo against ${api} and the simulators at ${simulators}`);
+  for (const [index, channel] of channels.entries()) await runChannel(index, channel);
+  say(failures ? `\n${failures} step(s) failed.` : '\nEvery channel refunded exactly once.');
+  process.exit(failures ? 1 : 0);
+}
+
+main().catch((error: Error) => {
+  say(`demo failed: ${error.message}`);
+  process.exit(1);
+});

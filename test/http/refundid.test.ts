@@ -1,0 +1,224 @@
+import { DeleteCommand } from '@aws-sdk/lib-dynamodb';
+import { createDocumentClient } from '../../lambdas/commons/clients/dynamodb';
+import type { SimOrder } from '../../lambdas/providers/ap21/simulator';
+import type { RapiOrder } from '../../lambdas/providers/refundid/schemas';
+import { createRefundidSimulator, type Rma, type RefundidSimulator } from '../../lambdas/providers/refundid/simulator';
+import { openAp21Order, startAp21ForStack, type Ap21ForStack } from '../support/ap21-orders';
+import { tableSnapshot } from '../support/fixtures';
+import { startTestStack, type TestStack } from '../support/stack';
+
+let stack: TestStack;
+let ap21: Ap21ForStack;
+let portal: RefundidSimulator;
+
+beforeAll(async () => {
+  stack = await startTestStack({ REFUNDID_ALLOWED_IPS: '127.0.0.1' });
+  ap21 = await startAp21ForStack(stack);
+  Object.assign(process.env, ap21.env);
+  portal = createRefundidSimulator({ baseUrl: stack.url, bearerToken: String(stack.secrets.refundid.bearerToken) });
+});
+afterAll(async () => {
+  await ap21.host.close();
+  await stack.close();
+});
+
+const SHIRT = { skuId: '21503', quantity: 3, priceMinor: 5990, productName: 'LINEN SHIRT' };
+const BELT = { skuId: '880', quantity: 1, priceMinor: 4500, productName: 'BELT' };
+
+async function placeOrder(email = 'alice@example.com'): Promise<{ ap21: SimOrder; orderId: string; shirt: string; belt: string }> {
+  const { ap21: placed, order } = await openAp21Order(stack.runtime.store, ap21.sim, { email, lines: [SHIRT, BELT] });
+  return { ap21: placed, orderId: order.orderId, shirt: placed.lines[0]!.lineId, belt: placed.lines[1]!.lineId };
+}
+
+const fetchOrder = (placed: { ap21: SimOrder }, email = 'alice@example.com') => portal.fetchOrder({ shop: 'demo', order_number: placed.ap21.orderNumber, email });
+
+async function returnable(placed: { ap21: SimOrder }): Promise<Record<string, number>> {
+  const { status, body } = await fetchOrder(placed);
+  expect(status).toBe(200);
+  return Object.fromEntries((body as RapiOrder).line_items.map((line) => [line.line_item_ref, line.returnable_quantity]));
+}
+
+const rma = (placed: { orderId: string }, refundidId: string, lines: Record<string, number>, merchantRmaRef?: string): Rma => ({
+  refundid_id: refundidId,
+  ...(merchantRmaRef !== undefined && { merchant_rma_ref: merchantRmaRef }),
+  line_items: Object.entries(lines).map(([lineId, quantity]) => ({ merchant_order_ref: placed.orderId, line_item_ref: lineId, quantity })),
+});
+
+const refundOf = async (orderId: string, refundId: string) => (await stack.runtime.store.getOrder(orderId))!.refunds[refundId];
+
+describe('GET /refundid/order', () => {
+  it('answers the Ap21 order as a RapiOrder, with returnable quantities from the ledger', async () => {
+    const placed = await placeOrder();
+    const { status, body } = await fetchOrder(placed);
+    expect(status).toBe(200);
+    expect(body).toEqual({
+      merchant_order_ref: placed.orderId,
+      order_number: placed.ap21.orderNumber,
+      email: 'alice@example.com',
+      purchased_at: new Date(Math.floor(placed.ap21.orderedAt / 1000) * 1000).toISOString(),
+      payment_method: 'VISA',
+      is_giftcard_used: false,
+      line_items: [
+        { line_item_ref: placed.shirt, title: 'LINEN SHIRT', price: { amount: '59.90', currency: 'AUD' }, quantity: 3, returnable_quantity: 3, product_ref: '21503', variant_ref: '21503', sku: '21503', non_returnable_reasons: [] },
+        { line_item_ref: placed.belt, title: 'BELT', price: { amount: '45.00', currency: 'AUD' }, quantity: 1, returnable_quantity: 1, product_ref: '880', variant_ref: '880', sku: '880', non_returnable_reasons: [] },
+      ],
+    });
+  });
+
+  it('finds the order whatever the case of the order number and e-mail', async () => {
+    const placed = await placeOrder('Bob.Smith@Example.com');
+    const { status } = await portal.fetchOrder({ order_number: placed.ap21.orderNumber.toLowerCase(), email: ' bob.smith@example.COM'.trim() });
+    expect(status).toBe(200);
+  });
+
+  it('answers the same 404 for an unknown order number and for the wrong e-mail, and writes nothing', async () => {
+    const placed = await placeOrder();
+    const before = await tableSnapshot(stack.dynamo.endpoint);
+    const wrongEmail = await fetchOrder(placed, 'mallory@example.com');
+    const unknownOrder = await portal.fetchOrder({ order_number: 'W9999999', email: 'alice@example.com' });
+    const otherCustomersRef = await portal.fetchOrder({ order_number: 'W9999999', email: 'alice@example.com', merchant_order_ref: placed.orderId });
+    expect(wrongEmail).toEqual({ status: 404, body: { error: { code: 'order_not_found', message: 'no order matches this order number and e-mail address' } } });
+    expect(unknownOrder).toEqual(wrongEmail);
+    expect(otherCustomersRef).toEqual(wrongEmail);
+    expect(await tableSnapshot(stack.dynamo.endpoint)).toEqual(before);
+  });
+
+  it('falls back to merchant_order_ref for an order opened before order-number links existed', async () => {
+    const placed = await placeOrder();
+    const db = createDocumentClient(stack.dynamo.endpoint);
+    await db.send(new DeleteCommand({ TableName: process.env.TABLE_NAME!, Key: { PK: `REF#order_number#${placed.ap21.orderNumber.toUpperCase()}`, SK: 'REF' } }));
+    db.destroy();
+    expect((await fetchOrder(placed)).status).toBe(404);
+    const { status, body } = await portal.fetchOrder({ order_number: placed.ap21.orderNumber, email: 'alice@example.com', merchant_order_ref: placed.orderId });
+    expect([status, (body as RapiOrder).merchant_order_ref]).toEqual([200, placed.orderId]);
+  });
+
+  it('reads Ap21 once per cache period while returnable quantities stay live', async () => {
+    const placed = await placeOrder();
+    const reads = () => ap21.sim.calls('GET /Persons/{pid}/Orders/{oid}').filter((call) => call.path.includes(`/Orders/${placed.ap21.orderId}`)).length;
+    expect(await returnable(placed)).toEqual({ [placed.shirt]: 3, [placed.belt]: 1 });
+    expect((await portal.push('refunding', rma(placed, 'rid-cache', { [placed.shirt]: 2 }))).status).toBe(200);
+    expect(await returnable(placed)).toEqual({ [placed.shirt]: 1, [placed.belt]: 1 });
+    expect(reads()).toBe(1);
+  });
+
+  it('answers 503 while Ap21 is down, and serves the order once it is back', async () => {
+    const placed = await placeOrder();
+    ap21.sim.injectFailures(1, { status: 503 });
+    const down = await fetchOrder(placed);
+    expect([down.status, (down.body as { error: { code: string } }).error.code]).toEqual([503, 'ap21_unavailable']);
+    expect((await fetchOrder(placed)).status).toBe(200);
+  });
+});
+
+describe('POST /refundid/refund', () => {
+  it('reserves at refunding and settles at refundid; the order fetch follows every step', async () => {
+    const placed = await placeOrder();
+    const first = await portal.push('refunding', rma(placed, 'rid-1', { [placed.shirt]: 1 }, 'RMA-1001'));
+    expect(first).toEqual({ status: 200, body: { received: true, refund_id: 'rfd-RMA-1001', state: 'refundid_pending' } });
+    expect(await returnable(placed)).toEqual({ [placed.shirt]: 2, [placed.belt]: 1 });
+    const order = (await stack.runtime.store.getOrder(placed.orderId))!;
+    expect(order.lines[placed.shirt]).toMatchObject({ reserved: 1, refunded: 0 });
+    expect(order.refunds['rfd-RMA-1001']).toMatchObject({ channel: 'refundid', amount: { minor: 5990, currency: 'AUD' }, source: { kind: 'refundid_rma', ref: 'rid-1' } });
+
+    const paid = await portal.push('refundid', rma(placed, 'rid-1', { [placed.shirt]: 1 }, 'RMA-1001'));
+    expect(paid).toEqual({ status: 200, body: { received: true, refund_id: 'rfd-RMA-1001', state: 'paid' } });
+    expect(await returnable(placed)).toEqual({ [placed.shirt]: 2, [placed.belt]: 1 });
+    expect((await stack.runtime.store.getOrder(placed.orderId))!.lines[placed.shirt]).toMatchObject({ reserved: 0, refunded: 1, available: 2 });
+  });
+
+  it('gives the units back when the RMA fails', async () => {
+    const placed = await placeOrder();
+    await portal.push('refunding', rma(placed, 'rid-2', { [placed.shirt]: 2, [placed.belt]: 1 }));
+    expect(await returnable(placed)).toEqual({ [placed.shirt]: 1, [placed.belt]: 0 });
+    expect(await portal.push('failed', { refundid_id: 'rid-2' } as Rma)).toEqual({ status: 200, body: { received: true, refund_id: 'rfd-rid-2', state: 'released' } });
+    expect(await returnable(placed)).toEqual({ [placed.shirt]: 3, [placed.belt]: 1 });
+  });
+
+  it('refuses units another refund holds with 409 naming the line, and writes nothing', async () => {
+    const placed = await placeOrder();
+    expect((await portal.push('refunding', rma(placed, 'rid-3a', { [placed.shirt]: 3 }))).status).toBe(200);
+    const before = await tableSnapshot(stack.dynamo.endpoint);
+    const refused = await portal.push('refunding', rma(placed, 'rid-3b', { [placed.belt]: 1, [placed.shirt]: 1 }));
+    expect(refused).toEqual({ status: 409, body: { error: { code: 'units_unavailable', message: `line ${placed.shirt}: 1 unit(s) asked, 0 not yet refunded or in flight` } } });
+    expect(await tableSnapshot(stack.dynamo.endpoint)).toEqual(before);
+  });
+
+  it('treats repeated pushes as one: same answers, one reservation, one settlement', async () => {
+    const placed = await placeOrder();
+    const push = rma(placed, 'rid-4', { [placed.shirt]: 1 });
+    const reserves = await Promise.all(Array.from({ length: 8 }, () => portal.push('refunding', push)));
+    expect(new Set(reserves.map((r) => JSON.stringify(r)))).toEqual(new Set([JSON.stringify({ status: 200, body: { received: true, refund_id: 'rfd-rid-4', state: 'refundid_pending' } })]));
+    const settles = await Promise.all(Array.from({ length: 8 }, () => portal.push('refundid', push)));
+    expect(settles.every((r) => r.status === 200 && (r.body as { state: string }).state === 'paid')).toBe(true);
+    const order = (await stack.runtime.store.getOrder(placed.orderId))!;
+    expect(order.lines[placed.shirt]).toMatchObject({ reserved: 0, refunded: 1, available: 2 });
+    expect(order.timeline.filter((entry) => entry.refundId === 'rfd-rid-4').map((entry) => entry.event)).toEqual(['refund_created', 'refundid_refunded']);
+    const version = order.version;
+    await portal.push('refunding', push);
+    expect((await stack.runtime.store.getOrder(placed.orderId))!.version).toBe(version);
+  });
+
+  it('books refundid without a prior refunding as paid at once, and ignores the late refunding', async () => {
+    const placed = await placeOrder();
+    const push = rma(placed, 'rid-5', { [placed.shirt]: 2 });
+    expect(await portal.push('refundid', push)).toEqual({ status: 200, body: { received: true, refund_id: 'rfd-rid-5', state: 'paid' } });
+    expect(await portal.push('refunding', push)).toEqual({ status: 200, body: { received: true, refund_id: 'rfd-rid-5', state: 'paid' } });
+    expect((await stack.runtime.store.getOrder(placed.orderId))!.lines[placed.shirt]).toMatchObject({ reserved: 0, refunded: 2, available: 1 });
+  });
+
+  it('releases at once on failed before refunding, so the late refunding reserves nothing', async () => {
+    const placed = await placeOrder();
+    const push = rma(placed, 'rid-6', { [placed.shirt]: 1 });
+    expect(await portal.push('failed', push)).toEqual({ status: 200, body: { received: true, refund_id: 'rfd-rid-6', state: 'released' } });
+    expect(await portal.push('refunding', push)).toEqual({ status: 200, body: { received: true, refund_id: 'rfd-rid-6', state: 'released' } });
+    expect(await returnable(placed)).toEqual({ [placed.shirt]: 3, [placed.belt]: 1 });
+  });
+
+  it('flags contradictions: refundid after failed is a 409 kept in the inbox', async () => {
+    const placed = await placeOrder();
+    const push = rma(placed, 'rid-7', { [placed.shirt]: 1 });
+    await portal.push('refunding', push);
+    await portal.push('failed', push);
+    const contradiction = await portal.push('refundid', push);
+    expect([contradiction.status, (contradiction.body as { error: { code: string } }).error.code]).toEqual([409, 'transition_rejected']);
+    const inbox = (await tableSnapshot(stack.dynamo.endpoint)).filter((item) => (item as { PK: string; SK: string }).PK === `ORDER#${placed.orderId}` && (item as { SK: string }).SK.startsWith('INBOX#refundid#'));
+    expect(inbox).toHaveLength(1);
+    expect(inbox[0]).toMatchObject({ note: expect.stringContaining('refund is released') });
+  });
+
+  it('refuses refundid for units another channel already holds with 409, keeping the push for an operator', async () => {
+    const placed = await placeOrder();
+    await portal.push('refunding', rma(placed, 'rid-8a', { [placed.belt]: 1 }));
+    const late = await portal.push('refundid', rma(placed, 'rid-8b', { [placed.belt]: 1 }));
+    expect([late.status, (late.body as { error: { message: string } }).error.message]).toEqual([
+      409,
+      `Refundid paid RMA rid-8b, but line ${placed.belt}: 1 unit(s) asked, 0 not yet refunded or in flight; an operator must reconcile`,
+    ]);
+    expect(await refundOf(placed.orderId, 'rfd-rid-8b')).toBeUndefined();
+    const kept = (await tableSnapshot(stack.dynamo.endpoint)).filter((item) => (item as { PK: string }).PK === `ORDER#${placed.orderId}` && (item as { SK: string }).SK.startsWith('INBOX#refundid#'));
+    expect(kept).toEqual([expect.objectContaining({ note: expect.stringContaining('RMA rid-8b refundid: Refundid paid, but line') })]);
+  });
+
+  it('finds the refund by refundid_id even when a later push adds a merchant_rma_ref', async () => {
+    const placed = await placeOrder();
+    await portal.push('refunding', rma(placed, 'rid-9', { [placed.shirt]: 1 }));
+    const paid = await portal.push('refundid', { refundid_id: 'rid-9', merchant_rma_ref: 'RMA-LATE' } as Rma);
+    expect(paid).toEqual({ status: 200, body: { received: true, refund_id: 'rfd-rid-9', state: 'paid' } });
+  });
+
+  it.each<[string, (placed: Awaited<ReturnType<typeof placeOrder>>) => Rma, number, string]>([
+    ['line items of two orders', (p) => ({ refundid_id: 'rid-x1', line_items: [...rma(p, 'x', { [p.shirt]: 1 }).line_items, { merchant_order_ref: 'ap21-1', line_item_ref: p.belt, quantity: 1 }] }), 422, 'multiple_orders'],
+    ['a line the order does not have', (p) => rma(p, 'rid-x2', { '999999': 1 }), 422, 'invalid_refund'],
+    ['more units than were bought', (p) => rma(p, 'rid-x3', { [p.belt]: 2 }), 422, 'invalid_refund'],
+    ['an order we do not know', () => ({ refundid_id: 'rid-x4', line_items: [{ merchant_order_ref: 'ap21-0', line_item_ref: '1', quantity: 1 }] }), 404, 'order_not_found'],
+    ['an RMA we never saw that names no order', () => ({ refundid_id: 'rid-x5' }) as Rma, 404, 'rma_not_found'],
+    ['a line named toString', (p) => rma(p, 'rid-x6', { toString: 1 }), 422, 'invalid_refund'],
+  ])('refuses %s, writing nothing', async (_, build, status, code) => {
+    const placed = await placeOrder();
+    const before = await tableSnapshot(stack.dynamo.endpoint);
+    const answer = await portal.push('refunding', build(placed));
+    expect([answer.status, (answer.body as { error: { code: string } }).error.code]).toEqual([status, code]);
+    expect(await tableSnapshot(stack.dynamo.endpoint)).toEqual(before);
+  });
+});

@@ -1,0 +1,296 @@
+import { ledgerViolations, type Order } from '../../lambdas/domain/order';
+import { apaceQuietCutoff, type Refund, type RefundEvent, type RefundState } from '../../lambdas/domain/refund';
+import { reversalRequest } from '../../lambdas/services/dispatcher';
+import type { ScanOptions, StoredOrder } from '../../lambdas/store/order-store';
+import { stackName } from '../../lib/refund-relay-stack';
+import type { StageConfig } from '../../lib/stage-config';
+import { lineClaims, money, oneLine, refundSummary, table } from './format';
+import { OpsError, type OpsTarget, type StackOutputsReader } from './target';
+
+export interface CommandResult {
+  readonly text: string;
+  readonly json: unknown;
+  /** 0 unless the command found something the operator must act on (reconcile's drift). */
+  readonly exitCode?: number;
+}
+
+async function orderOrFail(target: OpsTarget, orderId: string): Promise<StoredOrder> {
+  const order = await target.store.getOrder(orderId);
+  if (!order) throw new OpsError(`no order ${JSON.stringify(orderId)} in ${target.name} (table ${target.tableName})`);
+  return order;
+}
+
+/** Every order holding the refund id, with the refund. */
+async function locateRefund(target: OpsTarget, refundId: string): Promise<{ order: StoredOrder; refund: Refund }[]> {
+  const found: { order: StoredOrder; refund: Refund }[] = [];
+  for (const orderId of await target.store.findRefundOrders(refundId)) {
+    const order = await target.store.getOrder(orderId);
+    const refund = order?.refunds[refundId];
+    if (order && refund) found.push({ order, refund });
+  }
+  if (found.length === 0) throw new OpsError(`no refund ${JSON.stringify(refundId)} in ${target.name} (table ${target.tableName})`);
+  return found;
+}
+
+/** `timeline <orderId>`: the ledger, the refunds, and every change and kept inbound message in time order. */
+export async function timeline(target: OpsTarget, orderId: string): Promise<CommandResult> {
+  const order = await orderOrFail(target, orderId);
+  const inbound = await target.store.listInbound(orderId);
+  const events = [
+    ...order.timeline.map((entry) => ({
+      at: entry.at,
+      actor: entry.actor,
+      what: entry.event,
+      refundId: entry.refundId ?? '',
+      change: entry.from || entry.to ? `${entry.from ?? ''} → ${entry.to ?? ''}`.trim() : '',
+      note: entry.note ?? '',
+    })),
+    ...inbound.map((record) => ({ at: record.receivedAt, actor: record.source, what: 'inbound (not applied)', refundId: '', change: '', note: record.note })),
+  ].sort((a, b) => a.at.localeCompare(b.at));
+  const problems = ledgerViolations(order);
+  const currency = order.currency;
+  const text = [
+    `Order ${order.orderId} (${currency}), opened ${order.createdAt}, version ${order.version}${order.dueAt ? `, work due ${order.dueAt}` : ''}`,
+    '',
+    'Lines',
+    ...table([
+      ['line', 'item', 'purchased', 'reserved', 'refunded', 'available'],
+      ...Object.entries(order.lines).map(([lineId, line]) => [lineId, [line.sku, line.title].filter(Boolean).join(' ') || '-', String(line.purchased), String(line.reserved), String(line.refunded), String(line.available)]),
+    ]).map((row) => `  ${row}`),
+    '',
+    'Payments',
+    ...table([
+      ['payment', 'provider', 'transaction', 'captured', 'reserved', 'refunded'],
+      ...Object.entries(order.payments).map(([paymentId, payment]) => [
+        paymentId,
+        payment.provider,
+        payment.transactionId ?? '-',
+        money({ minor: payment.capturedMinor, currency }),
+        money({ minor: payment.reservedMinor, currency }),
+        money({ minor: payment.refundedMinor, currency }),
+      ]),
+    ]).map((row) => `  ${row}`),
+    `  ledger: ${problems.length ? `INCONSISTENT: ${problems.join('; ')}` : 'consistent'}`,
+    '',
+    'Refunds',
+    ...(Object.keys(order.refunds).length === 0
+      ? ['  (none)']
+      : table([
+          ['refund', 'state', 'channel', 'amount', 'lines', 'reason'],
+          ...Object.values(order.refunds).map((refund) => [refund.id, refund.state, refund.channel, money(refund.amount), lineClaims(refund), oneLine(refund.reason ?? '', 80)]),
+        ]).map((row) => `  ${row}`)),
+    '',
+    'Timeline',
+    ...table([['at', 'by', 'event', 'refund', 'change', 'note'], ...events.map((event) => [event.at, event.actor, event.what, event.refundId, event.change, oneLine(event.note)])]).map((row) => `  ${row}`),
+  ].join('\n');
+  return { text, json: { order, inbound, ledgerProblems: problems } };
+}
+
+/** `refund <refundId>`: the refund wherever it is, with its own part of the order's timeline. */
+export async function showRefund(target: OpsTarget, refundId: string): Promise<CommandResult> {
+  const found = await locateRefund(target, refundId);
+  const text = found
+    .map(({ order, refund }) =>
+      [
+        `Refund ${refund.id} of order ${order.orderId}`,
+        ...refundSummary(refund).map((row) => `  ${row}`),
+        '  timeline',
+        ...table(
+          order.timeline
+            .filter((entry) => entry.refundId === refundId)
+            .map((entry) => [entry.at, entry.actor, entry.event, `${entry.from ?? ''} → ${entry.to ?? ''}`, oneLine(entry.note ?? '')]),
+        ).map((row) => `    ${row}`),
+      ].join('\n'),
+    )
+    .join('\n\n');
+  return {
+    text,
+    json: found.map(({ order, refund }) => ({ orderId: order.orderId, refund, timeline: order.timeline.filter((entry) => entry.refundId === refundId) })),
+  };
+}
+
+/** Refunds in the given states, read from a scan of every order (see `OrderStore.scanOrders`). */
+async function scanRefunds(target: OpsTarget, keep: (refund: Refund, order: Order) => boolean, options: ScanOptions): Promise<{ found: { order: Order; refund: Refund }[]; orders: number }> {
+  const found: { order: Order; refund: Refund }[] = [];
+  let orders = 0;
+  for await (const order of target.store.scanOrders(options)) {
+    orders++;
+    for (const refund of Object.values(order.refunds)) if (keep(refund, order)) found.push({ order, refund });
+  }
+  return { found, orders };
+}
+
+/** `manual-review`: every refund an operator must look at, oldest first, with why. */
+export async function manualReview(target: OpsTarget, options: ScanOptions = {}): Promise<CommandResult> {
+  const { found, orders } = await scanRefunds(target, (refund) => refund.state === 'manual_review', options);
+  found.sort((a, b) => a.refund.updatedAt.localeCompare(b.refund.updatedAt));
+  const header = `${found.length} refund(s) in manual review in ${target.name} (scanned all ${orders} order(s) of ${target.tableName})`;
+  const rows = table([
+    ['since', 'order', 'refund', 'channel', 'amount', 'attempts', 'reason'],
+    ...found.map(({ order, refund }) => [refund.updatedAt, order.orderId, refund.id, refund.channel, money(refund.amount), String(refund.attempts), oneLine(refund.reason ?? '(no reason recorded)')]),
+  ]);
+  return {
+    text: [header, ...(found.length ? rows.map((row) => `  ${row}`) : [])].join('\n'),
+    json: found.map(({ order, refund }) => ({ orderId: order.orderId, refundId: refund.id, channel: refund.channel, amount: refund.amount, attempts: refund.attempts, since: refund.updatedAt, reason: refund.reason ?? null })),
+  };
+}
+
+const REDRIVE_EVENT: Partial<Record<Refund['channel'], { event: RefundEvent; next: string }>> = {
+  reversal: { event: 'redrive_reversal', next: 'card reversal with a fresh attempt budget' },
+  apace: { event: 'redrive_apace', next: 'cancel the Apace offer first, then card reversal, with a fresh attempt budget' },
+};
+
+export interface RedriveOptions {
+  readonly orderId?: string;
+  /** Who asked, for the audit trail. */
+  readonly operator: string;
+  readonly now?: Date;
+}
+
+/** `redrive <refundId>`: out of manual review with a fresh attempt budget, then wake the dispatcher. */
+export async function redrive(target: OpsTarget, refundId: string, options: RedriveOptions): Promise<CommandResult> {
+  const found = (await locateRefund(target, refundId)).filter(({ order }) => !options.orderId || order.orderId === options.orderId);
+  if (found.length === 0) throw new OpsError(`refund ${refundId} is not on order ${options.orderId}`);
+  if (found.length > 1) throw new OpsError(`refund id ${refundId} is on orders ${found.map(({ order }) => order.orderId).join(', ')}: name one with --order <orderId>`);
+  const { order, refund } = found[0]!;
+  if (refund.state !== 'manual_review') throw new OpsError(`refund ${refundId} of order ${order.orderId} is ${refund.state}, not in manual review: nothing to redrive`);
+  const plan = REDRIVE_EVENT[refund.channel];
+  if (!plan) throw new OpsError(`refund ${refundId} is a ${refund.channel} refund: Refundid settles it, refund-relay has no call to retry`);
+  const ctx = { now: (options.now ?? new Date()).toISOString(), claimWindowMs: target.claimWindowMs };
+  const outcome = await target.store.applyEvent(order.orderId, refundId, plan.event, ctx, { actor: 'operator', note: `redriven by ${options.operator}` }, refund);
+  if (!outcome.applied) {
+    if (outcome.why === 'apace_recently_verified') {
+      const until = new Date(Date.parse(refund.lastVerifiedAt ?? ctx.now) + target.claimWindowMs).toISOString();
+      throw new OpsError(`Apace was told allow_refund at ${refund.lastVerifiedAt} and may still pay until ${until} (cutoff now ${apaceQuietCutoff(ctx)}); redrive after that`);
+    }
+    throw new OpsError(`refund ${refundId} changed meanwhile (now ${outcome.refund.state}); look again with: ops refund ${refundId}`);
+  }
+  if (target.doorbell) await target.doorbell.ring([order.orderId]);
+  const woken = target.doorbell ? 'the dispatcher was rung through the dispatch queue' : 'the local sweeper picks it up within seconds (npm start must be running)';
+  return {
+    text: `refund ${refundId} of order ${order.orderId}: ${refund.state} → ${outcome.refund.state}; next: ${plan.next}; ${woken}`,
+    json: { orderId: order.orderId, refundId, from: refund.state, to: outcome.refund.state, event: plan.event, rung: Boolean(target.doorbell) },
+  };
+}
+
+/** `egress-ips --stage <s>`: the addresses Ap21 and the providers must allowlist. */
+export async function egressIps(config: StageConfig, readOutputs: StackOutputsReader): Promise<CommandResult> {
+  const configured = config.egress.elasticIps;
+  if (configured) {
+    return {
+      text: [`Egress IPs of ${config.stage} (pinned in lib/stage-config.ts):`, ...table(configured.map((ip) => [ip.publicIp, ip.allocationId])).map((row) => `  ${row}`)].join('\n'),
+      json: { stage: config.stage, source: 'stage-config', ips: configured.map((ip) => ip.publicIp) },
+    };
+  }
+  const stack = stackName(config.stage);
+  const where = `output EgressIps of stack ${stack} in ${config.region} (aws cloudformation describe-stacks --stack-name ${stack} --region ${config.region} --query "Stacks[0].Outputs[?OutputKey=='EgressIps'].OutputValue" --output text)`;
+  let outputs: Readonly<Record<string, string>>;
+  try {
+    outputs = await readOutputs(config);
+  } catch (error) {
+    throw new OpsError(`stage ${config.stage} lets its stack allocate the egress IPs; they are the ${where}. Reading it failed: ${(error as Error).message}`);
+  }
+  const ips = (outputs.EgressIps ?? '').split(',').filter(Boolean);
+  if (ips.length === 0) throw new OpsError(`stack ${stack} has no EgressIps output yet; is the stage deployed? They will be the ${where}`);
+  return {
+    text: [`Egress IPs of ${config.stage} (allocated and retained by stack ${stack}; pin their allocation ids in lib/stage-config.ts to keep them across a rebuild):`, ...ips.map((ip) => `  ${ip}`)].join('\n'),
+    json: { stage: config.stage, source: 'stack-output', ips },
+  };
+}
+
+export type ProviderView = 'paid' | 'pending' | 'failed' | 'not_paid' | 'unknown';
+
+export interface ReconcileFinding {
+  readonly orderId: string;
+  readonly refundId: string;
+  readonly channel: Refund['channel'];
+  readonly ours: RefundState;
+  readonly provider: ProviderView;
+  readonly detail: string;
+  /** `drift`: the books and the provider disagree; `unconfirmed`: the provider cannot say. */
+  readonly verdict: 'agrees' | 'drift' | 'unconfirmed';
+}
+
+export interface ReconcileOptions {
+  /** Refunds paid or changed since this time (UTC ISO). */
+  readonly since: string;
+  /** Refunds asked about at most. */
+  readonly limit: number;
+  readonly concurrency?: number;
+  readonly scan?: ScanOptions;
+}
+
+/** Refunds whose money may have moved at a provider: paid ones, and ones a provider was asked to pay. */
+const ASKED_STATES: ReadonlySet<RefundState> = new Set(['paid', 'offered', 'offer_cancelling', 'reversal_submitted', 'reversal_pending', 'manual_review']);
+
+async function providerView(target: OpsTarget, order: Order, refund: Refund): Promise<{ provider: ProviderView; detail: string } | undefined> {
+  if (refund.channel === 'apace') {
+    const apaceRefundId = refund.refs.apaceRefundId;
+    if (!apaceRefundId) return refund.state === 'paid' ? { provider: 'unknown', detail: 'paid through Apace but no Apace refund id is recorded' } : undefined;
+    if (!target.apace) return { provider: 'unknown', detail: 'APACE_API_URL is not set for this target' };
+    const status = await target.apace.status(apaceRefundId);
+    if (status.kind === 'not_found') return { provider: 'not_paid', detail: `Apace has no refund ${apaceRefundId}` };
+    if (status.kind === 'failed') return { provider: 'unknown', detail: `Apace status unavailable: ${status.reason}` };
+    const byPayout = { none: 'not_paid', pending: 'paid', processed: 'paid', failed: 'failed' } as const;
+    return { provider: byPayout[status.payout], detail: `Apace payout ${status.payout}` };
+  }
+  if (refund.channel !== 'reversal') return undefined;
+  // A reversal never submitted has moved no money; its provider knows nothing of it yet.
+  if (refund.state === 'reversal_pending' && refund.attempts === 0) return undefined;
+  const provider = order.payments[refund.paymentId]?.provider ?? 'other';
+  const connector = target.reversals[provider];
+  if (!connector) return { provider: 'unknown', detail: `no ${provider} connector configured for this target` };
+  const providerRef = refund.refs.providerRef;
+  const outcome = await connector.status({ ...reversalRequest(order, refund), ...(providerRef && { providerRef }) });
+  const byKind = { succeeded: 'paid', pending: 'pending', failed: 'failed', unknown: 'unknown' } as const;
+  return { provider: byKind[outcome.kind], detail: outcome.detail };
+}
+
+function verdictOf(ours: RefundState, provider: ProviderView): ReconcileFinding['verdict'] {
+  if (provider === 'unknown') return 'unconfirmed';
+  if (ours === 'paid') return provider === 'paid' ? 'agrees' : 'drift';
+  return provider === 'paid' ? 'drift' : 'agrees';
+}
+
+/**
+ * `reconcile`: asks each provider about refunds it was involved in since a time, and reports where
+ * its view and ours disagree (we booked paid, it says failed or never paid; it paid, we did not).
+ * Read-only: status queries only, bounded by `limit`.
+ */
+export async function reconcile(target: OpsTarget, options: ReconcileOptions): Promise<CommandResult> {
+  const { found, orders } = await scanRefunds(
+    target,
+    (refund) => refund.channel !== 'refundid' && ASKED_STATES.has(refund.state) && (refund.paidAt ?? refund.updatedAt) >= options.since,
+    options.scan ?? {},
+  );
+  found.sort((a, b) => (b.refund.paidAt ?? b.refund.updatedAt).localeCompare(a.refund.paidAt ?? a.refund.updatedAt));
+  const checked = found.slice(0, options.limit);
+  const findings: ReconcileFinding[] = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < checked.length) {
+      const { order, refund } = checked[next++]!;
+      let view: { provider: ProviderView; detail: string } | undefined;
+      try {
+        view = await providerView(target, order, refund);
+      } catch (error) {
+        view = { provider: 'unknown', detail: `status query failed: ${(error as Error).message}` };
+      }
+      if (!view) continue;
+      findings.push({ orderId: order.orderId, refundId: refund.id, channel: refund.channel, ours: refund.state, ...view, verdict: verdictOf(refund.state, view.provider) });
+    }
+  };
+  await Promise.all(Array.from({ length: options.concurrency ?? 4 }, worker));
+  findings.sort((a, b) => a.verdict.localeCompare(b.verdict) || a.orderId.localeCompare(b.orderId));
+  const count = (verdict: ReconcileFinding['verdict']) => findings.filter((finding) => finding.verdict === verdict).length;
+  const drift = count('drift');
+  const shown = findings.filter((finding) => finding.verdict !== 'agrees');
+  const text = [
+    `Reconciled ${findings.length} refund(s) changed since ${options.since} in ${target.name} (scanned ${orders} order(s); ${found.length} candidate(s), limit ${options.limit}):`,
+    `  agrees ${count('agrees')}, drift ${drift}, unconfirmed ${count('unconfirmed')}`,
+    ...(shown.length
+      ? table([['verdict', 'order', 'refund', 'channel', 'ours', 'provider', 'detail'], ...shown.map((f) => [f.verdict.toUpperCase(), f.orderId, f.refundId, f.channel, f.ours, f.provider, oneLine(f.detail, 120)])]).map((row) => `  ${row}`)
+      : []),
+  ].join('\n');
+  return { text, json: { since: options.since, scannedOrders: orders, candidates: found.length, findings }, exitCode: drift > 0 ? 2 : 0 };
+}
