@@ -38,12 +38,12 @@ const PROVIDERS = ['addon_payments', 'paypro', 'optty', 'refundid', 'other'] as 
 const RULE = /^(MerchantId|CardType|Origin):([^,=:]{1,100})=([a-z_]+)$/;
 
 /** Refundid's documented Ap21 set-up: merchant id `Refundid`, card type `REFUNDID` (providers.md §2). */
-export const DEFAULT_PAYMENT_PROVIDERS = 'MerchantId:Refundid=refundid,CardType:Refundid=refundid';
+const DEFAULT_PAYMENT_PROVIDERS = 'MerchantId:Refundid=refundid,CardType:Refundid=refundid';
 
 /** Four digits, optionally after mask characters (`************7001`, `XXXX XXXX XXXX 7001`); never a full card number. */
-export const DEFAULT_CARD_LAST_FOUR_PATTERN = String.raw`^[*Xx -]{0,24}(\d{4})$`;
+const DEFAULT_CARD_LAST_FOUR_PATTERN = String.raw`^[*Xx -]{0,24}(\d{4})$`;
 
-export function parsePaymentProviderRules(text: string): PaymentProviderRule[] {
+function parsePaymentProviderRules(text: string): PaymentProviderRule[] {
   return text
     .split(',')
     .map((entry) => entry.trim())

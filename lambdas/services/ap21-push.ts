@@ -42,9 +42,9 @@ export interface Ap21PushNotice {
 }
 
 /** HTTP Basic user name of the push (its password is `pushApiKey` of the `ap21` secret). */
-export const PUSH_BASIC_USER = 'ap21';
+const PUSH_BASIC_USER = 'ap21';
 /** The alternative to Basic auth: the same key in this header. */
-export const PUSH_API_KEY_HEADER = 'x-api-key';
+const PUSH_API_KEY_HEADER = 'x-api-key';
 
 const BASIC = /^Basic ([A-Za-z0-9+/]{1,1024}={0,2})$/i;
 
@@ -70,7 +70,7 @@ function sameSecret(given: string, expected: string): boolean {
 /** Throws 401 unless the request carries the push key (re-reading the secret once: it may have rotated). */
 export async function authenticatePush(secrets: SecretReader<Ap21Secret>, headers: Readonly<Record<string, string>>): Promise<void> {
   const key = presentedKey(headers);
-  if (key === undefined) throw new UnauthorizedError(`send HTTP Basic credentials (user ${PUSH_BASIC_USER}) or ${PUSH_API_KEY_HEADER}, not both`, 'missing_credentials');
+  if (key === undefined) throw new UnauthorizedError(`send exactly one of HTTP Basic credentials (user ${PUSH_BASIC_USER}) or an ${PUSH_API_KEY_HEADER} header`, 'missing_credentials');
   if ((await secrets.get()).pushApiKey === undefined) throw new ServiceUnavailableError('pushes are not configured on this stage (ap21 secret has no pushApiKey)', 'not_configured');
   const valid = await secrets.verifyWithRotation((secret) => secret.pushApiKey !== undefined && sameSecret(key, secret.pushApiKey));
   if (!valid) throw new UnauthorizedError('push credentials do not match', 'invalid_credentials');
@@ -156,7 +156,7 @@ export function parseAp21Push(xml: string): Ap21PushNotice {
 }
 
 /** Pushes this much younger are left to the request that stored them; older pending ones are retried. */
-export const PUSH_RETRY_AFTER_MS = 60_000;
+const PUSH_RETRY_AFTER_MS = 60_000;
 /** Ap21 may not serve a return the moment it is pushed; after this, "not found" means it never will. */
 const NOT_FOUND_GRACE_MS = 24 * 3600_000;
 

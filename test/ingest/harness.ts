@@ -53,7 +53,6 @@ export interface IngestHarness {
    */
   clock(): number;
   newEra(): void;
-  advance(ms: number): void;
   client(env?: Record<string, string>): Ap21Client;
   intake(overrides?: Partial<ReturnIntakeDeps>): ReturnIntake;
   poller(overrides?: { settings?: Partial<Ap21PollerSettings>; client?: Ap21Client; store?: OrderStore; intake?: ReturnIntake; now?: () => number }): Ap21Poller;
@@ -92,9 +91,6 @@ export async function startIngest(extraEnv: Record<string, string> = {}): Promis
     clock,
     newEra: () => {
       offsetMs += 2 * 24 * 3600_000;
-    },
-    advance: (ms: number) => {
-      offsetMs += ms;
     },
     client,
     intake,
