@@ -102,6 +102,17 @@ const OPTTY_URL_TOKEN: SecurityScheme = {
   },
 };
 
+const AP21_PUSH_AUTH: SecurityScheme = {
+  name: 'ap21PushAuth',
+  definition: {
+    type: 'http',
+    scheme: 'basic',
+    description:
+      'User `ap21`, password the `pushApiKey` of the `ap21` secret; or the same key alone in an `x-api-key` header (exactly one of the two). ' +
+      'Calls must also come from the retailer\'s Ap21 push addresses (`x-ip-allowlist`).',
+  },
+};
+
 const rapiAmountSchema = z.object({ amount: z.string(), currency: z.string() });
 const rapiOrderSchema = z.object({
   merchant_order_ref: z.string(),
@@ -241,6 +252,33 @@ export const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
     body: { mediaType: 'application/xml', schema: z.string(), maxBytes: 32 * 1024 },
     success: { status: 200, description: 'Received', schema: receivedSchema },
     errors: { 400: ['malformed_xml', 'malformed_json', 'invalid_encoding'], 413: ['payload_too_large'], 415: ['unsupported_media_type'], 422: ['invalid_request'], 500: ['internal_error'] },
+  },
+  'POST /ap21/returns': {
+    summary: 'The Ap21-side integration reports a return',
+    description:
+      'A `<ReturnOrder>` naming the return (`Id`), its `PersonId` and the original order (`OrigOrderId`, its Ap21 id; optional `OrderNumber`, ' +
+      '`OrigOrderNum`), with `OrderDetails/OrderDetail` lines of `SkuId`, a negative `Quantity` and optional `ReturnReasonId`; any other element is refused. ' +
+      'Stored once per return before the 202; then the order and the return are read from Ap21, which alone says whether Refundid or Ap21 already ' +
+      'refunded it, and ingested as the poller would (one refund per return). A push Ap21 could not serve yet stays pending and the poller finishes it. ' +
+      'Also accepted as `text/xml`; UTF-8 only.',
+    security: [AP21_PUSH_AUTH],
+    body: { mediaType: 'application/xml', schema: z.string(), maxBytes: 64 * 1024 },
+    success: {
+      status: 202,
+      description: 'Stored; `status` says how far processing got (`pending`: the poller retries it)',
+      schema: z.object({ received: z.literal(true), duplicate: z.boolean(), return_id: z.string(), status: z.enum(['pending', 'processed', 'failed']) }),
+    },
+    errors: {
+      400: ['malformed_xml', 'invalid_return', 'invalid_encoding'],
+      401: ['missing_credentials', 'invalid_credentials'],
+      403: ['forbidden_source'],
+      409: ['push_conflict'],
+      413: ['payload_too_large'],
+      415: ['unsupported_media_type'],
+      422: ['invalid_request'],
+      500: ['internal_error'],
+      503: ['not_configured', 'busy'],
+    },
   },
   'GET /health': {
     summary: 'Liveness',

@@ -19,4 +19,5 @@ export const ROUTES: readonly RouteDefinition[] = [
   { method: 'POST', path: '/providers/paypro/ipn', fn: 'paypro-ipn', caller: 'PayPro' },
   { method: 'POST', path: '/providers/optty/notifications', fn: 'optty-notification', caller: 'Optty' },
   { method: 'POST', path: '/providers/addon-payments/status', fn: 'addon-payments-status', caller: 'EPG' },
+  { method: 'POST', path: '/ap21/returns', fn: 'ap21-returns', caller: 'The Ap21-side integration' },
 ];

@@ -69,4 +69,27 @@ export const FUNCTIONS: readonly FunctionDefinition[] = [
     reservedConcurrency: 5,
   },
   { name: 'sweeper', secrets: [], callsOut: [], table: 'read', dispatchQueue: 'send', memoryMb: 256, timeoutSeconds: 30, schedule: 'rate(1 minute)' },
+  // One poller at a time: a run stops after AP21_POLL_MAX_SECONDS (50 s), well inside its timeout.
+  {
+    name: 'ap21-poller',
+    secrets: ['ap21'],
+    callsOut: ['ap21'],
+    table: 'readWrite',
+    dispatchQueue: 'send',
+    memoryMb: 512,
+    timeoutSeconds: 120,
+    reservedConcurrency: 1,
+    schedule: 'rate(1 minute)',
+  },
+  // Reads the pushed return from Ap21 before answering, so it calls out (static egress IPs).
+  {
+    name: 'ap21-returns',
+    secrets: ['ap21'],
+    callsOut: ['ap21'],
+    table: 'readWrite',
+    dispatchQueue: 'send',
+    memoryMb: 512,
+    timeoutSeconds: 20,
+    sourceAllowlist: { variable: 'AP21_PUSH_ALLOWED_IPS', path: '/ap21/returns' },
+  },
 ];

@@ -145,6 +145,7 @@ export class Functions extends Construct {
     };
     for (const provider of definition.callsOut) {
       for (const variable of PROVIDER_URLS_BY_PROVIDER[provider]) environment[variable] = config.providerUrls[variable];
+      Object.assign(environment, config.providerSettings[provider]);
     }
     if (definition.dispatchQueue === 'send') environment.DISPATCH_QUEUE_URL = dispatchQueue.queue.queueUrl;
     if (definition.sourceAllowlist) {

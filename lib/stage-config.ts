@@ -44,6 +44,11 @@ export interface StageConfig {
   readonly region: string;
   readonly providerUrls: Readonly<Record<ProviderUrlVariable, string>>;
   /**
+   * Non-secret provider settings, as environment variables of the functions that call that
+   * provider (next to its base URL), e.g. Ap21's country code and time zone.
+   */
+  readonly providerSettings: Readonly<Partial<Record<SecretName, Readonly<Record<string, string>>>>>;
+  /**
    * Source addresses or CIDRs allowed to call an inbound path (a path of `lambdas/routes.ts`, path
    * parameters included). The API's resource policy denies every other address on that path; a
    * path not listed is open to all and its handler authenticates the caller. A path may be listed
@@ -92,6 +97,13 @@ const REFUNDID_SANDBOX = ['34.116.107.90'];
 /** PLACEHOLDER (TEST-NET-3): each retailer names the addresses its Ap21 integration pushes from. */
 const AP21_PUSH_PLACEHOLDER = ['203.0.113.21'];
 
+/**
+ * PLACEHOLDER: each retailer's own Ap21 installation. AP21_PAYMENT_PROVIDERS (which gateway refunds
+ * which payment) must list the retailer's SPayGate entries before refunds can go out by card
+ * reversal; until then only Refundid payments are recognised and other refunds wait for an operator.
+ */
+const AP21_SETTINGS = { AP21_COUNTRY_CODE: 'AU', AP21_TIME_ZONE: 'Australia/Melbourne', AP21_CURRENCY: 'AUD' };
+
 const allowlists = (refundid: readonly string[], ap21: readonly string[]): StageConfig['ipAllowlists'] => ({
   '/refundid/order': refundid,
   '/refundid/refund': refundid,
@@ -131,6 +143,7 @@ export const STAGES: Readonly<Record<StageName, StageConfig>> = {
     account: '111111111111',
     region: 'ap-southeast-2',
     providerUrls: SANDBOX_URLS,
+    providerSettings: { ap21: AP21_SETTINGS },
     ipAllowlists: allowlists(REFUNDID_SANDBOX, AP21_PUSH_PLACEHOLDER),
     egress: { availabilityZones: 1 },
     routingPolicy: 'apace_first',
@@ -150,6 +163,7 @@ export const STAGES: Readonly<Record<StageName, StageConfig>> = {
     account: '222222222222',
     region: 'ap-southeast-2',
     providerUrls: SANDBOX_URLS,
+    providerSettings: { ap21: AP21_SETTINGS },
     ipAllowlists: allowlists(REFUNDID_SANDBOX, AP21_PUSH_PLACEHOLDER),
     egress: { availabilityZones: 2 },
     routingPolicy: 'apace_first',
@@ -169,6 +183,7 @@ export const STAGES: Readonly<Record<StageName, StageConfig>> = {
     account: '333333333333',
     region: 'ap-southeast-2',
     providerUrls: PRODUCTION_URLS,
+    providerSettings: { ap21: AP21_SETTINGS },
     ipAllowlists: allowlists(REFUNDID_PRODUCTION, AP21_PUSH_PLACEHOLDER),
     egress: {
       availabilityZones: 2,

@@ -58,6 +58,12 @@ export function stageConfigProblems(config: StageConfig): string[] {
     const problem = baseUrlProblem(config.providerUrls[variable] ?? '');
     if (problem) problems.push(`providerUrls.${variable} ${problem}`);
   }
+  for (const [provider, settings] of Object.entries(config.providerSettings)) {
+    for (const name of Object.keys(settings ?? {})) {
+      if (!/^[A-Z][A-Z0-9_]*$/.test(name)) problems.push(`providerSettings.${provider}.${name} is not an environment variable name`);
+      if ((PROVIDER_URL_VARIABLES as readonly string[]).includes(name)) problems.push(`providerSettings.${provider}.${name} belongs in providerUrls`);
+    }
+  }
   for (const [path, addresses] of Object.entries(config.ipAllowlists)) {
     if (!ROUTE_PATH.test(path)) problems.push(`ipAllowlists key "${path}" is not a route path`);
     if (addresses.length === 0) problems.push(`ipAllowlists["${path}"] is empty; remove the entry to leave the path open`);

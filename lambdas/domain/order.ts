@@ -136,8 +136,13 @@ export interface NewRefund extends RefundClaim {
   readonly source: Refund['source'];
   /** For the Apace route: when the offer we request expires. */
   readonly offerExpiresAt?: string;
-  /** For Refundid refunds already settled in Ap21: record them as paid straight away. */
+  /**
+   * Money that already moved (Refundid, or Ap21 refunding the original payment itself): recorded
+   * as paid straight away, never dispatched.
+   */
   readonly alreadyPaid?: boolean;
+  /** External identifiers known at creation (e.g. the Ap21 return id). */
+  readonly refs?: Readonly<Record<string, string>>;
 }
 
 const INITIAL_STATE: Record<Channel, RefundState> = {
@@ -160,7 +165,12 @@ export function validateRefundShape(spec: NewRefund): void {
   if (spec.route === 'apace' && !spec.offerExpiresAt) throw new InvalidRefundError('an Apace refund needs an offer expiry');
   // Times are compared as text everywhere, so only one spelling of an instant is accepted.
   if (spec.offerExpiresAt !== undefined && !CANONICAL_TIME(spec.offerExpiresAt)) throw new InvalidRefundError('offerExpiresAt must be a UTC ISO time as toISOString() writes it');
-  if (spec.alreadyPaid && spec.route !== 'refundid') throw new InvalidRefundError('only Refundid refunds arrive already paid');
+  const settledElsewhere = spec.route === 'refundid' || (spec.route === 'reversal' && spec.source.kind === 'ap21_refunded');
+  if (spec.alreadyPaid && !settledElsewhere) throw new InvalidRefundError('only Refundid refunds and refunds Ap21 made itself arrive already paid');
+  // These sources are evidence of a payment: dispatching them would pay the customer twice.
+  const evidenceOfPayment = spec.source.kind === 'ap21_refundid' || spec.source.kind === 'ap21_refunded';
+  if (evidenceOfPayment && !spec.alreadyPaid) throw new InvalidRefundError(`a ${spec.source.kind} refund records a payment already made`);
+  if (spec.source.kind === 'ap21_refundid' && spec.route !== 'refundid') throw new InvalidRefundError('a return Refundid refunded is recorded on the Refundid channel');
 }
 
 /** Checks a refund request is well-formed against the order (not whether units are still free). */
@@ -190,7 +200,7 @@ export function newRefundRecord(orderId: string, spec: NewRefund, now: string): 
     updatedAt: now,
     offerExpiresAt: spec.route === 'apace' ? (spec.offerExpiresAt ?? null) : null,
     attempts: 0,
-    refs: {},
+    refs: { ...spec.refs },
     ...(spec.alreadyPaid && { paidAt: now }),
     ...(WORK_STATES.has(state) && { nextAttemptAt: now }),
   };

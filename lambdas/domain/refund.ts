@@ -45,7 +45,12 @@ export interface RefundClaim {
   readonly amount: Money;
 }
 
-export type RefundSourceKind = 'ap21_return' | 'refundid_rma' | 'ap21_refundid' | 'manual';
+/**
+ * Where a refund came from. `ap21_refundid`: a return Ap21 shows as already refunded by Refundid;
+ * `ap21_refunded`: a return Ap21 refunded itself to the original payment (`StockUpdate=False`).
+ * Both are records of money that already moved, never work to do.
+ */
+export type RefundSourceKind = 'ap21_return' | 'refundid_rma' | 'ap21_refundid' | 'ap21_refunded' | 'manual';
 
 export interface Refund extends RefundClaim {
   readonly id: string;
@@ -160,6 +165,12 @@ export const RULES = {
   redrive_reversal: { from: ['manual_review'], onlyChannel: 'reversal', to: 'reversal_pending', ledger: 'hold', resetsAttempts: true },
   redrive_apace: { from: ['manual_review'], onlyChannel: 'apace', to: 'offer_cancelling', ledger: 'hold', guard: 'apace_quiet', resetsAttempts: true },
   released_by_operator: { from: ['manual_review'], to: 'released', ledger: 'release' },
+  /**
+   * Notes another system's id for the refund (e.g. the Ap21 return that shows a Refundid RMA).
+   * Only from states without outbound work: in a work state or `offered`, a bookkeeping write
+   * would also move `nextAttemptAt` and could cut a dispatcher's lease short.
+   */
+  external_ref_recorded: { from: ['refundid_pending', 'paid', 'manual_review', 'released'], to: 'unchanged', ledger: 'hold' },
 } as const satisfies Record<string, TransitionRule>;
 
 export type RefundEvent = keyof typeof RULES;

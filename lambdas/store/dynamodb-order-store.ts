@@ -24,7 +24,9 @@ import {
   type Actor,
   type Audit,
   type InboundRecord,
+  type InboundStatus,
   type OrderStore,
+  type PendingInbound,
   type ReferenceKind,
   type ReferenceTarget,
   type ScanOptions,
@@ -32,6 +34,8 @@ import {
   type StoredOrder,
   type TimelineEntry,
   type TransitionOutcome,
+  type Watermark,
+  type WatermarkCursor,
 } from './order-store';
 import { TABLE } from './table';
 
@@ -46,8 +50,12 @@ const SCAN_PAGE_SIZE = 500;
 const SCAN_MAX_PAGES = 10_000;
 
 const orderKey = (orderId: string) => ({ [TABLE.partitionKey]: `${ORDER_PREFIX}${orderId}`, [TABLE.sortKey]: ORDER_SK });
+const inboxKey = (orderId: string, source: Actor, key: string) => ({ [TABLE.partitionKey]: `${ORDER_PREFIX}${orderId}`, [TABLE.sortKey]: `${INBOX_PREFIX}${source}#${key}` });
 /** A reference item, alone in its partition: an outside id (order number, refund id, Refundid id) → our ids. */
 const referenceKey = (kind: ReferenceKind, ref: string) => ({ [TABLE.partitionKey]: `REF#${kind}#${ref}`, [TABLE.sortKey]: 'REF' });
+const watermarkKey = (name: string) => ({ [TABLE.partitionKey]: `WATERMARK#${name}`, [TABLE.sortKey]: 'WATERMARK' });
+/** Pending inbox records sit in the sparse due index under their own partition, never a dispatch shard. */
+const pendingShard = (source: Actor) => `inbox#${source}`;
 
 function toStoredOrder(item: Record<string, unknown>): StoredOrder {
   const { [TABLE.partitionKey]: _pk, [TABLE.sortKey]: _sk, dueShard: _shard, updatedAt: _updated, ...order } = item;
@@ -458,6 +466,119 @@ export class DynamoOrderStore implements OrderStore {
       if (isConditionFailure(error)) return false;
       throw error;
     }
+  }
+
+  async recordPendingInbound(
+    orderId: string,
+    record: InboundRecord & { readonly attributes: Readonly<Record<string, string>> },
+    now: string,
+  ): Promise<{ stored: boolean; record: PendingInbound }> {
+    const { partitionKey: shard, sortKey: due } = TABLE.dueIndex;
+    const pending: PendingInbound = { ...record, raw: boundedRaw(record.raw) ?? '', orderId, receivedAt: now, status: 'pending' };
+    try {
+      await this.db.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { ...inboxKey(orderId, record.source, record.key), ...pending, [shard]: pendingShard(record.source), [due]: now },
+          ConditionExpression: 'attribute_not_exists(#sk)',
+          ExpressionAttributeNames: { '#sk': TABLE.sortKey },
+        }),
+      );
+      return { stored: true, record: pending };
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+    }
+    const existing = await this.getInbound(orderId, record.source, record.key);
+    if (!existing) throw new Error(`inbox record ${record.source}/${record.key} vanished after a conditional write found it`);
+    return { stored: false, record: existing };
+  }
+
+  async findPendingInbound(source: Actor, receivedBefore: string, limit: number): Promise<PendingInbound[]> {
+    const { name, partitionKey, sortKey } = TABLE.dueIndex;
+    const { Items = [] } = await this.db.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        IndexName: name,
+        KeyConditionExpression: '#shard = :shard AND #due < :before',
+        ExpressionAttributeNames: { '#shard': partitionKey, '#due': sortKey },
+        ExpressionAttributeValues: { ':shard': pendingShard(source), ':before': receivedBefore },
+        Limit: limit,
+      }),
+    );
+    // The index holds keys only: read each record (a handful; pending records are rare).
+    const records = await Promise.all(
+      Items.map(async (item) => {
+        const { Item } = await this.db.send(
+          new GetCommand({ TableName: this.tableName, Key: { [TABLE.partitionKey]: item[TABLE.partitionKey], [TABLE.sortKey]: item[TABLE.sortKey] }, ConsistentRead: true }),
+        );
+        return Item ? this.inboundFrom(Item) : undefined;
+      }),
+    );
+    return records.filter((record): record is PendingInbound => record?.status === 'pending');
+  }
+
+  async settleInbound(orderId: string, source: Actor, key: string, status: Exclude<InboundStatus, 'pending'>, note: string, now: string): Promise<void> {
+    const { partitionKey: shard, sortKey: due } = TABLE.dueIndex;
+    await this.db.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: inboxKey(orderId, source, key),
+        UpdateExpression: 'SET #status = :status, #note = :note, #settledAt = :now, #ttl = :ttl REMOVE #shard, #due',
+        ConditionExpression: 'attribute_exists(#sk)',
+        ExpressionAttributeNames: { '#status': 'status', '#note': 'note', '#settledAt': 'settledAt', '#ttl': TABLE.ttlAttribute, '#shard': shard, '#due': due, '#sk': TABLE.sortKey },
+        ExpressionAttributeValues: { ':status': status, ':note': note, ':now': now, ':ttl': Math.floor(Date.parse(now) / 1000) + INBOX_RETENTION_S },
+      }),
+    );
+  }
+
+  async getWatermark(name: string): Promise<Watermark | undefined> {
+    const { Item } = await this.db.send(new GetCommand({ TableName: this.tableName, Key: watermarkKey(name), ConsistentRead: true }));
+    if (!Item) return undefined;
+    return {
+      name,
+      at: String(Item.at),
+      version: Number(Item.version),
+      updatedAt: String(Item.updatedAt),
+      ...(Item.cursor && { cursor: Item.cursor as WatermarkCursor }),
+    };
+  }
+
+  async advanceWatermark(name: string, expected: Watermark | undefined, next: { readonly at: string; readonly cursor?: WatermarkCursor }, now: string): Promise<boolean> {
+    if (expected && next.at < expected.at) throw new Error(`watermark ${name} cannot move back from ${expected.at} to ${next.at}`);
+    const item = { ...watermarkKey(name), at: next.at, version: (expected?.version ?? 0) + 1, updatedAt: now, ...(next.cursor && { cursor: next.cursor }) };
+    try {
+      await this.db.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: item,
+          ConditionExpression: expected ? '#version = :version AND #at <= :at' : 'attribute_not_exists(#pk)',
+          ExpressionAttributeNames: expected ? { '#version': 'version', '#at': 'at' } : { '#pk': TABLE.partitionKey },
+          ...(expected && { ExpressionAttributeValues: { ':version': expected.version, ':at': next.at } }),
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
+  }
+
+  private async getInbound(orderId: string, source: Actor, key: string): Promise<PendingInbound | undefined> {
+    const { Item } = await this.db.send(new GetCommand({ TableName: this.tableName, Key: inboxKey(orderId, source, key), ConsistentRead: true }));
+    return Item ? this.inboundFrom(Item) : undefined;
+  }
+
+  private inboundFrom(item: Record<string, unknown>): PendingInbound {
+    return {
+      orderId: String(item[TABLE.partitionKey]).slice('ORDER#'.length),
+      source: item.source as Actor,
+      key: String(item[TABLE.sortKey]).split('#').slice(2).join('#'),
+      raw: String(item.raw ?? ''),
+      note: String(item.note ?? ''),
+      receivedAt: String(item.receivedAt),
+      status: (item.status as InboundStatus | undefined) ?? 'processed',
+      attributes: (item.attributes as Record<string, string> | undefined) ?? {},
+    };
   }
 
   /** The refund id's reference: written once the refund exists; a clash means two orders claim one id. */

@@ -71,6 +71,38 @@ export interface InboundRecord {
   readonly note: string;
 }
 
+export type InboundStatus = 'pending' | 'processed' | 'failed';
+
+/** An inbound message kept before it is acknowledged, until it has been processed (storage first). */
+export interface PendingInbound extends InboundRecord {
+  readonly orderId: string;
+  readonly receivedAt: string;
+  readonly status: InboundStatus;
+  /** What processing needs besides the raw message (e.g. the Ap21 person, order and return ids). */
+  readonly attributes: Readonly<Record<string, string>>;
+}
+
+/**
+ * Where a paged read of a list that changes while it is read got to, so a bounded run can stop
+ * and the next one resume: the filter it reads with, when that pass started, the row to read
+ * next and the ids already read in the pass (to prove at its end that no row was skipped).
+ */
+export interface WatermarkCursor {
+  readonly since: string;
+  readonly startedAt: string;
+  readonly startRow: number;
+  readonly seen: readonly string[];
+}
+
+/** How far a poller has read a source: everything changed before `at` has been ingested. */
+export interface Watermark {
+  readonly name: string;
+  readonly at: string;
+  readonly cursor?: WatermarkCursor;
+  readonly version: number;
+  readonly updatedAt: string;
+}
+
 /**
  * Outside references that name one of our orders (and refunds), for senders that do not know our
  * order id: `order_number` (the Ap21 order number customers and Refundid use, as `orderNumberKey`
@@ -132,4 +164,19 @@ export interface OrderStore {
    * at `version`; false when it changed meanwhile and the caller must look again.
    */
   reschedule(orderId: string, version: number, dueAt: string | undefined): Promise<boolean>;
+  /**
+   * Keeps an inbound message as pending, once per source and key, before it is acknowledged. A
+   * second call with the same key stores nothing and returns what was kept first.
+   */
+  recordPendingInbound(orderId: string, record: InboundRecord & { readonly attributes: Readonly<Record<string, string>> }, now: string): Promise<{ stored: boolean; record: PendingInbound }>;
+  /** Pending messages of a source received before `receivedBefore`, oldest first, up to `limit`. */
+  findPendingInbound(source: Actor, receivedBefore: string, limit: number): Promise<PendingInbound[]>;
+  /** Marks a pending message processed or failed; it is then no longer found as pending. */
+  settleInbound(orderId: string, source: Actor, key: string, status: Exclude<InboundStatus, 'pending'>, note: string, now: string): Promise<void>;
+  getWatermark(name: string): Promise<Watermark | undefined>;
+  /**
+   * Moves a watermark from `expected` (undefined: none yet) to `next`, only if nobody moved it
+   * meanwhile and never backwards; false when another writer got there first.
+   */
+  advanceWatermark(name: string, expected: Watermark | undefined, next: { readonly at: string; readonly cursor?: WatermarkCursor }, now: string): Promise<boolean>;
 }

@@ -206,6 +206,7 @@ describe.each(STAGE_NAMES)('the %s stack', (stage) => {
           PUBLIC_BASE_URL: config.customDomain ? `https://${config.customDomain.domainName}` : expect.anything(),
           // Functions that call out get the base URLs of exactly the providers they call.
           ...Object.fromEntries(definition.callsOut.flatMap((provider) => PROVIDER_URLS_BY_PROVIDER[provider].map((name) => [name, config.providerUrls[name]]))),
+          ...Object.assign({}, ...definition.callsOut.map((provider) => config.providerSettings[provider])),
           ...(definition.dispatchQueue === 'send' && { DISPATCH_QUEUE_URL: { Ref: logicalId(stack.dispatchQueue.queue) } }),
           // Handlers that check their caller's address get the list the API's resource policy enforces.
           ...(definition.sourceAllowlist && { [definition.sourceAllowlist.variable]: config.ipAllowlists[definition.sourceAllowlist.path]!.join(',') }),

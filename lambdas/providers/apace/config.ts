@@ -1,6 +1,9 @@
 import { ConfigurationError, parseEnvironment } from '../../commons/config';
 import * as z from 'zod/mini';
 
+/** How long an offer stays open; Apace's own default is 10 days. */
+const offerDays = z._default(z.coerce.number().check(z.int(), z.gte(1), z.lte(90)), 10);
+
 /**
  * Apace settings (DESIGN §5). `APACE_API_URL` has no default: the sandbox host
  * `https://sandbox.api.apacepayments.com` appears only in third-party sample code and the
@@ -10,8 +13,7 @@ const schema = z.object({
   APACE_API_URL: z.optional(z.url({ protocol: /^https?$/ })),
   /** Hard limit per Apace call. A create also waits for Apace to call our verification URL. */
   APACE_TIMEOUT_MS: z._default(z.coerce.number().check(z.int(), z.gte(100), z.lte(60_000)), 10_000),
-  /** How long an offer stays open; Apace's own default is 10 days. */
-  APACE_OFFER_DAYS: z._default(z.coerce.number().check(z.int(), z.gte(1), z.lte(90)), 10),
+  APACE_OFFER_DAYS: offerDays,
 });
 
 export interface ApaceConfig {
@@ -31,6 +33,16 @@ export function loadApaceConfig(env: NodeJS.ProcessEnv = process.env): ApaceConf
   const { APACE_API_URL, APACE_TIMEOUT_MS, APACE_OFFER_DAYS } = parseEnvironment(schema, env, 'Apace ');
   if (!APACE_API_URL) throw new ConfigurationError('APACE_API_URL is not set (the Apace API host of this stage)');
   return { apiUrl: APACE_API_URL.replace(/\/+$/, ''), timeoutMs: APACE_TIMEOUT_MS, offerDays: APACE_OFFER_DAYS, lookup: DEFAULT_LOOKUP };
+}
+
+/**
+ * The offer length alone, for code that routes refunds to Apace without calling it (the Ap21
+ * return intake sets `offerExpiresAt` when it creates the refund).
+ */
+export function loadApaceOfferDays(env: NodeJS.ProcessEnv = process.env): number {
+  const result = z.object({ APACE_OFFER_DAYS: offerDays }).safeParse(env);
+  if (!result.success) throw new ConfigurationError(`bad Apace environment: ${describeIssues(result.error.issues)}`);
+  return result.data.APACE_OFFER_DAYS;
 }
 
 /** The expiry to give a new Apace offer (and the refund's `offerExpiresAt`, which verification checks). */

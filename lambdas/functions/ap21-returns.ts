@@ -1,0 +1,33 @@
+import { ForbiddenError, UnsupportedMediaTypeError } from '../commons/errors';
+import { httpHandler, textBody } from '../commons/http';
+import { lazy } from '../commons/lazy';
+import { parseAllowlist, sourceIpMatcher } from '../commons/source-ip';
+import { ap21SecretSchema } from '../providers/ap21/schemas';
+import { authenticatePush, parseAp21Push } from '../services/ap21-push';
+import { createAp21Client, createAp21PushInbox, createReturnIntake, dispatchDoorbell } from './ap21-runtime';
+import { runtime } from './runtime';
+
+const rt = runtime();
+const ap21Secret = rt.secret('ap21', ap21SecretSchema);
+const isAllowedSource = sourceIpMatcher(parseAllowlist(process.env.AP21_PUSH_ALLOWED_IPS ?? ''));
+/** Two Ap21 reads must fit well inside API Gateway's 29 s; a push Ap21 is slow to answer stays pending for the poller. */
+const PUSH_AP21_TIMEOUT_MS = 4_000;
+const pushInbox = lazy(() => createAp21PushInbox(rt, createAp21Client(rt, process.env, PUSH_AP21_TIMEOUT_MS), createReturnIntake(rt, process.env, dispatchDoorbell(rt))));
+
+const XML_TYPES = ['text/xml', 'application/xml'];
+
+/**
+ * POST /ap21/returns (XML `<ReturnOrder>`, see services/ap21-push.ts) → 202 once the push is stored.
+ * Source address first (AP21_PUSH_ALLOWED_IPS; empty refuses everyone), then the push key, then the
+ * body; nothing is written for a refused request.
+ */
+export const handler = httpHandler({ name: 'ap21.returns', maxBodyBytes: 64 * 1024 }, async (request) => {
+  if (!isAllowedSource(request.sourceIp)) throw new ForbiddenError('this address may not push returns', 'forbidden_source');
+  await authenticatePush(ap21Secret, request.headers);
+  const charset = /;\s*charset\s*=\s*"?([^";\s]+)"?/i.exec(request.headers['content-type'] ?? '')?.[1];
+  if (charset !== undefined && !/^utf-?8$/i.test(charset)) throw new UnsupportedMediaTypeError(`${XML_TYPES.join(' or ')} in UTF-8`);
+  const raw = textBody(request, XML_TYPES);
+  const notice = parseAp21Push(raw);
+  const { stored, status } = await pushInbox().receive(notice, raw);
+  return { status: 202, body: { received: true, duplicate: !stored, return_id: notice.returnId, status } };
+});

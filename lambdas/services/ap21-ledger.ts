@@ -1,0 +1,148 @@
+import * as z from 'zod/mini';
+import { ConfigurationError } from '../commons/config';
+import { describeIssues } from '../commons/validation';
+import { ap21Origin } from '../domain/ap21-origin';
+import type { NewOrder, NewPayment, PaymentProvider } from '../domain/order';
+import type { Ap21Order, Ap21Payment } from '../providers/ap21/schemas';
+
+/**
+ * How an Ap21 order becomes our order ledger, and the ids that tie our records to Ap21's. Ap21
+ * is the source of truth for orders: the ledger is opened from it once and never re-synced.
+ */
+
+/** Our order id for an Ap21 order (its `Id`, unique per installation); Refundid's order fetch finds it by order number. */
+export const ledgerOrderId = (ap21OrderId: string): string => `ap21-${ap21OrderId}`;
+
+/** Our refund id for an Ap21 return: deterministic, so ingesting the return again finds it. */
+export const returnRefundId = (ap21ReturnId: string): string => `ap21-${ap21ReturnId}`;
+
+/** The refund ref naming the Ap21 return a refund stands for (set on linked Refundid RMAs too). */
+export const AP21_RETURN_REF = 'ap21ReturnId';
+
+export type PaymentField = 'MerchantId' | 'CardType' | 'Origin';
+
+export interface PaymentProviderRule {
+  readonly field: PaymentField;
+  /** Compared trimmed and case-insensitively. */
+  readonly value: string;
+  readonly provider: PaymentProvider;
+}
+
+export interface Ap21LedgerSettings {
+  readonly paymentProviders: readonly PaymentProviderRule[];
+  /** Where a card's last four digits may be read; absent: nowhere (Ap21 documents no such field). */
+  readonly cardLastFour?: { readonly field: 'Reference' | 'AccountId'; readonly pattern: RegExp };
+}
+
+const PROVIDERS = ['addon_payments', 'paypro', 'optty', 'refundid', 'other'] as const;
+const RULE = /^(MerchantId|CardType|Origin):([^,=:]{1,100})=([a-z_]+)$/;
+
+/** Refundid's documented Ap21 set-up: merchant id `Refundid`, card type `REFUNDID` (providers.md §2). */
+const DEFAULT_PAYMENT_PROVIDERS = 'MerchantId:Refundid=refundid,CardType:Refundid=refundid';
+
+/** Four digits, optionally after mask characters (`************7001`, `XXXX XXXX XXXX 7001`); never a full card number. */
+const DEFAULT_CARD_LAST_FOUR_PATTERN = String.raw`^[*Xx -]{0,24}(\d{4})$`;
+
+function parsePaymentProviderRules(text: string): PaymentProviderRule[] {
+  return text
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter(Boolean)
+    .map((entry) => {
+      const match = RULE.exec(entry);
+      const provider = match?.[3] as PaymentProvider | undefined;
+      if (!match || !provider || !PROVIDERS.includes(provider)) {
+        throw new ConfigurationError(`AP21_PAYMENT_PROVIDERS entry "${entry}" is not <MerchantId|CardType|Origin>:<value>=<${PROVIDERS.join('|')}>`);
+      }
+      return { field: match[1] as PaymentField, value: match[2]!.trim().toLowerCase(), provider };
+    });
+}
+
+const schema = z.object({
+  /**
+   * Which of refund-relay's connectors refunds an Ap21 payment, by the payment's MerchantId (the
+   * retailer's SPayGate entry), CardType or Origin; the first rule that matches wins, no match is
+   * `other` (no connector: the refund waits for an operator). UNCONFIRMED: the values are each
+   * retailer's own, so every stage lists its gateways, e.g.
+   * `MerchantId:AddonPayments=addon_payments,CardType:PayPro=paypro,Origin:Optty=optty`.
+   */
+  AP21_PAYMENT_PROVIDERS: z._default(z.string().check(z.maxLength(4000)), DEFAULT_PAYMENT_PROVIDERS),
+  /**
+   * The Ap21 payment field that carries the card's last four digits on this stage, if any
+   * (DESIGN §2.2: never invented). UNCONFIRMED: the documented payment block has none, so the
+   * default is none and every card refund goes to card reversal.
+   */
+  AP21_CARD_LAST_FOUR_FIELD: z._default(z.enum(['none', 'Reference', 'AccountId']), 'none'),
+  /** What that field must look like; its one capture group must be the four digits. */
+  AP21_CARD_LAST_FOUR_PATTERN: z._default(z.string().check(z.minLength(1), z.maxLength(200)), DEFAULT_CARD_LAST_FOUR_PATTERN),
+});
+
+export function loadAp21LedgerSettings(env: NodeJS.ProcessEnv = process.env): Ap21LedgerSettings {
+  const result = schema.safeParse(env);
+  if (!result.success) throw new ConfigurationError(`bad Ap21 ledger environment: ${describeIssues(result.error.issues)}`);
+  const { AP21_PAYMENT_PROVIDERS, AP21_CARD_LAST_FOUR_FIELD, AP21_CARD_LAST_FOUR_PATTERN } = result.data;
+  const paymentProviders = parsePaymentProviderRules(AP21_PAYMENT_PROVIDERS);
+  if (AP21_CARD_LAST_FOUR_FIELD === 'none') return { paymentProviders };
+  let pattern: RegExp;
+  try {
+    pattern = new RegExp(AP21_CARD_LAST_FOUR_PATTERN);
+  } catch {
+    throw new ConfigurationError('AP21_CARD_LAST_FOUR_PATTERN is not a regular expression');
+  }
+  if (new RegExp(`${pattern.source}|`).exec('')!.length !== 2) throw new ConfigurationError('AP21_CARD_LAST_FOUR_PATTERN must have exactly one capture group');
+  return { paymentProviders, cardLastFour: { field: AP21_CARD_LAST_FOUR_FIELD, pattern } };
+}
+
+const fieldOf = (payment: Ap21Payment, field: PaymentField): string | undefined =>
+  ({ MerchantId: payment.merchantId, CardType: payment.cardType, Origin: payment.origin })[field];
+
+export function paymentProviderOf(payment: Ap21Payment, rules: readonly PaymentProviderRule[]): PaymentProvider {
+  const rule = rules.find((candidate) => fieldOf(payment, candidate.field)?.trim().toLowerCase() === candidate.value);
+  return rule?.provider ?? 'other';
+}
+
+/** The last four digits from the configured field, only when it matches the pattern exactly. */
+export function cardLastFourOf(payment: Ap21Payment, source: Ap21LedgerSettings['cardLastFour']): string | undefined {
+  if (!source) return undefined;
+  const value = source.field === 'Reference' ? payment.reference : payment.accountId;
+  const digits = value === undefined ? undefined : source.pattern.exec(value.trim())?.[1];
+  return digits !== undefined && /^\d{4}$/.test(digits) ? digits : undefined;
+}
+
+/**
+ * Our ledger for an Ap21 order: lines with units bought (`OrderDetail/Id` as line id, SKU, net
+ * value) and the payments money came in through. Lines and payments that are not sales (zero or
+ * negative quantities, credits) are left out: there is nothing to refund on them.
+ */
+export function ledgerOrderFrom(order: Ap21Order, settings: Ap21LedgerSettings): NewOrder {
+  const payments: NewPayment[] = order.payments.flatMap((payment, index) => {
+    if (payment.amount.minor <= 0) return [];
+    const cardLastFour = cardLastFourOf(payment, settings.cardLastFour);
+    return [
+      {
+        paymentId: payment.paymentId ?? `p${index + 1}`,
+        capturedMinor: payment.amount.minor,
+        provider: paymentProviderOf(payment, settings.paymentProviders),
+        ...(payment.stan !== undefined && { transactionId: payment.stan }),
+        ...(payment.reference !== undefined && { reference: payment.reference }),
+        ...(cardLastFour !== undefined && { cardLastFour }),
+      },
+    ];
+  });
+  return {
+    orderId: ledgerOrderId(order.orderId),
+    currency: order.currency,
+    lines: order.lines
+      .filter((line) => line.quantity > 0)
+      .map((line) => ({
+        lineId: line.lineId,
+        quantity: line.quantity,
+        valueMinor: line.value.minor,
+        sku: line.skuId,
+        ...(line.productName !== undefined && { title: line.productName }),
+      })),
+    payments,
+    ...(order.email !== undefined && { customer: { email: order.email } }),
+    origin: ap21Origin({ personId: order.personId, orderId: order.orderId, orderNumber: order.orderNumber }),
+  };
+}

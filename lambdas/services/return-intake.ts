@@ -1,0 +1,195 @@
+import { logger } from '../commons/logger';
+import { InvalidRefundError, RefundConflictError, UnitsUnavailableError } from '../domain/errors';
+import { formatDecimal, type Money } from '../domain/money';
+import { openOrder, type NewRefund } from '../domain/order';
+import { WORK_STATES, type Refund, type RefundSourceKind } from '../domain/refund';
+import { allocateReturnedUnits, choosePayment, matchingRefundidRma, proportionalValue } from '../domain/returns';
+import type { Ap21Order, Ap21Return } from '../providers/ap21/schemas';
+import { refundStateOf, type Ap21RefundState } from '../providers/ap21/statuses';
+import { offerExpiry } from '../providers/apace/config';
+import { StoreContentionError, type OrderStore, type StoredOrder } from '../store/order-store';
+import { AP21_RETURN_REF, ledgerOrderFrom, ledgerOrderId, returnRefundId, type Ap21LedgerSettings } from './ap21-ledger';
+import { chooseRoute, type RoutingPolicy } from './routing';
+import type { Doorbell } from './sweeper';
+
+/**
+ * Ap21 is read below payload version 4.0, where a return's payments are left out: whether Refundid
+ * or Ap21 already refunded it cannot be seen, so nothing may be refunded until AP21_API_VERSION is
+ * fixed (a configuration error, not a property of one return).
+ */
+export class ReturnPaymentsNotVisibleError extends Error {
+  override readonly name = 'ReturnPaymentsNotVisibleError';
+}
+
+export type IngestOutcome =
+  /** A new refund: waiting for the dispatcher, or recorded as paid when Refundid or Ap21 already paid it. */
+  | { readonly kind: 'created'; readonly orderId: string; readonly refund: Refund }
+  /** The return was ingested before (its refund, or a Refundid RMA tied to it, exists): nothing changed. */
+  | { readonly kind: 'already_ingested'; readonly orderId: string; readonly refundId: string }
+  /** The return is Refundid's refund of an RMA we already had: tied to it and settled, not refunded again. */
+  | { readonly kind: 'linked'; readonly orderId: string; readonly refundId: string }
+  /** The returned units were worth nothing (free items): there is no money to send. */
+  | { readonly kind: 'nothing_to_refund'; readonly orderId: string };
+
+export interface ReturnIntakeDeps {
+  readonly store: OrderStore;
+  readonly ledger: Ap21LedgerSettings;
+  readonly routing: {
+    readonly policy: RoutingPolicy;
+    /** Whether this stage sends refunds to Apace at all (see `createReturnIntake`). */
+    readonly apaceEnabled: boolean;
+    readonly offerDays: number;
+  };
+  /** Wakes the dispatcher for a new refund; without one, the sweeper finds it. */
+  readonly doorbell?: Doorbell;
+  readonly now?: () => number;
+}
+
+/** Reads, then conditional writes: a few rounds absorb writers racing on the same order. */
+const MAX_ROUNDS = 4;
+
+const SOURCE_KIND: Record<Exclude<Ap21RefundState['kind'], 'payments_not_visible'>, RefundSourceKind> = {
+  not_refunded: 'ap21_return',
+  refunded_via_refundid: 'ap21_refundid',
+  refunded_in_ap21: 'ap21_refunded',
+};
+
+function returnedUnitsBySku(ret: Ap21Return): Record<string, number> {
+  const units: Record<string, number> = {};
+  for (const line of ret.lines) units[line.skuId] = (units[line.skuId] ?? 0) - line.quantity;
+  return units;
+}
+
+/**
+ * Turns one Ap21 return into exactly one refund (DESIGN §2.3–2.4), whoever asks and however often:
+ * the poller, the push endpoint, a retry after a crash. The refund id derives from the return id,
+ * so a second ingestion finds the first. A return Ap21 shows as already refunded (by Refundid, or
+ * by Ap21 itself to the original payment) is recorded as paid and never dispatched; one that is
+ * Refundid's refund of an RMA we already hold is tied to that RMA instead of becoming a second refund.
+ */
+export class ReturnIntake {
+  private readonly now: () => number;
+
+  constructor(private readonly deps: ReturnIntakeDeps) {
+    this.now = deps.now ?? Date.now;
+  }
+
+  async ingest(order: Ap21Order, ret: Ap21Return): Promise<IngestOutcome> {
+    const refundState = refundStateOf(ret);
+    if (refundState.kind === 'payments_not_visible') {
+      throw new ReturnPaymentsNotVisibleError(`return ${ret.returnId} was read without its payments: set AP21_API_VERSION to 4.0 or later`);
+    }
+    if (ret.personId !== order.personId || (ret.origOrderNumber !== undefined && ret.origOrderNumber !== order.orderNumber)) {
+      throw new InvalidRefundError(`Ap21 return ${ret.returnId} does not belong to order ${order.orderNumber}`);
+    }
+    const orderId = ledgerOrderId(order.orderId);
+    const unitsBySku = returnedUnitsBySku(ret);
+    for (let round = 1; round <= MAX_ROUNDS; round++) {
+      const stored = await this.ledgerOf(order, orderId);
+      const known = Object.values(stored.refunds).find((refund) => refund.id === returnRefundId(ret.returnId) || refund.refs[AP21_RETURN_REF] === ret.returnId);
+      if (known) return { kind: 'already_ingested', orderId, refundId: known.id };
+
+      if (refundState.kind === 'refunded_via_refundid') {
+        const references = refundState.payments.flatMap((payment) => [payment.stan, payment.reference].filter((value): value is string => value !== undefined));
+        const rma = matchingRefundidRma(stored, unitsBySku, references, AP21_RETURN_REF);
+        if (rma) {
+          if (await this.link(orderId, rma, ret)) return { kind: 'linked', orderId, refundId: rma.id };
+          continue;
+        }
+      }
+      const spec = this.refundFor(stored, ret, refundState, unitsBySku);
+      if (!spec) {
+        await this.deps.store.recordInbound(orderId, { source: 'ap21', key: `return-${ret.returnId}-no-value`, raw: JSON.stringify(ret), note: 'returned units are worth nothing: no refund' }, this.iso());
+        return { kind: 'nothing_to_refund', orderId };
+      }
+      try {
+        const { refund, created } = await this.deps.store.createRefund(orderId, spec, this.iso(), { actor: 'ap21', note: this.note(ret, refundState), raw: JSON.stringify(ret) });
+        if (!created) return { kind: 'already_ingested', orderId, refundId: refund.id };
+        logger.info('refund created from an Ap21 return', { order_id: orderId, refund_id: refund.id, state: refund.state, channel: refund.channel });
+        if (WORK_STATES.has(refund.state)) await this.ring(orderId);
+        return { kind: 'created', orderId, refund };
+      } catch (error) {
+        // Another writer took units or created this refund between our read and our write: look again.
+        const raced = error instanceof UnitsUnavailableError || error instanceof RefundConflictError;
+        if (!raced || round === MAX_ROUNDS) throw error;
+      }
+    }
+    throw new StoreContentionError(`order ${orderId} kept changing while return ${ret.returnId} was ingested`);
+  }
+
+  /**
+   * The order's ledger, opened from Ap21's order the first time the order is seen (the poller
+   * opens every order it reads, so Refundid's order fetch finds it before any return exists).
+   * An order with nothing sold on it (a negative order) cannot be opened: InvalidRefundError.
+   */
+  async openLedger(order: Ap21Order): Promise<StoredOrder> {
+    return this.ledgerOf(order, ledgerOrderId(order.orderId));
+  }
+
+  private async ledgerOf(order: Ap21Order, orderId: string): Promise<StoredOrder> {
+    const existing = await this.deps.store.getOrder(orderId);
+    if (existing) return existing;
+    await this.deps.store.putOrder(openOrder(ledgerOrderFrom(order, this.deps.ledger), this.iso()));
+    const opened = await this.deps.store.getOrder(orderId);
+    if (!opened) throw new Error(`order ${orderId} was not found right after it was opened`);
+    return opened;
+  }
+
+  /** The refund a return asks for, or undefined when the units are worth nothing. */
+  private refundFor(
+    stored: StoredOrder,
+    ret: Ap21Return,
+    refundState: Exclude<Ap21RefundState, { kind: 'payments_not_visible' }>,
+    unitsBySku: Record<string, number>,
+  ): NewRefund | undefined {
+    const lines = allocateReturnedUnits(stored, unitsBySku);
+    // Money that already went back is booked as it went; otherwise the units' share of what was paid.
+    const amount: Money = refundState.kind === 'not_refunded' ? proportionalValue(stored, lines) : refundState.refunded;
+    if (amount.currency !== stored.currency) throw new InvalidRefundError(`return ${ret.returnId} is in ${amount.currency}, its order in ${stored.currency}`);
+    if (amount.minor === 0) return undefined;
+    const refundedStan = refundState.kind === 'not_refunded' ? undefined : refundState.payments.find((payment) => payment.stan !== undefined)?.stan;
+    const paymentId = choosePayment(stored, amount.minor, refundState.kind === 'refunded_in_ap21' ? refundedStan : undefined);
+    if (!paymentId) throw new UnitsUnavailableError(`no payment of order ${stored.orderId} has ${formatDecimal(amount)} ${amount.currency} left to refund`);
+    const refs = { [AP21_RETURN_REF]: ret.returnId, ap21ReturnNumber: ret.orderNumber, ...(refundedStan !== undefined && { ap21RefundStan: refundedStan }) };
+    const source = { kind: SOURCE_KIND[refundState.kind], ref: ret.returnId };
+    const base = { refundId: returnRefundId(ret.returnId), lines, paymentId, amount, source, refs };
+    if (refundState.kind === 'refunded_via_refundid') return { ...base, route: 'refundid', alreadyPaid: true };
+    if (refundState.kind === 'refunded_in_ap21') return { ...base, route: 'reversal', alreadyPaid: true };
+    const { policy, apaceEnabled, offerDays } = this.deps.routing;
+    const route = chooseRoute(stored.payments[paymentId]!, policy, apaceEnabled);
+    if (route === 'reversal') return { ...base, route };
+    return { ...base, route, offerExpiresAt: offerExpiry({ offerDays }, new Date(this.now())) };
+  }
+
+  /** Ties a Refundid RMA to the Ap21 return that shows Refundid paid it, settling it if still pending. */
+  private async link(orderId: string, rma: Refund, ret: Ap21Return): Promise<boolean> {
+    const event = rma.state === 'refundid_pending' ? 'refundid_refunded' : 'external_ref_recorded';
+    const outcome = await this.deps.store.applyEvent(
+      orderId,
+      rma.id,
+      event,
+      { now: this.iso(), claimWindowMs: 0, refs: { [AP21_RETURN_REF]: ret.returnId } },
+      { actor: 'ap21', note: `Ap21 return ${ret.orderNumber} (${ret.returnId}) shows this RMA refunded by Refundid`, raw: JSON.stringify(ret) },
+      rma,
+    );
+    if (outcome.applied) logger.info('Ap21 return tied to its Refundid RMA', { order_id: orderId, refund_id: rma.id, event });
+    return outcome.applied;
+  }
+
+  private note(ret: Ap21Return, refundState: Ap21RefundState): string {
+    const by = { refunded_via_refundid: ': already refunded by Refundid', refunded_in_ap21: ': already refunded by Ap21 to the original payment' };
+    return `Ap21 return ${ret.orderNumber} (${ret.returnId})${refundState.kind in by ? by[refundState.kind as keyof typeof by] : ''}`;
+  }
+
+  private async ring(orderId: string): Promise<void> {
+    try {
+      await this.deps.doorbell?.ring([orderId]);
+    } catch (error) {
+      logger.warn('could not ring the dispatcher; the sweeper will find the refund', { order_id: orderId, error });
+    }
+  }
+
+  private iso(): string {
+    return new Date(this.now()).toISOString();
+  }
+}

@@ -1,0 +1,124 @@
+import { Ap21Client } from '../../lambdas/providers/ap21/client';
+import { loadAp21Config } from '../../lambdas/providers/ap21/config';
+import { Ap21Simulator, type SimOrder } from '../../lambdas/providers/ap21/simulator';
+import { startSimulatorHost, type SimRequest, type SimResponse, type Simulator, type SimulatorHost } from '../../lambdas/providers/simulator-kit';
+import { loadAp21LedgerSettings } from '../../lambdas/services/ap21-ledger';
+import { Ap21Poller, type Ap21PollerSettings } from '../../lambdas/services/ap21-poller';
+import { Ap21PushInbox } from '../../lambdas/services/ap21-push';
+import { ReturnIntake, type ReturnIntakeDeps } from '../../lambdas/services/return-intake';
+import type { OrderStore } from '../../lambdas/store/order-store';
+import { startTestStack, type TestStack } from '../support/stack';
+
+export const AP21_CREDENTIALS = { username: 'refund-relay', password: 'correct-horse-battery-staple' };
+
+/** The environment a stage reading this simulator would have (the local runtime sets the same names). */
+export function ap21Env(baseUrl: string): Record<string, string> {
+  return {
+    AP21_API_URL: baseUrl,
+    AP21_COUNTRY_CODE: 'AU',
+    AP21_TIME_ZONE: 'Australia/Melbourne',
+    AP21_MAX_CALLS_PER_SECOND: '50',
+    AP21_TIMEOUT_MS: '1000',
+    AP21_PAYMENT_PROVIDERS: 'CardType:VISA=addon_payments,MerchantId:Refundid=refundid',
+    AP21_PUSH_ALLOWED_IPS: '127.0.0.1,::1,198.51.100.0/24',
+  };
+}
+
+export const POLL_SETTINGS: Ap21PollerSettings = {
+  watermark: 'ap21-orders',
+  overlapMs: 600_000,
+  pageRows: 3,
+  pageOverlap: 1,
+  maxPages: 100,
+  maxDurationMs: 20_000,
+  initialLookbackMs: 3600_000,
+  pendingPushes: 20,
+};
+
+/**
+ * A refund-relay stack (dynalite, local server) in front of the Ap21 simulator, the ap21 secret
+ * matching the simulator's credentials. `beforeAp21` runs before each request reaches the
+ * simulator: the hook tests use to change Ap21 between two pages, as a busy store would.
+ */
+export interface IngestHarness {
+  readonly stack: TestStack;
+  readonly store: OrderStore;
+  readonly ap21: Ap21Simulator;
+  readonly host: SimulatorHost;
+  readonly env: Record<string, string>;
+  beforeAp21: ((request: SimRequest) => void) | undefined;
+  /**
+   * Ap21's and the poller's clock. Each test moves it to a day of its own (`newEra`), so the
+   * orders earlier tests left in the simulator are older than anything a fresh watermark reads.
+   */
+  clock(): number;
+  newEra(): void;
+  client(env?: Record<string, string>): Ap21Client;
+  intake(overrides?: Partial<ReturnIntakeDeps>): ReturnIntake;
+  poller(overrides?: { settings?: Partial<Ap21PollerSettings>; client?: Ap21Client; store?: OrderStore; intake?: ReturnIntake; now?: () => number }): Ap21Poller;
+  close(): Promise<void>;
+}
+
+export async function startIngest(extraEnv: Record<string, string> = {}): Promise<IngestHarness> {
+  let offsetMs = 0;
+  const clock = () => Date.now() + offsetMs;
+  const ap21 = new Ap21Simulator({ basic: AP21_CREDENTIALS, timeZone: 'Australia/Melbourne', now: clock });
+  const harness = { beforeAp21: undefined } as { beforeAp21: ((request: SimRequest) => void) | undefined };
+  const watched: Simulator = {
+    name: 'ap21',
+    payouts: () => ap21.payouts(),
+    handle: (request: SimRequest): Promise<SimResponse> => {
+      harness.beforeAp21?.(request);
+      return ap21.handle(request);
+    },
+  };
+  const host = await startSimulatorHost({ ap21: watched });
+  const env = { ...ap21Env(host.baseUrl('ap21')), ...extraEnv };
+  const stack = await startTestStack(env);
+  const pushApiKey = String(stack.secrets.ap21.pushApiKey);
+  await stack.writeSecrets({ ...stack.secrets, ap21: { ...AP21_CREDENTIALS, pushApiKey } });
+  const store = stack.runtime.store;
+  const client = (overrides: Record<string, string> = {}) =>
+    new Ap21Client(loadAp21Config({ ...env, ...overrides }), { get: async () => AP21_CREDENTIALS, refresh: async () => undefined });
+  const intake = (overrides: Partial<ReturnIntakeDeps> = {}) =>
+    new ReturnIntake({ store, ledger: loadAp21LedgerSettings(env), routing: { policy: 'apace_first', apaceEnabled: true, offerDays: 10 }, ...overrides });
+  return Object.assign(harness, {
+    stack,
+    store,
+    ap21,
+    host,
+    env,
+    clock,
+    newEra: () => {
+      offsetMs += 2 * 24 * 3600_000;
+    },
+    client,
+    intake,
+    poller: (overrides: Parameters<IngestHarness['poller']>[0] = {}) => {
+      const reader = overrides.client ?? client();
+      const usedStore = overrides.store ?? store;
+      const usedIntake = overrides.intake ?? intake({ store: usedStore });
+      return new Ap21Poller({
+        client: reader,
+        store: usedStore,
+        intake: usedIntake,
+        pushes: new Ap21PushInbox({ store: usedStore, client: reader, intake: usedIntake, now: overrides.now ?? clock }),
+        settings: { ...POLL_SETTINGS, ...overrides.settings },
+        now: overrides.now ?? clock,
+      });
+    },
+    close: async () => {
+      await host.close();
+      await stack.close();
+    },
+  });
+}
+
+export const SHIRT = { skuId: '21503', quantity: 2, priceMinor: 5990, productName: 'LINEN SHIRT' };
+export const BELT = { skuId: '880', quantity: 1, priceMinor: 4500, productName: 'BELT' };
+
+/** Every refund of every Ap21 order given, by refund id. */
+export async function refundsOf(store: OrderStore, orders: readonly SimOrder[]) {
+  const stored = await Promise.all(orders.map((order) => store.getOrder(`ap21-${order.orderId}`)));
+  return stored.flatMap((order) => Object.values(order?.refunds ?? {}));
+}
