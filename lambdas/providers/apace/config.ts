@@ -40,9 +40,7 @@ export function loadApaceConfig(env: NodeJS.ProcessEnv = process.env): ApaceConf
  * return intake sets `offerExpiresAt` when it creates the refund).
  */
 export function loadApaceOfferDays(env: NodeJS.ProcessEnv = process.env): number {
-  const result = z.object({ APACE_OFFER_DAYS: offerDays }).safeParse(env);
-  if (!result.success) throw new ConfigurationError(`bad Apace environment: ${describeIssues(result.error.issues)}`);
-  return result.data.APACE_OFFER_DAYS;
+  return parseEnvironment(z.object({ APACE_OFFER_DAYS: offerDays }), env, 'Apace ').APACE_OFFER_DAYS;
 }
 
 /** The expiry to give a new Apace offer (and the refund's `offerExpiresAt`, which verification checks). */
