@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { openOrder, type PaymentProvider } from '../lambdas/domain/order';
 import type { Channel, Refund } from '../lambdas/domain/refund';
 import { runtime } from '../lambdas/functions/runtime';
@@ -6,7 +7,8 @@ import { applyLocalEnvironment, localSettings, simulatorUrl } from './environmen
 /**
  * `npm run demo`: with `npm start` running, drives one refund through every channel against the
  * provider simulators and prints each step: card reversals through Addon Payments (EPG), PayPro and
- * Optty, and an Apace instant refund the simulated customer accepts. Exits 1 if any step fails.
+ * Optty, an Apace instant refund the simulated customer accepts, a return pushed by Ap21, and a
+ * Refundid refund. Exits 1 if any step fails.
  */
 const settings = localSettings();
 applyLocalEnvironment(settings);
@@ -20,10 +22,16 @@ let failures = 0;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const say = (line: string) => process.stdout.write(`${line}\n`);
 
-async function post(url: string, body: unknown): Promise<{ status: number; json: unknown }> {
-  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+async function post(url: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: unknown }> {
+  const raw = typeof body === 'string' ? body : JSON.stringify(body);
+  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: raw });
   const text = await response.text();
   return { status: response.status, json: text ? (JSON.parse(text) as unknown) : undefined };
+}
+
+function expectStatus(answer: { status: number; json: unknown }, status: number): unknown {
+  if (answer.status !== status) throw new Error(`answered ${answer.status}: ${JSON.stringify(answer.json)}`);
+  return answer.json;
 }
 
 async function step<T>(description: string, action: () => Promise<T>): Promise<T | undefined> {
@@ -118,6 +126,64 @@ async function runChannel(index: number, channel: DemoChannel): Promise<void> {
   });
 }
 
+/**
+ * A return Ap21 pushes to us (refunded by card reversal through EPG), then a Refundid refund of the
+ * order's other unit, with Refundid's order fetch showing what is still returnable at each step.
+ */
+async function runAp21AndRefundid(): Promise<void> {
+  const secrets = JSON.parse(readFileSync(process.env.LOCAL_SECRETS_FILE!, 'utf8')) as { ap21: { pushApiKey: string }; refundid: { bearerToken: string } };
+  const stan = `ap21-${runId}`;
+  say('\n▸ Return pushed by Ap21, refunded on the card');
+  const order = await step('Ap21 holds order for 2 linen shirts, paid by card', async () => {
+    expectStatus(await post(`${simulators}/_sim/seed/addon-payments`, { transactionId: stan, amount: { minor: 11980, currency: 'AUD' } }), 204);
+    return expectStatus(
+      await post(`${simulators}/_sim/seed/ap21`, { order: { email: 'dana@example.com', lines: [{ skuId: '21503', quantity: 2, priceMinor: 5990, productName: 'Linen shirt' }], payments: [{ cardType: 'VISA', stan, amountMinor: 11980 }] } }),
+      200,
+    ) as { orderId: string; personId: string; orderNumber: string; lines: { lineId: string }[] };
+  });
+  if (!order) return;
+  const orderId = `ap21-${order.orderId}`;
+  const returned = await step('the customer returns one shirt in Ap21', async () =>
+    expectStatus(await post(`${simulators}/_sim/seed/ap21`, { return: { orderId: order.orderId, lines: [{ skuId: '21503', quantity: -1 }] } }), 200) as { returnId: string },
+  );
+  if (!returned) return;
+  const refundId = `ap21-${returned.returnId}`;
+  await step('Ap21 pushes the return to POST /ap21/returns (202 once stored)', async () => {
+    const xml = `<ReturnOrder><Id>${returned.returnId}</Id><PersonId>${order.personId}</PersonId><OrigOrderId>${order.orderId}</OrigOrderId><OrderDetails><OrderDetail><SkuId>21503</SkuId><Quantity>-1</Quantity></OrderDetail></OrderDetails></ReturnOrder>`;
+    expectStatus(await post(`${api}/ap21/returns`, xml, { 'content-type': 'text/xml', 'x-api-key': secrets.ap21.pushApiKey }), 202);
+  });
+  await step('the dispatcher reverses the payment at Addon Payments (EPG)', () => follow(orderId, refundId, (refund) => refund.state === 'paid'));
+  await step('EPG paid exactly once', async () => {
+    const payouts = (await (await fetch(`${simulators}/_sim/payouts`)).json()) as Record<string, Record<string, number>>;
+    if (payouts['addon-payments']?.[refundId] !== 1) throw new Error(`${payouts['addon-payments']?.[refundId] ?? 0} payouts`);
+  });
+
+  say('\n▸ Refundid refund of the other shirt');
+  const bearer = { authorization: `Bearer ${secrets.refundid.bearerToken}` };
+  const returnable = async () => {
+    const response = await fetch(`${api}/refundid/order?order_number=${encodeURIComponent(order.orderNumber)}&email=dana%40example.com`, { headers: bearer });
+    const body = (await response.json()) as { line_items?: { returnable_quantity: number }[] };
+    if (response.status !== 200) throw new Error(`order fetch answered ${response.status}: ${JSON.stringify(body)}`);
+    return body.line_items?.[0]?.returnable_quantity;
+  };
+  await step('Refundid fetches the order: 1 shirt still returnable', async () => {
+    const units = await returnable();
+    if (units !== 1) throw new Error(`returnable_quantity ${units}`);
+  });
+  const rma = { refundid_id: `demo-${runId}`, merchant_rma_ref: `RMA-${runId}`, line_items: [{ merchant_order_ref: orderId, line_item_ref: order.lines[0]!.lineId, quantity: 1 }] };
+  await step('Refundid pushes "refunding": the unit is reserved', async () => {
+    expectStatus(await post(`${api}/refundid/refund`, { ...rma, status: 'refunding' }, bearer), 200);
+    if ((await returnable()) !== 0) throw new Error('the unit is still returnable');
+  });
+  await step('Refundid pushes "refundid": paid via Refundid', async () => {
+    const answer = expectStatus(await post(`${api}/refundid/refund`, { ...rma, status: 'refundid' }, bearer), 200) as { state: string };
+    if (answer.state !== 'paid') throw new Error(`state ${answer.state}`);
+  });
+  await step('a second Refundid RMA for the same order finds nothing left: 409', async () => {
+    expectStatus(await post(`${api}/refundid/refund`, { ...rma, refundid_id: `demo-${runId}-again`, merchant_rma_ref: `RMA-${runId}-again`, status: 'refunding' }, bearer), 409);
+  });
+}
+
 async function main(): Promise<void> {
   const health = await fetch(`${api}/health`).catch(() => undefined);
   if (!health?.ok) {
@@ -133,6 +199,7 @@ async function main(): Promise<void> {
   ];
   say(`refund-relay demo against ${api} and the simulators at ${simulators}`);
   for (const [index, channel] of channels.entries()) await runChannel(index, channel);
+  await runAp21AndRefundid();
   say(failures ? `\n${failures} step(s) failed.` : '\nEvery channel refunded exactly once.');
   process.exit(failures ? 1 : 0);
 }

@@ -11,6 +11,8 @@ export interface LocalSettings {
   readonly dataDir: string;
   /** How often the in-process sweeper looks for due work. */
   readonly sweepIntervalMs: number;
+  /** How often the in-process Ap21 poller reads changed orders. */
+  readonly pollIntervalMs: number;
 }
 
 export function localSettings(env: NodeJS.ProcessEnv = process.env): LocalSettings {
@@ -19,6 +21,7 @@ export function localSettings(env: NodeJS.ProcessEnv = process.env): LocalSettin
     dynamoPort: Number(env.DYNAMODB_PORT ?? 4567),
     simulatorPort: Number(env.SIMULATOR_PORT ?? 4010),
     sweepIntervalMs: Number(env.SWEEP_INTERVAL_MS ?? 2000),
+    pollIntervalMs: Number(env.AP21_POLL_INTERVAL_MS ?? 5000),
     dataDir: resolve(env.LOCAL_DATA_DIR ?? '.local'),
   };
 }
@@ -44,6 +47,9 @@ export function applyLocalEnvironment(settings: LocalSettings, env: NodeJS.Proce
     // Locally every caller is on loopback: Refundid's calls and PayPro's IPNs come from here.
     REFUNDID_ALLOWED_IPS: '127.0.0.1',
     PAYPRO_IPN_SOURCE_IPS: '127.0.0.1',
+    AP21_PUSH_ALLOWED_IPS: '127.0.0.1,::1',
+    // Which reversal provider refunds which Ap21 payment (in AWS this is the retailer's mapping).
+    AP21_PAYMENT_PROVIDERS: 'MerchantId:Refundid=refundid,CardType:Refundid=refundid,CardType:VISA=addon_payments,CardType:PAYPRO=paypro,CardType:OPTTY=optty',
   };
   for (const [name, value] of Object.entries(defaults)) env[name] ??= value;
 }

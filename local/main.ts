@@ -1,5 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import { join, relative } from 'node:path';
+import { createAp21Poller } from '../lambdas/functions/ap21-runtime';
 import { createDispatcher } from '../lambdas/functions/dispatch-runtime';
 import { runtime } from '../lambdas/functions/runtime';
 import { logger } from '../lambdas/commons/logger';
@@ -43,6 +44,15 @@ async function main(): Promise<void> {
   const sweeper = setInterval(() => {
     sweep(rt.store, queue, Date.now()).catch((error: unknown) => logger.warn('sweep failed', { error }));
   }, settings.sweepIntervalMs);
+  // The Ap21 poller, as the scheduled Lambda runs it; one run at a time.
+  const poller = createAp21Poller(rt, process.env, queue);
+  let polling: Promise<unknown> | undefined;
+  const pollTimer = setInterval(() => {
+    polling ??= poller
+      .run()
+      .catch((error: unknown) => logger.warn('Ap21 poll failed', { error }))
+      .finally(() => (polling = undefined));
+  }, settings.pollIntervalMs);
 
   const shown = (path: string) => relative(process.cwd(), path) || path;
   process.stdout.write(
@@ -53,6 +63,7 @@ async function main(): Promise<void> {
       `  Simulators  ${simulators.host.url}   (Apace, Addon Payments, PayPro, Optty, Ap21; payouts at ${simulators.host.url}/_sim/payouts)`,
       `  Secrets     ${shown(secretsFile)}${created ? '   (created with random values)' : ''}`,
       `  Dispatcher  in-process; the sweeper looks for due work every ${settings.sweepIntervalMs / 1000} s`,
+      `  Ap21 poller in-process, every ${settings.pollIntervalMs / 1000} s, against the Ap21 simulator`,
       '',
       'In another terminal:',
       '  npm run demo    # one refund through every channel against the simulators',
@@ -66,6 +77,8 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     clearInterval(sweeper);
+    clearInterval(pollTimer);
+    await polling;
     await queue.stop();
     await server.close();
     await simulators.close();

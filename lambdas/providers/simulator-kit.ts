@@ -28,8 +28,8 @@ export interface Simulator {
   handle(request: SimRequest): Promise<SimResponse>;
   /** Money sent per merchant reference (our refund id). More than 1 anywhere is a double payout. */
   payouts(): ReadonlyMap<string, number>;
-  /** Adds provider-side data (an original payment, an order) from a JSON record; throws if malformed. */
-  seed?(record: unknown): void;
+  /** Adds provider-side data (an original payment, an order) from a JSON record; throws if malformed. May say what it made. */
+  seed?(record: unknown): unknown;
 }
 
 export interface FaultKnobs {
@@ -99,12 +99,13 @@ export async function startSimulatorHost(
     if (seeding && req.method === 'POST') {
       const target = simulators[seeding[1]!];
       if (!target?.seed) return send({ status: 404, body: { error: `simulator ${seeding[1]} takes no seed data` } });
+      let made: unknown;
       try {
-        target.seed(JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown);
+        made = target.seed(JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown);
       } catch (error) {
         return send({ status: 400, body: { error: (error as Error).message } });
       }
-      return send({ status: 204 });
+      return send(made === undefined ? { status: 204 } : { status: 200, body: made });
     }
     const prefix = url.pathname.split('/')[1] ?? '';
     const simulator = simulators[prefix];

@@ -195,6 +195,17 @@ export class Ap21Simulator implements Simulator {
     this.now = options.now ?? Date.now;
   }
 
+  /**
+   * `{order: SimOrderSeed}` adds an order, `{return: {orderId, ...SimReturnSeed}}` a return; answers
+   * what was made (its Ap21 ids), for the demo and tests in other processes.
+   */
+  seed(record: unknown): SimOrder | SimReturn {
+    const { order, return: returned } = (record ?? {}) as { order?: SimOrderSeed; return?: SimReturnSeed & { orderId: string } };
+    if (order) return this.addOrder(order);
+    if (returned) return this.addReturn(returned.orderId, returned);
+    throw new Error('seed needs {order: …} or {return: {orderId, lines}}');
+  }
+
   addOrder(seed: SimOrderSeed): SimOrder {
     const orderId = String(this.nextId.order++);
     const orderNumber = seed.orderNumber ?? `W${orderId.padStart(7, '0')}`;
