@@ -84,16 +84,18 @@ function hostileTokens(purpose: CallbackPurpose): fc.Arbitrary<{ what: string; q
     fc
       .constantFrom<Ids>(OTHER, { orderId: TARGET.orderId, refundId: OTHER.refundId }, { orderId: OTHER.orderId, refundId: TARGET.refundId }, { orderId: TARGET.refundId, refundId: TARGET.orderId })
       .map((ids) => ({ what: `token of ${ids.orderId}/${ids.refundId}`, query: withToken(token(purpose, ids)) })),
-    // One character of the genuine token changed. The MAC's last character carries two unused bits,
-    // so only the first 42 of its 43 characters are changed: each of those changes the MAC's bytes.
-    fc.record({ at: fc.nat(), by: fc.integer({ min: 1, max: 63 }) }).map(({ at, by }) => {
+    // One character of the genuine MAC changed. Its last character carries two unused bits, so only
+    // the first 42 of its 43 characters are changed: a change to any of those changes the MAC's bytes.
+    fc.record({ at: fc.nat({ max: 41 }), by: fc.integer({ min: 1, max: 63 }) }).map(({ at, by }) => {
       const genuine = token(purpose);
-      const macStart = genuine.lastIndexOf('.') + 1;
-      const position = at % (macStart + 42);
-      const alphabet = position < macStart && /\d/.test(genuine[position]!) ? '0123456789' : BASE64URL;
-      const changed = alphabet[(alphabet.indexOf(genuine[position]!) + by) % alphabet.length]!;
-      const tampered = position < macStart && genuine[position] === '.' ? genuine : `${genuine.slice(0, position)}${changed}${genuine.slice(position + 1)}`;
-      return { what: `token changed at ${position}`, query: withToken(tampered === genuine ? `${genuine}.` : tampered) };
+      const position = genuine.lastIndexOf('.') + 1 + at;
+      const changed = BASE64URL[(BASE64URL.indexOf(genuine[position]!) + by) % BASE64URL.length]!;
+      return { what: `MAC changed at ${at}`, query: withToken(`${genuine.slice(0, position)}${changed}${genuine.slice(position + 1)}`) };
+    }),
+    // A genuine token's life extended by rewriting its expiry.
+    fc.integer({ min: 1, max: 10 * 365 * 24 * 3600 }).map((seconds) => {
+      const [keyId, expiry, mac] = token(purpose).split('.');
+      return { what: `expiry pushed ${seconds} s later`, query: withToken(`${keyId}.${Number(expiry) + seconds}.${mac}`) };
     }),
     fc.constantFrom((t: string) => `${t}=`, (t: string) => ` ${t}`, (t: string) => `${t}\n`, (t: string) => `${t}.`, (t: string) => `${t}${t}`, (t: string) => t.slice(0, -1)).map((mangle) => ({ what: 'a mangled token', query: withToken(mangle(token(purpose))) })),
     fc.constantFrom<(t: string) => string>(
