@@ -58,6 +58,19 @@ function lambdaContext(fn: string): Context {
   };
 }
 
+/** A path segment that is not valid percent-encoding: refused (400) before any handler runs. */
+class UndecodablePathError extends Error {
+  override readonly name = 'UndecodablePathError';
+}
+
+function decodePathValue(value: string): string {
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    throw new UndecodablePathError(`path segment is not valid percent-encoding`);
+  }
+}
+
 /** The REST proxy event API Gateway would send, with the body base64-encoded (binary media type *\/*). */
 export function toProxyEvent(route: CompiledRoute, request: IncomingMessage, url: URL, pathValues: string[], body: Buffer): APIGatewayProxyEvent {
   const headers: Record<string, string> = {};
@@ -74,7 +87,7 @@ export function toProxyEvent(route: CompiledRoute, request: IncomingMessage, url
     query[name] = value;
     (multiQuery[name] ??= []).push(value);
   }
-  const pathParameters = Object.fromEntries(route.params.map((name, i) => [name, decodeURIComponent(pathValues[i] ?? '')]));
+  const pathParameters = Object.fromEntries(route.params.map((name, i) => [name, decodePathValue(pathValues[i] ?? '')]));
   const sourceIp = (request.socket.remoteAddress ?? '').replace(/^::ffff:/, '');
   return {
     resource: route.path,
@@ -144,7 +157,8 @@ export async function startServer(routes: CompiledRoute[], options: { port?: num
       const result = await hit.route.handler(event, lambdaContext(hit.route.fn));
       response.writeHead(result.statusCode, result.headers as Record<string, string>);
       response.end(result.body);
-    } catch {
+    } catch (error) {
+      if (error instanceof UndecodablePathError && !response.headersSent) return sendJson(response, 400, { error: { code: 'invalid_path', message: error.message } });
       // API Gateway answers 502 when the integration itself fails; the handler logged the cause.
       if (!response.headersSent) sendJson(response, 502, { error: { code: 'bad_gateway', message: 'handler failed' } });
       else response.destroy();

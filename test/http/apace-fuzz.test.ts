@@ -281,10 +281,8 @@ describe('hostile requests to the Apace callback routes', () => {
     expect(await tableSnapshot(stack.dynamo.endpoint)).not.toEqual(before);
   });
 
-  // KNOWN DEFECT in the local server, not in the handlers: local/server.ts decodes path parameters
-  // with decodeURIComponent, which throws on these, and the request is answered 502. `it.failing`
-  // records it; once the local server answers 400, drop `.failing` and move them into BAD_IDS.
-  it.failing('answers a path id that is not valid percent-encoding with a 4xx', async () => {
+  // The local server decodes path parameters before any handler runs, as API Gateway does.
+  it('answers a path id that is not valid percent-encoding with a 4xx', async () => {
     const answers = await Promise.all(
       UNDECODABLE_IDS.flatMap((bad) =>
         (['verify', 'notify'] as const).map((purpose) => send({ what: bad, path: pathOf(purpose, { ...TARGET, refundId: bad }, withToken(token(purpose))), method: METHOD[purpose], ...(purpose === 'notify' && signedJson(apaceWebhook(TARGET.orderId, 'pending'))) })),
