@@ -3,6 +3,9 @@ import { createDocumentClient } from '../lambdas/commons/clients/dynamodb';
 import { openOrder, type PaymentProvider } from '../lambdas/domain/order';
 import { createDispatcher } from '../lambdas/functions/dispatch-runtime';
 import type { Runtime } from '../lambdas/functions/runtime';
+import { createReturnIntake } from '../lambdas/functions/ap21-runtime';
+import type { Ap21Order, Ap21Return } from '../lambdas/providers/ap21/schemas';
+import { ledgerOrderId, returnRefundId } from '../lambdas/services/ap21-ledger';
 import { LocalQueue } from '../lambdas/services/local-queue';
 import { sweep } from '../lambdas/services/sweeper';
 import { TABLE } from '../lambdas/store/table';
@@ -15,28 +18,17 @@ const BARE_WINDOW_MS = 2_500;
 const DEADLINE_MS = 60_000;
 const PROVIDERS: readonly PaymentProvider[] = ['addon_payments', 'paypro', 'optty'];
 
-/** One customer return: the order (already known from Ap21) and the refund it asks for. */
+/** One customer return as Ap21 reports it, and where refund-relay books it. */
 export interface BenchReturn {
-  readonly orderId: string;
+  readonly order: Ap21Order;
+  readonly ret: Ap21Return;
+  readonly ledgerOrderId: string;
   readonly refundId: string;
-  readonly amountMinor: number;
 }
 
-/**
- * The ingestion step: stores a return as a refund to pay. Until the Ap21 ingestion lands this is its
- * store write alone (`createRefund`, the reserve); swap in the ingestion's own entry point here.
- */
-export type IngestReturn = (rt: Runtime, item: BenchReturn) => Promise<void>;
-
-export const createRefundAsIngestionWould: IngestReturn = async (rt, item) => {
-  const now = new Date().toISOString();
-  await rt.store.createRefund(
-    item.orderId,
-    { refundId: item.refundId, lines: { '1': 1 }, paymentId: 'p1', amount: { minor: item.amountMinor, currency: 'AUD' }, route: 'reversal', source: { kind: 'ap21_return', ref: item.refundId } },
-    now,
-    { actor: 'ap21' },
-  );
-};
+/** Which reversal provider refunds each bench payment (the stage's AP21_PAYMENT_PROVIDERS). */
+const PAYMENT_PROVIDERS = 'CardType:EPG=addon_payments,CardType:PAYPRO=paypro,CardType:OPTTY=optty';
+const CARD_TYPE: Record<PaymentProvider, string> = { addon_payments: 'EPG', paypro: 'PAYPRO', optty: 'OPTTY', refundid: 'Refundid', other: 'OTHER' };
 
 export interface PipelineResult {
   readonly returns: number;
@@ -49,27 +41,43 @@ export interface PipelineResult {
   readonly dynamoCallsPerReturn: Readonly<Record<string, number>>;
 }
 
-/** Orders as Ap21 order sync leaves them, and the original payments at each provider's simulator. */
-async function seedOrders(rt: Runtime, sims: ProviderSimulators, runId: string): Promise<BenchReturn[]> {
+/**
+ * Returns as Ap21 reports them (an order of one unit and its return), and the original payments at
+ * each provider's simulator. The Ap21 HTTP read is the poller's; the pipeline starts at the intake.
+ */
+function seedReturns(sims: ProviderSimulators, runId: string): BenchReturn[] {
   const returns: BenchReturn[] = [];
   for (let i = 0; i < RETURNS; i++) {
     const provider = PROVIDERS[i % PROVIDERS.length]!;
-    const orderId = `bench-${runId}-${i}`;
-    const amountMinor = 1000 + i;
-    const transactionId = provider === 'paypro' ? String(700_000 + i) : `${runId}-tx-${i}`;
-    const amount = { minor: amountMinor, currency: 'AUD' };
+    const amount = { minor: 1000 + i, currency: 'AUD' };
+    const transactionId = provider === 'paypro' ? String(700_000 + i) : `bench-${runId}-tx-${i}`;
     if (provider === 'addon_payments') sims.addonPayments.seed({ transactionId, amount });
     if (provider === 'paypro') sims.paypro.seed?.({ orderId: Number(transactionId), email: `customer${i}@example.com`, amount });
     if (provider === 'optty') sims.optty.api.seed?.({ reference: transactionId, captured: amount });
-    await rt.store.putOrder(
-      openOrder(
-        { orderId, currency: 'AUD', lines: [{ lineId: '1', quantity: 1, valueMinor: amountMinor, title: 'Shirt' }], payments: [{ paymentId: 'p1', capturedMinor: amountMinor, provider, transactionId }] },
-        new Date().toISOString(),
-      ),
-    );
-    returns.push({ orderId, refundId: `${orderId}-r1`, amountMinor });
+    const ap21OrderId = `${runId}${String(i).padStart(4, '0')}`;
+    const order: Ap21Order = {
+      orderId: ap21OrderId,
+      orderNumber: `W${ap21OrderId}`,
+      personId: `P${i}`,
+      currency: 'AUD',
+      email: `customer${i}@example.com`,
+      lines: [{ lineId: '1', skuId: 'SKU-1', quantity: 1, value: amount, productName: 'Shirt' }],
+      payments: [{ origin: 'CreditCard', cardType: CARD_TYPE[provider], stan: transactionId, amount }],
+      paymentsVisible: true,
+    };
+    const ret: Ap21Return = { returnId: `R${ap21OrderId}`, orderNumber: `W${ap21OrderId}R`, origOrderNumber: order.orderNumber, personId: order.personId, currency: 'AUD', lines: [{ skuId: 'SKU-1', quantity: -1 }], payments: [], paymentsVisible: true };
+    returns.push({ order, ret, ledgerOrderId: ledgerOrderId(ap21OrderId), refundId: returnRefundId(ret.returnId) });
   }
   return returns;
+}
+
+/** Order items for the bare-write baseline: the pipeline's own orders do not exist before it runs. */
+async function baselineOrders(rt: Runtime, runId: string): Promise<string[]> {
+  const orderIds = Array.from({ length: 40 }, (_, i) => `bench-${runId}-baseline-${i}`);
+  for (const orderId of orderIds) {
+    await rt.store.putOrder(openOrder({ orderId, currency: 'AUD', lines: [{ lineId: '1', quantity: 1, valueMinor: 1000 }], payments: [{ paymentId: 'p1', capturedMinor: 1000, provider: 'other' }] }, new Date().toISOString()));
+  }
+  return orderIds;
 }
 
 /** Conditional writes per second on order items, `CONCURRENCY` writers at once, as the pipeline runs them. */
@@ -101,19 +109,16 @@ async function bareWritesPerSecond(rt: Runtime, orderIds: readonly string[]): Pr
 }
 
 /**
- * Returns through the local stack: ingested (the refund's reserve), dispatched through the real
+ * Returns through the local stack: ingested by the Ap21 return intake (the order's ledger opened,
+ * the refund booked), dispatched through the real
  * Dispatcher and LocalQueue to the provider simulators (EPG, PayPro, Optty; no faults) and paid.
  * Beside it, bare conditional writes on the same dynalite, before and after, at the same concurrency.
  */
-export async function benchPipeline(
-  rt: Runtime,
-  sims: ProviderSimulators,
-  dynamo: CountedDynalite,
-  env: NodeJS.ProcessEnv,
-  ingest: IngestReturn = createRefundAsIngestionWould,
-): Promise<PipelineResult> {
-  const returns = await seedOrders(rt, sims, Date.now().toString(36));
-  const orderIds = returns.map((item) => item.orderId);
+export async function benchPipeline(rt: Runtime, sims: ProviderSimulators, dynamo: CountedDynalite, env: NodeJS.ProcessEnv): Promise<PipelineResult> {
+  const runId = Date.now().toString(36);
+  const returns = seedReturns(sims, runId);
+  const orderIds = await baselineOrders(rt, runId);
+  const intake = createReturnIntake(rt, { ...env, AP21_PAYMENT_PROVIDERS: PAYMENT_PROVIDERS });
   return withStdoutDiscarded(async () => {
     const bareBefore = await bareWritesPerSecond(rt, orderIds);
     const dispatcher = createDispatcher(rt, env);
@@ -130,8 +135,9 @@ export async function benchPipeline(
       Array.from({ length: CONCURRENCY }, async () => {
         while (next < returns.length) {
           const item = returns[next++]!;
-          await ingest(rt, item);
-          await queue.ring([item.orderId]);
+          // The intake opens the order's ledger from Ap21's order and books the return as a refund.
+          await intake.ingest(item.order, item.ret);
+          await queue.ring([item.ledgerOrderId]);
         }
       }),
     );
@@ -149,7 +155,7 @@ export async function benchPipeline(
 
     let lost = 0;
     for (const item of returns) {
-      const refund = (await rt.store.getOrder(item.orderId))?.refunds[item.refundId];
+      const refund = (await rt.store.getOrder(item.ledgerOrderId))?.refunds[item.refundId];
       if (refund?.state !== 'paid') lost++;
     }
     const duplicatePayouts = [...sims.payoutsByReference().values()].filter((count) => count > 1).length;
