@@ -4,7 +4,7 @@ module.exports = {
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
   transform: { '^.+\\.[tj]sx?$': ['ts-jest', { tsconfig: { allowJs: true } }] },
-  transformIgnorePatterns: ['/node_modules/(?!(@middy|zod)/)'],
+  transformIgnorePatterns: ['/node_modules/(?!zod/)'],
   setupFiles: ['<rootDir>/test/support/env.ts'],
   testTimeout: 30000,
 };

@@ -87,7 +87,13 @@ export function clientsOnlyEntry(use: SdkUse): string {
   const alias = (pkg: string, name: string) => (name.endsWith('Command') ? `${pkg.replace(/-/g, '_')}_${name}` : name);
   const commands = [...use.packages].flatMap(([pkg, { commands: names }]) => [...names].map((name) => alias(pkg, name))).sort();
   return [
-    ...[...imports].map(([pkg, names]) => `import { ${[...names].sort().map((name) => (alias(pkg, name) === name ? name : `${name} as ${alias(pkg, name)}`)).join(', ')} } from '@aws-sdk/${pkg}';`),
+    ...[...imports].map(
+      ([pkg, names]) =>
+        `import { ${[...names]
+          .sort()
+          .map((name) => (alias(pkg, name) === name ? name : `${name} as ${alias(pkg, name)}`))
+          .join(', ')} } from '@aws-sdk/${pkg}';`,
+    ),
     `export const clients = [${built.join(', ')}];`,
     `export const commands = [${commands.join(', ')}];`,
   ].join('\n');
@@ -96,7 +102,13 @@ export function clientsOnlyEntry(use: SdkUse): string {
 function describeUse(use: SdkUse): string {
   if (use.packages.size === 0) return '(no SDK client)';
   return [...use.packages]
-    .map(([pkg, { commands }]) => `${pkg}(${[...commands].map((command) => command.replace(/Command$/, '')).sort().join(',')})`)
+    .map(
+      ([pkg, { commands }]) =>
+        `${pkg}(${[...commands]
+          .map((command) => command.replace(/Command$/, ''))
+          .sort()
+          .join(',')})`,
+    )
     .join(' ');
 }
 
@@ -128,7 +140,8 @@ export async function benchBundles(initEnv: NodeJS.ProcessEnv): Promise<BundleRe
       built.push({ name, outfile, baselineFile, bytes, baselineBytes, sdk: describeUse(use) });
     }
     // Every file loaded once first, so no bundle is measured against a cold file cache.
-    for (let run = 0; run < INIT_WARM_UPS; run++) for (const bundle of built) for (const file of [bundle.outfile, bundle.baselineFile]) await initTime(file, initEnv);
+    for (let run = 0; run < INIT_WARM_UPS; run++)
+      for (const bundle of built) for (const file of [bundle.outfile, bundle.baselineFile]) await initTime(file, initEnv);
     const results: BundleResult[] = [];
     for (const { outfile, baselineFile, ...bundle } of built) {
       const initSamples: number[] = [];

@@ -65,7 +65,16 @@ function seedReturns(sims: ProviderSimulators, runId: string): BenchReturn[] {
       payments: [{ origin: 'CreditCard', cardType: CARD_TYPE[provider], stan: transactionId, amount }],
       paymentsVisible: true,
     };
-    const ret: Ap21Return = { returnId: `R${ap21OrderId}`, orderNumber: `W${ap21OrderId}R`, origOrderNumber: order.orderNumber, personId: order.personId, currency: 'AUD', lines: [{ skuId: 'SKU-1', quantity: -1 }], payments: [], paymentsVisible: true };
+    const ret: Ap21Return = {
+      returnId: `R${ap21OrderId}`,
+      orderNumber: `W${ap21OrderId}R`,
+      origOrderNumber: order.orderNumber,
+      personId: order.personId,
+      currency: 'AUD',
+      lines: [{ skuId: 'SKU-1', quantity: -1 }],
+      payments: [],
+      paymentsVisible: true,
+    };
     returns.push({ order, ret, ledgerOrderId: ledgerOrderId(ap21OrderId), refundId: returnRefundId(ret.returnId) });
   }
   return returns;
@@ -75,7 +84,17 @@ function seedReturns(sims: ProviderSimulators, runId: string): BenchReturn[] {
 async function baselineOrders(rt: Runtime, runId: string): Promise<string[]> {
   const orderIds = Array.from({ length: 40 }, (_, i) => `bench-${runId}-baseline-${i}`);
   for (const orderId of orderIds) {
-    await rt.store.putOrder(openOrder({ orderId, currency: 'AUD', lines: [{ lineId: '1', quantity: 1, valueMinor: 1000 }], payments: [{ paymentId: 'p1', capturedMinor: 1000, provider: 'other' }] }, new Date().toISOString()));
+    await rt.store.putOrder(
+      openOrder(
+        {
+          orderId,
+          currency: 'AUD',
+          lines: [{ lineId: '1', quantity: 1, valueMinor: 1000 }],
+          payments: [{ paymentId: 'p1', capturedMinor: 1000, provider: 'other' }],
+        },
+        new Date().toISOString(),
+      ),
+    );
   }
   return orderIds;
 }

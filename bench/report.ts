@@ -64,11 +64,26 @@ export function report({ verification, bundles, pipeline, cores, seconds }: Benc
     'Apace verification (handler in process, dynalite, Secrets Manager fake behind the real SDK and Powertools cache)',
     ...columns([
       ['measure', 'value', 'target', ''],
-      ['DynamoDB round trips per verification', String(round(verification.roundtrips, 3)), TARGETS.verification_roundtrips.target, verdict('verification_roundtrips', verification.roundtrips)],
-      ['Secrets Manager calls, warm', String(verification.warmSecretCalls), TARGETS.warm_secret_calls.target, verdict('warm_secret_calls', verification.warmSecretCalls)],
+      [
+        'DynamoDB round trips per verification',
+        String(round(verification.roundtrips, 3)),
+        TARGETS.verification_roundtrips.target,
+        verdict('verification_roundtrips', verification.roundtrips),
+      ],
+      [
+        'Secrets Manager calls, warm',
+        String(verification.warmSecretCalls),
+        TARGETS.warm_secret_calls.target,
+        verdict('warm_secret_calls', verification.warmSecretCalls),
+      ],
       ['handler p50 / p99 (ms)', `${round(verification.handlerP50)} / ${round(verification.handlerP99)}`, '', ''],
       ['bare conditional UpdateItem p50 / p99 (ms)', `${round(verification.bareP50)} / ${round(verification.bareP99)}`, '', ''],
-      [`p99 ratio (${verification.samples} samples each, alternating batches)`, String(p99Ratio), TARGETS.verification_p99_ratio.target, verdict('verification_p99_ratio', p99Ratio)],
+      [
+        `p99 ratio (${verification.samples} samples each, alternating batches)`,
+        String(p99Ratio),
+        TARGETS.verification_p99_ratio.target,
+        verdict('verification_p99_ratio', p99Ratio),
+      ],
     ]),
     '',
     'Lambda bundles (esbuild as CDK builds them) vs a bundle of only the SDK clients each one uses',
@@ -93,9 +108,21 @@ export function report({ verification, bundles, pipeline, cores, seconds }: Benc
     ...columns([
       ['measure', 'value', 'target', ''],
       ['returns per second', String(round(pipeline.returnsPerSecond, 1)), '', ''],
-      ['DynamoDB requests per return', Object.entries(pipeline.dynamoCallsPerReturn).map(([operation, count]) => `${operation} ${count}`).join(', '), '', ''],
+      [
+        'DynamoDB requests per return',
+        Object.entries(pipeline.dynamoCallsPerReturn)
+          .map(([operation, count]) => `${operation} ${count}`)
+          .join(', '),
+        '',
+        '',
+      ],
       ['bare conditional writes per second (same dynalite, same concurrency)', String(round(pipeline.bareWritesPerSecond, 1)), '', ''],
-      [`pipeline ratio (returns/s × ${WRITES_PER_RETURN} ÷ bare writes/s)`, String(pipelineRatio), TARGETS.pipeline_ratio.target, verdict('pipeline_ratio', pipelineRatio)],
+      [
+        `pipeline ratio (returns/s × ${WRITES_PER_RETURN} ÷ bare writes/s)`,
+        String(pipelineRatio),
+        TARGETS.pipeline_ratio.target,
+        verdict('pipeline_ratio', pipelineRatio),
+      ],
       ['lost (not paid at the end)', String(pipeline.lost), TARGETS.lost.target, verdict('lost', pipeline.lost)],
       ['duplicate payouts', String(pipeline.duplicatePayouts), TARGETS.duplicate_payouts.target, verdict('duplicate_payouts', pipeline.duplicatePayouts)],
     ]),

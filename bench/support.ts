@@ -48,7 +48,9 @@ export async function startCountedDynalite(): Promise<CountedDynalite> {
   const [serve] = server.listeners('request') as ((...args: unknown[]) => void)[];
   server.removeAllListeners('request');
   server.on('request', (request: import('node:http').IncomingMessage, response: unknown) => {
-    const operation = String(request.headers['x-amz-target'] ?? 'unknown').split('.').pop()!;
+    const operation = String(request.headers['x-amz-target'] ?? 'unknown')
+      .split('.')
+      .pop()!;
     calls.set(operation, (calls.get(operation) ?? 0) + 1);
     serve!(request, response);
   });
@@ -81,11 +83,19 @@ export async function startFakeSecretsManager(secrets: ReadonlyMap<string, unkno
       response.writeHead(status, { 'content-type': 'application/x-amz-json-1.1' });
       response.end(JSON.stringify(body));
     };
-    if (request.headers['x-amz-target'] !== 'secretsmanager.GetSecretValue') return reply(400, { __type: 'InvalidRequestException', message: 'only GetSecretValue is served' });
+    if (request.headers['x-amz-target'] !== 'secretsmanager.GetSecretValue')
+      return reply(400, { __type: 'InvalidRequestException', message: 'only GetSecretValue is served' });
     calls++;
     const { SecretId } = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { SecretId: string };
-    if (!secrets.has(SecretId)) return reply(400, { __type: 'ResourceNotFoundException', message: `Secrets Manager can't find the specified secret: ${SecretId}` });
-    reply(200, { ARN: `arn:aws:secretsmanager:ap-southeast-2:000000000000:secret:${SecretId}`, Name: SecretId, VersionId: 'v1', SecretString: JSON.stringify(secrets.get(SecretId)), CreatedDate: 1_767_225_600 });
+    if (!secrets.has(SecretId))
+      return reply(400, { __type: 'ResourceNotFoundException', message: `Secrets Manager can't find the specified secret: ${SecretId}` });
+    reply(200, {
+      ARN: `arn:aws:secretsmanager:ap-southeast-2:000000000000:secret:${SecretId}`,
+      Name: SecretId,
+      VersionId: 'v1',
+      SecretString: JSON.stringify(secrets.get(SecretId)),
+      CreatedDate: 1_767_225_600,
+    });
   });
   const url = await listen(server);
   return { url, calls: () => calls, close: () => close(server) };
@@ -96,8 +106,8 @@ export async function startFakeSecretsManager(secrets: ReadonlyMap<string, unkno
  * that formatting cost stays in the measurement while the report stays readable.
  */
 export async function withStdoutDiscarded<T>(work: () => Promise<T>): Promise<T> {
-  const write = process.stdout.write;
-  process.stdout.write = (() => true) as typeof process.stdout.write;
+  const write = process.stdout.write.bind(process.stdout);
+  process.stdout.write = () => true;
   try {
     return await work();
   } finally {

@@ -103,11 +103,25 @@ async function seedOfferedRefunds(rt: Runtime, prefix: string): Promise<{ orderI
     );
     await rt.store.createRefund(
       orderId,
-      { refundId, lines: { '1': 1 }, paymentId: 'pay-1', amount: { minor: 5990, currency: 'AUD' }, route: 'apace', offerExpiresAt, source: { kind: 'ap21_return', ref: refundId } },
+      {
+        refundId,
+        lines: { '1': 1 },
+        paymentId: 'pay-1',
+        amount: { minor: 5990, currency: 'AUD' },
+        route: 'apace',
+        offerExpiresAt,
+        source: { kind: 'ap21_return', ref: refundId },
+      },
       now,
       { actor: 'ap21' },
     );
-    await rt.store.applyEvent(orderId, refundId, 'offer_created', { now, claimWindowMs: rt.claimWindowMs, refs: { apaceRefundId: randomUUID() } }, { actor: 'dispatcher' });
+    await rt.store.applyEvent(
+      orderId,
+      refundId,
+      'offer_created',
+      { now, claimWindowMs: rt.claimWindowMs, refs: { apaceRefundId: randomUUID() } },
+      { actor: 'dispatcher' },
+    );
     seeded.push({ orderId, refundId });
   }
   return seeded;
@@ -125,7 +139,13 @@ export async function benchVerification(rt: Runtime, dynamo: CountedDynalite, se
   const apace = await rt.secret('apace', apaceSecretSchema).get();
   const targets = await seedOfferedRefunds(rt, 'bench-verify');
   const bareTargets = await seedOfferedRefunds(rt, 'bench-bare');
-  const events = targets.map(({ orderId, refundId }) => verificationEvent(new URL(callbackUrls(rt.config.PUBLIC_BASE_URL, apace, orderId, refundId, Date.now() + 30 * 24 * 3600 * 1000).verificationUrl), orderId, refundId));
+  const events = targets.map(({ orderId, refundId }) =>
+    verificationEvent(
+      new URL(callbackUrls(rt.config.PUBLIC_BASE_URL, apace, orderId, refundId, Date.now() + 30 * 24 * 3600 * 1000).verificationUrl),
+      orderId,
+      refundId,
+    ),
+  );
   const bareClient = createDocumentClient(rt.config.DYNAMODB_ENDPOINT);
 
   const verify = async (i: number) => {
@@ -165,7 +185,8 @@ export async function benchVerification(rt: Runtime, dynamo: CountedDynalite, se
     const bareSamples: number[] = [];
     for (let round = 0; round < ROUNDS; round++) {
       // Alternate which goes first, so neither always runs right after a garbage collection.
-      const order = round % 2 === 0 ? ([verify, handlerSamples, bareUpdate, bareSamples] as const) : ([bareUpdate, bareSamples, verify, handlerSamples] as const);
+      const order =
+        round % 2 === 0 ? ([verify, handlerSamples, bareUpdate, bareSamples] as const) : ([bareUpdate, bareSamples, verify, handlerSamples] as const);
       for (let i = 0; i < BATCH; i++) await timed(order[0], round * BATCH + i, order[1]);
       for (let i = 0; i < BATCH; i++) await timed(order[2], round * BATCH + i, order[3]);
     }

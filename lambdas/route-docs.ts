@@ -76,7 +76,8 @@ const REFUNDID_BEARER: SecurityScheme = {
   definition: {
     type: 'http',
     scheme: 'bearer',
-    description: 'The token refund-relay gives Refundid (`bearerToken` of the `refundid` secret). Calls must also come from Refundid\'s published addresses (`x-ip-allowlist`).',
+    description:
+      "The token refund-relay gives Refundid (`bearerToken` of the `refundid` secret). Calls must also come from Refundid's published addresses (`x-ip-allowlist`).",
   },
 };
 
@@ -88,7 +89,7 @@ const PAYPRO_IPN_SIGNATURE: SecurityScheme = {
     name: 'HASH',
     description:
       'Carried in the form body, not the query: `HASH` = MD5(ORDER_ID + IPN secret key) and `SIGNATURE` = SHA-256 of ORDER_ID, ORDER_STATUS, ORDER_TOTAL_AMOUNT, ' +
-      'CUSTOMER_EMAIL, validation key, TEST_MODE and IPN_TYPE_NAME; the sender must be one of PayPro\'s published addresses.',
+      "CUSTOMER_EMAIL, validation key, TEST_MODE and IPN_TYPE_NAME; the sender must be one of PayPro's published addresses.",
   },
 };
 
@@ -98,7 +99,8 @@ const OPTTY_URL_TOKEN: SecurityScheme = {
     type: 'apiKey',
     in: 'query',
     name: 'token',
-    description: 'The `notificationSecret` of the `optty` secret, in the notification URL registered with Optty. The message itself is only a hint: it is confirmed with Optty before anything changes.',
+    description:
+      'The `notificationSecret` of the `optty` secret, in the notification URL registered with Optty. The message itself is only a hint: it is confirmed with Optty before anything changes.',
   },
 };
 
@@ -109,7 +111,7 @@ const AP21_PUSH_AUTH: SecurityScheme = {
     scheme: 'basic',
     description:
       'User `ap21`, password the `pushApiKey` of the `ap21` secret; or the same key alone in an `x-api-key` header (exactly one of the two). ' +
-      'Calls must also come from the retailer\'s Ap21 push addresses (`x-ip-allowlist`).',
+      "Calls must also come from the retailer's Ap21 push addresses (`x-ip-allowlist`).",
   },
 };
 
@@ -184,18 +186,25 @@ export const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
   'GET /refundid/order': {
     summary: 'Refundid fetches an order, with what is still returnable',
     description:
-      'Answered from the Ap21 order (read through the Ap21 client, cached briefly) in Refundid\'s RapiOrder model. `returnable_quantity` comes from ' +
-      'refund-relay\'s ledger: units refunded or in flight through any channel are not returnable. An unknown order and a wrong e-mail get the same 404.',
+      "Answered from the Ap21 order (read through the Ap21 client, cached briefly) in Refundid's RapiOrder model. `returnable_quantity` comes from " +
+      "refund-relay's ledger: units refunded or in flight through any channel are not returnable. An unknown order and a wrong e-mail get the same 404.",
     security: [REFUNDID_BEARER],
     query: orderQuerySchema,
     success: { status: 200, description: 'The order as Refundid models it', schema: rapiOrderSchema },
-    errors: { 400: ['repeated_parameter', 'too_many_parameters'], ...REFUNDID_AUTH_ERRORS, 404: ['order_not_found'], 422: ['invalid_request'], 500: ['internal_error'], 503: ['temporarily_unavailable'] },
+    errors: {
+      400: ['repeated_parameter', 'too_many_parameters'],
+      ...REFUNDID_AUTH_ERRORS,
+      404: ['order_not_found'],
+      422: ['invalid_request'],
+      500: ['internal_error'],
+      503: ['temporarily_unavailable'],
+    },
   },
   'POST /refundid/refund': {
     summary: 'Refundid pushes an RMA status (refunding, refundid, failed)',
     description:
       '`refunding` reserves the units (409 naming the line when they are not available), `refundid` marks them paid via Refundid, `failed` releases them. ' +
-      'Idempotent on Refundid\'s ids; out-of-order pushes are handled and kept.',
+      "Idempotent on Refundid's ids; out-of-order pushes are handled and kept.",
     security: [REFUNDID_BEARER],
     body: { mediaType: 'application/json', schema: rmaPushSchema, maxBytes: 64 * 1024 },
     success: {
@@ -237,21 +246,34 @@ export const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
     summary: 'Optty notification (a hint, confirmed with Optty)',
     description:
       'Optty signs nothing, so the message is stored and then confirmed by reading the transaction details from Optty; only a SUCCESSFUL refund there ' +
-      'settles ours. Otherwise the dispatcher\'s follow-up is brought forward, never into a running lease.',
+      "settles ours. Otherwise the dispatcher's follow-up is brought forward, never into a running lease.",
     security: [OPTTY_URL_TOKEN],
     body: { mediaType: 'application/json', schema: opttyNotificationSchema, maxBytes: 16 * 1024 },
     success: { status: 200, description: 'Stored', schema: receivedSchema },
-    errors: { 400: ['malformed_json', 'invalid_encoding', 'repeated_parameter'], 401: ['missing_token', 'invalid_token'], 413: ['payload_too_large'], 415: ['unsupported_media_type'], 422: ['invalid_request'], 500: ['internal_error'] },
+    errors: {
+      400: ['malformed_json', 'invalid_encoding', 'repeated_parameter'],
+      401: ['missing_token', 'invalid_token'],
+      413: ['payload_too_large'],
+      415: ['unsupported_media_type'],
+      422: ['invalid_request'],
+      500: ['internal_error'],
+    },
   },
   'POST /providers/addon-payments/status': {
     summary: 'Addon Payments (EPG) status notification (a hint)',
     description:
       'EPG notifications carry no verifiable signature and EPG documents no status query for a rebate, so a notification never moves money: it is stored ' +
-      'and brings the follow-up of a submitted reversal forward. The body is EPG\'s `<response>` XML, or JSON with a `response` key.',
+      "and brings the follow-up of a submitted reversal forward. The body is EPG's `<response>` XML, or JSON with a `response` key.",
     security: [],
     body: { mediaType: 'application/xml', schema: z.string(), maxBytes: 32 * 1024 },
     success: { status: 200, description: 'Received', schema: receivedSchema },
-    errors: { 400: ['malformed_xml', 'malformed_json', 'invalid_encoding'], 413: ['payload_too_large'], 415: ['unsupported_media_type'], 422: ['invalid_request'], 500: ['internal_error'] },
+    errors: {
+      400: ['malformed_xml', 'malformed_json', 'invalid_encoding'],
+      413: ['payload_too_large'],
+      415: ['unsupported_media_type'],
+      422: ['invalid_request'],
+      500: ['internal_error'],
+    },
   },
   'POST /ap21/returns': {
     summary: 'The Ap21-side integration reports a return',

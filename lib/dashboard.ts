@@ -47,7 +47,11 @@ export class Dashboard extends Construct {
         ],
         [
           new GraphWidget({ title: 'Function errors', width, left: functions.map(([name, fn]) => fn.metricErrors({ period: PERIOD, label: name })) }),
-          new GraphWidget({ title: 'Function duration p99 (ms)', width, left: functions.map(([name, fn]) => fn.metricDuration({ period: PERIOD, statistic: 'p99', label: name })) }),
+          new GraphWidget({
+            title: 'Function duration p99 (ms)',
+            width,
+            left: functions.map(([name, fn]) => fn.metricDuration({ period: PERIOD, statistic: 'p99', label: name })),
+          }),
           new GraphWidget({
             title: 'Refund health',
             width,

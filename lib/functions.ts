@@ -116,7 +116,8 @@ export class Functions extends Construct {
     });
     Validations.of(fn).acknowledge({
       id: 'AwsSolutions-L1',
-      reason: 'nodejs22.x is the runtime the code is built and tested for (esbuild target node22, @types/node 22); moving to a newer runtime is a deliberate upgrade.',
+      reason:
+        'nodejs22.x is the runtime the code is built and tested for (esbuild target node22, @types/node 22); moving to a newer runtime is a deliberate upgrade.',
     });
 
     if (callsOut) fn.node.addDependency(this.networkInterfacePolicy(id, role));
@@ -151,7 +152,10 @@ export class Functions extends Construct {
     if (definition.sourceAllowlist) {
       const { variable, path } = definition.sourceAllowlist;
       const addresses = config.ipAllowlists[path];
-      if (!addresses) throw new FunctionRegistryError(`function ${definition.name} checks callers against the allowlist of ${path}, which stage ${config.stage} does not list`);
+      if (!addresses)
+        throw new FunctionRegistryError(
+          `function ${definition.name} checks callers against the allowlist of ${path}, which stage ${config.stage} does not list`,
+        );
       environment[variable] = addresses.join(',');
     }
     return environment;

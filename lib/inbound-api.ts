@@ -116,7 +116,8 @@ export class InboundApi extends Construct {
     if (cloudWatchRole) {
       Validations.of(cloudWatchRole).acknowledge({
         id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]',
-        reason: "API Gateway's account-wide logging role: it creates and writes the execution log groups it names itself, which is what this AWS service-role policy covers.",
+        reason:
+          "API Gateway's account-wide logging role: it creates and writes the execution log groups it names itself, which is what this AWS service-role policy covers.",
       });
     }
   }

@@ -16,13 +16,29 @@ export type TableAccess = 'read' | 'readWrite';
 const ITEM_ACTIONS: Record<TableAccess, string[]> = {
   read: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query'],
   // No DeleteItem or Scan: state only moves forward, and TTL removes expired inbox records.
-  readWrite: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:ConditionCheckItem', 'dynamodb:BatchWriteItem'],
+  readWrite: [
+    'dynamodb:GetItem',
+    'dynamodb:BatchGetItem',
+    'dynamodb:Query',
+    'dynamodb:PutItem',
+    'dynamodb:UpdateItem',
+    'dynamodb:ConditionCheckItem',
+    'dynamodb:BatchWriteItem',
+  ],
 };
 
 // The key actions aws-cdk's own grantReadData/grantReadWriteData add, with the wildcards spelled out.
 const KEY_ACTIONS: Record<TableAccess, string[]> = {
   read: ['kms:Decrypt', 'kms:DescribeKey'],
-  readWrite: ['kms:Decrypt', 'kms:DescribeKey', 'kms:Encrypt', 'kms:ReEncryptFrom', 'kms:ReEncryptTo', 'kms:GenerateDataKey', 'kms:GenerateDataKeyWithoutPlaintext'],
+  readWrite: [
+    'kms:Decrypt',
+    'kms:DescribeKey',
+    'kms:Encrypt',
+    'kms:ReEncryptFrom',
+    'kms:ReEncryptTo',
+    'kms:GenerateDataKey',
+    'kms:GenerateDataKeyWithoutPlaintext',
+  ],
 };
 
 /**
@@ -62,9 +78,7 @@ export class StateTable extends Construct {
 
   /** Item-level access to this table and its index only, never `index/*` or other tables. */
   grantData(grantee: IGrantable, access: TableAccess): void {
-    grantee.grantPrincipal.addToPrincipalPolicy(
-      new PolicyStatement({ actions: ITEM_ACTIONS[access], resources: [this.table.tableArn, this.dueIndexArn] }),
-    );
+    grantee.grantPrincipal.addToPrincipalPolicy(new PolicyStatement({ actions: ITEM_ACTIONS[access], resources: [this.table.tableArn, this.dueIndexArn] }));
     if (this.key) grantee.grantPrincipal.addToPrincipalPolicy(new PolicyStatement({ actions: KEY_ACTIONS[access], resources: [this.key.keyArn] }));
   }
 }

@@ -55,7 +55,8 @@ async function follow(orderId: string, refundId: string, done: (refund: Refund) 
     const shown = printed.get(refundId) ?? 0;
     const order = await store.getOrder(orderId);
     const entries = order?.timeline.filter((entry) => entry.refundId === refundId) ?? [];
-    for (const entry of entries.slice(shown)) say(`      ${entry.at.slice(11, 23)}  ${entry.actor.padEnd(10)} ${entry.event.padEnd(22)} → ${entry.to ?? ''}${entry.note ? `  (${entry.note})` : ''}`);
+    for (const entry of entries.slice(shown))
+      say(`      ${entry.at.slice(11, 23)}  ${entry.actor.padEnd(10)} ${entry.event.padEnd(22)} → ${entry.to ?? ''}${entry.note ? `  (${entry.note})` : ''}`);
     printed.set(refundId, Math.max(shown, entries.length));
     const refund = order?.refunds[refundId];
     if (refund && done(refund)) return refund;
@@ -89,7 +90,15 @@ async function runChannel(index: number, channel: DemoChannel): Promise<void> {
           orderId,
           currency: 'AUD',
           lines: [{ lineId: '1', quantity: 2, valueMinor: 11980, sku: 'SKU-21503', title: 'Linen shirt' }],
-          payments: [{ paymentId: 'p1', capturedMinor: channel.provider === 'paypro' ? 5990 : 11980, provider: channel.provider, transactionId: channel.transactionId, ...(channel.route === 'apace' && { cardLastFour: '4242' }) }],
+          payments: [
+            {
+              paymentId: 'p1',
+              capturedMinor: channel.provider === 'paypro' ? 5990 : 11980,
+              provider: channel.provider,
+              transactionId: channel.transactionId,
+              ...(channel.route === 'apace' && { cardLastFour: '4242' }),
+            },
+          ],
           customer: { firstName: 'Dana', lastName: 'Demo', email: 'dana@example.com' },
         },
         now.toISOString(),
@@ -97,7 +106,15 @@ async function runChannel(index: number, channel: DemoChannel): Promise<void> {
     );
     return store.createRefund(
       orderId,
-      { refundId, lines: { '1': 1 }, paymentId: 'p1', amount, route: channel.route, source: { kind: 'manual', ref: 'demo' }, ...(channel.route === 'apace' && { offerExpiresAt: new Date(now.getTime() + 10 * 86_400_000).toISOString() }) },
+      {
+        refundId,
+        lines: { '1': 1 },
+        paymentId: 'p1',
+        amount,
+        route: channel.route,
+        source: { kind: 'manual', ref: 'demo' },
+        ...(channel.route === 'apace' && { offerExpiresAt: new Date(now.getTime() + 10 * 86_400_000).toISOString() }),
+      },
       now.toISOString(),
       { actor: 'seed', note: 'npm run demo' },
     );
@@ -105,18 +122,24 @@ async function runChannel(index: number, channel: DemoChannel): Promise<void> {
   if (!created) return;
 
   if (channel.route === 'apace') {
-    const offered = await step('the dispatcher creates the Apace offer (Apace checks our verification URL meanwhile)', () => follow(orderId, refundId, (refund) => refund.state !== 'offer_pending'));
+    const offered = await step('the dispatcher creates the Apace offer (Apace checks our verification URL meanwhile)', () =>
+      follow(orderId, refundId, (refund) => refund.state !== 'offer_pending'),
+    );
     if (!offered?.refs.apaceRefundId) return;
     await step('the customer opens the link and claims the refund at Apace', async () => {
       const { json } = await post(`${simulators}/apace/_customer/${offered.refs.apaceRefundId}/accept`, { card_last_four: '4242' });
       if ((json as { outcome?: string }).outcome !== 'paid') throw new Error(`Apace says ${JSON.stringify(json)}`);
     });
-    await step('Apace’s signed webhooks mark the refund paid, then confirmed', () => follow(orderId, refundId, (refund) => refund.state === 'paid' && refund.confirmedAt !== undefined));
+    await step('Apace’s signed webhooks mark the refund paid, then confirmed', () =>
+      follow(orderId, refundId, (refund) => refund.state === 'paid' && refund.confirmedAt !== undefined),
+    );
   } else {
-    await step(`the dispatcher reverses the payment at ${channel.title.split(': ')[1]}`, () => follow(orderId, refundId, (refund) => refund.state === 'paid' || refund.state === 'manual_review').then((refund) => {
-      if (refund.state !== 'paid') throw new Error(`manual review: ${refund.reason}`);
-      return refund;
-    }));
+    await step(`the dispatcher reverses the payment at ${channel.title.split(': ')[1]}`, () =>
+      follow(orderId, refundId, (refund) => refund.state === 'paid' || refund.state === 'manual_review').then((refund) => {
+        if (refund.state !== 'paid') throw new Error(`manual review: ${refund.reason}`);
+        return refund;
+      }),
+    );
   }
   await step('the provider paid exactly once', async () => {
     const payouts = (await (await fetch(`${simulators}/_sim/payouts`)).json()) as Record<string, Record<string, number>>;
@@ -137,14 +160,24 @@ async function runAp21AndRefundid(): Promise<void> {
   const order = await step('Ap21 holds order for 2 linen shirts, paid by card', async () => {
     expectStatus(await post(`${simulators}/_sim/seed/addon-payments`, { transactionId: stan, amount: { minor: 11980, currency: 'AUD' } }), 204);
     return expectStatus(
-      await post(`${simulators}/_sim/seed/ap21`, { order: { email: 'dana@example.com', lines: [{ skuId: '21503', quantity: 2, priceMinor: 5990, productName: 'Linen shirt' }], payments: [{ cardType: 'VISA', stan, amountMinor: 11980 }] } }),
+      await post(`${simulators}/_sim/seed/ap21`, {
+        order: {
+          email: 'dana@example.com',
+          lines: [{ skuId: '21503', quantity: 2, priceMinor: 5990, productName: 'Linen shirt' }],
+          payments: [{ cardType: 'VISA', stan, amountMinor: 11980 }],
+        },
+      }),
       200,
     ) as { orderId: string; personId: string; orderNumber: string; lines: { lineId: string }[] };
   });
   if (!order) return;
   const orderId = `ap21-${order.orderId}`;
-  const returned = await step('the customer returns one shirt in Ap21', async () =>
-    expectStatus(await post(`${simulators}/_sim/seed/ap21`, { return: { orderId: order.orderId, lines: [{ skuId: '21503', quantity: -1 }] } }), 200) as { returnId: string },
+  const returned = await step(
+    'the customer returns one shirt in Ap21',
+    async () =>
+      expectStatus(await post(`${simulators}/_sim/seed/ap21`, { return: { orderId: order.orderId, lines: [{ skuId: '21503', quantity: -1 }] } }), 200) as {
+        returnId: string;
+      },
   );
   if (!returned) return;
   const refundId = `ap21-${returned.returnId}`;
@@ -170,7 +203,11 @@ async function runAp21AndRefundid(): Promise<void> {
     const units = await returnable();
     if (units !== 1) throw new Error(`returnable_quantity ${units}`);
   });
-  const rma = { refundid_id: `demo-${runId}`, merchant_rma_ref: `RMA-${runId}`, line_items: [{ merchant_order_ref: orderId, line_item_ref: order.lines[0]!.lineId, quantity: 1 }] };
+  const rma = {
+    refundid_id: `demo-${runId}`,
+    merchant_rma_ref: `RMA-${runId}`,
+    line_items: [{ merchant_order_ref: orderId, line_item_ref: order.lines[0]!.lineId, quantity: 1 }],
+  };
   await step('Refundid pushes "refunding": the unit is reserved', async () => {
     expectStatus(await post(`${api}/refundid/refund`, { ...rma, status: 'refunding' }, bearer), 200);
     if ((await returnable()) !== 0) throw new Error('the unit is still returnable');
@@ -180,7 +217,10 @@ async function runAp21AndRefundid(): Promise<void> {
     if (answer.state !== 'paid') throw new Error(`state ${answer.state}`);
   });
   await step('a second Refundid RMA for the same order finds nothing left: 409', async () => {
-    expectStatus(await post(`${api}/refundid/refund`, { ...rma, refundid_id: `demo-${runId}-again`, merchant_rma_ref: `RMA-${runId}-again`, status: 'refunding' }, bearer), 409);
+    expectStatus(
+      await post(`${api}/refundid/refund`, { ...rma, refundid_id: `demo-${runId}-again`, merchant_rma_ref: `RMA-${runId}-again`, status: 'refunding' }, bearer),
+      409,
+    );
   });
 }
 
@@ -192,10 +232,34 @@ async function main(): Promise<void> {
   }
   const payproOrderId = Date.now() % 1e9;
   const channels: DemoChannel[] = [
-    { title: 'Card reversal: Addon Payments (EPG)', provider: 'addon_payments', route: 'reversal', transactionId: `epg-${runId}`, seed: ['addon-payments', { transactionId: `epg-${runId}`, amount: { minor: 11980, currency: 'AUD' } }] },
-    { title: 'Card reversal: PayPro Global', provider: 'paypro', route: 'reversal', transactionId: String(payproOrderId), seed: ['paypro', { orderId: payproOrderId, email: 'dana@example.com', amount: { minor: 5990, currency: 'AUD' } }] },
-    { title: 'Card reversal: Optty', provider: 'optty', route: 'reversal', transactionId: `optty-${runId}`, seed: ['optty', { reference: `optty-${runId}`, captured: { minor: 11980, currency: 'AUD' } }] },
-    { title: 'Apace instant refund', provider: 'addon_payments', route: 'apace', transactionId: `apace-${runId}`, seed: ['addon-payments', { transactionId: `apace-${runId}`, amount: { minor: 11980, currency: 'AUD' } }] },
+    {
+      title: 'Card reversal: Addon Payments (EPG)',
+      provider: 'addon_payments',
+      route: 'reversal',
+      transactionId: `epg-${runId}`,
+      seed: ['addon-payments', { transactionId: `epg-${runId}`, amount: { minor: 11980, currency: 'AUD' } }],
+    },
+    {
+      title: 'Card reversal: PayPro Global',
+      provider: 'paypro',
+      route: 'reversal',
+      transactionId: String(payproOrderId),
+      seed: ['paypro', { orderId: payproOrderId, email: 'dana@example.com', amount: { minor: 5990, currency: 'AUD' } }],
+    },
+    {
+      title: 'Card reversal: Optty',
+      provider: 'optty',
+      route: 'reversal',
+      transactionId: `optty-${runId}`,
+      seed: ['optty', { reference: `optty-${runId}`, captured: { minor: 11980, currency: 'AUD' } }],
+    },
+    {
+      title: 'Apace instant refund',
+      provider: 'addon_payments',
+      route: 'apace',
+      transactionId: `apace-${runId}`,
+      seed: ['addon-payments', { transactionId: `apace-${runId}`, amount: { minor: 11980, currency: 'AUD' } }],
+    },
   ];
   say(`refund-relay demo against ${api} and the simulators at ${simulators}`);
   for (const [index, channel] of channels.entries()) await runChannel(index, channel);

@@ -4,7 +4,12 @@ import { TABLE } from '../lambdas/store/table';
 
 // dynalite ships no types; this is the part of its API we use.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const dynalite = require('dynalite') as (options: { path?: string; createTableMs?: number; deleteTableMs?: number; updateTableMs?: number }) => import('node:http').Server;
+const dynalite = require('dynalite') as (options: {
+  path?: string;
+  createTableMs?: number;
+  deleteTableMs?: number;
+  updateTableMs?: number;
+}) => import('node:http').Server;
 
 export interface LocalDynamo {
   readonly endpoint: string;

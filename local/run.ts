@@ -30,9 +30,11 @@ async function main(): Promise<void> {
   process.env.DYNAMODB_ENDPOINT = dynamo.endpoint;
   await ensureTable(dynamo.endpoint, process.env.TABLE_NAME!);
 
-  const simulators = await startProviderSimulators(secrets as ReturnType<typeof generateLocalSecrets>, { port: settings.simulatorPort }).catch((error: Error) => {
-    throw new Error(`cannot start the provider simulators on port ${settings.simulatorPort} (${error.message}); set SIMULATOR_PORT to a free port`);
-  });
+  const simulators = await startProviderSimulators(secrets as ReturnType<typeof generateLocalSecrets>, { port: settings.simulatorPort }).catch(
+    (error: Error) => {
+      throw new Error(`cannot start the provider simulators on port ${settings.simulatorPort} (${error.message}); set SIMULATOR_PORT to a free port`);
+    },
+  );
   const server = await startServer(loadRoutes(), { port: settings.port }).catch((error: Error) => {
     throw new Error(`cannot listen on port ${settings.port} (${error.message}); set PORT to a free port`);
   });

@@ -35,12 +35,26 @@ async function main(): Promise<void> {
   });
   await store.createRefund(
     orderId,
-    { refundId, lines: { '1': 1 }, paymentId: 'pay-1', amount: { minor: 5990, currency: 'AUD' }, route: 'apace', offerExpiresAt: offerExpiresAt.toISOString(), source: { kind: 'manual', ref: 'seed' } },
+    {
+      refundId,
+      lines: { '1': 1 },
+      paymentId: 'pay-1',
+      amount: { minor: 5990, currency: 'AUD' },
+      route: 'apace',
+      offerExpiresAt: offerExpiresAt.toISOString(),
+      source: { kind: 'manual', ref: 'seed' },
+    },
     now.toISOString(),
     { actor: 'seed', note: 'demo refund' },
   );
   const apaceRefundId = randomUUID();
-  await store.applyEvent(orderId, refundId, 'offer_created', { now: now.toISOString(), claimWindowMs, refs: { apaceRefundId } }, { actor: 'seed', note: 'stands in for Apace create' });
+  await store.applyEvent(
+    orderId,
+    refundId,
+    'offer_created',
+    { now: now.toISOString(), claimWindowMs, refs: { apaceRefundId } },
+    { actor: 'seed', note: 'stands in for Apace create' },
+  );
 
   const urls = callbackUrls(config.PUBLIC_BASE_URL, apace, orderId, refundId, offerExpiresAt.getTime() + config.APACE_CALLBACK_GRACE_SECONDS * 1000);
   const webhook = (status: 'pending' | 'processed') =>

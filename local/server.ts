@@ -148,7 +148,8 @@ export async function startServer(routes: CompiledRoute[], options: { port?: num
       const hit = onPath.find(({ route }) => route.method === request.method);
       if (!hit) {
         request.resume();
-        if (onPath.length) return sendJson(response, 405, { error: { code: 'method_not_allowed', message: `use ${onPath.map((r) => r.route.method).join(' or ')}` } });
+        if (onPath.length)
+          return sendJson(response, 405, { error: { code: 'method_not_allowed', message: `use ${onPath.map((r) => r.route.method).join(' or ')}` } });
         return sendJson(response, 404, { error: { code: 'route_not_found', message: `no route for ${request.method} ${url.pathname}` } });
       }
       const body = await readBody(request);
@@ -158,7 +159,8 @@ export async function startServer(routes: CompiledRoute[], options: { port?: num
       response.writeHead(result.statusCode, result.headers as Record<string, string>);
       response.end(result.body);
     } catch (error) {
-      if (error instanceof UndecodablePathError && !response.headersSent) return sendJson(response, 400, { error: { code: 'invalid_path', message: error.message } });
+      if (error instanceof UndecodablePathError && !response.headersSent)
+        return sendJson(response, 400, { error: { code: 'invalid_path', message: error.message } });
       // API Gateway answers 502 when the integration itself fails; the handler logged the cause.
       if (!response.headersSent) sendJson(response, 502, { error: { code: 'bad_gateway', message: 'handler failed' } });
       else response.destroy();

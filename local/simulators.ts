@@ -46,9 +46,17 @@ export async function startProviderSimulators(secrets: Secrets, options: Simulat
   });
   const epg = new AddonPaymentsSimulator({ merchantId: text(addonPayments, 'merchantId'), merchantPassword: text(addonPayments, 'merchantPassword') });
   const paypro = createPayProSimulator({ vendorAccountId: Number(payproSecret.vendorAccountId), apiSecretKey: text(payproSecret, 'apiSecretKey'), orders: [] });
-  const optty = createOpttySimulators({ clientId: text(opttySecret, 'clientId'), clientSecret: text(opttySecret, 'clientSecret'), merchantId: text(opttySecret, 'merchantId'), orders: [] });
+  const optty = createOpttySimulators({
+    clientId: text(opttySecret, 'clientId'),
+    clientSecret: text(opttySecret, 'clientSecret'),
+    merchantId: text(opttySecret, 'merchantId'),
+    orders: [],
+  });
   const ap21 = new Ap21Simulator({ basic: { username: text(ap21Secret, 'username'), password: text(ap21Secret, 'password') } });
-  const host = await startSimulatorHost({ apace, 'addon-payments': epg, paypro, optty: optty.api, 'optty-auth': optty.auth, ap21 }, { ...(options.port !== undefined && { port: options.port }) });
+  const host = await startSimulatorHost(
+    { apace, 'addon-payments': epg, paypro, optty: optty.api, 'optty-auth': optty.auth, ap21 },
+    { ...(options.port !== undefined && { port: options.port }) },
+  );
   return {
     host,
     apace,
@@ -67,7 +75,8 @@ export async function startProviderSimulators(secrets: Secrets, options: Simulat
     },
     payoutsByReference() {
       const total = new Map<string, number>();
-      for (const sim of [apace, epg, paypro, optty.api]) for (const [reference, count] of sim.payouts()) total.set(reference, (total.get(reference) ?? 0) + count);
+      for (const sim of [apace, epg, paypro, optty.api])
+        for (const [reference, count] of sim.payouts()) total.set(reference, (total.get(reference) ?? 0) + count);
       return total;
     },
     close: async () => {

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import middy from '@middy/core';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
+import { withLambdaContext } from './lambda-context';
 import {
   DomainError,
   InvalidMoneyError,
@@ -47,7 +46,7 @@ export interface RouteOptions {
 const DEFAULT_MAX_BODY_BYTES = 64 * 1024;
 const CORRELATION_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
-const DOMAIN_STATUS = new Map<Function, number>([
+const DOMAIN_STATUS = new Map<unknown, number>([
   [InvalidMoneyError, 422],
   [InvalidRefundError, 422],
   [OrderNotFoundError, 404],
@@ -162,5 +161,5 @@ export function httpHandler(options: RouteOptions, handle: (request: HttpRequest
       body: JSON.stringify(response.body),
     };
   };
-  return middy(base).use(injectLambdaContext(logger, { resetKeys: true }));
+  return withLambdaContext(base);
 }

@@ -8,7 +8,10 @@ export type MetricName = 'RefundsInManualReview' | 'PollerLagSeconds';
 export function emitMetric(name: MetricName, value: number, unit: 'Count' | 'Seconds' = 'Count', env: NodeJS.ProcessEnv = process.env): void {
   if (!env.AWS_LAMBDA_FUNCTION_NAME) return;
   const record = {
-    _aws: { Timestamp: Date.now(), CloudWatchMetrics: [{ Namespace: 'RefundRelay', Dimensions: [['service', 'stage']], Metrics: [{ Name: name, Unit: unit }] }] },
+    _aws: {
+      Timestamp: Date.now(),
+      CloudWatchMetrics: [{ Namespace: 'RefundRelay', Dimensions: [['service', 'stage']], Metrics: [{ Name: name, Unit: unit }] }],
+    },
     service: env.POWERTOOLS_SERVICE_NAME ?? 'refund-relay',
     stage: env.STAGE ?? 'local',
     [name]: value,

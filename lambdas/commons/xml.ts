@@ -34,7 +34,12 @@ function decodeEntities(text: string): string {
     if (named) return named;
     const numeric = /^#(?:x([0-9A-Fa-f]{1,6})|([0-9]{1,7}))$/.exec(entity);
     const code = numeric ? parseInt(numeric[1] ?? numeric[2]!, numeric[1] ? 16 : 10) : NaN;
-    const allowed = code === 0x9 || code === 0xa || code === 0xd || (code >= 0x20 && code <= 0xd7ff) || (code >= 0xe000 && code <= 0x10ffff && code !== 0xfffe && code !== 0xffff);
+    const allowed =
+      code === 0x9 ||
+      code === 0xa ||
+      code === 0xd ||
+      (code >= 0x20 && code <= 0xd7ff) ||
+      (code >= 0xe000 && code <= 0x10ffff && code !== 0xfffe && code !== 0xffff);
     if (!allowed) throw new XmlError(`unknown or invalid entity &${entity};`);
     return String.fromCodePoint(code);
   });
@@ -146,6 +151,9 @@ export function toXml(name: string, value: XmlValue): string {
   if (!NAME.test(name) || NAME.exec(name)?.[0] !== name) throw new XmlError(`invalid element name ${name}`);
   if (value === undefined || value === null) return '';
   if (Array.isArray(value)) return value.map((item) => toXml(name, item)).join('');
-  if (typeof value === 'object') return `<${name}>${Object.entries(value).map(([child, inner]) => toXml(child, inner)).join('')}</${name}>`;
+  if (typeof value === 'object')
+    return `<${name}>${Object.entries(value)
+      .map(([child, inner]) => toXml(child, inner))
+      .join('')}</${name}>`;
   return `<${name}>${escapeXml(String(value))}</${name}>`;
 }

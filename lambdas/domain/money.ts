@@ -54,7 +54,9 @@ export function parseDecimal(text: string, currency: string): Money {
 export function formatDecimal(amount: Money, fractionDigits?: number): string {
   const exponent = currencyExponent(amount.currency);
   const width = Math.max(fractionDigits ?? exponent, exponent);
-  const digits = Math.abs(amount.minor).toString().padStart(exponent + 1, '0');
+  const digits = Math.abs(amount.minor)
+    .toString()
+    .padStart(exponent + 1, '0');
   const whole = digits.slice(0, digits.length - exponent);
   const fraction = digits.slice(digits.length - exponent).padEnd(width, '0');
   return `${amount.minor < 0 ? '-' : ''}${whole}${fraction ? `.${fraction}` : ''}`;

@@ -164,13 +164,15 @@ export function validateRefundShape(spec: NewRefund): void {
   if (!Number.isSafeInteger(spec.amount.minor) || spec.amount.minor <= 0) throw new InvalidRefundError('refund amount must be positive');
   if (spec.route === 'apace' && !spec.offerExpiresAt) throw new InvalidRefundError('an Apace refund needs an offer expiry');
   // Times are compared as text everywhere, so only one spelling of an instant is accepted.
-  if (spec.offerExpiresAt !== undefined && !CANONICAL_TIME(spec.offerExpiresAt)) throw new InvalidRefundError('offerExpiresAt must be a UTC ISO time as toISOString() writes it');
+  if (spec.offerExpiresAt !== undefined && !CANONICAL_TIME(spec.offerExpiresAt))
+    throw new InvalidRefundError('offerExpiresAt must be a UTC ISO time as toISOString() writes it');
   const settledElsewhere = spec.route === 'refundid' || (spec.route === 'reversal' && spec.source.kind === 'ap21_refunded');
   if (spec.alreadyPaid && !settledElsewhere) throw new InvalidRefundError('only Refundid refunds and refunds Ap21 made itself arrive already paid');
   // These sources are evidence of a payment: dispatching them would pay the customer twice.
   const evidenceOfPayment = spec.source.kind === 'ap21_refundid' || spec.source.kind === 'ap21_refunded';
   if (evidenceOfPayment && !spec.alreadyPaid) throw new InvalidRefundError(`a ${spec.source.kind} refund records a payment already made`);
-  if (spec.source.kind === 'ap21_refundid' && spec.route !== 'refundid') throw new InvalidRefundError('a return Refundid refunded is recorded on the Refundid channel');
+  if (spec.source.kind === 'ap21_refundid' && spec.route !== 'refundid')
+    throw new InvalidRefundError('a return Refundid refunded is recorded on the Refundid channel');
 }
 
 /** Checks a refund request is well-formed against the order (not whether units are still free). */
@@ -350,4 +352,3 @@ export function ledgerViolations(order: Order): string[] {
   }
   return problems;
 }
-

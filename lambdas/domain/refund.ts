@@ -269,8 +269,7 @@ export function verificationAnswer(view: VerificationView, now: string): Verific
   if (view.state === 'offer_pending' || view.state === 'offered') {
     return { allow_refund: view.offerExpiresAt !== null && now < view.offerExpiresAt };
   }
-  const issuedElsewhere =
-    view.state === 'reversal_submitted' || view.state === 'refundid_pending' || (view.state === 'paid' && view.channel !== 'apace');
+  const issuedElsewhere = view.state === 'reversal_submitted' || view.state === 'refundid_pending' || (view.state === 'paid' && view.channel !== 'apace');
   return issuedElsewhere ? { allow_refund: false, refund_issued: true } : { allow_refund: false };
 }
 

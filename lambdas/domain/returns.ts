@@ -73,8 +73,7 @@ export function choosePayment(order: Pick<Order, 'payments'>, amountMinor: numbe
   const named = transactionId === undefined ? undefined : covering.find(([, payment]) => payment.transactionId === transactionId);
   if (named) return named[0];
   covering.sort(
-    ([idA, a], [idB, b]) =>
-      PROVIDER_PREFERENCE[a.provider] - PROVIDER_PREFERENCE[b.provider] || b.availableMinor - a.availableMinor || compareIds(idA, idB),
+    ([idA, a], [idB, b]) => PROVIDER_PREFERENCE[a.provider] - PROVIDER_PREFERENCE[b.provider] || b.availableMinor - a.availableMinor || compareIds(idA, idB),
   );
   return covering[0]?.[0];
 }

@@ -1,6 +1,4 @@
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import middy from '@middy/core';
-import { logger } from '../commons/logger';
+import { withLambdaContext } from '../commons/lambda-context';
 import type { PollRun } from '../services/ap21-poller';
 import { createAp21Poller, dispatchDoorbell } from './ap21-runtime';
 import { runtime } from './runtime';
@@ -12,4 +10,4 @@ const poller = createAp21Poller(rt, process.env, dispatchDoorbell(rt));
  * Scheduled every minute: ingests the returns of the Ap21 orders changed since the watermark and
  * retries pushed returns left pending (DESIGN §2.4). A run is bounded; the next one resumes.
  */
-export const handler = middy(async (): Promise<PollRun> => poller.run()).use(injectLambdaContext(logger, { resetKeys: true }));
+export const handler = withLambdaContext(async (): Promise<PollRun> => poller.run());

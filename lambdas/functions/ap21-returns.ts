@@ -12,7 +12,9 @@ const ap21Secret = rt.secret('ap21', ap21SecretSchema);
 const isAllowedSource = sourceIpMatcher(parseAllowlist(process.env.AP21_PUSH_ALLOWED_IPS ?? ''));
 /** Two Ap21 reads must fit well inside API Gateway's 29 s; a push Ap21 is slow to answer stays pending for the poller. */
 const PUSH_AP21_TIMEOUT_MS = 4_000;
-const pushInbox = lazy(() => createAp21PushInbox(rt, createAp21Client(rt, process.env, PUSH_AP21_TIMEOUT_MS), createReturnIntake(rt, process.env, dispatchDoorbell(rt))));
+const pushInbox = lazy(() =>
+  createAp21PushInbox(rt, createAp21Client(rt, process.env, PUSH_AP21_TIMEOUT_MS), createReturnIntake(rt, process.env, dispatchDoorbell(rt))),
+);
 
 const XML_TYPES = ['text/xml', 'application/xml'];
 

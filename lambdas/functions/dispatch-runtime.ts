@@ -32,7 +32,8 @@ export function retryPolicy(config: Runtime['config']): RetryPolicy {
 /** A card-reversal connector for each provider whose base URL is set. */
 export function createReversalConnectors(rt: Runtime, env: NodeJS.ProcessEnv = process.env): Partial<Record<PaymentProvider, ReversalConnector>> {
   const reversals: Partial<Record<PaymentProvider, ReversalConnector>> = {};
-  if (env.ADDON_PAYMENTS_API_URL) reversals.addon_payments = new AddonPaymentsConnector(loadAddonPaymentsConfig(env), rt.secret('addonPayments', addonPaymentsSecretSchema));
+  if (env.ADDON_PAYMENTS_API_URL)
+    reversals.addon_payments = new AddonPaymentsConnector(loadAddonPaymentsConfig(env), rt.secret('addonPayments', addonPaymentsSecretSchema));
   if (env.PAYPRO_API_URL) reversals.paypro = new PayProConnector(rt.secret('paypro', payProSecretSchema), loadPayProConnectorConfig(env));
   if (env.OPTTY_API_URL) reversals.optty = new OpttyConnector(rt.secret('optty', opttySecretSchema), loadOpttyConfig(env));
   return reversals;

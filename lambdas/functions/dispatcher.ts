@@ -1,6 +1,5 @@
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import middy from '@middy/core';
 import type { SQSBatchItemFailure, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { withLambdaContext } from '../commons/lambda-context';
 import { logger } from '../commons/logger';
 import { createDispatcher } from './dispatch-runtime';
 import { runtime } from './runtime';
@@ -21,7 +20,7 @@ function orderIdOf(body: string): string | undefined {
  * A failed order is reported back alone (partial batch failure) so SQS retries only it, and after
  * five receives it lands in the DLQ — its refunds stay due in the table for the sweeper either way.
  */
-export const handler = middy(async (event: SQSEvent): Promise<SQSBatchResponse> => {
+export const handler = withLambdaContext(async (event: SQSEvent): Promise<SQSBatchResponse> => {
   const failures: SQSBatchItemFailure[] = [];
   const byOrder = new Map<string, string[]>();
   for (const record of event.Records) {
@@ -44,4 +43,4 @@ export const handler = middy(async (event: SQSEvent): Promise<SQSBatchResponse> 
     }),
   );
   return { batchItemFailures: failures };
-}).use(injectLambdaContext(logger, { resetKeys: true }));
+});

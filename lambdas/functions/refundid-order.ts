@@ -27,7 +27,8 @@ const desk = lazy(() => {
 const MAX_QUERY_PARAMETERS = 20;
 
 function orderQuery(request: HttpRequest): OrderQuery {
-  if (Object.keys(request.query).length > MAX_QUERY_PARAMETERS) throw new BadRequestError(`more than ${MAX_QUERY_PARAMETERS} query parameters`, 'too_many_parameters');
+  if (Object.keys(request.query).length > MAX_QUERY_PARAMETERS)
+    throw new BadRequestError(`more than ${MAX_QUERY_PARAMETERS} query parameters`, 'too_many_parameters');
   const given: Record<string, string> = {};
   for (const name of ORDER_QUERY_PARAMETERS) {
     const value = queryParam(request, name);

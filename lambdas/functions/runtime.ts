@@ -13,7 +13,7 @@ export interface Runtime {
   readonly config: RuntimeConfig;
   readonly store: OrderStore;
   readonly secrets: SecretSource;
-  secret<T>(name: SecretName, schema: z.ZodMiniType<T>): SecretReader<T>;
+  secret: <T>(name: SecretName, schema: z.ZodMiniType<T>) => SecretReader<T>;
   readonly claimWindowMs: number;
 }
 
@@ -33,7 +33,7 @@ export function createRuntime(env: NodeJS.ProcessEnv = process.env): Runtime {
     config,
     store: new DynamoOrderStore(createDocumentClient(config.DYNAMODB_ENDPOINT), config.TABLE_NAME),
     secrets,
-    secret<T>(name: SecretName, schema: z.ZodMiniType<T>): SecretReader<T> {
+    secret: <T>(name: SecretName, schema: z.ZodMiniType<T>): SecretReader<T> => {
       let reader = readers.get(name);
       if (!reader) readers.set(name, (reader = new SecretReader(secrets, name, schema)));
       return reader as SecretReader<T>;

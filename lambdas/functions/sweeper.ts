@@ -1,7 +1,6 @@
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import middy from '@middy/core';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { ConfigurationError } from '../commons/config';
+import { withLambdaContext } from '../commons/lambda-context';
 import { logger } from '../commons/logger';
 import { SqsDoorbell } from '../services/sqs-doorbell';
 import { sweep } from '../services/sweeper';
@@ -12,8 +11,8 @@ if (!config.DISPATCH_QUEUE_URL) throw new ConfigurationError('DISPATCH_QUEUE_URL
 const doorbell = new SqsDoorbell(new SQSClient({}), config.DISPATCH_QUEUE_URL);
 
 /** Scheduled every minute: rings the dispatcher for every order whose work is due (DESIGN §2.4). */
-export const handler = middy(async (): Promise<{ due: number }> => {
+export const handler = withLambdaContext(async (): Promise<{ due: number }> => {
   const due = await sweep(store, doorbell, Date.now());
   logger.info('swept the outbox', { due: due.length });
   return { due: due.length };
-}).use(injectLambdaContext(logger, { resetKeys: true }));
+});

@@ -68,8 +68,7 @@ export async function startSimulatorHost(
 ): Promise<SimulatorHost> {
   const random = options.random ?? Math.random;
   const faults = new Map<string, FaultKnobs>(Object.keys(simulators).map((prefix) => [prefix, NO_FAULTS]));
-  const payouts = () =>
-    Object.fromEntries(Object.entries(simulators).map(([prefix, sim]) => [prefix, Object.fromEntries(sim.payouts())]));
+  const payouts = () => Object.fromEntries(Object.entries(simulators).map(([prefix, sim]) => [prefix, Object.fromEntries(sim.payouts())]));
 
   const server = createServer((req, res) => {
     serve(req, res).catch(() => {

@@ -142,7 +142,9 @@ export class Ap21Poller {
       await this.readPass(cursor, started, tally);
     } catch (error) {
       if (!(error instanceof RunInterrupted)) {
-        await this.save(watermark, { at, cursor: tally.savedCursor() }).catch((saveError: unknown) => logger.error('could not save the poller cursor', { error: saveError }));
+        await this.save(watermark, { at, cursor: tally.savedCursor() }).catch((saveError: unknown) =>
+          logger.error('could not save the poller cursor', { error: saveError }),
+        );
         throw error;
       }
       stop = error.stop;

@@ -70,8 +70,13 @@ function sameSecret(given: string, expected: string): boolean {
 /** Throws 401 unless the request carries the push key (re-reading the secret once: it may have rotated). */
 export async function authenticatePush(secrets: SecretReader<Ap21Secret>, headers: Readonly<Record<string, string>>): Promise<void> {
   const key = presentedKey(headers);
-  if (key === undefined) throw new UnauthorizedError(`send exactly one of HTTP Basic credentials (user ${PUSH_BASIC_USER}) or an ${PUSH_API_KEY_HEADER} header`, 'missing_credentials');
-  if ((await secrets.get()).pushApiKey === undefined) throw new ServiceUnavailableError('pushes are not configured on this stage (ap21 secret has no pushApiKey)', 'not_configured');
+  if (key === undefined)
+    throw new UnauthorizedError(
+      `send exactly one of HTTP Basic credentials (user ${PUSH_BASIC_USER}) or an ${PUSH_API_KEY_HEADER} header`,
+      'missing_credentials',
+    );
+  if ((await secrets.get()).pushApiKey === undefined)
+    throw new ServiceUnavailableError('pushes are not configured on this stage (ap21 secret has no pushApiKey)', 'not_configured');
   const valid = await secrets.verifyWithRotation((secret) => secret.pushApiKey !== undefined && sameSecret(key, secret.pushApiKey));
   if (!valid) throw new UnauthorizedError('push credentials do not match', 'invalid_credentials');
 }
@@ -85,6 +90,7 @@ const SHAPE: Readonly<Record<string, Readonly<Record<string, '1' | '?' | '+'>>>>
 const XML_LIMITS = { maxDepth: 4, maxElements: 4000 };
 
 const id = z.string().check(z.regex(/^\d{1,22}$/, 'expected a numeric Ap21 id'));
+// eslint-disable-next-line no-control-regex -- refusing control characters is the point of this pattern
 const text = z.optional(z.string().check(z.minLength(1), z.maxLength(64), z.regex(/^[^\u0000-\u001f\u007f]*$/, 'must not contain control characters')));
 const noticeSchema = z.object({
   Id: id,
@@ -97,7 +103,10 @@ const noticeSchema = z.object({
       z.object({
         SkuId: id,
         // Returned units are negative in Ap21; a positive or absurd count is refused, not flipped.
-        Quantity: z.string().check(z.regex(/^-[1-9]\d{0,5}$/, 'expected a negative whole quantity'), z.refine((value) => Number(value) >= -100_000, 'more than 100000 units')),
+        Quantity: z.string().check(
+          z.regex(/^-[1-9]\d{0,5}$/, 'expected a negative whole quantity'),
+          z.refine((value) => Number(value) >= -100_000, 'more than 100000 units'),
+        ),
         ReturnReasonId: z.optional(id),
       }),
     )
@@ -139,7 +148,8 @@ export function parseAp21Push(xml: string): Ap21PushNotice {
   if (root.name !== 'ReturnOrder') throw new BadRequestError(`expected <ReturnOrder>, got <${root.name}>`, 'invalid_return');
   checkShape(root);
   const details = root.children.find((child) => child.name === 'OrderDetails')!;
-  const fields = (names: readonly string[], element: XmlElement) => Object.fromEntries(names.flatMap((name) => (leaf(element, name) === undefined ? [] : [[name, leaf(element, name)]])));
+  const fields = (names: readonly string[], element: XmlElement) =>
+    Object.fromEntries(names.flatMap((name) => (leaf(element, name) === undefined ? [] : [[name, leaf(element, name)]])));
   const raw = {
     ...fields(['Id', 'PersonId', 'OrigOrderId', 'OrderNumber', 'OrigOrderNum'], root),
     OrderDetails: details.children.map((line) => fields(['SkuId', 'Quantity', 'ReturnReasonId'], line)),
@@ -151,7 +161,11 @@ export function parseAp21Push(xml: string): Ap21PushNotice {
     orderId: notice.OrigOrderId,
     ...(notice.OrderNumber !== undefined && { orderNumber: notice.OrderNumber }),
     ...(notice.OrigOrderNum !== undefined && { origOrderNumber: notice.OrigOrderNum }),
-    lines: notice.OrderDetails.map((line) => ({ skuId: line.SkuId, quantity: Number(line.Quantity), ...(line.ReturnReasonId !== undefined && { returnReasonId: line.ReturnReasonId }) })),
+    lines: notice.OrderDetails.map((line) => ({
+      skuId: line.SkuId,
+      quantity: Number(line.Quantity),
+      ...(line.ReturnReasonId !== undefined && { returnReasonId: line.ReturnReasonId }),
+    })),
   };
 }
 

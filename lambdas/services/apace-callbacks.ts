@@ -69,7 +69,14 @@ export async function applyApaceNotification(
   // Apace moved money we could not book (the refund was released, reversed or is with another
   // channel), or reports a failure we could not apply: either way an operator must look.
   const duplicate = refund.state === 'paid' && refund.channel === 'apace' && kind !== 'failed';
-  if (!duplicate) logger.error('Apace notification needs an operator', { order_id: ids.orderId, refund_id: ids.refundId, kind, state: refund.state, channel: refund.channel });
+  if (!duplicate)
+    logger.error('Apace notification needs an operator', {
+      order_id: ids.orderId,
+      refund_id: ids.refundId,
+      kind,
+      state: refund.state,
+      channel: refund.channel,
+    });
   return { applied: false, refund };
 }
 

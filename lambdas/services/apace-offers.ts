@@ -43,9 +43,7 @@ export type OfferCancelResult =
 
 /** Apace's own view of an offer, used to recover a lost webhook before giving up on an offer. */
 export type OfferStatusResult =
-  | { readonly kind: 'found'; readonly payout: 'none' | 'pending' | 'processed' | 'failed' }
-  | { readonly kind: 'not_found' }
-  | ApaceFailure;
+  { readonly kind: 'found'; readonly payout: 'none' | 'pending' | 'processed' | 'failed' } | { readonly kind: 'not_found' } | ApaceFailure;
 
 export interface ApaceOffers {
   create(request: OfferRequest): Promise<OfferCreateResult>;

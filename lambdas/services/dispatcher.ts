@@ -105,7 +105,13 @@ export class Dispatcher {
       createdSince: refund.createdAt,
     });
     if (result.kind === 'created') {
-      await this.apply(order, claim.refund, 'offer_created', { refs: { apaceRefundId: result.apaceRefundId, apaceLink: result.link } }, result.recovered ? 'found the offer Apace had already created' : undefined);
+      await this.apply(
+        order,
+        claim.refund,
+        'offer_created',
+        { refs: { apaceRefundId: result.apaceRefundId, apaceLink: result.link } },
+        result.recovered ? 'found the offer Apace had already created' : undefined,
+      );
       return result.recovered ? 'offer recovered' : 'offer created';
     }
     if (result.retryable) return this.retryLater(order, claim.refund, result.reason);
@@ -129,17 +135,29 @@ export class Dispatcher {
     if (refund.attempts >= policy.maxAttempts) return this.review(order, refund, `Apace cancel failed after ${refund.attempts} attempts`);
     const claim = await this.claim(order, refund, 'attempt_started');
     if (!claim.applied) return `not claimed (${claim.why})`;
-    const result = await apace.cancel({ orderId: order.orderId, itemIds: offerItems(order, refund).map((item) => item.itemId), ...(refund.refs.apaceRefundId && { apaceRefundId: refund.refs.apaceRefundId }) });
+    const result = await apace.cancel({
+      orderId: order.orderId,
+      itemIds: offerItems(order, refund).map((item) => item.itemId),
+      ...(refund.refs.apaceRefundId && { apaceRefundId: refund.refs.apaceRefundId }),
+    });
     switch (result.kind) {
       case 'cancelled':
       case 'not_found': {
-        const moved = await this.apply(order, claim.refund, 'offer_cancelled', {}, result.kind === 'cancelled' ? 'Apace offer cancelled' : 'no live Apace offer to cancel');
+        const moved = await this.apply(
+          order,
+          claim.refund,
+          'offer_cancelled',
+          {},
+          result.kind === 'cancelled' ? 'Apace offer cancelled' : 'no live Apace offer to cancel',
+        );
         return moved.applied ? this.submitReversal(order, moved.refund) : `not moved to reversal (${moved.why})`;
       }
       case 'refused':
         return this.cancelRefused(order, claim.refund, result.payout, result.reason);
       case 'failed':
-        return result.retryable ? this.retryLater(order, claim.refund, result.reason) : this.review(order, claim.refund, `Apace cancel refused: ${result.reason}`);
+        return result.retryable
+          ? this.retryLater(order, claim.refund, result.reason)
+          : this.review(order, claim.refund, `Apace cancel refused: ${result.reason}`);
     }
   }
 
@@ -181,7 +199,8 @@ export class Dispatcher {
 
   private async submitReversal(order: Order, refund: Refund): Promise<string> {
     const connector = this.connectorFor(order, refund);
-    if (!connector) return this.review(order, refund, `no card-reversal connector for payment provider ${own(order.payments, refund.paymentId)?.provider ?? 'unknown'}`);
+    if (!connector)
+      return this.review(order, refund, `no card-reversal connector for payment provider ${own(order.payments, refund.paymentId)?.provider ?? 'unknown'}`);
     if (refund.attempts >= this.deps.policy.maxAttempts) return this.review(order, refund, `card reversal failed after ${refund.attempts} attempts`);
     // Providers name our refund id (their idempotency reference) in their notifications: before a
     // provider first hears it, it must lead back to this order, and to no other order's refund.
@@ -198,7 +217,8 @@ export class Dispatcher {
   private async followUpReversal(order: Order, refund: Refund): Promise<string> {
     const connector = this.connectorFor(order, refund);
     if (!connector) return this.review(order, refund, 'no card-reversal connector to follow up the submitted reversal');
-    if (refund.attempts >= this.deps.policy.maxAttempts) return this.review(order, refund, `no final answer from the provider after ${refund.attempts} attempts`);
+    if (refund.attempts >= this.deps.policy.maxAttempts)
+      return this.review(order, refund, `no final answer from the provider after ${refund.attempts} attempts`);
     const claim = await this.claim(order, refund, 'attempt_started');
     if (!claim.applied) return `not claimed (${claim.why})`;
     const request = reversalRequest(order, claim.refund);

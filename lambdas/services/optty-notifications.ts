@@ -29,7 +29,15 @@ export async function recordOpttyNotification(
   if (!paidBy(located, 'optty') || refund.channel !== 'reversal' || !CONFIRMABLE.has(refund.state)) return;
   const outcome = await optty().status(reversalRequest(order, refund));
   if (outcome.kind === 'succeeded') {
-    await settle(store, located, ctx, 'optty', raw, `Optty transaction details: ${outcome.detail}`, outcome.providerRef ? { providerRef: outcome.providerRef } : {});
+    await settle(
+      store,
+      located,
+      ctx,
+      'optty',
+      raw,
+      `Optty transaction details: ${outcome.detail}`,
+      outcome.providerRef ? { providerRef: outcome.providerRef } : {},
+    );
     return;
   }
   await followUpSooner(store, located, ctx, 'optty', `${note}; Optty says ${outcome.kind}: ${outcome.detail}`);

@@ -17,14 +17,23 @@ export async function recordPayProIpn(store: OrderStore, ipn: PayProIpn, raw: st
   const settles = reversalSettlement(ipn) !== undefined;
   if (!located) {
     await store.recordUnmatchedInbound(record, ctx.now);
-    if (settles) logger.error('PayPro refunded an order for no refund refund-relay knows', { paypro_order_id: ipn.ORDER_ID, refund_id: refundId, issued_by: ipn.REFUND_ISSUED_BY });
+    if (settles)
+      logger.error('PayPro refunded an order for no refund refund-relay knows', {
+        paypro_order_id: ipn.ORDER_ID,
+        refund_id: refundId,
+        issued_by: ipn.REFUND_ISSUED_BY,
+      });
     return;
   }
   await store.recordInbound(located.order.orderId, record, ctx.now);
   if (!settles) return;
   const payment = located.order.payments[located.refund.paymentId];
   if (!paidBy(located, 'paypro') || payment?.transactionId?.trim() !== ipn.ORDER_ID) {
-    logger.error('PayPro IPN names a refund of another payment; not applied', { paypro_order_id: ipn.ORDER_ID, order_id: located.order.orderId, refund_id: located.refund.id });
+    logger.error('PayPro IPN names a refund of another payment; not applied', {
+      paypro_order_id: ipn.ORDER_ID,
+      order_id: located.order.orderId,
+      refund_id: located.refund.id,
+    });
     return;
   }
   await settle(store, located, ctx, 'paypro', raw, `${note}: signed proof that PayPro refunded`);

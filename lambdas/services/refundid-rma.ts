@@ -52,7 +52,8 @@ async function locate(store: OrderStore, push: RmaPush): Promise<RmaPlace | unde
  * these units and this money must never be refunded through another channel.
  */
 function refundSpec(order: Order, push: RmaPush, refundId: string, alreadyPaid: boolean): NewRefund {
-  if (!push.line_items) throw new UnprocessableEntityError(`a "${push.status}" push for an RMA not reserved here must list its line items`, 'missing_line_items');
+  if (!push.line_items)
+    throw new UnprocessableEntityError(`a "${push.status}" push for an RMA not reserved here must list its line items`, 'missing_line_items');
   const units = new Map<string, number>();
   for (const item of push.line_items) units.set(item.line_item_ref, (units.get(item.line_item_ref) ?? 0) + item.quantity);
   let amount = 0;
@@ -152,7 +153,11 @@ class RmaHandling {
       } catch (error) {
         if (!(error instanceof UnitsUnavailableError)) throw error;
         await this.keep(`Refundid paid, but ${error.message}`);
-        logger.error('Refundid paid for units another channel holds', { order_id: this.order.orderId, refundid_id: this.push.refundid_id, reason: error.message });
+        logger.error('Refundid paid for units another channel holds', {
+          order_id: this.order.orderId,
+          refundid_id: this.push.refundid_id,
+          reason: error.message,
+        });
         throw new UnitsUnavailableError(`Refundid paid RMA ${this.push.refundid_id}, but ${error.message}; an operator must reconcile`);
       }
       if (refund.state === 'paid') return answer(refund);
@@ -164,8 +169,14 @@ class RmaHandling {
       return answer(outcome.refund);
     }
     await this.keep(`Refundid paid, but the refund is ${outcome.refund.state}`);
-    logger.error('Refundid paid an RMA whose refund is no longer reserved', { order_id: this.order.orderId, refund_id: refund.id, state: outcome.refund.state });
-    throw new TransitionRejectedError(`Refundid says it paid RMA ${this.push.refundid_id}, but refund ${refund.id} is ${outcome.refund.state}; an operator must reconcile`);
+    logger.error('Refundid paid an RMA whose refund is no longer reserved', {
+      order_id: this.order.orderId,
+      refund_id: refund.id,
+      state: outcome.refund.state,
+    });
+    throw new TransitionRejectedError(
+      `Refundid says it paid RMA ${this.push.refundid_id}, but refund ${refund.id} is ${outcome.refund.state}; an operator must reconcile`,
+    );
   }
 
   async failed(existing: Refund | undefined): Promise<RmaAnswer> {
@@ -187,7 +198,11 @@ class RmaHandling {
     if (outcome.applied) return answer(outcome.refund);
     await this.keep(`failed, but the refund is ${outcome.refund.state}`);
     if (outcome.refund.state !== 'released') {
-      logger.error('Refundid reports a failed RMA whose refund is not reserved', { order_id: this.order.orderId, refund_id: refund.id, state: outcome.refund.state });
+      logger.error('Refundid reports a failed RMA whose refund is not reserved', {
+        order_id: this.order.orderId,
+        refund_id: refund.id,
+        state: outcome.refund.state,
+      });
     }
     return answer(outcome.refund);
   }
@@ -204,6 +219,10 @@ class RmaHandling {
 
   private async keep(note: string): Promise<void> {
     const key = createHash('sha256').update(this.raw).digest('hex');
-    await this.store.recordInbound(this.order.orderId, { source: 'refundid', key, raw: this.raw, note: `RMA ${this.push.refundid_id} ${this.push.status}: ${note}` }, this.ctx.now);
+    await this.store.recordInbound(
+      this.order.orderId,
+      { source: 'refundid', key, raw: this.raw, note: `RMA ${this.push.refundid_id} ${this.push.status}: ${note}` },
+      this.ctx.now,
+    );
   }
 }

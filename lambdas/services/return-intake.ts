@@ -99,11 +99,19 @@ export class ReturnIntake {
       }
       const spec = this.refundFor(stored, ret, refundState, unitsBySku);
       if (!spec) {
-        await this.deps.store.recordInbound(orderId, { source: 'ap21', key: `return-${ret.returnId}-no-value`, raw: JSON.stringify(ret), note: 'returned units are worth nothing: no refund' }, this.iso());
+        await this.deps.store.recordInbound(
+          orderId,
+          { source: 'ap21', key: `return-${ret.returnId}-no-value`, raw: JSON.stringify(ret), note: 'returned units are worth nothing: no refund' },
+          this.iso(),
+        );
         return { kind: 'nothing_to_refund', orderId };
       }
       try {
-        const { refund, created } = await this.deps.store.createRefund(orderId, spec, this.iso(), { actor: 'ap21', note: this.note(ret, refundState), raw: JSON.stringify(ret) });
+        const { refund, created } = await this.deps.store.createRefund(orderId, spec, this.iso(), {
+          actor: 'ap21',
+          note: this.note(ret, refundState),
+          raw: JSON.stringify(ret),
+        });
         if (!created) return { kind: 'already_ingested', orderId, refundId: refund.id };
         logger.info('refund created from an Ap21 return', { order_id: orderId, refund_id: refund.id, state: refund.state, channel: refund.channel });
         if (WORK_STATES.has(refund.state)) await this.ring(orderId);

@@ -48,7 +48,15 @@ export async function locateRefund(store: OrderStore, refundId: string): Promise
 
 export const paidBy = (located: Located, provider: PaymentProvider) => located.order.payments[located.refund.paymentId]?.provider === provider;
 
-export async function settle(store: OrderStore, located: Located, ctx: TransitionContext, actor: Actor, raw: string, note: string, refs: Record<string, string> = {}): Promise<void> {
+export async function settle(
+  store: OrderStore,
+  located: Located,
+  ctx: TransitionContext,
+  actor: Actor,
+  raw: string,
+  note: string,
+  refs: Record<string, string> = {},
+): Promise<void> {
   const { order } = located;
   let refund = located.refund;
   // The dispatcher may move the refund between our read and our write; the proof then applies
@@ -62,7 +70,13 @@ export async function settle(store: OrderStore, located: Located, ctx: Transitio
   }
   if (refund.state === 'paid' && refund.channel === 'reversal') return;
   // The provider paid a refund we no longer hold (released, or paid through another channel).
-  logger.error('provider reports a reversal paid that refund-relay cannot book', { order_id: order.orderId, refund_id: refund.id, provider: actor, state: refund.state, channel: refund.channel });
+  logger.error('provider reports a reversal paid that refund-relay cannot book', {
+    order_id: order.orderId,
+    refund_id: refund.id,
+    provider: actor,
+    state: refund.state,
+    channel: refund.channel,
+  });
 }
 
 /**

@@ -50,7 +50,10 @@ const SCAN_PAGE_SIZE = 500;
 const SCAN_MAX_PAGES = 10_000;
 
 const orderKey = (orderId: string) => ({ [TABLE.partitionKey]: `${ORDER_PREFIX}${orderId}`, [TABLE.sortKey]: ORDER_SK });
-const inboxKey = (orderId: string, source: Actor, key: string) => ({ [TABLE.partitionKey]: `${ORDER_PREFIX}${orderId}`, [TABLE.sortKey]: `${INBOX_PREFIX}${source}#${key}` });
+const inboxKey = (orderId: string, source: Actor, key: string) => ({
+  [TABLE.partitionKey]: `${ORDER_PREFIX}${orderId}`,
+  [TABLE.sortKey]: `${INBOX_PREFIX}${source}#${key}`,
+});
 /** A reference item, alone in its partition: an outside id (order number, refund id, Refundid id) → our ids. */
 const referenceKey = (kind: ReferenceKind, ref: string) => ({ [TABLE.partitionKey]: `REF#${kind}#${ref}`, [TABLE.sortKey]: 'REF' });
 const watermarkKey = (name: string) => ({ [TABLE.partitionKey]: `WATERMARK#${name}`, [TABLE.sortKey]: 'WATERMARK' });
@@ -91,12 +94,7 @@ function timelineEntry(at: string, event: string, audit: Audit, refund?: { id: s
 }
 
 /** Adds the ledger movement for a claim: available/reserved/refunded per line and per payment. */
-function addLedgerMovement(
-  expr: ExpressionBuilder,
-  sets: string[],
-  claim: RefundClaim,
-  effect: LedgerEffect | 'reserve' | 'record_paid',
-): void {
+function addLedgerMovement(expr: ExpressionBuilder, sets: string[], claim: RefundClaim, effect: LedgerEffect | 'reserve' | 'record_paid'): void {
   if (effect === 'hold') return;
   const deltas = LEDGER_DELTAS[effect];
   const move = (base: string[], fields: [string, string, string], amount: number) => {
@@ -177,7 +175,14 @@ export class DynamoOrderStore implements OrderStore {
       const refund = newRefundRecord(orderId, spec, now);
       sets.push(`${expr.path('refunds', refund.id)} = ${expr.value(refund)}`);
       addLedgerMovement(expr, sets, spec, spec.alreadyPaid ? 'record_paid' : 'reserve');
-      this.addBookkeeping(expr, sets, orderId, now, timelineEntry(now, 'refund_created', audit, { id: refund.id, to: refund.state }), WORK_STATES.has(refund.state));
+      this.addBookkeeping(
+        expr,
+        sets,
+        orderId,
+        now,
+        timelineEntry(now, 'refund_created', audit, { id: refund.id, to: refund.state }),
+        WORK_STATES.has(refund.state),
+      );
       try {
         await this.update(orderId, expr, sets, conditions);
         await this.putRefundLookup(refund.id, orderId, now);
@@ -198,14 +203,7 @@ export class DynamoOrderStore implements OrderStore {
     throw new StoreContentionError(`refund ${spec.refundId}: order ${orderId} kept changing`);
   }
 
-  async applyEvent(
-    orderId: string,
-    refundId: string,
-    event: RefundEvent,
-    ctx: TransitionContext,
-    audit: Audit,
-    snapshot?: Refund,
-  ): Promise<TransitionOutcome> {
+  async applyEvent(orderId: string, refundId: string, event: RefundEvent, ctx: TransitionContext, audit: Audit, snapshot?: Refund): Promise<TransitionOutcome> {
     // With a caller's snapshot the caller decided; a lost race is reported, never re-decided here.
     // Without one, the store reads and decides, and may retry against fresh reads.
     const attempts = snapshot ? 1 : MAX_ATTEMPTS;
@@ -250,7 +248,9 @@ export class DynamoOrderStore implements OrderStore {
     const rule = ruleFor(event);
     if (rule.guard === 'apace_quiet') {
       const verified = refundPath('lastVerifiedAt');
-      conditions.push(`(attribute_not_exists(${verified}) OR ${verified} < ${expr.value(apaceQuietCutoff(ctx))} OR ${verified} >= ${refundPath('offerExpiresAt')})`);
+      conditions.push(
+        `(attribute_not_exists(${verified}) OR ${verified} < ${expr.value(apaceQuietCutoff(ctx))} OR ${verified} >= ${refundPath('offerExpiresAt')})`,
+      );
     } else if (rule.guard === 'unconfirmed') {
       conditions.push(`attribute_not_exists(${refundPath('confirmedAt')})`);
     } else if (rule.guard === 'due') {
@@ -440,8 +440,13 @@ export class DynamoOrderStore implements OrderStore {
         ),
       ),
     );
-    const due = pages.flatMap((page) => (page.Items ?? []).map((item) => ({ orderId: String(item[TABLE.partitionKey]).slice(ORDER_PREFIX.length), dueAt: String(item[sortKey]) })));
-    return due.sort((a, b) => a.dueAt.localeCompare(b.dueAt)).slice(0, limit).map((entry) => entry.orderId);
+    const due = pages.flatMap((page) =>
+      (page.Items ?? []).map((item) => ({ orderId: String(item[TABLE.partitionKey]).slice(ORDER_PREFIX.length), dueAt: String(item[sortKey]) })),
+    );
+    return due
+      .sort((a, b) => a.dueAt.localeCompare(b.dueAt))
+      .slice(0, limit)
+      .map((entry) => entry.orderId);
   }
 
   async reschedule(orderId: string, version: number, dueAt: string | undefined): Promise<boolean> {
@@ -508,9 +513,8 @@ export class DynamoOrderStore implements OrderStore {
     // The index holds keys only: read each record (a handful; pending records are rare).
     const records = await Promise.all(
       Items.map(async (item) => {
-        const { Item } = await this.db.send(
-          new GetCommand({ TableName: this.tableName, Key: { [TABLE.partitionKey]: item[TABLE.partitionKey], [TABLE.sortKey]: item[TABLE.sortKey] }, ConsistentRead: true }),
-        );
+        const key: Record<string, unknown> = { [TABLE.partitionKey]: item[TABLE.partitionKey] as unknown, [TABLE.sortKey]: item[TABLE.sortKey] as unknown };
+        const { Item } = await this.db.send(new GetCommand({ TableName: this.tableName, Key: key, ConsistentRead: true }));
         return Item ? this.inboundFrom(Item) : undefined;
       }),
     );
@@ -525,7 +529,15 @@ export class DynamoOrderStore implements OrderStore {
         Key: inboxKey(orderId, source, key),
         UpdateExpression: 'SET #status = :status, #note = :note, #settledAt = :now, #ttl = :ttl REMOVE #shard, #due',
         ConditionExpression: 'attribute_exists(#sk)',
-        ExpressionAttributeNames: { '#status': 'status', '#note': 'note', '#settledAt': 'settledAt', '#ttl': TABLE.ttlAttribute, '#shard': shard, '#due': due, '#sk': TABLE.sortKey },
+        ExpressionAttributeNames: {
+          '#status': 'status',
+          '#note': 'note',
+          '#settledAt': 'settledAt',
+          '#ttl': TABLE.ttlAttribute,
+          '#shard': shard,
+          '#due': due,
+          '#sk': TABLE.sortKey,
+        },
         ExpressionAttributeValues: { ':status': status, ':note': note, ':now': now, ':ttl': Math.floor(Date.parse(now) / 1000) + INBOX_RETENTION_S },
       }),
     );
@@ -539,11 +551,16 @@ export class DynamoOrderStore implements OrderStore {
       at: String(Item.at),
       version: Number(Item.version),
       updatedAt: String(Item.updatedAt),
-      ...(Item.cursor && { cursor: Item.cursor as WatermarkCursor }),
+      ...(Item.cursor !== undefined && { cursor: Item.cursor as WatermarkCursor }),
     };
   }
 
-  async advanceWatermark(name: string, expected: Watermark | undefined, next: { readonly at: string; readonly cursor?: WatermarkCursor }, now: string): Promise<boolean> {
+  async advanceWatermark(
+    name: string,
+    expected: Watermark | undefined,
+    next: { readonly at: string; readonly cursor?: WatermarkCursor },
+    now: string,
+  ): Promise<boolean> {
     if (expected && next.at < expected.at) throw new Error(`watermark ${name} cannot move back from ${expected.at} to ${next.at}`);
     const item = { ...watermarkKey(name), at: next.at, version: (expected?.version ?? 0) + 1, updatedAt: now, ...(next.cursor && { cursor: next.cursor }) };
     try {
@@ -573,8 +590,8 @@ export class DynamoOrderStore implements OrderStore {
       orderId: String(item[TABLE.partitionKey]).slice('ORDER#'.length),
       source: item.source as Actor,
       key: String(item[TABLE.sortKey]).split('#').slice(2).join('#'),
-      raw: String(item.raw ?? ''),
-      note: String(item.note ?? ''),
+      raw: typeof item.raw === 'string' ? item.raw : '',
+      note: typeof item.note === 'string' ? item.note : '',
       receivedAt: String(item.receivedAt),
       status: (item.status as InboundStatus | undefined) ?? 'processed',
       attributes: (item.attributes as Record<string, string> | undefined) ?? {},
@@ -584,7 +601,8 @@ export class DynamoOrderStore implements OrderStore {
   /** The refund id's reference: written once the refund exists; a clash means two orders claim one id. */
   private async putRefundLookup(refundId: string, orderId: string, createdAt: string): Promise<void> {
     const linked = await this.linkReference('refund', refundId, { orderId }, createdAt);
-    if (linked.orderId !== orderId) logger.error('refund id already names a refund of another order', { refund_id: refundId, order_id: orderId, other_order_id: linked.orderId });
+    if (linked.orderId !== orderId)
+      logger.error('refund id already names a refund of another order', { refund_id: refundId, order_id: orderId, other_order_id: linked.orderId });
   }
 
   private addBookkeeping(expr: ExpressionBuilder, sets: string[], orderId: string, now: string, entry: TimelineEntry, workDue: boolean): void {

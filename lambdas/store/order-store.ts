@@ -7,17 +7,7 @@ export class StoreContentionError extends Error {
 }
 
 /** Who caused a change: the timeline answers "who did what, when" for on-call engineers. */
-export type Actor =
-  | 'apace'
-  | 'refundid'
-  | 'ap21'
-  | 'addon_payments'
-  | 'paypro'
-  | 'optty'
-  | 'dispatcher'
-  | 'sweeper'
-  | 'operator'
-  | 'seed';
+export type Actor = 'apace' | 'refundid' | 'ap21' | 'addon_payments' | 'paypro' | 'optty' | 'dispatcher' | 'sweeper' | 'operator' | 'seed';
 
 export interface Audit {
   readonly actor: Actor;
@@ -40,8 +30,7 @@ export interface StoredOrder extends Order {
 }
 
 export type TransitionOutcome =
-  | { readonly applied: true; readonly refund: Refund }
-  | { readonly applied: false; readonly why: Rejection; readonly refund: Refund };
+  { readonly applied: true; readonly refund: Refund } | { readonly applied: false; readonly why: Rejection; readonly refund: Refund };
 
 /** An inbound message kept because it changed nothing (duplicate, late, or not bookable). */
 export interface StoredInbound {
@@ -127,14 +116,7 @@ export interface OrderStore {
    * Applies one state-machine event with a write conditioned on the state it was planned from.
    * `snapshot` (the refund as the caller last read it) saves a read on the happy path.
    */
-  applyEvent(
-    orderId: string,
-    refundId: string,
-    event: RefundEvent,
-    ctx: TransitionContext,
-    audit: Audit,
-    snapshot?: Refund,
-  ): Promise<TransitionOutcome>;
+  applyEvent(orderId: string, refundId: string, event: RefundEvent, ctx: TransitionContext, audit: Audit, snapshot?: Refund): Promise<TransitionOutcome>;
   /** Notes an Apace verification call and returns what the answer depends on, in one round trip. */
   recordVerification(orderId: string, refundId: string, now: string): Promise<VerificationView>;
   /** Keeps an inbound message that changed nothing (duplicate or late), once per key. */
@@ -168,7 +150,11 @@ export interface OrderStore {
    * Keeps an inbound message as pending, once per source and key, before it is acknowledged. A
    * second call with the same key stores nothing and returns what was kept first.
    */
-  recordPendingInbound(orderId: string, record: InboundRecord & { readonly attributes: Readonly<Record<string, string>> }, now: string): Promise<{ stored: boolean; record: PendingInbound }>;
+  recordPendingInbound(
+    orderId: string,
+    record: InboundRecord & { readonly attributes: Readonly<Record<string, string>> },
+    now: string,
+  ): Promise<{ stored: boolean; record: PendingInbound }>;
   /** Pending messages of a source received before `receivedBefore`, oldest first, up to `limit`. */
   findPendingInbound(source: Actor, receivedBefore: string, limit: number): Promise<PendingInbound[]>;
   /** Marks a pending message processed or failed; it is then no longer found as pending. */
@@ -178,5 +164,10 @@ export interface OrderStore {
    * Moves a watermark from `expected` (undefined: none yet) to `next`, only if nobody moved it
    * meanwhile and never backwards; false when another writer got there first.
    */
-  advanceWatermark(name: string, expected: Watermark | undefined, next: { readonly at: string; readonly cursor?: WatermarkCursor }, now: string): Promise<boolean>;
+  advanceWatermark(
+    name: string,
+    expected: Watermark | undefined,
+    next: { readonly at: string; readonly cursor?: WatermarkCursor },
+    now: string,
+  ): Promise<boolean>;
 }

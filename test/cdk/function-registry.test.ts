@@ -38,11 +38,15 @@ describe('the function registry', () => {
     const { resources } = synthesized;
     const vpcConfig = propertiesOf(CALLER).VpcConfig as { SubnetIds: unknown[]; SecurityGroupIds: unknown[] };
     const privateSubnets = resourcesOfType(resources, 'AWS::EC2::Subnet')
-      .filter(([, subnet]) => (subnet.Properties?.Tags as { Key: string; Value: string }[]).some((tag) => tag.Key === 'aws-cdk:subnet-type' && tag.Value === 'Private'))
+      .filter(([, subnet]) =>
+        (subnet.Properties?.Tags as { Key: string; Value: string }[]).some((tag) => tag.Key === 'aws-cdk:subnet-type' && tag.Value === 'Private'),
+      )
       .map(([id]) => ({ Ref: id }));
     expect(vpcConfig.SubnetIds).toEqual(privateSubnets);
     const [groupId] = [...referencedIds(vpcConfig.SecurityGroupIds)];
-    expect(resources[groupId!]!.Properties?.SecurityGroupEgress).toEqual([expect.objectContaining({ CidrIp: '0.0.0.0/0', FromPort: 443, ToPort: 443, IpProtocol: 'tcp' })]);
+    expect(resources[groupId!]!.Properties?.SecurityGroupEgress).toEqual([
+      expect.objectContaining({ CidrIp: '0.0.0.0/0', FromPort: 443, ToPort: 443, IpProtocol: 'tcp' }),
+    ]);
     expect(propertiesOf(CONSUMER).VpcConfig).toBeUndefined();
     expect(propertiesOf(VERIFIER).VpcConfig).toBeUndefined();
   });
@@ -61,9 +65,10 @@ describe('the function registry', () => {
     }
   });
 
-  it("gives each function the base URLs of exactly the providers it calls", () => {
+  it('gives each function the base URLs of exactly the providers it calls', () => {
     const variables = (definition: FunctionDefinition) => Object.keys((propertiesOf(definition).Environment as { Variables: object }).Variables);
-    const urlVariables = (definition: FunctionDefinition) => variables(definition).filter((name) => name.endsWith('_URL') && name !== 'PUBLIC_BASE_URL' && name !== 'DISPATCH_QUEUE_URL');
+    const urlVariables = (definition: FunctionDefinition) =>
+      variables(definition).filter((name) => name.endsWith('_URL') && name !== 'PUBLIC_BASE_URL' && name !== 'DISPATCH_QUEUE_URL');
     expect(urlVariables(CALLER).sort()).toEqual(['AP21_API_URL', 'OPTTY_API_URL', 'OPTTY_AUTH_URL']);
     const { Variables } = propertiesOf(CALLER).Environment as { Variables: Record<string, unknown> };
     expect(Variables).toMatchObject({
@@ -124,10 +129,15 @@ describe('the function registry', () => {
   });
 
   describe('refuses', () => {
-    const attempt = (functions: readonly FunctionDefinition[], routes = ROUTES) => () => synthesizeStage(STAGES.dev, { functions, routes });
+    const attempt =
+      (functions: readonly FunctionDefinition[], routes = ROUTES) =>
+      () =>
+        synthesizeStage(STAGES.dev, { functions, routes });
 
     it('an entry whose handler module does not exist', () => {
-      expect(attempt([{ ...VERIFIER, name: 'refund-printer' }], [])).toThrow(new FunctionRegistryError('function refund-printer has no entry file lambdas/functions/refund-printer.ts'));
+      expect(attempt([{ ...VERIFIER, name: 'refund-printer' }], [])).toThrow(
+        new FunctionRegistryError('function refund-printer has no entry file lambdas/functions/refund-printer.ts'),
+      );
     });
 
     it('two entries with the same name', () => {

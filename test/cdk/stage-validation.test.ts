@@ -8,11 +8,15 @@ describe('stage configuration', () => {
   it.each(STAGE_NAMES)('accepts the committed %s stage and has its availability zones in cdk.context.json', (stage) => {
     const config = stageConfig(stage);
     expect(stageConfigProblems(config)).toEqual([]);
-    expect(COMMITTED_CONTEXT[`availability-zones:account=${config.account}:region=${config.region}`]).toEqual(expect.arrayContaining([expect.stringMatching(/^[a-z]{2}-/)]));
+    expect(COMMITTED_CONTEXT[`availability-zones:account=${config.account}:region=${config.region}`]).toEqual(
+      expect.arrayContaining([expect.stringMatching(/^[a-z]{2}-/)]),
+    );
   });
 
   it('refuses an unknown stage, naming the stages there are', () => {
-    expect(() => defineApp(new App({ context: { stage: 'qa' } }))).toThrow(new StageConfigError('unknown stage "qa": choose one with -c stage=<dev|staging|prod>'));
+    expect(() => defineApp(new App({ context: { stage: 'qa' } }))).toThrow(
+      new StageConfigError('unknown stage "qa": choose one with -c stage=<dev|staging|prod>'),
+    );
   });
 
   it('refuses to synthesize without a stage, naming the stages there are', () => {
@@ -27,7 +31,10 @@ describe('stage configuration', () => {
       ipAllowlists: { '/refundid/order': ['34.87.219.187', '34.87.219'], '/providers/paypro/ipn': [] },
       egress: { availabilityZones: 2, elasticIps: [{ allocationId: 'eip-123', publicIp: '203.0.113.9' }] },
       alarmEmail: 'ops',
-      customDomain: { domainName: 'refunds.example.com', certificateArn: 'arn:aws:acm:us-east-1:222222222222:certificate/00000000-0000-0000-0000-000000000000' },
+      customDomain: {
+        domainName: 'refunds.example.com',
+        certificateArn: 'arn:aws:acm:us-east-1:222222222222:certificate/00000000-0000-0000-0000-000000000000',
+      },
     };
     expect(() => stageConfig('staging', { staging: broken })).toThrow(StageConfigError);
     expect(stageConfigProblems(broken)).toEqual([
@@ -46,7 +53,9 @@ describe('stage configuration', () => {
   it('accepts CIDR ranges and IPv6 addresses in allowlists', () => {
     const config: StageConfig = { ...STAGES.dev, ipAllowlists: { '/ap21/returns': ['203.0.113.0/28', '2604:a880:400:d0::/64', '198.51.100.7'] } };
     expect(stageConfigProblems(config)).toEqual([]);
-    expect(stageConfigProblems({ ...config, ipAllowlists: { '/ap21/returns': ['203.0.113.0/33'] } })).toEqual(['ipAllowlists["/ap21/returns"] has "203.0.113.0/33", not an IP address or CIDR']);
+    expect(stageConfigProblems({ ...config, ipAllowlists: { '/ap21/returns': ['203.0.113.0/33'] } })).toEqual([
+      'ipAllowlists["/ap21/returns"] has "203.0.113.0/33", not an IP address or CIDR',
+    ]);
   });
 
   it('refuses a production stage that could lose its data, its egress IPs or its callback host', () => {

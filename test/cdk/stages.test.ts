@@ -76,8 +76,15 @@ describe.each(STAGE_NAMES)('the %s stack', (stage) => {
 
     it('reaches DynamoDB and Secrets Manager through VPC endpoints and keeps flow logs', () => {
       const { template } = get();
-      template.hasResourceProperties('AWS::EC2::VPCEndpoint', { VpcEndpointType: 'Gateway', ServiceName: Match.objectLike({ 'Fn::Join': ['', Match.arrayWith(['.dynamodb'])] }) });
-      template.hasResourceProperties('AWS::EC2::VPCEndpoint', { VpcEndpointType: 'Interface', ServiceName: `com.amazonaws.${config.region}.secretsmanager`, PrivateDnsEnabled: true });
+      template.hasResourceProperties('AWS::EC2::VPCEndpoint', {
+        VpcEndpointType: 'Gateway',
+        ServiceName: Match.objectLike({ 'Fn::Join': ['', Match.arrayWith(['.dynamodb'])] }),
+      });
+      template.hasResourceProperties('AWS::EC2::VPCEndpoint', {
+        VpcEndpointType: 'Interface',
+        ServiceName: `com.amazonaws.${config.region}.secretsmanager`,
+        PrivateDnsEnabled: true,
+      });
       template.hasResourceProperties('AWS::EC2::FlowLog', { ResourceType: 'VPC', TrafficType: 'ALL' });
       template.resourceCountIs('AWS::EC2::Subnet', 2 * config.egress.availabilityZones);
     });
@@ -93,7 +100,8 @@ describe.each(STAGE_NAMES)('the %s stack', (stage) => {
         BillingMode: 'PAY_PER_REQUEST',
         PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
         TimeToLiveSpecification: { AttributeName: TABLE.ttlAttribute, Enabled: true },
-        SSESpecification: config.tableEncryption === 'customer-managed' ? Match.objectLike({ SSEEnabled: true, KMSMasterKeyId: Match.anyValue() }) : { SSEEnabled: true },
+        SSESpecification:
+          config.tableEncryption === 'customer-managed' ? Match.objectLike({ SSEEnabled: true, KMSMasterKeyId: Match.anyValue() }) : { SSEEnabled: true },
         GlobalSecondaryIndexes: [
           {
             IndexName: TABLE.dueIndex.name,
@@ -134,11 +142,13 @@ describe.each(STAGE_NAMES)('the %s stack', (stage) => {
       template.hasResourceProperties('AWS::ApiGateway::RestApi', { BinaryMediaTypes: ['*/*'] });
       template.hasResourceProperties('AWS::ApiGateway::Stage', {
         AccessLogSetting: { DestinationArn: Match.anyValue(), Format: Match.not(Match.stringLikeRegexp('querystring|\\$context\\.path')) },
-        MethodSettings: [Match.objectLike({ ThrottlingRateLimit: config.apiThrottle.rateLimit, ThrottlingBurstLimit: config.apiThrottle.burstLimit, DataTraceEnabled: false })],
+        MethodSettings: [
+          Match.objectLike({ ThrottlingRateLimit: config.apiThrottle.rateLimit, ThrottlingBurstLimit: config.apiThrottle.burstLimit, DataTraceEnabled: false }),
+        ],
       });
     });
 
-    it("denies every source IP but the allowlisted ones on each allowlisted path, and leaves other paths open", () => {
+    it('denies every source IP but the allowlisted ones on each allowlisted path, and leaves other paths open', () => {
       const [, api] = onlyOfType(get().resources, 'AWS::ApiGateway::RestApi');
       const statements = (api.Properties?.Policy as { Statement: Statement[] }).Statement;
       const denies = statements.filter((statement) => statement.Effect === 'Deny');
@@ -181,7 +191,12 @@ describe.each(STAGE_NAMES)('the %s stack', (stage) => {
       const { stack, resources } = get();
       for (const definition of FUNCTIONS) {
         const fn = resources[logicalId(stack.functions.byName.get(definition.name)!)]!;
-        expect(fn.Properties).toMatchObject({ Runtime: 'nodejs22.x', Architectures: ['arm64'], MemorySize: definition.memoryMb, Timeout: definition.timeoutSeconds });
+        expect(fn.Properties).toMatchObject({
+          Runtime: 'nodejs22.x',
+          Architectures: ['arm64'],
+          MemorySize: definition.memoryMb,
+          Timeout: definition.timeoutSeconds,
+        });
         expect(fn.Properties?.VpcConfig !== undefined).toBe(definition.callsOut.length > 0);
       }
       expect(resourcesOfType(resources, 'AWS::Lambda::Function')).toHaveLength(FUNCTIONS.length);
@@ -205,7 +220,9 @@ describe.each(STAGE_NAMES)('the %s stack', (stage) => {
           POWERTOOLS_LOG_LEVEL: config.logLevel,
           PUBLIC_BASE_URL: config.customDomain ? `https://${config.customDomain.domainName}` : expect.anything(),
           // Functions that call out get the base URLs of exactly the providers they call.
-          ...Object.fromEntries(definition.callsOut.flatMap((provider) => PROVIDER_URLS_BY_PROVIDER[provider].map((name) => [name, config.providerUrls[name]]))),
+          ...Object.fromEntries(
+            definition.callsOut.flatMap((provider) => PROVIDER_URLS_BY_PROVIDER[provider].map((name) => [name, config.providerUrls[name]])),
+          ),
           ...Object.assign({}, ...definition.callsOut.map((provider) => config.providerSettings[provider])),
           ...(definition.dispatchQueue === 'send' && { DISPATCH_QUEUE_URL: { Ref: logicalId(stack.dispatchQueue.queue) } }),
           // Handlers that check their caller's address get the list the API's resource policy enforces.
@@ -249,8 +266,11 @@ describe.each(STAGE_NAMES)('the %s stack', (stage) => {
         }
 
         const secretStatements = statements.filter((statement) => actionsOf(statement).some((action) => action.startsWith('secretsmanager:')));
-        expect(secretStatements.flatMap((statement) => secretNamesIn(statement.Resource)).sort()).toEqual(definition.secrets.map((name) => `refund-relay/${stage}/${name}`).sort());
-        for (const statement of secretStatements) expect(actionsOf(statement).sort()).toEqual(['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue']);
+        expect(secretStatements.flatMap((statement) => secretNamesIn(statement.Resource)).sort()).toEqual(
+          definition.secrets.map((name) => `refund-relay/${stage}/${name}`).sort(),
+        );
+        for (const statement of secretStatements)
+          expect(actionsOf(statement).sort()).toEqual(['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue']);
 
         const tableStatements = statements.filter((statement) => actionsOf(statement).some((action) => action.startsWith('dynamodb:')));
         expect(tableStatements).toHaveLength(definition.table === 'none' ? 0 : 1);
@@ -280,16 +300,21 @@ describe.each(STAGE_NAMES)('the %s stack', (stage) => {
           expect(actionsOf(statement).includes('sqs:ReceiveMessage')).toBe(definition.dispatchQueue === 'consume');
         }
         const networkStatements = statements.filter(networkInterfaces);
-        expect(statements).toHaveLength(secretStatements.length + tableStatements.length + logStatements.length + keyStatements.length + queueStatements.length + networkStatements.length);
+        expect(statements).toHaveLength(
+          secretStatements.length + tableStatements.length + logStatements.length + keyStatements.length + queueStatements.length + networkStatements.length,
+        );
       }
     });
   });
 
-  it(config.providerSecrets === 'create' ? 'creates one secret per provider under refund-relay/<stage>/' : 'imports the provider secrets it was told exist', () => {
-    const secrets = resourcesOfType(get().resources, 'AWS::SecretsManager::Secret');
-    const expected = config.providerSecrets === 'create' ? SECRET_NAMES.map((name) => `refund-relay/${stage}/${name}`).sort() : [];
-    expect(secrets.map(([, secret]) => secret.Properties?.Name).sort()).toEqual(expected);
-  });
+  it(
+    config.providerSecrets === 'create' ? 'creates one secret per provider under refund-relay/<stage>/' : 'imports the provider secrets it was told exist',
+    () => {
+      const secrets = resourcesOfType(get().resources, 'AWS::SecretsManager::Secret');
+      const expected = config.providerSecrets === 'create' ? SECRET_NAMES.map((name) => `refund-relay/${stage}/${name}`).sort() : [];
+      expect(secrets.map(([, secret]) => secret.Properties?.Name).sort()).toEqual(expected);
+    },
+  );
 
   it('rings the dispatch doorbell through an encrypted, TLS-only queue that dead-letters after five receives', () => {
     const { template, resources } = get();

@@ -31,7 +31,10 @@ export interface CfnResource {
  * off here to keep the files fast; `synth.test.ts` runs one stage with both on. Template.fromStack
  * refuses a template whose resources form a dependency cycle, so every stack built here has none.
  */
-export function synthesizeStage(config: StageConfig, overrides: { functions?: readonly FunctionDefinition[]; routes?: readonly RouteDefinition[] } = {}): SynthesizedStage {
+export function synthesizeStage(
+  config: StageConfig,
+  overrides: { functions?: readonly FunctionDefinition[]; routes?: readonly RouteDefinition[] } = {},
+): SynthesizedStage {
   const app = new App({ context: { ...COMMITTED_CONTEXT, 'aws:cdk:bundling-stacks': [] }, builtinCloudFormationValidation: false });
   const stack = new RefundRelayStack(app, { config, ...overrides });
   const template = Template.fromStack(stack);

@@ -25,9 +25,12 @@ describe('synthesizing the prod stage as the CLI does', () => {
     const report = JSON.parse(readFileSync(join(outdir, 'validation-report.json'), 'utf8')) as { pluginReports: { violations: unknown[] }[] };
     expect(report.pluginReports.flatMap((plugin) => plugin.violations)).toEqual([]);
     expect(process.exitCode ?? 0).toBe(0);
-    expect(assembly.getStackByName(stack.stackName).messages.filter((message) => message.level === 'error')).toEqual([]);
+    expect(assembly.getStackByName(stack.stackName).messages.filter((message) => String(message.level) === 'error')).toEqual([]);
 
-    const functions = resourcesOfType(Template.fromJSON(assembly.getStackByName(stack.stackName).template as Record<string, unknown>).toJSON().Resources, 'AWS::Lambda::Function');
+    const functions = resourcesOfType(
+      Template.fromJSON(assembly.getStackByName(stack.stackName).template as Record<string, unknown>).toJSON().Resources,
+      'AWS::Lambda::Function',
+    );
     expect(functions).toHaveLength(FUNCTIONS.length);
     for (const [, fn] of functions) {
       const key = String((fn.Properties?.Code as { S3Key: string }).S3Key).replace(/\.zip$/, '');

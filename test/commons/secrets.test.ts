@@ -27,7 +27,10 @@ describe('secrets from Secrets Manager', () => {
   });
 
   it('re-reads a rotated secret when a check fails, at most once per 30 s', async () => {
-    secretsManager.on(GetSecretValueCommand).resolvesOnce({ SecretString: secret('old') }).resolves({ SecretString: secret('new') });
+    secretsManager
+      .on(GetSecretValueCommand)
+      .resolvesOnce({ SecretString: secret('old') })
+      .resolves({ SecretString: secret('new') });
     const apace = reader();
     expect(await apace.verifyWithRotation((s) => s.apiSecret === 'new')).toBe(true);
     expect(secretsManager.commandCalls(GetSecretValueCommand)).toHaveLength(2);
@@ -37,8 +40,12 @@ describe('secrets from Secrets Manager', () => {
   });
 
   it('names the malformed keys of a bad secret without echoing its values', async () => {
-    secretsManager.on(GetSecretValueCommand).resolves({ SecretString: JSON.stringify({ publicId: 'p', apiSecret: 'very-secret-value', callbackKeys: { k1: 'short' }, callbackKeyId: 'k1' }) });
-    const error = await reader().get().catch((e: Error) => e);
+    secretsManager
+      .on(GetSecretValueCommand)
+      .resolves({ SecretString: JSON.stringify({ publicId: 'p', apiSecret: 'very-secret-value', callbackKeys: { k1: 'short' }, callbackKeyId: 'k1' }) });
+    const error = await reader()
+      .get()
+      .catch((e: Error) => e);
     expect(error).toBeInstanceOf(SecretUnavailableError);
     expect((error as Error).message).toMatch(/callbackKeys\.k1/);
     expect((error as Error).message).not.toMatch(/very-secret-value|short/);

@@ -12,6 +12,7 @@ describe('source address allowlists', () => {
   it('matches listed addresses, addresses inside listed blocks, other IPv6 spellings and IPv4-mapped forms; nothing else', () => {
     const allowed = sourceIpMatcher(['34.87.219.187', '10.1.0.0/16', '2604:a880:400:d0::1843:7001']);
     for (const ip of ['34.87.219.187', '::ffff:34.87.219.187', '10.1.255.3', '2604:A880:400:D0:0:0:1843:7001']) expect(allowed(ip)).toBe(true);
-    for (const ip of ['34.87.219.188', '10.2.0.1', '34.116.107.90', '', 'localhost', '::ffff:10.2.0.1', '2604:a880:400:d0::1843:7002']) expect(allowed(ip)).toBe(false);
+    for (const ip of ['34.87.219.188', '10.2.0.1', '34.116.107.90', '', 'localhost', '::ffff:10.2.0.1', '2604:a880:400:d0::1843:7002'])
+      expect(allowed(ip)).toBe(false);
   });
 });

@@ -42,8 +42,19 @@ describe('strict XML', () => {
   });
 
   it('writes escaped XML that reads back the same', () => {
-    const xml = toXml('ReturnOrder', { OrderNumber: 'R1 <&>', OrderDetails: { OrderDetail: [{ SkuId: 1784, Quantity: -1 }, { SkuId: 1785, Quantity: -2 }] }, Missing: undefined });
-    expect(xml).toBe('<ReturnOrder><OrderNumber>R1 &lt;&amp;&gt;</OrderNumber><OrderDetails><OrderDetail><SkuId>1784</SkuId><Quantity>-1</Quantity></OrderDetail><OrderDetail><SkuId>1785</SkuId><Quantity>-2</Quantity></OrderDetail></OrderDetails></ReturnOrder>');
+    const xml = toXml('ReturnOrder', {
+      OrderNumber: 'R1 <&>',
+      OrderDetails: {
+        OrderDetail: [
+          { SkuId: 1784, Quantity: -1 },
+          { SkuId: 1785, Quantity: -2 },
+        ],
+      },
+      Missing: undefined,
+    });
+    expect(xml).toBe(
+      '<ReturnOrder><OrderNumber>R1 &lt;&amp;&gt;</OrderNumber><OrderDetails><OrderDetail><SkuId>1784</SkuId><Quantity>-1</Quantity></OrderDetail><OrderDetail><SkuId>1785</SkuId><Quantity>-2</Quantity></OrderDetail></OrderDetails></ReturnOrder>',
+    );
     const root = parseXml(xml);
     expect(childText(root, 'OrderNumber')).toBe('R1 <&>');
     expect(childElements(root.children[1]!, 'OrderDetail')).toHaveLength(2);

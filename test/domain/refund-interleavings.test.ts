@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { APACE_PAYOUT_WINDOW_MS, GUARD_OFF, play, scenarioArb, type Step } from './refund-world';
+import { GUARD_OFF, play, scenarioArb, type Step } from './refund-world';
 
 describe('refund ledger under random interleavings of every event', () => {
   it('never over-refunds, never pays a refund through two channels, and the ledger always equals the refunds', () => {

@@ -18,7 +18,10 @@ const T0 = Date.parse('2026-01-01T00:00:00.000Z');
 
 export type Step =
   | { kind: 'create'; route: Channel; lines: number[]; expiresInWindows: number }
-  | { kind: 'apace_create' | 'apace_verify' | 'apace_payout' | 'expire' | 'apace_cancel_call' | 'reversal_submit' | 'provider_proof' | 'redrive' | 'release'; r: number }
+  | {
+      kind: 'apace_create' | 'apace_verify' | 'apace_payout' | 'expire' | 'apace_cancel_call' | 'reversal_submit' | 'provider_proof' | 'redrive' | 'release';
+      r: number;
+    }
   | { kind: 'deliver_webhook'; r: number; which: number; duplicate: boolean }
   | { kind: 'provider_result'; r: number; outcome: 'success' | 'paid_but_timed_out' | 'retryable' | 'permanent' }
   | { kind: 'rma'; r: number; status: 'refundid' | 'failed' }
@@ -37,7 +40,15 @@ export function stepArb(refunds: number): fc.Arbitrary<Step> {
   const refundIndex = fc.nat({ max: refunds - 1 });
   const on = <K extends string>(kind: K, weight: number) => ({ weight, arbitrary: fc.record({ kind: fc.constant(kind), r: refundIndex }) });
   return fc.oneof(
-    { weight: 3, arbitrary: fc.record({ kind: fc.constant('create' as const), route: fc.constantFrom<Channel>('apace', 'reversal', 'refundid'), lines: fc.array(fc.nat({ max: 2 }), { minLength: 3, maxLength: 3 }), expiresInWindows: fc.integer({ min: 2, max: 30 }) }) },
+    {
+      weight: 3,
+      arbitrary: fc.record({
+        kind: fc.constant('create' as const),
+        route: fc.constantFrom<Channel>('apace', 'reversal', 'refundid'),
+        lines: fc.array(fc.nat({ max: 2 }), { minLength: 3, maxLength: 3 }),
+        expiresInWindows: fc.integer({ min: 2, max: 30 }),
+      }),
+    },
     on('apace_create', 3),
     on('apace_verify', 4),
     on('apace_payout', 4),
@@ -47,11 +58,18 @@ export function stepArb(refunds: number): fc.Arbitrary<Step> {
     on('redrive', 1),
     on('release', 1),
     { weight: 4, arbitrary: fc.record({ kind: fc.constant('deliver_webhook' as const), r: refundIndex, which: fc.nat(), duplicate: fc.boolean() }) },
-    { weight: 3, arbitrary: fc.record({ kind: fc.constant('provider_result' as const), r: refundIndex, outcome: fc.constantFrom('success' as const, 'paid_but_timed_out' as const, 'retryable' as const, 'permanent' as const) }) },
+    {
+      weight: 3,
+      arbitrary: fc.record({
+        kind: fc.constant('provider_result' as const),
+        r: refundIndex,
+        outcome: fc.constantFrom('success' as const, 'paid_but_timed_out' as const, 'retryable' as const, 'permanent' as const),
+      }),
+    },
     { weight: 2, arbitrary: fc.record({ kind: fc.constant('rma' as const), r: refundIndex, status: fc.constantFrom('refundid' as const, 'failed' as const) }) },
     on('provider_proof', 2),
     { weight: 2, arbitrary: fc.record({ kind: fc.constant('tick' as const), ms: fc.integer({ min: 0, max: 2 * APACE_PAYOUT_WINDOW_MS }) }) },
-  ) as fc.Arbitrary<Step>;
+  );
 }
 
 /** One order with three lines, and a run of steps spread over up to `refunds` refunds. */
@@ -106,7 +124,9 @@ export function play(scenario: { purchased: number[]; steps: Step[] }, claimWind
       continue;
     }
     if (step.kind === 'create') {
-      const lines = Object.fromEntries(step.lines.map((units, i) => [`l${i}`, Math.min(units, scenario.purchased[i]!)] as const).filter(([, units]) => units > 0));
+      const lines = Object.fromEntries(
+        step.lines.map((units, i) => [`l${i}`, Math.min(units, scenario.purchased[i]!)] as const).filter(([, units]) => units > 0),
+      );
       if (Object.keys(lines).length === 0) continue;
       const id = `r${ids.length}`;
       try {

@@ -54,7 +54,9 @@ describe('order ledger', () => {
 
   it('refuses units already refunded or in flight, naming the line', () => {
     const first = addRefund(order(), apaceRefund({ lines: { l1: 2 }, amount: { minor: 10000, currency: 'AUD' } }), now).order;
-    expect(() => addRefund(first, apaceRefund({ refundId: 'r-2' }), now)).toThrow(new UnitsUnavailableError('line l1: 1 unit(s) asked, 0 not yet refunded or in flight'));
+    expect(() => addRefund(first, apaceRefund({ refundId: 'r-2' }), now)).toThrow(
+      new UnitsUnavailableError('line l1: 1 unit(s) asked, 0 not yet refunded or in flight'),
+    );
   });
 
   it('refuses an amount beyond what the payment has left', () => {

@@ -32,12 +32,25 @@ describe('allocating returned units to order lines', () => {
   });
 
   it('skips units already refunded or in flight, so a second return of the SKU lands on the next line', () => {
-    const first = addRefund(order(), { refundId: 'r1', lines: { '9': 1 }, paymentId: 'card', amount: { minor: 5990, currency: 'AUD' }, route: 'reversal', source: { kind: 'ap21_return', ref: '1' } }, now).order;
+    const first = addRefund(
+      order(),
+      {
+        refundId: 'r1',
+        lines: { '9': 1 },
+        paymentId: 'card',
+        amount: { minor: 5990, currency: 'AUD' },
+        route: 'reversal',
+        source: { kind: 'ap21_return', ref: '1' },
+      },
+      now,
+    ).order;
     expect(allocateReturnedUnits(first, { '21503': 1 })).toEqual({ '10': 1 });
   });
 
   it('refuses more units than are left, and a SKU the order does not have', () => {
-    expect(() => allocateReturnedUnits(order(), { '21503': 4 })).toThrow(new UnitsUnavailableError('SKU 21503: 4 unit(s) returned, 3 not yet refunded or in flight'));
+    expect(() => allocateReturnedUnits(order(), { '21503': 4 })).toThrow(
+      new UnitsUnavailableError('SKU 21503: 4 unit(s) returned, 3 not yet refunded or in flight'),
+    );
     expect(() => allocateReturnedUnits(order(), { '999': 1 })).toThrow(new InvalidRefundError('order has no line with SKU 999'));
     expect(() => allocateReturnedUnits(order(), { '880': 0 })).toThrow(InvalidRefundError);
   });
@@ -53,19 +66,36 @@ describe('the value of returned units', () => {
   it('never adds up to more than the line, whatever parts are returned and released in whatever order', () => {
     const step = fc.record({ units: fc.integer({ min: 1, max: 7 }), release: fc.boolean() });
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 7 }), fc.integer({ min: 0, max: 10_000_000 }), fc.array(step, { maxLength: 20 }), (purchased, valueMinor, steps) => {
-        let ledger = openOrder({ orderId: 'o', currency: 'AUD', lines: [{ lineId: '1', quantity: purchased, valueMinor, sku: 's' }], payments: [{ paymentId: 'p', capturedMinor: 10_000_000, provider: 'other' }] }, now);
-        steps.forEach(({ units, release }, i) => {
-          if (units > ledger.lines['1']!.available) return;
-          const amount = proportionalValue(ledger, { '1': units });
-          if (amount.minor === 0) return;
-          ledger = addRefund(ledger, { refundId: `r${i}`, lines: { '1': units }, paymentId: 'p', amount, route: 'refundid', source: { kind: 'refundid_rma', ref: `${i}` } }, now).order;
-          ledger = applyRefundEvent(ledger, `r${i}`, release ? 'refundid_failed' : 'refundid_refunded', { now, claimWindowMs: 0 }).order;
-        });
-        const paid = Object.values(ledger.refunds).filter((refund) => refund.state === 'paid');
-        expect(paid.reduce((sum, refund) => sum + refund.amount.minor, 0)).toBeLessThanOrEqual(valueMinor);
-        if (ledger.lines['1']!.refunded === purchased && paid.length === 1) expect(paid[0]!.amount.minor).toBe(valueMinor);
-      }),
+      fc.property(
+        fc.integer({ min: 1, max: 7 }),
+        fc.integer({ min: 0, max: 10_000_000 }),
+        fc.array(step, { maxLength: 20 }),
+        (purchased, valueMinor, steps) => {
+          let ledger = openOrder(
+            {
+              orderId: 'o',
+              currency: 'AUD',
+              lines: [{ lineId: '1', quantity: purchased, valueMinor, sku: 's' }],
+              payments: [{ paymentId: 'p', capturedMinor: 10_000_000, provider: 'other' }],
+            },
+            now,
+          );
+          steps.forEach(({ units, release }, i) => {
+            if (units > ledger.lines['1']!.available) return;
+            const amount = proportionalValue(ledger, { '1': units });
+            if (amount.minor === 0) return;
+            ledger = addRefund(
+              ledger,
+              { refundId: `r${i}`, lines: { '1': units }, paymentId: 'p', amount, route: 'refundid', source: { kind: 'refundid_rma', ref: `${i}` } },
+              now,
+            ).order;
+            ledger = applyRefundEvent(ledger, `r${i}`, release ? 'refundid_failed' : 'refundid_refunded', { now, claimWindowMs: 0 }).order;
+          });
+          const paid = Object.values(ledger.refunds).filter((refund) => refund.state === 'paid');
+          expect(paid.reduce((sum, refund) => sum + refund.amount.minor, 0)).toBeLessThanOrEqual(valueMinor);
+          if (ledger.lines['1']!.refunded === purchased && paid.length === 1) expect(paid[0]!.amount.minor).toBe(valueMinor);
+        },
+      ),
       { numRuns: 300 },
     );
   });
@@ -85,7 +115,11 @@ describe('choosing the payment a refund goes back to', () => {
 
 describe('matching a Refundid-paid Ap21 return to an RMA we hold', () => {
   const rma = (base: Order, refundId: string, lines: Record<string, number>, refs: Record<string, string> = {}) =>
-    addRefund(base, { refundId, lines, paymentId: 'card', amount: { minor: 100, currency: 'AUD' }, route: 'refundid', source: { kind: 'refundid_rma', ref: refundId }, refs }, now).order;
+    addRefund(
+      base,
+      { refundId, lines, paymentId: 'card', amount: { minor: 100, currency: 'AUD' }, route: 'refundid', source: { kind: 'refundid_rma', ref: refundId }, refs },
+      now,
+    ).order;
 
   it('matches by units per SKU, whichever of the SKU lines the RMA named, and prefers the one naming the payment reference', () => {
     let held = rma(order(), 'rfd-a', { '10': 1 });

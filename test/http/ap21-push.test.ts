@@ -20,7 +20,12 @@ const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:
 const validAuth = () => ({ authorization: basic('ap21', pushKey()) });
 
 function pushXml(order: SimOrder, ret: SimReturn, options: { personId?: string; inner?: string } = {}): string {
-  const lines = ret.lines.map((line) => `<OrderDetail><SkuId>${line.skuId}</SkuId><Quantity>${line.quantity}</Quantity><ReturnReasonId>${line.returnReasonId}</ReturnReasonId></OrderDetail>`).join('');
+  const lines = ret.lines
+    .map(
+      (line) =>
+        `<OrderDetail><SkuId>${line.skuId}</SkuId><Quantity>${line.quantity}</Quantity><ReturnReasonId>${line.returnReasonId}</ReturnReasonId></OrderDetail>`,
+    )
+    .join('');
   return (
     `<?xml version="1.0" encoding="utf-8"?><ReturnOrder><Id>${ret.returnId}</Id><PersonId>${options.personId ?? order.personId}</PersonId>` +
     `<OrigOrderId>${order.orderId}</OrigOrderId><OrderNumber>${ret.orderNumber}</OrderNumber><OrigOrderNum>${order.orderNumber}</OrigOrderNum>` +
@@ -30,7 +35,9 @@ function pushXml(order: SimOrder, ret: SimReturn, options: { personId?: string; 
 
 /** Posts over HTTP with valid credentials unless `headers` overrides them (undefined removes a header). */
 function post(body: string | Buffer, headers: Record<string, string | undefined> = {}) {
-  const all = Object.entries({ 'content-type': 'text/xml; charset=utf-8', ...validAuth(), ...headers }).filter((entry): entry is [string, string] => entry[1] !== undefined);
+  const all = Object.entries({ 'content-type': 'text/xml; charset=utf-8', ...validAuth(), ...headers }).filter(
+    (entry): entry is [string, string] => entry[1] !== undefined,
+  );
   return fetch(`${h.stack.url}/ap21/returns`, { method: 'POST', headers: Object.fromEntries(all), body });
 }
 
@@ -132,7 +139,15 @@ describe('POST /ap21/returns under generated hostile input', () => {
   beforeAll(async () => {
     const order = h.ap21.addOrder({ lines: [SHIRT, BELT] });
     // A return nobody pushed yet: any request let through would write its inbox record.
-    valid = pushXml(order, h.ap21.addReturn(order.orderId, { lines: [{ skuId: SHIRT.skuId, quantity: -1 }, { skuId: BELT.skuId, quantity: -1 }] }));
+    valid = pushXml(
+      order,
+      h.ap21.addReturn(order.orderId, {
+        lines: [
+          { skuId: SHIRT.skuId, quantity: -1 },
+          { skuId: BELT.skuId, quantity: -1 },
+        ],
+      }),
+    );
     before = await tableSnapshot(h.stack.dynamo.endpoint);
   });
 
@@ -164,12 +179,28 @@ describe('POST /ap21/returns under generated hostile input', () => {
   const runs = (numRuns: number) => ({ numRuns, seed: 21 });
 
   it('answers random bytes, wrong media types and DTDs with 4xx', async () => {
-    await fc.assert(fc.asyncProperty(fc.uint8Array({ maxLength: 3000 }), async (bytes) => expect(refused(await invoke(bytes, xmlHeaders()))).toBe(true)), runs(800));
+    await fc.assert(
+      fc.asyncProperty(fc.uint8Array({ maxLength: 3000 }), async (bytes) => expect(refused(await invoke(bytes, xmlHeaders()))).toBe(true)),
+      runs(800),
+    );
     const notXml = fc.oneof(
-      fc.constantFrom('', 'application/json', 'text/plain', 'application/xml-dtd', 'text/html', 'multipart/form-data', 'text/xml; charset=iso-8859-1', 'application/xml;charset=utf-16', 'xml'),
+      fc.constantFrom(
+        '',
+        'application/json',
+        'text/plain',
+        'application/xml-dtd',
+        'text/html',
+        'multipart/form-data',
+        'text/xml; charset=iso-8859-1',
+        'application/xml;charset=utf-16',
+        'xml',
+      ),
       fc.string({ maxLength: 40 }).filter((type) => !/^\s*(text|application)\/xml\s*(;.*)?$/i.test(type)),
     );
-    await fc.assert(fc.asyncProperty(notXml, async (type) => expect(await invoke(valid, { ...validAuth(), 'content-type': type })).toBe(415)), runs(400));
+    await fc.assert(
+      fc.asyncProperty(notXml, async (type) => expect(await invoke(valid, { ...validAuth(), 'content-type': type })).toBe(415)),
+      runs(400),
+    );
     const dtd = fc.oneof(
       fc.constant('<!DOCTYPE ReturnOrder [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">]>'),
       fc.constant('<!DOCTYPE ReturnOrder SYSTEM "http://169.254.169.254/latest/meta-data/">'),
@@ -186,15 +217,28 @@ describe('POST /ap21/returns under generated hostile input', () => {
   });
 
   it('answers oversized bodies with 413, and bad numbers, extra, missing or repeated elements with 400 or 422', async () => {
-    await fc.assert(fc.asyncProperty(fc.integer({ min: 64 * 1024 + 1, max: 400_000 }), async (size) => expect(await invoke(valid.padEnd(size, ' '), xmlHeaders())).toBe(413)), runs(60));
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 64 * 1024 + 1, max: 400_000 }), async (size) => expect(await invoke(valid.padEnd(size, ' '), xmlHeaders())).toBe(413)),
+      runs(60),
+    );
     const badQuantity = fc.oneof(
       fc.integer({ min: 0, max: 1_000_000 }).map(String),
       fc.integer({ min: -10_000_000_000, max: -100_001 }).map(String),
       fc.constantFrom('-0', '-1.5', '-1.0', '-1e3', '1e3', 'NaN', '-Infinity', '-', '--1', '- 1', '0x10', '-1,000', '-١', '', '-01'),
       fc.string({ maxLength: 12 }).filter((text) => !/^\s*-[1-9]\d{0,5}\s*$/.test(text)),
     );
-    await fc.assert(fc.asyncProperty(badQuantity, async (quantity) => expect(refused(await invoke(valid.replace('<Quantity>-1</Quantity>', `<Quantity>${quantity.replace(/[<&]/g, '')}</Quantity>`), xmlHeaders()))).toBe(true)), runs(600));
-    const badId = fc.oneof(fc.string({ maxLength: 30 }).filter((text) => !/^\s*\d{1,22}\s*$/.test(text)), fc.stringMatching(/^\d{23,40}$/));
+    await fc.assert(
+      fc.asyncProperty(badQuantity, async (quantity) =>
+        expect(refused(await invoke(valid.replace('<Quantity>-1</Quantity>', `<Quantity>${quantity.replace(/[<&]/g, '')}</Quantity>`), xmlHeaders()))).toBe(
+          true,
+        ),
+      ),
+      runs(600),
+    );
+    const badId = fc.oneof(
+      fc.string({ maxLength: 30 }).filter((text) => !/^\s*\d{1,22}\s*$/.test(text)),
+      fc.stringMatching(/^\d{23,40}$/),
+    );
     await fc.assert(
       fc.asyncProperty(fc.constantFrom('Id', 'PersonId', 'OrigOrderId', 'SkuId'), badId, async (element, value) => {
         const body = valid.replace(new RegExp(`<${element}>[^<]*</${element}>`), `<${element}>${value.replace(/[<&]/g, '')}</${element}>`);
@@ -202,13 +246,27 @@ describe('POST /ap21/returns under generated hostile input', () => {
       }),
       runs(400),
     );
-    const allowed = new Set(['Id', 'PersonId', 'OrigOrderId', 'OrderNumber', 'OrigOrderNum', 'OrderDetails', 'OrderDetail', 'SkuId', 'Quantity', 'ReturnReasonId']);
+    const allowed = new Set([
+      'Id',
+      'PersonId',
+      'OrigOrderId',
+      'OrderNumber',
+      'OrigOrderNum',
+      'OrderDetails',
+      'OrderDetail',
+      'SkuId',
+      'Quantity',
+      'ReturnReasonId',
+    ]);
     const extra = fc.stringMatching(/^[A-Z][A-Za-z]{0,12}$/).filter((name) => !allowed.has(name));
     const where = fc.constantFrom('<OrderDetails>', '</OrderDetails>', '<OrderDetail>', '</SkuId>', '</ReturnOrder>');
     await fc.assert(
       fc.asyncProperty(extra, where, async (name, anchor) => {
         const element = `<${name}>1</${name}>`;
-        const body = anchor === '</ReturnOrder>' ? valid.replace(anchor, `${element}${anchor}`) : valid.replace(anchor, anchor.startsWith('</') ? `${anchor}${element}` : `${anchor}${element}`);
+        const body =
+          anchor === '</ReturnOrder>'
+            ? valid.replace(anchor, `${element}${anchor}`)
+            : valid.replace(anchor, anchor.startsWith('</') ? `${anchor}${element}` : `${anchor}${element}`);
         expect(await invoke(body, xmlHeaders())).toBe(400);
       }),
       runs(500),
@@ -227,21 +285,36 @@ describe('POST /ap21/returns under generated hostile input', () => {
     const key = pushKey();
     const wrongAuth = fc.oneof(
       fc.constant({}),
-      fc.string({ maxLength: 60 }).filter((guess) => guess !== key).map((guess) => ({ 'x-api-key': guess })),
-      fc.string({ maxLength: 60 }).filter((guess) => guess !== key).map((guess) => ({ authorization: basic('ap21', guess) })),
-      fc.stringMatching(/^[a-z]{1,10}$/).filter((user) => user !== 'ap21').map((user) => ({ authorization: basic(user, key) })),
+      fc
+        .string({ maxLength: 60 })
+        .filter((guess) => guess !== key)
+        .map((guess) => ({ 'x-api-key': guess })),
+      fc
+        .string({ maxLength: 60 })
+        .filter((guess) => guess !== key)
+        .map((guess) => ({ authorization: basic('ap21', guess) })),
+      fc
+        .stringMatching(/^[a-z]{1,10}$/)
+        .filter((user) => user !== 'ap21')
+        .map((user) => ({ authorization: basic(user, key) })),
       fc.constant({ authorization: basic('ap21', key), 'x-api-key': key }),
       fc.string({ maxLength: 80 }).map((garbage) => ({ authorization: garbage })),
       fc.constant({ authorization: `Bearer ${key}` }),
     );
-    await fc.assert(fc.asyncProperty(wrongAuth, async (headers) => expect(await invoke(valid, { 'content-type': 'text/xml', ...headers })).toBe(401)), runs(600));
+    await fc.assert(
+      fc.asyncProperty(wrongAuth, async (headers) => expect(await invoke(valid, { 'content-type': 'text/xml', ...headers })).toBe(401)),
+      runs(600),
+    );
     const outside = fc.oneof(
       fc.ipV4().filter((ip) => ip !== '127.0.0.1' && !ip.startsWith('198.51.100.')),
       // Leading zero groups could spell ::1 or an IPv4-mapped allowed address: leave those out.
       fc.ipV6().filter((ip) => !/^(:|0{1,4}:)/.test(ip)),
       fc.constantFrom('', 'localhost', '127.0.0.1.evil', '::ffff:203.0.113.9', '198.51.101.1', '10.0.0.1'),
     );
-    await fc.assert(fc.asyncProperty(outside, async (sourceIp) => expect(await invoke(valid, xmlHeaders(), sourceIp)).toBe(403)), runs(500));
+    await fc.assert(
+      fc.asyncProperty(outside, async (sourceIp) => expect(await invoke(valid, xmlHeaders(), sourceIp)).toBe(403)),
+      runs(500),
+    );
     // The allowlist's CIDR and IPv4-mapped spellings are let through (and then refused for their bad body).
     expect(await invoke('<x/>', xmlHeaders(), '198.51.100.77')).toBe(400);
     expect(await invoke('<x/>', xmlHeaders(), '::ffff:127.0.0.1')).toBe(400);

@@ -65,11 +65,20 @@ function hostileTokens(purpose: CallbackPurpose): fc.Arbitrary<{ what: string; q
   return fc.oneof(
     fc.constant({ what: 'no token', query: '' }),
     fc.constantFrom('?auth_token=', '?auth_token').map((query) => ({ what: `empty token ${query}`, query })),
-    fc.constantFrom('AUTH_TOKEN', 'auth_token[]', 'token', 'authToken', 'auth-token', 'auth_token%20').map((name) => ({ what: `genuine token as ${name}`, query: `?${name}=${encodeURIComponent(token(purpose))}` })),
+    fc
+      .constantFrom('AUTH_TOKEN', 'auth_token[]', 'token', 'authToken', 'auth-token', 'auth_token%20')
+      .map((name) => ({ what: `genuine token as ${name}`, query: `?${name}=${encodeURIComponent(token(purpose))}` })),
     fc.string({ maxLength: 300 }).map((text) => ({ what: `random token ${JSON.stringify(text.slice(0, 20))}`, query: withToken(text) })),
     fc
-      .record({ keyId: fc.stringMatching(/^[A-Za-z0-9_-]{1,16}$/), expiry: fc.integer({ min: 1_000_000_000, max: 9_999_999_999 }), mac: fc.uint8Array({ minLength: 32, maxLength: 32 }) })
-      .map(({ keyId, expiry, mac }) => ({ what: `forged ${keyId}.${expiry}`, query: withToken(`${keyId}.${expiry}.${Buffer.from(mac).toString('base64url')}`) })),
+      .record({
+        keyId: fc.stringMatching(/^[A-Za-z0-9_-]{1,16}$/),
+        expiry: fc.integer({ min: 1_000_000_000, max: 9_999_999_999 }),
+        mac: fc.uint8Array({ minLength: 32, maxLength: 32 }),
+      })
+      .map(({ keyId, expiry, mac }) => ({
+        what: `forged ${keyId}.${expiry}`,
+        query: withToken(`${keyId}.${expiry}.${Buffer.from(mac).toString('base64url')}`),
+      })),
     // The real key under a key id we do not have, including ids that name an object's own properties.
     fc.constantFrom('k2', 'K1', '__proto__', 'constructor', 'toString', 'hasOwnProperty', 'valueOf').map((keyId) => ({
       what: `key id ${keyId}`,
@@ -79,10 +88,17 @@ function hostileTokens(purpose: CallbackPurpose): fc.Arbitrary<{ what: string; q
       what: 'another key under our key id',
       query: withToken(token(purpose, TARGET, live(), { ...apace, callbackKeys: { [apace.callbackKeyId]: Buffer.from(key).toString('base64url') } })),
     })),
-    fc.integer({ min: 0, max: 400 * 24 * 3600 }).map((secondsAgo) => ({ what: `expired ${secondsAgo} s ago`, query: withToken(token(purpose, TARGET, Date.now() - secondsAgo * 1000)) })),
+    fc
+      .integer({ min: 0, max: 400 * 24 * 3600 })
+      .map((secondsAgo) => ({ what: `expired ${secondsAgo} s ago`, query: withToken(token(purpose, TARGET, Date.now() - secondsAgo * 1000)) })),
     fc.constant({ what: 'the other purpose’s token', query: withToken(token(OTHER_PURPOSE[purpose])) }),
     fc
-      .constantFrom<Ids>(OTHER, { orderId: TARGET.orderId, refundId: OTHER.refundId }, { orderId: OTHER.orderId, refundId: TARGET.refundId }, { orderId: TARGET.refundId, refundId: TARGET.orderId })
+      .constantFrom<Ids>(
+        OTHER,
+        { orderId: TARGET.orderId, refundId: OTHER.refundId },
+        { orderId: OTHER.orderId, refundId: TARGET.refundId },
+        { orderId: TARGET.refundId, refundId: TARGET.orderId },
+      )
       .map((ids) => ({ what: `token of ${ids.orderId}/${ids.refundId}`, query: withToken(token(purpose, ids)) })),
     // One character of the genuine MAC changed. Its last character carries two unused bits, so only
     // the first 42 of its 43 characters are changed: a change to any of those changes the MAC's bytes.
@@ -97,39 +113,80 @@ function hostileTokens(purpose: CallbackPurpose): fc.Arbitrary<{ what: string; q
       const [keyId, expiry, mac] = token(purpose).split('.');
       return { what: `expiry pushed ${seconds} s later`, query: withToken(`${keyId}.${Number(expiry) + seconds}.${mac}`) };
     }),
-    fc.constantFrom((t: string) => `${t}=`, (t: string) => ` ${t}`, (t: string) => `${t}\n`, (t: string) => `${t}.`, (t: string) => `${t}${t}`, (t: string) => t.slice(0, -1)).map((mangle) => ({ what: 'a mangled token', query: withToken(mangle(token(purpose))) })),
-    fc.constantFrom<(t: string) => string>(
-      (t) => `?auth_token=${t}&auth_token=${t}`,
-      (t) => `?auth_token=${t}&auth_token=`,
-      (t) => `?auth_token=&auth_token=${t}`,
-      (t) => `?auth_token=${t}&auth_token=${token(OTHER_PURPOSE[purpose])}`,
-    ).map((repeat) => ({ what: 'auth_token repeated', query: repeat(encodeURIComponent(token(purpose))) })),
+    fc
+      .constantFrom(
+        (t: string) => `${t}=`,
+        (t: string) => ` ${t}`,
+        (t: string) => `${t}\n`,
+        (t: string) => `${t}.`,
+        (t: string) => `${t}${t}`,
+        (t: string) => t.slice(0, -1),
+      )
+      .map((mangle) => ({ what: 'a mangled token', query: withToken(mangle(token(purpose))) })),
+    fc
+      .constantFrom<(t: string) => string>(
+        (t) => `?auth_token=${t}&auth_token=${t}`,
+        (t) => `?auth_token=${t}&auth_token=`,
+        (t) => `?auth_token=&auth_token=${t}`,
+        (t) => `?auth_token=${t}&auth_token=${token(OTHER_PURPOSE[purpose])}`,
+      )
+      .map((repeat) => ({ what: 'auth_token repeated', query: repeat(encodeURIComponent(token(purpose))) })),
   );
 }
 
 /** Path ids that are not ours: bad characters, encodings, lengths; an empty segment. */
-const BAD_IDS = ['.', '-lead', '_lead', ':x', 'has%20space', '%C3%A9', 'x'.repeat(129), '%00', 'a%2Fb', '..', '%2E%2E', 'a%0Ab', 'a%22b', "a'b", '*', 'a;b', 'a,b', ''];
+const BAD_IDS = [
+  '.',
+  '-lead',
+  '_lead',
+  ':x',
+  'has%20space',
+  '%C3%A9',
+  'x'.repeat(129),
+  '%00',
+  'a%2Fb',
+  '..',
+  '%2E%2E',
+  'a%0Ab',
+  'a%22b',
+  "a'b",
+  '*',
+  'a;b',
+  'a,b',
+  '',
+];
 /** Path ids that are not even valid percent-encoding: the local server fails on them (see the last test). */
 const UNDECODABLE_IDS = ['%', '%ZZ', '%E0%A4%A'];
 
 function malformedPaths(purpose: CallbackPurpose): fc.Arbitrary<Hostile> {
   return fc.record({ bad: fc.constantFrom(...BAD_IDS), inOrder: fc.boolean() }).map(({ bad, inOrder }) => {
     const ids = inOrder ? { ...TARGET, orderId: bad } : { ...TARGET, refundId: bad };
-    return { what: `path id ${JSON.stringify(bad)}`, path: pathOf(purpose, ids, withToken(token(purpose, ids))), method: METHOD[purpose], ...(purpose === 'notify' && signedJson(apaceWebhook(TARGET.orderId, 'pending'))) };
+    return {
+      what: `path id ${JSON.stringify(bad)}`,
+      path: pathOf(purpose, ids, withToken(token(purpose, ids))),
+      method: METHOD[purpose],
+      ...(purpose === 'notify' && signedJson(apaceWebhook(TARGET.orderId, 'pending'))),
+    };
   });
 }
 
 /** Everything about the request right except the method. */
 function wrongMethods(purpose: CallbackPurpose): fc.Arbitrary<Hostile> {
-  return fc.constantFrom('GET', 'POST', 'PUT', 'PATCH', 'DELETE').filter((method) => method !== METHOD[purpose]).map((method) => ({
-    what: `${method} on ${LEAF[purpose]}`,
-    path: pathOf(purpose, TARGET, withToken(token(purpose))),
-    method,
-    ...(method !== 'GET' && signedJson(apaceWebhook(TARGET.orderId, 'pending'))),
-  }));
+  return fc
+    .constantFrom('GET', 'POST', 'PUT', 'PATCH', 'DELETE')
+    .filter((method) => method !== METHOD[purpose])
+    .map((method) => ({
+      what: `${method} on ${LEAF[purpose]}`,
+      path: pathOf(purpose, TARGET, withToken(token(purpose))),
+      method,
+      ...(method !== 'GET' && signedJson(apaceWebhook(TARGET.orderId, 'pending'))),
+    }));
 }
 
-const signedJson = (body: string | Buffer, type = 'application/json') => ({ headers: { 'content-type': type, [APACE_SIGNATURE_HEADER]: signApaceBody(apace.apiSecret, body) }, body });
+const signedJson = (body: string | Buffer, type = 'application/json') => ({
+  headers: { 'content-type': type, [APACE_SIGNATURE_HEADER]: signApaceBody(apace.apiSecret, body) },
+  body,
+});
 
 function verificationRequests(): fc.Arbitrary<Hostile> {
   const genuine = () => pathOf('verify', TARGET, withToken(token('verify')));
@@ -140,20 +197,36 @@ function verificationRequests(): fc.Arbitrary<Hostile> {
     // A genuine token for a refund we never made (the key leaked, or a URL of another stage).
     {
       weight: 1,
-      arbitrary: fc.constantFrom<Ids>({ orderId: 'ghost-order', refundId: 'ghost-r1' }, { orderId: TARGET.orderId, refundId: 'ap-fuzz-r9' }, { orderId: OTHER.orderId, refundId: TARGET.refundId }).map((ids) => ({
-        what: `genuine token for unknown ${ids.orderId}/${ids.refundId}`,
-        path: pathOf('verify', ids, withToken(token('verify', ids))),
-        method: 'GET',
-      })),
+      arbitrary: fc
+        .constantFrom<Ids>(
+          { orderId: 'ghost-order', refundId: 'ghost-r1' },
+          { orderId: TARGET.orderId, refundId: 'ap-fuzz-r9' },
+          { orderId: OTHER.orderId, refundId: TARGET.refundId },
+        )
+        .map((ids) => ({
+          what: `genuine token for unknown ${ids.orderId}/${ids.refundId}`,
+          path: pathOf('verify', ids, withToken(token('verify', ids))),
+          method: 'GET',
+        })),
     },
-    { weight: 1, arbitrary: fc.uint8Array({ minLength: 1, maxLength: 256 }).map((bytes) => ({ what: 'a body on GET', path: genuine(), method: 'GET', headers: { 'content-type': 'application/json' }, body: Buffer.from(bytes) })) },
+    {
+      weight: 1,
+      arbitrary: fc
+        .uint8Array({ minLength: 1, maxLength: 256 })
+        .map((bytes) => ({ what: 'a body on GET', path: genuine(), method: 'GET', headers: { 'content-type': 'application/json' }, body: Buffer.from(bytes) })),
+    },
   );
 }
 
 function notificationRequests(): fc.Arbitrary<Hostile> {
   const genuinePath = () => pathOf('notify', TARGET, withToken(token('notify')));
   const webhook = () => JSON.parse(apaceWebhook(TARGET.orderId, 'pending')) as Record<string, unknown>;
-  const post = (what: string, parts: { headers: Record<string, string>; body: string | Buffer }, path = genuinePath()) => ({ what, path, method: 'POST', ...parts });
+  const post = (what: string, parts: { headers: Record<string, string>; body: string | Buffer }, path = genuinePath()) => ({
+    what,
+    path,
+    method: 'POST',
+    ...parts,
+  });
   /** For each field the notification is judged by, values its schema must refuse. */
   const WRONG: Record<string, readonly unknown[]> = {
     refund_id: [null, true, 1.5, -0.5, [], {}, '', 'x'.repeat(129)],
@@ -171,20 +244,26 @@ function notificationRequests(): fc.Arbitrary<Hostile> {
       else body[field] = value;
       return { what: drop ? `no ${field}` : `${field}=${JSON.stringify(value)?.slice(0, 20)}`, body: JSON.stringify(body) };
     }),
-    fc.constantFrom('approved', 'PENDING', 'processing', '', 'canceled', 'refundByVendor').map((status) => ({ what: `refund_status ${status}`, body: JSON.stringify({ ...webhook(), refund_status: status }) })),
-    fc.constantFrom<[string, unknown]>(
-      ['date_created', 'x'.repeat(65)],
-      ['datetime_refund_sent', 42],
-      ['item_ids', 'one'],
-      ['item_ids', Array.from({ length: 1001 }, (_, i) => String(i))],
-      ['item_ids', [{}]],
-      ['item_ids', ['x'.repeat(129)]],
-      ['refund_id', 1.5],
-      ['refund_id', ''],
-      ['order_id', ''],
-    ).map(([field, value]) => ({ what: `${field} out of range`, body: JSON.stringify({ ...webhook(), [field]: value }) })),
+    fc
+      .constantFrom('approved', 'PENDING', 'processing', '', 'canceled', 'refundByVendor')
+      .map((status) => ({ what: `refund_status ${status}`, body: JSON.stringify({ ...webhook(), refund_status: status }) })),
+    fc
+      .constantFrom<[string, unknown]>(
+        ['date_created', 'x'.repeat(65)],
+        ['datetime_refund_sent', 42],
+        ['item_ids', 'one'],
+        ['item_ids', Array.from({ length: 1001 }, (_, i) => String(i))],
+        ['item_ids', [{}]],
+        ['item_ids', ['x'.repeat(129)]],
+        ['refund_id', 1.5],
+        ['refund_id', ''],
+        ['order_id', ''],
+      )
+      .map(([field, value]) => ({ what: `${field} out of range`, body: JSON.stringify({ ...webhook(), [field]: value }) })),
     fc.constantFrom('[]', '42', '"pending"', 'null', 'true', '{}', '[{"order_id":"ap-fuzz"}]').map((body) => ({ what: `JSON ${body}`, body })),
-    fc.constantFrom('someone-else', 'AP-FUZZ', 'ap-fuzz ', OTHER.orderId).map((orderId) => ({ what: `order_id ${orderId}`, body: JSON.stringify({ ...webhook(), order_id: orderId }) })),
+    fc
+      .constantFrom('someone-else', 'AP-FUZZ', 'ap-fuzz ', OTHER.orderId)
+      .map((orderId) => ({ what: `order_id ${orderId}`, body: JSON.stringify({ ...webhook(), order_id: orderId }) })),
     fc.constant({ what: '__proto__ in place of the fields', body: `{"__proto__":${JSON.stringify(webhook())}}` }),
     fc.integer({ min: 100, max: 5_000 }).map((depth) => ({ what: `nested ${depth} deep`, body: `${'['.repeat(depth)}${']'.repeat(depth)}` })),
     fc.json({ maxDepth: 3 }).map((body) => ({ what: `random JSON ${body.slice(0, 30)}`, body })),
@@ -194,16 +273,36 @@ function notificationRequests(): fc.Arbitrary<Hostile> {
   const valid = () => apaceWebhook(TARGET.orderId, 'pending');
   const badSignatures = fc.oneof(
     fc.constant({ what: 'no signature', headers: { 'content-type': 'application/json' } }),
-    fc.constantFrom('', 'zz', '0'.repeat(63), '0'.repeat(65), 'g'.repeat(64), `sha256=${'0'.repeat(64)}`, ' '.repeat(64)).map((signature) => ({ what: `signature ${JSON.stringify(signature.slice(0, 12))}`, headers: { 'content-type': 'application/json', [APACE_SIGNATURE_HEADER]: signature } })),
-    fc.uint8Array({ minLength: 32, maxLength: 32 }).map((bytes) => ({ what: 'random signature', headers: { 'content-type': 'application/json', [APACE_SIGNATURE_HEADER]: Buffer.from(bytes).toString('hex') } })),
-    fc.string({ minLength: 1, maxLength: 64 }).map((key) => ({ what: 'signed with another secret', headers: { 'content-type': 'application/json', [APACE_SIGNATURE_HEADER]: signApaceBody(`${apace.apiSecret}${key}`, valid()) } })),
-    fc.constantFrom<[string, string]>(
-      ['the processed body', apaceWebhook(TARGET.orderId, 'processed')],
-      ['the body with a trailing newline', `${apaceWebhook(TARGET.orderId, 'pending')}\n`],
-      ['the other order’s body', apaceWebhook(OTHER.orderId, 'pending')],
-      ['an empty body', ''],
-    ).map(([what, signedBody]) => ({ what: `signature of ${what}`, headers: { 'content-type': 'application/json', [APACE_SIGNATURE_HEADER]: signApaceBody(apace.apiSecret, signedBody) } })),
-    fc.constant({ what: 'two signatures', headers: { 'content-type': 'application/json', [APACE_SIGNATURE_HEADER]: `${signApaceBody(apace.apiSecret, apaceWebhook(TARGET.orderId, 'pending'))}, ${signApaceBody(apace.apiSecret, apaceWebhook(TARGET.orderId, 'pending'))}` } }),
+    fc.constantFrom('', 'zz', '0'.repeat(63), '0'.repeat(65), 'g'.repeat(64), `sha256=${'0'.repeat(64)}`, ' '.repeat(64)).map((signature) => ({
+      what: `signature ${JSON.stringify(signature.slice(0, 12))}`,
+      headers: { 'content-type': 'application/json', [APACE_SIGNATURE_HEADER]: signature },
+    })),
+    fc.uint8Array({ minLength: 32, maxLength: 32 }).map((bytes) => ({
+      what: 'random signature',
+      headers: { 'content-type': 'application/json', [APACE_SIGNATURE_HEADER]: Buffer.from(bytes).toString('hex') },
+    })),
+    fc.string({ minLength: 1, maxLength: 64 }).map((key) => ({
+      what: 'signed with another secret',
+      headers: { 'content-type': 'application/json', [APACE_SIGNATURE_HEADER]: signApaceBody(`${apace.apiSecret}${key}`, valid()) },
+    })),
+    fc
+      .constantFrom<[string, string]>(
+        ['the processed body', apaceWebhook(TARGET.orderId, 'processed')],
+        ['the body with a trailing newline', `${apaceWebhook(TARGET.orderId, 'pending')}\n`],
+        ['the other order’s body', apaceWebhook(OTHER.orderId, 'pending')],
+        ['an empty body', ''],
+      )
+      .map(([what, signedBody]) => ({
+        what: `signature of ${what}`,
+        headers: { 'content-type': 'application/json', [APACE_SIGNATURE_HEADER]: signApaceBody(apace.apiSecret, signedBody) },
+      })),
+    fc.constant({
+      what: 'two signatures',
+      headers: {
+        'content-type': 'application/json',
+        [APACE_SIGNATURE_HEADER]: `${signApaceBody(apace.apiSecret, apaceWebhook(TARGET.orderId, 'pending'))}, ${signApaceBody(apace.apiSecret, apaceWebhook(TARGET.orderId, 'pending'))}`,
+      },
+    }),
   );
 
   return fc.oneof(
@@ -212,19 +311,44 @@ function notificationRequests(): fc.Arbitrary<Hostile> {
     { weight: 3, arbitrary: badSignatures.map(({ what, headers }) => post(what, { headers, body: valid() })) },
     {
       weight: 1,
-      arbitrary: fc.constantFrom('text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/jsonp', 'application/json-patch+json', 'text/json', '').map((type) => post(`type ${type}`, signedJson(valid(), type))),
+      arbitrary: fc
+        .constantFrom(
+          'text/plain',
+          'application/x-www-form-urlencoded',
+          'multipart/form-data; boundary=x',
+          'application/jsonp',
+          'application/json-patch+json',
+          'text/json',
+          '',
+        )
+        .map((type) => post(`type ${type}`, signedJson(valid(), type))),
     },
     { weight: 1, arbitrary: fc.uint8Array({ maxLength: 512 }).map((bytes) => post('signed random bytes', signedJson(Buffer.from(bytes)))) },
     { weight: 1, arbitrary: fc.constant(post('signed invalid UTF-8', signedJson(INVALID_UTF8))) },
-    { weight: 1, arbitrary: fc.integer({ min: 33 * 1024, max: 200 * 1024 }).map((size) => post(`signed ${size} bytes`, signedJson(JSON.stringify({ ...webhook(), padding: 'x'.repeat(size) })))) },
+    {
+      weight: 1,
+      arbitrary: fc
+        .integer({ min: 33 * 1024, max: 200 * 1024 })
+        .map((size) => post(`signed ${size} bytes`, signedJson(JSON.stringify({ ...webhook(), padding: 'x'.repeat(size) })))),
+    },
     { weight: 1, arbitrary: malformedPaths('notify') },
     { weight: 1, arbitrary: wrongMethods('notify') },
     // Token, signature and body all genuine — for a refund we never made.
     {
       weight: 1,
-      arbitrary: fc.constantFrom<Ids>({ orderId: 'ghost-order', refundId: 'ghost-r1' }, { orderId: TARGET.orderId, refundId: 'ap-fuzz-r9' }, { orderId: OTHER.orderId, refundId: TARGET.refundId }).map((ids) =>
-        post(`genuine notification for unknown ${ids.orderId}/${ids.refundId}`, signedJson(apaceWebhook(ids.orderId, 'pending')), pathOf('notify', ids, withToken(token('notify', ids)))),
-      ),
+      arbitrary: fc
+        .constantFrom<Ids>(
+          { orderId: 'ghost-order', refundId: 'ghost-r1' },
+          { orderId: TARGET.orderId, refundId: 'ap-fuzz-r9' },
+          { orderId: OTHER.orderId, refundId: TARGET.refundId },
+        )
+        .map((ids) =>
+          post(
+            `genuine notification for unknown ${ids.orderId}/${ids.refundId}`,
+            signedJson(apaceWebhook(ids.orderId, 'pending')),
+            pathOf('notify', ids, withToken(token('notify', ids))),
+          ),
+        ),
     },
   );
 }
@@ -232,7 +356,11 @@ function notificationRequests(): fc.Arbitrary<Hostile> {
 /** Sent with a Content-Length, so that a body on GET or DELETE is framed rather than read as the next request. */
 function send(request: Hostile): Promise<RawAnswer> {
   const length: Record<string, string> = request.body === undefined ? {} : { 'content-length': String(Buffer.byteLength(request.body)) };
-  return requestFrom('127.0.0.1', `${stack.url}${request.path}`, { method: request.method, headers: { ...request.headers, ...length }, ...(request.body !== undefined && { body: request.body }) });
+  return requestFrom('127.0.0.1', `${stack.url}${request.path}`, {
+    method: request.method,
+    headers: { ...request.headers, ...length },
+    ...(request.body !== undefined && { body: request.body }),
+  });
 }
 
 /** A 4xx with our `{error: {code, message}}` body, or what was wrong with the answer. */
@@ -285,7 +413,14 @@ describe('hostile requests to the Apace callback routes', () => {
   it('answers a path id that is not valid percent-encoding with a 4xx', async () => {
     const answers = await Promise.all(
       UNDECODABLE_IDS.flatMap((bad) =>
-        (['verify', 'notify'] as const).map((purpose) => send({ what: bad, path: pathOf(purpose, { ...TARGET, refundId: bad }, withToken(token(purpose))), method: METHOD[purpose], ...(purpose === 'notify' && signedJson(apaceWebhook(TARGET.orderId, 'pending'))) })),
+        (['verify', 'notify'] as const).map((purpose) =>
+          send({
+            what: bad,
+            path: pathOf(purpose, { ...TARGET, refundId: bad }, withToken(token(purpose))),
+            method: METHOD[purpose],
+            ...(purpose === 'notify' && signedJson(apaceWebhook(TARGET.orderId, 'pending'))),
+          }),
+        ),
       ),
     );
     expect(answers.map(refusal)).toEqual(answers.map(() => undefined));

@@ -26,7 +26,11 @@ describe('secret rotation while the container keeps its cached secrets', () => {
   it('verifies webhooks signed with a rotated Apace API secret after one refresh (rate-limited per container)', async () => {
     const { orderId, refundId } = await offeredRefund(stack.runtime.store, 'rot-2');
     const current = JSON.parse(JSON.stringify(stack.secrets)) as typeof stack.secrets;
-    const apace = { ...(current.apace as ApaceSecret), callbackKeys: { ...(current.apace as ApaceSecret).callbackKeys, k2: 'second-key-'.padEnd(44, 'q') }, callbackKeyId: 'k2' };
+    const apace = {
+      ...(current.apace as ApaceSecret),
+      callbackKeys: { ...(current.apace as ApaceSecret).callbackKeys, k2: 'second-key-'.padEnd(44, 'q') },
+      callbackKeyId: 'k2',
+    };
     const { notificationUrl } = apaceUrls(stack.url, apace, orderId, refundId);
     await stack.writeSecrets({ ...current, apace: { ...apace, apiSecret: 'rotated-api-secret' } });
     // The previous test refreshed less than 30 s ago, so this container may not refresh yet: 401.

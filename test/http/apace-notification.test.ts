@@ -18,7 +18,7 @@ async function setup(orderId: string) {
   return { orderId, refundId, url: apaceUrls(stack.url, apace, orderId, refundId).notificationUrl };
 }
 
-const refundOf = async (orderId: string, refundId: string) => (await stack.runtime.store.getOrder(orderId))!;
+const refundOf = async (orderId: string, _refundId: string) => (await stack.runtime.store.getOrder(orderId))!;
 
 describe('POST /apace/orders/{orderId}/refunds/{refundId}/notification', () => {
   it('marks the refund paid at pending, settles the ledger, and keeps the raw webhook in the timeline', async () => {
@@ -66,7 +66,7 @@ describe('POST /apace/orders/{orderId}/refunds/{refundId}/notification', () => {
     expect(order.lines['1']!.refunded).toBe(1);
   });
 
-  it('puts a refund back in an operator\'s hands when Apace reports its payout failed after pending', async () => {
+  it("puts a refund back in an operator's hands when Apace reports its payout failed after pending", async () => {
     const { orderId, refundId, url } = await setup('n-failed');
     expect((await postWebhook(url, apaceWebhook(orderId, 'pending'), apace.apiSecret)).status).toBe(200);
     const failed = apaceWebhook(orderId, 'pending', { refund_status: 'failed', refund_success: false });
@@ -124,40 +124,102 @@ describe('POST /apace/orders/{orderId}/refunds/{refundId}/notification', () => {
       ({ orderId, refundId, url } = await setup('n-bad'));
       ({ verificationUrl } = apaceUrls(stack.url, apace, orderId, refundId));
     });
-    const signed = (body: string | Buffer, type = 'application/json') => ({ 'content-type': type, [APACE_SIGNATURE_HEADER]: signApaceBody(apace.apiSecret, body) });
+    const signed = (body: string | Buffer, type = 'application/json') => ({
+      'content-type': type,
+      [APACE_SIGNATURE_HEADER]: signApaceBody(apace.apiSecret, body),
+    });
 
     const cases: [string, number, string, () => { url: string; body: string | Buffer; headers: Record<string, string> }][] = [
       ['no signature', 401, 'missing_signature', () => ({ url, body: apaceWebhook(orderId, 'pending'), headers: { 'content-type': 'application/json' } })],
-      ['a signature of another body', 401, 'invalid_signature', () => ({ url, body: apaceWebhook(orderId, 'pending'), headers: signed(apaceWebhook(orderId, 'processed')) })],
-      ['a signature with the wrong key', 401, 'invalid_signature', () => {
-        const body = apaceWebhook(orderId, 'pending');
-        return { url, body, headers: { 'content-type': 'application/json', [APACE_SIGNATURE_HEADER]: signApaceBody('not-the-secret', body) } };
-      }],
-      ['a signature that is not hex', 401, 'invalid_signature', () => ({ url, body: apaceWebhook(orderId, 'pending'), headers: { 'content-type': 'application/json', [APACE_SIGNATURE_HEADER]: 'zz' } })],
-      ['the verification token on the notification URL', 401, 'invalid_token', () => ({ url: verificationUrl.replace('/verification?', '/notification?'), body: apaceWebhook(orderId, 'pending'), headers: signed(apaceWebhook(orderId, 'pending')) })],
-      ['a form body', 415, 'unsupported_media_type', () => ({ url, body: 'refund_status=pending', headers: signed('refund_status=pending', 'application/x-www-form-urlencoded') })],
+      [
+        'a signature of another body',
+        401,
+        'invalid_signature',
+        () => ({ url, body: apaceWebhook(orderId, 'pending'), headers: signed(apaceWebhook(orderId, 'processed')) }),
+      ],
+      [
+        'a signature with the wrong key',
+        401,
+        'invalid_signature',
+        () => {
+          const body = apaceWebhook(orderId, 'pending');
+          return { url, body, headers: { 'content-type': 'application/json', [APACE_SIGNATURE_HEADER]: signApaceBody('not-the-secret', body) } };
+        },
+      ],
+      [
+        'a signature that is not hex',
+        401,
+        'invalid_signature',
+        () => ({ url, body: apaceWebhook(orderId, 'pending'), headers: { 'content-type': 'application/json', [APACE_SIGNATURE_HEADER]: 'zz' } }),
+      ],
+      [
+        'the verification token on the notification URL',
+        401,
+        'invalid_token',
+        () => ({
+          url: verificationUrl.replace('/verification?', '/notification?'),
+          body: apaceWebhook(orderId, 'pending'),
+          headers: signed(apaceWebhook(orderId, 'pending')),
+        }),
+      ],
+      [
+        'a form body',
+        415,
+        'unsupported_media_type',
+        () => ({ url, body: 'refund_status=pending', headers: signed('refund_status=pending', 'application/x-www-form-urlencoded') }),
+      ],
       ['malformed JSON', 400, 'malformed_json', () => ({ url, body: '{"refund_status":', headers: signed('{"refund_status":') })],
-      ['invalid UTF-8', 400, 'invalid_encoding', () => ({ url, body: Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), headers: signed(Buffer.from([0x7b, 0xff, 0xfe, 0x7d])) })],
-      ['a missing order_id', 422, 'invalid_request', () => {
-        const body = JSON.stringify({ ...JSON.parse(apaceWebhook(orderId, 'pending')), order_id: undefined });
-        return { url, body, headers: signed(body) };
-      }],
-      ['an unknown refund_status', 422, 'invalid_request', () => {
-        const body = apaceWebhook(orderId, 'pending', { refund_status: 'approved' });
-        return { url, body, headers: signed(body) };
-      }],
-      ['refund_success as a string', 422, 'invalid_request', () => {
-        const body = apaceWebhook(orderId, 'pending', { refund_success: 'false' });
-        return { url, body, headers: signed(body) };
-      }],
-      ['a body about another order', 422, 'order_mismatch', () => {
-        const body = apaceWebhook('someone-else', 'pending');
-        return { url, body, headers: signed(body) };
-      }],
-      ['a 40 KB body', 413, 'payload_too_large', () => {
-        const body = apaceWebhook(orderId, 'pending', { padding: 'x'.repeat(40_000) });
-        return { url, body, headers: signed(body) };
-      }],
+      [
+        'invalid UTF-8',
+        400,
+        'invalid_encoding',
+        () => ({ url, body: Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), headers: signed(Buffer.from([0x7b, 0xff, 0xfe, 0x7d])) }),
+      ],
+      [
+        'a missing order_id',
+        422,
+        'invalid_request',
+        () => {
+          const body = JSON.stringify({ ...JSON.parse(apaceWebhook(orderId, 'pending')), order_id: undefined });
+          return { url, body, headers: signed(body) };
+        },
+      ],
+      [
+        'an unknown refund_status',
+        422,
+        'invalid_request',
+        () => {
+          const body = apaceWebhook(orderId, 'pending', { refund_status: 'approved' });
+          return { url, body, headers: signed(body) };
+        },
+      ],
+      [
+        'refund_success as a string',
+        422,
+        'invalid_request',
+        () => {
+          const body = apaceWebhook(orderId, 'pending', { refund_success: 'false' });
+          return { url, body, headers: signed(body) };
+        },
+      ],
+      [
+        'a body about another order',
+        422,
+        'order_mismatch',
+        () => {
+          const body = apaceWebhook('someone-else', 'pending');
+          return { url, body, headers: signed(body) };
+        },
+      ],
+      [
+        'a 40 KB body',
+        413,
+        'payload_too_large',
+        () => {
+          const body = apaceWebhook(orderId, 'pending', { padding: 'x'.repeat(40_000) });
+          return { url, body, headers: signed(body) };
+        },
+      ],
     ];
 
     it.each(cases)('%s → %d %s', async (_, status, code, request) => {

@@ -62,12 +62,33 @@ describe('GET /apace/orders/{orderId}/refunds/{refundId}/verification', () => {
       ['an expired token', 401, 'expired_token', () => `${base()}?auth_token=${token('verify', orderId, refundId, Date.now() - 1000)}`],
       ['a token for another refund', 401, 'invalid_token', () => `${base()}?auth_token=${token('verify', orderId, 'other')}`],
       ['a notification token', 401, 'invalid_token', () => `${base()}?auth_token=${token('notify')}`],
-      ['a token signed with an unknown key', 401, 'invalid_token', () => `${base()}?auth_token=${token('verify', orderId, refundId, Date.now() + DAY_MS, { ...apace, callbackKeys: { zz: 'x'.repeat(40) }, callbackKeyId: 'zz' })}`],
+      [
+        'a token signed with an unknown key',
+        401,
+        'invalid_token',
+        () =>
+          `${base()}?auth_token=${token('verify', orderId, refundId, Date.now() + DAY_MS, { ...apace, callbackKeys: { zz: 'x'.repeat(40) }, callbackKeyId: 'zz' })}`,
+      ],
       ['a forged signature', 401, 'invalid_token', () => `${base()}?auth_token=${token('verify').slice(0, -4)}AAAA`],
       ['the token twice', 400, 'repeated_parameter', () => `${base()}?auth_token=${token('verify')}&auth_token=${token('verify')}`],
-      ['a malformed order id', 400, 'invalid_path', () => `${stack.url}/apace/orders/%20bad/refunds/${refundId}/verification?auth_token=${token('verify', ' bad')}`],
-      ['an unknown refund', 404, 'refund_not_found', () => `${stack.url}/apace/orders/${orderId}/refunds/nope/verification?auth_token=${token('verify', orderId, 'nope')}`],
-      ['an unknown order', 404, 'refund_not_found', () => `${stack.url}/apace/orders/nope/refunds/${refundId}/verification?auth_token=${token('verify', 'nope')}`],
+      [
+        'a malformed order id',
+        400,
+        'invalid_path',
+        () => `${stack.url}/apace/orders/%20bad/refunds/${refundId}/verification?auth_token=${token('verify', ' bad')}`,
+      ],
+      [
+        'an unknown refund',
+        404,
+        'refund_not_found',
+        () => `${stack.url}/apace/orders/${orderId}/refunds/nope/verification?auth_token=${token('verify', orderId, 'nope')}`,
+      ],
+      [
+        'an unknown order',
+        404,
+        'refund_not_found',
+        () => `${stack.url}/apace/orders/nope/refunds/${refundId}/verification?auth_token=${token('verify', 'nope')}`,
+      ],
     ])('%s → %d %s', async (_, status, code, url) => {
       const before = await tableSnapshot(stack.dynamo.endpoint);
       const answer = await get(url());

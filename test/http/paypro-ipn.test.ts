@@ -37,7 +37,8 @@ afterAll(async () => {
 });
 
 const POLICY = { maxAttempts: 2, baseDelayMs: 1, maxDelayMs: 5, leaseMs: 2_000, syncDelayMs: 50 };
-const dispatcherVia = (url: string): Dispatcher => createDispatcher(stack.runtime, { ...process.env, PAYPRO_API_URL: url }, { policy: POLICY, claimWindowMs: 1_000 });
+const dispatcherVia = (url: string): Dispatcher =>
+  createDispatcher(stack.runtime, { ...process.env, PAYPRO_API_URL: url }, { policy: POLICY, claimWindowMs: 1_000 });
 
 let nextPayProOrder = 700_001;
 
@@ -48,8 +49,30 @@ async function payProRefund(sim: PayProSimulator) {
   const refundId = `${orderId}-r1`;
   sim.seed!({ orderId: payProOrderId, email: `c${payProOrderId}@example.com`, amount: { minor: 4990, currency: 'AUD' } });
   const now = new Date().toISOString();
-  await stack.runtime.store.putOrder(openOrder({ orderId, currency: 'AUD', lines: [{ lineId: '1', quantity: 1, valueMinor: 4990 }], payments: [{ paymentId: 'p1', capturedMinor: 4990, provider: 'paypro', transactionId: String(payProOrderId) }] }, now));
-  await stack.runtime.store.createRefund(orderId, { refundId, lines: { '1': 1 }, paymentId: 'p1', amount: { minor: 4990, currency: 'AUD' }, route: 'reversal', source: { kind: 'ap21_return', ref: refundId } }, now, { actor: 'ap21' });
+  await stack.runtime.store.putOrder(
+    openOrder(
+      {
+        orderId,
+        currency: 'AUD',
+        lines: [{ lineId: '1', quantity: 1, valueMinor: 4990 }],
+        payments: [{ paymentId: 'p1', capturedMinor: 4990, provider: 'paypro', transactionId: String(payProOrderId) }],
+      },
+      now,
+    ),
+  );
+  await stack.runtime.store.createRefund(
+    orderId,
+    {
+      refundId,
+      lines: { '1': 1 },
+      paymentId: 'p1',
+      amount: { minor: 4990, currency: 'AUD' },
+      route: 'reversal',
+      source: { kind: 'ap21_return', ref: refundId },
+    },
+    now,
+    { actor: 'ap21' },
+  );
   return { payProOrderId, orderId, refundId };
 }
 
@@ -69,12 +92,18 @@ function ipnForm(payProOrderId: number, reason: string, extra: Record<string, st
     CUSTOMER_EMAIL: `c${payProOrderId}@example.com`,
     ...extra,
   };
-  return new URLSearchParams({ ...fields, HASH: ipnHash(fields.ORDER_ID, signingKeys.ipnSecretKey), SIGNATURE: ipnSignature(fields, signingKeys.ipnValidationKey) }).toString();
+  return new URLSearchParams({
+    ...fields,
+    HASH: ipnHash(fields.ORDER_ID, signingKeys.ipnSecretKey),
+    SIGNATURE: ipnSignature(fields, signingKeys.ipnValidationKey),
+  }).toString();
 }
 
-const postIpn = (body: string, from = '127.0.0.1') => requestFrom(from, ipnUrl, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
+const postIpn = (body: string, from = '127.0.0.1') =>
+  requestFrom(from, ipnUrl, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
 const reason = (refundId: string) => refundReason({ refundId, description: 'Customer return' });
-const inboxOf = async (partition: string) => (await tableSnapshot(stack.dynamo.endpoint)).filter((item) => (item as { PK: string }).PK === partition && (item as { SK: string }).SK.startsWith('INBOX#'));
+const inboxOf = async (partition: string) =>
+  (await tableSnapshot(stack.dynamo.endpoint)).filter((item) => (item as { PK: string }).PK === partition && (item as { SK: string }).SK.startsWith('INBOX#'));
 
 async function settleDispatcher(dispatcher: Dispatcher, orderId: string, refundId: string, until: (state: string) => boolean) {
   for (let round = 0; round < 20; round++) {
@@ -94,7 +123,12 @@ describe('PayPro IPN, end to end with the simulator as sender', () => {
     const order = (await stack.runtime.store.getOrder(orderId))!;
     expect(order.refunds[refundId]).toMatchObject({ state: 'paid', channel: 'reversal' });
     expect(order.timeline.filter((entry) => entry.to === 'paid')).toHaveLength(1);
-    expect(await inboxOf(`ORDER#${orderId}`)).toEqual([expect.objectContaining({ source: 'paypro', note: expect.stringContaining(`PayPro IPN 2 OrderRefunded for PayPro order ${payProOrderId}, refund ${refundId}`) })]);
+    expect(await inboxOf(`ORDER#${orderId}`)).toEqual([
+      expect.objectContaining({
+        source: 'paypro',
+        note: expect.stringContaining(`PayPro IPN 2 OrderRefunded for PayPro order ${payProOrderId}, refund ${refundId}`),
+      }),
+    ]);
     expect(paypro.payouts().get(String(payProOrderId))).toBe(1);
   });
 
@@ -105,7 +139,10 @@ describe('PayPro IPN, end to end with the simulator as sender', () => {
     expect(await paypro.ipnDeliveries()).toContainEqual({ orderId: payProOrderId, status: 200 });
     expect(await settleDispatcher(dispatcher, orderId, refundId, (state) => state === 'paid')).toBe('paid');
     const order = (await stack.runtime.store.getOrder(orderId))!;
-    expect(order.timeline.find((entry) => entry.to === 'paid')).toMatchObject({ actor: 'paypro', event: expect.stringMatching(/^reversal_(succeeded|confirmed)$/) });
+    expect(order.timeline.find((entry) => entry.to === 'paid')).toMatchObject({
+      actor: 'paypro',
+      event: expect.stringMatching(/^reversal_(succeeded|confirmed)$/),
+    });
     expect(order.lines['1']).toMatchObject({ reserved: 0, refunded: 1 });
     expect(paypro.payouts().get(String(payProOrderId))).toBe(1);
   });
@@ -132,7 +169,9 @@ describe('PayPro IPN, end to end with the simulator as sender', () => {
   it('keeps an IPN for a refund made outside refund-relay, unmatched, and answers 200', async () => {
     const body = ipnForm(812_345, 'Refunded from the PayPro control panel', { REFUND_ISSUED_BY: 'PayPro Global' });
     expect((await postIpn(body)).status).toBe(200);
-    expect(await inboxOf('INBOX#UNMATCHED#paypro')).toContainEqual(expect.objectContaining({ raw: body, note: 'PayPro IPN 2 OrderRefunded for PayPro order 812345' }));
+    expect(await inboxOf('INBOX#UNMATCHED#paypro')).toContainEqual(
+      expect.objectContaining({ raw: body, note: 'PayPro IPN 2 OrderRefunded for PayPro order 812345' }),
+    );
   });
 
   it('does not settle a refund from an IPN about another PayPro order, nor one an operator released', async () => {
@@ -141,7 +180,8 @@ describe('PayPro IPN, end to end with the simulator as sender', () => {
     const released = await payProRefund(quiet);
     const { store, claimWindowMs } = stack.runtime;
     const ctx = () => ({ now: new Date().toISOString(), claimWindowMs });
-    for (const event of ['review_required', 'released_by_operator'] as const) await store.applyEvent(released.orderId, released.refundId, event, ctx(), { actor: 'operator' });
+    for (const event of ['review_required', 'released_by_operator'] as const)
+      await store.applyEvent(released.orderId, released.refundId, event, ctx(), { actor: 'operator' });
     await store.linkReference('refund', released.refundId, { orderId: released.orderId }, ctx().now);
 
     const pending = await payProRefund(quiet);
@@ -155,11 +195,31 @@ describe('PayPro IPN, end to end with the simulator as sender', () => {
 
   it.each<[string, () => Promise<{ status: number; body: string }>, number, string]>([
     ['an address that is not PayPro’s', async () => postIpn(ipnForm(700_001, reason('pp-700001-r1')), '127.0.0.2'), 403, 'forbidden_source'],
-    ['a HASH made with another key', async () => postIpn(ipnForm(700_001, reason('pp-700001-r1'), {}, { ...keys, ipnSecretKey: 'wrong' })), 401, 'invalid_hash'],
-    ['a SIGNATURE made with another key', async () => postIpn(ipnForm(700_001, reason('pp-700001-r1'), {}, { ...keys, ipnValidationKey: 'wrong' })), 401, 'invalid_signature'],
-    ['a signed field changed afterwards', async () => postIpn(ipnForm(700_001, reason('pp-700001-r1')).replace('ORDER_STATUS=Refunded', 'ORDER_STATUS=Processed')), 401, 'invalid_signature'],
+    [
+      'a HASH made with another key',
+      async () => postIpn(ipnForm(700_001, reason('pp-700001-r1'), {}, { ...keys, ipnSecretKey: 'wrong' })),
+      401,
+      'invalid_hash',
+    ],
+    [
+      'a SIGNATURE made with another key',
+      async () => postIpn(ipnForm(700_001, reason('pp-700001-r1'), {}, { ...keys, ipnValidationKey: 'wrong' })),
+      401,
+      'invalid_signature',
+    ],
+    [
+      'a signed field changed afterwards',
+      async () => postIpn(ipnForm(700_001, reason('pp-700001-r1')).replace('ORDER_STATUS=Refunded', 'ORDER_STATUS=Processed')),
+      401,
+      'invalid_signature',
+    ],
     ['a test-mode IPN', async () => postIpn(ipnForm(700_001, reason('pp-700001-r1'), { TEST_MODE: '1' })), 403, 'test_mode'],
-    ['a JSON body', async () => requestFrom('127.0.0.1', ipnUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"ORDER_ID":"1"}' }), 415, 'unsupported_media_type'],
+    [
+      'a JSON body',
+      async () => requestFrom('127.0.0.1', ipnUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"ORDER_ID":"1"}' }),
+      415,
+      'unsupported_media_type',
+    ],
   ])('refuses %s and writes nothing', async (_, send, status, code) => {
     const before = await tableSnapshot(stack.dynamo.endpoint);
     const answer = await send();

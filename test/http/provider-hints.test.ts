@@ -17,7 +17,10 @@ beforeAll(async () => {
   sims = await startProviderSimulators(stack.secrets);
   Object.assign(process.env, sims.env);
   // The dispatcher waits a minute before asking a provider again about a pending refund.
-  dispatcher = createDispatcher(stack.runtime, process.env, { policy: { maxAttempts: 8, baseDelayMs: 10, maxDelayMs: 50, leaseMs: LEASE_MS, syncDelayMs: 60_000 }, claimWindowMs: 1_000 });
+  dispatcher = createDispatcher(stack.runtime, process.env, {
+    policy: { maxAttempts: 8, baseDelayMs: 10, maxDelayMs: 50, leaseMs: LEASE_MS, syncDelayMs: 60_000 },
+    claimWindowMs: 1_000,
+  });
   opttyUrl = `${stack.url}/providers/optty/notifications?token=${String(stack.secrets.optty.notificationSecret)}`;
 });
 afterAll(async () => {
@@ -34,7 +37,9 @@ async function pendingRefund(provider: 'optty' | 'addon_payments') {
   const reference = `ref-${orderId}`;
   const amount = { minor: 3000, currency: 'AUD' };
   const payment: NewPayment =
-    provider === 'optty' ? { paymentId: 'p1', capturedMinor: 3000, provider, reference } : { paymentId: 'p1', capturedMinor: 3000, provider, transactionId: reference };
+    provider === 'optty'
+      ? { paymentId: 'p1', capturedMinor: 3000, provider, reference }
+      : { paymentId: 'p1', capturedMinor: 3000, provider, transactionId: reference };
   if (provider === 'optty') {
     sims.optty.api.seed!({ reference, captured: amount });
     sims.optty.setPendingMode(true);
@@ -43,8 +48,15 @@ async function pendingRefund(provider: 'optty' | 'addon_payments') {
     sims.addonPayments.setMode('pending');
   }
   const now = new Date().toISOString();
-  await stack.runtime.store.putOrder(openOrder({ orderId, currency: 'AUD', lines: [{ lineId: '1', quantity: 1, valueMinor: 3000 }], payments: [payment] }, now));
-  await stack.runtime.store.createRefund(orderId, { refundId, lines: { '1': 1 }, paymentId: 'p1', amount, route: 'reversal', source: { kind: 'ap21_return', ref: refundId } }, now, { actor: 'ap21' });
+  await stack.runtime.store.putOrder(
+    openOrder({ orderId, currency: 'AUD', lines: [{ lineId: '1', quantity: 1, valueMinor: 3000 }], payments: [payment] }, now),
+  );
+  await stack.runtime.store.createRefund(
+    orderId,
+    { refundId, lines: { '1': 1 }, paymentId: 'p1', amount, route: 'reversal', source: { kind: 'ap21_return', ref: refundId } },
+    now,
+    { actor: 'ap21' },
+  );
   await dispatcher.processOrder(orderId);
   const refund = (await stack.runtime.store.getOrder(orderId))!.refunds[refundId]!;
   expect(refund).toMatchObject({ state: 'reversal_submitted' });
@@ -54,10 +66,18 @@ async function pendingRefund(provider: 'optty' | 'addon_payments') {
 const refundOf = async (orderId: string, refundId: string) => (await stack.runtime.store.getOrder(orderId))!.refunds[refundId]!;
 const post = (url: string, body: string, contentType = 'application/json') => fetch(url, { method: 'POST', headers: { 'content-type': contentType }, body });
 const refundCallback = (refundReference: string | undefined, status = 'SUCCESSFUL') =>
-  JSON.stringify({ event: 'REFUND_CALLBACK', status, transactionId: 'tx-1', ...(refundReference !== undefined && { refundReference }), merchantReference: 'whatever', extra: { nested: true } });
+  JSON.stringify({
+    event: 'REFUND_CALLBACK',
+    status,
+    transactionId: 'tx-1',
+    ...(refundReference !== undefined && { refundReference }),
+    merchantReference: 'whatever',
+    extra: { nested: true },
+  });
 const epgXml = (merchantTransactionId: string, status = 'SUCCESS') =>
   `<response operation-size="1"><operations><operation sorted-order="1"><amount>30.0</amount><currency>AUD</currency><merchantTransactionId>${merchantTransactionId}</merchantTransactionId><operationType>REFUND</operationType><status>${status}</status><transactionId>7900123</transactionId></operation></operations><status>${status}</status></response>`;
-const inboxOf = async (partition: string) => (await tableSnapshot(stack.dynamo.endpoint)).filter((item) => (item as { PK: string }).PK === partition && (item as { SK: string }).SK.startsWith('INBOX#'));
+const inboxOf = async (partition: string) =>
+  (await tableSnapshot(stack.dynamo.endpoint)).filter((item) => (item as { PK: string }).PK === partition && (item as { SK: string }).SK.startsWith('INBOX#'));
 
 describe('POST /providers/optty/notifications', () => {
   it("settles a refund once Optty's own transaction details confirm the callback", async () => {
@@ -93,7 +113,13 @@ describe('POST /providers/optty/notifications', () => {
     // A dispatcher claims the follow-up once it is due (a claim is refused before).
     const waiting = await refundOf(orderId, refundId);
     const now = new Date(Math.max(Date.now(), Date.parse(waiting.nextAttemptAt ?? '') || 0));
-    const claim = await store.applyEvent(orderId, refundId, 'attempt_started', { now: now.toISOString(), claimWindowMs, nextAttemptAt: new Date(now.getTime() + LEASE_MS).toISOString() }, { actor: 'dispatcher' });
+    const claim = await store.applyEvent(
+      orderId,
+      refundId,
+      'attempt_started',
+      { now: now.toISOString(), claimWindowMs, nextAttemptAt: new Date(now.getTime() + LEASE_MS).toISOString() },
+      { actor: 'dispatcher' },
+    );
     expect(claim.applied).toBe(true);
     const claimed = await refundOf(orderId, refundId);
     expect((await post(opttyUrl, refundCallback(refundId))).status).toBe(200);
@@ -128,12 +154,16 @@ describe('POST /providers/addon-payments/status', () => {
     expect(hinted).toMatchObject({ state: 'reversal_submitted', channel: 'reversal', attempts: refund.attempts });
     expect(hinted.nextAttemptAt! < refund.nextAttemptAt!).toBe(true);
     expect((await stack.runtime.store.getOrder(orderId))!.lines['1']).toMatchObject({ reserved: 1, refunded: 0 });
-    expect(await inboxOf(`ORDER#${orderId}`)).toEqual([expect.objectContaining({ source: 'addon_payments', note: 'EPG status SUCCESS (unverified hint)', raw: body })]);
+    expect(await inboxOf(`ORDER#${orderId}`)).toEqual([
+      expect.objectContaining({ source: 'addon_payments', note: 'EPG status SUCCESS (unverified hint)', raw: body }),
+    ]);
   });
 
   it('reads the JSON form too, and the same claim twice is kept once', async () => {
     const { orderId, refundId } = await pendingRefund('addon_payments');
-    const json = JSON.stringify({ response: { status: 'SUCCESS', operationsArray: [{ status: 'SUCCESS', merchantTransactionId: refundId, transactionId: '7900123' }] } });
+    const json = JSON.stringify({
+      response: { status: 'SUCCESS', operationsArray: [{ status: 'SUCCESS', merchantTransactionId: refundId, transactionId: '7900123' }] },
+    });
     for (const body of [json, json, epgXml(refundId)]) expect((await post(epgUrl(), body)).status).toBe(body === json ? 200 : 400);
     expect((await post(epgUrl(), epgXml(refundId), 'application/xml')).status).toBe(200);
     expect(await inboxOf(`ORDER#${orderId}`)).toHaveLength(1);
@@ -152,13 +182,37 @@ describe('the refund-id link the dispatcher writes before a provider hears the i
     const orderId = `hint-clash-${++sequence}`;
     const now = new Date().toISOString();
     sims.addonPayments.seed({ transactionId: `ref-${orderId}`, amount: { minor: 3000, currency: 'AUD' } });
-    await stack.runtime.store.putOrder(openOrder({ orderId, currency: 'AUD', lines: [{ lineId: '1', quantity: 1, valueMinor: 3000 }], payments: [{ paymentId: 'p1', capturedMinor: 3000, provider: 'addon_payments', transactionId: `ref-${orderId}` }] }, now));
-    await stack.runtime.store.createRefund(orderId, { refundId: first.refundId, lines: { '1': 1 }, paymentId: 'p1', amount: { minor: 3000, currency: 'AUD' }, route: 'reversal', source: { kind: 'ap21_return', ref: 'clash' } }, now, { actor: 'ap21' });
+    await stack.runtime.store.putOrder(
+      openOrder(
+        {
+          orderId,
+          currency: 'AUD',
+          lines: [{ lineId: '1', quantity: 1, valueMinor: 3000 }],
+          payments: [{ paymentId: 'p1', capturedMinor: 3000, provider: 'addon_payments', transactionId: `ref-${orderId}` }],
+        },
+        now,
+      ),
+    );
+    await stack.runtime.store.createRefund(
+      orderId,
+      {
+        refundId: first.refundId,
+        lines: { '1': 1 },
+        paymentId: 'p1',
+        amount: { minor: 3000, currency: 'AUD' },
+        route: 'reversal',
+        source: { kind: 'ap21_return', ref: 'clash' },
+      },
+      now,
+      { actor: 'ap21' },
+    );
     const rebatesBefore = sims.addonPayments.receivedRequests().length;
     await dispatcher.processOrder(orderId);
-    expect(await refundOf(orderId, first.refundId)).toMatchObject({ state: 'manual_review', reason: expect.stringContaining(`already names a refund of order ${first.orderId}`) });
+    expect(await refundOf(orderId, first.refundId)).toMatchObject({
+      state: 'manual_review',
+      reason: expect.stringContaining(`already names a refund of order ${first.orderId}`),
+    });
     expect(sims.addonPayments.receivedRequests()).toHaveLength(rebatesBefore);
     expect(await stack.runtime.store.findReference('refund', first.refundId)).toEqual({ orderId: first.orderId });
   });
 });
-

@@ -13,9 +13,16 @@ beforeAll(async () => {
   stack = await startTestStack({ REFUNDID_ALLOWED_IPS: '127.0.0.1, 10.0.0.0/8' });
   ap21 = await startAp21ForStack(stack);
   Object.assign(process.env, ap21.env);
-  const { ap21: placed, order } = await openAp21Order(stack.runtime.store, ap21.sim, { email: 'alice@example.com', lines: [{ skuId: '880', quantity: 2, priceMinor: 4500 }] });
-  orderQuery = `${stack.url}/refundid/order?${new URLSearchParams({ order_number: placed.orderNumber, email: 'alice@example.com' })}`;
-  rmaBody = JSON.stringify({ refundid_id: 'rid-auth', status: 'refunding', line_items: [{ merchant_order_ref: order.orderId, line_item_ref: placed.lines[0]!.lineId, quantity: 1 }] });
+  const { ap21: placed, order } = await openAp21Order(stack.runtime.store, ap21.sim, {
+    email: 'alice@example.com',
+    lines: [{ skuId: '880', quantity: 2, priceMinor: 4500 }],
+  });
+  orderQuery = `${stack.url}/refundid/order?${new URLSearchParams({ order_number: placed.orderNumber, email: 'alice@example.com' }).toString()}`;
+  rmaBody = JSON.stringify({
+    refundid_id: 'rid-auth',
+    status: 'refunding',
+    line_items: [{ merchant_order_ref: order.orderId, line_item_ref: placed.lines[0]!.lineId, quantity: 1 }],
+  });
 });
 afterAll(async () => {
   await ap21.host.close();
@@ -43,7 +50,11 @@ describe('Refundid authentication', () => {
   ])('%s: refuses a caller outside the allowlist with 403 even with the right token, writing nothing', async (_, target) => {
     const { url, method, body } = target() as { url: string; method: string; body?: string };
     const before = await tableSnapshot(stack.dynamo.endpoint);
-    const answer = await requestFrom('127.0.0.2', url, { method, headers: { authorization: bearer(), 'content-type': 'application/json' }, ...(body && { body }) });
+    const answer = await requestFrom('127.0.0.2', url, {
+      method,
+      headers: { authorization: bearer(), 'content-type': 'application/json' },
+      ...(body && { body }),
+    });
     expect([answer.status, errorCode(answer.body)]).toEqual([403, 'forbidden_source']);
     expect(await tableSnapshot(stack.dynamo.endpoint)).toEqual(before);
   });
@@ -64,7 +75,11 @@ describe('Refundid authentication', () => {
   });
 
   it('accepts the right token from an allowlisted address', async () => {
-    const answer = await requestFrom('127.0.0.1', `${stack.url}/refundid/refund`, { method: 'POST', headers: { authorization: bearer(), 'content-type': 'application/json' }, body: rmaBody });
+    const answer = await requestFrom('127.0.0.1', `${stack.url}/refundid/refund`, {
+      method: 'POST',
+      headers: { authorization: bearer(), 'content-type': 'application/json' },
+      body: rmaBody,
+    });
     expect([answer.status, JSON.parse(answer.body)]).toEqual([200, { received: true, refund_id: 'rfd-rid-auth', state: 'refundid_pending' }]);
   });
 });

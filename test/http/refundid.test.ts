@@ -30,7 +30,8 @@ async function placeOrder(email = 'alice@example.com'): Promise<{ ap21: SimOrder
   return { ap21: placed, orderId: order.orderId, shirt: placed.lines[0]!.lineId, belt: placed.lines[1]!.lineId };
 }
 
-const fetchOrder = (placed: { ap21: SimOrder }, email = 'alice@example.com') => portal.fetchOrder({ shop: 'demo', order_number: placed.ap21.orderNumber, email });
+const fetchOrder = (placed: { ap21: SimOrder }, email = 'alice@example.com') =>
+  portal.fetchOrder({ shop: 'demo', order_number: placed.ap21.orderNumber, email });
 
 async function returnable(placed: { ap21: SimOrder }): Promise<Record<string, number>> {
   const { status, body } = await fetchOrder(placed);
@@ -59,8 +60,28 @@ describe('GET /refundid/order', () => {
       payment_method: 'VISA',
       is_giftcard_used: false,
       line_items: [
-        { line_item_ref: placed.shirt, title: 'LINEN SHIRT', price: { amount: '59.90', currency: 'AUD' }, quantity: 3, returnable_quantity: 3, product_ref: '21503', variant_ref: '21503', sku: '21503', non_returnable_reasons: [] },
-        { line_item_ref: placed.belt, title: 'BELT', price: { amount: '45.00', currency: 'AUD' }, quantity: 1, returnable_quantity: 1, product_ref: '880', variant_ref: '880', sku: '880', non_returnable_reasons: [] },
+        {
+          line_item_ref: placed.shirt,
+          title: 'LINEN SHIRT',
+          price: { amount: '59.90', currency: 'AUD' },
+          quantity: 3,
+          returnable_quantity: 3,
+          product_ref: '21503',
+          variant_ref: '21503',
+          sku: '21503',
+          non_returnable_reasons: [],
+        },
+        {
+          line_item_ref: placed.belt,
+          title: 'BELT',
+          price: { amount: '45.00', currency: 'AUD' },
+          quantity: 1,
+          returnable_quantity: 1,
+          product_ref: '880',
+          variant_ref: '880',
+          sku: '880',
+          non_returnable_reasons: [],
+        },
       ],
     });
   });
@@ -86,7 +107,9 @@ describe('GET /refundid/order', () => {
   it('falls back to merchant_order_ref for an order opened before order-number links existed', async () => {
     const placed = await placeOrder();
     const db = createDocumentClient(stack.dynamo.endpoint);
-    await db.send(new DeleteCommand({ TableName: process.env.TABLE_NAME!, Key: { PK: `REF#order_number#${placed.ap21.orderNumber.toUpperCase()}`, SK: 'REF' } }));
+    await db.send(
+      new DeleteCommand({ TableName: process.env.TABLE_NAME!, Key: { PK: `REF#order_number#${placed.ap21.orderNumber.toUpperCase()}`, SK: 'REF' } }),
+    );
     db.destroy();
     expect((await fetchOrder(placed)).status).toBe(404);
     const { status, body } = await portal.fetchOrder({ order_number: placed.ap21.orderNumber, email: 'alice@example.com', merchant_order_ref: placed.orderId });
@@ -119,7 +142,11 @@ describe('POST /refundid/refund', () => {
     expect(await returnable(placed)).toEqual({ [placed.shirt]: 2, [placed.belt]: 1 });
     const order = (await stack.runtime.store.getOrder(placed.orderId))!;
     expect(order.lines[placed.shirt]).toMatchObject({ reserved: 1, refunded: 0 });
-    expect(order.refunds['rfd-RMA-1001']).toMatchObject({ channel: 'refundid', amount: { minor: 5990, currency: 'AUD' }, source: { kind: 'refundid_rma', ref: 'rid-1' } });
+    expect(order.refunds['rfd-RMA-1001']).toMatchObject({
+      channel: 'refundid',
+      amount: { minor: 5990, currency: 'AUD' },
+      source: { kind: 'refundid_rma', ref: 'rid-1' },
+    });
 
     const paid = await portal.push('refundid', rma(placed, 'rid-1', { [placed.shirt]: 1 }, 'RMA-1001'));
     expect(paid).toEqual({ status: 200, body: { received: true, refund_id: 'rfd-RMA-1001', state: 'paid' } });
@@ -131,7 +158,10 @@ describe('POST /refundid/refund', () => {
     const placed = await placeOrder();
     await portal.push('refunding', rma(placed, 'rid-2', { [placed.shirt]: 2, [placed.belt]: 1 }));
     expect(await returnable(placed)).toEqual({ [placed.shirt]: 1, [placed.belt]: 0 });
-    expect(await portal.push('failed', { refundid_id: 'rid-2' } as Rma)).toEqual({ status: 200, body: { received: true, refund_id: 'rfd-rid-2', state: 'released' } });
+    expect(await portal.push('failed', { refundid_id: 'rid-2' } as Rma)).toEqual({
+      status: 200,
+      body: { received: true, refund_id: 'rfd-rid-2', state: 'released' },
+    });
     expect(await returnable(placed)).toEqual({ [placed.shirt]: 3, [placed.belt]: 1 });
   });
 
@@ -140,7 +170,10 @@ describe('POST /refundid/refund', () => {
     expect((await portal.push('refunding', rma(placed, 'rid-3a', { [placed.shirt]: 3 }))).status).toBe(200);
     const before = await tableSnapshot(stack.dynamo.endpoint);
     const refused = await portal.push('refunding', rma(placed, 'rid-3b', { [placed.belt]: 1, [placed.shirt]: 1 }));
-    expect(refused).toEqual({ status: 409, body: { error: { code: 'units_unavailable', message: `line ${placed.shirt}: 1 unit(s) asked, 0 not yet refunded or in flight` } } });
+    expect(refused).toEqual({
+      status: 409,
+      body: { error: { code: 'units_unavailable', message: `line ${placed.shirt}: 1 unit(s) asked, 0 not yet refunded or in flight` } },
+    });
     expect(await tableSnapshot(stack.dynamo.endpoint)).toEqual(before);
   });
 
@@ -148,7 +181,9 @@ describe('POST /refundid/refund', () => {
     const placed = await placeOrder();
     const push = rma(placed, 'rid-4', { [placed.shirt]: 1 });
     const reserves = await Promise.all(Array.from({ length: 8 }, () => portal.push('refunding', push)));
-    expect(new Set(reserves.map((r) => JSON.stringify(r)))).toEqual(new Set([JSON.stringify({ status: 200, body: { received: true, refund_id: 'rfd-rid-4', state: 'refundid_pending' } })]));
+    expect(new Set(reserves.map((r) => JSON.stringify(r)))).toEqual(
+      new Set([JSON.stringify({ status: 200, body: { received: true, refund_id: 'rfd-rid-4', state: 'refundid_pending' } })]),
+    );
     const settles = await Promise.all(Array.from({ length: 8 }, () => portal.push('refundid', push)));
     expect(settles.every((r) => r.status === 200 && (r.body as { state: string }).state === 'paid')).toBe(true);
     const order = (await stack.runtime.store.getOrder(placed.orderId))!;
@@ -182,7 +217,9 @@ describe('POST /refundid/refund', () => {
     await portal.push('failed', push);
     const contradiction = await portal.push('refundid', push);
     expect([contradiction.status, (contradiction.body as { error: { code: string } }).error.code]).toEqual([409, 'transition_rejected']);
-    const inbox = (await tableSnapshot(stack.dynamo.endpoint)).filter((item) => (item as { PK: string; SK: string }).PK === `ORDER#${placed.orderId}` && (item as { SK: string }).SK.startsWith('INBOX#refundid#'));
+    const inbox = (await tableSnapshot(stack.dynamo.endpoint)).filter(
+      (item) => (item as { PK: string; SK: string }).PK === `ORDER#${placed.orderId}` && (item as { SK: string }).SK.startsWith('INBOX#refundid#'),
+    );
     expect(inbox).toHaveLength(1);
     expect(inbox[0]).toMatchObject({ note: expect.stringContaining('refund is released') });
   });
@@ -196,7 +233,9 @@ describe('POST /refundid/refund', () => {
       `Refundid paid RMA rid-8b, but line ${placed.belt}: 1 unit(s) asked, 0 not yet refunded or in flight; an operator must reconcile`,
     ]);
     expect(await refundOf(placed.orderId, 'rfd-rid-8b')).toBeUndefined();
-    const kept = (await tableSnapshot(stack.dynamo.endpoint)).filter((item) => (item as { PK: string }).PK === `ORDER#${placed.orderId}` && (item as { SK: string }).SK.startsWith('INBOX#refundid#'));
+    const kept = (await tableSnapshot(stack.dynamo.endpoint)).filter(
+      (item) => (item as { PK: string }).PK === `ORDER#${placed.orderId}` && (item as { SK: string }).SK.startsWith('INBOX#refundid#'),
+    );
     expect(kept).toEqual([expect.objectContaining({ note: expect.stringContaining('RMA rid-8b refundid: Refundid paid, but line') })]);
   });
 
@@ -208,10 +247,23 @@ describe('POST /refundid/refund', () => {
   });
 
   it.each<[string, (placed: Awaited<ReturnType<typeof placeOrder>>) => Rma, number, string]>([
-    ['line items of two orders', (p) => ({ refundid_id: 'rid-x1', line_items: [...rma(p, 'x', { [p.shirt]: 1 }).line_items, { merchant_order_ref: 'ap21-1', line_item_ref: p.belt, quantity: 1 }] }), 422, 'multiple_orders'],
+    [
+      'line items of two orders',
+      (p) => ({
+        refundid_id: 'rid-x1',
+        line_items: [...rma(p, 'x', { [p.shirt]: 1 }).line_items, { merchant_order_ref: 'ap21-1', line_item_ref: p.belt, quantity: 1 }],
+      }),
+      422,
+      'multiple_orders',
+    ],
     ['a line the order does not have', (p) => rma(p, 'rid-x2', { '999999': 1 }), 422, 'invalid_refund'],
     ['more units than were bought', (p) => rma(p, 'rid-x3', { [p.belt]: 2 }), 422, 'invalid_refund'],
-    ['an order we do not know', () => ({ refundid_id: 'rid-x4', line_items: [{ merchant_order_ref: 'ap21-0', line_item_ref: '1', quantity: 1 }] }), 404, 'order_not_found'],
+    [
+      'an order we do not know',
+      () => ({ refundid_id: 'rid-x4', line_items: [{ merchant_order_ref: 'ap21-0', line_item_ref: '1', quantity: 1 }] }),
+      404,
+      'order_not_found',
+    ],
     ['an RMA we never saw that names no order', () => ({ refundid_id: 'rid-x5' }) as Rma, 404, 'rma_not_found'],
     ['a line named toString', (p) => rma(p, 'rid-x6', { toString: 1 }), 422, 'invalid_refund'],
   ])('refuses %s, writing nothing', async (_, build, status, code) => {

@@ -37,7 +37,9 @@ async function expectEachReturnRefundedOnce(orders: readonly SimOrder[], returns
   expect(refunds.map((refund) => refund.id).sort()).toEqual(returns.map((ret) => `ap21-${ret.returnId}`).sort());
   for (const order of orders) {
     const stored = await h.store.getOrder(`ap21-${order.orderId}`);
-    const returnedShirts = returns.filter((ret) => ret.orderId === order.orderId).reduce((sum, ret) => sum - (ret.lines.find((line) => line.skuId === SHIRT.skuId)?.quantity ?? 0), 0);
+    const returnedShirts = returns
+      .filter((ret) => ret.orderId === order.orderId)
+      .reduce((sum, ret) => sum - (ret.lines.find((line) => line.skuId === SHIRT.skuId)?.quantity ?? 0), 0);
     const shirtLine = Object.values(stored?.lines ?? {}).find((line) => line.sku === SHIRT.skuId);
     expect(shirtLine ? shirtLine.reserved + shirtLine.refunded : 0).toBe(returnedShirts);
   }
@@ -50,7 +52,7 @@ function crashing(store: OrderStore, method: keyof OrderStore, after: number): O
     get(target, property, receiver) {
       const value = Reflect.get(target, property, receiver) as unknown;
       if (typeof value !== 'function') return value;
-      if (property !== method) return value.bind(target);
+      if (property !== method) return (value as (...args: unknown[]) => unknown).bind(target);
       return async (...args: unknown[]) => {
         if (++calls > after) throw new Error(`simulated crash in ${method}`);
         return (value as (...a: unknown[]) => unknown).apply(target, args);
@@ -87,7 +89,13 @@ describe('the Ap21 return poller', () => {
     await h.poller({ settings: { watermark: watermark() } }).run();
     const stored = (await h.store.getOrder(`ap21-${order.orderId}`))!;
     const payment = order.payments[0]!;
-    expect(stored.payments[payment.paymentId]).toMatchObject({ provider: 'addon_payments', transactionId: payment.stan, reference: payment.reference, capturedMinor: 16480, reservedMinor: 5990 });
+    expect(stored.payments[payment.paymentId]).toMatchObject({
+      provider: 'addon_payments',
+      transactionId: payment.stan,
+      reference: payment.reference,
+      capturedMinor: 16480,
+      reservedMinor: 5990,
+    });
     expect(stored.payments[payment.paymentId]!.cardLastFour).toBeUndefined();
     expect(stored.refunds[`ap21-${ret.returnId}`]).toMatchObject({
       state: 'reversal_pending',
@@ -127,7 +135,10 @@ describe('the Ap21 return poller', () => {
     const first = await h.poller({ settings: { watermark: name, pageRows: 3, pageOverlap: 1 } }).run();
     expect(first.stop).toBe('caught_up');
     // Order 3 moved up past the second page's overlap; 7 orders read for 8 rows sends the poller back to row 1.
-    const startRows = h.ap21.calls('GET /Orders').slice(-first.pages).map((call) => Number(call.query.startRow));
+    const startRows = h.ap21
+      .calls('GET /Orders')
+      .slice(-first.pages)
+      .map((call) => Number(call.query.startRow));
     expect(startRows).toEqual([1, 3, 5, 7, 1, 3, 5, 7]);
     expect(first).toMatchObject({ sweeps: 1, orders: 8 });
     // Every return that existed when the pass started is in; the one added mid-pass may wait for the next.
@@ -146,7 +157,8 @@ describe('the Ap21 return poller', () => {
       const { orders, returns } = ordersWithReturns(5 + Math.floor(random() * 6));
       h.beforeAp21 = () => {
         if (random() < 0.5) h.ap21.touchOrder(orders[Math.floor(random() * orders.length)]!.orderId);
-        if (random() < 0.15) returns.push(h.ap21.addReturn(orders[Math.floor(random() * orders.length)]!.orderId, { lines: [{ skuId: BELT.skuId, quantity: -1 }] }));
+        if (random() < 0.15)
+          returns.push(h.ap21.addReturn(orders[Math.floor(random() * orders.length)]!.orderId, { lines: [{ skuId: BELT.skuId, quantity: -1 }] }));
       };
       const name = watermark();
       const poller = h.poller({ settings: { watermark: name, pageRows, pageOverlap } });
@@ -156,7 +168,9 @@ describe('the Ap21 return poller', () => {
       h.beforeAp21 = undefined;
       await poller.run();
       // A second return of the belt (one bought) cannot be refunded: it waits for an operator instead.
-      const refundable = returns.filter((ret, i) => i < orders.length || returns.findIndex((other) => other.orderId === ret.orderId && other.lines[0]!.skuId === BELT.skuId) === i);
+      const refundable = returns.filter(
+        (ret, i) => i < orders.length || returns.findIndex((other) => other.orderId === ret.orderId && other.lines[0]!.skuId === BELT.skuId) === i,
+      );
       await expectEachReturnRefundedOnce(orders, refundable);
     }
   });
@@ -164,7 +178,9 @@ describe('the Ap21 return poller', () => {
   it('loses and duplicates nothing when it crashes mid-page, whether or not it saved where it was', async () => {
     const { orders, returns } = ordersWithReturns(7);
     const name = watermark();
-    await expect(h.poller({ settings: { watermark: name }, store: crashing(h.store, 'createRefund', 4) }).run()).rejects.toThrow('simulated crash in createRefund');
+    await expect(h.poller({ settings: { watermark: name }, store: crashing(h.store, 'createRefund', 4) }).run()).rejects.toThrow(
+      'simulated crash in createRefund',
+    );
     expect(await h.store.getWatermark(name)).toMatchObject({ cursor: { startRow: 4 } });
     expect(await h.poller({ settings: { watermark: name } }).run()).toMatchObject({ stop: 'caught_up', outcomes: { created: 3 } });
     await expectEachReturnRefundedOnce(orders, returns);
@@ -182,7 +198,9 @@ describe('the Ap21 return poller', () => {
   it('loses and duplicates nothing when it crashes after the last page, before the watermark write', async () => {
     const { orders, returns } = ordersWithReturns(4);
     const name = watermark();
-    await expect(h.poller({ settings: { watermark: name }, store: crashing(h.store, 'advanceWatermark', 0) }).run()).rejects.toThrow('simulated crash in advanceWatermark');
+    await expect(h.poller({ settings: { watermark: name }, store: crashing(h.store, 'advanceWatermark', 0) }).run()).rejects.toThrow(
+      'simulated crash in advanceWatermark',
+    );
     expect(await h.store.getWatermark(name)).toBeUndefined();
     expect((await h.poller({ settings: { watermark: name } }).run()).outcomes).toEqual({ already_ingested: 4 });
     await expectEachReturnRefundedOnce(orders, returns);
@@ -226,7 +244,8 @@ describe('the Ap21 return poller', () => {
     const slow = watermark();
     const timedStops = [];
     // A budget of 1 ms still moves one order per run.
-    for (let run = 0; run < 10 && timedStops.at(-1) !== 'caught_up'; run++) timedStops.push((await h.poller({ settings: { watermark: slow, maxDurationMs: 1 } }).run()).stop);
+    for (let run = 0; run < 10 && timedStops.at(-1) !== 'caught_up'; run++)
+      timedStops.push((await h.poller({ settings: { watermark: slow, maxDurationMs: 1 } }).run()).stop);
     expect(timedStops.at(-1)).toBe('caught_up');
     expect(timedStops.length).toBeGreaterThan(1);
     await expectEachReturnRefundedOnce(timed.orders, timed.returns);
@@ -236,7 +255,10 @@ describe('the Ap21 return poller', () => {
     ordersWithReturns(5);
     const before = h.ap21.calls().length;
     await h.poller({ settings: { watermark: watermark() }, client: h.client({ AP21_MAX_CALLS_PER_SECOND: '20' }) }).run();
-    const arrivals = h.ap21.calls().slice(before).map((call) => call.at);
+    const arrivals = h.ap21
+      .calls()
+      .slice(before)
+      .map((call) => call.at);
     expect(arrivals.length).toBeGreaterThanOrEqual(7);
     const gaps = arrivals.slice(1).map((at, i) => at - arrivals[i]!);
     expect(Math.min(...gaps)).toBeGreaterThanOrEqual(40);

@@ -7,7 +7,9 @@ const payment = (fields: Partial<Ap21Payment>): Ap21Payment => ({ amount: { mino
 
 describe('Ap21 ledger settings', () => {
   it('maps payments to providers by MerchantId, CardType or Origin, first rule first, case-insensitively; nothing matched is other', () => {
-    const { paymentProviders } = loadAp21LedgerSettings({ AP21_PAYMENT_PROVIDERS: 'MerchantId:EPG-1=addon_payments, CardType:PayPro=paypro,Origin:Optty=optty,CardType:VISA=paypro' });
+    const { paymentProviders } = loadAp21LedgerSettings({
+      AP21_PAYMENT_PROVIDERS: 'MerchantId:EPG-1=addon_payments, CardType:PayPro=paypro,Origin:Optty=optty,CardType:VISA=paypro',
+    });
     expect(paymentProviderOf(payment({ merchantId: 'epg-1', cardType: 'VISA' }), paymentProviders)).toBe('addon_payments');
     expect(paymentProviderOf(payment({ cardType: ' PAYPRO ' }), paymentProviders)).toBe('paypro');
     expect(paymentProviderOf(payment({ origin: 'Optty' }), paymentProviders)).toBe('optty');
@@ -26,7 +28,8 @@ describe('Ap21 ledger settings', () => {
     expect(cardLastFourOf(payment({ reference: '************7001' }), cardLastFour)).toBe('7001');
     expect(cardLastFourOf(payment({ reference: 'XXXX XXXX XXXX 7001' }), cardLastFour)).toBe('7001');
     expect(cardLastFourOf(payment({ reference: '7001' }), cardLastFour)).toBe('7001');
-    for (const reference of ['4111111111117001', 'Ref-7001', '**70011', '', 'Refundid 0938']) expect(cardLastFourOf(payment({ reference }), cardLastFour)).toBeUndefined();
+    for (const reference of ['4111111111117001', 'Ref-7001', '**70011', '', 'Refundid 0938'])
+      expect(cardLastFourOf(payment({ reference }), cardLastFour)).toBeUndefined();
     expect(cardLastFourOf(payment({ accountId: '7001' }), cardLastFour)).toBeUndefined();
     const custom = loadAp21LedgerSettings({ AP21_CARD_LAST_FOUR_FIELD: 'AccountId', AP21_CARD_LAST_FOUR_PATTERN: String.raw`^VISA-(\d{4})$` }).cardLastFour;
     expect(cardLastFourOf(payment({ accountId: 'VISA-7001', reference: '7002' }), custom)).toBe('7001');

@@ -55,7 +55,13 @@ export interface IngestHarness {
   newEra(): void;
   client(env?: Record<string, string>): Ap21Client;
   intake(overrides?: Partial<ReturnIntakeDeps>): ReturnIntake;
-  poller(overrides?: { settings?: Partial<Ap21PollerSettings>; client?: Ap21Client; store?: OrderStore; intake?: ReturnIntake; now?: () => number }): Ap21Poller;
+  poller(overrides?: {
+    settings?: Partial<Ap21PollerSettings>;
+    client?: Ap21Client;
+    store?: OrderStore;
+    intake?: ReturnIntake;
+    now?: () => number;
+  }): Ap21Poller;
   close(): Promise<void>;
 }
 

@@ -20,7 +20,11 @@ let watermarks = 0;
 beforeAll(async () => {
   h = await startIngest();
   sims = await startProviderSimulators(h.stack.secrets, { apaceProcessedDelayMs: 50, apaceWebhookRetryGapMs: 100 });
-  dispatcher = createDispatcher(h.stack.runtime, { ...process.env, ...sims.env }, { policy: { maxAttempts: 3, baseDelayMs: 10, maxDelayMs: 50, leaseMs: 2_000, syncDelayMs: 100 } });
+  dispatcher = createDispatcher(
+    h.stack.runtime,
+    { ...process.env, ...sims.env },
+    { policy: { maxAttempts: 3, baseDelayMs: 10, maxDelayMs: 50, leaseMs: 2_000, syncDelayMs: 100 } },
+  );
   queue = new LocalQueue((orderId) => dispatcher.processOrder(orderId));
 });
 afterAll(async () => {
@@ -103,7 +107,12 @@ describe('Ap21 returns already refunded elsewhere', () => {
     // What the Refundid endpoints leave behind: the order opened from Ap21, one RMA pending, one paid.
     await h.store.putOrder(openOrder(ledgerOrderFrom(await h.client().getOrder(order.personId, order.orderId), loadAp21LedgerSettings(h.env)), now()));
     const rma = (refundId: string, lines: Record<string, number>, minor: number) =>
-      h.store.createRefund(orderId, { refundId, lines, paymentId, amount: { minor, currency: 'AUD' }, route: 'refundid', source: { kind: 'refundid_rma', ref: refundId } }, now(), { actor: 'refundid' });
+      h.store.createRefund(
+        orderId,
+        { refundId, lines, paymentId, amount: { minor, currency: 'AUD' }, route: 'refundid', source: { kind: 'refundid_rma', ref: refundId } },
+        now(),
+        { actor: 'refundid' },
+      );
     await rma('rfd-RMA-1001', { [shirtLine]: 1 }, 5990);
     await rma('rfd-RMA-1002', { [beltLine]: 1 }, 4500);
     await h.store.applyEvent(orderId, 'rfd-RMA-1002', 'refundid_refunded', { now: now(), claimWindowMs: 0 }, { actor: 'refundid' });
@@ -133,7 +142,9 @@ describe('Ap21 returns already refunded elsewhere', () => {
     const order = h.ap21.addOrder({ lines: [SHIRT] });
     h.ap21.addRefundidReturn(order.orderId, { lines: [{ skuId: SHIRT.skuId, quantity: -1 }] });
     const name = `intake-${++watermarks}`;
-    await expect(h.poller({ settings: { watermark: name }, client: h.client({ AP21_API_VERSION: '2.0' }) }).run()).rejects.toThrow(ReturnPaymentsNotVisibleError);
+    await expect(h.poller({ settings: { watermark: name }, client: h.client({ AP21_API_VERSION: '2.0' }) }).run()).rejects.toThrow(
+      ReturnPaymentsNotVisibleError,
+    );
     expect(await h.store.getOrder(orderIdOf(order))).toBeUndefined();
     const mark = await h.store.getWatermark(name);
     expect(mark?.cursor?.seen).toEqual([]);
@@ -153,7 +164,10 @@ describe('turning an Ap21 return into a refund', () => {
       const ret = h.ap21.addReturn(order.orderId, { lines: [{ skuId: SHIRT.skuId, quantity: -1 }] });
       const client = h.client();
       const intake = h.intake({ ledger: loadAp21LedgerSettings({ ...h.env, ...env }) });
-      const outcome = await intake.ingest(await client.getOrder(order.personId, order.orderId), await client.getReturn(order.personId, order.orderId, ret.returnId));
+      const outcome = await intake.ingest(
+        await client.getOrder(order.personId, order.orderId),
+        await client.getReturn(order.personId, order.orderId, ret.returnId),
+      );
       const stored = (await h.store.getOrder(orderIdOf(order)))!;
       expect(stored.payments[order.payments[0]!.paymentId]!.cardLastFour).toBe(lastFour);
       expect(outcome).toMatchObject({ kind: 'created', refund: { channel: route, state: route === 'apace' ? 'offer_pending' : 'reversal_pending' } });
@@ -186,7 +200,9 @@ describe('turning an Ap21 return into a refund', () => {
 
     expect(Object.keys((await h.store.getOrder(orderIdOf(order)))!.refunds)).toEqual([`ap21-${refundable.returnId}`]);
     expect(Object.keys((await h.store.getOrder(orderIdOf(other)))!.refunds)).toEqual([`ap21-${fine.returnId}`]);
-    const kept = (await tableSnapshot(h.stack.dynamo.endpoint)).filter((item) => (item as { SK: string }).SK === `INBOX#ap21#return-${twice.returnId}-unrefundable`);
+    const kept = (await tableSnapshot(h.stack.dynamo.endpoint)).filter(
+      (item) => (item as { SK: string }).SK === `INBOX#ap21#return-${twice.returnId}-unrefundable`,
+    );
     expect(kept).toEqual([expect.objectContaining({ note: 'SKU 880: 1 unit(s) returned, 0 not yet refunded or in flight' })]);
   });
 

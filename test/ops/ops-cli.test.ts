@@ -36,27 +36,59 @@ beforeAll(async () => {
   // heard of the offer id, so reconcile must report it as drift.
   const paid = await offeredRefund(stack.runtime.store, 'ops-paid');
   await stack.runtime.store.applyEvent(paid.orderId, paid.refundId, 'apace_paid', ctx(), { actor: 'apace', note: 'Apace refund x: pending' });
-  await stack.runtime.store.recordInbound(paid.orderId, { source: 'apace', key: 'dup', raw: '{}', note: 'Apace pending not applied: refund is paid via apace (duplicate)' }, now());
+  await stack.runtime.store.recordInbound(
+    paid.orderId,
+    { source: 'apace', key: 'dup', raw: '{}', note: 'Apace pending not applied: refund is paid via apace (duplicate)' },
+    now(),
+  );
 
   // A card reversal the provider refused for good: waiting for an operator.
   await stack.runtime.store.putOrder(openOrder(demoOrder('ops-review'), now()));
   await stack.runtime.store.createRefund(
     'ops-review',
-    { refundId: 'ops-review-r1', lines: { '2': 1 }, paymentId: 'pay-1', amount: { minor: 4500, currency: 'AUD' }, route: 'reversal', source: { kind: 'ap21_return', ref: 'RET-9' } },
+    {
+      refundId: 'ops-review-r1',
+      lines: { '2': 1 },
+      paymentId: 'pay-1',
+      amount: { minor: 4500, currency: 'AUD' },
+      route: 'reversal',
+      source: { kind: 'ap21_return', ref: 'RET-9' },
+    },
     now(),
     { actor: 'ap21' },
   );
   await stack.runtime.store.applyEvent('ops-review', 'ops-review-r1', 'reversal_submitted', ctx(), { actor: 'dispatcher' });
-  await stack.runtime.store.applyEvent('ops-review', 'ops-review-r1', 'review_required', { ...ctx(), reason: 'provider refused the reversal: card expired' }, { actor: 'dispatcher' });
+  await stack.runtime.store.applyEvent(
+    'ops-review',
+    'ops-review-r1',
+    'review_required',
+    { ...ctx(), reason: 'provider refused the reversal: card expired' },
+    { actor: 'dispatcher' },
+  );
 
   // Reversed on the card through Optty by the real dispatcher: Optty's view agrees with ours.
   sims.optty.api.seed?.({ reference: 'optty-tx-1', captured: { minor: 3000, currency: 'AUD' } });
   await stack.runtime.store.putOrder(
-    openOrder({ orderId: 'ops-optty', currency: 'AUD', lines: [{ lineId: '1', quantity: 1, valueMinor: 3000 }], payments: [{ paymentId: 'p1', capturedMinor: 3000, provider: 'optty', transactionId: 'optty-tx-1' }] }, now()),
+    openOrder(
+      {
+        orderId: 'ops-optty',
+        currency: 'AUD',
+        lines: [{ lineId: '1', quantity: 1, valueMinor: 3000 }],
+        payments: [{ paymentId: 'p1', capturedMinor: 3000, provider: 'optty', transactionId: 'optty-tx-1' }],
+      },
+      now(),
+    ),
   );
   await stack.runtime.store.createRefund(
     'ops-optty',
-    { refundId: 'ops-optty-r1', lines: { '1': 1 }, paymentId: 'p1', amount: { minor: 3000, currency: 'AUD' }, route: 'reversal', source: { kind: 'ap21_return', ref: 'RET-10' } },
+    {
+      refundId: 'ops-optty-r1',
+      lines: { '1': 1 },
+      paymentId: 'p1',
+      amount: { minor: 3000, currency: 'AUD' },
+      route: 'reversal',
+      source: { kind: 'ap21_return', ref: 'RET-10' },
+    },
     now(),
     { actor: 'ap21' },
   );
@@ -179,7 +211,13 @@ describe('npm run ops -- redrive <refundId>', () => {
   it('will not take an Apace refund off Apace while Apace may still pay it', async () => {
     const { orderId, refundId } = await offeredRefund(stack.runtime.store, 'ops-apace');
     await stack.runtime.store.applyEvent(orderId, refundId, 'offer_cancel_started', ctx(), { actor: 'dispatcher' });
-    await stack.runtime.store.applyEvent(orderId, refundId, 'review_required', { ...ctx(), reason: 'Apace cancel failed after 8 attempts' }, { actor: 'dispatcher' });
+    await stack.runtime.store.applyEvent(
+      orderId,
+      refundId,
+      'review_required',
+      { ...ctx(), reason: 'Apace cancel failed after 8 attempts' },
+      { actor: 'dispatcher' },
+    );
     // Apace asks again (and is recorded) while the refund waits for an operator.
     await stack.runtime.store.recordVerification(orderId, refundId, now());
     const { code, err } = await ops(['redrive', refundId]);
@@ -226,7 +264,11 @@ describe('against a deployed stage (--stage), through the real AWS SDK clients',
 
   beforeAll(async () => {
     fakes = await startAwsFakes();
-    fakes.stacks.set('refund-relay-staging', { TableName: 'refund-relay-test', DispatchQueueUrl: `${fakes.url}/000000000000/dispatch`, EgressIps: '198.51.100.8,198.51.100.9' });
+    fakes.stacks.set('refund-relay-staging', {
+      TableName: 'refund-relay-test',
+      DispatchQueueUrl: `${fakes.url}/000000000000/dispatch`,
+      EgressIps: '198.51.100.8,198.51.100.9',
+    });
     // The SDK reads endpoints and credentials from the process environment.
     for (const [name, value] of Object.entries(awsEnv())) {
       saved[name] = process.env[name];
@@ -252,7 +294,8 @@ describe('against a deployed stage (--stage), through the real AWS SDK clients',
 
   it('redrives and rings the stage dispatch queue', async () => {
     const { orderId, refundId } = await offeredRefund(stack.runtime.store, 'ops-stage');
-    for (const event of ['offer_cancel_started', 'offer_cancelled', 'reversal_submitted'] as const) await stack.runtime.store.applyEvent(orderId, refundId, event, ctx(), { actor: 'dispatcher' });
+    for (const event of ['offer_cancel_started', 'offer_cancelled', 'reversal_submitted'] as const)
+      await stack.runtime.store.applyEvent(orderId, refundId, event, ctx(), { actor: 'dispatcher' });
     await stack.runtime.store.applyEvent(orderId, refundId, 'review_required', { ...ctx(), reason: 'no final answer' }, { actor: 'dispatcher' });
     const { code, out } = await withStack(['redrive', refundId, '--stage', 'staging']);
     expect(code).toBe(0);

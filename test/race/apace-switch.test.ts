@@ -21,8 +21,15 @@ async function race(orderId: string, start: Start) {
   const { refundId } = await offeredRefund(stack.runtime.store, orderId);
   const { verificationUrl, notificationUrl } = apaceUrls(stack.url, apace, orderId, refundId);
   const { store, claimWindowMs } = stack.runtime;
-  const verify = async () => ((await (await fetch(verificationUrl)).json()) as { allow_refund: boolean; refund_issued?: boolean });
-  const switchOver = () => store.applyEvent(orderId, refundId, 'offer_cancel_started', { now: new Date().toISOString(), claimWindowMs, reason: 'offer expired' }, { actor: 'sweeper' });
+  const verify = async () => (await (await fetch(verificationUrl)).json()) as { allow_refund: boolean; refund_issued?: boolean };
+  const switchOver = () =>
+    store.applyEvent(
+      orderId,
+      refundId,
+      'offer_cancel_started',
+      { now: new Date().toISOString(), claimWindowMs, reason: 'offer expired' },
+      { actor: 'sweeper' },
+    );
   const fire = <T>(n: number, fn: () => Promise<T>) => Array.from({ length: n }, fn);
 
   let verifications: Promise<{ allow_refund: boolean }>[];

@@ -18,7 +18,10 @@ beforeAll(async () => {
   sims = await startProviderSimulators(stack.secrets, { apaceProcessedDelayMs: 20, apaceWebhookRetryGapMs: 50 });
   Object.assign(process.env, sims.env);
   portal = createRefundidSimulator({ baseUrl: stack.url, bearerToken: String(stack.secrets.refundid.bearerToken) });
-  dispatcher = createDispatcher(stack.runtime, process.env, { claimWindowMs: 200, policy: { maxAttempts: 8, baseDelayMs: 10, maxDelayMs: 50, leaseMs: 2_000, syncDelayMs: 100 } });
+  dispatcher = createDispatcher(stack.runtime, process.env, {
+    claimWindowMs: 200,
+    policy: { maxAttempts: 8, baseDelayMs: 10, maxDelayMs: 50, leaseMs: 2_000, syncDelayMs: 100 },
+  });
 });
 afterAll(async () => {
   await sims.close();
@@ -83,7 +86,8 @@ async function openOneUnitOrder(orderId: string): Promise<void> {
 async function claim(orderId: string, attempt: Attempt): Promise<Claimed> {
   if (attempt.channel === 'refundid') {
     const rma = await portal.runRma({ refundid_id: attempt.id, line_items: [{ merchant_order_ref: orderId, line_item_ref: '1', quantity: 1 }] });
-    if (rma.reserved.status !== 200 && rma.reserved.status !== 409) throw new Error(`RMA ${attempt.id}: ${rma.reserved.status} ${JSON.stringify(rma.reserved.body)}`);
+    if (rma.reserved.status !== 200 && rma.reserved.status !== 409)
+      throw new Error(`RMA ${attempt.id}: ${rma.reserved.status} ${JSON.stringify(rma.reserved.body)}`);
     return { attempt, won: rma.reserved.status === 200, rma };
   }
   const now = new Date();
@@ -132,7 +136,8 @@ describe('50 concurrent attempts to refund the same unit, for every pair of chan
   it.each(PAIRS)('%s first, %s racing it: one attempt wins, and the unit is paid out exactly once', async (first, second) => {
     const orderId = `pair-${first}-${second}`;
     await openOneUnitOrder(orderId);
-    const side = (channel: Contender, name: string): Attempt[] => Array.from({ length: PER_SIDE }, (_, i) => ({ channel, id: `${orderId}-${name}${i}-${channel}` }));
+    const side = (channel: Contender, name: string): Attempt[] =>
+      Array.from({ length: PER_SIDE }, (_, i) => ({ channel, id: `${orderId}-${name}${i}-${channel}` }));
     const attempts = [...side(first, 'a'), ...side(second, 'b')];
 
     // The first 25 fire at once. The other 25 fire the moment one of them has its answer — the
@@ -156,14 +161,19 @@ describe('50 concurrent attempts to refund the same unit, for every pair of chan
     // Money that moved, counted where it moved, for every attempt of the round.
     const ids = new Set(attempts.map((attempt) => attempt.id));
     const refundidIds = new Set(attempts.filter((a) => a.channel === 'refundid').map((a) => refundidRefundId({ refundid_id: a.id })));
-    const count = (payouts: ReadonlyMap<string, number>, of: Set<string>) => [...payouts].filter(([reference]) => of.has(reference)).reduce((sum, [, n]) => sum + n, 0);
+    const count = (payouts: ReadonlyMap<string, number>, of: Set<string>) =>
+      [...payouts].filter(([reference]) => of.has(reference)).reduce((sum, [, n]) => sum + n, 0);
     const refundidPushesApplied = claims.filter((c) => c.rma?.final?.status === 200 && (c.rma.final.body as { state?: string }).state === 'paid').length;
     const payouts = {
       apace: count(sims.apace.payouts(), ids),
       epg: count(sims.addonPayments.payouts(), ids),
       refundid: count(portal.payouts(), refundidIds),
     };
-    expect(payouts).toEqual({ apace: winner.channel === 'apace' ? 1 : 0, epg: winner.channel === 'reversal' ? 1 : 0, refundid: winner.channel === 'refundid' ? 1 : 0 });
+    expect(payouts).toEqual({
+      apace: winner.channel === 'apace' ? 1 : 0,
+      epg: winner.channel === 'reversal' ? 1 : 0,
+      refundid: winner.channel === 'refundid' ? 1 : 0,
+    });
     expect(refundidPushesApplied).toBe(winner.channel === 'refundid' ? 1 : 0);
     expect(sims.apace.offers().filter((offer) => offer.orderId === orderId)).toHaveLength(winner.channel === 'apace' ? 1 : 0);
 

@@ -20,7 +20,10 @@ beforeAll(async () => {
   ap21 = await startAp21ForStack(stack);
   Object.assign(process.env, sims.env, ap21.env);
   portal = createRefundidSimulator({ baseUrl: stack.url, bearerToken: String(stack.secrets.refundid.bearerToken) });
-  dispatcher = createDispatcher(stack.runtime, process.env, { claimWindowMs: 200, policy: { maxAttempts: 8, baseDelayMs: 10, maxDelayMs: 50, leaseMs: 2_000, syncDelayMs: 100 } });
+  dispatcher = createDispatcher(stack.runtime, process.env, {
+    claimWindowMs: 200,
+    policy: { maxAttempts: 8, baseDelayMs: 10, maxDelayMs: 50, leaseMs: 2_000, syncDelayMs: 100 },
+  });
 });
 afterAll(async () => {
   await ap21.host.close();
@@ -99,14 +102,22 @@ describe('a Refundid RMA, an Apace offer and a card reversal competing for the s
       expect(await returnable()).toBe(units - winners.length);
 
       // The losers try again through another channel: every unit is taken, so each is refused.
-      const retry = await portal.push('refunding', { refundid_id: `late-${round}`, line_items: [{ merchant_order_ref: order.orderId, line_item_ref: lineId, quantity: 1 }] });
+      const retry = await portal.push('refunding', {
+        refundid_id: `late-${round}`,
+        line_items: [{ merchant_order_ref: order.orderId, line_item_ref: lineId, quantity: 1 }],
+      });
       expect(retry.status).toBe(winners.length === units ? 409 : 200);
       const booked = winners.length + (retry.status === 200 ? 1 : 0);
 
       // Pay: the dispatcher offers through Apace and reverses cards; customers take their offers.
       await dispatcher.processOrder(order.orderId);
       const offered = Object.values((await store.getOrder(order.orderId))!.refunds).filter((refund) => refund.state === 'offered');
-      expect(offered.map((refund) => refund.id).sort()).toEqual(winners.filter((w) => w.channel === 'apace').map((w) => w.id).sort());
+      expect(offered.map((refund) => refund.id).sort()).toEqual(
+        winners
+          .filter((w) => w.channel === 'apace')
+          .map((w) => w.id)
+          .sort(),
+      );
       const outcomes = await Promise.all(offered.map((refund) => sims.apace.customerAccepts(refund.refs.apaceRefundId!, CARD)));
       expect(outcomes.every((outcome) => outcome === 'paid')).toBe(true);
       for (let i = 0; i < 100; i++) {
@@ -124,7 +135,8 @@ describe('a Refundid RMA, an Apace offer and a card reversal competing for the s
       expect([...payouts.values()].every((count) => count === 1)).toBe(true);
       expect(payouts.size).toBe(winners.length);
       expect(payouts.size).toBeLessThanOrEqual(units);
-      for (const winner of winners) expect(finalOrder.refunds[winner.id] ?? finalOrder.refunds[`rfd-${winner.id}`]).toMatchObject({ state: 'paid', channel: winner.channel });
+      for (const winner of winners)
+        expect(finalOrder.refunds[winner.id] ?? finalOrder.refunds[`rfd-${winner.id}`]).toMatchObject({ state: 'paid', channel: winner.channel });
       expect(finalOrder.lines[lineId]).toMatchObject({ purchased: units, refunded: winners.length, reserved: booked - winners.length });
       expect(await returnable()).toBe(units - booked);
     },

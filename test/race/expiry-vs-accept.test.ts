@@ -8,7 +8,12 @@ let sims: ProviderSimulators;
 beforeAll(async () => {
   stack = await startTestStack();
   // The pessimistic Apace: 250 ms from our "yes" to its payout, and a cancel in between is ignored.
-  sims = await startProviderSimulators(stack.secrets, { apaceProcessedDelayMs: 30, apaceWebhookRetryGapMs: 50, apacePayoutDelayMs: 250, apaceHonoursLateCancel: false });
+  sims = await startProviderSimulators(stack.secrets, {
+    apaceProcessedDelayMs: 30,
+    apaceWebhookRetryGapMs: 50,
+    apacePayoutDelayMs: 250,
+    apaceHonoursLateCancel: false,
+  });
   Object.assign(process.env, sims.env);
 });
 afterAll(async () => {
@@ -30,10 +35,36 @@ async function round(name: string, customerOffsetMs: number, dispatchOffsetMs: n
   sims.addonPayments.seed({ transactionId, amount: { minor: 5000, currency: 'AUD' } });
   const { store } = stack.runtime;
   const created = new Date();
-  await store.putOrder(openOrder({ orderId, currency: 'AUD', lines: [{ lineId: '1', quantity: 1, valueMinor: 5000 }], payments: [{ paymentId: 'p1', capturedMinor: 5000, provider: 'addon_payments', transactionId, cardLastFour: '4242' }] }, created.toISOString()));
+  await store.putOrder(
+    openOrder(
+      {
+        orderId,
+        currency: 'AUD',
+        lines: [{ lineId: '1', quantity: 1, valueMinor: 5000 }],
+        payments: [{ paymentId: 'p1', capturedMinor: 5000, provider: 'addon_payments', transactionId, cardLastFour: '4242' }],
+      },
+      created.toISOString(),
+    ),
+  );
   const expiresAt = created.getTime() + 1_500;
-  await store.createRefund(orderId, { refundId, lines: { '1': 1 }, paymentId: 'p1', amount: { minor: 5000, currency: 'AUD' }, route: 'apace', offerExpiresAt: new Date(expiresAt).toISOString(), source: { kind: 'ap21_return', ref: refundId } }, created.toISOString(), { actor: 'ap21' });
-  const dispatcher = createDispatcher(stack.runtime, process.env, { claimWindowMs, policy: { maxAttempts: 8, baseDelayMs: 10, maxDelayMs: 50, leaseMs: 2_000, syncDelayMs: 100 } });
+  await store.createRefund(
+    orderId,
+    {
+      refundId,
+      lines: { '1': 1 },
+      paymentId: 'p1',
+      amount: { minor: 5000, currency: 'AUD' },
+      route: 'apace',
+      offerExpiresAt: new Date(expiresAt).toISOString(),
+      source: { kind: 'ap21_return', ref: refundId },
+    },
+    created.toISOString(),
+    { actor: 'ap21' },
+  );
+  const dispatcher = createDispatcher(stack.runtime, process.env, {
+    claimWindowMs,
+    policy: { maxAttempts: 8, baseDelayMs: 10, maxDelayMs: 50, leaseMs: 2_000, syncDelayMs: 100 },
+  });
   await dispatcher.processOrder(orderId);
   const apaceRefundId = (await store.getOrder(orderId))!.refunds[refundId]!.refs.apaceRefundId!;
   expect(apaceRefundId).toBeDefined();
@@ -51,7 +82,11 @@ async function round(name: string, customerOffsetMs: number, dispatchOffsetMs: n
     refund = (await store.getOrder(orderId))!.refunds[refundId]!;
   }
   await sleep(400);
-  return { refund, payouts: (sims.apace.payouts().get(refundId) ?? 0) + (sims.addonPayments.payouts().get(refundId) ?? 0), apacePaid: (sims.apace.payouts().get(refundId) ?? 0) > 0 };
+  return {
+    refund,
+    payouts: (sims.apace.payouts().get(refundId) ?? 0) + (sims.addonPayments.payouts().get(refundId) ?? 0),
+    apacePaid: (sims.apace.payouts().get(refundId) ?? 0) > 0,
+  };
 }
 
 describe('offer expiry falling back to card reversal, racing the customer accepting the offer', () => {
@@ -62,12 +97,16 @@ describe('offer expiry falling back to card reversal, racing the customer accept
   });
 
   const rounds = Array.from({ length: 8 }, (_, i) => ({ round: i, customer: i % 2 ? -120 : 60, dispatch: (i * 37) % 90 }));
-  it.each(rounds)('round $round (customer at expiry $customer ms, expiry handled at +$dispatch ms): exactly one payout', async ({ round: i, customer, dispatch }) => {
-    const { refund, payouts, apacePaid } = await round(String(i), customer, dispatch, 800);
-    expect(payouts).toBe(1);
-    expect(refund).toMatchObject({ state: 'paid', channel: apacePaid ? 'apace' : 'reversal' });
-    winners.push(refund.channel);
-  }, 20_000);
+  it.each(rounds)(
+    'round $round (customer at expiry $customer ms, expiry handled at +$dispatch ms): exactly one payout',
+    async ({ round: i, customer, dispatch }) => {
+      const { refund, payouts, apacePaid } = await round(String(i), customer, dispatch, 800);
+      expect(payouts).toBe(1);
+      expect(refund).toMatchObject({ state: 'paid', channel: apacePaid ? 'apace' : 'reversal' });
+      winners.push(refund.channel);
+    },
+    20_000,
+  );
 
   it('pays twice without the claim-window guard, so the guard is what keeps it to once', async () => {
     const { payouts } = await round('unguarded', -120, 40, 0);

@@ -27,13 +27,23 @@ function dispatcher(now?: () => number): Dispatcher {
 }
 
 async function order(orderId: string, payment: NewOrder['payments'][number], quantity = 1): Promise<void> {
-  await stack.runtime.store.putOrder(openOrder({ orderId, currency: 'AUD', lines: [{ lineId: '1', quantity, valueMinor: 5000 * quantity }], payments: [payment] }, new Date().toISOString()));
+  await stack.runtime.store.putOrder(
+    openOrder({ orderId, currency: 'AUD', lines: [{ lineId: '1', quantity, valueMinor: 5000 * quantity }], payments: [payment] }, new Date().toISOString()),
+  );
 }
 
 async function refund(orderId: string, refundId: string, route: Channel, now = new Date()): Promise<void> {
   await stack.runtime.store.createRefund(
     orderId,
-    { refundId, lines: { '1': 1 }, paymentId: 'p1', amount: { minor: 5000, currency: 'AUD' }, route, source: { kind: 'manual', ref: refundId }, ...(route === 'apace' && { offerExpiresAt: new Date(now.getTime() + 86_400_000).toISOString() }) },
+    {
+      refundId,
+      lines: { '1': 1 },
+      paymentId: 'p1',
+      amount: { minor: 5000, currency: 'AUD' },
+      route,
+      source: { kind: 'manual', ref: refundId },
+      ...(route === 'apace' && { offerExpiresAt: new Date(now.getTime() + 86_400_000).toISOString() }),
+    },
     now.toISOString(),
     { actor: 'seed' },
   );
@@ -57,7 +67,13 @@ describe('two dispatchers working the same order at once (SQS redelivery, the sw
     await order('cd-rev', { paymentId: 'p1', capturedMinor: 5000, provider: 'addon_payments', transactionId: 'cd-rev' });
     await refund('cd-rev', 'cd-rev-r1', 'reversal');
     // Submitted by a dispatcher that died before calling EPG; its lease has run out.
-    await stack.runtime.store.applyEvent('cd-rev', 'cd-rev-r1', 'reversal_submitted', { now: new Date().toISOString(), claimWindowMs: 0 }, { actor: 'dispatcher' });
+    await stack.runtime.store.applyEvent(
+      'cd-rev',
+      'cd-rev-r1',
+      'reversal_submitted',
+      { now: new Date().toISOString(), claimWindowMs: 0 },
+      { actor: 'dispatcher' },
+    );
     sims.host.setFaults('addon-payments', { latencyMs: 150 });
     await Promise.all([dispatcher().processOrder('cd-rev'), dispatcher().processOrder('cd-rev')]);
     expect(sims.addonPayments.receivedRequests().filter((fields) => fields.merchantTransactionId === 'cd-rev-r1')).toHaveLength(1);
@@ -72,7 +88,10 @@ describe('two dispatchers working the same order at once (SQS redelivery, the sw
     const claim = () => stack.runtime.store.applyEvent('cd-snap', 'cd-snap-r1', 'attempt_started', ctx, { actor: 'dispatcher' }, snapshot);
     expect((await claim()).applied).toBe(true);
     expect(await claim()).toMatchObject({ applied: false, why: 'superseded', refund: { attempts: 1 } });
-    expect(await stack.runtime.store.applyEvent('cd-snap', 'cd-snap-r1', 'attempt_started', ctx, { actor: 'dispatcher' })).toMatchObject({ applied: false, why: 'not_due' });
+    expect(await stack.runtime.store.applyEvent('cd-snap', 'cd-snap-r1', 'attempt_started', ctx, { actor: 'dispatcher' })).toMatchObject({
+      applied: false,
+      why: 'not_due',
+    });
   });
 });
 
@@ -85,7 +104,13 @@ describe('following up a reversal whose first attempt never reached the provider
     expect(await stateOf('cd-optty', 'cd-optty-r1')).toMatchObject({ state: 'paid' });
     // The second refund of the same amount was claimed, then the dispatcher died before its POST.
     await refund('cd-optty', 'cd-optty-r2', 'reversal');
-    await stack.runtime.store.applyEvent('cd-optty', 'cd-optty-r2', 'reversal_submitted', { now: new Date().toISOString(), claimWindowMs: 0 }, { actor: 'dispatcher' });
+    await stack.runtime.store.applyEvent(
+      'cd-optty',
+      'cd-optty-r2',
+      'reversal_submitted',
+      { now: new Date().toISOString(), claimWindowMs: 0 },
+      { actor: 'dispatcher' },
+    );
     await dispatcher().processOrder('cd-optty');
     const payouts = sims.optty.api.payouts();
     expect(await stateOf('cd-optty', 'cd-optty-r2')).toMatchObject({ state: 'paid' });

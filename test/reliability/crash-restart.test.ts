@@ -96,7 +96,13 @@ beforeAll(async () => {
     OPTTY_AUTH_URL: host.baseUrl('optty-auth'),
     APACE_API_URL: host.baseUrl('apace'),
   };
-  store = createRuntime({ STAGE: 'test', TABLE_NAME, DYNAMODB_ENDPOINT: `http://127.0.0.1:${dynamoPort}`, SECRETS_SOURCE: 'file', LOCAL_SECRETS_FILE: secretsFile }).store;
+  store = createRuntime({
+    STAGE: 'test',
+    TABLE_NAME,
+    DYNAMODB_ENDPOINT: `http://127.0.0.1:${dynamoPort}`,
+    SECRETS_SOURCE: 'file',
+    LOCAL_SECRETS_FILE: secretsFile,
+  }).store;
 });
 
 afterAll(async () => {
@@ -113,12 +119,18 @@ async function startLocalRuntime(): Promise<ChildProcess> {
   child.once('exit', () => children.delete(child));
   let output = '';
   const keep = (chunk: Buffer) => (output = `${output}${chunk.toString()}`.slice(-4_000));
-  child.stdout!.on('data', keep);
-  child.stderr!.on('data', keep);
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
   const deadline = Date.now() + 20_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`the local runtime exited with ${child.exitCode}:\n${output}`);
-    if (await fetch(`${apiUrl}/health`).then((response) => response.ok, () => false)) return child;
+    if (
+      await fetch(`${apiUrl}/health`).then(
+        (response) => response.ok,
+        () => false,
+      )
+    )
+      return child;
     if (Date.now() > deadline) throw new Error(`the local runtime did not answer within 20 s:\n${output}`);
     await sleep(100);
   }
@@ -151,8 +163,23 @@ async function seedRefund(i: number): Promise<Seeded> {
   if (provider === 'paypro') sims.paypro.seed!({ orderId: Number(transactionId), email: `c${i}@example.com`, amount });
   if (provider === 'optty') sims.optty.api.seed!({ reference: transactionId, captured: amount });
   const now = new Date().toISOString();
-  await store.putOrder(openOrder({ orderId, currency: 'AUD', lines: [{ lineId: '1', quantity: 1, valueMinor: amount.minor, title: 'Shirt' }], payments: [{ paymentId: 'p1', capturedMinor: amount.minor, provider, transactionId }] }, now));
-  await store.createRefund(orderId, { refundId, lines: { '1': 1 }, paymentId: 'p1', amount, route: 'reversal', source: { kind: 'ap21_return', ref: refundId } }, now, { actor: 'ap21' });
+  await store.putOrder(
+    openOrder(
+      {
+        orderId,
+        currency: 'AUD',
+        lines: [{ lineId: '1', quantity: 1, valueMinor: amount.minor, title: 'Shirt' }],
+        payments: [{ paymentId: 'p1', capturedMinor: amount.minor, provider, transactionId }],
+      },
+      now,
+    ),
+  );
+  await store.createRefund(
+    orderId,
+    { refundId, lines: { '1': 1 }, paymentId: 'p1', amount, route: 'reversal', source: { kind: 'ap21_return', ref: refundId } },
+    now,
+    { actor: 'ap21' },
+  );
   return { orderId, refundId, provider, reference: provider === 'paypro' ? transactionId : refundId };
 }
 
@@ -207,6 +234,8 @@ describe('the local runtime killed mid-dispatch and started again on the same da
     expect(outcome[`addon_payments paid`]).toBe(REFUNDS / 3);
     expect(outcome[`optty paid`]).toBe(REFUNDS / 3);
     expect(paidButUnheard.size).toBeGreaterThanOrEqual(2);
-    process.stdout.write(`crash-restart: ${payoutsAtKill} payouts before the kill, ${[...paidButUnheard].join(', ')} paid but unheard; outcome ${JSON.stringify(outcome)}\n`);
+    process.stdout.write(
+      `crash-restart: ${payoutsAtKill} payouts before the kill, ${[...paidButUnheard].join(', ')} paid but unheard; outcome ${JSON.stringify(outcome)}\n`,
+    );
   }, 60_000);
 });

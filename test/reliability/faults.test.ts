@@ -94,7 +94,8 @@ describe('dispatching 200 refunds while every provider fails 30% of calls', () =
     await queue.stop();
 
     const payouts = sims.payoutsByReference();
-    const paidOf = (r: { refundId: string; orderId: string; kind: Kind }) => (payouts.get(r.refundId) ?? 0) + (r.kind === 'paypro' ? (payouts.get(String(500_000 + Number(r.orderId.slice(6)))) ?? 0) : 0);
+    const paidOf = (r: { refundId: string; orderId: string; kind: Kind }) =>
+      (payouts.get(r.refundId) ?? 0) + (r.kind === 'paypro' ? (payouts.get(String(500_000 + Number(r.orderId.slice(6)))) ?? 0) : 0);
     const summary: Record<string, number> = {};
     for (const r of refunds) {
       const order = (await stack.runtime.store.getOrder(r.orderId))!;
@@ -113,13 +114,23 @@ describe('dispatching 200 refunds while every provider fails 30% of calls', () =
         if (r.kind === 'apace-expires') expect(refund.channel).toBe('reversal');
       } else {
         expect(refund.reason).toEqual(expect.any(String));
-        if (process.env.SHOW_REVIEWS) process.stdout.write(`${r.kind} ${r.refundId}: ${refund.reason}\n${order.timeline.filter((e) => e.refundId === r.refundId).map((e) => `   ${e.event} ${e.to} ${e.note ?? ''}`).join('\n')}\n`);
+        if (process.env.SHOW_REVIEWS)
+          process.stdout.write(
+            `${r.kind} ${r.refundId}: ${refund.reason}\n${order.timeline
+              .filter((e) => e.refundId === r.refundId)
+              .map((e) => `   ${e.event} ${e.to} ${e.note ?? ''}`)
+              .join('\n')}\n`,
+          );
       }
     }
     // Most refunds get through 30% failures; PayPro's lost answers end with an operator (no idempotency key).
-    const paid = Object.entries(summary).filter(([key]) => key.includes(': paid')).reduce((sum, [, n]) => sum + n, 0);
+    const paid = Object.entries(summary)
+      .filter(([key]) => key.includes(': paid'))
+      .reduce((sum, [, n]) => sum + n, 0);
     expect(paid).toBeGreaterThan(150);
-    expect(summary).toEqual(expect.objectContaining({ 'apace-accepted: paid via apace': expect.any(Number), 'apace-expires: paid via reversal': expect.any(Number) }));
+    expect(summary).toEqual(
+      expect.objectContaining({ 'apace-accepted: paid via apace': expect.any(Number), 'apace-expires: paid via reversal': expect.any(Number) }),
+    );
     expect(accepted.size).toBeGreaterThan(20);
     process.stdout.write(`fault test outcome: ${JSON.stringify(summary)}\n`);
   }, 150_000);

@@ -72,9 +72,35 @@ describe('logs of complete flows', () => {
 
     // A card reversal through EPG, and one that goes to manual review with the provider's words in it.
     sims.addonPayments.seed({ transactionId: 'logs-tx', amount: { minor: 5000, currency: 'AUD' } });
-    for (const [id, transactionId] of [['logs-epg', 'logs-tx'], ['logs-review', 'unknown-tx']] as const) {
-      await store.putOrder(openOrder({ orderId: id, currency: 'AUD', customer: { email: EMAIL }, lines: [{ lineId: '1', quantity: 1, valueMinor: 5000 }], payments: [{ paymentId: 'p1', capturedMinor: 5000, provider: 'addon_payments', transactionId }] }, new Date().toISOString()));
-      await store.createRefund(id, { refundId: `${id}-r1`, lines: { '1': 1 }, paymentId: 'p1', amount: { minor: 5000, currency: 'AUD' }, route: 'reversal', source: { kind: 'manual', ref: id } }, new Date().toISOString(), { actor: 'seed' });
+    for (const [id, transactionId] of [
+      ['logs-epg', 'logs-tx'],
+      ['logs-review', 'unknown-tx'],
+    ] as const) {
+      await store.putOrder(
+        openOrder(
+          {
+            orderId: id,
+            currency: 'AUD',
+            customer: { email: EMAIL },
+            lines: [{ lineId: '1', quantity: 1, valueMinor: 5000 }],
+            payments: [{ paymentId: 'p1', capturedMinor: 5000, provider: 'addon_payments', transactionId }],
+          },
+          new Date().toISOString(),
+        ),
+      );
+      await store.createRefund(
+        id,
+        {
+          refundId: `${id}-r1`,
+          lines: { '1': 1 },
+          paymentId: 'p1',
+          amount: { minor: 5000, currency: 'AUD' },
+          route: 'reversal',
+          source: { kind: 'manual', ref: id },
+        },
+        new Date().toISOString(),
+        { actor: 'seed' },
+      );
     }
     const dispatcher = createDispatcher(stack.runtime);
     await dispatcher.processOrder('logs-epg');

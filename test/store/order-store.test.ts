@@ -16,10 +16,13 @@ beforeAll(async () => {
   dynamo = await startDynalite();
   await ensureTable(dynamo.endpoint, 'store-test');
   const client = new DynamoDBClient({ endpoint: dynamo.endpoint, region: 'ap-southeast-2', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
-  client.middlewareStack.add((next) => async (args) => {
-    calls++;
-    return next(args);
-  }, { step: 'initialize', name: 'countCalls' });
+  client.middlewareStack.add(
+    (next) => async (args) => {
+      calls++;
+      return next(args);
+    },
+    { step: 'initialize', name: 'countCalls' },
+  );
   store = new DynamoOrderStore(DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } }), 'store-test');
 });
 afterAll(() => dynamo.close());
@@ -60,17 +63,26 @@ describe('DynamoOrderStore against dynalite', () => {
   it('explains refusals precisely: retried create, conflicting id, missing units, unknown order, bad shape', async () => {
     await store.putOrder(openOrder(demoOrder('s-refuse'), T(0)));
     await store.createRefund('s-refuse', refundSpec('refuse-r1', { lines: { '1': 2 }, amount: { minor: 11980, currency: 'AUD' } }), T(1), { actor: 'ap21' });
-    expect(await store.createRefund('s-refuse', refundSpec('refuse-r1', { lines: { '1': 2 }, amount: { minor: 11980, currency: 'AUD' } }), T(2), { actor: 'ap21' })).toMatchObject({ created: false, refund: { createdAt: T(1) } });
+    expect(
+      await store.createRefund('s-refuse', refundSpec('refuse-r1', { lines: { '1': 2 }, amount: { minor: 11980, currency: 'AUD' } }), T(2), { actor: 'ap21' }),
+    ).toMatchObject({ created: false, refund: { createdAt: T(1) } });
     await expect(store.createRefund('s-refuse', refundSpec('refuse-r1'), T(2), { actor: 'ap21' })).rejects.toThrow(RefundConflictError);
-    await expect(store.createRefund('s-refuse', refundSpec('refuse-r2'), T(2), { actor: 'ap21' })).rejects.toThrow('line 1: 1 unit(s) asked, 0 not yet refunded or in flight');
-    await expect(store.createRefund('s-refuse', refundSpec('refuse-r3', { lines: { '2': 1 }, amount: { minor: 99999, currency: 'AUD' } }), T(2), { actor: 'ap21' })).rejects.toThrow(UnitsUnavailableError);
+    await expect(store.createRefund('s-refuse', refundSpec('refuse-r2'), T(2), { actor: 'ap21' })).rejects.toThrow(
+      'line 1: 1 unit(s) asked, 0 not yet refunded or in flight',
+    );
+    await expect(
+      store.createRefund('s-refuse', refundSpec('refuse-r3', { lines: { '2': 1 }, amount: { minor: 99999, currency: 'AUD' } }), T(2), { actor: 'ap21' }),
+    ).rejects.toThrow(UnitsUnavailableError);
     await expect(store.createRefund('s-refuse', refundSpec('refuse-r4', { lines: { '9': 1 } }), T(2), { actor: 'ap21' })).rejects.toThrow(InvalidRefundError);
     await expect(store.createRefund('nope', refundSpec('refuse-r5'), T(2), { actor: 'ap21' })).rejects.toThrow(OrderNotFoundError);
     await expect(store.createRefund('s-refuse', refundSpec('refuse-r6', { lines: { '2': -1 } }), T(2), { actor: 'ap21' })).rejects.toThrow(InvalidRefundError);
-    await expect(store.applyEvent('s-refuse', 'nope', 'reversal_submitted', { now: T(3), claimWindowMs: 0 }, { actor: 'dispatcher' })).rejects.toThrow(RefundNotFoundError);
+    await expect(store.applyEvent('s-refuse', 'nope', 'reversal_submitted', { now: T(3), claimWindowMs: 0 }, { actor: 'dispatcher' })).rejects.toThrow(
+      RefundNotFoundError,
+    );
     // Only the refund that exists can be looked up by its id.
     expect(await store.findRefundOrders('refuse-r1')).toContain('s-refuse');
-    for (const refused of ['refuse-r2', 'refuse-r3', 'refuse-r4', 'refuse-r5', 'refuse-r6']) expect(await store.findRefundOrders(refused)).not.toContain('s-refuse');
+    for (const refused of ['refuse-r2', 'refuse-r3', 'refuse-r4', 'refuse-r5', 'refuse-r6'])
+      expect(await store.findRefundOrders(refused)).not.toContain('s-refuse');
     expect(await store.findRefundOrders('refuse-r5')).toEqual([]);
   });
 
@@ -95,12 +107,22 @@ describe('DynamoOrderStore against dynalite', () => {
   });
 
   it('never reserves a unit twice: 30 concurrent refunds for a line of 5 units, exactly 5 win', async () => {
-    await store.putOrder(openOrder(demoOrder('s-contend', { lines: [{ lineId: '1', quantity: 5, valueMinor: 5000 }], payments: [{ paymentId: 'pay-1', capturedMinor: 5000, provider: 'optty' }] }), T(0)));
+    await store.putOrder(
+      openOrder(
+        demoOrder('s-contend', {
+          lines: [{ lineId: '1', quantity: 5, valueMinor: 5000 }],
+          payments: [{ paymentId: 'pay-1', capturedMinor: 5000, provider: 'optty' }],
+        }),
+        T(0),
+      ),
+    );
     const attempts = await Promise.allSettled(
-      Array.from({ length: 30 }, (_, i) => store.createRefund('s-contend', refundSpec(`c${i}`, { amount: { minor: 1000, currency: 'AUD' } }), T(1), { actor: 'refundid' })),
+      Array.from({ length: 30 }, (_, i) =>
+        store.createRefund('s-contend', refundSpec(`c${i}`, { amount: { minor: 1000, currency: 'AUD' } }), T(1), { actor: 'refundid' }),
+      ),
     );
     expect(attempts.filter((a) => a.status === 'fulfilled')).toHaveLength(5);
-    expect(attempts.filter((a) => a.status === 'rejected').every((a) => (a as PromiseRejectedResult).reason instanceof UnitsUnavailableError)).toBe(true);
+    expect(attempts.filter((a) => a.status === 'rejected').every((a) => a.reason instanceof UnitsUnavailableError)).toBe(true);
     const order = (await store.getOrder('s-contend'))!;
     expect(order.lines['1']).toMatchObject({ purchased: 5, reserved: 5, available: 0 });
     expect(order.payments['pay-1']).toMatchObject({ reservedMinor: 5000, availableMinor: 0 });
@@ -138,14 +160,22 @@ describe('DynamoOrderStore against dynalite', () => {
           const now = T(i * 200);
           const ctx = { now, claimWindowMs: 300_000 };
           if (step.kind === 'create') {
-            const spec = refundSpec(`r${ids.length}`, { route: step.route, lines: { [step.line]: 1 }, amount: { minor: 1000, currency: 'AUD' }, ...(step.route === 'apace' && { offerExpiresAt: T(i * 200 + 1000) }) });
+            const spec = refundSpec(`r${ids.length}`, {
+              route: step.route,
+              lines: { [step.line]: 1 },
+              amount: { minor: 1000, currency: 'AUD' },
+              ...(step.route === 'apace' && { offerExpiresAt: T(i * 200 + 1000) }),
+            });
             let expected: 'created' | 'refused' = 'created';
             try {
               model = addRefund(model, spec, now).order;
             } catch {
               expected = 'refused';
             }
-            const actual = await store.createRefund(orderId, spec, now, { actor: 'ap21' }).then(() => 'created', () => 'refused');
+            const actual = await store.createRefund(orderId, spec, now, { actor: 'ap21' }).then(
+              () => 'created',
+              () => 'refused',
+            );
             expect(actual).toBe(expected);
             if (expected === 'created') ids.push(spec.refundId);
           } else if (ids.length) {

@@ -42,7 +42,12 @@ export async function openAp21Order(
         sku: line.skuId,
         ...(line.productName !== undefined && { title: line.productName }),
       })),
-      payments: ap21.payments.map((paid) => ({ ...payment, paymentId: paid.paymentId, capturedMinor: paid.amountMinor, ...(paid.stan !== undefined && payment.transactionId === undefined && { transactionId: paid.stan }) })),
+      payments: ap21.payments.map((paid) => ({
+        ...payment,
+        paymentId: paid.paymentId,
+        capturedMinor: paid.amountMinor,
+        ...(paid.stan !== undefined && payment.transactionId === undefined && { transactionId: paid.stan }),
+      })),
       ...(ap21.email !== undefined && { customer: { email: ap21.email } }),
       origin: ap21Origin({ personId: ap21.personId, orderId: ap21.orderId, orderNumber: ap21.orderNumber }),
     },

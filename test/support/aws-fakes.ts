@@ -22,7 +22,9 @@ function describeStacks(response: ServerResponse, stacks: AwsFakes['stacks'], fo
   const outputs = stacks.get(name);
   if (!outputs) {
     response.writeHead(400, { 'content-type': 'text/xml' });
-    response.end(`<ErrorResponse><Error><Type>Sender</Type><Code>ValidationError</Code><Message>Stack with id ${xmlEscape(name)} does not exist</Message></Error><RequestId>1</RequestId></ErrorResponse>`);
+    response.end(
+      `<ErrorResponse><Error><Type>Sender</Type><Code>ValidationError</Code><Message>Stack with id ${xmlEscape(name)} does not exist</Message></Error><RequestId>1</RequestId></ErrorResponse>`,
+    );
     return;
   }
   const members = Object.entries(outputs)
@@ -37,7 +39,11 @@ function describeStacks(response: ServerResponse, stacks: AwsFakes['stacks'], fo
   );
 }
 
-function sendMessageBatch(response: ServerResponse, messages: AwsFakes['sqsMessages'], body: { QueueUrl: string; Entries: { Id: string; MessageBody: string }[] }): void {
+function sendMessageBatch(
+  response: ServerResponse,
+  messages: AwsFakes['sqsMessages'],
+  body: { QueueUrl: string; Entries: { Id: string; MessageBody: string }[] },
+): void {
   const successful = body.Entries.map((entry) => {
     messages.push({ queueUrl: body.QueueUrl, body: entry.MessageBody });
     return { Id: entry.Id, MessageId: `m-${messages.length}`, MD5OfMessageBody: createHash('md5').update(entry.MessageBody).digest('hex') };

@@ -28,7 +28,15 @@ export async function offeredRefund(store: OrderStore, orderId: string, refundId
   const offerExpiresAt = new Date(Date.now() + expiresInMs).toISOString();
   await store.createRefund(
     orderId,
-    { refundId, lines: { '1': 1 }, paymentId: 'pay-1', amount: { minor: 5990, currency: 'AUD' }, route: 'apace', offerExpiresAt, source: { kind: 'manual', ref: refundId } },
+    {
+      refundId,
+      lines: { '1': 1 },
+      paymentId: 'pay-1',
+      amount: { minor: 5990, currency: 'AUD' },
+      route: 'apace',
+      offerExpiresAt,
+      source: { kind: 'manual', ref: refundId },
+    },
     now,
     { actor: 'seed' },
   );

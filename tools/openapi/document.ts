@@ -48,7 +48,7 @@ function operationId(route: RouteDefinition): string {
 
 /** The allowlist each stage's API enforces on this path (lib/stage-config.ts), when it has one. */
 function ipAllowlist(path: string): Record<string, readonly string[]> | undefined {
-  const byStage = Object.fromEntries(STAGE_NAMES.flatMap((stage) => (STAGES[stage].ipAllowlists[path] ? [[stage, STAGES[stage].ipAllowlists[path]!]] : [])));
+  const byStage = Object.fromEntries(STAGE_NAMES.flatMap((stage) => (STAGES[stage].ipAllowlists[path] ? [[stage, STAGES[stage].ipAllowlists[path]]] : [])));
   return Object.keys(byStage).length ? byStage : undefined;
 }
 
@@ -61,7 +61,9 @@ function operation(route: RouteDefinition, doc: RouteDoc, schemes: Map<string, J
   const pathParams = [...route.path.matchAll(/\{(\w+)\}/g)].map((match) => match[1]!);
   const declared = parameters('path', doc.path).map((parameter) => parameter.name);
   if (JSON.stringify([...pathParams].sort()) !== JSON.stringify([...declared].sort())) {
-    throw new RouteDocumentationError(`${routeKey(route)}: path parameters ${pathParams.join(', ') || '(none)'} but documented ${declared.join(', ') || '(none)'}`);
+    throw new RouteDocumentationError(
+      `${routeKey(route)}: path parameters ${pathParams.join(', ') || '(none)'} but documented ${declared.join(', ') || '(none)'}`,
+    );
   }
   const allowlist = ipAllowlist(route.path);
   const errorResponses = Object.fromEntries(

@@ -46,7 +46,8 @@ function requireArgument(command: Command, value: string | undefined, what: stri
 function positiveLimit(text: string | undefined): number {
   if (text === undefined) return DEFAULT_RECONCILE_LIMIT;
   const limit = Number(text);
-  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_RECONCILE_LIMIT) throw new OpsError(`--limit must be a whole number from 1 to ${MAX_RECONCILE_LIMIT}`);
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_RECONCILE_LIMIT)
+    throw new OpsError(`--limit must be a whole number from 1 to ${MAX_RECONCILE_LIMIT}`);
   return limit;
 }
 
@@ -112,7 +113,13 @@ export async function runOps(argv: readonly string[], io: OpsIo, deps: OpsDeps =
   }
 }
 
-function runOnTarget(command: Exclude<Command, 'egress-ips'>, target: OpsTarget, argument: string | undefined, values: { order?: string; since?: string; limit?: string }, now: Date): Promise<CommandResult> {
+function runOnTarget(
+  command: Exclude<Command, 'egress-ips'>,
+  target: OpsTarget,
+  argument: string | undefined,
+  values: { order?: string; since?: string; limit?: string },
+  now: Date,
+): Promise<CommandResult> {
   switch (command) {
     case 'timeline':
       return timeline(target, requireArgument(command, argument, 'orderId'));

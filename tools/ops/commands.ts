@@ -55,7 +55,14 @@ export async function timeline(target: OpsTarget, orderId: string): Promise<Comm
     'Lines',
     ...table([
       ['line', 'item', 'purchased', 'reserved', 'refunded', 'available'],
-      ...Object.entries(order.lines).map(([lineId, line]) => [lineId, [line.sku, line.title].filter(Boolean).join(' ') || '-', String(line.purchased), String(line.reserved), String(line.refunded), String(line.available)]),
+      ...Object.entries(order.lines).map(([lineId, line]) => [
+        lineId,
+        [line.sku, line.title].filter(Boolean).join(' ') || '-',
+        String(line.purchased),
+        String(line.reserved),
+        String(line.refunded),
+        String(line.available),
+      ]),
     ]).map((row) => `  ${row}`),
     '',
     'Payments',
@@ -77,11 +84,21 @@ export async function timeline(target: OpsTarget, orderId: string): Promise<Comm
       ? ['  (none)']
       : table([
           ['refund', 'state', 'channel', 'amount', 'lines', 'reason'],
-          ...Object.values(order.refunds).map((refund) => [refund.id, refund.state, refund.channel, money(refund.amount), lineClaims(refund), oneLine(refund.reason ?? '', 80)]),
+          ...Object.values(order.refunds).map((refund) => [
+            refund.id,
+            refund.state,
+            refund.channel,
+            money(refund.amount),
+            lineClaims(refund),
+            oneLine(refund.reason ?? '', 80),
+          ]),
         ]).map((row) => `  ${row}`)),
     '',
     'Timeline',
-    ...table([['at', 'by', 'event', 'refund', 'change', 'note'], ...events.map((event) => [event.at, event.actor, event.what, event.refundId, event.change, oneLine(event.note)])]).map((row) => `  ${row}`),
+    ...table([
+      ['at', 'by', 'event', 'refund', 'change', 'note'],
+      ...events.map((event) => [event.at, event.actor, event.what, event.refundId, event.change, oneLine(event.note)]),
+    ]).map((row) => `  ${row}`),
   ].join('\n');
   return { text, json: { order, inbound, ledgerProblems: problems } };
 }
@@ -110,7 +127,11 @@ export async function showRefund(target: OpsTarget, refundId: string): Promise<C
 }
 
 /** Refunds in the given states, read from a scan of every order (see `OrderStore.scanOrders`). */
-async function scanRefunds(target: OpsTarget, keep: (refund: Refund, order: Order) => boolean, options: ScanOptions): Promise<{ found: { order: Order; refund: Refund }[]; orders: number }> {
+async function scanRefunds(
+  target: OpsTarget,
+  keep: (refund: Refund, order: Order) => boolean,
+  options: ScanOptions,
+): Promise<{ found: { order: Order; refund: Refund }[]; orders: number }> {
   const found: { order: Order; refund: Refund }[] = [];
   let orders = 0;
   for await (const order of target.store.scanOrders(options)) {
@@ -127,11 +148,27 @@ export async function manualReview(target: OpsTarget, options: ScanOptions = {})
   const header = `${found.length} refund(s) in manual review in ${target.name} (scanned all ${orders} order(s) of ${target.tableName})`;
   const rows = table([
     ['since', 'order', 'refund', 'channel', 'amount', 'attempts', 'reason'],
-    ...found.map(({ order, refund }) => [refund.updatedAt, order.orderId, refund.id, refund.channel, money(refund.amount), String(refund.attempts), oneLine(refund.reason ?? '(no reason recorded)')]),
+    ...found.map(({ order, refund }) => [
+      refund.updatedAt,
+      order.orderId,
+      refund.id,
+      refund.channel,
+      money(refund.amount),
+      String(refund.attempts),
+      oneLine(refund.reason ?? '(no reason recorded)'),
+    ]),
   ]);
   return {
     text: [header, ...(found.length ? rows.map((row) => `  ${row}`) : [])].join('\n'),
-    json: found.map(({ order, refund }) => ({ orderId: order.orderId, refundId: refund.id, channel: refund.channel, amount: refund.amount, attempts: refund.attempts, since: refund.updatedAt, reason: refund.reason ?? null })),
+    json: found.map(({ order, refund }) => ({
+      orderId: order.orderId,
+      refundId: refund.id,
+      channel: refund.channel,
+      amount: refund.amount,
+      attempts: refund.attempts,
+      since: refund.updatedAt,
+      reason: refund.reason ?? null,
+    })),
   };
 }
 
@@ -151,22 +188,35 @@ export interface RedriveOptions {
 export async function redrive(target: OpsTarget, refundId: string, options: RedriveOptions): Promise<CommandResult> {
   const found = (await locateRefund(target, refundId)).filter(({ order }) => !options.orderId || order.orderId === options.orderId);
   if (found.length === 0) throw new OpsError(`refund ${refundId} is not on order ${options.orderId}`);
-  if (found.length > 1) throw new OpsError(`refund id ${refundId} is on orders ${found.map(({ order }) => order.orderId).join(', ')}: name one with --order <orderId>`);
+  if (found.length > 1)
+    throw new OpsError(`refund id ${refundId} is on orders ${found.map(({ order }) => order.orderId).join(', ')}: name one with --order <orderId>`);
   const { order, refund } = found[0]!;
-  if (refund.state !== 'manual_review') throw new OpsError(`refund ${refundId} of order ${order.orderId} is ${refund.state}, not in manual review: nothing to redrive`);
+  if (refund.state !== 'manual_review')
+    throw new OpsError(`refund ${refundId} of order ${order.orderId} is ${refund.state}, not in manual review: nothing to redrive`);
   const plan = REDRIVE_EVENT[refund.channel];
   if (!plan) throw new OpsError(`refund ${refundId} is a ${refund.channel} refund: Refundid settles it, refund-relay has no call to retry`);
   const ctx = { now: (options.now ?? new Date()).toISOString(), claimWindowMs: target.claimWindowMs };
-  const outcome = await target.store.applyEvent(order.orderId, refundId, plan.event, ctx, { actor: 'operator', note: `redriven by ${options.operator}` }, refund);
+  const outcome = await target.store.applyEvent(
+    order.orderId,
+    refundId,
+    plan.event,
+    ctx,
+    { actor: 'operator', note: `redriven by ${options.operator}` },
+    refund,
+  );
   if (!outcome.applied) {
     if (outcome.why === 'apace_recently_verified') {
       const until = new Date(Date.parse(refund.lastVerifiedAt ?? ctx.now) + target.claimWindowMs).toISOString();
-      throw new OpsError(`Apace was told allow_refund at ${refund.lastVerifiedAt} and may still pay until ${until} (cutoff now ${apaceQuietCutoff(ctx)}); redrive after that`);
+      throw new OpsError(
+        `Apace was told allow_refund at ${refund.lastVerifiedAt} and may still pay until ${until} (cutoff now ${apaceQuietCutoff(ctx)}); redrive after that`,
+      );
     }
     throw new OpsError(`refund ${refundId} changed meanwhile (now ${outcome.refund.state}); look again with: ops refund ${refundId}`);
   }
   if (target.doorbell) await target.doorbell.ring([order.orderId]);
-  const woken = target.doorbell ? 'the dispatcher was rung through the dispatch queue' : 'the local sweeper picks it up within seconds (npm start must be running)';
+  const woken = target.doorbell
+    ? 'the dispatcher was rung through the dispatch queue'
+    : 'the local sweeper picks it up within seconds (npm start must be running)';
   return {
     text: `refund ${refundId} of order ${order.orderId}: ${refund.state} → ${outcome.refund.state}; next: ${plan.next}; ${woken}`,
     json: { orderId: order.orderId, refundId, from: refund.state, to: outcome.refund.state, event: plan.event, rung: Boolean(target.doorbell) },
@@ -178,7 +228,10 @@ export async function egressIps(config: StageConfig, readOutputs: StackOutputsRe
   const configured = config.egress.elasticIps;
   if (configured) {
     return {
-      text: [`Egress IPs of ${config.stage} (pinned in lib/stage-config.ts):`, ...table(configured.map((ip) => [ip.publicIp, ip.allocationId])).map((row) => `  ${row}`)].join('\n'),
+      text: [
+        `Egress IPs of ${config.stage} (pinned in lib/stage-config.ts):`,
+        ...table(configured.map((ip) => [ip.publicIp, ip.allocationId])).map((row) => `  ${row}`),
+      ].join('\n'),
       json: { stage: config.stage, source: 'stage-config', ips: configured.map((ip) => ip.publicIp) },
     };
   }
@@ -193,7 +246,10 @@ export async function egressIps(config: StageConfig, readOutputs: StackOutputsRe
   const ips = (outputs.EgressIps ?? '').split(',').filter(Boolean);
   if (ips.length === 0) throw new OpsError(`stack ${stack} has no EgressIps output yet; is the stage deployed? They will be the ${where}`);
   return {
-    text: [`Egress IPs of ${config.stage} (allocated and retained by stack ${stack}; pin their allocation ids in lib/stage-config.ts to keep them across a rebuild):`, ...ips.map((ip) => `  ${ip}`)].join('\n'),
+    text: [
+      `Egress IPs of ${config.stage} (allocated and retained by stack ${stack}; pin their allocation ids in lib/stage-config.ts to keep them across a rebuild):`,
+      ...ips.map((ip) => `  ${ip}`),
+    ].join('\n'),
     json: { stage: config.stage, source: 'stack-output', ips },
   };
 }
@@ -277,7 +333,14 @@ export async function reconcile(target: OpsTarget, options: ReconcileOptions): P
         view = { provider: 'unknown', detail: `status query failed: ${(error as Error).message}` };
       }
       if (!view) continue;
-      findings.push({ orderId: order.orderId, refundId: refund.id, channel: refund.channel, ours: refund.state, ...view, verdict: verdictOf(refund.state, view.provider) });
+      findings.push({
+        orderId: order.orderId,
+        refundId: refund.id,
+        channel: refund.channel,
+        ours: refund.state,
+        ...view,
+        verdict: verdictOf(refund.state, view.provider),
+      });
     }
   };
   await Promise.all(Array.from({ length: options.concurrency ?? 4 }, worker));
@@ -289,7 +352,10 @@ export async function reconcile(target: OpsTarget, options: ReconcileOptions): P
     `Reconciled ${findings.length} refund(s) changed since ${options.since} in ${target.name} (scanned ${orders} order(s); ${found.length} candidate(s), limit ${options.limit}):`,
     `  agrees ${count('agrees')}, drift ${drift}, unconfirmed ${count('unconfirmed')}`,
     ...(shown.length
-      ? table([['verdict', 'order', 'refund', 'channel', 'ours', 'provider', 'detail'], ...shown.map((f) => [f.verdict.toUpperCase(), f.orderId, f.refundId, f.channel, f.ours, f.provider, oneLine(f.detail, 120)])]).map((row) => `  ${row}`)
+      ? table([
+          ['verdict', 'order', 'refund', 'channel', 'ours', 'provider', 'detail'],
+          ...shown.map((f) => [f.verdict.toUpperCase(), f.orderId, f.refundId, f.channel, f.ours, f.provider, oneLine(f.detail, 120)]),
+        ]).map((row) => `  ${row}`)
       : []),
   ].join('\n');
   return { text, json: { since: options.since, scannedOrders: orders, candidates: found.length, findings }, exitCode: drift > 0 ? 2 : 0 };

@@ -89,7 +89,9 @@ export async function stageTarget(stage: string, readOutputs: StackOutputsReader
   try {
     outputs = await readOutputs(config);
   } catch (error) {
-    throw new OpsError(`cannot read stack ${stackName(config.stage)} in ${config.region} (${(error as Error).message}); are AWS credentials for account ${config.account} set?`);
+    throw new OpsError(
+      `cannot read stack ${stackName(config.stage)} in ${config.region} (${(error as Error).message}); are AWS credentials for account ${config.account} set?`,
+    );
   }
   const tableName = outputs.TableName;
   if (!tableName) throw new OpsError(`stack ${stackName(config.stage)} has no TableName output; is the stage deployed?`);

@@ -54,7 +54,7 @@ export class AddonPaymentsConnector implements ReversalConnector {
     try {
       const response = await callProvider(PROVIDER, {
         method: 'POST',
-        url: `${this.config.apiUrl}${REBATE_PATH}?${query}`,
+        url: `${this.config.apiUrl}${REBATE_PATH}?${query.toString()}`,
         // The SDK posts an empty form body; everything travels in the query and these headers.
         headers: { apiVersion: EPG_API_VERSION, encryptionMode: 'CBC', iv, 'content-type': 'application/x-www-form-urlencoded' },
         body: '',

@@ -1,4 +1,4 @@
-import { ConfigurationError, parseEnvironment } from '../../commons/config';
+import { parseEnvironment } from '../../commons/config';
 import * as z from 'zod/mini';
 
 /**

@@ -67,7 +67,8 @@ function parseClear(clear: string): Fields {
   for (const pair of clear.split('&')) {
     const separator = pair.indexOf('=');
     const name = pair.slice(0, separator);
-    if (separator < 1 || !KNOWN_FIELDS.has(name) || name in fields) throw new RequestRejectedError(`malformed or repeated field in the clear data: ${pair.slice(0, 40)}`);
+    if (separator < 1 || !KNOWN_FIELDS.has(name) || name in fields)
+      throw new RequestRejectedError(`malformed or repeated field in the clear data: ${pair.slice(0, 40)}`);
     try {
       fields[name] = javaUrlDecode(pair.slice(separator + 1));
     } catch {
@@ -78,7 +79,11 @@ function parseClear(clear: string): Fields {
 }
 
 function responseXml(status: string, operation?: Readonly<Record<string, XmlValue>>, message?: string): string {
-  const operations = operation ? `<operations><operation sorted-order="1">${Object.entries(operation).map(([name, value]) => toXml(name, value)).join('')}</operation></operations>` : '';
+  const operations = operation
+    ? `<operations><operation sorted-order="1">${Object.entries(operation)
+        .map(([name, value]) => toXml(name, value))
+        .join('')}</operation></operations>`
+    : '';
   const size = operation ? ' operation-size="1"' : '';
   return `<?xml version="1.0" encoding="UTF-8" standalone="yes"?><response${size}>${message ? toXml('message', message) : ''}${operations}${toXml('status', status)}</response>`;
 }
@@ -167,7 +172,8 @@ export class AddonPaymentsSimulator implements Simulator {
     }
     const given = Buffer.from(single(request, 'integrityCheck'), 'utf8');
     const expected = Buffer.from(integrityCheckOf(clear), 'utf8');
-    if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw new RequestRejectedError('integrityCheck does not match the encrypted data');
+    if (given.length !== expected.length || !timingSafeEqual(given, expected))
+      throw new RequestRejectedError('integrityCheck does not match the encrypted data');
     const fields = parseClear(clear);
     const missing = MANDATORY.find((name) => !fields[name]);
     if (missing) throw new RequestRejectedError(`mandatory field ${missing} is missing`);

@@ -36,6 +36,7 @@ export type Ap21PostReturnResult =
   | { readonly kind: 'already_exists' };
 
 const plainText = (max: number) =>
+  // eslint-disable-next-line no-control-regex -- refusing control characters is the point of this pattern
   z.string().check(z.minLength(1), z.maxLength(max), z.regex(/^[^\u0000-\u001f\u007f]*$/, 'must not contain control characters'));
 const numericId = z.string().check(z.regex(/^\d{1,22}$/, 'expected a numeric Ap21 id'));
 

@@ -344,7 +344,7 @@ export function fromAp21DateTime(text: string, timeZone: string): string {
   const match = DATE_TIME.exec(text.trim());
   if (!match) throw new RangeError(`not an Ap21 date-time: ${text}`);
   const [, year, month, day, hour, minute, second] = match.map(Number);
-  const asUtc = Date.UTC(year!, month! - 1, day!, hour!, minute!, second!);
+  const asUtc = Date.UTC(year!, month! - 1, day, hour, minute, second);
   if (!Number.isFinite(asUtc) || new Date(asUtc).getUTCDate() !== day) throw new RangeError(`not an Ap21 date-time: ${text}`);
   const firstGuess = asUtc - offsetMs(asUtc, timeZone);
   return new Date(asUtc - offsetMs(firstGuess, timeZone)).toISOString();

@@ -130,7 +130,13 @@ interface ReturnCandidate {
   readonly origOrderNumber?: string;
   readonly personId?: string;
   readonly stockUpdate?: string;
-  readonly lines: readonly { readonly skuId?: string; readonly quantity: number; readonly returnReasonId?: string; readonly carrier?: string; readonly conNote?: string }[];
+  readonly lines: readonly {
+    readonly skuId?: string;
+    readonly quantity: number;
+    readonly returnReasonId?: string;
+    readonly carrier?: string;
+    readonly conNote?: string;
+  }[];
   readonly payments: readonly SimPaymentSeed[];
 }
 
@@ -249,7 +255,10 @@ export class Ap21Simulator implements Simulator {
   /** A return Refundid wrote into Ap21: a version 4.0 payment with MerchantId/CardType Refundid. */
   addRefundidReturn(orderId: string, seed: Omit<SimReturnSeed, 'payments'> & { readonly stan?: string }): SimReturn {
     const order = this.requireOrder(orderId);
-    const amountMinor = -seed.lines.reduce((sum, line) => sum + Math.abs(line.quantity) * (order.lines.find((l) => l.skuId === line.skuId)?.priceMinor ?? 0), 0);
+    const amountMinor = -seed.lines.reduce(
+      (sum, line) => sum + Math.abs(line.quantity) * (order.lines.find((l) => l.skuId === line.skuId)?.priceMinor ?? 0),
+      0,
+    );
     const stan = seed.stan ?? '0938';
     const refundid = { merchantId: 'Refundid', cardType: 'Refundid', stan, origin: 'CreditCard', amountMinor, reference: `Refundid ${stan}` };
     return this.addReturn(orderId, { ...seed, payments: [refundid] });
@@ -323,7 +332,11 @@ export class Ap21Simulator implements Simulator {
       case 'GET /Persons/{pid}/Orders/{oid}/Returns': {
         const returns = this.returnsOf(orderId);
         if (returns.length === 0) return ap21Error(404, AP21_ERROR_CODES.noDataFound, 'No data found');
-        return { status: 200, headers: XML_HEADERS, body: withAttributes('ReturnOrders', { TotalRows: returns.length }, returns.map((ret) => this.returnXml(ret, version)).join('')) };
+        return {
+          status: 200,
+          headers: XML_HEADERS,
+          body: withAttributes('ReturnOrders', { TotalRows: returns.length }, returns.map((ret) => this.returnXml(ret, version)).join('')),
+        };
       }
       case 'GET /Persons/{pid}/Orders/{oid}/Returns/{rid}': {
         const found = this.returns.get(returnId);
@@ -373,7 +386,8 @@ export class Ap21Simulator implements Simulator {
     try {
       candidate = this.readCandidate(parseXml(request.body.toString('utf8')), version);
     } catch (error) {
-      if (error instanceof XmlError || error instanceof InvalidMoneyError) return ap21Error(403, AP21_ERROR_CODES.cannotDeserialise, 'Cannot deserialise payload');
+      if (error instanceof XmlError || error instanceof InvalidMoneyError)
+        return ap21Error(403, AP21_ERROR_CODES.cannotDeserialise, 'Cannot deserialise payload');
       throw error;
     }
     const refusal = this.refusalOf(order, personId, candidate);
@@ -416,7 +430,8 @@ export class Ap21Simulator implements Simulator {
     if (!candidate.personId) return [codes.personIdMissing, 'Person ID is missing from the return order'];
     if (candidate.personId !== personId) return [codes.personIdMismatch, 'Person ID from URL is different to payload'];
     if (!candidate.origOrderNumber) return [codes.origOrderNumberMissing, 'Original Order Number is missing from the payload'];
-    if (candidate.origOrderNumber !== order.orderNumber) return [codes.origOrderNumberInvalid, `Original order number ${candidate.origOrderNumber} is not valid`];
+    if (candidate.origOrderNumber !== order.orderNumber)
+      return [codes.origOrderNumberInvalid, `Original order number ${candidate.origOrderNumber} is not valid`];
     if (candidate.orderNumber && this.orderNumberTaken(candidate.orderNumber)) return [codes.duplicateOrderNumber, 'The order number already exists'];
     const { lines } = candidate;
     if (lines.length === 0 || lines.some((line) => !Number.isFinite(line.quantity) || line.quantity === 0)) {
@@ -424,7 +439,8 @@ export class Ap21Simulator implements Simulator {
     }
     if (lines.some((line) => line.quantity > 0)) return [codes.quantityNotNegative, 'Some of the quantities are greater than zero'];
     for (const line of lines) {
-      if (!order.lines.some((ordered) => ordered.skuId === line.skuId)) return [codes.skuNotOnOriginalOrder, `SKUID ${line.skuId ?? ''} not found on original order`];
+      if (!order.lines.some((ordered) => ordered.skuId === line.skuId))
+        return [codes.skuNotOnOriginalOrder, `SKUID ${line.skuId ?? ''} not found on original order`];
       if (!line.returnReasonId) return [codes.returnReasonMissing, 'Return reason id is missing'];
       if (!this.returnReasonIds.has(line.returnReasonId)) return [codes.returnReasonInvalid, `Return reason id ${line.returnReasonId} is invalid`];
       if ((line.carrier?.length ?? 0) > 12) return [codes.carrierTooLong, 'Carrier name is too long'];
@@ -549,7 +565,10 @@ export class Ap21Simulator implements Simulator {
     const head = toXml('Id', order.orderId) + toXml('RowNumber', rowNumber) + toXml('OrderNumber', order.orderNumber) + toXml('PersonId', order.personId);
     const totals =
       toXml('OrderDateTime', toAp21DateTime(new Date(order.orderedAt).toISOString(), this.timeZone)) +
-      toXml('TotalQuantity', order.lines.reduce((sum, line) => sum + line.quantity, 0)) +
+      toXml(
+        'TotalQuantity',
+        order.lines.reduce((sum, line) => sum + line.quantity, 0),
+      ) +
       toXml('TotalDue', this.money(totalDue)) +
       toXml('TotalPayment', this.money(order.payments.reduce((sum, payment) => sum + payment.amountMinor, 0)));
     const contacts = toXml('Contacts', { Email: order.email ?? '', Phones: { Home: '', Mobile: '', Work: '' } });
@@ -564,7 +583,10 @@ export class Ap21Simulator implements Simulator {
       toXml('OrderNumber', ret.orderNumber) +
       toXml('PersonId', ret.personId) +
       toXml('OrderDateTime', toAp21DateTime(new Date(ret.createdAt).toISOString(), this.timeZone)) +
-      toXml('TotalQuantity', ret.lines.reduce((sum, line) => sum + line.quantity, 0)) +
+      toXml(
+        'TotalQuantity',
+        ret.lines.reduce((sum, line) => sum + line.quantity, 0),
+      ) +
       toXml('TotalDue', this.money(totalDue)) +
       this.detailsXml(ret.lines) +
       '<SelectedFreightOption><Id /><Name /><Value>0</Value><TaxPercent xsi:nil="true" /></SelectedFreightOption>' +

@@ -139,7 +139,8 @@ export function errorForResponse(response: { status: number; headers: Headers; t
   const { status } = response;
   const body = readAp21ErrorBody(response.text);
   if (status === 401) return new Ap21AuthenticationError(`Ap21 refused our credentials (HTTP 401) for ${what}`);
-  if (status === 404) return new Ap21NotFoundError(`Ap21 answered 404 for ${what}${body?.code ? ` (API error ${body.code})` : ' (check AP21_API_URL)'}`, body?.code);
+  if (status === 404)
+    return new Ap21NotFoundError(`Ap21 answered 404 for ${what}${body?.code ? ` (API error ${body.code})` : ' (check AP21_API_URL)'}`, body?.code);
   if (isRetryableStatus(status) || (body?.code !== undefined && RETRYABLE_API_CODES.has(body.code))) {
     const after = retryAfterMs(response.headers);
     return new Ap21UnavailableError(`Ap21 could not serve ${what} (HTTP ${status}${body?.code ? `, API error ${body.code}` : ''})`, {

@@ -13,15 +13,7 @@ import {
   type ApaceRefundDetails,
   type ApaceSecret,
 } from './schemas';
-import {
-  LIVE_OFFER_STATUSES,
-  apaceFailure,
-  blocksNewOffer,
-  cancelRefusedIn,
-  classifyAnswer,
-  isDuplicateRefusal,
-  type ApaceFailure,
-} from './statuses';
+import { LIVE_OFFER_STATUSES, apaceFailure, blocksNewOffer, cancelRefusedIn, classifyAnswer, isDuplicateRefusal, type ApaceFailure } from './statuses';
 
 export interface ApaceOfferItem {
   /** The order line id: Apace's duplicate guard allows one live offer per order and item. */
@@ -326,7 +318,7 @@ export class ApaceClient {
     for (let page = 0; page < maxPages && cursor; page++) {
       const query = new URLSearchParams({ pageLength: String(pageLength), cursor: String(cursor) });
       for (const status of LIVE_OFFER_STATUSES) query.append('status', status);
-      const answer = await this.call('GET', `/ext/refunds?${query}`);
+      const answer = await this.call('GET', `/ext/refunds?${query.toString()}`);
       if (answer.kind === 'no_answer') return apaceFailure('unreachable', answer.error.message);
       if (!isSuccess(answer.status)) return classifyAnswer('list offers', answer.status, answer.body);
       const list = apaceRefundListSchema.safeParse(answer.body);

@@ -146,8 +146,10 @@ const validationError = (messages: readonly string[]): SimResponse =>
 // express-validator turns a value into a string before a standard check (null and undefined become '').
 function asText(value: unknown): string {
   if (value === null || value === undefined) return '';
-  if (typeof value === 'object') return Array.isArray(value) ? value.map(String).join(',') : '[object Object]';
-  return String(value);
+  if (Array.isArray(value)) return value.map(asText).join(',');
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);
+  return '[object Object]';
 }
 
 const isInt = (value: unknown) => /^[-+]?[0-9]+$/.test(asText(value));
@@ -417,18 +419,16 @@ export function createApaceSimulator(options: ApaceSimulatorOptions): ApaceSimul
     }
 
     const orderId = String(body.order_id);
-    const items = (body.items as Json[]).map(
-      (item): SimItem => ({
-        itemId: String(item.item_id),
-        displayName: String(item.display_name),
-        ...(optionalText(item.sku) && { sku: optionalText(item.sku) }),
-        ...(optionalText(item.item_url) && { itemUrl: optionalText(item.item_url) }),
-        ...(optionalText(item.item_image_url) && { itemImageUrl: optionalText(item.item_image_url) }),
-        ...(optionalText(item.return_date) && { returnDate: optionalText(item.return_date) }),
-        unitPrice: floatOrNull(item.unit_price),
-        returnQty: item.return_qty === undefined || item.return_qty === null ? null : Number.parseInt(asText(item.return_qty), 10),
-      }),
-    );
+    const items = (body.items as Json[]).map((item): SimItem => ({
+      itemId: String(item.item_id),
+      displayName: String(item.display_name),
+      ...(optionalText(item.sku) && { sku: optionalText(item.sku) }),
+      ...(optionalText(item.item_url) && { itemUrl: optionalText(item.item_url) }),
+      ...(optionalText(item.item_image_url) && { itemImageUrl: optionalText(item.item_image_url) }),
+      ...(optionalText(item.return_date) && { returnDate: optionalText(item.return_date) }),
+      unitPrice: floatOrNull(item.unit_price),
+      returnQty: item.return_qty === undefined || item.return_qty === null ? null : Number.parseInt(asText(item.return_qty), 10),
+    }));
     const productIds = items.map((item) => item.itemId);
     const duplicate = [...offers.values()].some(
       (offer) =>
@@ -580,7 +580,9 @@ export function createApaceSimulator(options: ApaceSimulatorOptions): ApaceSimul
     // The status moves receiverVerified → pending only once, so a concurrent claim cannot pay twice.
     // The pessimistic Apace finishes a payout it approved, whatever happened to the offer since.
     const pessimistic = options.honoursLateCancel === false;
-    const payable = pessimistic ? offer.status === 'receiverVerified' || offer.status === 'canceled' : offer.status === 'receiverVerified' && !isExpired(offer, Date.now());
+    const payable = pessimistic
+      ? offer.status === 'receiverVerified' || offer.status === 'canceled'
+      : offer.status === 'receiverVerified' && !isExpired(offer, Date.now());
     if (!payable) return 'unavailable';
     const now = new Date();
     offer.status = 'pending';

@@ -82,9 +82,11 @@ export class OpttyConnector implements ReversalConnector {
   async submit(request: ReversalRequest): Promise<ReversalOutcome> {
     assertConnectorFor(this.provider, request);
     const orderReference = opttyOrderReference(request.payment);
-    if (!orderReference) return { kind: 'failed', retryable: false, detail: 'the payment has neither a reference nor a transaction id to name the Optty order' };
+    if (!orderReference)
+      return { kind: 'failed', retryable: false, detail: 'the payment has neither a reference nor a transaction id to name the Optty order' };
     const amount = opttyAmount(request.amount);
-    if (amount === undefined) return { kind: 'failed', retryable: false, detail: `${formatDecimal(request.amount)} ${request.amount.currency} cannot be sent as an exact JSON number` };
+    if (amount === undefined)
+      return { kind: 'failed', retryable: false, detail: `${formatDecimal(request.amount)} ${request.amount.currency} cannot be sent as an exact JSON number` };
 
     const call = await this.post(`/orders/${encodeURIComponent(orderReference)}/refund`, {
       refundReference: request.refundId,
@@ -108,7 +110,8 @@ export class OpttyConnector implements ReversalConnector {
     const call = await this.post(`/orders/${encodeURIComponent(orderReference)}/details?merchantId=${encodeURIComponent(merchantId)}`, {});
     if (call.kind !== 'answer') return { kind: 'unknown', detail: `could not ask Optty: ${call.error.message}` };
     const { response } = call;
-    if (!isSuccess(response.status)) return { kind: 'unknown', detail: `Optty answered HTTP ${response.status} to the details request: ${errorMessage(response)}` };
+    if (!isSuccess(response.status))
+      return { kind: 'unknown', detail: `Optty answered HTTP ${response.status} to the details request: ${errorMessage(response)}` };
     const details = transactionDetailsSchema.safeParse(parseJson(response.text));
     if (!details.success) return { kind: 'unknown', detail: 'Optty answered the details request with an unreadable body' };
     return this.findRefund(details.data.refunds ?? [], request);
@@ -124,11 +127,18 @@ export class OpttyConnector implements ReversalConnector {
     const subject = `Optty refund ${request.refundId}`;
     const byId = (id: string) => refunds.find((refund) => refund.refundId !== null && refund.refundId !== undefined && String(refund.refundId) === id);
     const describe = (refund: DetailsRefund, how: string) =>
-      refundStatusOutcome(refund.status, refund.refundId === null || refund.refundId === undefined ? undefined : String(refund.refundId), `${subject} (${how})`, refund.refundFailureReason);
+      refundStatusOutcome(
+        refund.status,
+        refund.refundId === null || refund.refundId === undefined ? undefined : String(refund.refundId),
+        `${subject} (${how})`,
+        refund.refundFailureReason,
+      );
 
     if (request.providerRef) {
       const found = byId(request.providerRef);
-      return found ? describe(found, `found by id ${request.providerRef}`) : { kind: 'unknown', detail: `${subject}: Optty lists no refund ${request.providerRef} yet` };
+      return found
+        ? describe(found, `found by id ${request.providerRef}`)
+        : { kind: 'unknown', detail: `${subject}: Optty lists no refund ${request.providerRef} yet` };
     }
     const byReference = byId(request.refundId);
     if (byReference) return describe(byReference, 'found by refund id');
@@ -138,7 +148,8 @@ export class OpttyConnector implements ReversalConnector {
     // An amount alone proves nothing: it may be another refund of the same order. Our refund is then
     // submitted again under the same refundReference, which Optty does not pay twice.
     if (sameAmount.length === 1) return { kind: 'unknown', detail: `${subject}: one refund of ${amount} on the order, but nothing ties it to ours` };
-    if (sameAmount.length > 1) return { kind: 'unknown', detail: `${subject}: ${sameAmount.length} refunds of ${amount} on the order, cannot tell which is ours` };
+    if (sameAmount.length > 1)
+      return { kind: 'unknown', detail: `${subject}: ${sameAmount.length} refunds of ${amount} on the order, cannot tell which is ours` };
     return { kind: 'unknown', detail: `${subject}: Optty lists no refund of ${amount} on the order` };
   }
 
@@ -146,12 +157,15 @@ export class OpttyConnector implements ReversalConnector {
     const subject = `Optty refund ${refundId}`;
     if (isSuccess(response.status)) {
       const parsed = refundResponseSchema.safeParse(parseJson(response.text));
-      if (!parsed.success) return { kind: 'unknown', detail: `${subject}: Optty answered HTTP ${response.status} with an unreadable body; it may have accepted the refund` };
+      if (!parsed.success)
+        return { kind: 'unknown', detail: `${subject}: Optty answered HTTP ${response.status} with an unreadable body; it may have accepted the refund` };
       return refundStatusOutcome(parsed.data.refundStatus, parsed.data.bnplRefundId ?? undefined, subject);
     }
-    if (response.status === 401) return { kind: 'failed', retryable: false, detail: `${subject}: Optty refused a freshly issued token (HTTP 401); check the client credentials` };
+    if (response.status === 401)
+      return { kind: 'failed', retryable: false, detail: `${subject}: Optty refused a freshly issued token (HTTP 401); check the client credentials` };
     const message = errorMessage(response);
-    if (isRetryableStatus(response.status)) return { kind: 'failed', retryable: true, detail: `${subject}: Optty answered HTTP ${response.status}: ${message}` };
+    if (isRetryableStatus(response.status))
+      return { kind: 'failed', retryable: true, detail: `${subject}: Optty answered HTTP ${response.status}: ${message}` };
     if ((response.status === 400 || response.status === 409) && this.config.duplicateReference.test(message)) {
       return { kind: 'unknown', detail: `${subject}: Optty says the refundReference was used before (${message}); status sync finds the first refund` };
     }

@@ -1,4 +1,4 @@
-import { ConfigurationError, parseEnvironment, regexSetting } from '../../commons/config';
+import { parseEnvironment, regexSetting } from '../../commons/config';
 import * as z from 'zod/mini';
 
 /**
@@ -7,7 +7,6 @@ import * as z from 'zod/mini';
  * https://auth.qa.optty.com); the token endpoint is `${OPTTY_AUTH_URL}/token`.
  */
 const whole = (fallback: number, check: z.core.$ZodCheck<number>) => z._default(z.coerce.number().check(z.int(), check), fallback);
-
 
 /**
  * What Optty says when a refundReference is used a second time. Its real behaviour is

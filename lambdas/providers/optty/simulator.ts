@@ -89,7 +89,8 @@ export function createOpttySimulators(options: OpttySimulatorOptions): OpttySimu
     tokenRequests += 1;
     if (request.method !== 'POST' || request.path !== '/token') return NOT_FOUND;
     const form = new URLSearchParams(request.body.toString('utf8'));
-    if (form.get('grant_type') !== 'client_credentials' || form.get('scope') !== 'api-user') return badRequest('grant_type must be client_credentials and scope api-user');
+    if (form.get('grant_type') !== 'client_credentials' || form.get('scope') !== 'api-user')
+      return badRequest('grant_type must be client_credentials and scope api-user');
     if (form.get('client_id') !== options.clientId || form.get('client_secret') !== options.clientSecret) return UNAUTHORIZED;
     const ttl = Number(request.query.get('expires_in') ?? tokenTtlSeconds);
     const token = `sim.${randomUUID()}`;

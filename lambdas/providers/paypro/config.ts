@@ -8,7 +8,6 @@ import * as z from 'zod/mini';
  */
 const positiveMs = (fallback: number) => z._default(z.coerce.number().check(z.int(), z.positive()), fallback);
 
-
 /**
  * What a `refundNotice` says when the order was refunded before. The wording is UNCONFIRMED
  * (providers.md §5), so the default is deliberately broad: a refusal mistaken for "already

@@ -56,13 +56,16 @@ export function parsePayProIpn(body: string | Buffer): PayProIpn {
 }
 
 export function ipnHash(orderId: string, ipnSecretKey: string): string {
-  return createHash('md5').update(orderId + ipnSecretKey, 'utf8').digest('hex');
+  return createHash('md5')
+    .update(orderId + ipnSecretKey, 'utf8')
+    .digest('hex');
 }
 
 export type SignedIpnFields = Pick<PayProIpn, 'ORDER_ID' | 'ORDER_STATUS' | 'ORDER_TOTAL_AMOUNT' | 'CUSTOMER_EMAIL' | 'TEST_MODE' | 'IPN_TYPE_NAME'>;
 
 export function ipnSignature(fields: SignedIpnFields, ipnValidationKey: string): string {
-  const signed = fields.ORDER_ID + fields.ORDER_STATUS + fields.ORDER_TOTAL_AMOUNT + fields.CUSTOMER_EMAIL + ipnValidationKey + fields.TEST_MODE + fields.IPN_TYPE_NAME;
+  const signed =
+    fields.ORDER_ID + fields.ORDER_STATUS + fields.ORDER_TOTAL_AMOUNT + fields.CUSTOMER_EMAIL + ipnValidationKey + fields.TEST_MODE + fields.IPN_TYPE_NAME;
   return createHash('sha256').update(signed, 'utf8').digest('hex');
 }
 
@@ -81,8 +84,7 @@ export type IpnCheck = 'valid' | 'bad_hash' | 'bad_signature';
  */
 export function checkIpn(ipn: PayProIpn, secret: Pick<PayProSecret, 'ipnSecretKey' | 'ipnValidationKey'>, allowTestMode: boolean): IpnCheck {
   const hashOk =
-    sameDigest(ipn.HASH, ipnHash(ipn.ORDER_ID, secret.ipnSecretKey)) ||
-    (allowTestMode && ipn.TEST_MODE === '1' && sameDigest(ipn.HASH, TEST_ORDER_HASH));
+    sameDigest(ipn.HASH, ipnHash(ipn.ORDER_ID, secret.ipnSecretKey)) || (allowTestMode && ipn.TEST_MODE === '1' && sameDigest(ipn.HASH, TEST_ORDER_HASH));
   const signatureOk = sameDigest(ipn.SIGNATURE, ipnSignature(ipn, secret.ipnValidationKey));
   if (!hashOk) return 'bad_hash';
   return signatureOk ? 'valid' : 'bad_signature';
@@ -109,7 +111,7 @@ export async function verifyPayProIpn(
   sourceIp: string,
   ipn: PayProIpn,
 ): Promise<void> {
-  if (!isAllowedSource(sourceIp)) throw new ForbiddenError('IPN source address is not one of PayPro\'s', 'forbidden_source');
+  if (!isAllowedSource(sourceIp)) throw new ForbiddenError("IPN source address is not one of PayPro's", 'forbidden_source');
   if (ipn.TEST_MODE === '1' && !config.allowTestMode) throw new ForbiddenError('test-mode IPNs are not accepted here', 'test_mode');
   let last: IpnCheck = 'bad_hash';
   const valid = await secrets.verifyWithRotation((secret) => (last = checkIpn(ipn, secret, config.allowTestMode)) === 'valid');

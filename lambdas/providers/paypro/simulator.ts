@@ -83,7 +83,9 @@ export function createPayProSimulator(options: PayProSimulatorOptions): PayProSi
     // Computed here independently of ipn.ts, so tests cross-check both sides of the formula.
     const hash = createHash('md5').update(`${fields.ORDER_ID}${ipn.ipnSecretKey}`).digest('hex');
     const signature = createHash('sha256')
-      .update(`${fields.ORDER_ID}${fields.ORDER_STATUS}${fields.ORDER_TOTAL_AMOUNT}${fields.CUSTOMER_EMAIL}${ipn.ipnValidationKey}${fields.TEST_MODE}${fields.IPN_TYPE_NAME}`)
+      .update(
+        `${fields.ORDER_ID}${fields.ORDER_STATUS}${fields.ORDER_TOTAL_AMOUNT}${fields.CUSTOMER_EMAIL}${ipn.ipnValidationKey}${fields.TEST_MODE}${fields.IPN_TYPE_NAME}`,
+      )
       .digest('hex');
     const delivery = fetch(ipn.url, {
       method: 'POST',
@@ -122,9 +124,7 @@ export function createPayProSimulator(options: PayProSimulatorOptions): PayProSi
     if (!orderIds.every((id) => Number.isSafeInteger(id))) return refusal(400, body, 'orderIds', 'Order ids must be integers.');
     // The documented danger: e-mail addresses win over orderIds and reach every order of the customer.
     const targets =
-      emails.length > 0
-        ? [...orders.values()].filter((order) => emails.includes(order.email)).map((order) => order.orderId)
-        : (orderIds as number[]);
+      emails.length > 0 ? [...orders.values()].filter((order) => emails.includes(order.email)).map((order) => order.orderId) : (orderIds as number[]);
 
     const results = targets.map((orderId) => {
       const order = orders.get(orderId);

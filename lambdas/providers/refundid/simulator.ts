@@ -71,7 +71,7 @@ export function createRefundidSimulator(options: RefundidSimulatorOptions): Refu
     });
 
   return {
-    fetchOrder: (query) => call(`${base}/refundid/order?${new URLSearchParams(query)}`, { headers }),
+    fetchOrder: (query) => call(`${base}/refundid/order?${new URLSearchParams(query).toString()}`, { headers }),
     push,
     async runRma(rma, outcome = 'refundid') {
       const reserved = await push('refunding', rma);

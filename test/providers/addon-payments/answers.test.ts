@@ -43,7 +43,13 @@ describe('EPG answers and notifications', () => {
   });
 
   it('accepts the JSON form the SDK parser accepts, with or without the response key', () => {
-    const inner = { status: 'SUCCESS', operationsArray: [{ status: 'PENDING', merchantTransactionId: 'rf-1', transactionId: 99, amount: 30 }, { status: 'success', merchantTransactionId: 'rf-1', transactionId: 100 }] };
+    const inner = {
+      status: 'SUCCESS',
+      operationsArray: [
+        { status: 'PENDING', merchantTransactionId: 'rf-1', transactionId: 99, amount: 30 },
+        { status: 'success', merchantTransactionId: 'rf-1', transactionId: 100 },
+      ],
+    };
     for (const body of [JSON.stringify({ response: inner }), JSON.stringify(inner)]) {
       expect(outcomeOfAnswer(body, 'rf-1')).toMatchObject({ kind: 'succeeded', providerRef: '100' });
     }

@@ -1,7 +1,15 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { ConfigurationError } from '../../../lambdas/commons/config';
-import { clearString, decryptRebate, DecryptionError, encryptRebate, javaUrlDecode, javaUrlEncode, type RebateFields } from '../../../lambdas/providers/addon-payments/crypto';
+import {
+  clearString,
+  decryptRebate,
+  DecryptionError,
+  encryptRebate,
+  javaUrlDecode,
+  javaUrlEncode,
+  type RebateFields,
+} from '../../../lambdas/providers/addon-payments/crypto';
 import { money } from '../../../lambdas/domain/money';
 import fixture from './fixtures/vectors.json';
 

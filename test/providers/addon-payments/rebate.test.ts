@@ -75,13 +75,21 @@ describe('Addon Payments rebate over HTTP against the simulator', () => {
   it('reports a rebate EPG leaves PENDING as pending', async () => {
     simulator.setMode('pending');
     const request = reversal(originalPayment(), 1000);
-    expect(await connector().submit(request)).toMatchObject({ kind: 'pending', providerRef: expect.stringMatching(/^\d+$/), detail: expect.stringContaining('PENDING') });
+    expect(await connector().submit(request)).toMatchObject({
+      kind: 'pending',
+      providerRef: expect.stringMatching(/^\d+$/),
+      detail: expect.stringContaining('PENDING'),
+    });
   });
 
   it('fails permanently, paying nothing, when EPG does not know the original transaction', async () => {
     const payment: PaymentLedger = { ...originalPayment(), transactionId: '999' };
     const request = reversal(payment, 1000);
-    expect(await connector().submit(request)).toMatchObject({ kind: 'failed', retryable: false, detail: expect.stringContaining('original transaction 999 not found') });
+    expect(await connector().submit(request)).toMatchObject({
+      kind: 'failed',
+      retryable: false,
+      detail: expect.stringContaining('original transaction 999 not found'),
+    });
     expect(paid(request.refundId)).toBe(0);
   });
 
@@ -90,14 +98,22 @@ describe('Addon Payments rebate over HTTP against the simulator', () => {
     const first = reversal(payment, 2000);
     const second = reversal(payment, 1500);
     expect(await connector().submit(first)).toMatchObject({ kind: 'succeeded' });
-    expect(await connector().submit(second)).toMatchObject({ kind: 'failed', retryable: false, detail: expect.stringContaining('exceeds the refundable 10.00') });
+    expect(await connector().submit(second)).toMatchObject({
+      kind: 'failed',
+      retryable: false,
+      detail: expect.stringContaining('exceeds the refundable 10.00'),
+    });
     expect([paid(first.refundId), paid(second.refundId)]).toEqual([1, 0]);
   });
 
   it('fails permanently, paying nothing, when encrypted under the wrong merchant password', async () => {
     const request = reversal(originalPayment(), 1000);
     const outcome = await connector({ secret: { ...SECRET, merchantPassword: 'W'.repeat(32) } }).submit(request);
-    expect(outcome).toMatchObject({ kind: 'failed', retryable: false, detail: expect.stringMatching(/HTTP 400: .*(cannot be decrypted|integrityCheck does not match)/) });
+    expect(outcome).toMatchObject({
+      kind: 'failed',
+      retryable: false,
+      detail: expect.stringMatching(/HTTP 400: .*(cannot be decrypted|integrityCheck does not match)/),
+    });
     expect(paid(request.refundId)).toBe(0);
   });
 
@@ -115,7 +131,10 @@ describe('Addon Payments rebate over HTTP against the simulator', () => {
     const request = reversal(originalPayment(), 1000);
     host.setFaults(PREFIX, { timeoutRate: 1, hangMs: 1_000 });
     const started = Date.now();
-    expect(await connector({ timeoutMs: 250 }).submit(request)).toMatchObject({ kind: 'unknown', detail: expect.stringContaining('did not answer within 250 ms') });
+    expect(await connector({ timeoutMs: 250 }).submit(request)).toMatchObject({
+      kind: 'unknown',
+      detail: expect.stringContaining('did not answer within 250 ms'),
+    });
     expect(Date.now() - started).toBeLessThan(900);
     expect(paid(request.refundId)).toBe(1);
     host.setFaults(PREFIX, NO_FAULTS);
@@ -140,7 +159,7 @@ describe('Addon Payments rebate over HTTP against the simulator', () => {
     ['a refund id longer than 45 characters', (p) => reversal(p, 100, { refundId: 'r'.repeat(46) }), /never truncated/],
     ['a refund id outside Latin-1', (p) => reversal(p, 100, { refundId: 'rf-€-1' }), /Latin-1/],
     ['a refund id with a field separator', (p) => reversal(p, 100, { refundId: 'rf&amount=1' }), /no & or =/],
-    ['a payment without an EPG transaction id', (p) => reversal({ ...p, transactionId: undefined as unknown as string }, 100), /no EPG transaction id/],
+    ['a payment without an EPG transaction id', (p) => reversal({ ...p, transactionId: undefined }, 100), /no EPG transaction id/],
     ['a payment taken by another provider', (p) => reversal({ ...p, provider: 'paypro' }, 100), /taken by paypro/],
     ['a zero amount', (p) => reversal(p, 0), /must be positive/],
   ])('refuses %s as a permanent failure without calling EPG', async (_, build, detail) => {
@@ -151,11 +170,16 @@ describe('Addon Payments rebate over HTTP against the simulator', () => {
   });
 
   it('throws, rather than calling EPG, when the secret is malformed', async () => {
-    await expect(connector({ secret: { merchantId: '123456', merchantPassword: 'too-short' } }).submit(reversal(originalPayment(), 100))).rejects.toThrow(SecretUnavailableError);
+    await expect(connector({ secret: { merchantId: '123456', merchantPassword: 'too-short' } }).submit(reversal(originalPayment(), 100))).rejects.toThrow(
+      SecretUnavailableError,
+    );
   });
 
   it('answers unknown for status: EPG documents no rebate status query', async () => {
-    expect(await connector().status(reversal(originalPayment(), 100))).toMatchObject({ kind: 'unknown', detail: expect.stringContaining('no documented status query') });
+    expect(await connector().status(reversal(originalPayment(), 100))).toMatchObject({
+      kind: 'unknown',
+      detail: expect.stringContaining('no documented status query'),
+    });
   });
 });
 
@@ -172,11 +196,17 @@ describe('the Addon Payments simulator checks requests like the documented API',
   }
 
   function rebateFields(refundId: string) {
-    return { amount: money(100, 'EUR'), merchantId: SECRET.merchantId, paymentSolution: 'creditcards', transactionId: payment.transactionId!, merchantTransactionId: refundId };
+    return {
+      amount: money(100, 'EUR'),
+      merchantId: SECRET.merchantId,
+      paymentSolution: 'creditcards',
+      transactionId: payment.transactionId!,
+      merchantTransactionId: refundId,
+    };
   }
 
   async function post(query: Record<string, string>, headers: Record<string, string> = { apiVersion: '5', encryptionMode: 'CBC', iv: iv.toString('base64') }) {
-    const response = await fetch(`${host.baseUrl(PREFIX)}${REBATE_PATH}?${new URLSearchParams(query)}`, { method: 'POST', headers, body: '' });
+    const response = await fetch(`${host.baseUrl(PREFIX)}${REBATE_PATH}?${new URLSearchParams(query).toString()}`, { method: 'POST', headers, body: '' });
     return { status: response.status, answer: parseEpgResponse(await response.text()) };
   }
 
@@ -200,9 +230,21 @@ describe('the Addon Payments simulator checks requests like the documented API',
     ['no iv header', () => ({ headers: { apiVersion: '5', encryptionMode: 'CBC' } }), 'header iv is required'],
     ['another merchant', () => ({ query: { merchantId: '654321' } }), 'unknown merchantId'],
     ['no integrityCheck', () => ({ query: { integrityCheck: '' } }), 'query parameter integrityCheck is required once'],
-    ['a missing mandatory field', () => ({ clear: 'amount=1.0000&merchantId=123456&paymentSolution=creditcards&merchantTransactionId=rf-x' }), 'mandatory field transactionId is missing'],
-    ['a field it does not know', () => ({ clear: 'amount=1.0000&merchantId=123456&paymentSolution=creditcards&transactionId=1&merchantTransactionId=rf-x&foo=1' }), 'malformed or repeated field in the clear data: foo=1'],
-    ['a merchantTransactionId over 45 characters', () => ({ clear: `amount=1.0000&merchantId=123456&paymentSolution=creditcards&transactionId=1&merchantTransactionId=${'r'.repeat(46)}` }), 'merchantTransactionId must be 1 to 45 Latin-1 characters'],
+    [
+      'a missing mandatory field',
+      () => ({ clear: 'amount=1.0000&merchantId=123456&paymentSolution=creditcards&merchantTransactionId=rf-x' }),
+      'mandatory field transactionId is missing',
+    ],
+    [
+      'a field it does not know',
+      () => ({ clear: 'amount=1.0000&merchantId=123456&paymentSolution=creditcards&transactionId=1&merchantTransactionId=rf-x&foo=1' }),
+      'malformed or repeated field in the clear data: foo=1',
+    ],
+    [
+      'a merchantTransactionId over 45 characters',
+      () => ({ clear: `amount=1.0000&merchantId=123456&paymentSolution=creditcards&transactionId=1&merchantTransactionId=${'r'.repeat(46)}` }),
+      'merchantTransactionId must be 1 to 45 Latin-1 characters',
+    ],
   ])('refuses %s with HTTP 400 and pays nothing', async (_, build, message) => {
     const { query = {}, headers, clear = encryptRebate(rebateFields(`rf-${++sequence}`), SECRET.merchantPassword, iv).clear } = build();
     const before = JSON.stringify(host.payouts());
@@ -214,7 +256,10 @@ describe('the Addon Payments simulator checks requests like the documented API',
   it('accepts apiVersion 3 and 4 as well as 5', async () => {
     for (const apiVersion of ['3', '4']) {
       const request = encryptRebate(rebateFields(`rf-${++sequence}`), SECRET.merchantPassword, iv);
-      const answer = await post({ merchantId: SECRET.merchantId, encrypted: request.encrypted, integrityCheck: request.integrityCheck }, { apiVersion, encryptionMode: 'CBC', iv: iv.toString('base64') });
+      const answer = await post(
+        { merchantId: SECRET.merchantId, encrypted: request.encrypted, integrityCheck: request.integrityCheck },
+        { apiVersion, encryptionMode: 'CBC', iv: iv.toString('base64') },
+      );
       expect(answer.answer.operations.at(-1)?.status).toBe('SUCCESS');
     }
   });
@@ -226,7 +271,10 @@ describe('the Addon Payments simulator checks requests like the documented API',
       return post({ merchantId: SECRET.merchantId, encrypted: request.encrypted, integrityCheck: request.integrityCheck });
     };
     expect((await send(100)).answer.operations.at(-1)?.status).toBe('SUCCESS');
-    expect((await send(200)).answer.operations.at(-1)).toMatchObject({ status: 'ERROR', message: 'merchantTransactionId was already used for a different request' });
+    expect((await send(200)).answer.operations.at(-1)).toMatchObject({
+      status: 'ERROR',
+      message: 'merchantTransactionId was already used for a different request',
+    });
     expect(paid(refundId)).toBe(1);
   });
 });
@@ -240,8 +288,14 @@ describe('Addon Payments configuration', () => {
       paymentSolution: 'creditcards',
     });
     expect(
-      loadAddonPaymentsConfig({ ADDON_PAYMENTS_API_URL: 'http://127.0.0.1:9', ADDON_PAYMENTS_TIMEOUT_MS: '2500', ADDON_PAYMENTS_PAYMENT_SOLUTION: 'caixapucpuce' }),
+      loadAddonPaymentsConfig({
+        ADDON_PAYMENTS_API_URL: 'http://127.0.0.1:9',
+        ADDON_PAYMENTS_TIMEOUT_MS: '2500',
+        ADDON_PAYMENTS_PAYMENT_SOLUTION: 'caixapucpuce',
+      }),
     ).toEqual({ apiUrl: 'http://127.0.0.1:9', timeoutMs: 2500, paymentSolution: 'caixapucpuce' });
-    expect(() => loadAddonPaymentsConfig({ ADDON_PAYMENTS_API_URL: 'http://127.0.0.1:9', ADDON_PAYMENTS_TIMEOUT_MS: '0' })).toThrow(/ADDON_PAYMENTS_TIMEOUT_MS/);
+    expect(() => loadAddonPaymentsConfig({ ADDON_PAYMENTS_API_URL: 'http://127.0.0.1:9', ADDON_PAYMENTS_TIMEOUT_MS: '0' })).toThrow(
+      /ADDON_PAYMENTS_TIMEOUT_MS/,
+    );
   });
 });

@@ -38,7 +38,7 @@ describe('Ap21 changed orders (GET /Orders/?updatedAfter=)', () => {
   it('pages through the orders changed since a time, sending it as Ap21 wall-clock time, and stops at TotalRows', async () => {
     const client = ap21.client();
     const pages = [];
-    for (let startRow = 1, more = true; more && pages.length < 10; ) {
+    for (let startRow = 1, more = true; more && pages.length < 10;) {
       const page = await client.listOrdersChangedSince(new Date(T0).toISOString(), { startRow, pageRows: 2 });
       pages.push(page);
       startRow += page.orders.length;
@@ -183,7 +183,13 @@ describe('Ap21 returns of an order', () => {
     const single = await ap21.client().getReturn(order.personId, order.orderId, viaRefundid.returnId);
     expect(single).toEqual(returns[1]);
     expect(single.payments).toEqual([
-      expect.objectContaining({ merchantId: 'Refundid', cardType: 'Refundid', stan: '0938', reference: 'Refundid 0938', amount: { minor: -11980, currency: 'AUD' } }),
+      expect.objectContaining({
+        merchantId: 'Refundid',
+        cardType: 'Refundid',
+        stan: '0938',
+        reference: 'Refundid 0938',
+        amount: { minor: -11980, currency: 'AUD' },
+      }),
     ]);
     expect(single.lines[0]).toMatchObject({ returnReasonId: '10365', value: { minor: -11980, currency: 'AUD' } });
   });
@@ -233,7 +239,14 @@ describe('posting a return (POST /Persons/{pid}/Orders/{oid}/Returns)', () => {
     origOrderNumber,
     lines: [{ skuId, quantity: -1, returnReasonId: '10365', carrier: 'EMS', conNote: 'ABC1234' }],
     payments: [
-      { origin: 'CreditCard', merchantId: 'Refundid', cardType: 'Refundid', stan: '0938', amount: { minor: -5990, currency: 'AUD' }, reference: 'Refundid 0938' },
+      {
+        origin: 'CreditCard',
+        merchantId: 'Refundid',
+        cardType: 'Refundid',
+        stan: '0938',
+        amount: { minor: -5990, currency: 'AUD' },
+        reference: 'Refundid 0938',
+      },
     ],
   });
 
@@ -245,7 +258,12 @@ describe('posting a return (POST /Persons/{pid}/Orders/{oid}/Returns)', () => {
     expect(ap21.sim.payouts().size).toBe(0);
     expect(result).toEqual({ kind: 'created', returnId: stored!.returnId });
     const read = await ap21.client().getReturn(order.personId, order.orderId, stored!.returnId);
-    expect(read).toMatchObject({ orderNumber: 'RR-1001', origOrderNumber: order.orderNumber, personId: order.personId, lines: [{ skuId: '21503', quantity: -1 }] });
+    expect(read).toMatchObject({
+      orderNumber: 'RR-1001',
+      origOrderNumber: order.orderNumber,
+      personId: order.personId,
+      lines: [{ skuId: '21503', quantity: -1 }],
+    });
     expect(refundStateOf(read)).toMatchObject({ kind: 'refunded_via_refundid', refunded: { minor: 5990 } });
     expect(ap21.sim.order(order.orderId)!.updatedAt).toBe(stored!.createdAt);
   });
@@ -343,7 +361,12 @@ describe('Ap21 access: countryCode and credentials', () => {
     const reader = new SecretReader(source, 'ap21', ap21SecretSchema);
     const before = ap21.sim.calls().length;
     await expect(ap21.client({}, reader).getOrder(order.personId, order.orderId)).resolves.toMatchObject({ orderId: order.orderId });
-    expect(ap21.sim.calls().slice(before).map((call) => call.status)).toEqual([401, 200]);
+    expect(
+      ap21.sim
+        .calls()
+        .slice(before)
+        .map((call) => call.status),
+    ).toEqual([401, 200]);
   });
 });
 
@@ -408,9 +431,18 @@ describe('Ap21 failures are typed: retryable or permanent', () => {
   it.each([
     ['truncated XML', '<Order><Id>1</Id>'],
     ['a DTD with an entity', '<!DOCTYPE Order [<!ENTITY x "y">]><Order><Id>&x;</Id></Order>'],
-    ['a line without SkuId', '<Order><Id>1</Id><OrderNumber>W1</OrderNumber><PersonId>2</PersonId><OrderDetails><OrderDetail><Id>3</Id><Quantity>1</Quantity><Value>10</Value></OrderDetail></OrderDetails></Order>'],
-    ['a fractional quantity', '<Order><Id>1</Id><OrderNumber>W1</OrderNumber><PersonId>2</PersonId><OrderDetails><OrderDetail><Id>3</Id><SkuId>4</SkuId><Quantity>1.5</Quantity><Value>10</Value></OrderDetail></OrderDetails></Order>'],
-    ['an amount finer than cents', '<Order><Id>1</Id><OrderNumber>W1</OrderNumber><PersonId>2</PersonId><Payments><PaymentDetail><Amount>10.001</Amount></PaymentDetail></Payments></Order>'],
+    [
+      'a line without SkuId',
+      '<Order><Id>1</Id><OrderNumber>W1</OrderNumber><PersonId>2</PersonId><OrderDetails><OrderDetail><Id>3</Id><Quantity>1</Quantity><Value>10</Value></OrderDetail></OrderDetails></Order>',
+    ],
+    [
+      'a fractional quantity',
+      '<Order><Id>1</Id><OrderNumber>W1</OrderNumber><PersonId>2</PersonId><OrderDetails><OrderDetail><Id>3</Id><SkuId>4</SkuId><Quantity>1.5</Quantity><Value>10</Value></OrderDetail></OrderDetails></Order>',
+    ],
+    [
+      'an amount finer than cents',
+      '<Order><Id>1</Id><OrderNumber>W1</OrderNumber><PersonId>2</PersonId><Payments><PaymentDetail><Amount>10.001</Amount></PaymentDetail></Payments></Order>',
+    ],
     ['the wrong document', '<Person><Id>1</Id></Person>'],
   ])('refuses %s as a permanent response error', async (_, body) => {
     ap21.sim.injectFailures(1, { status: 200, body });

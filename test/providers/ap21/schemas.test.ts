@@ -93,7 +93,17 @@ describe('Ap21 return documents', () => {
       personId: '1241',
       returnAuthorisationNumber: '6026',
       currency: 'AUD',
-      lines: [{ lineId: '195132', skuId: '1784', quantity: -4, returnReasonId: '10365', price: { minor: 2500, currency: 'AUD' }, value: { minor: -10000, currency: 'AUD' }, status: 'Processing' }],
+      lines: [
+        {
+          lineId: '195132',
+          skuId: '1784',
+          quantity: -4,
+          returnReasonId: '10365',
+          price: { minor: 2500, currency: 'AUD' },
+          value: { minor: -10000, currency: 'AUD' },
+          status: 'Processing',
+        },
+      ],
       payments: [],
       paymentsVisible: true,
     });

@@ -108,7 +108,11 @@ describe('Apace create offer, with Apace verifying through our real handler', ()
   it('reports localhost callback URLs as a permanent failure carrying Apace’s messages', async () => {
     const { orderId, request } = await pendingOffer(world, 'c-localhost');
     const local = (url: string) => url.replace('127.0.0.1', 'localhost');
-    const result = await world.client.createOffer({ ...request, verificationUrl: local(request.verificationUrl), notificationUrl: local(request.notificationUrl) });
+    const result = await world.client.createOffer({
+      ...request,
+      verificationUrl: local(request.verificationUrl),
+      notificationUrl: local(request.notificationUrl),
+    });
     expect(result).toEqual({
       kind: 'failed',
       retryable: false,
@@ -170,7 +174,12 @@ describe('Apace create offer, with Apace verifying through our real handler', ()
     expect(first).toMatchObject({ kind: 'created', recovered: false });
     expect(retry).toEqual({ ...first, recovered: true });
     expect(offersOf(orderId)).toHaveLength(1);
-    expect(world.simulator.verificationCalls().filter((call) => call.merchantRefundId === refundId).map((call) => call.phase)).toEqual(['create', 'create']);
+    expect(
+      world.simulator
+        .verificationCalls()
+        .filter((call) => call.merchantRefundId === refundId)
+        .map((call) => call.phase),
+    ).toEqual(['create', 'create']);
   });
 
   it('never adopts the live offer of another refund for the same order line', async () => {

@@ -23,7 +23,13 @@ async function offered(pending: PendingOffer): Promise<string> {
 async function apply(pending: PendingOffer, event: RefundEvent, refs: Record<string, string> = {}) {
   // A claim window of 0 lets the test leave the Apace route right after Apace's last verification.
   await sleep(2);
-  const outcome = await world.stack.runtime.store.applyEvent(pending.orderId, pending.refundId, event, { now: new Date().toISOString(), claimWindowMs: 0, refs }, { actor: 'dispatcher' });
+  const outcome = await world.stack.runtime.store.applyEvent(
+    pending.orderId,
+    pending.refundId,
+    event,
+    { now: new Date().toISOString(), claimWindowMs: 0, refs },
+    { actor: 'dispatcher' },
+  );
   if (!outcome.applied) throw new Error(`${event} not applied: ${outcome.why}`);
 }
 
@@ -113,7 +119,12 @@ describe('Apace payout after the refund left the Apace route', () => {
     await apply(pending, 'offer_cancel_started');
 
     expect(await world.simulator.customerAccepts(apaceRefundId, '7001')).toBe('declined');
-    expect(world.simulator.verificationCalls().filter((call) => call.merchantRefundId === pending.refundId).at(-1)).toEqual({
+    expect(
+      world.simulator
+        .verificationCalls()
+        .filter((call) => call.merchantRefundId === pending.refundId)
+        .at(-1),
+    ).toEqual({
       phase: 'payout',
       merchantRefundId: pending.refundId,
       answer: { allow_refund: false },

@@ -67,7 +67,9 @@ describe('Optty refund connector', () => {
     const outcome = await connector().connector.submit(reversal('OPT-1000'));
 
     expect(outcome).toEqual({ kind: 'succeeded', providerRef: expect.stringMatching(/^[0-9a-f-]{36}$/), detail: 'Optty refund rf-OPT-1000: SUCCESSFUL' });
-    expect(optty.refundBodies().at(-1)).toBe('{"refundReference":"rf-OPT-1000","refundAmount":{"amount":24.98,"currency":"AUD"},"refundDescription":"Returned: belt"}');
+    expect(optty.refundBodies().at(-1)).toBe(
+      '{"refundReference":"rf-OPT-1000","refundAmount":{"amount":24.98,"currency":"AUD"},"refundDescription":"Returned: belt"}',
+    );
     expect(payouts()['rf-OPT-1000']).toBe(1);
   });
 
@@ -81,24 +83,34 @@ describe('Optty refund connector', () => {
   it('fails permanently, without calling Optty, when the payment names no order', async () => {
     const request = reversal('x');
     const before = optty.refundBodies().length;
-    const outcome = await connector().connector.submit({ ...request, payment: { ...request.payment, reference: undefined } } as ReversalRequest);
+    const outcome = await connector().connector.submit({ ...request, payment: { ...request.payment, reference: undefined } });
     expect(outcome).toMatchObject({ kind: 'failed', retryable: false, detail: expect.stringContaining('neither a reference nor a transaction id') });
     expect(optty.refundBodies().length).toBe(before);
   });
 
-  it('fails permanently over the refund limit, with Optty\'s message', async () => {
+  it("fails permanently over the refund limit, with Optty's message", async () => {
     const { connector: optty1002 } = connector();
-    expect(await optty1002.submit(reversal('OPT-1002', { refundId: 'rf-1002-a', amount: { minor: 1000, currency: 'AUD' } }))).toMatchObject({ kind: 'succeeded' });
+    expect(await optty1002.submit(reversal('OPT-1002', { refundId: 'rf-1002-a', amount: { minor: 1000, currency: 'AUD' } }))).toMatchObject({
+      kind: 'succeeded',
+    });
 
     const over = await optty1002.submit(reversal('OPT-1002', { refundId: 'rf-1002-b', amount: { minor: 1500, currency: 'AUD' } }));
 
-    expect(over).toEqual({ kind: 'failed', retryable: false, detail: 'Optty refund rf-1002-b: Optty refused it (HTTP 400: You can only refund amount up to AUD 14.98)' });
+    expect(over).toEqual({
+      kind: 'failed',
+      retryable: false,
+      detail: 'Optty refund rf-1002-b: Optty refused it (HTTP 400: You can only refund amount up to AUD 14.98)',
+    });
     expect(payouts()['rf-1002-b']).toBeUndefined();
   });
 
   it('fails permanently on a refund Optty cannot accept as sent (400)', async () => {
     const outcome = await connector().connector.submit(reversal('OPT-1003', { amount: { minor: 2498, currency: 'NZD' } }));
-    expect(outcome).toEqual({ kind: 'failed', retryable: false, detail: 'Optty refund rf-OPT-1003: Optty refused it (HTTP 400: refundAmount.currency must be AUD)' });
+    expect(outcome).toEqual({
+      kind: 'failed',
+      retryable: false,
+      detail: 'Optty refund rf-OPT-1003: Optty refused it (HTTP 400: refundAmount.currency must be AUD)',
+    });
   });
 
   it('fails permanently for an order Optty does not know (404)', async () => {
@@ -161,13 +173,16 @@ describe('Optty refund connector', () => {
     const retried = await client.submit(reversal('OPT-1008'));
     const synced = await client.status(reversal('OPT-1008'));
 
-    expect(retried).toEqual({ kind: 'unknown', detail: expect.stringContaining('refundReference was used before (refundReference rf-OPT-1008 already exists)') });
+    expect(retried).toEqual({
+      kind: 'unknown',
+      detail: expect.stringContaining('refundReference was used before (refundReference rf-OPT-1008 already exists)'),
+    });
     // It may be another refund of the same order: only an operator can tell, so nothing is booked.
     expect(synced).toEqual({ kind: 'unknown', detail: 'Optty refund rf-OPT-1008: one refund of 24.98 AUD on the order, but nothing ties it to ours' });
     expect(payouts()['rf-OPT-1008']).toBe(1);
   });
 
-  it('maps PENDING to pending, and status sync follows it to SUCCESSFUL or DECLINED by Optty\'s refund id', async () => {
+  it("maps PENDING to pending, and status sync follows it to SUCCESSFUL or DECLINED by Optty's refund id", async () => {
     const { connector: client } = connector();
     optty.setPendingMode(true);
     const paid = await client.submit(reversal('OPT-1009'));
@@ -200,7 +215,10 @@ describe('Optty refund connector', () => {
       kind: 'unknown',
       detail: 'Optty refund rf-1011-c: 2 refunds of 12.49 AUD on the order, cannot tell which is ours',
     });
-    expect(await client.status(reversal('OPT-1012'))).toEqual({ kind: 'unknown', detail: 'Optty refund rf-OPT-1012: Optty lists no refund of 24.98 AUD on the order' });
+    expect(await client.status(reversal('OPT-1012'))).toEqual({
+      kind: 'unknown',
+      detail: 'Optty refund rf-OPT-1012: Optty lists no refund of 24.98 AUD on the order',
+    });
     expect(await client.status(reversal('OPT-missing'))).toMatchObject({ kind: 'unknown', detail: expect.stringContaining('HTTP 404') });
   });
 });
@@ -292,7 +310,11 @@ describe('Optty access token', () => {
 
   it('retries later when the token endpoint fails (5xx)', async () => {
     host.setFaults('optty-auth', { failureRate: 1 });
-    expect(await connector().connector.submit(reversal('OPT-1052'))).toEqual({ kind: 'failed', retryable: true, detail: 'Optty token endpoint answered HTTP 503' });
+    expect(await connector().connector.submit(reversal('OPT-1052'))).toEqual({
+      kind: 'failed',
+      retryable: true,
+      detail: 'Optty token endpoint answered HTTP 503',
+    });
     expect(payouts()['rf-OPT-1052']).toBeUndefined();
   });
 });
@@ -317,7 +339,13 @@ describe('Optty amounts', () => {
 
 describe('Optty notifications', () => {
   it('parse a REFUND_CALLBACK as a hint, keeping unknown fields', () => {
-    const notification = opttyNotificationSchema.parse({ event: 'REFUND_CALLBACK', status: 'SUCCESSFUL', transactionId: 'tx-1', refundReference: 'rf-1', extra: 1 });
+    const notification = opttyNotificationSchema.parse({
+      event: 'REFUND_CALLBACK',
+      status: 'SUCCESSFUL',
+      transactionId: 'tx-1',
+      refundReference: 'rf-1',
+      extra: 1,
+    });
     expect(isRefundCallback(notification)).toBe(true);
     expect(notification).toMatchObject({ extra: 1 });
     expect(isRefundCallback(opttyNotificationSchema.parse({ event: 'ORDER_STATUS_UPDATE', status: 'DECLINED' }))).toBe(false);

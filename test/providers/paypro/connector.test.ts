@@ -7,7 +7,12 @@ import { startSimulatorHost, type SimulatorHost } from '../../../lambdas/provide
 import { generateLocalSecrets } from '../../../local/secrets-file';
 import { secretReader } from '../../support/memory-secrets';
 
-const secret: PayProSecret = { vendorAccountId: 123456, apiSecretKey: 'paypro-api-secret-value', ipnSecretKey: 'ipn-secret', ipnValidationKey: 'ipn-validation' };
+const secret: PayProSecret = {
+  vendorAccountId: 123456,
+  apiSecretKey: 'paypro-api-secret-value',
+  ipnSecretKey: 'ipn-secret',
+  ipnValidationKey: 'ipn-validation',
+};
 const CAPTURED = 4990;
 const TIMEOUT_MS = 300;
 const alice = 'alice@example.com';
@@ -165,7 +170,10 @@ describe('PayPro DoRefund connector', () => {
 
     const repeat = await connector().submit(reversal('3004'));
 
-    expect(repeat).toEqual({ kind: 'unknown', detail: expect.stringContaining('PayPro says order 3004 was refunded before ("The order has already been refunded.")') });
+    expect(repeat).toEqual({
+      kind: 'unknown',
+      detail: expect.stringContaining('PayPro says order 3004 was refunded before ("The order has already been refunded.")'),
+    });
     expect(host.payouts().paypro!['3004']).toBe(1);
   });
 

@@ -42,7 +42,14 @@ const form = (fields: Record<string, string>) => new URLSearchParams(fields).toS
 describe('PayPro IPN signatures', () => {
   it('computes SIGNATURE as the documented example sha256("12345Processed9.99123qwerty1OrderCharged")', () => {
     const documented = createHash('sha256').update('12345Processed9.99123qwerty1OrderCharged').digest('hex');
-    const fields = { ORDER_ID: '12345', ORDER_STATUS: 'Processed', ORDER_TOTAL_AMOUNT: '9.99', CUSTOMER_EMAIL: '', TEST_MODE: '1' as const, IPN_TYPE_NAME: 'OrderCharged' };
+    const fields = {
+      ORDER_ID: '12345',
+      ORDER_STATUS: 'Processed',
+      ORDER_TOTAL_AMOUNT: '9.99',
+      CUSTOMER_EMAIL: '',
+      TEST_MODE: '1' as const,
+      IPN_TYPE_NAME: 'OrderCharged',
+    };
     expect(ipnSignature(fields, '123qwerty')).toBe(documented);
   });
 
@@ -139,7 +146,9 @@ describe('verifyPayProIpn', () => {
   const allowed = ipnSourceMatcher(config.sourceIps);
 
   it('passes a genuine IPN from an allowed address', async () => {
-    await expect(verifyPayProIpn(secretReader('paypro', secret, payProSecretSchema).reader, config, allowed, '127.0.0.1', signedIpn())).resolves.toBeUndefined();
+    await expect(
+      verifyPayProIpn(secretReader('paypro', secret, payProSecretSchema).reader, config, allowed, '127.0.0.1', signedIpn()),
+    ).resolves.toBeUndefined();
   });
 
   it.each<[string, string, PayProIpn, number, string]>([
@@ -148,7 +157,10 @@ describe('verifyPayProIpn', () => {
     ['a HASH from another secret key', '127.0.0.1', signedIpn({}, { ...secret, ipnSecretKey: 'other' }), 401, 'invalid_hash'],
     ['a SIGNATURE from another validation key', '127.0.0.1', signedIpn({}, { ...secret, ipnValidationKey: 'other' }), 401, 'invalid_signature'],
   ])('refuses %s', async (_, sourceIp, ipn, status, code) => {
-    await expect(verifyPayProIpn(secretReader('paypro', secret, payProSecretSchema).reader, config, allowed, sourceIp, ipn)).rejects.toMatchObject({ status, code });
+    await expect(verifyPayProIpn(secretReader('paypro', secret, payProSecretSchema).reader, config, allowed, sourceIp, ipn)).rejects.toMatchObject({
+      status,
+      code,
+    });
   });
 
   it('re-reads the secret once when the IPN keys have rotated', async () => {

@@ -14,7 +14,17 @@ const ap21Order: Ap21Order = {
   currency: 'AUD',
   email: 'alice@example.com',
   lines: [
-    { lineId: '56025', skuId: '21503', quantity: 3, value: AUD(10000), price: AUD(3500), productCode: 'LS-01', productName: 'LINEN SHIRT', colourName: 'NAVY', sizeCode: 'M' },
+    {
+      lineId: '56025',
+      skuId: '21503',
+      quantity: 3,
+      value: AUD(10000),
+      price: AUD(3500),
+      productCode: 'LS-01',
+      productName: 'LINEN SHIRT',
+      colourName: 'NAVY',
+      sizeCode: 'M',
+    },
     { lineId: '56026', skuId: '880', quantity: 1, value: AUD(0), productCode: 'GIFT' },
     { lineId: '56027', skuId: '990', quantity: -1, value: AUD(-4500) },
     { lineId: '56028', skuId: '991', quantity: 2, value: AUD(2000) },
@@ -43,7 +53,13 @@ describe('the RapiOrder answer', () => {
 
   it('describes each line from Ap21 and limits returns to what the ledger still has', () => {
     const answer = rapiOrder(reserved, ap21Order, 'alice@example.com');
-    expect(answer).toMatchObject({ merchant_order_ref: 'ap21-20784', order_number: 'W0020784', purchased_at: '2026-03-01T10:00:00.000Z', payment_method: 'GiftVoucher', is_giftcard_used: true });
+    expect(answer).toMatchObject({
+      merchant_order_ref: 'ap21-20784',
+      order_number: 'W0020784',
+      purchased_at: '2026-03-01T10:00:00.000Z',
+      payment_method: 'GiftVoucher',
+      is_giftcard_used: true,
+    });
     expect(answer.line_items).toEqual([
       {
         line_item_ref: '56025',
@@ -87,9 +103,15 @@ describe('Refundid settings and ids', () => {
   it('needs the addresses Refundid calls from, and reads the cache settings', () => {
     expect(() => loadRefundidConfig({})).toThrow(ConfigurationError);
     expect(() => loadRefundidConfig({ REFUNDID_ALLOWED_IPS: ' , ' })).toThrow('REFUNDID_ALLOWED_IPS lists no address');
-    expect(() => loadRefundidConfig({ REFUNDID_ALLOWED_IPS: 'rapi.refundid.com' })).toThrow('REFUNDID_ALLOWED_IPS has not IP addresses or CIDR blocks: rapi.refundid.com');
+    expect(() => loadRefundidConfig({ REFUNDID_ALLOWED_IPS: 'rapi.refundid.com' })).toThrow(
+      'REFUNDID_ALLOWED_IPS has not IP addresses or CIDR blocks: rapi.refundid.com',
+    );
     expect(() => loadRefundidConfig({ REFUNDID_ALLOWED_IPS: '34.87.219.187', REFUNDID_ORDER_CACHE_SECONDS: '-1' })).toThrow(ConfigurationError);
-    expect(loadRefundidConfig({ REFUNDID_ALLOWED_IPS: '34.87.219.187' })).toEqual({ allowedIps: ['34.87.219.187'], orderCacheTtlMs: 60_000, orderCacheMaxEntries: 1000 });
+    expect(loadRefundidConfig({ REFUNDID_ALLOWED_IPS: '34.87.219.187' })).toEqual({
+      allowedIps: ['34.87.219.187'],
+      orderCacheTtlMs: 60_000,
+      orderCacheMaxEntries: 1000,
+    });
     expect(loadRefundidConfig({ REFUNDID_ALLOWED_IPS: '34.116.107.90', REFUNDID_ORDER_CACHE_SECONDS: '0' }).orderCacheTtlMs).toBe(0);
   });
 
