@@ -1,5 +1,5 @@
 /**
- * The inbound routes of DESIGN §3: the contract providers call. The local server and the CDK
+ * The inbound routes of docs/design.md §3: the contract providers call. The local server and the CDK
  * stack both read this list, so a route exists in both or in neither.
  */
 export interface RouteDefinition {

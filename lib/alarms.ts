@@ -35,7 +35,7 @@ export interface AlarmsProps {
 }
 
 /**
- * The signals that need a person (DESIGN §6), all to one topic that e-mails the stage's address.
+ * The signals that need a person (docs/design.md §6), all to one topic that e-mails the stage's address.
  * Missing data is not breaching: a quiet stage, or a metric whose emitter has not shipped yet, is
  * not an incident.
  */

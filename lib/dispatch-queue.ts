@@ -8,7 +8,7 @@ export const DISPATCH_VISIBILITY_TIMEOUT = Duration.minutes(3);
 export const MAX_CONSUMER_TIMEOUT = Duration.seconds(DISPATCH_VISIBILITY_TIMEOUT.toSeconds() / 6);
 
 /**
- * The doorbell of the outbox (DESIGN §2.4): the table holds the work, a message only says "look
+ * The doorbell of the outbox (docs/design.md §2.4): the table holds the work, a message only says "look
  * now". A message that fails five receives moves to the DLQ, which raises an alarm; the sweeper
  * still finds its refund through the `due` index, so nothing is lost while it waits there.
  */

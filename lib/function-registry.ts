@@ -16,7 +16,7 @@ export interface FunctionDefinition {
    */
   readonly callsOut: readonly SecretName[];
   readonly table: 'none' | 'read' | 'readWrite';
-  /** The outbox doorbell (DESIGN §2.4): API handlers `send`, the dispatcher `consume`s. */
+  /** The outbox doorbell (docs/design.md §2.4): API handlers `send`, the dispatcher `consume`s. */
   readonly dispatchQueue?: 'send' | 'consume';
   readonly memoryMb: number;
   readonly timeoutSeconds: number;

@@ -28,7 +28,7 @@ export interface InboundApiProps {
 export const executeApiResource = (path: string): string => `execute-api:/*/*${path.replace(/\{\w+\}/g, '*')}`;
 
 /**
- * The REST API of DESIGN §3: every route of `lambdas/routes.ts` to its function, as the local
+ * The REST API of docs/design.md §3: every route of `lambdas/routes.ts` to its function, as the local
  * server serves them.
  *
  * - Every body reaches the handler base64-encoded (`*\/*` is binary), so signatures are checked
@@ -49,7 +49,7 @@ export class InboundApi extends Construct {
     const accessLogs = new LogGroup(this, 'AccessLogs', { retention: config.logRetention, removalPolicy: config.removalPolicy });
     this.api = new RestApi(this, 'Api', {
       restApiName: `refund-relay-${config.stage}`,
-      description: 'refund-relay inbound callbacks and webhooks (DESIGN §3)',
+      description: 'refund-relay inbound callbacks and webhooks (docs/design.md §3)',
       endpointConfiguration: { types: [EndpointType.REGIONAL] },
       binaryMediaTypes: ['*/*'],
       policy: resourcePolicy(config.ipAllowlists),
@@ -94,7 +94,7 @@ export class InboundApi extends Construct {
     const authorization =
       route.caller === 'anyone'
         ? 'A public liveness probe: it answers {"ok":true} and reads nothing.'
-        : `${route.caller} cannot sign with IAM or Cognito; the handler authenticates each call as DESIGN §3 specifies (URL tokens, HMAC signatures, bearer tokens, source IPs), locally and in AWS alike.`;
+        : `${route.caller} cannot sign with IAM or Cognito; the handler authenticates each call as docs/design.md §3 specifies (URL tokens, HMAC signatures, bearer tokens, source IPs), locally and in AWS alike.`;
     Validations.of(method).acknowledge(
       { id: 'AwsSolutions-APIG4', reason: authorization },
       { id: 'AwsSolutions-COG4', reason: `Callers are servers or probes, not Cognito users. ${authorization}` },

@@ -20,7 +20,7 @@ export interface RefundRelayStackProps {
 
 export const stackName = (stage: string): string => `refund-relay-${stage}`;
 
-/** One stage of refund-relay in its own account and region (DESIGN §6). */
+/** One stage of refund-relay in its own account and region (docs/design.md §6). */
 export class RefundRelayStack extends Stack {
   readonly functions: Functions;
   readonly dispatchQueue: DispatchQueue;

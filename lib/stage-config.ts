@@ -3,14 +3,14 @@ import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { SecretName } from '../lambdas/commons/secrets';
 
 /**
- * Everything that differs between stages, in one typed file (DESIGN §6). The account ids, Elastic
+ * Everything that differs between stages, in one typed file (docs/design.md §6). The account ids, Elastic
  * IPs, e-mail addresses, domain and certificate below are PLACEHOLDERS: an engineer replaces them
  * with their own before the first deploy (README, "Deploying a stage").
  */
 export const STAGE_NAMES = ['dev', 'staging', 'prod'] as const;
 export type StageName = (typeof STAGE_NAMES)[number];
 
-/** The base-URL variables of DESIGN §5; connectors append their documented paths (no trailing slash). */
+/** The base-URL variables of docs/design.md §5; connectors append their documented paths (no trailing slash). */
 export const PROVIDER_URL_VARIABLES = [
   'APACE_API_URL',
   'AP21_API_URL',
@@ -66,7 +66,7 @@ export interface StageConfig {
     readonly elasticIps?: readonly ElasticIp[];
   };
   /**
-   * `apace_first`: offer an Apace instant refund and fall back to card reversal (DESIGN §2.2);
+   * `apace_first`: offer an Apace instant refund and fall back to card reversal (docs/design.md §2.2);
    * `reversal_only`: reverse on the card straight away. For the dispatcher, which lands later:
    * no runtime variable carries it yet.
    */
@@ -90,7 +90,7 @@ export interface StageConfig {
   readonly alarmThresholds: { readonly api5xxPercent: number; readonly pollerLagSeconds: number };
 }
 
-/** PayPro's documented IPN senders (providers.md §5), the same for test and live orders. */
+/** PayPro's documented IPN senders (docs/providers.md §5), the same for test and live orders. */
 const PAYPRO_IPN_SENDERS = ['198.199.123.239', '157.230.8.40', '2604:a880:400:d0::1843:7001', '2604:a880:400:d1::b6c:c001'];
 const REFUNDID_PRODUCTION = ['34.87.219.187'];
 const REFUNDID_SANDBOX = ['34.116.107.90'];

@@ -42,7 +42,7 @@ const KEY_ACTIONS: Record<TableAccess, string[]> = {
 };
 
 /**
- * The single table (DESIGN §2.1) with the layout `lambdas/store/table.ts` defines for the store
+ * The single table (docs/design.md §2.1) with the layout `lambdas/store/table.ts` defines for the store
  * adapter and the local runtime: on-demand, point-in-time recovery, TTL on inbox records, and the
  * sparse `due` index the dispatcher and sweeper read (keys only, as locally).
  */

@@ -27,7 +27,7 @@ export interface StaticEgressProps {
 
 /**
  * The one way out to providers and Ap21: private subnets whose traffic leaves through NAT gateways
- * on fixed Elastic IPs, the addresses Ap21 and the providers allowlist (DESIGN §6). DynamoDB and
+ * on fixed Elastic IPs, the addresses Ap21 and the providers allowlist (docs/design.md §6). DynamoDB and
  * Secrets Manager are reached through VPC endpoints, so only provider traffic crosses the NAT.
  */
 export class StaticEgress extends Construct {

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 
 /**
- * The local runtime's environment (DESIGN §5): the same variable names as the Lambdas' environment
+ * The local runtime's environment (docs/design.md §5): the same variable names as the Lambdas' environment
  * in AWS. Anything the engineer already exported wins.
  */
 export interface LocalSettings {

@@ -13,7 +13,7 @@ import { loadRoutes, startServer } from './server';
 import { startProviderSimulators } from './simulators';
 
 /**
- * `npm start` (DESIGN §5): dynalite persisted under .local/, the secrets file, the provider
+ * `npm start` (docs/design.md §5): dynalite persisted under .local/, the secrets file, the provider
  * simulators, the HTTP API on PORT, and the dispatcher and sweeper running in-process — the same
  * code as the Lambdas, with an in-memory queue where AWS has SQS.
  */

@@ -139,7 +139,7 @@ export interface LocalServer {
   close(): Promise<void>;
 }
 
-/** Serves the routes of DESIGN §3 on loopback, as API Gateway would in front of the Lambdas. */
+/** Serves the routes of docs/design.md §3 on loopback, as API Gateway would in front of the Lambdas. */
 export async function startServer(routes: CompiledRoute[], options: { port?: number; host?: string } = {}): Promise<LocalServer> {
   const server = createServer(async (request, response) => {
     try {

@@ -16,7 +16,7 @@ export interface ProviderSimulators {
   readonly paypro: PayProSimulator;
   readonly optty: OpttySimulators;
   readonly ap21: Ap21Simulator;
-  /** The provider base URLs to hand refund-relay (DESIGN §5 names). */
+  /** The provider base URLs to hand refund-relay (docs/design.md §5 names). */
   readonly env: Readonly<Record<string, string>>;
   /** Money sent per our refund id, across every provider (PayPro counts per its order id). */
   payoutsByReference(): Map<string, number>;

@@ -18,7 +18,7 @@ const schema = z.object({
   SECRETS_MAX_AGE_SECONDS: seconds(300),
   /** Base of the callback URLs handed to Apace (the API Gateway stage URL or a custom domain). */
   PUBLIC_BASE_URL: z._default(z.url(), 'http://127.0.0.1:3000'),
-  /** How long after an `allow_refund: true` answer Apace may still pay out (DESIGN §2.3). */
+  /** How long after an `allow_refund: true` answer Apace may still pay out (docs/design.md §2.3). */
   APACE_CLAIM_WINDOW_SECONDS: seconds(900),
   /** How long callback tokens stay valid after the offer expires (webhook retries arrive late). */
   APACE_CALLBACK_GRACE_SECONDS: seconds(7 * 24 * 3600),

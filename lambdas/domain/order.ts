@@ -15,7 +15,7 @@ import {
 } from './refund';
 
 /**
- * The order ledger (DESIGN §2.1). `available` is kept beside the counters because a DynamoDB
+ * The order ledger (docs/design.md §2.1). `available` is kept beside the counters because a DynamoDB
  * condition cannot add: `available >= :units` is how the store enforces
  * `reserved + refunded <= purchased` in one conditional write.
  */

@@ -1,7 +1,7 @@
 import type { Money } from './money';
 
 /**
- * Refund state machine (DESIGN §2.2). A refund is a set of order lines plus an amount against one
+ * Refund state machine (docs/design.md §2.2). A refund is a set of order lines plus an amount against one
  * payment, paid through exactly one channel. States that still hold the ledger reservation are
  * listed in HOLDING_STATES; `paid` has moved it to refunded, `released` has given it back.
  */
@@ -112,7 +112,7 @@ const APACE_PAYABLE: readonly RefundState[] = ['offer_pending', 'offered', 'offe
 
 /**
  * Every transition there is. Leaving the Apace channel always passes `offer_cancelling` (cancel
- * first, DESIGN §2.3); an Apace payment is accepted while no other channel has sent money.
+ * first, docs/design.md §2.3); an Apace payment is accepted while no other channel has sent money.
  */
 export const RULES = {
   attempt_started: { from: ['offer_pending', 'offer_cancelling', 'reversal_submitted'], to: 'unchanged', ledger: 'hold', countsAttempt: true, guard: 'due' },
@@ -183,7 +183,7 @@ export function ruleFor(event: RefundEvent): TransitionRule {
 export interface TransitionContext {
   /** UTC ISO time of the event as refund-relay saw it. */
   readonly now: string;
-  /** How long after an `allow_refund: true` answer Apace may still pay (DESIGN §2.3). */
+  /** How long after an `allow_refund: true` answer Apace may still pay (docs/design.md §2.3). */
   readonly claimWindowMs: number;
   /** Why the refund is in its new state (manual review, release); cleared when absent. */
   readonly reason?: string;
@@ -262,7 +262,7 @@ export interface VerificationAnswer {
 export type VerificationView = Pick<Refund, 'state' | 'channel' | 'offerExpiresAt'>;
 
 /**
- * What Apace is told when it asks whether it may pay (DESIGN §2.3). `refund_issued: true` tells the
+ * What Apace is told when it asks whether it may pay (docs/design.md §2.3). `refund_issued: true` tells the
  * customer the normal refund already went out through another channel.
  */
 export function verificationAnswer(view: VerificationView, now: string): VerificationAnswer {

@@ -8,6 +8,6 @@ const poller = createAp21Poller(rt, process.env, dispatchDoorbell(rt));
 
 /**
  * Scheduled every minute: ingests the returns of the Ap21 orders changed since the watermark and
- * retries pushed returns left pending (DESIGN §2.4). A run is bounded; the next one resumes.
+ * retries pushed returns left pending (docs/design.md §2.4). A run is bounded; the next one resumes.
  */
 export const handler = withLambdaContext(async (): Promise<PollRun> => poller.run());

@@ -37,7 +37,7 @@ export interface Ap21LedgerSettings {
 const PROVIDERS = ['addon_payments', 'paypro', 'optty', 'refundid', 'other'] as const;
 const RULE = /^(MerchantId|CardType|Origin):([^,=:]{1,100})=([a-z_]+)$/;
 
-/** Refundid's documented Ap21 set-up: merchant id `Refundid`, card type `REFUNDID` (providers.md §2). */
+/** Refundid's documented Ap21 set-up: merchant id `Refundid`, card type `REFUNDID` (docs/providers.md §2). */
 const DEFAULT_PAYMENT_PROVIDERS = 'MerchantId:Refundid=refundid,CardType:Refundid=refundid';
 
 /** Four digits, optionally after mask characters (`************7001`, `XXXX XXXX XXXX 7001`); never a full card number. */
@@ -69,7 +69,7 @@ const schema = z.object({
   AP21_PAYMENT_PROVIDERS: z._default(z.string().check(z.maxLength(4000)), DEFAULT_PAYMENT_PROVIDERS),
   /**
    * The Ap21 payment field that carries the card's last four digits on this stage, if any
-   * (DESIGN §2.2: never invented). UNCONFIRMED: the documented payment block has none, so the
+   * (docs/design.md §2.2: never invented). UNCONFIRMED: the documented payment block has none, so the
    * default is none and every card refund goes to card reversal.
    */
   AP21_CARD_LAST_FOUR_FIELD: z._default(z.enum(['none', 'Reference', 'AccountId']), 'none'),

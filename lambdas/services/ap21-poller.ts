@@ -108,7 +108,7 @@ const MAX_SEEN_SAVED = 20_000;
 
 /**
  * Reads the orders Ap21 says changed since the watermark, page by page, opens the ledger of each
- * (Refundid's order fetch needs it before any return exists) and ingests every return (DESIGN §2.4). Ingestion is idempotent (refund ids derive from Ap21 return ids), so the
+ * (Refundid's order fetch needs it before any return exists) and ingests every return (docs/design.md §2.4). Ingestion is idempotent (refund ids derive from Ap21 return ids), so the
  * rule is simply: the watermark moves only when every order of a pass was ingested, and anything
  * that stops a run early — budget spent, Ap21 down, a crash — leads to reading some orders again,
  * never to skipping one.

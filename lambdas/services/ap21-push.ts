@@ -190,7 +190,7 @@ function unitsBySku(lines: readonly { readonly skuId: string; readonly quantity:
 }
 
 /**
- * Storage first (DESIGN §2.4): a push is kept as a pending inbox record, keyed on the Ap21 return
+ * Storage first (docs/design.md §2.4): a push is kept as a pending inbox record, keyed on the Ap21 return
  * id, before it is acknowledged; then it is processed at once. A record left pending (Ap21 slow or
  * down, a crash after the 202) is processed again by the poller's next run.
  */

@@ -15,7 +15,7 @@ export interface OfferItem {
 export interface OfferRequest {
   readonly orderId: string;
   readonly refundId: string;
-  /** From a trusted source only (DESIGN §2.2); a refund without it never reaches Apace. */
+  /** From a trusted source only (docs/design.md §2.2); a refund without it never reaches Apace. */
   readonly cardLastFour: string;
   readonly amount: Money;
   readonly items: readonly OfferItem[];

@@ -27,7 +27,7 @@ export interface DispatchStep {
 }
 
 /**
- * Does the outbound work the outbox says is due for one order (DESIGN §2.4): create or cancel Apace
+ * Does the outbound work the outbox says is due for one order (docs/design.md §2.4): create or cancel Apace
  * offers, submit and follow up card reversals. The same code runs as the SQS consumer in AWS and
  * in the local runtime's loop. Every provider call is preceded by a claim — a conditional write
  * that counts the attempt and takes a lease — so two dispatchers never make the same call at once,
@@ -118,7 +118,7 @@ export class Dispatcher {
     return this.leaveApace(order, claim.refund, `Apace refused the offer: ${result.reason}`);
   }
 
-  /** Cancel first (DESIGN §2.3): only once Apace can no longer pay does the refund go to reversal. */
+  /** Cancel first (docs/design.md §2.3): only once Apace can no longer pay does the refund go to reversal. */
   private async leaveApace(order: Order, refund: Refund, reason: string): Promise<string> {
     const started = await this.apply(order, refund, 'offer_cancel_started', { reason });
     if (started.applied) return this.cancelOffer(order, started.refund);

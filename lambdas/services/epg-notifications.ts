@@ -4,7 +4,7 @@ import type { OrderStore } from '../store/order-store';
 import { followUpSooner, locateRefund, paidBy, sha256, type NotificationContext } from './reversal-notices';
 
 /**
- * An EPG status notification: unsigned (providers.md §4), and EPG has no status query to confirm it
+ * An EPG status notification: unsigned (docs/providers.md §4), and EPG has no status query to confirm it
  * with, so it never changes money state. It only brings the follow-up of the refund it names
  * forward. One naming no card reversal of ours is answered and dropped unstored: nothing vouches
  * for its sender, and storing it would let anyone fill the table.

@@ -87,7 +87,7 @@ function sameLines(refund: Refund, push: RmaPush): boolean {
 }
 
 /**
- * Applies one RMA status push (DESIGN §2.2: refunding → refundid_pending → paid | released).
+ * Applies one RMA status push (docs/design.md §2.2: refunding → refundid_pending → paid | released).
  * Idempotent on `refundid_id`; repeats and late pushes are answered from the refund's state and
  * kept once in the inbox. Out of order:
  * - `refundid` before `refunding`: Refundid has already paid, so the units are booked as refunded

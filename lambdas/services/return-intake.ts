@@ -61,7 +61,7 @@ function returnedUnitsBySku(ret: Ap21Return): Record<string, number> {
 }
 
 /**
- * Turns one Ap21 return into exactly one refund (DESIGN §2.3–2.4), whoever asks and however often:
+ * Turns one Ap21 return into exactly one refund (docs/design.md §2.3–2.4), whoever asks and however often:
  * the poller, the push endpoint, a retry after a crash. The refund id derives from the return id,
  * so a second ingestion finds the first. A return Ap21 shows as already refunded (by Refundid, or
  * by Ap21 itself to the original payment) is recorded as paid and never dispatched; one that is

@@ -6,7 +6,7 @@ export interface Doorbell {
 }
 
 /**
- * The backstop of the outbox (DESIGN §2.4): orders whose due time has come — work whose doorbell was
+ * The backstop of the outbox (docs/design.md §2.4): orders whose due time has come — work whose doorbell was
  * lost, leases of crashed dispatchers, offers that expired, reversals a provider left pending — are
  * handed to the dispatcher again. The dispatcher decides what each refund needs.
  */

@@ -8,7 +8,7 @@ import { verificationAnswer, type Channel, type RefundEvent } from '../../lambda
  * any order against the pure domain. Each provider's payouts are counted on its side, so the
  * checks compare what the domain believes with the money that actually moved.
  *
- * Assumptions (documented in DESIGN §2.3): Apace pays only after a verification answered
+ * Assumptions (documented in docs/design.md §2.3): Apace pays only after a verification answered
  * `allow_refund: true`, and within `APACE_PAYOUT_WINDOW_MS` of it, or it asks again; it may pay
  * even if a cancel slipped in after that answer (the pessimistic case). Reversal providers pay at
  * most once per merchant reference (our refund id).

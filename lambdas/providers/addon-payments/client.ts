@@ -9,7 +9,7 @@ import type { AddonPaymentsSecret } from './schemas';
 import { outcomeOfCallError, outcomeOfHttpResponse } from './statuses';
 
 export const REBATE_PATH = '/EPGCheckout/rest/online/rebate';
-/** 3, 4 and 5 are accepted; 5 is the recommended one (providers.md §4). */
+/** 3, 4 and 5 are accepted; 5 is the recommended one (docs/providers.md §4). */
 export const EPG_API_VERSION = '5';
 
 const PROVIDER = 'addon_payments';
@@ -75,7 +75,7 @@ export class AddonPaymentsConnector implements ReversalConnector {
   }
 
   /**
-   * EPG documents no query for a rebate's state (providers.md §4): only the synchronous answer and
+   * EPG documents no query for a rebate's state (docs/providers.md §4): only the synchronous answer and
    * the unsigned statusURL notification. Nothing is invented here; the sweeper escalates a refund
    * that stays unknown to manual review after its configured time.
    */

@@ -4,7 +4,7 @@ import * as z from 'zod/mini';
 /**
  * Non-secret EPG settings from the environment. The base URL has no default in code: staging is
  * https://checkout-stg.addonpayments.com and production https://checkout.addonpayments.com
- * (providers.md §4); the stage config sets one of them.
+ * (docs/providers.md §4); the stage config sets one of them.
  */
 const schema = z.object({
   ADDON_PAYMENTS_API_URL: z.url(),

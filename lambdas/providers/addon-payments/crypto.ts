@@ -3,7 +3,7 @@ import { ConfigurationError } from '../../commons/config';
 import { formatDecimal, type Money } from '../../domain/money';
 
 /**
- * EPG's H2H request encryption (providers.md §4), byte for byte what the official SDKs send:
+ * EPG's H2H request encryption (docs/providers.md §4), byte for byte what the official SDKs send:
  * the fields as a `k=v&k=v` string, URL-encoded like Java's URLEncoder with `=&;:,` put back,
  * AES-256-CBC/PKCS7 under the merchant password, and a SHA-256 integrity check of the clear bytes.
  */

@@ -4,7 +4,7 @@ import { describeIssues } from '../../commons/validation';
 
 /**
  * Secret `addonPayments` (JSON). `merchantId` is the numeric merchant code from onboarding (4–7
- * digits, seed 002); `merchantPassword` is the 32-character secret whose UTF-8 bytes are the
+ * digits, docs/providers.md §4); `merchantPassword` is the 32-character secret whose UTF-8 bytes are the
  * AES-256 key.
  */
 export const addonPaymentsSecretSchema = z.object({
@@ -174,7 +174,7 @@ export interface EpgStatusNotification {
 }
 
 /**
- * Parses an asynchronous status notification. Notifications are unsigned (providers.md §4:
+ * Parses an asynchronous status notification. Notifications are unsigned (docs/providers.md §4:
  * UNCONFIRMED), so the result is a hint naming a refund to re-check, never proof of payment.
  */
 export function parseStatusNotification(body: string): EpgStatusNotification {

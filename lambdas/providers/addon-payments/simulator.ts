@@ -10,7 +10,7 @@ import { decryptRebate, DecryptionError, integrityCheckOf, javaUrlDecode } from 
  * EPG's H2H rebate for local runs and tests (mount prefix `addon-payments`). It checks what the
  * documented API checks (headers, decryption under the merchant password, integrityCheck over the
  * clear bytes, mandatory fields), refunds seeded original transactions up to their amount, and
- * answers the XML `<response>` of providers.md §4.
+ * answers the XML `<response>` of docs/providers.md §4.
  *
  * Choices the facts leave open, made here and not to be relied on as EPG behaviour:
  * - Request-level faults (headers, decryption, integrityCheck, missing fields) get HTTP 400 with a

@@ -4,7 +4,7 @@ import type { ReversalOutcome } from '../reversal';
 import { EpgResponseError, lastOperation, parseEpgResponse, type EpgOperation } from './schemas';
 
 /**
- * EPG answers → our outcomes. The facts (providers.md §4) give the status values and that the last
+ * EPG answers → our outcomes. The facts (docs/providers.md §4) give the status values and that the last
  * operation decides; they give no respCode list for rebates, so codes and messages are reported in
  * `detail` for people, never used to decide.
  */

@@ -57,7 +57,7 @@ const newReturnSchema = z.object({
       }),
     )
     .check(z.minLength(1), z.maxLength(500)),
-  /** Version 4.0 refund payment, e.g. MerchantId/CardType `Refundid` (guide pp.147–149). */
+  /** Version 4.0 refund payment, e.g. MerchantId/CardType `Refundid` (docs/providers.md §3, Retail API guide pp.147–149). */
   payments: z.optional(
     z
       .array(
@@ -148,7 +148,7 @@ export class Ap21Client {
 
   /**
    * `GET /Orders/?updatedAfter=` — web orders created or changed after `updatedAfter` (ISO),
-   * read from the sales order tables, so with their latest status (guide p.127). The time is
+   * read from the sales order tables, so with their latest status (docs/providers.md §3, Retail API guide p.127). The time is
    * sent as Ap21's offset-less wall clock in AP21_TIME_ZONE, truncated to the second (which can
    * only widen the window). "No data found" (404) is an empty, final page.
    */
@@ -202,7 +202,7 @@ export class Ap21Client {
     return elements.map((element) => readReturn(element, this.returnContext()));
   }
 
-  /** `GET /Persons/{pid}/Orders/{oid}/Returns/{rid}` (guide p.150). */
+  /** `GET /Persons/{pid}/Orders/{oid}/Returns/{rid}` (docs/providers.md §3, Retail API guide p.150). */
   async getReturn(personId: string, orderId: string, returnId: string): Promise<Ap21Return> {
     const [pid, oid, rid] = [this.id(personId, 'personId'), this.id(orderId, 'orderId'), this.id(returnId, 'returnId')];
     const what = `return ${rid} of order ${oid}`;
@@ -212,7 +212,7 @@ export class Ap21Client {
   }
 
   /**
-   * `POST /Persons/{pid}/Orders/{oid}/Returns` with a `<ReturnOrder>` (guide p.149; 200 expected).
+   * `POST /Persons/{pid}/Orders/{oid}/Returns` with a `<ReturnOrder>` (docs/providers.md §3, Retail API guide p.149; 200 expected).
    * Negative quantities and the optional negative refund payment are checked before sending.
    * Safe to retry after an ambiguous failure: the same `orderNumber` then yields `already_exists`.
    * `StockUpdate` is never sent: `False` makes Ap21 refund the original payment itself (guide

@@ -33,7 +33,7 @@ const schema = z.object({
   /**
    * Sent as `Accept: version_<n>`. Without it Ap21 returns only version 1 elements, and the
    * `Payments` block of a return (the proof that Refundid already refunded it) exists only from
-   * version 4.0 (guide pp.146–149): below 4.0 a Refundid-paid return would look unpaid. An
+   * version 4.0 (docs/providers.md §3, Retail API guide pp.146–149): below 4.0 a Refundid-paid return would look unpaid. An
    * installation without 4.0 answers API error 5045 (major version not supported, per the PHP
    * SDK's notes); on such a stage set 2.0, and returns then read as `payments_not_visible`.
    */

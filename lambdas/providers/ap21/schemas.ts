@@ -29,12 +29,12 @@ export interface Ap21Payment {
   /** CreditCard, DirectDebit, Zip, GiftVoucher, … (guide PaymentDetail). */
   readonly origin?: string;
   readonly cardType?: string;
-  /** Gateway transaction id; what a card refund needs (guide p.121). */
+  /** Gateway transaction id; what a card refund needs (docs/providers.md §3, Retail API guide p.121). */
   readonly stan?: string;
   readonly reference?: string;
   readonly merchantId?: string;
   readonly accountId?: string;
-  /** Negative for money going back to the customer (guide p.123: "negative amounts mean a credit"). */
+  /** Negative for money going back to the customer (docs/providers.md §3, Retail API guide p.123: "negative amounts mean a credit"). */
   readonly amount: Money;
 }
 
@@ -84,7 +84,7 @@ export interface Ap21OrderPage {
 export interface Ap21ReturnLine {
   readonly lineId?: string;
   readonly skuId: string;
-  /** Always negative: units coming back (guide p.146). */
+  /** Always negative: units coming back (docs/providers.md §3, Retail API guide p.146). */
   readonly quantity: number;
   readonly returnReasonId?: string;
   readonly price?: Money;
@@ -304,7 +304,7 @@ export function readReturn(element: XmlElement, context: ReadContext & { readonl
 }
 
 /**
- * Ap21 date-times carry no offset (`2020-12-01T11:33:07`, guide p.127). These two convert
+ * Ap21 date-times carry no offset (`2020-12-01T11:33:07`, docs/providers.md §3, Retail API guide p.127). These two convert
  * between that wall clock in `timeZone` and UTC ISO, DST included, whole seconds only.
  */
 const wallClockFormats = new Map<string, Intl.DateTimeFormat>();

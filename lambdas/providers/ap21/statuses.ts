@@ -156,10 +156,10 @@ export function errorForResponse(response: { status: number; headers: Headers; t
 /**
  * Whether Ap21 already recorded money going back for a return (or a negative order).
  * - `refunded_via_refundid`: a negative payment whose MerchantId or CardType is Refundid
- *   (guide p.147–149; Refundid's Ap21 set-up uses merchant id `Refundid`, card type `REFUNDID`).
+ *   (docs/providers.md §3, Retail API guide p.147–149; Refundid's Ap21 set-up uses merchant id `Refundid`, card type `REFUNDID`).
  *   Record it as paid through Refundid; never refund it again.
  * - `refunded_in_ap21`: a negative payment through another gateway, e.g. a return posted with
- *   `StockUpdate=False`, which Ap21 refunds to the original payment itself (guide p.145). Also
+ *   `StockUpdate=False`, which Ap21 refunds to the original payment itself (docs/providers.md §3, Retail API guide p.145). Also
  *   never refunded again by us.
  * - `payments_not_visible`: the document was read below payload version 4.0, where Ap21 leaves
  *   a return's payments out; "no payments" then proves nothing, so nothing may be refunded.

@@ -4,7 +4,7 @@ import type { SecretReader } from '../../commons/secrets';
 import type { ApaceSecret } from './schemas';
 
 /**
- * Tokens in the callback URLs we give Apace (it calls them with no auth headers, DESIGN §3):
+ * Tokens in the callback URLs we give Apace (it calls them with no auth headers, docs/design.md §3):
  * `<keyId>.<expiry epoch s>.<base64url HMAC-SHA256>` over purpose, order id, refund id and expiry.
  * The key id lets two keys verify at once, so keys rotate without breaking live offers.
  */
@@ -58,7 +58,7 @@ export interface CallbackUrls {
   readonly notificationUrl: string;
 }
 
-/** The two URLs handed to Apace for one refund, each carrying its own token (DESIGN §3). */
+/** The two URLs handed to Apace for one refund, each carrying its own token (docs/design.md §3). */
 export function callbackUrls(publicBaseUrl: string, secret: ApaceSecret, orderId: string, refundId: string, tokenExpiresAtMs: number): CallbackUrls {
   const base = `${publicBaseUrl.replace(/\/+$/, '')}/apace/orders/${encodeURIComponent(orderId)}/refunds/${encodeURIComponent(refundId)}`;
   const url = (purpose: CallbackPurpose, leaf: string) =>

@@ -26,7 +26,7 @@ export interface ApaceOfferItem {
 
 export interface ApaceOfferRequest {
   readonly orderId: string;
-  /** From a trusted source only (DESIGN §2.2); the offer is refused here when it is not 4 digits. */
+  /** From a trusted source only (docs/design.md §2.2); the offer is refused here when it is not 4 digits. */
   readonly cardLastFour: string;
   readonly amount: Money;
   readonly items: readonly ApaceOfferItem[];
@@ -194,7 +194,7 @@ function isOfferOf(offer: ApaceOffer, request: ApaceOfferRequest): boolean {
 }
 
 /**
- * The Apace "External module" API (providers.md §1). Every method returns an outcome for every
+ * The Apace "External module" API (docs/providers.md §1). Every method returns an outcome for every
  * provider answer and transport failure; it throws only when the secret or configuration is broken.
  */
 export class ApaceClient {

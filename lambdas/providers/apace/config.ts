@@ -5,9 +5,9 @@ import * as z from 'zod/mini';
 const offerDays = z._default(z.coerce.number().check(z.int(), z.gte(1), z.lte(90)), 10);
 
 /**
- * Apace settings (DESIGN §5). `APACE_API_URL` has no default: the sandbox host
+ * Apace settings (docs/design.md §5). `APACE_API_URL` has no default: the sandbox host
  * `https://sandbox.api.apacepayments.com` appears only in third-party sample code and the
- * production host is UNCONFIRMED (providers.md §1), so each stage must name its host explicitly.
+ * production host is UNCONFIRMED (docs/providers.md §1), so each stage must name its host explicitly.
  */
 const schema = z.object({
   APACE_API_URL: z.optional(z.url({ protocol: /^https?$/ })),

@@ -3,7 +3,7 @@ import type { SimRequest, SimResponse, Simulator } from '../simulator-kit';
 import { APACE_SIGNATURE_HEADER, signApaceBody } from './signature';
 
 /**
- * Apace's External module as its public source code behaves (providers.md §1; repo
+ * Apace's External module as its public source code behaves (docs/providers.md §1; repo
  * yitzforwardslash/apace-payments-server), for local runs and tests only. It authenticates the
  * key pair with the per-IP lockout, validates a create the way express-validator does (every
  * failure at once, nulls validated), calls the merchant's verification URL during the create and

@@ -2,7 +2,7 @@ import { isRetryableStatus } from '../outbound';
 import { apaceEmailErrorSchema, apaceErrorListSchema, apaceMessageSchema } from './schemas';
 
 /**
- * What Apace's answers mean for us (providers.md §1, code evidence). Offer statuses in Apace's
+ * What Apace's answers mean for us (docs/providers.md §1, code evidence). Offer statuses in Apace's
  * model: initialized → viewed → receiverVerified → pending → processed, or failed, canceled,
  * refundByVendor (the customer was told our normal refund already went out).
  */

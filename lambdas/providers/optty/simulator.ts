@@ -5,7 +5,7 @@ import { formatDecimal, parseDecimal, type Money } from '../../domain/money';
 import type { SimRequest, SimResponse, Simulator } from '../simulator-kit';
 
 /**
- * Optty's token, refund and transaction-details endpoints (providers.md §6), for local runs and
+ * Optty's token, refund and transaction-details endpoints (docs/providers.md §6), for local runs and
  * tests only. Two simulators share one state: `api` (mount it at `optty`, = OPTTY_API_URL) and
  * `auth` (mount it at `optty-auth`, = OPTTY_AUTH_URL), so faults can hit either alone.
  *

@@ -10,7 +10,7 @@ import { doRefundOutcome, refundResults } from './statuses';
 
 /**
  * Everything DoRefund is ever sent. There is no `emailAddresses` field on purpose: given one,
- * PayPro refunds every order of that customer whatever `orderIds` says (seed 003, DESIGN §2.3).
+ * PayPro refunds every order of that customer whatever `orderIds` says (docs/providers.md §5, docs/design.md §2.3).
  */
 export interface DoRefundRequestBody {
   readonly orderIds: readonly [number];

@@ -10,7 +10,7 @@ const positiveMs = (fallback: number) => z._default(z.coerce.number().check(z.in
 
 /**
  * What a `refundNotice` says when the order was refunded before. The wording is UNCONFIRMED
- * (providers.md §5), so the default is deliberately broad: a refusal mistaken for "already
+ * (docs/providers.md §5), so the default is deliberately broad: a refusal mistaken for "already
  * refunded" only parks the refund for an operator, while an "already refunded" mistaken for a
  * refusal could send the money a second time through another channel.
  */
@@ -29,7 +29,7 @@ export interface PayProConnectorConfig {
   readonly alreadyRefunded: RegExp;
 }
 
-/** PayPro's documented IPN source addresses (providers.md §5). */
+/** PayPro's documented IPN source addresses (docs/providers.md §5). */
 export const DOCUMENTED_IPN_SOURCE_IPS = ['198.199.123.239', '157.230.8.40', '2604:a880:400:d0::1843:7001', '2604:a880:400:d1::b6c:c001'];
 
 const ipnSchema = z.object({

@@ -8,7 +8,7 @@ import type { PayProIpnConfig } from './config';
 import type { PayProSecret } from './schemas';
 
 /**
- * Verification of PayPro's IPNs (providers.md §5): form-encoded POSTs from a documented set of
+ * Verification of PayPro's IPNs (docs/providers.md §5): form-encoded POSTs from a documented set of
  * source addresses, authenticated by `HASH` = MD5(ORDER_ID + ipnSecretKey) and `SIGNATURE` =
  * SHA-256(ORDER_ID + ORDER_STATUS + ORDER_TOTAL_AMOUNT + CUSTOMER_EMAIL + ipnValidationKey +
  * TEST_MODE + IPN_TYPE_NAME). Both must match: the HASH alone covers no amount or status.

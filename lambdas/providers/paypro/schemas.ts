@@ -22,7 +22,7 @@ const refundResultSchema = z.object({
 });
 
 /**
- * The DoRefund answer (seed 003). Deliberately not kept: `request` (it echoes our `apiSecretKey`)
+ * The DoRefund answer (docs/providers.md §5). Deliberately not kept: `request` (it echoes our `apiSecretKey`)
  * and each result's `customerEmail`; `z.object` drops unknown keys, so neither survives parsing.
  * The reference calls `response` an object while its sample shows an array: both are accepted.
  */

@@ -4,7 +4,7 @@ import { formatDecimal, type Money } from '../../domain/money';
 import type { SimRequest, SimResponse, Simulator } from '../simulator-kit';
 
 /**
- * PayPro Global DoRefund as documented (seed 003), for local runs and tests only. It keeps the
+ * PayPro Global DoRefund as documented (docs/providers.md §5), for local runs and tests only. It keeps the
  * dangerous half of the API on purpose: `emailAddresses` refunds every order of that customer,
  * so a test can prove refund-relay never sends it. HTTP statuses of PayPro's error answers are
  * UNCONFIRMED: credential errors come back as 200 with `isSuccess:false`, a missing field as 400.

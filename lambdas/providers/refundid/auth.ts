@@ -13,7 +13,7 @@ function sameToken(given: string, expected: string): boolean {
 }
 
 /**
- * The two layers Refundid's calls pass (providers.md §2; its optional TLS client certificate is not
+ * The two layers Refundid's calls pass (docs/providers.md §2; its optional TLS client certificate is not
  * used): the source address (403) and `Authorization: Bearer <bearerToken>` (401). A token that
  * does not match re-reads the secret once, so a rotated token is accepted without a redeploy.
  */

@@ -3,7 +3,7 @@ import { InvalidAllowlistError, parseAllowlist } from '../../commons/source-ip';
 import * as z from 'zod/mini';
 
 /**
- * Settings of the two routes Refundid calls (providers.md §2). Refundid's own API is not called,
+ * Settings of the two routes Refundid calls (docs/providers.md §2). Refundid's own API is not called,
  * so REFUNDID_API_URL is not read here.
  */
 const schema = z.object({

@@ -3,7 +3,7 @@ import { refundidRefundId } from './statuses';
 /**
  * Refundid's side of the custom integration, for local runs and tests only: Refundid calls us, so
  * this plays the caller. It fetches orders as its portal does and runs RMAs the documented way
- * (providers.md §2): `refunding` first; once we accept, Refundid pays the customer from its own
+ * (docs/providers.md §2): `refunding` first; once we accept, Refundid pays the customer from its own
  * funds and reports `refundid` (or `failed`). `payouts()` counts those payments per our refund id,
  * whatever we answer to the final push, because the money has left by then.
  */

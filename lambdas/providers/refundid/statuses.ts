@@ -1,6 +1,6 @@
 import type { RefundEvent } from '../../domain/refund';
 
-/** The statuses of an RMA push (providers.md §2): `refunding` first, then `refundid` or `failed`. */
+/** The statuses of an RMA push (docs/providers.md §2): `refunding` first, then `refundid` or `failed`. */
 export const RMA_STATUSES = ['refunding', 'refundid', 'failed'] as const;
 export type RmaStatus = (typeof RMA_STATUSES)[number];
 

@@ -1,7 +1,7 @@
 import { addonPaymentsSecretSchema, EpgResponseError, parseEpgResponse, parseStatusNotification } from '../../../lambdas/providers/addon-payments/schemas';
 import { outcomeOfAnswer, outcomeOfHttpResponse } from '../../../lambdas/providers/addon-payments/statuses';
 
-/** The refund answer documented in providers.md §4 (ap-java-sdk test NotificationResponses). */
+/** The refund answer documented in docs/providers.md §4 (ap-java-sdk test NotificationResponses). */
 const DOCUMENTED =
   '<?xml version="1.0" encoding="UTF-8" standalone="yes"?><response operation-size="1"><operations><operation sorted-order="1"><amount>30.0</amount><currency>EUR</currency><merchantTransactionId>74839704</merchantTransactionId><message>Success \'Refund\' operation</message><operationType>REFUND</operationType><originalTransactionId>7831830</originalTransactionId><paymentSolution>caixapucpuce</paymentSolution><remainingAmount>0.0</remainingAmount><status>SUCCESS</status><transactionId>7831836</transactionId><respCode><code>0000</code><message>Successful</message><uuid>a_b</uuid></respCode></operation></operations><status>SUCCESS</status></response>';
 
