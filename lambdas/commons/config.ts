@@ -30,6 +30,11 @@ const schema = z.object({
   DISPATCH_MAX_DELAY_MS: millis(15 * 60_000),
   /** How long a claimed provider call is owned before the sweeper takes it over (> provider timeouts). */
   DISPATCH_LEASE_MS: millis(2 * 60_000),
+  /**
+   * Time kept, beyond a provider call's timeout, to record its outcome: the dispatcher starts a call
+   * only with more than both left in the invocation (lib/dispatch-queue.ts).
+   */
+  DISPATCH_CALL_MARGIN_MS: millis(3_000),
   /** Wait before asking a provider again about a refund it left pending. */
   DISPATCH_SYNC_DELAY_MS: millis(5 * 60_000),
   /** The dispatch queue (AWS only; locally the queue is in-process). */

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
+import { lambdaDeadline, withDeadline } from './deadline';
 import { withLambdaContext } from './lambda-context';
 import {
   DomainError,
@@ -44,6 +45,17 @@ export interface RouteOptions {
 }
 
 const DEFAULT_MAX_BODY_BYTES = 64 * 1024;
+
+/** API Gateway's integration timeout: a REST API answers 504 when a Lambda takes longer. */
+export const API_GATEWAY_TIMEOUT_MS = 29_000;
+/**
+ * How long a handler may work on a request, counted from when it starts: provider calls are cut
+ * short at this deadline (commons/deadline.ts), leaving API Gateway's 29 s room for a cold start
+ * and the answer. lib/ checks every API function's timeout against it.
+ */
+export const INBOUND_DEADLINE_MS = 24_000;
+/** Kept back from the Lambda's own remaining time to answer and log. */
+const ANSWER_RESERVE_MS = 500;
 const CORRELATION_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 const DOMAIN_STATUS = new Map<unknown, number>([
@@ -136,10 +148,17 @@ export function jsonBody(request: HttpRequest): { raw: string; value: unknown } 
 
 /**
  * Wraps a route's logic as a Lambda handler: Powertools context on every log line, a correlation
- * id echoed back, one access log line per request, and every error mapped by `errorResponse`.
+ * id echoed back, one access log line per request, every error mapped by `errorResponse`, and a
+ * deadline (INBOUND_DEADLINE_MS, or sooner if the Lambda's own timeout is) that no provider call
+ * outlives, so the answer reaches API Gateway within its 29 s whatever a provider does.
  */
 export function httpHandler(options: RouteOptions, handle: (request: HttpRequest) => Promise<HttpResponse>) {
-  const base = async (event: APIGatewayProxyEvent, _context: Context): Promise<APIGatewayProxyResult> => {
+  const base = async (event: APIGatewayProxyEvent, context: Context): Promise<APIGatewayProxyResult> => {
+    const now = Date.now();
+    const deadlineAt = Math.min(now + INBOUND_DEADLINE_MS, lambdaDeadline(context, ANSWER_RESERVE_MS, now));
+    return withDeadline(deadlineAt, () => answer(event));
+  };
+  const answer = async (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> => {
     const started = performance.now();
     let correlationId = event.requestContext?.requestId ?? randomUUID();
     let response: HttpResponse;

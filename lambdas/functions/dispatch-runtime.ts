@@ -1,3 +1,7 @@
+import type { Context, SQSBatchItemFailure, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { lambdaDeadline, withDeadline } from '../commons/deadline';
+import { withLambdaContext } from '../commons/lambda-context';
+import { logger } from '../commons/logger';
 import type { PaymentProvider } from '../domain/order';
 import { AddonPaymentsConnector } from '../providers/addon-payments/client';
 import { loadAddonPaymentsConfig } from '../providers/addon-payments/config';
@@ -15,7 +19,7 @@ import { loadPayProConnectorConfig } from '../providers/paypro/config';
 import { payProSecretSchema } from '../providers/paypro/schemas';
 import type { ReversalConnector } from '../providers/reversal';
 import type { ApaceOffers } from '../services/apace-offers';
-import { Dispatcher, type DispatcherDeps } from '../services/dispatcher';
+import { Dispatcher, type CallBudget, type DispatcherDeps } from '../services/dispatcher';
 import type { RetryPolicy } from '../services/retry-policy';
 import type { Runtime } from './runtime';
 
@@ -27,6 +31,21 @@ export function retryPolicy(config: Runtime['config']): RetryPolicy {
     leaseMs: config.DISPATCH_LEASE_MS,
     syncDelayMs: config.DISPATCH_SYNC_DELAY_MS,
   };
+}
+
+/**
+ * How long one provider operation may take, from the timeouts the connectors are configured with:
+ * the dispatcher starts a call only when it fits in the invocation (lib/dispatch-queue.ts).
+ */
+export function callBudget(config: Runtime['config'], env: NodeJS.ProcessEnv = process.env): CallBudget {
+  const timeoutMs: CallBudget['timeoutMs'] = {
+    ...(env.APACE_API_URL && { apace: loadApaceConfig(env).timeoutMs }),
+    ...(env.ADDON_PAYMENTS_API_URL && { addon_payments: loadAddonPaymentsConfig(env).timeoutMs }),
+    ...(env.PAYPRO_API_URL && { paypro: loadPayProConnectorConfig(env).timeoutMs }),
+    // A refund call may first need an access token: two requests.
+    ...(env.OPTTY_API_URL && { optty: 2 * loadOpttyConfig(env).timeoutMs }),
+  };
+  return { timeoutMs, marginMs: config.DISPATCH_CALL_MARGIN_MS };
 }
 
 /** A card-reversal connector for each provider whose base URL is set. */
@@ -57,9 +76,59 @@ export function createDispatcher(rt: Runtime, env: NodeJS.ProcessEnv = process.e
     ...(apace && { apace }),
     reversals: createReversalConnectors(rt, env),
     policy: retryPolicy(rt.config),
+    callBudget: callBudget(rt.config, env),
     claimWindowMs: rt.claimWindowMs,
     callbackUrls: async (orderId, refundId, offerExpiresAt) =>
       callbackUrls(rt.config.PUBLIC_BASE_URL, await apaceSecret.get(), orderId, refundId, Date.parse(offerExpiresAt) + graceMs),
     ...overrides,
   });
+}
+
+function orderIdOf(body: string): string | undefined {
+  try {
+    const { orderId } = JSON.parse(body) as { orderId?: unknown };
+    return typeof orderId === 'string' && orderId ? orderId : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Kept back from the invocation's timeout to report the batch's result. */
+const REPORT_RESERVE_MS = 500;
+
+/**
+ * The SQS consumer of the outbox doorbell. Each message names an order; the table says what is
+ * due. A failed order is reported back alone (partial batch failure) so SQS retries only it, and
+ * after five receives it lands in the DLQ — its refunds stay due in the table for the sweeper
+ * either way. The invocation's deadline is its own timeout: a provider call starts only if it
+ * fits, and an order with a refund whose call did not fit is handed back the same way
+ * (lib/dispatch-queue.ts shows how batch size, timeouts, lease and visibility timeout fit).
+ */
+export function dispatchHandler(dispatcher: Dispatcher): (event: SQSEvent, context: Context) => Promise<SQSBatchResponse> {
+  const dispatchBatch = async (event: SQSEvent): Promise<SQSBatchResponse> => {
+    const failures: SQSBatchItemFailure[] = [];
+    const byOrder = new Map<string, string[]>();
+    for (const record of event.Records) {
+      const orderId = orderIdOf(record.body);
+      if (!orderId) {
+        logger.error('dropping a doorbell message without an order id', { message_id: record.messageId });
+        continue;
+      }
+      byOrder.set(orderId, [...(byOrder.get(orderId) ?? []), record.messageId]);
+    }
+    await Promise.all(
+      [...byOrder].map(async ([orderId, messageIds]) => {
+        try {
+          const steps = await dispatcher.processOrder(orderId);
+          logger.info('order dispatched', { order_id: orderId, steps });
+          if (steps.some((step) => step.handedBack)) failures.push(...messageIds.map((itemIdentifier) => ({ itemIdentifier })));
+        } catch (error) {
+          logger.error('order dispatch failed; SQS will retry', { order_id: orderId, error });
+          failures.push(...messageIds.map((itemIdentifier) => ({ itemIdentifier })));
+        }
+      }),
+    );
+    return { batchItemFailures: failures };
+  };
+  return withLambdaContext(async (event: SQSEvent, context: Context) => withDeadline(lambdaDeadline(context, REPORT_RESERVE_MS), () => dispatchBatch(event)));
 }

@@ -4,22 +4,24 @@ import { lazy } from '../commons/lazy';
 import { sourceIpMatcher } from '../commons/source-ip';
 import { TtlCache } from '../commons/ttl-cache';
 import { parseOrReject } from '../commons/validation';
-import { Ap21Client } from '../providers/ap21/client';
-import { loadAp21Config } from '../providers/ap21/config';
-import { ap21SecretSchema, type Ap21Order } from '../providers/ap21/schemas';
+import type { Ap21Order } from '../providers/ap21/schemas';
 import { authenticateRefundid } from '../providers/refundid/auth';
 import { loadRefundidConfig } from '../providers/refundid/config';
 import { ORDER_QUERY_PARAMETERS, orderQuerySchema, refundidSecretSchema, type OrderQuery } from '../providers/refundid/schemas';
 import { RefundidOrderDesk } from '../services/refundid-orders';
+import { createAp21Client } from './ap21-runtime';
 import { runtime } from './runtime';
 
-const { store, secret } = runtime();
+const rt = runtime();
+const { store, secret } = rt;
 const refundidSecret = secret('refundid', refundidSecretSchema);
 const settings = lazy(loadRefundidConfig);
 const isRefundid = lazy(() => sourceIpMatcher(settings().allowedIps));
+/** Refundid waits on this answer: each Ap21 read is capped so a slow Ap21 still leaves time to answer within the route's deadline. */
+const ORDER_AP21_TIMEOUT_MS = 8_000;
 // One client and one cache per container: Ap21's throttle and the cache span invocations.
 const desk = lazy(() => {
-  const client = new Ap21Client(loadAp21Config(), secret('ap21', ap21SecretSchema));
+  const client = createAp21Client(rt, process.env, ORDER_AP21_TIMEOUT_MS);
   return new RefundidOrderDesk(store, client, new TtlCache<Ap21Order>(settings().orderCacheTtlMs, settings().orderCacheMaxEntries));
 });
 

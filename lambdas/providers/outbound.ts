@@ -1,3 +1,5 @@
+import { remainingMs } from '../commons/deadline';
+
 /**
  * The one way refund-relay calls a provider: global fetch (keep-alive), a hard timeout, a bounded
  * response body, and transport failures turned into ProviderCallError. Callers classify HTTP
@@ -52,8 +54,20 @@ async function readBounded(response: Response, provider: string): Promise<string
   return Buffer.concat(chunks).toString('utf8');
 }
 
+/** Time kept after a provider call for recording its outcome before the invocation's deadline. */
+export const RECORD_OUTCOME_MS = 1_000;
+
+/**
+ * Calls a provider, waiting at most `timeoutMs`, and never past the invocation's deadline
+ * (commons/deadline.ts) less the time to record the outcome: a call that cannot start in time is
+ * not sent at all (not ambiguous), and one cut short by the deadline is a timeout like any other.
+ */
 export async function callProvider(provider: string, request: OutboundRequest): Promise<OutboundResponse> {
-  const signal = AbortSignal.timeout(request.timeoutMs);
+  const left = remainingMs() - RECORD_OUTCOME_MS;
+  if (left <= 0) throw new ProviderCallError(provider, 'timeout', false, `no time left in this invocation to call ${provider}; not sent`);
+  const cappedByDeadline = left < request.timeoutMs;
+  const timeoutMs = cappedByDeadline ? Math.floor(left) : request.timeoutMs;
+  const signal = AbortSignal.timeout(timeoutMs);
   try {
     const response = await fetch(request.url, {
       method: request.method,
@@ -67,7 +81,8 @@ export async function callProvider(provider: string, request: OutboundRequest): 
     if (error instanceof ProviderCallError) throw error;
     const name = (error as Error)?.name;
     if (name === 'TimeoutError' || name === 'AbortError' || signal.aborted) {
-      throw new ProviderCallError(provider, 'timeout', true, `${provider} did not answer within ${request.timeoutMs} ms`);
+      const why = cappedByDeadline ? `before the invocation's deadline (${timeoutMs} ms)` : `within ${timeoutMs} ms`;
+      throw new ProviderCallError(provider, 'timeout', true, `${provider} did not answer ${why}`);
     }
     const cause = (error as { cause?: { code?: string } })?.cause?.code ?? name;
     // Refused or unresolvable connections never reached the provider; anything else might have.

@@ -1,3 +1,4 @@
+import { remainingMs } from '../commons/deadline';
 import { logger } from '../commons/logger';
 import { emitMetric } from '../commons/metrics';
 import { own, type Order, type PaymentProvider } from '../domain/order';
@@ -16,14 +17,36 @@ export interface DispatcherDeps {
   readonly policy: RetryPolicy;
   readonly claimWindowMs: number;
   readonly callbackUrls: (orderId: string, refundId: string, offerExpiresAt: string) => Promise<CallbackUrls>;
+  /**
+   * How long one provider operation of each channel may take (its configured timeout; Optty's
+   * includes a token request). With it, a provider call starts only when the invocation's
+   * deadline (commons/deadline.ts) leaves more than that plus `marginMs`; a refund whose call does
+   * not fit is handed back untouched for the next invocation (docs/design.md §2.5).
+   */
+  readonly callBudget?: CallBudget;
   readonly now?: () => number;
   readonly random?: () => number;
   readonly actor?: Actor;
 }
 
+export type CallChannel = 'apace' | PaymentProvider;
+
+export interface CallBudget {
+  readonly timeoutMs: Readonly<Partial<Record<CallChannel, number>>>;
+  /** Time to record a call's outcome (a claim and one or two conditional writes) after it returns. */
+  readonly marginMs: number;
+}
+
 export interface DispatchStep {
   readonly refundId: string;
   readonly action: string;
+  /** Not started: the invocation had too little time left for its provider call. */
+  readonly handedBack?: true;
+}
+
+/** A provider call that would not fit in the invocation's remaining time: nothing was claimed. */
+class NoTimeForCall extends Error {
+  override readonly name = 'NoTimeForCall';
 }
 
 /**
@@ -55,6 +78,10 @@ export class Dispatcher {
       try {
         steps.push({ refundId: refund.id, action: await this.work(order, refund) });
       } catch (error) {
+        if (error instanceof NoTimeForCall) {
+          steps.push({ refundId: refund.id, action: `handed back: ${error.message}`, handedBack: true });
+          continue;
+        }
         // One refund's infrastructure failure must not starve the order's other refunds.
         logger.error('dispatch failed', { order_id: orderId, refund_id: refund.id, error });
         steps.push({ refundId: refund.id, action: 'error' });
@@ -89,7 +116,7 @@ export class Dispatcher {
     if (!payment?.cardLastFour) return this.leaveApace(order, refund, 'the card’s last four digits are unknown');
     if (!refund.offerExpiresAt || refund.offerExpiresAt <= this.iso()) return this.leaveApace(order, refund, 'the offer expired before Apace accepted it');
     if (refund.attempts >= policy.maxAttempts) return this.leaveApace(order, refund, `Apace unavailable after ${refund.attempts} attempts`);
-    const claim = await this.claim(order, refund, 'attempt_started');
+    const claim = await this.claim(order, refund, 'attempt_started', 'apace');
     if (!claim.applied) return `not claimed (${claim.why})`;
     const urls = await this.deps.callbackUrls(order.orderId, refund.id, refund.offerExpiresAt);
     const result = await apace.create({
@@ -133,7 +160,7 @@ export class Dispatcher {
     const { apace, policy } = this.deps;
     if (!apace) return this.review(order, refund, 'cannot cancel the Apace offer: Apace is not configured');
     if (refund.attempts >= policy.maxAttempts) return this.review(order, refund, `Apace cancel failed after ${refund.attempts} attempts`);
-    const claim = await this.claim(order, refund, 'attempt_started');
+    const claim = await this.claim(order, refund, 'attempt_started', 'apace');
     if (!claim.applied) return `not claimed (${claim.why})`;
     const result = await apace.cancel({
       orderId: order.orderId,
@@ -208,7 +235,7 @@ export class Dispatcher {
     if (linked.orderId !== order.orderId) {
       return this.review(order, refund, `refund id ${refund.id} already names a refund of order ${linked.orderId}; a provider would take one for the other`);
     }
-    const claim = await this.claim(order, refund, 'reversal_submitted');
+    const claim = await this.claim(order, refund, 'reversal_submitted', connector.provider);
     if (!claim.applied) return `not claimed (${claim.why})`;
     return this.recordReversal(order, claim.refund, await connector.submit(reversalRequest(order, claim.refund)));
   }
@@ -219,7 +246,8 @@ export class Dispatcher {
     if (!connector) return this.review(order, refund, 'no card-reversal connector to follow up the submitted reversal');
     if (refund.attempts >= this.deps.policy.maxAttempts)
       return this.review(order, refund, `no final answer from the provider after ${refund.attempts} attempts`);
-    const claim = await this.claim(order, refund, 'attempt_started');
+    // A status query, and a re-submission when the provider does not know the refund.
+    const claim = await this.claim(order, refund, 'attempt_started', connector.provider, 2);
     if (!claim.applied) return `not claimed (${claim.why})`;
     const request = reversalRequest(order, claim.refund);
     let outcome = await connector.status(request);
@@ -265,8 +293,19 @@ export class Dispatcher {
     return provider ? this.deps.reversals[provider] : undefined;
   }
 
-  /** Takes the work: counts the attempt and holds a lease for the length of a provider call. */
-  private claim(order: Order, refund: Refund, event: 'attempt_started' | 'reversal_submitted'): Promise<TransitionOutcome> {
+  /**
+   * Takes the work: counts the attempt and holds a lease for the length of a provider call. Only
+   * when the call fits in the invocation's remaining time: otherwise nothing is written and the
+   * refund stays due as it was.
+   */
+  private claim(order: Order, refund: Refund, event: 'attempt_started' | 'reversal_submitted', channel: CallChannel, calls = 1): Promise<TransitionOutcome> {
+    const budget = this.deps.callBudget;
+    if (budget) {
+      const timeouts = Object.values(budget.timeoutMs);
+      const needed = calls * (budget.timeoutMs[channel] ?? Math.max(0, ...timeouts)) + budget.marginMs;
+      const left = remainingMs();
+      if (left <= needed) throw new NoTimeForCall(`${Math.max(0, Math.floor(left))} ms left, a ${channel} call needs ${needed} ms`);
+    }
     return this.apply(order, refund, event, { nextAttemptAt: later(this.now(), this.deps.policy.leaseMs) });
   }
 
