@@ -1,6 +1,7 @@
 import { Duration } from 'aws-cdk-lib';
 import type { RestApi } from 'aws-cdk-lib/aws-apigateway';
 import { Alarm, ComparisonOperator, MathExpression, Metric, TreatMissingData, type IMetric } from 'aws-cdk-lib/aws-cloudwatch';
+import { FilterPattern, MetricFilter, type ILogGroup } from 'aws-cdk-lib/aws-logs';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { Topic } from 'aws-cdk-lib/aws-sns';
@@ -19,6 +20,10 @@ export const CUSTOM_METRICS = {
   namespace: 'RefundRelay',
   refundsInManualReview: 'RefundsInManualReview',
   pollerLagSeconds: 'PollerLagSeconds',
+  /** Ap21 orders or returns the poller set aside for an operator (issue 9's isolation; emitted by the poller). */
+  ap21OrdersIsolated: 'Ap21OrdersIsolated',
+  /** From the API's access logs (a metric filter): 4xx answers on the allowlisted paths, dimension `stage` only. */
+  allowlistedRoute4xx: 'AllowlistedRoute4xx',
 } as const;
 
 const PERIOD = Duration.minutes(5);
@@ -32,12 +37,20 @@ export interface AlarmsProps {
   readonly functions: ReadonlyMap<string, IFunction>;
   readonly deadLetterQueue: IQueue;
   readonly api: RestApi;
+  readonly accessLogs: ILogGroup;
+}
+
+interface AlarmOptions {
+  readonly description: string;
+  /** Missing data is not breaching unless a silence is itself the problem. */
+  readonly missingData?: TreatMissingData;
+  readonly evaluationPeriods?: number;
 }
 
 /**
  * The signals that need a person (docs/design.md §6), all to one topic that e-mails the stage's address.
- * Missing data is not breaching: a quiet stage, or a metric whose emitter has not shipped yet, is
- * not an incident.
+ * Missing data is not breaching — a quiet stage is not an incident — except for the poller's lag:
+ * the poller reports it on every run, so its silence means Ap21 returns are not being read.
  */
 export class Alarms extends Construct {
   readonly topic: Topic;
@@ -55,25 +68,39 @@ export class Alarms extends Construct {
     for (const [name, fn] of props.functions) {
       this.add(`${name}-errors`, fn.metricErrors({ period: PERIOD }), 1, { description: `${name} failed (an invocation threw or timed out).` });
     }
-    this.add('Api5xxRate', api5xxPercent(props.api), config.alarmThresholds.api5xxPercent, {
-      description: `More than ${config.alarmThresholds.api5xxPercent}% of inbound calls got a 5xx: providers will retry, or give up.`,
+    const { alarmThresholds } = config;
+    this.add('Api5xxRate', api5xxPercent(props.api, alarmThresholds.api5xxMinimumCount), alarmThresholds.api5xxPercent, {
+      description: `More than ${alarmThresholds.api5xxPercent}% of inbound calls got a 5xx, at least ${alarmThresholds.api5xxMinimumCount} of them: providers will retry, or give up.`,
     });
     this.add('RefundsInManualReview', customMetric(config.stage, CUSTOM_METRICS.refundsInManualReview), 1, {
       description: 'A refund needs a person: a provider refused it permanently or its retries ran out.',
     });
-    this.add('PollerLag', customMetric(config.stage, CUSTOM_METRICS.pollerLagSeconds), config.alarmThresholds.pollerLagSeconds, {
-      description: `Ap21 returns are more than ${config.alarmThresholds.pollerLagSeconds} s behind.`,
+    this.add('Ap21OrdersIsolated', customMetric(config.stage, CUSTOM_METRICS.ap21OrdersIsolated), 1, {
+      description: 'The poller set an Ap21 order or return aside for an operator (npm run ops -- manual-review): Ap21 refused it or its data is invalid.',
     });
+    this.add('PollerLag', customMetric(config.stage, CUSTOM_METRICS.pollerLagSeconds), alarmThresholds.pollerLagSeconds, {
+      description: `Ap21 returns are more than ${alarmThresholds.pollerLagSeconds} s behind, or the poller has reported nothing for 10 minutes (it fails, or does not run).`,
+      missingData: TreatMissingData.BREACHING,
+      evaluationPeriods: 2,
+    });
+    const allowlisted = Object.keys(config.ipAllowlists);
+    if (allowlisted.length > 0) {
+      this.add('AllowlistedRoute4xx', allowlistedRoute4xx(this, config.stage, allowlisted, props.accessLogs), alarmThresholds.allowlistedRoute4xx, {
+        description:
+          `${alarmThresholds.allowlistedRoute4xx} or more 4xx answers in 5 minutes on the source-allowlisted paths (${allowlisted.join(', ')}): ` +
+          'mostly 403s from the resource policy, which no Lambda sees. A provider may have changed its address, or an allowlist still holds a placeholder.',
+      });
+    }
   }
 
-  private add(id: string, metric: IMetric, threshold: number, { description }: { description: string }): void {
+  private add(id: string, metric: IMetric, threshold: number, options: AlarmOptions): void {
     const alarm = new Alarm(this, id, {
-      alarmDescription: description,
+      alarmDescription: options.description,
       metric,
       threshold,
-      evaluationPeriods: 1,
+      evaluationPeriods: options.evaluationPeriods ?? 1,
       comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      treatMissingData: TreatMissingData.NOT_BREACHING,
+      treatMissingData: options.missingData ?? TreatMissingData.NOT_BREACHING,
     });
     alarm.addAlarmAction(new SnsAction(this.topic));
     alarm.addOkAction(new SnsAction(this.topic));
@@ -81,11 +108,35 @@ export class Alarms extends Construct {
   }
 }
 
-export function api5xxPercent(api: RestApi): MathExpression {
+/** The share of inbound calls answered 5xx, counted only once at least `minimumCount` were (0 below it). */
+export function api5xxPercent(api: RestApi, minimumCount = 1): MathExpression {
   return new MathExpression({
     label: '5xx %',
-    expression: 'IF(requests > 0, 100 * errors / requests, 0)',
+    expression: `IF(errors >= ${minimumCount}, 100 * errors / requests, 0)`,
     usingMetrics: { errors: api.metricServerError({ period: PERIOD, statistic: 'Sum' }), requests: api.metricCount({ period: PERIOD, statistic: 'Sum' }) },
+    period: PERIOD,
+  });
+}
+
+/**
+ * 4xx answers on the paths a source allowlist guards, counted from the access logs: a 403 from the
+ * resource policy is answered by API Gateway itself, so no function's metrics ever see it.
+ */
+function allowlistedRoute4xx(scope: Construct, stage: string, paths: readonly string[], accessLogs: ILogGroup): Metric {
+  const onPath = paths.map((path) => `$.resourcePath = "${path}"`).join(' || ');
+  new MetricFilter(scope, 'AllowlistedRoute4xxFilter', {
+    logGroup: accessLogs,
+    filterPattern: FilterPattern.literal(`{ ($.status = "4*") && (${onPath}) }`),
+    metricNamespace: CUSTOM_METRICS.namespace,
+    metricName: CUSTOM_METRICS.allowlistedRoute4xx,
+    metricValue: '1',
+    dimensions: { stage: '$.stage' },
+  });
+  return new Metric({
+    namespace: CUSTOM_METRICS.namespace,
+    metricName: CUSTOM_METRICS.allowlistedRoute4xx,
+    dimensionsMap: { stage },
+    statistic: 'Sum',
     period: PERIOD,
   });
 }

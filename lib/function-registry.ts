@@ -1,4 +1,5 @@
 import type { SecretName } from '../lambdas/commons/secrets';
+import { DISPATCH_BUDGET } from './dispatch-queue';
 
 /**
  * Every Lambda the stack deploys. Adding one is one entry here (and, for an inbound route, one in
@@ -19,9 +20,12 @@ export interface FunctionDefinition {
   /** The outbox doorbell (docs/design.md §2.4): API handlers `send`, the dispatcher `consume`s. */
   readonly dispatchQueue?: 'send' | 'consume';
   readonly memoryMb: number;
+  /** An API function's must stay within API Gateway's 29 s (its handler's deadline is shorter still). */
   readonly timeoutSeconds: number;
-  readonly reservedConcurrency?: number;
-  /** EventBridge schedule expression, e.g. `rate(1 minute)` for the sweeper and the poller. */
+  /**
+   * EventBridge schedule expression, e.g. `rate(1 minute)` for the sweeper and the poller. A
+   * scheduled run is never retried or delivered late: the next one comes within the minute.
+   */
   readonly schedule?: string;
   /**
    * A handler that checks its caller's address itself gets the stage's allowlist of this route
@@ -54,10 +58,11 @@ export const FUNCTIONS: readonly FunctionDefinition[] = [
     sourceAllowlist: { variable: 'REFUNDID_ALLOWED_IPS', path: '/refundid/refund' },
   },
   { name: 'paypro-ipn', secrets: ['paypro'], callsOut: [], table: 'readWrite', memoryMb: 512, timeoutSeconds: 10 },
-  // Re-reads Optty's transaction details (OPTTY_TIMEOUT_MS, 10 s by default, plus a token request).
-  { name: 'optty-notification', secrets: ['optty'], callsOut: ['optty'], table: 'readWrite', memoryMb: 512, timeoutSeconds: 30 },
+  // Re-reads Optty's transaction details (OPTTY_TIMEOUT_MS, 10 s by default, plus a token request),
+  // cut short at the handler's deadline so the answer beats API Gateway's 29 s.
+  { name: 'optty-notification', secrets: ['optty'], callsOut: ['optty'], table: 'readWrite', memoryMb: 512, timeoutSeconds: 28 },
   { name: 'addon-payments-status', secrets: [], callsOut: [], table: 'readWrite', memoryMb: 256, timeoutSeconds: 10 },
-  // Reserved concurrency keeps a backlog from stampeding the providers.
+  // The event source's maxConcurrency keeps a backlog from stampeding the providers (lib/dispatch-queue.ts).
   {
     name: 'dispatcher',
     secrets: ['apace', 'addonPayments', 'paypro', 'optty'],
@@ -65,11 +70,12 @@ export const FUNCTIONS: readonly FunctionDefinition[] = [
     table: 'readWrite',
     dispatchQueue: 'consume',
     memoryMb: 512,
-    timeoutSeconds: 30,
-    reservedConcurrency: 5,
+    timeoutSeconds: DISPATCH_BUDGET.functionTimeout.toSeconds(),
   },
   { name: 'sweeper', secrets: [], callsOut: [], table: 'read', dispatchQueue: 'send', memoryMb: 256, timeoutSeconds: 30, schedule: 'rate(1 minute)' },
-  // One poller at a time: a run stops after AP21_POLL_MAX_SECONDS (50 s), well inside its timeout.
+  // A run stops after AP21_POLL_MAX_SECONDS (50 s), before the next one starts. Two runs that
+  // overlap anyway are safe (ingestion is idempotent, the watermark moves by a conditional write),
+  // so no reserved concurrency, which a new account's concurrency quota of 10 cannot give.
   {
     name: 'ap21-poller',
     secrets: ['ap21'],
@@ -78,7 +84,6 @@ export const FUNCTIONS: readonly FunctionDefinition[] = [
     dispatchQueue: 'send',
     memoryMb: 512,
     timeoutSeconds: 120,
-    reservedConcurrency: 1,
     schedule: 'rate(1 minute)',
   },
   // Reads the pushed return from Ap21 before answering, so it calls out (static egress IPs).

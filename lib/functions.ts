@@ -5,19 +5,22 @@ import { SubnetType } from 'aws-cdk-lib/aws-ec2';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { Policy, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
+import { ApplicationLogLevel, Architecture, LoggingFormat, Runtime, SystemLogLevel, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { NodejsFunction, OutputFormat, type BundlingOptions } from 'aws-cdk-lib/aws-lambda-nodejs';
-import { LogGroup } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { MAX_CONSUMER_TIMEOUT, type DispatchQueue } from './dispatch-queue';
+import { DISPATCH_BUDGET, MAX_CONSUMER_TIMEOUT, dispatcherEnvironment, type DispatchQueue } from './dispatch-queue';
 import type { FunctionDefinition } from './function-registry';
+import { protectedLogGroup } from './log-protection';
 import { secretsPrefix, type ProviderSecrets } from './provider-secrets';
 import { PROVIDER_URLS_BY_PROVIDER, type StageConfig } from './stage-config';
 import type { StateTable } from './state-table';
 import type { StaticEgress } from './static-egress';
 
 export const FUNCTIONS_DIR = join(__dirname, '..', 'lambdas', 'functions');
+
+/** How long EventBridge may keep trying to deliver a scheduled run (its minimum): the next run is a minute away. */
+export const SCHEDULED_EVENT_MAX_AGE = Duration.minutes(1);
 
 /** The Powertools service name, as locally (local/environment.ts). */
 export const SERVICE_NAME = 'refund-relay';
@@ -86,7 +89,7 @@ export class Functions extends Construct {
     const id = constructId(definition.name);
     const callsOut = definition.callsOut.length > 0;
 
-    const logGroup = new LogGroup(this, `${id}Logs`, { retention: config.logRetention, removalPolicy: config.removalPolicy });
+    const logGroup = protectedLogGroup(this, `${id}Logs`, { retention: config.logRetention, removalPolicy: config.removalPolicy });
     const role = new Role(this, `${id}Role`, {
       assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
       description: `refund-relay ${config.stage} ${definition.name}`,
@@ -103,9 +106,15 @@ export class Functions extends Construct {
       architecture: Architecture.ARM_64,
       memorySize: definition.memoryMb,
       timeout: Duration.seconds(definition.timeoutSeconds),
-      ...(definition.reservedConcurrency !== undefined && { reservedConcurrentExecutions: definition.reservedConcurrency }),
       role,
       logGroup,
+      // Lambda's own lines (START, REPORT) as JSON beside the Powertools logger's; its level
+      // filter is the stage's, so both agree on what is kept.
+      loggingFormat: LoggingFormat.JSON,
+      applicationLogLevelV2: ApplicationLogLevel[config.logLevel],
+      systemLogLevelV2: SystemLogLevel.INFO,
+      // X-Ray traces from Lambda itself: no SDK in the bundle, no code.
+      tracing: Tracing.ACTIVE,
       environment: this.environment(definition, props),
       ...(callsOut && {
         vpc: props.egress.vpc,
@@ -119,15 +128,22 @@ export class Functions extends Construct {
       reason:
         'nodejs22.x is the runtime the code is built and tested for (esbuild target node22, @types/node 22); moving to a newer runtime is a deliberate upgrade.',
     });
+    Validations.of(role).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason: 'Active tracing: xray:PutTraceSegments and xray:PutTelemetryRecords support no resource-level permissions.',
+    });
 
     if (callsOut) fn.node.addDependency(this.networkInterfacePolicy(id, role));
     this.wireDispatchQueue(definition, fn, props.dispatchQueue);
     if (definition.schedule) {
+      // A failed or late run is not retried: the next scheduled one does the same work afresh,
+      // and retries would pile up runs behind a stuck dependency.
       new Rule(this, `${id}Schedule`, {
         description: `refund-relay ${config.stage}: runs ${definition.name}`,
         schedule: Schedule.expression(definition.schedule),
-        targets: [new LambdaFunction(fn, { retryAttempts: 2 })],
+        targets: [new LambdaFunction(fn, { retryAttempts: 0, maxEventAge: SCHEDULED_EVENT_MAX_AGE })],
       });
+      fn.configureAsyncInvoke({ retryAttempts: 0, maxEventAge: SCHEDULED_EVENT_MAX_AGE });
     }
     return fn;
   }
@@ -149,6 +165,7 @@ export class Functions extends Construct {
       Object.assign(environment, config.providerSettings[provider]);
     }
     if (definition.dispatchQueue === 'send') environment.DISPATCH_QUEUE_URL = dispatchQueue.queue.queueUrl;
+    if (definition.dispatchQueue === 'consume') Object.assign(environment, dispatcherEnvironment());
     if (definition.sourceAllowlist) {
       const { variable, path } = definition.sourceAllowlist;
       const addresses = config.ipAllowlists[path];
@@ -169,7 +186,13 @@ export class Functions extends Construct {
         `function ${definition.name} consumes the dispatch queue, so its timeout must be at most ${MAX_CONSUMER_TIMEOUT.toSeconds()} s (a sixth of the queue's visibility timeout)`,
       );
     }
-    fn.addEventSource(new SqsEventSource(dispatchQueue.queue, { batchSize: 10, reportBatchItemFailures: true }));
+    fn.addEventSource(
+      new SqsEventSource(dispatchQueue.queue, {
+        batchSize: DISPATCH_BUDGET.batchSize,
+        maxConcurrency: DISPATCH_BUDGET.maxConcurrency,
+        reportBatchItemFailures: true,
+      }),
+    );
   }
 
   /**

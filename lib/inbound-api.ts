@@ -6,16 +6,20 @@ import {
   LambdaIntegration,
   LogGroupLogDestination,
   MethodLoggingLevel,
+  ResponseType,
   RestApi,
   SecurityPolicy,
 } from 'aws-cdk-lib/aws-apigateway';
 import { Certificate } from 'aws-cdk-lib/aws-certificatemanager';
 import { AnyPrincipal, Effect, PolicyDocument, PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
-import { LogGroup } from 'aws-cdk-lib/aws-logs';
+import type { LogGroup } from 'aws-cdk-lib/aws-logs';
+import { ARecord, HostedZone, RecordTarget } from 'aws-cdk-lib/aws-route53';
+import { ApiGateway } from 'aws-cdk-lib/aws-route53-targets';
 import { Construct } from 'constructs';
 import type { RouteDefinition } from '../lambdas/routes';
 import { FunctionRegistryError } from './functions';
+import { protectedLogGroup } from './log-protection';
 import type { StageConfig } from './stage-config';
 
 export interface InboundApiProps {
@@ -42,11 +46,17 @@ export class InboundApi extends Construct {
   readonly api: RestApi;
   /** The base of callback URLs: the custom domain, or this API's stage URL when the stage has none. */
   readonly publicBaseUrl: string;
+  /** One JSON line per request (ACCESS_LOG_FORMAT), including those the resource policy refused. */
+  readonly accessLogs: LogGroup;
+  /** The alias record of the custom domain, when the stage names its hosted zone. */
+  readonly aliasRecord: ARecord | undefined;
 
   constructor(scope: Construct, id: string, props: InboundApiProps) {
     super(scope, id);
     const { config } = props;
-    const accessLogs = new LogGroup(this, 'AccessLogs', { retention: config.logRetention, removalPolicy: config.removalPolicy });
+    const logs = { retention: config.logRetention, removalPolicy: config.removalPolicy };
+    const accessLogs = protectedLogGroup(this, 'AccessLogs', logs);
+    this.accessLogs = accessLogs;
     this.api = new RestApi(this, 'Api', {
       restApiName: `refund-relay-${config.stage}`,
       description: 'refund-relay inbound callbacks and webhooks (docs/design.md §3)',
@@ -66,6 +76,7 @@ export class InboundApi extends Construct {
         loggingLevel: MethodLoggingLevel.ERROR,
         // Request and response bodies carry signatures, card digits and e-mail addresses.
         dataTraceEnabled: false,
+        tracingEnabled: true,
       },
       ...(config.customDomain && {
         domainName: {
@@ -77,6 +88,26 @@ export class InboundApi extends Construct {
       }),
     });
     for (const route of props.routes) this.addRoute(route, props.functions);
+    this.addGatewayResponses();
+
+    // API Gateway creates its execution log group on first use, outside any stack and kept
+    // forever; created here first, it has the stage's retention and goes with the stack.
+    const executionLogs = protectedLogGroup(this, 'ExecutionLogs', {
+      ...logs,
+      logGroupName: `API-Gateway-Execution-Logs_${this.api.restApiId}/${config.stage}`,
+    });
+    this.api.deploymentStage.node.addDependency(executionLogs);
+
+    const zone = config.customDomain?.hostedZone;
+    this.aliasRecord =
+      config.customDomain && zone
+        ? new ARecord(this, 'AliasRecord', {
+            zone: HostedZone.fromHostedZoneAttributes(this, 'Zone', { hostedZoneId: zone.id, zoneName: zone.name }),
+            recordName: config.customDomain.domainName,
+            target: RecordTarget.fromAlias(new ApiGateway(this.api)),
+            comment: `refund-relay ${config.stage}: callback URLs handed to Apace use this name`,
+          })
+        : undefined;
 
     // Built from the API id, not `api.url`: that names the stage, whose deployment depends on the
     // API's functions, so a function holding it in its environment would be a dependency cycle.
@@ -99,6 +130,28 @@ export class InboundApi extends Construct {
       { id: 'AwsSolutions-APIG4', reason: authorization },
       { id: 'AwsSolutions-COG4', reason: `Callers are servers or probes, not Cognito users. ${authorization}` },
     );
+  }
+
+  /**
+   * Answers API Gateway gives itself, before any handler runs, in the handlers' error shape (the
+   * OpenAPI document lists them): a source address an allowlist refuses (403), the stage's
+   * throttle (429), and a path or method with no route (404, as the local server answers). The
+   * caller's `x-correlation-id` is echoed when it sent one.
+   */
+  private addGatewayResponses(): void {
+    const answers: [string, ResponseType, string, string, string][] = [
+      ['SourceRefused', ResponseType.ACCESS_DENIED, '403', 'forbidden_source', 'this source address may not call this path'],
+      ['Throttled', ResponseType.THROTTLED, '429', 'throttled', 'too many requests; retry later'],
+      ['NoRoute', ResponseType.MISSING_AUTHENTICATION_TOKEN, '404', 'route_not_found', 'no route for this method and path'],
+    ];
+    for (const [id, type, statusCode, code, message] of answers) {
+      this.api.addGatewayResponse(id, {
+        type,
+        statusCode,
+        responseHeaders: { 'content-type': "'application/json'", 'x-correlation-id': 'method.request.header.x-correlation-id' },
+        templates: { 'application/json': JSON.stringify({ error: { code, message } }) },
+      });
+    }
   }
 
   private acknowledgeFindings(): void {
@@ -146,6 +199,7 @@ function resourcePolicy(ipAllowlists: StageConfig['ipAllowlists']): PolicyDocume
 const ACCESS_LOG_FORMAT = AccessLogFormat.custom(
   JSON.stringify({
     requestId: AccessLogField.contextRequestId(),
+    stage: AccessLogField.contextStage(),
     sourceIp: AccessLogField.contextIdentitySourceIp(),
     requestTime: AccessLogField.contextRequestTime(),
     method: AccessLogField.contextHttpMethod(),

@@ -1,4 +1,4 @@
-import { CfnOutput, Fn, Stack, Tags } from 'aws-cdk-lib';
+import { CfnOutput, Fn, Stack } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import { ROUTES, type RouteDefinition } from '../lambdas/routes';
 import { Alarms } from './alarms';
@@ -9,7 +9,7 @@ import { Functions } from './functions';
 import { InboundApi } from './inbound-api';
 import { ProviderSecrets, secretsPrefix } from './provider-secrets';
 import type { StageConfig } from './stage-config';
-import { StateTable } from './state-table';
+import { StateTable, TABLE_ITEM_ACTIONS } from './state-table';
 import { StaticEgress } from './static-egress';
 
 export interface RefundRelayStackProps {
@@ -31,17 +31,11 @@ export class RefundRelayStack extends Stack {
       env: { account: config.account, region: config.region },
       description: `refund-relay ${config.stage}: inbound refund callbacks, outbound refunds through static egress IPs`,
       terminationProtection: config.tableDeletionProtection,
+      // Stack tags: CloudFormation puts them on every resource it creates.
+      tags: { project: 'refund-relay', stage: config.stage },
     });
-    Tags.of(this).add('project', 'refund-relay');
-    Tags.of(this).add('stage', config.stage);
     const routes = props.routes ?? ROUTES;
 
-    const egress = new StaticEgress(this, 'Egress', {
-      availabilityZones: config.egress.availabilityZones,
-      ...(config.egress.elasticIps && { elasticIps: config.egress.elasticIps }),
-      logRetention: config.logRetention,
-      removalPolicy: config.removalPolicy,
-    });
     const state = new StateTable(this, 'State', {
       encryption: config.tableEncryption,
       deletionProtection: config.tableDeletionProtection,
@@ -49,7 +43,22 @@ export class RefundRelayStack extends Stack {
     });
     const dispatch = new DispatchQueue(this, 'Dispatch');
     this.dispatchQueue = dispatch;
-    const secrets = new ProviderSecrets(this, 'Secrets', { stage: config.stage, source: config.providerSecrets, removalPolicy: config.removalPolicy });
+    const secrets = new ProviderSecrets(this, 'Secrets', {
+      stage: config.stage,
+      source: config.providerSecrets,
+      ...(config.providerSecretsKeyArn && { keyArn: config.providerSecretsKeyArn }),
+      removalPolicy: config.removalPolicy,
+    });
+    const egress = new StaticEgress(this, 'Egress', {
+      egress: config.egress,
+      logRetention: config.logRetention,
+      removalPolicy: config.removalPolicy,
+      endpointAccess: {
+        dynamoDb: { resources: [state.table.tableArn, state.dueIndexArn], actions: TABLE_ITEM_ACTIONS },
+        secretsArnPattern: secrets.arnPattern(),
+        dispatchQueueArn: dispatch.queue.queueArn,
+      },
+    });
     this.functions = new Functions(this, 'Functions', {
       definitions: props.functions ?? FUNCTIONS,
       config,
@@ -62,7 +71,13 @@ export class RefundRelayStack extends Stack {
 
     for (const fn of this.functions.byName.values()) fn.addEnvironment('PUBLIC_BASE_URL', inbound.publicBaseUrl);
 
-    const alarms = new Alarms(this, 'Alarms', { config, functions: this.functions.byName, deadLetterQueue: dispatch.deadLetterQueue, api: inbound.api });
+    const alarms = new Alarms(this, 'Alarms', {
+      config,
+      functions: this.functions.byName,
+      deadLetterQueue: dispatch.deadLetterQueue,
+      api: inbound.api,
+      accessLogs: inbound.accessLogs,
+    });
     new Dashboard(this, 'Dashboard', {
       stage: config.stage,
       api: inbound.api,
@@ -73,20 +88,35 @@ export class RefundRelayStack extends Stack {
     });
 
     new CfnOutput(this, 'EgressIps', {
-      description: 'Send these to Ap21 and the providers to allowlist: all outbound calls leave from them',
+      description: 'Send these to Ap21 and the providers to allowlist: all outbound calls leave from them (read from the allocations by AWS)',
       value: Fn.join(',', [...egress.egressIps]),
     });
     new CfnOutput(this, 'EgressIpAllocationIds', {
-      description: 'Pin these in lib/stage-config.ts (egress.elasticIps) to keep the egress IPs across a rebuild',
+      description: 'Pin these in lib/stage-config.ts (egress.elasticIpAllocationIds) to keep the egress IPs across a rebuild',
       value: Fn.join(',', [...egress.allocationIds]),
     });
     // RestApi already outputs its URL; a readable name instead of a hashed one.
     (inbound.api.node.findChild('Endpoint') as CfnOutput).overrideLogicalId('ApiUrl');
     new CfnOutput(this, 'PublicBaseUrl', { description: 'Base of the callback URLs handed to Apace', value: inbound.publicBaseUrl });
     if (config.customDomain && inbound.api.domainName) {
+      const { domainName, hostedZone } = config.customDomain;
+      const target = inbound.api.domainName.domainNameAliasDomainName;
+      const targetZone = inbound.api.domainName.domainNameAliasHostedZoneId;
       new CfnOutput(this, 'CustomDomainTarget', {
-        description: `Point ${config.customDomain.domainName} here (CNAME or alias record)`,
-        value: inbound.api.domainName.domainNameAliasDomainName,
+        description: `The API's regional name: ${domainName} must point here`,
+        value: target,
+      });
+      new CfnOutput(this, 'CustomDomainTargetHostedZoneId', {
+        description: 'Hosted zone of CustomDomainTarget, for a Route 53 alias record',
+        value: targetZone,
+      });
+      new CfnOutput(this, 'CustomDomainDnsRecord', {
+        description: hostedZone
+          ? `Created by this stack in hosted zone ${hostedZone.name} (${hostedZone.id})`
+          : `Create this record where ${domainName} is hosted; callback URLs do not resolve until it exists`,
+        value: hostedZone
+          ? Fn.join('', [`${domainName} A (alias) -> `, target, ' (created by this stack)'])
+          : Fn.join('', [`${domainName} CNAME `, target, ' (or in Route 53: an A alias record to it, hosted zone ', targetZone, ')']),
       });
     }
     new CfnOutput(this, 'TableName', { value: state.table.tableName });

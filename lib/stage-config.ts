@@ -3,9 +3,11 @@ import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { SecretName } from '../lambdas/commons/secrets';
 
 /**
- * Everything that differs between stages, in one typed file (docs/design.md §6). The account ids, Elastic
- * IPs, e-mail addresses, domain and certificate below are PLACEHOLDERS: an engineer replaces them
- * with their own before the first deploy (README, "Deploying a stage").
+ * Everything that differs between stages, in one typed file (docs/design.md §6). The account ids,
+ * Elastic IP allocations, e-mail addresses, Ap21 host and push addresses, domain, hosted zone and
+ * certificate below are PLACEHOLDERS, kept so that `cdk synth` works on a fresh clone: an engineer
+ * replaces them with their own before the first deploy, and `npm run preflight -- --stage <s>`
+ * lists every one still here, with its line (README, "Deploying a stage").
  */
 export const STAGE_NAMES = ['dev', 'staging', 'prod'] as const;
 export type StageName = (typeof STAGE_NAMES)[number];
@@ -32,11 +34,9 @@ export const PROVIDER_URLS_BY_PROVIDER: Readonly<Record<SecretName, readonly Pro
   refundid: ['REFUNDID_API_URL'],
 };
 
-export interface ElasticIp {
-  readonly allocationId: string;
-  /** CloudFormation cannot read an existing allocation's address, so the stage states it for the outputs. */
-  readonly publicIp: string;
-}
+/** The AWS services the functions in the VPC call, which can be reached through interface endpoints. */
+export const INTERFACE_ENDPOINT_SERVICES = ['secretsmanager', 'sqs'] as const;
+export type InterfaceEndpointService = (typeof INTERFACE_ENDPOINT_SERVICES)[number];
 
 export interface StageConfig {
   readonly stage: StageName;
@@ -56,14 +56,26 @@ export interface StageConfig {
    */
   readonly ipAllowlists: Readonly<Record<string, readonly string[]>>;
   readonly egress: {
-    /** One NAT gateway, so one egress IP, per availability zone. */
+    /** Availability zones the VPC's functions run in (one private and one public subnet each). */
     readonly availabilityZones: number;
     /**
-     * Pre-allocated Elastic IPs, one per availability zone, so the egress IPs Ap21 and the
-     * providers allowlist survive a rebuild. Absent: the stack allocates them and retains them
+     * NAT gateways, so egress IPs: one per availability zone keeps outbound calls working when a
+     * zone fails; fewer (at least one) is cheaper, and the zones without one route through it.
+     */
+    readonly natGateways: number;
+    /**
+     * Pre-allocated Elastic IPs (`eipalloc-…`), one per NAT gateway, so the egress IPs Ap21 and the
+     * providers allowlist survive a rebuild. Their addresses are read from AWS at deploy time
+     * (output `EgressIps`), never typed here. Absent: the stack allocates them and retains them
      * when the stack is deleted (move their ids here to keep them across a rebuild).
      */
-    readonly elasticIps?: readonly ElasticIp[];
+    readonly elasticIpAllocationIds?: readonly string[];
+    /**
+     * AWS services reached through interface endpoints inside the VPC. A service not listed is
+     * called through the NAT gateways (over TLS, but across the internet and at NAT data prices);
+     * each listed service costs one endpoint per availability zone (README, "What a stage costs").
+     */
+    readonly interfaceEndpoints: readonly InterfaceEndpointService[];
   };
   /**
    * `apace_first`: offer an Apace instant refund and fall back to card reversal (docs/design.md §2.2);
@@ -76,18 +88,39 @@ export interface StageConfig {
   readonly removalPolicy: RemovalPolicy.RETAIN | RemovalPolicy.DESTROY;
   readonly tableDeletionProtection: boolean;
   readonly tableEncryption: 'aws-managed' | 'customer-managed';
-  /** `create`: the stack creates each provider secret holding `{}`; `import`: they already exist. */
+  /**
+   * `create`: the stack creates each provider secret holding `{}` and deletes it with the stack
+   * (only with removalPolicy DESTROY: a retained secret would keep its name and make the next
+   * deploy after `cdk destroy` fail). `import`: they exist before the first deploy and outlive
+   * the stack (`npm run preflight` names the ones missing).
+   */
   readonly providerSecrets: 'create' | 'import';
+  /** The customer-managed KMS key the imported secrets are encrypted with, when not the default `aws/secretsmanager`. */
+  readonly providerSecretsKeyArn?: string;
   /**
    * The custom domain in front of the API. Callback URLs handed to Apace must outlive the API, so
-   * a stage without one hands out execute-api URLs that a rebuild breaks.
+   * a stage without one hands out execute-api URLs that a rebuild breaks. With `hostedZone` (a
+   * Route 53 public zone the domain is in) the stack creates the alias record; without it, the
+   * stack output `CustomDomainTarget` and the preflight say which record to create.
    */
-  readonly customDomain?: { readonly domainName: string; readonly certificateArn: string };
+  readonly customDomain?: {
+    readonly domainName: string;
+    readonly certificateArn: string;
+    readonly hostedZone?: { readonly id: string; readonly name: string };
+  };
   readonly apiThrottle: { readonly rateLimit: number; readonly burstLimit: number };
   readonly logRetention: RetentionDays;
   readonly logLevel: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
   readonly apaceClaimWindowSeconds: number;
-  readonly alarmThresholds: { readonly api5xxPercent: number; readonly pollerLagSeconds: number };
+  readonly alarmThresholds: {
+    /** Share of inbound calls answered 5xx in 5 minutes… */
+    readonly api5xxPercent: number;
+    /** …once at least this many were: one error in a quiet hour is not an incident. */
+    readonly api5xxMinimumCount: number;
+    readonly pollerLagSeconds: number;
+    /** 4xx answers in 5 minutes on the allowlisted paths (a provider moved, or a placeholder allowlist). */
+    readonly allowlistedRoute4xx: number;
+  };
 }
 
 /** PayPro's documented IPN senders (docs/providers.md §5), the same for test and live orders. */
@@ -145,7 +178,8 @@ export const STAGES: Readonly<Record<StageName, StageConfig>> = {
     providerUrls: SANDBOX_URLS,
     providerSettings: { ap21: AP21_SETTINGS },
     ipAllowlists: allowlists(REFUNDID_SANDBOX, AP21_PUSH_PLACEHOLDER),
-    egress: { availabilityZones: 1 },
+    // The cheapest shape: one zone, one NAT gateway, AWS services through the NAT.
+    egress: { availabilityZones: 1, natGateways: 1, interfaceEndpoints: [] },
     routingPolicy: 'apace_first',
     alarmEmail: 'refund-relay-dev-alarms@example.com',
     removalPolicy: RemovalPolicy.DESTROY,
@@ -156,7 +190,7 @@ export const STAGES: Readonly<Record<StageName, StageConfig>> = {
     logRetention: RetentionDays.TWO_WEEKS,
     logLevel: 'DEBUG',
     apaceClaimWindowSeconds: 900,
-    alarmThresholds: { api5xxPercent: 5, pollerLagSeconds: 900 },
+    alarmThresholds: { api5xxPercent: 5, api5xxMinimumCount: 5, pollerLagSeconds: 900, allowlistedRoute4xx: 5 },
   },
   staging: {
     stage: 'staging',
@@ -165,18 +199,21 @@ export const STAGES: Readonly<Record<StageName, StageConfig>> = {
     providerUrls: SANDBOX_URLS,
     providerSettings: { ap21: AP21_SETTINGS },
     ipAllowlists: allowlists(REFUNDID_SANDBOX, AP21_PUSH_PLACEHOLDER),
-    egress: { availabilityZones: 2 },
+    // Functions in two zones like prod, but one NAT gateway (one egress IP) and AWS services through
+    // it; give it prod's egress to rehearse prod's network (README, "What a stage costs").
+    egress: { availabilityZones: 2, natGateways: 1, interfaceEndpoints: [] },
     routingPolicy: 'apace_first',
     alarmEmail: 'refund-relay-staging-alarms@example.com',
     removalPolicy: RemovalPolicy.RETAIN,
     tableDeletionProtection: false,
     tableEncryption: 'aws-managed',
-    providerSecrets: 'create',
+    // Sandbox credentials outlive the stack: a `cdk destroy` and a redeploy keep them.
+    providerSecrets: 'import',
     apiThrottle: { rateLimit: 50, burstLimit: 100 },
     logRetention: RetentionDays.ONE_MONTH,
     logLevel: 'INFO',
     apaceClaimWindowSeconds: 900,
-    alarmThresholds: { api5xxPercent: 5, pollerLagSeconds: 900 },
+    alarmThresholds: { api5xxPercent: 5, api5xxMinimumCount: 5, pollerLagSeconds: 900, allowlistedRoute4xx: 5 },
   },
   prod: {
     stage: 'prod',
@@ -187,10 +224,9 @@ export const STAGES: Readonly<Record<StageName, StageConfig>> = {
     ipAllowlists: allowlists(REFUNDID_PRODUCTION, AP21_PUSH_PLACEHOLDER),
     egress: {
       availabilityZones: 2,
-      elasticIps: [
-        { allocationId: 'eipalloc-00000000000000001', publicIp: '203.0.113.10' },
-        { allocationId: 'eipalloc-00000000000000002', publicIp: '203.0.113.11' },
-      ],
+      natGateways: 2,
+      elasticIpAllocationIds: ['eipalloc-00000000000000001', 'eipalloc-00000000000000002'],
+      interfaceEndpoints: ['secretsmanager', 'sqs'],
     },
     routingPolicy: 'apace_first',
     alarmEmail: 'refund-relay-prod-alarms@example.com',
@@ -201,11 +237,12 @@ export const STAGES: Readonly<Record<StageName, StageConfig>> = {
     customDomain: {
       domainName: 'refunds.example.com',
       certificateArn: 'arn:aws:acm:ap-southeast-2:333333333333:certificate/00000000-0000-0000-0000-000000000000',
+      hostedZone: { id: 'Z0000000000000000000', name: 'example.com' },
     },
     apiThrottle: { rateLimit: 100, burstLimit: 200 },
     logRetention: RetentionDays.ONE_YEAR,
     logLevel: 'INFO',
     apaceClaimWindowSeconds: 900,
-    alarmThresholds: { api5xxPercent: 1, pollerLagSeconds: 600 },
+    alarmThresholds: { api5xxPercent: 1, api5xxMinimumCount: 3, pollerLagSeconds: 600, allowlistedRoute4xx: 5 },
   },
 };

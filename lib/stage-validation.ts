@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import { RemovalPolicy } from 'aws-cdk-lib';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
-import { PROVIDER_URL_VARIABLES, STAGES, type StageConfig } from './stage-config';
+import { INTERFACE_ENDPOINT_SERVICES, PROVIDER_URL_VARIABLES, STAGES, type StageConfig } from './stage-config';
 
 export class StageConfigError extends Error {
   override readonly name = 'StageConfigError';
@@ -28,6 +28,8 @@ const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 const ROUTE_PATH = /^(\/(\{\w+\}|[A-Za-z0-9._-]+))+$/;
 const DOMAIN = /^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,}$/;
 const CERTIFICATE_ARN = /^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate\/[0-9a-f-]{36}$/;
+const HOSTED_ZONE_ID = /^Z[A-Z0-9]{1,31}$/;
+const KMS_KEY_ARN = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[0-9a-f-]{36}$/;
 
 function isAddressOrCidr(value: string): boolean {
   const [address = '', prefix, ...rest] = value.split('/');
@@ -69,21 +71,7 @@ export function stageConfigProblems(config: StageConfig): string[] {
     if (addresses.length === 0) problems.push(`ipAllowlists["${path}"] is empty; remove the entry to leave the path open`);
     for (const address of addresses) if (!isAddressOrCidr(address)) problems.push(`ipAllowlists["${path}"] has "${address}", not an IP address or CIDR`);
   }
-  const { availabilityZones, elasticIps } = config.egress;
-  if (!Number.isInteger(availabilityZones) || availabilityZones < 1 || availabilityZones > 3) {
-    problems.push('egress.availabilityZones must be 1, 2 or 3');
-  }
-  if (elasticIps) {
-    if (elasticIps.length !== availabilityZones) {
-      problems.push(`egress.elasticIps lists ${elasticIps.length} addresses for ${availabilityZones} availability zones (one NAT gateway each)`);
-    }
-    for (const { allocationId, publicIp } of elasticIps) {
-      if (!ALLOCATION_ID.test(allocationId)) problems.push(`egress.elasticIps allocation "${allocationId}" is not an eipalloc- id`);
-      if (isIP(publicIp) !== 4) problems.push(`egress.elasticIps address "${publicIp}" is not an IPv4 address`);
-    }
-    const ids = elasticIps.map((ip) => ip.allocationId);
-    if (new Set(ids).size !== ids.length) problems.push('egress.elasticIps repeats an allocation id');
-  }
+  problems.push(...egressProblems(config.egress));
   if (!Object.values(RetentionDays).includes(config.logRetention)) problems.push(`logRetention ${config.logRetention} is not a CloudWatch Logs retention`);
   if (!EMAIL.test(config.alarmEmail)) problems.push(`alarmEmail "${config.alarmEmail}" is not an e-mail address`);
   if (config.customDomain) {
@@ -91,16 +79,61 @@ export function stageConfigProblems(config: StageConfig): string[] {
     if (!DOMAIN.test(domainName)) problems.push(`customDomain.domainName "${domainName}" is not a lower-case domain name`);
     if (!CERTIFICATE_ARN.test(certificateArn)) problems.push('customDomain.certificateArn is not an ACM certificate ARN');
     else if (certificateArn.split(':')[3] !== config.region) problems.push('customDomain.certificateArn must be in the stage region (regional endpoint)');
+    const zone = config.customDomain.hostedZone;
+    if (zone) {
+      if (!HOSTED_ZONE_ID.test(zone.id)) problems.push(`customDomain.hostedZone.id "${zone.id}" is not a Route 53 hosted zone id`);
+      if (domainName !== zone.name && !domainName.endsWith(`.${zone.name}`)) {
+        problems.push(`customDomain.domainName "${domainName}" is not in customDomain.hostedZone.name "${zone.name}"`);
+      }
+    }
+  }
+  if (config.providerSecrets === 'create' && config.removalPolicy === RemovalPolicy.RETAIN) {
+    problems.push(
+      "providerSecrets 'create' with removalPolicy RETAIN: the retained secrets keep their names after cdk destroy and make the next deploy fail; use 'import'",
+    );
+  }
+  if (config.providerSecretsKeyArn !== undefined) {
+    if (config.providerSecrets !== 'import') problems.push("providerSecretsKeyArn applies to imported secrets (providerSecrets 'import')");
+    if (!KMS_KEY_ARN.test(config.providerSecretsKeyArn)) problems.push('providerSecretsKeyArn is not a KMS key ARN');
   }
   const { rateLimit, burstLimit } = config.apiThrottle;
   if (!(rateLimit > 0) || !Number.isInteger(burstLimit) || burstLimit < 1) problems.push('apiThrottle needs a positive rateLimit and burstLimit');
   if (!Number.isInteger(config.apaceClaimWindowSeconds) || config.apaceClaimWindowSeconds <= 0) {
     problems.push('apaceClaimWindowSeconds must be a positive whole number');
   }
-  const { api5xxPercent, pollerLagSeconds } = config.alarmThresholds;
+  const { api5xxPercent, api5xxMinimumCount, pollerLagSeconds, allowlistedRoute4xx } = config.alarmThresholds;
   if (!(api5xxPercent > 0 && api5xxPercent <= 100)) problems.push('alarmThresholds.api5xxPercent must be within (0, 100]');
+  if (!Number.isInteger(api5xxMinimumCount) || api5xxMinimumCount < 1) problems.push('alarmThresholds.api5xxMinimumCount must be a whole number of at least 1');
   if (!(pollerLagSeconds > 0)) problems.push('alarmThresholds.pollerLagSeconds must be positive');
+  if (!Number.isInteger(allowlistedRoute4xx) || allowlistedRoute4xx < 1)
+    problems.push('alarmThresholds.allowlistedRoute4xx must be a whole number of at least 1');
   if (config.stage === 'prod') problems.push(...productionSafetyProblems(config));
+  return problems;
+}
+
+function egressProblems(egress: StageConfig['egress']): string[] {
+  const problems: string[] = [];
+  const { availabilityZones, natGateways, elasticIpAllocationIds, interfaceEndpoints } = egress;
+  if (!Number.isInteger(availabilityZones) || availabilityZones < 1 || availabilityZones > 3) {
+    problems.push('egress.availabilityZones must be 1, 2 or 3');
+  }
+  if (!Number.isInteger(natGateways) || natGateways < 1 || natGateways > availabilityZones) {
+    problems.push(`egress.natGateways must be between 1 and egress.availabilityZones (${availabilityZones})`);
+  }
+  if (elasticIpAllocationIds) {
+    if (elasticIpAllocationIds.length !== natGateways) {
+      problems.push(`egress.elasticIpAllocationIds lists ${elasticIpAllocationIds.length} allocations for ${natGateways} NAT gateways (one Elastic IP each)`);
+    }
+    for (const id of elasticIpAllocationIds) {
+      if (isIP(id))
+        problems.push(`egress.elasticIpAllocationIds has the address "${id}": name its allocation (eipalloc-…); the stack reads the address from AWS`);
+      else if (!ALLOCATION_ID.test(id)) problems.push(`egress.elasticIpAllocationIds has "${id}", not an eipalloc- id`);
+    }
+    if (new Set(elasticIpAllocationIds).size !== elasticIpAllocationIds.length) problems.push('egress.elasticIpAllocationIds repeats an allocation');
+  }
+  const unknown = interfaceEndpoints.filter((service) => !(INTERFACE_ENDPOINT_SERVICES as readonly string[]).includes(service));
+  if (unknown.length > 0) problems.push(`egress.interfaceEndpoints has ${unknown.join(', ')}; choose from ${INTERFACE_ENDPOINT_SERVICES.join(', ')}`);
+  if (new Set(interfaceEndpoints).size !== interfaceEndpoints.length) problems.push('egress.interfaceEndpoints repeats a service');
   return problems;
 }
 
@@ -109,7 +142,7 @@ function productionSafetyProblems(config: StageConfig): string[] {
   const problems: string[] = [];
   if (config.removalPolicy !== RemovalPolicy.RETAIN) problems.push('prod must retain its data (removalPolicy RETAIN)');
   if (!config.tableDeletionProtection) problems.push('prod must protect its table from deletion');
-  if (!config.egress.elasticIps) problems.push('prod must pin pre-allocated Elastic IPs so the egress IPs survive a rebuild');
+  if (!config.egress.elasticIpAllocationIds) problems.push('prod must pin pre-allocated Elastic IPs so the egress IPs survive a rebuild');
   if (!config.customDomain) problems.push('prod needs a customDomain: callback URLs handed to Apace must survive a rebuild');
   return problems;
 }

@@ -15,17 +15,13 @@ export type TableAccess = 'read' | 'readWrite';
 
 const ITEM_ACTIONS: Record<TableAccess, string[]> = {
   read: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query'],
-  // No DeleteItem or Scan: state only moves forward, and TTL removes expired inbox records.
-  readWrite: [
-    'dynamodb:GetItem',
-    'dynamodb:BatchGetItem',
-    'dynamodb:Query',
-    'dynamodb:PutItem',
-    'dynamodb:UpdateItem',
-    'dynamodb:ConditionCheckItem',
-    'dynamodb:BatchWriteItem',
-  ],
+  // No DeleteItem, BatchWriteItem (it deletes too) or Scan: state only moves forward, TTL removes
+  // expired inbox records, and only the operator's own credentials scan (npm run ops).
+  readWrite: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:ConditionCheckItem'],
 };
+
+/** Every item action any function may take: what the VPC's DynamoDB endpoint lets through. */
+export const TABLE_ITEM_ACTIONS: readonly string[] = [...new Set(Object.values(ITEM_ACTIONS).flat())];
 
 // The key actions aws-cdk's own grantReadData/grantReadWriteData add, with the wildcards spelled out.
 const KEY_ACTIONS: Record<TableAccess, string[]> = {

@@ -19,7 +19,6 @@ const CALLER: FunctionDefinition = {
   dispatchQueue: 'send',
   memoryMb: 1024,
   timeoutSeconds: 20,
-  reservedConcurrency: 2,
   schedule: 'rate(5 minutes)',
 };
 const CONSUMER: FunctionDefinition = { name: 'health', secrets: [], callsOut: [], table: 'read', dispatchQueue: 'consume', memoryMb: 256, timeoutSeconds: 30 };
@@ -88,7 +87,7 @@ describe('the function registry', () => {
     }
   });
 
-  it('wires the dispatch queue: the sender may only send, the consumer reads it in batches with partial failures', () => {
+  it('wires the dispatch queue: the sender may only send, the consumer reads it in bounded concurrent batches with partial failures', () => {
     const { resources, template } = synthesized;
     const queueId = resourcesOfType(resources, 'AWS::SQS::Queue').find(([, queue]) => queue.Properties?.RedrivePolicy)![0];
     const { Variables } = propertiesOf(CALLER).Environment as { Variables: Record<string, unknown> };
@@ -103,18 +102,30 @@ describe('the function registry', () => {
       FunctionName: { Ref: logicalId(fnOf(CONSUMER)) },
       BatchSize: 10,
       FunctionResponseTypes: ['ReportBatchItemFailures'],
+      // Bounds the consumer without reserved concurrency, which a new account's quota cannot give.
+      ScalingConfig: { MaximumConcurrency: 5 },
     });
+    expect(propertiesOf(CONSUMER).ReservedConcurrentExecutions).toBeUndefined();
     template.resourceCountIs('AWS::Lambda::EventSourceMapping', 1);
   });
 
-  it('runs a scheduled function on its schedule and honours reserved concurrency', () => {
+  it('runs a scheduled function on its schedule, never retried or delivered late', () => {
     synthesized.template.resourceCountIs('AWS::Events::Rule', 1);
     synthesized.template.hasResourceProperties('AWS::Events::Rule', {
       ScheduleExpression: 'rate(5 minutes)',
-      Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [logicalId(fnOf(CALLER)), 'Arn'] } })],
+      Targets: [
+        Match.objectLike({
+          Arn: { 'Fn::GetAtt': [logicalId(fnOf(CALLER)), 'Arn'] },
+          RetryPolicy: { MaximumRetryAttempts: 0, MaximumEventAgeInSeconds: 60 },
+        }),
+      ],
     });
-    expect(propertiesOf(CALLER).ReservedConcurrentExecutions).toBe(2);
-    expect(propertiesOf(VERIFIER).ReservedConcurrentExecutions).toBeUndefined();
+    synthesized.template.resourceCountIs('AWS::Lambda::EventInvokeConfig', 1);
+    synthesized.template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      FunctionName: { Ref: logicalId(fnOf(CALLER)) },
+      MaximumRetryAttempts: 0,
+      MaximumEventAgeInSeconds: 60,
+    });
   });
 
   it('grants read-only table access without writes', () => {

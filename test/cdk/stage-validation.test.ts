@@ -29,7 +29,7 @@ describe('stage configuration', () => {
       account: '1234',
       providerUrls: { ...STAGES.staging.providerUrls, PAYPRO_API_URL: 'http://store.payproglobal.com', OPTTY_API_URL: 'https://api.optty.com/' },
       ipAllowlists: { '/refundid/order': ['34.87.219.187', '34.87.219'], '/providers/paypro/ipn': [] },
-      egress: { availabilityZones: 2, elasticIps: [{ allocationId: 'eip-123', publicIp: '203.0.113.9' }] },
+      egress: { availabilityZones: 2, natGateways: 3, elasticIpAllocationIds: ['eip-123', '203.0.113.9'], interfaceEndpoints: ['sqs', 'sqs'] },
       alarmEmail: 'ops',
       customDomain: {
         domainName: 'refunds.example.com',
@@ -43,8 +43,11 @@ describe('stage configuration', () => {
       'providerUrls.OPTTY_API_URL must be a base URL without a trailing slash, query or fragment',
       'ipAllowlists["/refundid/order"] has "34.87.219", not an IP address or CIDR',
       'ipAllowlists["/providers/paypro/ipn"] is empty; remove the entry to leave the path open',
-      'egress.elasticIps lists 1 addresses for 2 availability zones (one NAT gateway each)',
-      'egress.elasticIps allocation "eip-123" is not an eipalloc- id',
+      'egress.natGateways must be between 1 and egress.availabilityZones (2)',
+      'egress.elasticIpAllocationIds lists 2 allocations for 3 NAT gateways (one Elastic IP each)',
+      'egress.elasticIpAllocationIds has "eip-123", not an eipalloc- id',
+      'egress.elasticIpAllocationIds has the address "203.0.113.9": name its allocation (eipalloc-…); the stack reads the address from AWS',
+      'egress.interfaceEndpoints repeats a service',
       'alarmEmail "ops" is not an e-mail address',
       'customDomain.certificateArn must be in the stage region (regional endpoint)',
     ]);
@@ -58,8 +61,28 @@ describe('stage configuration', () => {
     ]);
   });
 
+  it('refuses named secrets that would outlive the stack and block its next deploy, and a hosted zone the domain is not in', () => {
+    const config: StageConfig = {
+      ...STAGES.dev,
+      removalPolicy: RemovalPolicy.RETAIN,
+      providerSecretsKeyArn: 'arn:aws:kms:ap-southeast-2:111111111111:key/1234',
+      customDomain: {
+        domainName: 'refunds.shop.example.net',
+        certificateArn: 'arn:aws:acm:ap-southeast-2:111111111111:certificate/12345678-1234-1234-1234-123456789012',
+        hostedZone: { id: 'not-a-zone', name: 'example.org' },
+      },
+    };
+    expect(stageConfigProblems(config)).toEqual([
+      'customDomain.hostedZone.id "not-a-zone" is not a Route 53 hosted zone id',
+      'customDomain.domainName "refunds.shop.example.net" is not in customDomain.hostedZone.name "example.org"',
+      "providerSecrets 'create' with removalPolicy RETAIN: the retained secrets keep their names after cdk destroy and make the next deploy fail; use 'import'",
+      "providerSecretsKeyArn applies to imported secrets (providerSecrets 'import')",
+      'providerSecretsKeyArn is not a KMS key ARN',
+    ]);
+  });
+
   it('refuses a production stage that could lose its data, its egress IPs or its callback host', () => {
-    const { elasticIps: _, ...egress } = STAGES.prod.egress;
+    const { elasticIpAllocationIds: _, ...egress } = STAGES.prod.egress;
     const { customDomain: __, ...withoutDomain } = STAGES.prod;
     const careless: StageConfig = { ...withoutDomain, removalPolicy: RemovalPolicy.DESTROY, tableDeletionProtection: false, egress };
     expect(stageConfigProblems(careless)).toEqual([

@@ -6,6 +6,8 @@ import { ROUTES } from '../../lambdas/routes';
 import { TABLE } from '../../lambdas/store/table';
 import { CUSTOM_METRICS } from '../../lib/alarms';
 import { FUNCTIONS } from '../../lib/function-registry';
+import { API_GATEWAY_TIMEOUT_MS, INBOUND_DEADLINE_MS } from '../../lambdas/commons/http';
+import { dispatcherEnvironment } from '../../lib/dispatch-queue';
 import { executeApiResource } from '../../lib/inbound-api';
 import { PROVIDER_URLS_BY_PROVIDER, STAGE_NAMES, STAGES, type StageName } from '../../lib/stage-config';
 import {
@@ -39,52 +41,83 @@ describe.each(STAGE_NAMES)('the %s stack', (stage) => {
   });
 
   describe('static egress', () => {
-    it('runs one NAT gateway per availability zone on exactly the Elastic IPs the stage names, or on retained ones of its own', () => {
+    it('runs the NAT gateways the stage asks for on exactly the Elastic IPs it names, or on retained ones of its own', () => {
       const { resources } = get();
       const natGateways = resourcesOfType(resources, 'AWS::EC2::NatGateway');
       const elasticIps = resourcesOfType(resources, 'AWS::EC2::EIP');
-      expect(natGateways).toHaveLength(config.egress.availabilityZones);
+      expect(natGateways).toHaveLength(config.egress.natGateways);
       const allocations = natGateways.map(([, nat]) => nat.Properties?.AllocationId);
-      if (config.egress.elasticIps) {
+      if (config.egress.elasticIpAllocationIds) {
         expect(elasticIps).toEqual([]);
-        expect(allocations.sort()).toEqual(config.egress.elasticIps.map((ip) => ip.allocationId).sort());
+        expect(allocations.sort()).toEqual([...config.egress.elasticIpAllocationIds].sort());
       } else {
-        expect(elasticIps).toHaveLength(config.egress.availabilityZones);
+        expect(elasticIps).toHaveLength(config.egress.natGateways);
         for (const [, eip] of elasticIps) expect([eip.DeletionPolicy, eip.UpdateReplacePolicy]).toEqual(['Retain', 'Retain']);
         expect(allocations.map((allocation) => (allocation as { 'Fn::GetAtt': string[] })['Fn::GetAtt']).sort()).toEqual(
           elasticIps.map(([id]) => [id, 'AllocationId']).sort(),
         );
       }
+      // Zones without a NAT gateway route through one that has: every private subnet leaves by a pinned address.
+      const natRoutes = resourcesOfType(resources, 'AWS::EC2::Route').filter(([, route]) => route.Properties?.NatGatewayId);
+      expect(natRoutes).toHaveLength(config.egress.availabilityZones);
     });
 
-    it('outputs the egress IPs to hand to Ap21 and the providers', () => {
+    it('outputs the egress IPs as AWS reports them for the allocations, never as typed in the stage', () => {
       const { template, resources } = get();
       const { Outputs } = template.toJSON() as { Outputs: Record<string, { Value: unknown }> };
-      const value = Outputs.EgressIps?.Value;
-      if (config.egress.elasticIps) {
-        expect(value).toBe(config.egress.elasticIps.map((ip) => ip.publicIp).join(','));
+      const attributes: unknown[] = [];
+      JSON.stringify(Outputs.EgressIps?.Value, (key, node: unknown) => {
+        if (key === 'Fn::GetAtt') attributes.push(node);
+        return node;
+      });
+      if (config.egress.elasticIpAllocationIds) {
+        // One DescribeAddresses call per pinned allocation, made by CloudFormation when the stack deploys.
+        const lookups = resourcesOfType(resources, 'Custom::AWS');
+        const askedFor = lookups.map(([id, lookup]) => {
+          const call = JSON.parse(String(lookup.Properties?.Create)) as { action: string; parameters: { AllocationIds: string[] } };
+          expect(call.action).toBe('describeAddresses');
+          return [id, call.parameters.AllocationIds];
+        });
+        expect(askedFor.map(([, ids]) => ids)).toEqual(config.egress.elasticIpAllocationIds.map((id) => [id]));
+        expect(attributes).toEqual(askedFor.map(([id]) => [id, 'Addresses.0.PublicIp']));
+        expect(JSON.stringify(Outputs.EgressIps)).not.toMatch(/\d+\.\d+\.\d+\.\d+/);
       } else {
         const eipIds = resourcesOfType(resources, 'AWS::EC2::EIP').map(([id]) => id);
-        const attributes: unknown[] = [];
-        JSON.stringify(value, (key, node: unknown) => {
-          if (key === 'Fn::GetAtt') attributes.push(node);
-          return node;
-        });
         expect(attributes).toEqual(eipIds.map((id) => [id, 'PublicIp']));
       }
     });
 
-    it('reaches DynamoDB and Secrets Manager through VPC endpoints and keeps flow logs', () => {
-      const { template } = get();
-      template.hasResourceProperties('AWS::EC2::VPCEndpoint', {
-        VpcEndpointType: 'Gateway',
-        ServiceName: Match.objectLike({ 'Fn::Join': ['', Match.arrayWith(['.dynamodb'])] }),
-      });
-      template.hasResourceProperties('AWS::EC2::VPCEndpoint', {
-        VpcEndpointType: 'Interface',
-        ServiceName: `com.amazonaws.${config.region}.secretsmanager`,
-        PrivateDnsEnabled: true,
-      });
+    it('reaches DynamoDB through a gateway endpoint, and AWS APIs through the interface endpoints the stage lists, each allowing only this stage', () => {
+      const { template, resources, stack } = get();
+      const endpoints = resourcesOfType(resources, 'AWS::EC2::VPCEndpoint').map(([, endpoint]) => endpoint.Properties!);
+      const [tableId] = onlyOfType(resources, 'AWS::DynamoDB::Table');
+      const gateway = endpoints.filter((endpoint) => endpoint.VpcEndpointType === 'Gateway');
+      expect(gateway).toHaveLength(1);
+      expect(JSON.stringify(gateway[0]!.ServiceName)).toContain('.dynamodb');
+      const onlyThisAccount = { StringEquals: { 'aws:PrincipalAccount': config.account } };
+      expect((gateway[0]!.PolicyDocument as { Statement: Statement[] }).Statement).toEqual([
+        expect.objectContaining({
+          Effect: 'Allow',
+          Condition: onlyThisAccount,
+          Resource: [{ 'Fn::GetAtt': [tableId, 'Arn'] }, { 'Fn::Join': ['', [{ 'Fn::GetAtt': [tableId, 'Arn'] }, `/index/${TABLE.dueIndex.name}`]] }],
+        }),
+      ]);
+      const interfaces = endpoints.filter((endpoint) => endpoint.VpcEndpointType === 'Interface');
+      expect(interfaces.map((endpoint) => endpoint.ServiceName).sort()).toEqual(
+        config.egress.interfaceEndpoints.map((service) => `com.amazonaws.${config.region}.${service}`).sort(),
+      );
+      for (const endpoint of interfaces) {
+        expect(endpoint.PrivateDnsEnabled).toBe(true);
+        const [statement, ...others] = (endpoint.PolicyDocument as { Statement: Statement[] }).Statement;
+        expect(others).toEqual([]);
+        expect(statement!.Condition).toEqual(onlyThisAccount);
+        if (String(endpoint.ServiceName).endsWith('.sqs')) {
+          expect(statement).toMatchObject({ Action: 'sqs:SendMessage', Resource: { 'Fn::GetAtt': [logicalId(stack.dispatchQueue.queue), 'Arn'] } });
+        } else {
+          expect(actionsOf(statement!).sort()).toEqual(['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue']);
+          expect(statement!.Resource).toBe(`arn:aws:secretsmanager:${config.region}:${config.account}:secret:refund-relay/${stage}/*`);
+        }
+      }
       template.hasResourceProperties('AWS::EC2::FlowLog', { ResourceType: 'VPC', TrafficType: 'ALL' });
       template.resourceCountIs('AWS::EC2::Subnet', 2 * config.egress.availabilityZones);
     });
@@ -137,7 +170,7 @@ describe.each(STAGE_NAMES)('the %s stack', (stage) => {
       expect(methods.size).toBe(ROUTES.length);
     });
 
-    it('passes every body as raw bytes (binary */*) and logs access without query strings', () => {
+    it('passes every body as raw bytes (binary */*), traces requests and logs access without query strings', () => {
       const { template } = get();
       template.hasResourceProperties('AWS::ApiGateway::RestApi', { BinaryMediaTypes: ['*/*'] });
       template.hasResourceProperties('AWS::ApiGateway::Stage', {
@@ -145,7 +178,57 @@ describe.each(STAGE_NAMES)('the %s stack', (stage) => {
         MethodSettings: [
           Match.objectLike({ ThrottlingRateLimit: config.apiThrottle.rateLimit, ThrottlingBurstLimit: config.apiThrottle.burstLimit, DataTraceEnabled: false }),
         ],
+        TracingEnabled: true,
       });
+    });
+
+    it('owns the execution log group API Gateway would otherwise create forever, with the stage retention, before the stage exists', () => {
+      const { resources } = get();
+      const [apiId] = onlyOfType(resources, 'AWS::ApiGateway::RestApi');
+      const [stageId, apiStage] = onlyOfType(resources, 'AWS::ApiGateway::Stage');
+      const executionLogs = resourcesOfType(resources, 'AWS::Logs::LogGroup').filter(([, group]) =>
+        JSON.stringify(group.Properties?.LogGroupName ?? '').includes('API-Gateway-Execution-Logs_'),
+      );
+      expect(executionLogs).toHaveLength(1);
+      const [logsId, logs] = executionLogs[0]!;
+      expect(logs.Properties?.LogGroupName).toEqual({ 'Fn::Join': ['', ['API-Gateway-Execution-Logs_', { Ref: apiId }, `/${stage}`]] });
+      expect(logs.Properties?.RetentionInDays).toBe(config.logRetention);
+      expect([apiStage.DependsOn].flat()).toContain(logsId);
+      expect(stageId).toBeDefined();
+    });
+
+    it("answers refused sources (403), throttling (429) and unknown routes (404) itself in the handlers' error shape", () => {
+      const responses = resourcesOfType(get().resources, 'AWS::ApiGateway::GatewayResponse').map(([, response]) => response.Properties!);
+      const byType: Record<string, Record<string, unknown>> = Object.fromEntries(responses.map((response) => [String(response.ResponseType), response]));
+      expect(Object.keys(byType).sort()).toEqual(['ACCESS_DENIED', 'MISSING_AUTHENTICATION_TOKEN', 'THROTTLED']);
+      const answer = (type: string) => {
+        const response = byType[type]!;
+        const body = JSON.parse((response.ResponseTemplates as Record<string, string>)['application/json']!) as { error: { code: string } };
+        return [
+          String(response.StatusCode),
+          body.error.code,
+          (response.ResponseParameters as Record<string, string>)['gatewayresponse.header.x-correlation-id'],
+        ];
+      };
+      expect(answer('ACCESS_DENIED')).toEqual(['403', 'forbidden_source', 'method.request.header.x-correlation-id']);
+      expect(answer('THROTTLED')).toEqual(['429', 'throttled', 'method.request.header.x-correlation-id']);
+      expect(answer('MISSING_AUTHENTICATION_TOKEN')).toEqual(['404', 'route_not_found', 'method.request.header.x-correlation-id']);
+    });
+
+    it('masks card numbers and e-mail addresses in every log group that can hold request or provider text', () => {
+      const { resources, stack } = get();
+      const groups = resourcesOfType(resources, 'AWS::Logs::LogGroup');
+      const protectedIds = groups
+        .filter(([, group]) => JSON.stringify(group.Properties?.DataProtectionPolicy ?? '').includes('CreditCardNumber'))
+        .map(([id]) => id);
+      for (const [id, group] of groups.filter(([candidate]) => protectedIds.includes(candidate))) {
+        const identifiers = JSON.stringify(group.Properties?.DataProtectionPolicy);
+        expect([id, identifiers.includes('data-identifier/CreditCardNumber'), identifiers.includes('data-identifier/EmailAddress')]).toEqual([id, true, true]);
+      }
+      const expected = [...stack.functions.byName.values()].map((fn) => logicalId(fn.logGroup));
+      expect(protectedIds).toEqual(expect.arrayContaining(expected));
+      // Function logs, access logs and execution logs; the flow logs and the deploy-time lookup hold no request text.
+      expect(protectedIds).toHaveLength(expected.length + 2);
     });
 
     it('denies every source IP but the allowlisted ones on each allowlisted path, and leaves other paths open', () => {
@@ -155,11 +238,14 @@ describe.each(STAGE_NAMES)('the %s stack', (stage) => {
       expect(statements.filter((statement) => statement.Effect === 'Allow')).toEqual([
         expect.objectContaining({ Action: 'execute-api:Invoke', Resource: 'execute-api:/*/*/*' }),
       ]);
-      expect(denies.map((deny) => [deny.Resource, deny.Condition])).toEqual(
-        Object.entries(config.ipAllowlists).map(([path, addresses]) => [executeApiResource(path), { NotIpAddress: { 'aws:SourceIp': addresses } }]),
-      );
+      // Paths with the same allowlist share one statement (the aws-iam:minimizePolicies feature flag).
+      const deniedOn = (path: string) => denies.filter((deny) => [deny.Resource].flat().includes(executeApiResource(path)));
+      for (const [path, addresses] of Object.entries(config.ipAllowlists)) {
+        expect(deniedOn(path).map((deny) => [deny.Action, deny.Condition])).toEqual([['execute-api:Invoke', { NotIpAddress: { 'aws:SourceIp': addresses } }]]);
+      }
+      expect(denies.flatMap((deny) => [deny.Resource].flat()).sort()).toEqual(Object.keys(config.ipAllowlists).map(executeApiResource).sort());
       for (const route of ROUTES) {
-        const denied = denies.find((deny) => deny.Resource === executeApiResource(route.path));
+        const [denied] = deniedOn(route.path);
         expect(denied?.Condition?.NotIpAddress?.['aws:SourceIp']).toEqual(config.ipAllowlists[route.path]);
       }
     });
@@ -172,6 +258,7 @@ describe.each(STAGE_NAMES)('the %s stack', (stage) => {
         expect(outputs.PublicBaseUrl?.Value).toBe(`https://${config.customDomain.domainName}`);
       } else {
         template.resourceCountIs('AWS::ApiGateway::DomainName', 0);
+        template.resourceCountIs('AWS::Route53::RecordSet', 0);
         expect(JSON.stringify(outputs.PublicBaseUrl?.Value)).toContain('.execute-api.');
       }
     });
@@ -187,19 +274,51 @@ describe.each(STAGE_NAMES)('the %s stack', (stage) => {
       }
     });
 
-    it('run nodejs22.x on arm64, outside the VPC unless they call providers', () => {
+    it('run nodejs22.x on arm64 with active tracing and JSON logs at the stage level, outside the VPC unless they call providers', () => {
       const { stack, resources } = get();
       for (const definition of FUNCTIONS) {
-        const fn = resources[logicalId(stack.functions.byName.get(definition.name)!)]!;
-        expect(fn.Properties).toMatchObject({
+        const fn = stack.functions.byName.get(definition.name)!;
+        expect(resources[logicalId(fn)]!.Properties).toMatchObject({
           Runtime: 'nodejs22.x',
           Architectures: ['arm64'],
           MemorySize: definition.memoryMb,
           Timeout: definition.timeoutSeconds,
+          TracingConfig: { Mode: 'Active' },
+          LoggingConfig: { LogFormat: 'JSON', ApplicationLogLevel: config.logLevel, SystemLogLevel: 'INFO', LogGroup: { Ref: logicalId(fn.logGroup) } },
         });
-        expect(fn.Properties?.VpcConfig !== undefined).toBe(definition.callsOut.length > 0);
+        expect(resources[logicalId(fn)]!.Properties?.VpcConfig !== undefined).toBe(definition.callsOut.length > 0);
+        expect(resources[logicalId(fn)]!.Properties?.ReservedConcurrentExecutions).toBeUndefined();
       }
-      expect(resourcesOfType(resources, 'AWS::Lambda::Function')).toHaveLength(FUNCTIONS.length);
+      const ours = resourcesOfType(resources, 'AWS::Lambda::Function').filter(([, fn]) =>
+        String(fn.Properties?.Description).startsWith(`refund-relay ${stage} `),
+      );
+      expect(ours).toHaveLength(FUNCTIONS.length);
+    });
+
+    it('answer API Gateway within its 29 s: every API function times out before it, and its handler deadline comes sooner still', () => {
+      const { stack, resources } = get();
+      expect(INBOUND_DEADLINE_MS).toBeLessThan(API_GATEWAY_TIMEOUT_MS);
+      for (const route of ROUTES) {
+        const timeout = resources[logicalId(stack.functions.byName.get(route.fn)!)]!.Properties?.Timeout as number;
+        expect([route.fn, timeout * 1000 <= API_GATEWAY_TIMEOUT_MS]).toEqual([route.fn, true]);
+      }
+    });
+
+    it('run scheduled functions without retries or late deliveries: the next run is a minute away', () => {
+      const { stack, resources } = get();
+      for (const definition of FUNCTIONS.filter((candidate) => candidate.schedule)) {
+        const fnId = logicalId(stack.functions.byName.get(definition.name)!);
+        const rules = resourcesOfType(resources, 'AWS::Events::Rule').filter(([, rule]) => referencedIds(rule.Properties?.Targets).has(fnId));
+        expect(rules).toHaveLength(1);
+        expect((rules[0]![1].Properties?.Targets as { RetryPolicy: unknown }[])[0]!.RetryPolicy).toEqual({
+          MaximumRetryAttempts: 0,
+          MaximumEventAgeInSeconds: 60,
+        });
+        const invokeConfigs = resourcesOfType(resources, 'AWS::Lambda::EventInvokeConfig').filter(([, invoke]) =>
+          referencedIds(invoke.Properties?.FunctionName).has(fnId),
+        );
+        expect(invokeConfigs.map(([, invoke]) => [invoke.Properties?.MaximumRetryAttempts, invoke.Properties?.MaximumEventAgeInSeconds])).toEqual([[0, 60]]);
+      }
     });
 
     it("get the runtime's environment under the names lambdas/commons/config.ts reads", () => {
@@ -225,6 +344,8 @@ describe.each(STAGE_NAMES)('the %s stack', (stage) => {
           ),
           ...Object.assign({}, ...definition.callsOut.map((provider) => config.providerSettings[provider])),
           ...(definition.dispatchQueue === 'send' && { DISPATCH_QUEUE_URL: { Ref: logicalId(stack.dispatchQueue.queue) } }),
+          // The dispatcher's time budget (lib/dispatch-queue.ts).
+          ...(definition.dispatchQueue === 'consume' && dispatcherEnvironment()),
           // Handlers that check their caller's address get the list the API's resource policy enforces.
           ...(definition.sourceAllowlist && { [definition.sourceAllowlist.variable]: config.ipAllowlists[definition.sourceAllowlist.path]!.join(',') }),
         });
@@ -254,12 +375,17 @@ describe.each(STAGE_NAMES)('the %s stack', (stage) => {
         const roleId = logicalId(fn.role!);
         const [, role] = resourcesOfType(resources, 'AWS::IAM::Role').find(([id]) => id === roleId)!;
         expect(role.Properties?.ManagedPolicyArns).toBeUndefined();
-        // Functions that call out also need Lambda's network-interface rights, which cannot be scoped
-        // (acknowledged in lib/functions.ts); every other statement must name its resources.
+        // Functions that call out also need Lambda's network-interface rights, and every function
+        // X-Ray's write rights, neither of which can be scoped (acknowledged in lib/functions.ts);
+        // every other statement must name its resources.
         const networkInterfaces = (statement: Parameters<typeof actionsOf>[0]) => actionsOf(statement).every((action) => action.startsWith('ec2:'));
+        const tracing = (statement: Parameters<typeof actionsOf>[0]) => actionsOf(statement).every((action) => action.startsWith('xray:'));
         const statements = roleStatements(resources, roleId);
         expect(statements.some(networkInterfaces)).toBe(definition.callsOut.length > 0);
-        for (const statement of statements.filter((candidate) => !networkInterfaces(candidate))) {
+        expect(statements.filter(tracing).map((statement) => [actionsOf(statement).sort(), statement.Resource])).toEqual([
+          [['xray:PutTelemetryRecords', 'xray:PutTraceSegments'], '*'],
+        ]);
+        for (const statement of statements.filter((candidate) => !networkInterfaces(candidate) && !tracing(candidate))) {
           expect(statement.Effect).toBe('Allow');
           expect(actionsOf(statement).filter((action) => action.includes('*'))).toEqual([]);
           expect(JSON.stringify(statement.Resource)).not.toMatch(/"\*"|\/\*/);
@@ -279,8 +405,8 @@ describe.each(STAGE_NAMES)('the %s stack', (stage) => {
             { 'Fn::GetAtt': [tableId, 'Arn'] },
             { 'Fn::Join': ['', [{ 'Fn::GetAtt': [tableId, 'Arn'] }, `/index/${TABLE.dueIndex.name}`]] },
           ]);
-          expect(actionsOf(statement)).not.toContain('dynamodb:DeleteItem');
-          expect(actionsOf(statement)).not.toContain('dynamodb:Scan');
+          // Nothing that deletes (BatchWriteItem can) or scans: state only moves forward.
+          for (const action of ['dynamodb:DeleteItem', 'dynamodb:BatchWriteItem', 'dynamodb:Scan']) expect(actionsOf(statement)).not.toContain(action);
         }
 
         const logStatements = statements.filter((statement) => actionsOf(statement).some((action) => action.startsWith('logs:')));
@@ -301,7 +427,13 @@ describe.each(STAGE_NAMES)('the %s stack', (stage) => {
         }
         const networkStatements = statements.filter(networkInterfaces);
         expect(statements).toHaveLength(
-          secretStatements.length + tableStatements.length + logStatements.length + keyStatements.length + queueStatements.length + networkStatements.length,
+          secretStatements.length +
+            tableStatements.length +
+            logStatements.length +
+            keyStatements.length +
+            queueStatements.length +
+            networkStatements.length +
+            1,
         );
       }
     });
@@ -330,19 +462,17 @@ describe.each(STAGE_NAMES)('the %s stack', (stage) => {
     expect(resourcesOfType(resources, 'AWS::SQS::QueuePolicy')).toHaveLength(2);
   });
 
-  it('alarms on dead letters, each function, API 5xx rate, manual review and poller lag, all to the e-mailed topic', () => {
+  it('alarms on dead letters, each function, API 5xx rate, manual review, isolated Ap21 orders, poller lag and allowlisted-route 4xx, all to the e-mailed topic', () => {
     const { template, resources } = get();
     const [topicId] = onlyOfType(resources, 'AWS::SNS::Topic');
     template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: config.alarmEmail, TopicArn: { Ref: topicId } });
     const alarms = resourcesOfType(resources, 'AWS::CloudWatch::Alarm').map(([, alarm]) => alarm.Properties!);
-    expect(alarms).toHaveLength(1 + FUNCTIONS.length + 3);
-    for (const alarm of alarms) {
-      expect(alarm).toMatchObject({ AlarmActions: [{ Ref: topicId }], TreatMissingData: 'notBreaching' });
-    }
+    expect(alarms).toHaveLength(1 + FUNCTIONS.length + 5);
+    for (const alarm of alarms) expect(alarm).toMatchObject({ AlarmActions: [{ Ref: topicId }] });
     const named = (metricName: string) => alarms.filter((alarm) => alarm.MetricName === metricName);
     expect(named('ApproximateNumberOfMessagesVisible')).toHaveLength(1);
     expect(named('Errors')).toHaveLength(FUNCTIONS.length);
-    for (const metricName of [CUSTOM_METRICS.refundsInManualReview, CUSTOM_METRICS.pollerLagSeconds]) {
+    for (const metricName of [CUSTOM_METRICS.refundsInManualReview, CUSTOM_METRICS.ap21OrdersIsolated, CUSTOM_METRICS.pollerLagSeconds]) {
       const [alarm, ...others] = named(metricName);
       expect(others).toEqual([]);
       expect(alarm?.Namespace).toBe('RefundRelay');
@@ -352,9 +482,39 @@ describe.each(STAGE_NAMES)('the %s stack', (stage) => {
         { Name: 'stage', Value: stage },
       ]);
     }
-    expect(alarms.filter((alarm) => JSON.stringify(alarm.Metrics ?? '').includes('5XXError'))).toEqual([
-      expect.objectContaining({ Threshold: config.alarmThresholds.api5xxPercent }),
+    // Silence is an alarm: the poller reports its lag on every run, so ten minutes without a report breach.
+    const silenceBreaches = alarms.filter((alarm) => alarm.TreatMissingData === 'breaching');
+    expect(silenceBreaches).toEqual([
+      expect.objectContaining({
+        MetricName: CUSTOM_METRICS.pollerLagSeconds,
+        Period: 300,
+        EvaluationPeriods: 2,
+        Threshold: config.alarmThresholds.pollerLagSeconds,
+      }),
     ]);
+    expect(alarms.filter((alarm) => alarm.TreatMissingData !== 'notBreaching')).toHaveLength(1);
+
+    // The 5xx rate counts only once enough errors happened: one error in a quiet hour is not 100%.
+    const [api5xx, ...more5xx] = alarms.filter((alarm) => JSON.stringify(alarm.Metrics ?? '').includes('5XXError'));
+    expect(more5xx).toEqual([]);
+    expect(api5xx).toMatchObject({ Threshold: config.alarmThresholds.api5xxPercent });
+    const expression = (api5xx!.Metrics as { Expression?: string }[]).find((metric) => metric.Expression)!.Expression;
+    expect(expression).toBe(`IF(errors >= ${config.alarmThresholds.api5xxMinimumCount}, 100 * errors / requests, 0)`);
+
+    // 403s from the resource policy never reach a function: they are counted from the access logs.
+    const [filterId, filter] = onlyOfType(resources, 'AWS::Logs::MetricFilter');
+    const [accessLogsId] = resourcesOfType(resources, 'AWS::Logs::LogGroup').find(([id]) => id.startsWith('InboundAccessLogs'))!;
+    expect(filter.Properties).toMatchObject({
+      LogGroupName: { Ref: accessLogsId },
+      MetricTransformations: [
+        { MetricNamespace: 'RefundRelay', MetricName: CUSTOM_METRICS.allowlistedRoute4xx, MetricValue: '1', Dimensions: [{ Key: 'stage', Value: '$.stage' }] },
+      ],
+    });
+    for (const path of Object.keys(config.ipAllowlists)) expect(String(filter.Properties?.FilterPattern)).toContain(`$.resourcePath = "${path}"`);
+    expect(named(CUSTOM_METRICS.allowlistedRoute4xx)).toEqual([
+      expect.objectContaining({ Dimensions: [{ Name: 'stage', Value: stage }], Statistic: 'Sum', Threshold: config.alarmThresholds.allowlistedRoute4xx }),
+    ]);
+    expect(filterId).toBeDefined();
     template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
   });
 
@@ -372,5 +532,70 @@ describe('the inbound API', () => {
     const moved = synthesizeStage({ ...STAGES.dev, ipAllowlists: { ...STAGES.dev.ipAllowlists, '/refundid/order': ['34.87.219.187'] } });
     expect(deploymentIds(moved)).toHaveLength(1);
     expect(deploymentIds(moved)).not.toEqual(deploymentIds(synthesized.get('dev')!));
+  });
+});
+
+describe('a production stage whose domain is hosted elsewhere and whose secrets use a customer-managed key', () => {
+  const keyArn = 'arn:aws:kms:ap-southeast-2:333333333333:key/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0';
+  const { customDomain } = STAGES.prod;
+  let synthesizedVariant: SynthesizedStage;
+  beforeAll(() => {
+    synthesizedVariant = synthesizeStage({
+      ...STAGES.prod,
+      providerSecretsKeyArn: keyArn,
+      customDomain: { domainName: customDomain!.domainName, certificateArn: customDomain!.certificateArn },
+    });
+  });
+
+  it('creates no DNS record and says in its outputs exactly which record to create', () => {
+    const { template } = synthesizedVariant;
+    template.resourceCountIs('AWS::Route53::RecordSet', 0);
+    const outputs = (template.toJSON() as { Outputs: Record<string, { Value: unknown; Description: string }> }).Outputs;
+    const [domainId] = onlyOfType(synthesizedVariant.resources, 'AWS::ApiGateway::DomainName');
+    expect(outputs.CustomDomainTarget?.Value).toEqual({ 'Fn::GetAtt': [domainId, 'RegionalDomainName'] });
+    expect(outputs.CustomDomainDnsRecord?.Description).toContain('Create this record where refunds.example.com is hosted');
+    expect(outputs.CustomDomainDnsRecord?.Value).toEqual({
+      'Fn::Join': [
+        '',
+        [
+          'refunds.example.com CNAME ',
+          { 'Fn::GetAtt': [domainId, 'RegionalDomainName'] },
+          ' (or in Route 53: an A alias record to it, hosted zone ',
+          { 'Fn::GetAtt': [domainId, 'RegionalHostedZoneId'] },
+          ')',
+        ],
+      ],
+    });
+  });
+
+  it("lets each function decrypt its imported secrets with the stage's key, only through Secrets Manager", () => {
+    const { stack, resources } = synthesizedVariant;
+    for (const definition of FUNCTIONS) {
+      const keyStatements = roleStatements(resources, logicalId(stack.functions.byName.get(definition.name)!.role!)).filter(
+        (statement) => statement.Resource === keyArn,
+      );
+      if (definition.secrets.length === 0) expect(keyStatements).toEqual([]);
+      else
+        expect(keyStatements).toEqual([
+          expect.objectContaining({
+            Action: 'kms:Decrypt',
+            Condition: { StringEquals: { 'kms:ViaService': 'secretsmanager.ap-southeast-2.amazonaws.com' } },
+          }),
+        ]);
+    }
+  });
+});
+
+describe("the prod stage's custom domain", () => {
+  it('is an alias record in the hosted zone the stage names, pointing at the API', () => {
+    const { resources } = synthesizeStage(STAGES.prod);
+    const [, record] = onlyOfType(resources, 'AWS::Route53::RecordSet');
+    const [domainId] = onlyOfType(resources, 'AWS::ApiGateway::DomainName');
+    expect(record.Properties).toMatchObject({
+      HostedZoneId: STAGES.prod.customDomain!.hostedZone!.id,
+      Name: `${STAGES.prod.customDomain!.domainName}.`,
+      Type: 'A',
+      AliasTarget: { DNSName: { 'Fn::GetAtt': [domainId, 'RegionalDomainName'] }, HostedZoneId: { 'Fn::GetAtt': [domainId, 'RegionalHostedZoneId'] } },
+    });
   });
 });

@@ -9,6 +9,8 @@ import type { StageConfig } from '../../lib/stage-config';
 
 /** The committed context lookups, as `cdk synth` reads them: no AWS call is ever needed. */
 export const COMMITTED_CONTEXT = JSON.parse(readFileSync(join(__dirname, '..', '..', 'cdk.context.json'), 'utf8')) as Record<string, unknown>;
+/** cdk.json's context: the feature flags every synth runs with. */
+export const CDK_JSON_CONTEXT = (JSON.parse(readFileSync(join(__dirname, '..', '..', 'cdk.json'), 'utf8')) as { context: Record<string, unknown> }).context;
 
 export interface SynthesizedStage {
   readonly stack: RefundRelayStack;
@@ -35,7 +37,7 @@ export function synthesizeStage(
   config: StageConfig,
   overrides: { functions?: readonly FunctionDefinition[]; routes?: readonly RouteDefinition[] } = {},
 ): SynthesizedStage {
-  const app = new App({ context: { ...COMMITTED_CONTEXT, 'aws:cdk:bundling-stacks': [] }, builtinCloudFormationValidation: false });
+  const app = new App({ context: { ...CDK_JSON_CONTEXT, ...COMMITTED_CONTEXT, 'aws:cdk:bundling-stacks': [] }, builtinCloudFormationValidation: false });
   const stack = new RefundRelayStack(app, { config, ...overrides });
   const template = Template.fromStack(stack);
   const missingContext = (app.synth().manifest.missing ?? []).map((lookup) => lookup.key);

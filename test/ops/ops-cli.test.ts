@@ -228,10 +228,13 @@ describe('npm run ops -- redrive <refundId>', () => {
 });
 
 describe('npm run ops -- egress-ips --stage <s>', () => {
-  it('lists the Elastic IPs a stage pins in its configuration', async () => {
-    const { code, out } = await ops(['egress-ips', '--stage', 'prod', '--json']);
+  it('lists the addresses of the allocations a stage pins, as the deployed stack read them from AWS', async () => {
+    const { code, out } = await ops(['egress-ips', '--stage', 'prod', '--json'], async () => ({ EgressIps: '198.51.100.10,198.51.100.11' }));
     expect(code).toBe(0);
-    expect(JSON.parse(out)).toEqual({ stage: 'prod', source: 'stage-config', ips: ['203.0.113.10', '203.0.113.11'] });
+    expect(JSON.parse(out)).toEqual({ stage: 'prod', source: 'pinned-allocations', ips: ['198.51.100.10', '198.51.100.11'] });
+    const offline = await ops(['egress-ips', '--stage', 'prod']);
+    expect(offline.code).toBe(1);
+    expect(offline.err).toContain('aws ec2 describe-addresses --region ap-southeast-2 --allocation-ids eipalloc-00000000000000001 eipalloc-00000000000000002');
   });
 
   it('reads stack-allocated IPs from the stack output, and says where to find them when it cannot', async () => {
@@ -306,7 +309,7 @@ describe('against a deployed stage (--stage), through the real AWS SDK clients',
   it('reads stack-allocated egress IPs through CloudFormation', async () => {
     const { code, out } = await withStack(['egress-ips', '--stage', 'staging', '--json']);
     expect(code).toBe(0);
-    expect(JSON.parse(out)).toEqual({ stage: 'staging', source: 'stack-output', ips: ['198.51.100.8', '198.51.100.9'] });
+    expect(JSON.parse(out)).toEqual({ stage: 'staging', source: 'stack-allocated', ips: ['198.51.100.8', '198.51.100.9'] });
   });
 
   it('says when a stage is not deployed', async () => {

@@ -223,34 +223,31 @@ export async function redrive(target: OpsTarget, refundId: string, options: Redr
   };
 }
 
-/** `egress-ips --stage <s>`: the addresses Ap21 and the providers must allowlist. */
+/**
+ * `egress-ips --stage <s>`: the addresses Ap21 and the providers must allowlist, as the deployed
+ * stack read them from its Elastic IP allocations (output EgressIps): never typed by hand.
+ */
 export async function egressIps(config: StageConfig, readOutputs: StackOutputsReader): Promise<CommandResult> {
-  const configured = config.egress.elasticIps;
-  if (configured) {
-    return {
-      text: [
-        `Egress IPs of ${config.stage} (pinned in lib/stage-config.ts):`,
-        ...table(configured.map((ip) => [ip.publicIp, ip.allocationId])).map((row) => `  ${row}`),
-      ].join('\n'),
-      json: { stage: config.stage, source: 'stage-config', ips: configured.map((ip) => ip.publicIp) },
-    };
-  }
+  const pinned = config.egress.elasticIpAllocationIds;
   const stack = stackName(config.stage);
   const where = `output EgressIps of stack ${stack} in ${config.region} (aws cloudformation describe-stacks --stack-name ${stack} --region ${config.region} --query "Stacks[0].Outputs[?OutputKey=='EgressIps'].OutputValue" --output text)`;
+  const before = pinned
+    ? `; before the first deploy, read the pinned allocations' addresses: aws ec2 describe-addresses --region ${config.region} --allocation-ids ${pinned.join(' ')}`
+    : '';
   let outputs: Readonly<Record<string, string>>;
   try {
     outputs = await readOutputs(config);
   } catch (error) {
-    throw new OpsError(`stage ${config.stage} lets its stack allocate the egress IPs; they are the ${where}. Reading it failed: ${(error as Error).message}`);
+    throw new OpsError(`the egress IPs of stage ${config.stage} are the ${where}${before}. Reading it failed: ${(error as Error).message}`);
   }
   const ips = (outputs.EgressIps ?? '').split(',').filter(Boolean);
-  if (ips.length === 0) throw new OpsError(`stack ${stack} has no EgressIps output yet; is the stage deployed? They will be the ${where}`);
+  if (ips.length === 0) throw new OpsError(`stack ${stack} has no EgressIps output yet; is the stage deployed? They will be the ${where}${before}`);
+  const source = pinned
+    ? `the Elastic IP allocations pinned in lib/stage-config.ts (${pinned.join(', ')})`
+    : `allocated and retained by stack ${stack}; pin their allocation ids in lib/stage-config.ts to keep them across a rebuild`;
   return {
-    text: [
-      `Egress IPs of ${config.stage} (allocated and retained by stack ${stack}; pin their allocation ids in lib/stage-config.ts to keep them across a rebuild):`,
-      ...ips.map((ip) => `  ${ip}`),
-    ].join('\n'),
-    json: { stage: config.stage, source: 'stack-output', ips },
+    text: [`Egress IPs of ${config.stage} (${source}):`, ...ips.map((ip) => `  ${ip}`)].join('\n'),
+    json: { stage: config.stage, source: pinned ? 'pinned-allocations' : 'stack-allocated', ips },
   };
 }
 
