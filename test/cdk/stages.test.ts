@@ -7,6 +7,7 @@ import { TABLE } from '../../lambdas/store/table';
 import { CUSTOM_METRICS } from '../../lib/alarms';
 import { FUNCTIONS } from '../../lib/function-registry';
 import { API_GATEWAY_TIMEOUT_MS, INBOUND_DEADLINE_MS } from '../../lambdas/commons/http';
+import { monthlyCost } from '../../lib/cost-estimate';
 import { dispatcherEnvironment } from '../../lib/dispatch-queue';
 import { executeApiResource } from '../../lib/inbound-api';
 import { PROVIDER_URLS_BY_PROVIDER, STAGE_NAMES, STAGES, type StageName } from '../../lib/stage-config';
@@ -518,6 +519,19 @@ describe.each(STAGE_NAMES)('the %s stack', (stage) => {
     template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
   });
 
+  it('costs what lib/cost-estimate.ts says: its counts are what the template deploys', () => {
+    const { resources } = get();
+    const count = (item: string) => monthlyCost(config).lines.find((line) => line.item.startsWith(item))?.count ?? 0;
+    expect(count('NAT gateways')).toBe(resourcesOfType(resources, 'AWS::EC2::NatGateway').length);
+    expect(count('interface endpoints')).toBe(
+      resourcesOfType(resources, 'AWS::EC2::VPCEndpoint').filter(([, endpoint]) => endpoint.Properties?.VpcEndpointType === 'Interface').length *
+        config.egress.availabilityZones,
+    );
+    expect(count('CloudWatch alarms')).toBe(resourcesOfType(resources, 'AWS::CloudWatch::Alarm').length);
+    expect(count('KMS key')).toBe(resourcesOfType(resources, 'AWS::KMS::Key').length);
+    expect(count('CloudWatch dashboard')).toBe(resourcesOfType(resources, 'AWS::CloudWatch::Dashboard').length);
+  });
+
   it('has no unacknowledged cdk-nag AwsSolutions finding', () => {
     const report = new AwsSolutionsChecks().validateScope(get().stack);
     expect(report.violations).toEqual([]);
@@ -535,16 +549,34 @@ describe('the inbound API', () => {
   });
 });
 
-describe('a production stage whose domain is hosted elsewhere and whose secrets use a customer-managed key', () => {
+describe('a production stage whose domain is hosted elsewhere, whose secrets use a customer-managed key, with an SQS endpoint', () => {
   const keyArn = 'arn:aws:kms:ap-southeast-2:333333333333:key/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0';
   const { customDomain } = STAGES.prod;
   let synthesizedVariant: SynthesizedStage;
   beforeAll(() => {
     synthesizedVariant = synthesizeStage({
       ...STAGES.prod,
+      egress: { ...STAGES.prod.egress, interfaceEndpoints: ['secretsmanager', 'sqs'] },
       providerSecretsKeyArn: keyArn,
       customDomain: { domainName: customDomain!.domainName, certificateArn: customDomain!.certificateArn },
     });
+  });
+
+  it('sends the dispatch doorbell through an SQS endpoint that allows only sending to this queue, from this account', () => {
+    const { resources, stack } = synthesizedVariant;
+    const sqs = resourcesOfType(resources, 'AWS::EC2::VPCEndpoint').filter(
+      ([, endpoint]) => endpoint.Properties?.ServiceName === 'com.amazonaws.ap-southeast-2.sqs',
+    );
+    expect(sqs).toHaveLength(1);
+    expect((sqs[0]![1].Properties?.PolicyDocument as { Statement: Statement[] }).Statement).toEqual([
+      {
+        Effect: 'Allow',
+        Principal: { AWS: '*' },
+        Action: 'sqs:SendMessage',
+        Resource: { 'Fn::GetAtt': [logicalId(stack.dispatchQueue.queue), 'Arn'] },
+        Condition: { StringEquals: { 'aws:PrincipalAccount': '333333333333' } },
+      },
+    ]);
   });
 
   it('creates no DNS record and says in its outputs exactly which record to create', () => {
