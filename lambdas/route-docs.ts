@@ -1,4 +1,5 @@
 import * as z from 'zod/mini';
+import { MEDIA_TYPES } from './commons/media-types';
 import type { VerificationAnswer } from './domain/refund';
 import { callbackPathSchema } from './functions/callback-path';
 import { apaceNotificationSchema } from './providers/apace/schemas';
@@ -21,6 +22,18 @@ export interface SecurityScheme {
   readonly definition: Readonly<Record<string, unknown>>;
 }
 
+export interface Example {
+  readonly summary: string;
+  /** For XML and form bodies, the text exactly as sent. */
+  readonly value: unknown;
+}
+
+/** A request body in one media type: the handler's own zod schema, or for XML a JSON Schema with `xml` names (OpenAPI's way to describe XML). */
+export interface BodyContent {
+  readonly schema: { readonly zod: z.ZodMiniType } | { readonly jsonSchema: Readonly<Record<string, unknown>> };
+  readonly examples: Readonly<Record<string, Example>>;
+}
+
 export interface RouteDoc {
   readonly summary: string;
   readonly description: string;
@@ -28,9 +41,10 @@ export interface RouteDoc {
   readonly security: readonly SecurityScheme[];
   readonly path?: z.ZodMiniObject;
   readonly query?: z.ZodMiniObject;
-  /** Headers of note beyond those a security scheme names. */
+  /** Headers of note beyond those a security scheme names (x-correlation-id is on every route). */
   readonly headers?: z.ZodMiniObject;
-  readonly body?: { readonly mediaType: string; readonly schema: z.ZodMiniType; readonly maxBytes: number };
+  /** Keyed by media type: exactly those the handler accepts (lambdas/commons/media-types.ts). */
+  readonly body?: { readonly maxBytes: number; readonly content: Readonly<Record<string, BodyContent>> };
   readonly success: { readonly status: number; readonly description: string; readonly schema: z.ZodMiniType };
   /** Statuses answered with the `{error: {code, message}}` body, and the codes each carries. */
   readonly errors: Readonly<Record<number, readonly string[]>>;
@@ -139,6 +153,93 @@ const rapiOrderSchema = z.object({
 }) satisfies z.ZodMiniType<RapiOrder>;
 
 const receivedSchema = z.object({ received: z.literal(true) });
+
+/** The same schema and examples under every media type the handler takes. */
+const bodyIn = (mediaTypes: readonly string[], maxBytes: number, content: BodyContent): RouteDoc['body'] => ({
+  maxBytes,
+  content: Object.fromEntries(mediaTypes.map((type) => [type, content])),
+});
+
+/** `<ReturnOrder>` as services/ap21-push.ts reads it: these elements and no others. */
+const AP21_ID = { type: 'string', pattern: '^\\d{1,22}$' };
+const AP21_RETURN_ORDER = {
+  type: 'object',
+  xml: { name: 'ReturnOrder' },
+  required: ['Id', 'PersonId', 'OrigOrderId', 'OrderDetails'],
+  additionalProperties: false,
+  properties: {
+    Id: { ...AP21_ID, description: "The return's Ap21 id" },
+    PersonId: { ...AP21_ID, description: 'The customer (Ap21 person id)' },
+    OrigOrderId: { ...AP21_ID, description: "The original order's Ap21 id" },
+    OrderNumber: { type: 'string', maxLength: 64 },
+    OrigOrderNum: { type: 'string', maxLength: 64 },
+    OrderDetails: {
+      type: 'array',
+      maxItems: 500,
+      minItems: 1,
+      xml: { wrapped: true },
+      items: {
+        type: 'object',
+        xml: { name: 'OrderDetail' },
+        required: ['SkuId', 'Quantity'],
+        additionalProperties: false,
+        properties: {
+          SkuId: AP21_ID,
+          Quantity: { type: 'integer', maximum: -1, minimum: -100000, description: 'Returned units, negative as in Ap21' },
+          ReturnReasonId: AP21_ID,
+        },
+      },
+    },
+  },
+};
+
+const AP21_RETURN_EXAMPLE =
+  '<?xml version="1.0" encoding="utf-8"?>\n<ReturnOrder>\n  <Id>80231</Id>\n  <PersonId>771201</PersonId>\n  <OrigOrderId>1045332</OrigOrderId>\n  <OrderNumber>R-80231</OrderNumber>\n' +
+  '  <OrigOrderNum>W1045332</OrigOrderNum>\n  <OrderDetails>\n    <OrderDetail>\n      <SkuId>5012345</SkuId>\n      <Quantity>-1</Quantity>\n      <ReturnReasonId>12</ReturnReasonId>\n' +
+  '    </OrderDetail>\n  </OrderDetails>\n</ReturnOrder>\n';
+
+/** An EPG operation as its notifications carry it (the fields refund-relay reads; EPG sends more). */
+const EPG_OPERATION_FIELDS = {
+  status: { type: 'string', description: 'SUCCESS, PENDING, REDIRECTED, ERROR or FAIL' },
+  operationType: { type: 'string' },
+  merchantTransactionId: { type: 'string', description: "refund-relay's refund id, sent as the rebate's reference" },
+  transactionId: { type: 'string' },
+  originalTransactionId: { type: 'string' },
+  amount: { type: 'string' },
+  currency: { type: 'string' },
+  message: { type: 'string' },
+};
+const EPG_STATUS_XML = {
+  type: 'object',
+  xml: { name: 'response' },
+  properties: {
+    status: { type: 'string' },
+    message: { type: 'string' },
+    operations: {
+      type: 'array',
+      xml: { wrapped: true },
+      items: { type: 'object', xml: { name: 'operation' }, required: ['status', 'merchantTransactionId'], properties: EPG_OPERATION_FIELDS },
+    },
+  },
+};
+const EPG_STATUS_JSON = {
+  type: 'object',
+  required: ['response'],
+  properties: {
+    response: {
+      type: 'object',
+      properties: {
+        status: { type: 'string' },
+        message: { type: 'string' },
+        operationsArray: { type: 'array', items: { type: 'object', required: ['status', 'merchantTransactionId'], properties: EPG_OPERATION_FIELDS } },
+      },
+    },
+  },
+};
+const EPG_STATUS_XML_EXAMPLE =
+  '<?xml version="1.0" encoding="UTF-8"?>\n<response>\n  <status>SUCCESS</status>\n  <operations>\n    <operation sorted-order="1">\n      <status>SUCCESS</status>\n' +
+  '      <operationType>REBATE</operationType>\n      <merchantTransactionId>ap21-80231</merchantTransactionId>\n      <transactionId>7893412</transactionId>\n' +
+  '      <amount>49.95</amount>\n      <currency>AUD</currency>\n    </operation>\n  </operations>\n</response>\n';
 const REFUNDID_AUTH_ERRORS = { 401: ['missing_token', 'invalid_token'], 403: ['forbidden_source'] };
 
 const APACE_PATH_ERRORS = ['invalid_path', 'repeated_parameter'];
@@ -170,7 +271,25 @@ export const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
       '`processed` also confirms it, in either order. A duplicate or late notification is acknowledged and kept, never applied twice.',
     security: [APACE_CALLBACK_TOKEN, APACE_WEBHOOK_SIGNATURE],
     path: callbackPathSchema,
-    body: { mediaType: 'application/json', schema: apaceNotificationSchema, maxBytes: 32 * 1024 },
+    body: bodyIn(MEDIA_TYPES.json, 32 * 1024, {
+      schema: { zod: apaceNotificationSchema },
+      examples: {
+        pending: {
+          summary: 'Apace has paid the customer (refund-relay books the refund paid)',
+          value: { refund_id: 'rf_8KQ2x1', order_id: '1045332', refund_success: false, refund_status: 'pending', date_created: '2026-11-30T02:14:09Z' },
+        },
+        processed: {
+          summary: 'The payout is confirmed',
+          value: {
+            refund_id: 'rf_8KQ2x1',
+            order_id: '1045332',
+            refund_success: true,
+            refund_status: 'processed',
+            datetime_refund_sent: '2026-11-30T02:16:40Z',
+          },
+        },
+      },
+    }),
     success: { status: 200, description: 'Received (applied, or kept as a duplicate)', schema: z.object({ received: z.literal(true) }) },
     errors: {
       400: [...APACE_PATH_ERRORS, 'malformed_json', 'invalid_encoding'],
@@ -206,7 +325,20 @@ export const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
       '`refunding` reserves the units (409 naming the line when they are not available), `refundid` marks them paid via Refundid, `failed` releases them. ' +
       "Idempotent on Refundid's ids; out-of-order pushes are handled and kept.",
     security: [REFUNDID_BEARER],
-    body: { mediaType: 'application/json', schema: rmaPushSchema, maxBytes: 64 * 1024 },
+    body: bodyIn(MEDIA_TYPES.json, 64 * 1024, {
+      schema: { zod: rmaPushSchema },
+      examples: {
+        refunding: {
+          summary: 'Refundid starts refunding two units of one line',
+          value: {
+            refundid_id: 'RMA-55120',
+            merchant_rma_ref: null,
+            status: 'refunding',
+            line_items: [{ merchant_order_ref: '1045332', line_item_ref: '1045332-1', quantity: 2, price: { amount: '49.95', currency: 'AUD' } }],
+          },
+        },
+      },
+    }),
     success: {
       status: 200,
       description: 'The refund the RMA maps to, and its state now',
@@ -230,10 +362,21 @@ export const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
       'Verified (source address, HASH, SIGNATURE), stored once per notification (resends land on the first record), then types 2 (OrderRefunded) and 5 ' +
       '(OrderPartiallyRefunded) settle the card reversal named in ACTION_REASON. Answers 200 only once stored: PayPro retries anything else.',
     security: [PAYPRO_IPN_SIGNATURE],
-    body: { mediaType: 'application/x-www-form-urlencoded', schema: payProIpnSchema, maxBytes: 32 * 1024 },
+    body: bodyIn(MEDIA_TYPES.form, 32 * 1024, {
+      schema: { zod: payProIpnSchema },
+      examples: {
+        orderRefunded: {
+          summary: 'IPN type 2 (OrderRefunded) for a refund refund-relay asked for',
+          value:
+            'ORDER_ID=84512377&ORDER_STATUS=Refunded&ORDER_STATUS_ID=6&ORDER_TOTAL_AMOUNT=49.95&ORDER_CURRENCY_CODE=AUD&IPN_TYPE_ID=2&IPN_TYPE_NAME=OrderRefunded' +
+            '&TEST_MODE=0&REFUND_ISSUED_BY=Vendor&ACTION_REASON=refund-relay%20ap21-80231&CUSTOMER_EMAIL=customer%40example.com' +
+            '&HASH=0cc175b9c0f1b6a831c399e269772661&SIGNATURE=2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae',
+        },
+      },
+    }),
     success: { status: 200, description: 'Stored', schema: receivedSchema },
     errors: {
-      400: ['bad_request', 'invalid_encoding', 'repeated_parameter'],
+      400: ['bad_request', 'invalid_encoding', 'repeated_field'],
       401: ['invalid_hash', 'invalid_signature'],
       403: ['forbidden_source', 'test_mode'],
       413: ['payload_too_large'],
@@ -248,7 +391,15 @@ export const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
       'Optty signs nothing, so the message is stored and then confirmed by reading the transaction details from Optty; only a SUCCESSFUL refund there ' +
       "settles ours. Otherwise the dispatcher's follow-up is brought forward, never into a running lease.",
     security: [OPTTY_URL_TOKEN],
-    body: { mediaType: 'application/json', schema: opttyNotificationSchema, maxBytes: 16 * 1024 },
+    body: bodyIn(MEDIA_TYPES.json, 16 * 1024, {
+      schema: { zod: opttyNotificationSchema },
+      examples: {
+        refundCallback: {
+          summary: 'Optty reports a refund (confirmed with Optty before anything changes)',
+          value: { event: 'REFUND_CALLBACK', status: 'SUCCESSFUL', transactionId: 'op_71c0b2', refundReference: 'ap21-80231', orderReference: '1045332' },
+        },
+      },
+    }),
     success: { status: 200, description: 'Stored', schema: receivedSchema },
     errors: {
       400: ['malformed_json', 'invalid_encoding', 'repeated_parameter'],
@@ -263,15 +414,36 @@ export const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
     summary: 'Addon Payments (EPG) status notification (a hint)',
     description:
       'EPG notifications carry no verifiable signature and EPG documents no status query for a rebate, so a notification never moves money: it is stored ' +
-      "and brings the follow-up of a submitted reversal forward. The body is EPG's `<response>` XML, or JSON with a `response` key.",
+      "and brings the follow-up of a submitted reversal forward. The body is EPG's `<response>` XML (`application/xml` or `text/xml`), or JSON with a " +
+      '`response` key, the two forms its SDKs read; the body must be of the type it declares.',
     security: [],
-    body: { mediaType: 'application/xml', schema: z.string(), maxBytes: 32 * 1024 },
+    body: {
+      maxBytes: 32 * 1024,
+      content: Object.fromEntries(
+        MEDIA_TYPES.epgStatus.map((type) => [
+          type,
+          type === 'application/json'
+            ? {
+                schema: { jsonSchema: EPG_STATUS_JSON },
+                examples: {
+                  rebate: {
+                    summary: 'The JSON form',
+                    value: {
+                      response: { status: 'SUCCESS', operationsArray: [{ status: 'SUCCESS', merchantTransactionId: 'ap21-80231', transactionId: '7893412' }] },
+                    },
+                  },
+                },
+              }
+            : { schema: { jsonSchema: EPG_STATUS_XML }, examples: { rebate: { summary: 'A rebate EPG reports done', value: EPG_STATUS_XML_EXAMPLE } } },
+        ]),
+      ),
+    },
     success: { status: 200, description: 'Received', schema: receivedSchema },
     errors: {
-      400: ['malformed_xml', 'malformed_json', 'invalid_encoding'],
+      400: ['content_type_mismatch', 'invalid_encoding'],
       413: ['payload_too_large'],
       415: ['unsupported_media_type'],
-      422: ['invalid_request'],
+      422: ['invalid_notification'],
       500: ['internal_error'],
     },
   },
@@ -282,9 +454,12 @@ export const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
       '`OrigOrderNum`), with `OrderDetails/OrderDetail` lines of `SkuId`, a negative `Quantity` and optional `ReturnReasonId`; any other element is refused. ' +
       'Stored once per return before the 202; then the order and the return are read from Ap21, which alone says whether Refundid or Ap21 already ' +
       'refunded it, and ingested as the poller would (one refund per return). A push Ap21 could not serve yet stays pending and the poller finishes it. ' +
-      'Also accepted as `text/xml`; UTF-8 only.',
+      'UTF-8 only.',
     security: [AP21_PUSH_AUTH],
-    body: { mediaType: 'application/xml', schema: z.string(), maxBytes: 64 * 1024 },
+    body: bodyIn(MEDIA_TYPES.ap21Push, 64 * 1024, {
+      schema: { jsonSchema: AP21_RETURN_ORDER },
+      examples: { oneUnit: { summary: 'One unit of one line returned', value: AP21_RETURN_EXAMPLE } },
+    }),
     success: {
       status: 202,
       description: 'Stored; `status` says how far processing got (`pending`: the poller retries it)',

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { lambdaDeadline, withDeadline } from './deadline';
 import { withLambdaContext } from './lambda-context';
+import { MEDIA_TYPES } from './media-types';
 import {
   DomainError,
   InvalidMoneyError,
@@ -56,7 +57,8 @@ export const API_GATEWAY_TIMEOUT_MS = 29_000;
 export const INBOUND_DEADLINE_MS = 24_000;
 /** Kept back from the Lambda's own remaining time to answer and log. */
 const ANSWER_RESERVE_MS = 500;
-const CORRELATION_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+/** A caller's `x-correlation-id` is kept when it matches this; otherwise the request id is used. */
+export const CORRELATION_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 const DOMAIN_STATUS = new Map<unknown, number>([
   [InvalidMoneyError, 422],
@@ -138,7 +140,7 @@ export function textBody(request: HttpRequest, mediaType: string | readonly stri
 
 /** The body parsed as JSON (415 for another media type, 400 for malformed JSON). */
 export function jsonBody(request: HttpRequest): { raw: string; value: unknown } {
-  const raw = textBody(request, 'application/json');
+  const raw = textBody(request, MEDIA_TYPES.json);
   try {
     return { raw, value: JSON.parse(raw) as unknown };
   } catch {

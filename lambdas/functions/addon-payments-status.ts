@@ -1,17 +1,15 @@
 import { BadRequestError, UnprocessableEntityError } from '../commons/errors';
 import { httpHandler, textBody } from '../commons/http';
+import { MEDIA_TYPES } from '../commons/media-types';
 import { EpgResponseError, parseStatusNotification } from '../providers/addon-payments/schemas';
 import { recordEpgHint } from '../services/epg-notifications';
 import { runtime } from './runtime';
 
 const { store, claimWindowMs, config } = runtime();
 
-/** The two forms the EPG SDKs read a notification in: XML `<response>` or JSON with `response`. */
-const MEDIA_TYPES = ['application/xml', 'text/xml', 'application/json'];
-
 /** POST /providers/addon-payments/status (EPG statusURL; unsigned, so a hint) → 200 */
 export const handler = httpHandler({ name: 'addon-payments.status', maxBodyBytes: 32 * 1024 }, async (request) => {
-  const raw = textBody(request, MEDIA_TYPES);
+  const raw = textBody(request, MEDIA_TYPES.epgStatus);
   const declaredJson = request.headers['content-type']!.toLowerCase().includes('json');
   if (raw.trimStart().startsWith('{') !== declaredJson) throw new BadRequestError('the body is not of its declared content type', 'content_type_mismatch');
   let notification;

@@ -1,5 +1,6 @@
 import { ForbiddenError, UnsupportedMediaTypeError } from '../commons/errors';
 import { httpHandler, textBody } from '../commons/http';
+import { MEDIA_TYPES } from '../commons/media-types';
 import { lazy } from '../commons/lazy';
 import { parseAllowlist, sourceIpMatcher } from '../commons/source-ip';
 import { ap21SecretSchema } from '../providers/ap21/schemas';
@@ -16,8 +17,6 @@ const pushInbox = lazy(() =>
   createAp21PushInbox(rt, createAp21Client(rt, process.env, PUSH_AP21_TIMEOUT_MS), createReturnIntake(rt, process.env, dispatchDoorbell(rt))),
 );
 
-const XML_TYPES = ['text/xml', 'application/xml'];
-
 /**
  * POST /ap21/returns (XML `<ReturnOrder>`, see services/ap21-push.ts) → 202 once the push is stored.
  * Source address first (AP21_PUSH_ALLOWED_IPS; empty refuses everyone), then the push key, then the
@@ -27,8 +26,8 @@ export const handler = httpHandler({ name: 'ap21.returns', maxBodyBytes: 64 * 10
   if (!isAllowedSource(request.sourceIp)) throw new ForbiddenError('this address may not push returns', 'forbidden_source');
   await authenticatePush(ap21Secret, request.headers);
   const charset = /;\s*charset\s*=\s*"?([^";\s]+)"?/i.exec(request.headers['content-type'] ?? '')?.[1];
-  if (charset !== undefined && !/^utf-?8$/i.test(charset)) throw new UnsupportedMediaTypeError(`${XML_TYPES.join(' or ')} in UTF-8`);
-  const raw = textBody(request, XML_TYPES);
+  if (charset !== undefined && !/^utf-?8$/i.test(charset)) throw new UnsupportedMediaTypeError(`${MEDIA_TYPES.ap21Push.join(' or ')} in UTF-8`);
+  const raw = textBody(request, MEDIA_TYPES.ap21Push);
   const notice = parseAp21Push(raw);
   const { stored, status } = await pushInbox().receive(notice, raw);
   return { status: 202, body: { received: true, duplicate: !stored, return_id: notice.returnId, status } };

@@ -1,5 +1,6 @@
 import { ForbiddenError } from '../commons/errors';
 import { httpHandler, textBody } from '../commons/http';
+import { MEDIA_TYPES } from '../commons/media-types';
 import { lazy } from '../commons/lazy';
 import { loadPayProIpnConfig } from '../providers/paypro/config';
 import { ipnSourceMatcher, parsePayProIpn, verifyPayProIpn } from '../providers/paypro/ipn';
@@ -19,7 +20,7 @@ export const handler = httpHandler({ name: 'paypro.ipn', maxBodyBytes: 32 * 1024
   const { config, isPayPro } = settings();
   // Before the body is read: a stranger learns nothing about what we would accept.
   if (!isPayPro(request.sourceIp)) throw new ForbiddenError("IPN source address is not one of PayPro's", 'forbidden_source');
-  const raw = textBody(request, 'application/x-www-form-urlencoded');
+  const raw = textBody(request, MEDIA_TYPES.form);
   const ipn = parsePayProIpn(raw);
   await verifyPayProIpn(payProSecret, config, isPayPro, request.sourceIp, ipn);
   await recordPayProIpn(store, ipn, raw, { now: request.receivedAt, claimWindowMs });
