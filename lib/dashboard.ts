@@ -1,6 +1,6 @@
 import { Duration } from 'aws-cdk-lib';
 import type { RestApi } from 'aws-cdk-lib/aws-apigateway';
-import { AlarmStatusWidget, Dashboard as CloudWatchDashboard, GraphWidget, type IAlarm } from 'aws-cdk-lib/aws-cloudwatch';
+import { AlarmStatusWidget, Dashboard as CloudWatchDashboard, GraphWidget, Metric, type IAlarm } from 'aws-cdk-lib/aws-cloudwatch';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
@@ -32,7 +32,18 @@ export class Dashboard extends Construct {
             title: 'Inbound calls',
             width,
             left: [props.api.metricCount({ period: PERIOD, statistic: 'Sum', label: 'requests' })],
-            right: [api5xxPercent(props.api), props.api.metricClientError({ period: PERIOD, statistic: 'Sum', label: '4xx' })],
+            right: [
+              api5xxPercent(props.api),
+              props.api.metricClientError({ period: PERIOD, statistic: 'Sum', label: '4xx' }),
+              new Metric({
+                namespace: CUSTOM_METRICS.namespace,
+                metricName: CUSTOM_METRICS.allowlistedRoute4xx,
+                dimensionsMap: { stage: props.stage },
+                statistic: 'Sum',
+                period: PERIOD,
+                label: '4xx on allowlisted paths',
+              }),
+            ],
           }),
           new GraphWidget({ title: 'Inbound latency p99 (ms)', width, left: [props.api.metricLatency({ period: PERIOD, statistic: 'p99' })] }),
           new GraphWidget({
@@ -55,7 +66,7 @@ export class Dashboard extends Construct {
           new GraphWidget({
             title: 'Refund health',
             width,
-            left: [customMetric(props.stage, CUSTOM_METRICS.refundsInManualReview)],
+            left: [customMetric(props.stage, CUSTOM_METRICS.refundsInManualReview), customMetric(props.stage, CUSTOM_METRICS.ap21OrdersIsolated)],
             right: [customMetric(props.stage, CUSTOM_METRICS.pollerLagSeconds)],
           }),
         ],

@@ -620,7 +620,7 @@ describe('a production stage whose domain is hosted elsewhere, whose secrets use
 
 describe("the prod stage's custom domain", () => {
   it('is an alias record in the hosted zone the stage names, pointing at the API', () => {
-    const { resources } = synthesizeStage(STAGES.prod);
+    const { resources } = synthesized.get('prod')!;
     const [, record] = onlyOfType(resources, 'AWS::Route53::RecordSet');
     const [domainId] = onlyOfType(resources, 'AWS::ApiGateway::DomainName');
     expect(record.Properties).toMatchObject({
