@@ -20,8 +20,10 @@ export const CUSTOM_METRICS = {
   namespace: 'RefundRelay',
   refundsInManualReview: 'RefundsInManualReview',
   pollerLagSeconds: 'PollerLagSeconds',
-  /** Ap21 orders or returns the poller set aside for an operator (issue 9's isolation; emitted by the poller). */
+  /** An Ap21 order or return the poller newly set aside for an operator (lambdas/services/ap21-isolations.ts). */
   ap21OrdersIsolated: 'Ap21OrdersIsolated',
+  /** Per poller run: Ap21 orders and returns set aside and not yet gone through (for the dashboard). */
+  ap21IsolationsOpen: 'Ap21IsolationsOpen',
   /** From the API's access logs (a metric filter): 4xx answers on the allowlisted paths, dimension `stage` only. */
   allowlistedRoute4xx: 'AllowlistedRoute4xx',
 } as const;

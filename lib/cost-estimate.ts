@@ -47,7 +47,11 @@ export function monthlyCost(config: StageConfig): CostEstimate {
       monthlyUsd: interfaceEndpoints.length * availabilityZones * LIST_PRICES.interfaceEndpointZoneHour * HOURS_PER_MONTH,
     },
     { item: 'Secrets Manager secrets', count: 6, monthlyUsd: 6 * LIST_PRICES.secretMonth },
-    { item: 'KMS key (table)', count: config.tableEncryption === 'customer-managed' ? 1 : 0, monthlyUsd: config.tableEncryption === 'customer-managed' ? LIST_PRICES.kmsKeyMonth : 0 },
+    {
+      item: 'KMS key (table)',
+      count: config.tableEncryption === 'customer-managed' ? 1 : 0,
+      monthlyUsd: config.tableEncryption === 'customer-managed' ? LIST_PRICES.kmsKeyMonth : 0,
+    },
     { item: 'CloudWatch alarms', count: alarms, monthlyUsd: alarms * LIST_PRICES.alarmMonth },
     { item: 'CloudWatch dashboard', count: 1, monthlyUsd: LIST_PRICES.dashboardMonth },
   ];

@@ -66,7 +66,11 @@ export class Dashboard extends Construct {
           new GraphWidget({
             title: 'Refund health',
             width,
-            left: [customMetric(props.stage, CUSTOM_METRICS.refundsInManualReview), customMetric(props.stage, CUSTOM_METRICS.ap21OrdersIsolated)],
+            left: [
+              customMetric(props.stage, CUSTOM_METRICS.refundsInManualReview),
+              customMetric(props.stage, CUSTOM_METRICS.ap21OrdersIsolated),
+              customMetric(props.stage, CUSTOM_METRICS.ap21IsolationsOpen),
+            ],
             right: [customMetric(props.stage, CUSTOM_METRICS.pollerLagSeconds)],
           }),
         ],
