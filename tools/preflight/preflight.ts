@@ -7,7 +7,7 @@ import { STAGE_NAMES, STAGES, type StageConfig } from '../../lib/stage-config';
 import { accountFindings, type AwsAccount } from './account';
 import { awsAccount, awsClients } from './aws-account';
 import type { Finding } from './findings';
-import { placeholderFindings, type ConfigSources } from './placeholders';
+import { placeholderFindings, uncheckedFindings, type ConfigSources } from './placeholders';
 
 export const USAGE = `refund-relay preflight: is a stage ready to deploy?
 
@@ -93,7 +93,10 @@ export async function preflight(stageName: string, online: 'auto' | 'yes' | 'no'
   } catch (error) {
     const name = (error as { name?: string }).name ?? '';
     if (online === 'auto' && CREDENTIAL_ERRORS.includes(name)) {
-      return result(base, 'offline', `credentials found (${found}) but not usable (${name}): the account was not checked`, findings);
+      return result(base, 'offline', `credentials found (${found}) but not usable (${name}): the account was not checked`, [
+        ...findings,
+        ...uncheckedFindings(config),
+      ]);
     }
     findings.push({ level: 'fill', where: 'AWS', message: `checking the account failed: ${name || 'error'}: ${(error as Error).message}` });
   }
