@@ -152,16 +152,10 @@ export class StaticEgress extends Construct {
   private acknowledgeLookupFunction(): void {
     const fn = Stack.of(this).node.tryFindChild(AWS_CUSTOM_RESOURCE_FUNCTION_ID);
     if (!fn) return;
-    Validations.of(fn).acknowledge(
-      {
-        id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
-        reason: "aws-cdk's AwsCustomResource function: the basic execution role lets it write its own logs; it has no other managed policy.",
-      },
-      {
-        id: 'AwsSolutions-L1',
-        reason: 'aws-cdk picks the runtime of its AwsCustomResource function and updates it with aws-cdk-lib; it runs at deploy time only.',
-      },
-    );
+    Validations.of(fn).acknowledge({
+      id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
+      reason: "aws-cdk's AwsCustomResource function: the basic execution role lets it write its own logs; it has no other managed policy.",
+    });
   }
 
   /**
