@@ -87,7 +87,7 @@ const SHAPE: Readonly<Record<string, Readonly<Record<string, '1' | '?' | '+'>>>>
   OrderDetails: { OrderDetail: '+' },
   OrderDetail: { SkuId: '1', Quantity: '1', ReturnReasonId: '?' },
 };
-const XML_LIMITS = { maxDepth: 4, maxElements: 4000 };
+const XML_LIMITS = { maxDepth: 4, maxBytes: 64 * 1024, maxElements: 4000 };
 
 const id = z.string().check(z.regex(/^\d{1,22}$/, 'expected a numeric Ap21 id'));
 // eslint-disable-next-line no-control-regex -- refusing control characters is the point of this pattern
