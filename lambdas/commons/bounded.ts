@@ -8,10 +8,13 @@ export const MAX_NAME_CHARS = 64;
 /** Characters of a whole error message answered to a caller. */
 export const MAX_MESSAGE_CHARS = 1_000;
 
-/** `text` when it fits in `max` characters, else its start and how much was left out. */
-export function bounded(text: string, max: number): string {
-  if (text.length <= max) return text;
+/**
+ * `text` when it fits in `max` characters, else its start and how much was left out. `total` is
+ * the length of the text `text` was taken from, when the caller already shortened it.
+ */
+export function bounded(text: string, max: number, total = text.length): string {
+  if (text.length <= max && total === text.length) return text;
   // Never end on half a surrogate pair: the cut text must stay valid UTF-16.
-  const cut = /[\uD800-\uDBFF]/.test(text.charAt(max - 1)) ? max - 1 : max;
-  return `${text.slice(0, cut)}…[+${text.length - cut} chars]`;
+  const cut = Math.min(text.length, /[\uD800-\uDBFF]/.test(text.charAt(max - 1)) ? max - 1 : max);
+  return `${text.slice(0, cut)}…[+${total - cut} chars]`;
 }

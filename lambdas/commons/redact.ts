@@ -9,8 +9,13 @@ import { bounded } from './bounded';
 const SECRET_KEY = /secret|password|passwd|token|authorization|signature|api[-_]?key|cookie|^hash$|^encrypted$|integritycheck|cvv|cvc/i;
 const CARD_CANDIDATE = /\b\d(?:[ -]?\d){12,18}\b/g;
 
-/** Longest string value a log record keeps (masked first, so a cut never leaves half a card number). */
+/** Longest string value a log record keeps. */
 export const MAX_LOG_TEXT = 4_096;
+/**
+ * Characters masked beyond the cut: more than any card number (37 with separators) or address
+ * (320) spans, so whatever starts before the cut is masked whole, never left half readable.
+ */
+const MASK_MARGIN = 400;
 
 /** RFC 5321 bounds: a local part has at most 64 characters, a domain at most 255. */
 const MAX_LOCAL = 64;
@@ -85,16 +90,22 @@ export function maskText(text: string): string {
   return maskEmails(cards);
 }
 
+/** The start of `text` a log line keeps, masked: only that start (and a margin) is ever scanned. */
+function loggable(text: string): string {
+  if (text.length <= MAX_LOG_TEXT) return maskText(text);
+  return bounded(maskText(text.slice(0, MAX_LOG_TEXT + MASK_MARGIN)), MAX_LOG_TEXT, text.length);
+}
+
 /** A JSON.stringify replacer: use it for every structured log record. */
 export function redactForLog(key: string, value: unknown): unknown {
   if (key && SECRET_KEY.test(bounded(key, 256)) && value !== null && value !== undefined && value !== '') return REDACTED;
-  if (typeof value === 'string') return bounded(maskText(value), MAX_LOG_TEXT);
+  if (typeof value === 'string') return loggable(value);
   if (value instanceof Error) return describeError(value);
   return value;
 }
 
 /** What may be said about an error: its class and message (masked and bounded), never its stack. */
 export function describeError(error: unknown): { name: string; message: string } {
-  if (error instanceof Error) return { name: bounded(error.name, 128), message: bounded(maskText(error.message), MAX_LOG_TEXT) };
-  return { name: 'NonError', message: bounded(maskText(String(error)), MAX_LOG_TEXT) };
+  if (error instanceof Error) return { name: bounded(error.name, 128), message: loggable(error.message) };
+  return { name: 'NonError', message: loggable(String(error)) };
 }

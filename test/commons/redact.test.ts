@@ -19,11 +19,11 @@ describe('log masking', () => {
     expect(maskText(`${'a'.repeat(70)}b@example.com`)).toBe(`${'a'.repeat(7)}a***@example.com`);
   });
 
-  it('cuts long strings in log records after masking them, so no cut leaves half a card number readable', () => {
-    // Cut first, the log would keep the card's first seven digits; masked first, it keeps masking.
+  it('cuts long strings in log records, masking past the cut, so no cut leaves half a card number readable', () => {
+    // Cut before masking, the log would keep the card's first seven digits.
     const long = `${'x'.repeat(MAX_LOG_TEXT - 8)} 4111111111111111 ${'y'.repeat(100)}`;
     const logged = redactForLog('detail', long) as string;
-    expect(logged).toBe(`${'x'.repeat(MAX_LOG_TEXT - 8)} ****111…[+102 chars]`);
+    expect(logged).toBe(`${'x'.repeat(MAX_LOG_TEXT - 8)} ****111…[+110 chars]`);
     expect(redactForLog('detail', 'short')).toBe('short');
   });
 
