@@ -50,7 +50,8 @@ describe('an order Ap21 refuses and an order it sends wrong, in a page of ordina
     const { orders, returns } = world.ordersWithReturns(8, 3);
     const refused = orders[2]!;
     const malformed = orders[5]!;
-    world.ap21.refuseReturnsOf(refused.orderId, { status: 403, code: 5087 });
+    // As `npm start` users do it: POST /_sim/seed/ap21 {"refuseReturns": …}.
+    world.ap21.seed({ refuseReturns: { orderId: refused.orderId, failure: { status: 403, code: 5087 } } });
     world.ap21.corruptOrder(malformed.orderId, 'empty_value', malformed.updatedAt);
     const ordinary = <T extends { orderId: string }>(list: readonly T[]) =>
       list.filter((entry) => entry.orderId !== refused.orderId && entry.orderId !== malformed.orderId);

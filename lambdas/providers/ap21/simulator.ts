@@ -237,13 +237,28 @@ export class Ap21Simulator implements Simulator {
 
   /**
    * `{order: SimOrderSeed}` adds an order, `{return: {orderId, ...SimReturnSeed}}` a return; answers
-   * what was made (its Ap21 ids), for the demo and tests in other processes.
+   * what was made (its Ap21 ids), for the demo and tests in other processes. `{corrupt: {orderId,
+   * corruption}}` and `{refuseReturns: {orderId, failure}}` break one order as `corruptOrder` and
+   * `refuseReturnsOf` do (`corruption` or `failure` left out: repaired), to try isolation by hand.
    */
-  seed(record: unknown): SimOrder | SimReturn {
-    const { order, return: returned } = (record ?? {}) as { order?: SimOrderSeed; return?: SimReturnSeed & { orderId: string } };
-    if (order) return this.addOrder(order);
-    if (returned) return this.addReturn(returned.orderId, returned);
-    throw new Error('seed needs {order: …} or {return: {orderId, lines}}');
+  seed(record: unknown): SimOrder | SimReturn | undefined {
+    const seeded = (record ?? {}) as {
+      order?: SimOrderSeed;
+      return?: SimReturnSeed & { orderId: string };
+      corrupt?: { orderId: string; corruption?: Ap21Corruption };
+      refuseReturns?: { orderId: string; failure?: SimFailure };
+    };
+    if (seeded.order) return this.addOrder(seeded.order);
+    if (seeded.return) return this.addReturn(seeded.return.orderId, seeded.return);
+    if (seeded.corrupt) {
+      this.corruptOrder(seeded.corrupt.orderId, seeded.corrupt.corruption);
+      return undefined;
+    }
+    if (seeded.refuseReturns) {
+      this.refuseReturnsOf(seeded.refuseReturns.orderId, seeded.refuseReturns.failure);
+      return undefined;
+    }
+    throw new Error('seed needs {order: …}, {return: {orderId, lines}}, {corrupt: {orderId, corruption}} or {refuseReturns: {orderId, failure}}');
   }
 
   addOrder(seed: SimOrderSeed): SimOrder {
