@@ -161,8 +161,8 @@ interface Work {
 
 /** The result of an operator's `retry-ap21`: what ingesting the order did, and what still waits. */
 export interface Ap21RetryResult {
-  /** The order as read now, or why Ap21 would not give it. */
-  readonly order: { readonly orderId: string; readonly orderNumber: string } | { readonly refused: string };
+  /** The order as read now, or why it could not be (refused by Ap21, or sent wrong). */
+  readonly order: { readonly orderId: string; readonly orderNumber: string } | { readonly unread: string };
   readonly outcomes: Readonly<Partial<Record<PollOutcome, number>>>;
   readonly released: number;
   readonly stillIsolated: readonly StoredIsolation[];
@@ -272,7 +272,7 @@ export class Ap21Poller {
     } catch (error) {
       if (error instanceof RunInterrupted) throw new Ap21UnavailableError('Ap21 is unavailable; try again later', { ambiguous: false });
       if (!(error instanceof Ap21Error)) throw error;
-      return { order: { refused: error.message }, outcomes: {}, released: 0, stillIsolated: await stillIsolated() };
+      return { order: { unread: error.message }, outcomes: {}, released: 0, stillIsolated: await stillIsolated() };
     }
     try {
       await this.ingestOrder({ kind: 'read', value: order, fingerprint: `retry:${ap21OrderId}` }, work);

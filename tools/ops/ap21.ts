@@ -72,7 +72,7 @@ export async function retryAp21(target: OpsTarget, which: { readonly orderId?: s
     }
     const result = await poller.retryOrder(personId, orderId);
     const still = result.stillIsolated.map((isolation) => `${isolation.subject}: ${oneLine(isolation.reason, 200)}`);
-    const read = 'refused' in result.order ? `Ap21 would not give it: ${oneLine(result.order.refused, 200)}` : `read ${result.order.orderNumber}`;
+    const read = 'unread' in result.order ? `could not be read: ${oneLine(result.order.unread, 200)}` : `read ${result.order.orderNumber}`;
     const outcomes = Object.entries(result.outcomes).map(([kind, count]) => `${kind} ${count}`);
     lines.push(
       `Ap21 order ${orderId}: ${read}; ${outcomes.length ? outcomes.join(', ') : 'no returns ingested'}; released ${result.released}; ${still.length ? `still set aside:` : 'nothing left set aside'}`,
