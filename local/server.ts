@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { ROUTES, type RouteDefinition } from '../lambdas/routes';
+import { bounded, MAX_NAME_CHARS } from '../lambdas/commons/bounded';
 
 type Handler = (event: APIGatewayProxyEvent, context: Context) => Promise<APIGatewayProxyResult>;
 
@@ -150,7 +151,9 @@ export async function startServer(routes: CompiledRoute[], options: { port?: num
         request.resume();
         if (onPath.length)
           return sendJson(response, 405, { error: { code: 'method_not_allowed', message: `use ${onPath.map((r) => r.route.method).join(' or ')}` } });
-        return sendJson(response, 404, { error: { code: 'route_not_found', message: `no route for ${request.method} ${url.pathname}` } });
+        return sendJson(response, 404, {
+          error: { code: 'route_not_found', message: `no route for ${request.method} ${bounded(url.pathname, MAX_NAME_CHARS)}` },
+        });
       }
       const body = await readBody(request);
       if (!body) return sendJson(response, 413, { error: { code: 'payload_too_large', message: 'request body exceeds 10 MB' } });

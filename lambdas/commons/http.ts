@@ -14,6 +14,7 @@ import {
   UnitsUnavailableError,
 } from '../domain/errors';
 import { StoreContentionError } from '../store/order-store';
+import { bounded, MAX_MESSAGE_CHARS } from './bounded';
 import { BadRequestError, HttpError, PayloadTooLargeError, UnsupportedMediaTypeError } from './errors';
 import { logger } from './logger';
 import { describeError } from './redact';
@@ -70,11 +71,14 @@ const DOMAIN_STATUS = new Map<unknown, number>([
   [TransitionRejectedError, 409],
 ]);
 
-/** The one mapping from anything thrown to an HTTP answer. */
+/**
+ * The one mapping from anything thrown to an HTTP answer. Messages are cut to MAX_MESSAGE_CHARS
+ * here, once for every route: many name what the caller sent (an element, a key, a value).
+ */
 export function errorResponse(error: unknown): HttpResponse {
-  if (error instanceof HttpError) return { status: error.status, body: { error: { code: error.code, message: error.message } } };
+  if (error instanceof HttpError) return { status: error.status, body: { error: { code: error.code, message: bounded(error.message, MAX_MESSAGE_CHARS) } } };
   if (error instanceof DomainError) {
-    return { status: DOMAIN_STATUS.get(error.constructor) ?? 422, body: { error: { code: error.code, message: error.message } } };
+    return { status: DOMAIN_STATUS.get(error.constructor) ?? 422, body: { error: { code: error.code, message: bounded(error.message, MAX_MESSAGE_CHARS) } } };
   }
   if (error instanceof StoreContentionError) {
     return { status: 503, body: { error: { code: 'busy', message: 'the refund is changing concurrently; retry shortly' } } };

@@ -3,7 +3,14 @@
  * pipeline turns into a metric, with no client and no call. The namespace and dimensions are the
  * ones the stack's alarms watch (lib/alarms.ts). Outside Lambda nothing is written.
  */
-export type MetricName = 'RefundsInManualReview' | 'PollerLagSeconds';
+export type MetricName =
+  | 'RefundsInManualReview'
+  /** Emitted by every poller run, a failed one included: how far behind the watermark is. */
+  | 'PollerLagSeconds'
+  /** An Ap21 order or return newly set aside for an operator (with RefundsInManualReview). */
+  | 'Ap21OrdersIsolated'
+  /** Per poller run: Ap21 orders and returns set aside and not yet gone through. */
+  | 'Ap21IsolationsOpen';
 
 export function emitMetric(name: MetricName, value: number, unit: 'Count' | 'Seconds' = 'Count', env: NodeJS.ProcessEnv = process.env): void {
   if (!env.AWS_LAMBDA_FUNCTION_NAME) return;

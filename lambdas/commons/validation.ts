@@ -1,5 +1,6 @@
 import * as z from 'zod/mini';
 import en from 'zod/v4/locales/en.js';
+import { bounded, MAX_MESSAGE_CHARS, MAX_NAME_CHARS } from './bounded';
 import { UnprocessableEntityError } from './errors';
 
 // zod/mini ships without messages; the English locale makes every 4xx say what was wrong. Import
@@ -7,14 +8,25 @@ import { UnprocessableEntityError } from './errors';
 // and pull every locale into each Lambda bundle.
 z.config(en());
 
-/** One readable line per problem: `items.0.item_id: Invalid input: expected string`. */
+/** Characters of one issue's message: zod quotes unknown keys and option lists, which a caller chooses. */
+const MAX_ISSUE_CHARS = 200;
+/** Path segments named at most: a path is as deep as the caller's JSON. */
+const MAX_PATH_SEGMENTS = 8;
+
+/**
+ * One readable line per problem: `items.0.item_id: Invalid input: expected string`. Bounded
+ * whatever the input: at most `limit` issues, each path segment and message cut, the whole line
+ * within MAX_MESSAGE_CHARS, so an error answer never echoes what the caller sent at length.
+ */
 export function describeIssues(issues: readonly z.core.$ZodIssue[], limit = 10): string {
   const lines = issues.slice(0, limit).map((issue) => {
-    const path = issue.path.map(String).join('.');
-    return path ? `${path}: ${issue.message}` : issue.message;
+    const segments = issue.path.slice(0, MAX_PATH_SEGMENTS).map((segment) => bounded(String(segment), MAX_NAME_CHARS));
+    if (issue.path.length > MAX_PATH_SEGMENTS) segments.push('…');
+    const message = bounded(issue.message, MAX_ISSUE_CHARS);
+    return segments.length ? `${segments.join('.')}: ${message}` : message;
   });
   if (issues.length > limit) lines.push(`…and ${issues.length - limit} more`);
-  return lines.join('; ');
+  return bounded(lines.join('; '), MAX_MESSAGE_CHARS);
 }
 
 /** Parses `input` or throws a 422 naming every problem. */

@@ -1,8 +1,11 @@
+import { bounded, MAX_NAME_CHARS } from './bounded';
+
 /**
  * A strict, small XML reader and writer for the provider payloads we exchange (Ap21 Retail API,
  * EPG responses). It refuses what hostile XML needs: DOCTYPE and entity declarations, unknown
- * entities, processing instructions other than the XML declaration, deep nesting and huge
- * element counts. Namespaces are kept as part of element names; nothing is fetched or expanded.
+ * entities, processing instructions other than the XML declaration, deep nesting and documents
+ * larger than a byte limit. Namespaces are kept as part of element names; nothing is fetched or
+ * expanded, so a document's tree is never larger than its text. Names quoted in errors are cut.
  */
 export interface XmlElement {
   readonly name: string;
@@ -18,10 +21,18 @@ export class XmlError extends Error {
 
 export interface XmlLimits {
   readonly maxDepth: number;
-  readonly maxElements: number;
+  /** UTF-8 bytes of the whole document. */
+  readonly maxBytes: number;
+  /**
+   * Elements at most. Not a default: real Ap21 pages (50 orders of full documents) pass 20,000
+   * elements, and the byte limit already bounds the tree. Kept for callers whose documents are small
+   * by contract.
+   */
+  readonly maxElements?: number;
 }
 
-const DEFAULT_LIMITS: XmlLimits = { maxDepth: 32, maxElements: 20_000 };
+/** Provider answers are read up to 2 MiB (providers/outbound.ts): the same bound here. */
+export const DEFAULT_XML_LIMITS: XmlLimits = { maxDepth: 32, maxBytes: 2 * 1024 * 1024 };
 const NAME = /^[A-Za-z_][A-Za-z0-9_.:-]*/;
 const ATTRIBUTE = /^\s+([A-Za-z_][A-Za-z0-9_.:-]*)\s*=\s*(?:"([^"<]*)"|'([^'<]*)')/;
 const NAMED_ENTITIES: Record<string, string> = { lt: '<', gt: '>', amp: '&', quot: '"', apos: "'" };
@@ -45,6 +56,11 @@ function decodeEntities(text: string): string {
   });
 }
 
+/** An element or attribute name as an error message may quote it: cut, since the document chose it. */
+export function quoted(name: string): string {
+  return bounded(name, MAX_NAME_CHARS);
+}
+
 interface Building {
   name: string;
   attributes: Record<string, string>;
@@ -53,7 +69,12 @@ interface Building {
 }
 
 /** Parses one XML document into its root element, or throws XmlError saying why not. */
-export function parseXml(source: string, limits: XmlLimits = DEFAULT_LIMITS): XmlElement {
+export function parseXml(source: string, limits: XmlLimits = DEFAULT_XML_LIMITS): XmlElement {
+  // UTF-16 length is a lower bound of the UTF-8 size: measure exactly only when it could fit.
+  if (source.length > limits.maxBytes || Buffer.byteLength(source, 'utf8') > limits.maxBytes) {
+    throw new XmlError(`document larger than ${limits.maxBytes} bytes`);
+  }
+  const maxElements = limits.maxElements ?? Number.POSITIVE_INFINITY;
   let input = source.startsWith('\uFEFF') ? source.slice(1) : source;
   const declaration = /^<\?xml(\s[^?]*)?\?>/.exec(input);
   if (declaration) input = input.slice(declaration[0].length);
@@ -88,7 +109,7 @@ export function parseXml(source: string, limits: XmlLimits = DEFAULT_LIMITS): Xm
       const close = input.indexOf('>', lt);
       const top = stack.pop();
       if (!name || close === -1 || input.slice(lt + 2 + name.length, close).trim() || !top || top.name !== name) {
-        throw new XmlError(`unexpected closing tag ${name ?? ''}`);
+        throw new XmlError(`unexpected closing tag ${quoted(name ?? '')}`);
       }
       const element: XmlElement = top;
       const parent = stack[stack.length - 1];
@@ -103,13 +124,13 @@ export function parseXml(source: string, limits: XmlLimits = DEFAULT_LIMITS): Xm
       const attributes: Record<string, string> = {};
       for (let match = ATTRIBUTE.exec(input.slice(j, j + 4096)); match; match = ATTRIBUTE.exec(input.slice(j, j + 4096))) {
         const [whole, attribute = '', double, single] = match;
-        if (attribute in attributes) throw new XmlError(`duplicate attribute ${attribute}`);
+        if (attribute in attributes) throw new XmlError(`duplicate attribute ${quoted(attribute)}`);
         attributes[attribute] = decodeEntities(double ?? single ?? '');
         j += whole.length;
       }
       const tagEnd = /^\s*(\/?)>/.exec(input.slice(j, j + 256));
-      if (!tagEnd) throw new XmlError(`malformed tag ${name}`);
-      if (++elements > limits.maxElements) throw new XmlError(`more than ${limits.maxElements} elements`);
+      if (!tagEnd) throw new XmlError(`malformed tag ${quoted(name)}`);
+      if (++elements > maxElements) throw new XmlError(`more than ${maxElements} elements`);
       if (stack.length + 1 > limits.maxDepth) throw new XmlError(`nested deeper than ${limits.maxDepth}`);
       const element: Building = { name, attributes, children: [], text: '' };
       if (tagEnd[1]) {
@@ -122,7 +143,7 @@ export function parseXml(source: string, limits: XmlLimits = DEFAULT_LIMITS): Xm
       i = j + tagEnd[0].length;
     }
   }
-  if (stack.length || !root) throw new XmlError(stack.length ? `unclosed element ${stack[stack.length - 1]!.name}` : 'no root element');
+  if (stack.length || !root) throw new XmlError(stack.length ? `unclosed element ${quoted(stack[stack.length - 1]!.name)}` : 'no root element');
   return root;
 }
 
@@ -148,7 +169,7 @@ export type XmlValue = string | number | boolean | null | undefined | XmlValue[]
 
 /** Writes `<name>…</name>`; undefined and null values are left out, arrays repeat the tag. */
 export function toXml(name: string, value: XmlValue): string {
-  if (!NAME.test(name) || NAME.exec(name)?.[0] !== name) throw new XmlError(`invalid element name ${name}`);
+  if (!NAME.test(name) || NAME.exec(name)?.[0] !== name) throw new XmlError(`invalid element name ${quoted(name)}`);
   if (value === undefined || value === null) return '';
   if (Array.isArray(value)) return value.map((item) => toXml(name, item)).join('');
   if (typeof value === 'object')
@@ -156,4 +177,21 @@ export function toXml(name: string, value: XmlValue): string {
       .map(([child, inner]) => toXml(child, inner))
       .join('')}</${name}>`;
   return `<${name}>${escapeXml(String(value))}</${name}>`;
+}
+
+/**
+ * An element written back as XML in one canonical form (attributes as read, the element's own text
+ * before its children, empty elements self-closed), leaving out direct children named in `omit`.
+ * Two readings of the same content give the same text: what a fingerprint of a document hashes.
+ */
+export function canonicalXml(element: XmlElement, omit: readonly string[] = []): string {
+  const attributes = Object.entries(element.attributes)
+    .map(([name, value]) => ` ${name}="${escapeXml(value)}"`)
+    .join('');
+  const children = element.children
+    .filter((child) => !omit.includes(child.name))
+    .map((child) => canonicalXml(child))
+    .join('');
+  const text = element.text.trim();
+  return text || children ? `<${element.name}${attributes}>${escapeXml(text)}${children}</${element.name}>` : `<${element.name}${attributes}/>`;
 }

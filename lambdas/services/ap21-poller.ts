@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import * as z from 'zod/mini';
 import { ConfigurationError } from '../commons/config';
 import { logger } from '../commons/logger';
@@ -6,15 +7,17 @@ import { describeIssues } from '../commons/validation';
 import { DomainError } from '../domain/errors';
 import { compareIds } from '../domain/returns';
 import type { Ap21Client } from '../providers/ap21/client';
-import type { Ap21Order, Ap21Return } from '../providers/ap21/schemas';
-import { Ap21ResponseError, Ap21UnavailableError } from '../providers/ap21/statuses';
-import type { OrderStore, Watermark, WatermarkCursor } from '../store/order-store';
+import { unreadableAnswer, type Ap21Order, type Ap21OrderPage, type Ap21Read, type Ap21Return } from '../providers/ap21/schemas';
+import { Ap21Error, Ap21ResponseError, Ap21UnavailableError } from '../providers/ap21/statuses';
+import type { Isolation, OrderStore, StoredIsolation, Watermark, WatermarkCursor } from '../store/order-store';
 import { ledgerOrderId } from './ap21-ledger';
+import { Ap21Isolations } from './ap21-isolations';
 import type { Ap21PushInbox } from './ap21-push';
+import { backoffDelayMs } from './retry-policy';
 import type { IngestOutcome, ReturnIntake } from './return-intake';
 
 /** The part of the Ap21 client the poller reads with. */
-export type Ap21OrderReader = Pick<Ap21Client, 'listOrdersChangedSince' | 'listReturns'>;
+export type Ap21OrderReader = Pick<Ap21Client, 'listOrdersChangedSince' | 'listReturns' | 'getOrder'>;
 
 export interface Ap21PollerSettings {
   /** The watermark's name in the table. */
@@ -29,8 +32,19 @@ export interface Ap21PollerSettings {
   readonly maxDurationMs: number;
   /** Where a stage without a watermark starts reading: this long before its first run. */
   readonly initialLookbackMs: number;
-  /** Pushed returns left pending (a crash after the 202, Ap21 unavailable) re-processed per run. */
+  /** Pushed returns left pending (a crash after the 202, Ap21 unavailable) re-processed per run, within half its time. */
   readonly pendingPushes: number;
+  /** Retries of an Ap21 call that found Ap21 unavailable, within the run (0: the run stops at the first failure). */
+  readonly retries: number;
+  /** Full-jitter backoff between those retries: a random wait up to base × 2^(retry−1), at most max. */
+  readonly retryBaseMs: number;
+  readonly retryMaxMs: number;
+  /**
+   * Orders in a row whose returns Ap21 refuses before the run ends early. One refusal is about that
+   * order; a row of them is likely about us (credentials, AP21_RETURNS_LIST_PATH), and then only a
+   * handful per run are set aside while the alarm calls someone, not the whole window at once.
+   */
+  readonly maxRefusalsInARow: number;
 }
 
 const whole = (fallback: number, min: number, max: number) => z._default(z.coerce.number().check(z.int(), z.gte(min), z.lte(max)), fallback);
@@ -44,6 +58,10 @@ const schema = z.object({
   AP21_POLL_MAX_SECONDS: whole(50, 1, 840),
   AP21_POLL_INITIAL_LOOKBACK_HOURS: whole(24, 0, 24 * 90),
   AP21_POLL_PENDING_PUSHES: whole(20, 0, 500),
+  AP21_POLL_RETRIES: whole(3, 0, 10),
+  AP21_POLL_RETRY_BASE_MS: whole(500, 0, 60_000),
+  AP21_POLL_RETRY_MAX_MS: whole(5_000, 0, 120_000),
+  AP21_POLL_MAX_REFUSALS_IN_A_ROW: whole(5, 1, 1000),
 });
 
 export function loadAp21PollerSettings(env: NodeJS.ProcessEnv = process.env): Ap21PollerSettings {
@@ -62,6 +80,10 @@ export function loadAp21PollerSettings(env: NodeJS.ProcessEnv = process.env): Ap
     maxDurationMs: config.AP21_POLL_MAX_SECONDS * 1000,
     initialLookbackMs: config.AP21_POLL_INITIAL_LOOKBACK_HOURS * 3600_000,
     pendingPushes: config.AP21_POLL_PENDING_PUSHES,
+    retries: config.AP21_POLL_RETRIES,
+    retryBaseMs: config.AP21_POLL_RETRY_BASE_MS,
+    retryMaxMs: config.AP21_POLL_RETRY_MAX_MS,
+    maxRefusalsInARow: config.AP21_POLL_MAX_REFUSALS_IN_A_ROW,
   };
 }
 
@@ -70,20 +92,36 @@ export type PollStop =
   | 'caught_up'
   /** The run's page or time budget ran out; the next run resumes from the saved cursor. */
   | 'bounded'
-  /** Ap21 was unavailable; the next run resumes from the saved cursor. */
+  /** Ap21 was unavailable through every retry; the next run resumes from the saved cursor. */
   | 'ap21_unavailable'
+  /** Ap21 refused the returns of `maxRefusalsInARow` orders in a row (each set aside); the next run goes on. */
+  | 'ap21_refusing'
   /** Another poller moved the watermark meanwhile; its run counts, this one's progress is dropped. */
   | 'lost_race';
+
+export type PollOutcome = IngestOutcome['kind'] | 'isolated';
 
 export interface PollRun {
   readonly stop: PollStop;
   readonly pages: number;
   readonly sweeps: number;
   readonly orders: number;
-  readonly outcomes: Readonly<Partial<Record<IngestOutcome['kind'] | 'unrefundable', number>>>;
+  readonly outcomes: Readonly<Partial<Record<PollOutcome, number>>>;
+  /** Ap21 calls tried again within the run after Ap21 was unavailable. */
+  readonly retries: number;
+  /** Records set aside for an operator, as the run ended. */
+  readonly isolationsOpen: number;
   readonly watermark: string;
   readonly lagSeconds: number;
 }
+
+/**
+ * What happens to a record no rule can process. `isolate` (the rule, docs/design.md §2.5) sets it
+ * aside for an operator and goes on. `halt` is the behaviour before isolation existed (the run
+ * stops at it, every time, and the watermark never passes it): kept only so the liveness suite can
+ * show, as its control, what isolation prevents.
+ */
+export type UnprocessablePolicy = 'isolate' | 'halt';
 
 export interface Ap21PollerDeps {
   readonly client: Ap21OrderReader;
@@ -92,13 +130,21 @@ export interface Ap21PollerDeps {
   readonly pushes?: Ap21PushInbox;
   readonly settings: Ap21PollerSettings;
   readonly now?: () => number;
+  /** Drives the retry jitter. */
+  readonly random?: () => number;
+  readonly unprocessable?: UnprocessablePolicy;
 }
 
 /** Why a run stopped early; the cursor is saved so the next run resumes there. */
 class RunInterrupted extends Error {
-  constructor(readonly stop: 'bounded' | 'ap21_unavailable') {
+  constructor(readonly stop: 'bounded' | 'ap21_unavailable' | 'ap21_refusing') {
     super(stop);
   }
+}
+
+/** A record the `halt` policy stops at, as the poller did before isolation. */
+export class Ap21UnprocessableError extends Error {
+  override readonly name = 'Ap21UnprocessableError';
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -106,12 +152,38 @@ const iso = (ms: number) => new Date(ms).toISOString();
 /** Ids a saved cursor keeps at most (the watermark item must stay far below DynamoDB's 400 KB). */
 const MAX_SEEN_SAVED = 20_000;
 
+/** What a run (or an operator's retry) works with. */
+interface Work {
+  readonly started: number;
+  readonly tally: Tally;
+  readonly isolations: Ap21Isolations;
+}
+
+/** The result of an operator's `retry-ap21`: what ingesting the order did, and what still waits. */
+export interface Ap21RetryResult {
+  /** The order as read now, or why it could not be (refused by Ap21, or sent wrong). */
+  readonly order: { readonly orderId: string; readonly orderNumber: string } | { readonly unread: string };
+  readonly outcomes: Readonly<Partial<Record<PollOutcome, number>>>;
+  readonly released: number;
+  readonly stillIsolated: readonly StoredIsolation[];
+}
+
 /**
  * Reads the orders Ap21 says changed since the watermark, page by page, opens the ledger of each
- * (Refundid's order fetch needs it before any return exists) and ingests every return (docs/design.md §2.4). Ingestion is idempotent (refund ids derive from Ap21 return ids), so the
- * rule is simply: the watermark moves only when every order of a pass was ingested, and anything
- * that stops a run early — budget spent, Ap21 down, a crash — leads to reading some orders again,
- * never to skipping one.
+ * (Refundid's order fetch needs it before any return exists) and ingests every return
+ * (docs/design.md §2.4). Ingestion is idempotent (refund ids derive from Ap21 return ids), so the
+ * rule is simply: the watermark moves only when every order of a pass was ingested or set aside,
+ * and anything that stops a run early — budget spent, Ap21 down, a crash — leads to reading some
+ * orders again, never to skipping one.
+ *
+ * Nothing one record does stops the others (docs/design.md §2.5). Orders are read one by one out
+ * of each page; an order Ap21 sent wrong, an order whose returns Ap21 refuses (403 with an API
+ * code, 401, a 404 that is not "no data"), and a return no ledger rule accepts are set aside once
+ * for an operator (`Ap21Isolations`: raw data, reason, metric) and the pass goes on. A page that
+ * cannot be read at all (not well-formed, too large) is read again one row at a time. Each is
+ * tried again whenever its order is listed again (every change in Ap21 lists it), and released
+ * once it goes through; `retry-ap21` tries one at once. Only Ap21 being unavailable (5xx,
+ * throttling, timeouts, resets) ends a run, after `retries` in-run retries with full jitter.
  *
  * Paging by row number over a list sorted by update time has a trap: an order read earlier that
  * is updated while we page moves to the end, every row after it moves up, and an unread row can
@@ -123,66 +195,125 @@ const MAX_SEEN_SAVED = 20_000;
  */
 export class Ap21Poller {
   private readonly now: () => number;
+  private readonly random: () => number;
+  private readonly halts: boolean;
 
   constructor(private readonly deps: Ap21PollerDeps) {
     this.now = deps.now ?? Date.now;
+    this.random = deps.random ?? Math.random;
+    this.halts = deps.unprocessable === 'halt';
   }
 
+  /** One bounded run. PollerLagSeconds is emitted whatever happens, a failed run included. */
   async run(): Promise<PollRun> {
     const { store, settings } = this.deps;
     const started = this.now();
-    const watermark = await store.getWatermark(settings.watermark);
-    const at = watermark?.at ?? iso(started - settings.initialLookbackMs);
-    const cursor: WatermarkCursor = watermark?.cursor ?? { since: iso(Date.parse(at) - settings.overlapMs), startedAt: iso(started), startRow: 1, seen: [] };
-    const tally = new Tally(cursor);
-
-    let stop: PollStop = 'caught_up';
+    let lagFrom: string | undefined;
     try {
-      await this.reprocessPushes(started);
-      await this.readPass(cursor, started, tally);
-    } catch (error) {
-      if (!(error instanceof RunInterrupted)) {
-        await this.save(watermark, { at, cursor: tally.savedCursor() }).catch((saveError: unknown) =>
-          logger.error('could not save the poller cursor', { error: saveError }),
-        );
-        throw error;
+      const watermark = await store.getWatermark(settings.watermark);
+      const at = watermark?.at ?? iso(started - settings.initialLookbackMs);
+      lagFrom = at;
+      const cursor: WatermarkCursor = watermark?.cursor ?? { since: iso(Date.parse(at) - settings.overlapMs), startedAt: iso(started), startRow: 1, seen: [] };
+      const work: Work = { started, tally: new Tally(cursor), isolations: await Ap21Isolations.load(store, this.now) };
+
+      let stop: PollStop = 'caught_up';
+      try {
+        await this.reprocessPushes(started);
+        await this.readPass(cursor, work);
+      } catch (error) {
+        if (!(error instanceof RunInterrupted)) {
+          await this.save(watermark, { at, cursor: work.tally.savedCursor() }).catch((saveError: unknown) =>
+            logger.error('could not save the poller cursor', { error: saveError }),
+          );
+          throw error;
+        }
+        stop = error.stop;
       }
-      stop = error.stop;
+      const next = stop === 'caught_up' ? { at: maxIso(at, cursor.startedAt) } : { at, cursor: work.tally.savedCursor() };
+      if (!(await this.save(watermark, next))) stop = 'lost_race';
+      const current = stop === 'lost_race' ? ((await store.getWatermark(settings.watermark))?.at ?? at) : next.at;
+      lagFrom = current;
+      const { tally, isolations } = work;
+      emitMetric('Ap21IsolationsOpen', isolations.open);
+      const run: PollRun = {
+        stop,
+        pages: tally.pages,
+        sweeps: tally.sweeps,
+        orders: tally.orders,
+        outcomes: tally.outcomes,
+        retries: tally.retries,
+        isolationsOpen: isolations.open,
+        watermark: current,
+        lagSeconds: this.lagSeconds(current),
+      };
+      logger.info('Ap21 poll finished', { ...run });
+      return run;
+    } finally {
+      // A run that failed says how far behind the last good one left us: silence would look like health.
+      if (lagFrom !== undefined) emitMetric('PollerLagSeconds', this.lagSeconds(lagFrom), 'Seconds');
     }
-    const next = stop === 'caught_up' ? { at: maxIso(at, cursor.startedAt) } : { at, cursor: tally.savedCursor() };
-    if (!(await this.save(watermark, next))) stop = 'lost_race';
-    const current = stop === 'lost_race' ? ((await store.getWatermark(settings.watermark))?.at ?? at) : next.at;
-    const lagSeconds = Math.max(0, Math.round((this.now() - Date.parse(current)) / 1000));
-    emitMetric('PollerLagSeconds', lagSeconds, 'Seconds');
-    const run: PollRun = { stop, pages: tally.pages, sweeps: tally.sweeps, orders: tally.orders, outcomes: tally.outcomes, watermark: current, lagSeconds };
-    logger.info('Ap21 poll finished', { ...run });
-    return run;
+  }
+
+  /**
+   * An operator's retry of one order (`npm run ops -- retry-ap21`): reads it from Ap21 now and
+   * ingests its returns as a run would, releasing what goes through. The watermark is not touched.
+   */
+  async retryOrder(personId: string, ap21OrderId: string): Promise<Ap21RetryResult> {
+    const { store, client } = this.deps;
+    const work: Work = {
+      started: this.now(),
+      tally: new Tally({ since: '', startedAt: '', startRow: 1, seen: [] }),
+      isolations: await Ap21Isolations.load(store, this.now),
+    };
+    const stillIsolated = async () => (await store.listIsolations('ap21')).filter((isolation) => isolation.attributes.ap21OrderId === ap21OrderId);
+    let order: Ap21Order;
+    try {
+      order = await this.ap21(() => client.getOrder(personId, ap21OrderId), work);
+    } catch (error) {
+      if (error instanceof RunInterrupted) throw new Ap21UnavailableError('Ap21 is unavailable; try again later', { ambiguous: false });
+      if (!(error instanceof Ap21Error)) throw error;
+      return { order: { unread: error.message }, outcomes: {}, released: 0, stillIsolated: await stillIsolated() };
+    }
+    try {
+      await this.ingestOrder({ kind: 'read', value: order, fingerprint: `retry:${ap21OrderId}` }, work);
+    } catch (error) {
+      if (error instanceof RunInterrupted) throw new Ap21UnavailableError('Ap21 is unavailable; try again later', { ambiguous: false });
+      throw error;
+    }
+    return {
+      order: { orderId: order.orderId, orderNumber: order.orderNumber },
+      outcomes: work.tally.outcomes,
+      released: work.isolations.released,
+      stillIsolated: await stillIsolated(),
+    };
   }
 
   /** Reads the pass from the cursor to a last page that proves nothing was skipped. */
-  private async readPass(cursor: WatermarkCursor, started: number, tally: Tally): Promise<void> {
-    const { client, settings } = this.deps;
-    const overBudget = (countPages: boolean) => (countPages && tally.pages >= settings.maxPages) || this.now() - started >= settings.maxDurationMs;
+  private async readPass(cursor: WatermarkCursor, work: Work): Promise<void> {
+    const { settings } = this.deps;
+    const { tally } = work;
+    const overBudget = (countPages: boolean) => (countPages && tally.pages >= settings.maxPages) || this.now() - work.started >= settings.maxDurationMs;
     let startRow = cursor.startRow;
     for (;;) {
       // A run reads at least one new order (or sweeps once) before its budget can stop it, so runs move forward.
       if ((tally.orders > 0 || tally.sweeps > 0) && overBudget(true)) throw new RunInterrupted('bounded');
-      const page = await this.ap21(() => client.listOrdersChangedSince(cursor.since, { startRow, pageRows: settings.pageRows }));
+      const page = await this.readPage(cursor.since, startRow, work);
       tally.pages++;
-      for (const [index, order] of page.orders.entries()) {
+      for (const [index, row] of page.rows.entries()) {
         if (tally.orders > 0 && overBudget(false)) throw new RunInterrupted('bounded');
-        if (!tally.seen.has(order.orderId)) {
-          await this.ingestOrder(order, tally);
+        const key = rowKey(row);
+        if (!tally.seen.has(key)) {
+          await this.ingestOrder(row, work);
           tally.orders++;
         }
-        tally.seen.add(order.orderId);
+        tally.seen.add(key);
         tally.nextRow = Math.max(1, startRow + index + 1 - settings.pageOverlap);
       }
       if (page.hasMore) {
-        startRow = Math.max(startRow + 1, startRow + page.orders.length - settings.pageOverlap);
+        startRow = Math.max(startRow + 1, startRow + page.rows.length - settings.pageOverlap);
         continue;
       }
-      const rows = page.totalRows ?? startRow - 1 + page.orders.length;
+      const rows = page.totalRows ?? startRow - 1 + page.rows.length;
       if (tally.seen.size >= rows) return;
       logger.info('rows moved past the poller while it paged; reading the list again', { rows, read: tally.seen.size });
       tally.sweeps++;
@@ -191,27 +322,116 @@ export class Ap21Poller {
     }
   }
 
-  private async ingestOrder(order: Ap21Order, tally: Tally): Promise<void> {
-    let returns: Ap21Return[];
+  /**
+   * One page of the changed-orders list. A page Ap21 cannot give us whole (not well-formed because
+   * of one order, larger than we read) is read again one row at a time, so only the rows that are
+   * themselves unreadable are set aside.
+   */
+  private async readPage(since: string, startRow: number, work: Work): Promise<Ap21OrderPage> {
+    const { client, settings } = this.deps;
     try {
-      returns = await this.ap21(() => this.deps.client.listReturns(order.personId, order.orderId));
+      return await this.ap21(() => client.listOrdersChangedSince(since, { startRow, pageRows: settings.pageRows }), work);
     } catch (error) {
-      if (!(error instanceof Ap21ResponseError)) throw error;
-      await this.unrefundable(order, `returns-of-${order.orderId}`, error, JSON.stringify({ order: order.orderId }));
-      tally.count('unrefundable');
+      if (!(error instanceof Ap21ResponseError) || this.halts) throw error;
+      logger.warn('Ap21 page unreadable as a whole; reading it one order at a time', { start_row: startRow, reason: error.message });
+    }
+    const rows: Ap21Read<Ap21Order>[] = [];
+    let totalRows: number | undefined;
+    let hasMore = true;
+    for (let row = startRow; hasMore && row < startRow + settings.pageRows; row++) {
+      try {
+        const single = await this.ap21(() => client.listOrdersChangedSince(since, { startRow: row, pageRows: 1 }), work);
+        rows.push(...single.rows);
+        totalRows = single.totalRows ?? totalRows;
+        hasMore = single.hasMore;
+      } catch (error) {
+        if (!(error instanceof Ap21ResponseError)) throw error;
+        rows.push(unreadableAnswer(error.document, error.message));
+      }
+    }
+    return { rows, startRow, pageRows: settings.pageRows, ...(totalRows !== undefined && { totalRows }), hasMore };
+  }
+
+  private async ingestOrder(row: Ap21Read<Ap21Order>, work: Work): Promise<void> {
+    const { tally, isolations } = work;
+    if (row.kind === 'unreadable') {
+      const { id, personId, orderNumber, reason, raw } = row.unreadable;
+      await this.setAside(work, {
+        subject: id !== undefined ? `order:${id}` : `row:${row.fingerprint}`,
+        fingerprint: row.fingerprint,
+        reason: `Ap21 order unreadable: ${reason}`,
+        raw,
+        attributes: {
+          ...(id !== undefined && { ap21OrderId: id }),
+          ...(personId !== undefined && { personId }),
+          ...(orderNumber !== undefined && { orderNumber }),
+        },
+      });
       return;
     }
+    const order = row.value;
+    const attributes = { ap21OrderId: order.orderId, personId: order.personId, orderNumber: order.orderNumber };
+    await isolations.release(`order:${order.orderId}`);
+    let returns: Ap21Read<Ap21Return>[];
+    try {
+      returns = await this.ap21(() => this.deps.client.listReturns(order.personId, order.orderId), work);
+    } catch (error) {
+      if (!(error instanceof Ap21Error) || error.retryable) throw error;
+      const refused = !(error instanceof Ap21ResponseError);
+      await this.setAside(work, {
+        subject: `returns:${order.orderId}`,
+        // Keyed on what Ap21 said: the same refusal is recorded once, however often the order is listed.
+        fingerprint: `${error.name}:${error.message}`,
+        reason: `Ap21 could not give the returns of order ${order.orderNumber}: ${error.message}`,
+        raw: JSON.stringify({
+          order: attributes,
+          error: { name: error.name, message: error.message },
+          document: (error as Partial<Ap21ResponseError>).document,
+        }),
+        attributes,
+      });
+      if (refused && ++tally.refusalsInARow >= this.deps.settings.maxRefusalsInARow) {
+        // The cursor is past this order (it is set aside); what follows waits for the next run.
+        logger.error('Ap21 refused the returns of several orders in a row; the run ends early', { orders: tally.refusalsInARow });
+        throw new RunInterrupted('ap21_refusing');
+      }
+      return;
+    }
+    tally.refusalsInARow = 0;
+    await isolations.release(`returns:${order.orderId}`);
     if (returns.length === 0) {
       await this.openLedger(order);
       return;
     }
-    for (const ret of [...returns].sort((a, b) => compareIds(a.returnId, b.returnId))) {
+    for (const ret of sortedReturns(returns)) {
+      if (ret.kind === 'unreadable') {
+        const { id, reason, raw } = ret.unreadable;
+        await this.setAside(work, {
+          subject: id !== undefined ? `return:${id}` : `row:${ret.fingerprint}`,
+          fingerprint: ret.fingerprint,
+          reason: `Ap21 return of order ${order.orderNumber} unreadable: ${reason}`,
+          raw,
+          attributes: { ...attributes, ...(id !== undefined && { returnId: id }) },
+        });
+        continue;
+      }
       try {
-        tally.count((await this.deps.intake.ingest(order, ret)).kind);
+        tally.count((await this.deps.intake.ingest(order, ret.value)).kind);
+        await isolations.release(`return:${ret.value.returnId}`);
       } catch (error) {
         if (!(error instanceof DomainError)) throw error;
-        await this.unrefundable(order, `return-${ret.returnId}-unrefundable`, error, JSON.stringify(ret));
-        tally.count('unrefundable');
+        // A rule said no (units refunded elsewhere, an unknown SKU): never halted on, even before isolation existed.
+        await this.setAside(
+          work,
+          {
+            subject: `return:${ret.value.returnId}`,
+            fingerprint: ret.fingerprint,
+            reason: `Ap21 return ${ret.value.orderNumber} cannot be refunded: ${error.message}`,
+            raw: JSON.stringify(ret.value),
+            attributes: { ...attributes, returnId: ret.value.returnId, orderId: ledgerOrderId(order.orderId) },
+          },
+          true,
+        );
       }
     }
   }
@@ -226,36 +446,46 @@ export class Ap21Poller {
     }
   }
 
-  /**
-   * A return (or an order's return list) no rule can turn into a refund: units already refunded
-   * elsewhere, an unknown SKU, a malformed document. It is kept for an operator, once, and the
-   * poller moves on; it is tried again whenever its order changes.
-   */
-  private async unrefundable(order: Ap21Order, key: string, error: Error, raw: string): Promise<void> {
-    const orderId = ledgerOrderId(order.orderId);
-    const { stored } = await this.deps.store.recordInbound(orderId, { source: 'ap21', key, raw, note: error.message }, iso(this.now()));
-    if (!stored) return;
-    logger.error('Ap21 return needs an operator', { order_id: orderId, ap21_order: order.orderNumber, reason: error.message });
-    emitMetric('RefundsInManualReview', 1);
+  /** Sets a record aside (once per fingerprint) and goes on; under `halt`, stops the run at it instead. */
+  private async setAside(work: Work, isolation: Omit<Isolation, 'source'>, ruleRefusal = false): Promise<void> {
+    if (this.halts && !ruleRefusal) throw new Ap21UnprocessableError(isolation.reason);
+    await work.isolations.setAside({ source: 'ap21', ...isolation });
+    work.tally.count('isolated');
   }
 
   private async reprocessPushes(started: number): Promise<void> {
     const { pushes, settings } = this.deps;
     if (!pushes || settings.pendingPushes === 0) return;
-    await pushes.processPending(started, settings.pendingPushes);
+    // Pushes share the run's time: they may use half of it, the changed-orders pass has the rest.
+    await pushes.processPending(started, settings.pendingPushes, () => this.now() - started < settings.maxDurationMs / 2);
   }
 
-  /** Runs an Ap21 call; a retryable failure ends the run (resumed next time) instead of failing it. */
-  private async ap21<T>(call: () => Promise<T>): Promise<T> {
-    try {
-      return await call();
-    } catch (error) {
-      if (error instanceof Ap21UnavailableError) {
-        logger.warn('Ap21 unavailable; the poller resumes on its next run', { error: error.message });
-        throw new RunInterrupted('ap21_unavailable');
+  /**
+   * Runs an Ap21 call, retrying while Ap21 is unavailable: up to `retries` more times with full
+   * jitter (at least any Retry-After), within the run's time. Then the run ends, to resume next time.
+   */
+  private async ap21<T>(call: () => Promise<T>, work: Work): Promise<T> {
+    const { settings } = this.deps;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await call();
+      } catch (error) {
+        if (!(error instanceof Ap21UnavailableError)) throw error;
+        const policy = { baseDelayMs: settings.retryBaseMs, maxDelayMs: settings.retryMaxMs, maxAttempts: 0, leaseMs: 0, syncDelayMs: 0 };
+        const delayMs = Math.max(error.details.retryAfterMs ?? 0, backoffDelayMs(attempt, policy, this.random));
+        const remainingMs = work.started + settings.maxDurationMs - this.now();
+        if (attempt > settings.retries || delayMs >= remainingMs) {
+          logger.warn('Ap21 unavailable; the poller resumes on its next run', { error: error.message, attempts: attempt });
+          throw new RunInterrupted('ap21_unavailable');
+        }
+        work.tally.retries++;
+        await sleep(delayMs);
       }
-      throw error;
     }
+  }
+
+  private lagSeconds(watermarkAt: string): number {
+    return Math.max(0, Math.round((this.now() - Date.parse(watermarkAt)) / 1000));
   }
 
   private async save(expected: Watermark | undefined, next: { readonly at: string; readonly cursor?: WatermarkCursor }): Promise<boolean> {
@@ -265,24 +495,43 @@ export class Ap21Poller {
 
 const maxIso = (a: string, b: string) => (a > b ? a : b);
 
+/** How a row counts as read in a pass: its order id, or its fingerprint when not even that could be read. */
+function rowKey(row: Ap21Read<Ap21Order>): string {
+  if (row.kind === 'read') return row.value.orderId;
+  return row.unreadable.id ?? `row:${row.fingerprint}`;
+}
+
+/** Returns in id order (the order Ap21 created them), unreadable ones last. */
+function sortedReturns(returns: readonly Ap21Read<Ap21Return>[]): Ap21Read<Ap21Return>[] {
+  const idOf = (ret: Ap21Read<Ap21Return>) => (ret.kind === 'read' ? ret.value.returnId : undefined);
+  return [...returns].sort((a, b) => {
+    const [x, y] = [idOf(a), idOf(b)];
+    if (x === undefined || y === undefined) return (x === undefined ? 1 : 0) - (y === undefined ? 1 : 0);
+    return compareIds(x, y);
+  });
+}
+
 class Tally {
   pages = 0;
   /** Extra reads of the list from the top, after rows slipped past the cursor. */
   sweeps = 0;
   /** Orders read (not skipped as already read) in this run. */
   orders = 0;
-  readonly outcomes: Partial<Record<IngestOutcome['kind'] | 'unrefundable', number>> = {};
+  retries = 0;
+  readonly outcomes: Partial<Record<PollOutcome, number>> = {};
   /** Orders read in this pass (across runs, from the saved cursor). */
   readonly seen: Set<string>;
   /** The row a stopped run resumes at: `pageOverlap` before the first order not yet read. */
   nextRow: number;
+  /** Orders in a row whose returns Ap21 refused. */
+  refusalsInARow = 0;
 
   constructor(private readonly cursor: WatermarkCursor) {
     this.seen = new Set(cursor.seen);
     this.nextRow = cursor.startRow;
   }
 
-  count(kind: IngestOutcome['kind'] | 'unrefundable'): void {
+  count(kind: PollOutcome): void {
     this.outcomes[kind] = (this.outcomes[kind] ?? 0) + 1;
   }
 

@@ -87,7 +87,7 @@ const SHAPE: Readonly<Record<string, Readonly<Record<string, '1' | '?' | '+'>>>>
   OrderDetails: { OrderDetail: '+' },
   OrderDetail: { SkuId: '1', Quantity: '1', ReturnReasonId: '?' },
 };
-const XML_LIMITS = { maxDepth: 4, maxElements: 4000 };
+const XML_LIMITS = { maxDepth: 4, maxBytes: 64 * 1024, maxElements: 4000 };
 
 const id = z.string().check(z.regex(/^\d{1,22}$/, 'expected a numeric Ap21 id'));
 // eslint-disable-next-line no-control-regex -- refusing control characters is the point of this pattern
@@ -216,10 +216,13 @@ export class Ap21PushInbox {
     return { stored, status: await this.process(record, notice) };
   }
 
-  /** Re-processes pushes still pending from earlier requests. */
-  async processPending(nowMs: number, limit: number): Promise<void> {
+  /** Re-processes pushes still pending from earlier requests, starting each only while `hasTime()` (the caller's budget). */
+  async processPending(nowMs: number, limit: number, hasTime: () => boolean = () => true): Promise<void> {
     const pending = await this.deps.store.findPendingInbound('ap21', new Date(nowMs - PUSH_RETRY_AFTER_MS).toISOString(), limit);
-    for (const record of pending) if (record.key === pushKey(record.attributes.returnId ?? '')) await this.process(record);
+    for (const record of pending) {
+      if (!hasTime()) return;
+      if (record.key === pushKey(record.attributes.returnId ?? '')) await this.process(record);
+    }
   }
 
   /** Reads the order and return from Ap21 and ingests the return. Ap21 and rule failures leave the push pending or failed. */
@@ -246,6 +249,18 @@ export class Ap21PushInbox {
       }
       logger.error('pushed return needs an operator', { ...context, reason: (error as Error).message });
       emitMetric('RefundsInManualReview', 1);
+      // Listed by `ops manual-review` with the poller's; released when the poller or `retry-ap21` ingests the return.
+      await this.deps.store.isolate(
+        {
+          source: 'ap21',
+          subject: `return:${returnId}`,
+          fingerprint: `push:${record.key}`,
+          reason: `pushed return ${returnId} cannot be processed: ${(error as Error).message}`,
+          raw: record.raw,
+          attributes: { ap21OrderId, personId, returnId },
+        },
+        this.iso(),
+      );
       await this.settle(record, 'failed', (error as Error).message);
       return 'failed';
     }

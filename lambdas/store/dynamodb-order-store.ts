@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { GetCommand, PutCommand, QueryCommand, ScanCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, QueryCommand, ScanCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { logger } from '../commons/logger';
 import { ap21OriginOf, orderNumberKey } from '../domain/ap21-origin';
 import { OrderNotFoundError, RefundNotFoundError } from '../domain/errors';
@@ -25,12 +25,14 @@ import {
   type Audit,
   type InboundRecord,
   type InboundStatus,
+  type Isolation,
   type OrderStore,
   type PendingInbound,
   type ReferenceKind,
   type ReferenceTarget,
   type ScanOptions,
   type StoredInbound,
+  type StoredIsolation,
   type StoredOrder,
   type TimelineEntry,
   type TransitionOutcome,
@@ -57,6 +59,8 @@ const inboxKey = (orderId: string, source: Actor, key: string) => ({
 /** A reference item, alone in its partition: an outside id (order number, refund id, Refundid id) → our ids. */
 const referenceKey = (kind: ReferenceKind, ref: string) => ({ [TABLE.partitionKey]: `REF#${kind}#${ref}`, [TABLE.sortKey]: 'REF' });
 const watermarkKey = (name: string) => ({ [TABLE.partitionKey]: `WATERMARK#${name}`, [TABLE.sortKey]: 'WATERMARK' });
+/** Isolations of a source share one partition, so an operator (and a poller run) lists them with one query. */
+const isolationKey = (source: Actor, subject: string) => ({ [TABLE.partitionKey]: `ISOLATED#${source}`, [TABLE.sortKey]: subject });
 /** Pending inbox records sit in the sparse due index under their own partition, never a dispatch shard. */
 const pendingShard = (source: Actor) => `inbox#${source}`;
 
@@ -107,6 +111,18 @@ function addLedgerMovement(expr: ExpressionBuilder, sets: string[], claim: Refun
   };
   for (const [lineId, units] of Object.entries(claim.lines)) move(['lines', lineId], ['available', 'reserved', 'refunded'], units);
   move(['payments', claim.paymentId], ['availableMinor', 'reservedMinor', 'refundedMinor'], claim.amount.minor);
+}
+
+function isolationFrom(item: Record<string, unknown>): StoredIsolation {
+  return {
+    source: item.source as Actor,
+    subject: String(item[TABLE.sortKey]),
+    fingerprint: String(item.fingerprint),
+    reason: typeof item.reason === 'string' ? item.reason : '',
+    raw: typeof item.raw === 'string' ? item.raw : '',
+    attributes: (item.attributes as Record<string, string> | undefined) ?? {},
+    since: String(item.since),
+  };
 }
 
 function referenceTarget(item: Record<string, unknown> | undefined): ReferenceTarget | undefined {
@@ -541,6 +557,68 @@ export class DynamoOrderStore implements OrderStore {
         ExpressionAttributeValues: { ':status': status, ':note': note, ':now': now, ':ttl': Math.floor(Date.parse(now) / 1000) + INBOX_RETENTION_S },
       }),
     );
+  }
+
+  async isolate(isolation: Isolation, now: string): Promise<{ opened: boolean }> {
+    try {
+      await this.db.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { ...isolationKey(isolation.source, isolation.subject), ...isolation, raw: boundedRaw(isolation.raw) ?? '', since: now },
+          ConditionExpression: 'attribute_not_exists(#sk) OR #fingerprint <> :fingerprint',
+          ExpressionAttributeNames: { '#sk': TABLE.sortKey, '#fingerprint': 'fingerprint' },
+          ExpressionAttributeValues: { ':fingerprint': isolation.fingerprint },
+        }),
+      );
+      return { opened: true };
+    } catch (error) {
+      if (isConditionFailure(error)) return { opened: false };
+      throw error;
+    }
+  }
+
+  async releaseIsolation(source: Actor, subject: string, fingerprint: string): Promise<boolean> {
+    try {
+      await this.db.send(
+        new DeleteCommand({
+          TableName: this.tableName,
+          Key: isolationKey(source, subject),
+          ConditionExpression: '#fingerprint = :fingerprint',
+          ExpressionAttributeNames: { '#fingerprint': 'fingerprint' },
+          ExpressionAttributeValues: { ':fingerprint': fingerprint },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
+  }
+
+  async getIsolation(source: Actor, subject: string): Promise<StoredIsolation | undefined> {
+    const { Item } = await this.db.send(new GetCommand({ TableName: this.tableName, Key: isolationKey(source, subject), ConsistentRead: true }));
+    return Item ? isolationFrom(Item) : undefined;
+  }
+
+  async listIsolations(source: Actor): Promise<StoredIsolation[]> {
+    const found: StoredIsolation[] = [];
+    let start: Record<string, unknown> | undefined;
+    for (let page = 0; page < SCAN_MAX_PAGES; page++) {
+      const result = await this.db.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: '#pk = :pk',
+          ExpressionAttributeNames: { '#pk': TABLE.partitionKey },
+          ExpressionAttributeValues: { ':pk': isolationKey(source, '')[TABLE.partitionKey] },
+          ConsistentRead: true,
+          ExclusiveStartKey: start,
+        }),
+      );
+      found.push(...(result.Items ?? []).map(isolationFrom));
+      start = result.LastEvaluatedKey;
+      if (!start) return found.sort((a, b) => a.since.localeCompare(b.since));
+    }
+    throw new StoreScanLimitError(`more than ${SCAN_MAX_PAGES} pages of ${source} isolations`);
   }
 
   async getWatermark(name: string): Promise<Watermark | undefined> {

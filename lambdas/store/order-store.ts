@@ -93,6 +93,30 @@ export interface Watermark {
 }
 
 /**
+ * A record no rule could process, set aside for an operator (docs/design.md §2.5): an Ap21 order
+ * whose data is wrong, an order whose returns Ap21 refuses, a return no ledger rule accepts. One
+ * item per subject: setting it aside again with the same fingerprint changes nothing, a new
+ * fingerprint (the record changed at its source) opens it again with the new data.
+ */
+export interface Isolation {
+  readonly source: Actor;
+  /** What is set aside, unique per source, e.g. `order:20784`, `returns:20784`, `return:62347`. */
+  readonly subject: string;
+  /** Of the data as it was set aside; a changed record has another. */
+  readonly fingerprint: string;
+  readonly reason: string;
+  /** The data as received (bounded by the store). */
+  readonly raw: string;
+  /** Ids an operator, and a retry, need (e.g. `ap21OrderId`, `personId`, `orderNumber`). */
+  readonly attributes: Readonly<Record<string, string>>;
+}
+
+export interface StoredIsolation extends Isolation {
+  /** When this fingerprint was set aside. */
+  readonly since: string;
+}
+
+/**
  * Outside references that name one of our orders (and refunds), for senders that do not know our
  * order id: `order_number` (the Ap21 order number customers and Refundid use, as `orderNumberKey`
  * writes it), `refund` (our refund id, which providers echo back: PayPro's ACTION_REASON, EPG's
@@ -159,6 +183,13 @@ export interface OrderStore {
   findPendingInbound(source: Actor, receivedBefore: string, limit: number): Promise<PendingInbound[]>;
   /** Marks a pending message processed or failed; it is then no longer found as pending. */
   settleInbound(orderId: string, source: Actor, key: string, status: Exclude<InboundStatus, 'pending'>, note: string, now: string): Promise<void>;
+  /** Sets a record aside; `opened` is false when it already was, with the same fingerprint. */
+  isolate(isolation: Isolation, now: string): Promise<{ opened: boolean }>;
+  /** Ends an isolation once its record was processed; only if it still has `fingerprint`. */
+  releaseIsolation(source: Actor, subject: string, fingerprint: string): Promise<boolean>;
+  getIsolation(source: Actor, subject: string): Promise<StoredIsolation | undefined>;
+  /** The records of a source set aside now, oldest first. Reads one partition: for a run's start and for operators. */
+  listIsolations(source: Actor): Promise<StoredIsolation[]>;
   getWatermark(name: string): Promise<Watermark | undefined>;
   /**
    * Moves a watermark from `expected` (undefined: none yet) to `next`, only if nobody moved it

@@ -1,5 +1,5 @@
 import { Logger } from '@aws-lambda-powertools/logger';
-import { maskText, redactForLog } from '../../lambdas/commons/redact';
+import { MAX_LOG_TEXT, maskText, redactForLog } from '../../lambdas/commons/redact';
 
 describe('log masking', () => {
   it('masks Luhn-valid card numbers to their last four digits, with or without separators', () => {
@@ -11,6 +11,20 @@ describe('log masking', () => {
 
   it('masks customer e-mails, keeping the first character and the domain', () => {
     expect(maskText('refund for jane.doe+shop@example.com.au done')).toBe('refund for j***@example.com.au done');
+    expect(maskText('to a@b.co, c@example.com-x and d@e.co.uk.')).toBe('to a***@b.co, c***@example.com-x and d***@e.co.uk.');
+    // What is no address stays as it is; an address after another "@" is still found.
+    expect(maskText('@example.com, foo@bar, a@b.c')).toBe('@example.com, foo@bar, a@b.c');
+    expect(maskText('x@y@example.com')).toBe('x@y***@example.com');
+    // A local part longer than RFC 5321's 64 characters is masked from its last 64.
+    expect(maskText(`${'a'.repeat(70)}b@example.com`)).toBe(`${'a'.repeat(7)}a***@example.com`);
+  });
+
+  it('cuts long strings in log records, masking past the cut, so no cut leaves half a card number readable', () => {
+    // Cut before masking, the log would keep the card's first seven digits.
+    const long = `${'x'.repeat(MAX_LOG_TEXT - 8)} 4111111111111111 ${'y'.repeat(100)}`;
+    const logged = redactForLog('detail', long) as string;
+    expect(logged).toBe(`${'x'.repeat(MAX_LOG_TEXT - 8)} ****111…[+110 chars]`);
+    expect(redactForLog('detail', 'short')).toBe('short');
   });
 
   it('redacts values of secret-looking keys and reduces errors to name and message', () => {

@@ -1,4 +1,4 @@
-import { childElements, childText, parseXml, toXml, XmlError } from '../../lambdas/commons/xml';
+import { canonicalXml, childElements, childText, parseXml, toXml, XmlError } from '../../lambdas/commons/xml';
 
 describe('strict XML', () => {
   it('reads the EPG refund response shape', () => {
@@ -36,9 +36,37 @@ describe('strict XML', () => {
     expect(() => parseXml(source)).toThrow(XmlError);
   });
 
-  it('refuses nesting deeper than the limit and more elements than the limit', () => {
+  it('refuses nesting deeper than the limit and documents larger than the byte limit, counting UTF-8 bytes', () => {
     expect(() => parseXml('<a>'.repeat(40) + '</a>'.repeat(40))).toThrow(/deeper/);
-    expect(() => parseXml(`<a>${'<b/>'.repeat(30)}</a>`, { maxDepth: 8, maxElements: 20 })).toThrow(/more than 20/);
+    expect(() => parseXml(`<a>${'é'.repeat(60)}</a>`, { maxDepth: 8, maxBytes: 100 })).toThrow(/larger than 100 bytes/);
+    expect(parseXml(`<a>${'e'.repeat(60)}</a>`, { maxDepth: 8, maxBytes: 100 }).text).toHaveLength(60);
+  });
+
+  it('reads a real-sized Ap21 page (tens of thousands of elements) by default, and counts elements only when asked to', () => {
+    const page = `<Orders>${`<Order>${'<OrderDetail><Id>1</Id><SkuId>2</SkuId><Quantity>1</Quantity><Value>9.90</Value></OrderDetail>'.repeat(500)}</Order>`.repeat(10)}</Orders>`;
+    expect(parseXml(page).children).toHaveLength(10);
+    expect(() => parseXml(page, { maxDepth: 32, maxBytes: 4 * 1024 * 1024, maxElements: 20_000 })).toThrow(/more than 20000 elements/);
+  });
+
+  it('quotes at most a short start of a name it refuses, however long the name', () => {
+    const name = `x${'y'.repeat(100_000)}`;
+    for (const source of [`<${name} a="1"`, `<a></${name}>`, `<a ${name}="1" ${name}="2"/>`, `<${name}>`]) {
+      let message = '';
+      try {
+        parseXml(source);
+      } catch (error) {
+        message = (error as Error).message;
+      }
+      expect(message).not.toBe('');
+      expect(message.length).toBeLessThan(200);
+    }
+  });
+
+  it('writes an element back in one canonical form, leaving out the children it is told to', () => {
+    const one = parseXml('<Order  a="1"><RowNumber>3</RowNumber><Id> 7 </Id><Empty></Empty><T>x &amp; y</T></Order>');
+    const two = parseXml('<Order a="1"><RowNumber>9</RowNumber><Id>7</Id><Empty/><T>x &amp; y</T></Order>');
+    expect(canonicalXml(one, ['RowNumber'])).toBe('<Order a="1"><Id>7</Id><Empty/><T>x &amp; y</T></Order>');
+    expect(canonicalXml(two, ['RowNumber'])).toBe(canonicalXml(one, ['RowNumber']));
   });
 
   it('writes escaped XML that reads back the same', () => {

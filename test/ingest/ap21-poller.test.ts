@@ -206,18 +206,19 @@ describe('the Ap21 return poller', () => {
     await expectEachReturnRefundedOnce(orders, returns);
   });
 
-  it('stops on Ap21 5xx and timeouts without moving the watermark, and the next run finishes the pass', async () => {
+  it('stops on Ap21 5xx and timeouts it cannot retry without moving the watermark, and the next run finishes the pass', async () => {
     const { orders, returns } = ordersWithReturns(6);
     const name = watermark();
+    // A Retry-After beyond the run's time budget ends the run at once.
     h.ap21.injectFailures(1, { status: 503, retryAfterSeconds: 30 });
-    expect(await h.poller({ settings: { watermark: name } }).run()).toMatchObject({ stop: 'ap21_unavailable', pages: 0 });
+    expect(await h.poller({ settings: { watermark: name } }).run()).toMatchObject({ stop: 'ap21_unavailable', pages: 0, retries: 0 });
 
     let returnLists = 0;
     h.beforeAp21 = (request) => {
-      if (request.path.endsWith('/Returns') && ++returnLists === 3) h.ap21.injectFailures(1, { status: 500 });
+      if (request.path.endsWith('/Returns') && ++returnLists === 3) h.ap21.injectFailures(3, { status: 500 });
     };
     const interrupted = await h.poller({ settings: { watermark: name } }).run();
-    expect(interrupted).toMatchObject({ stop: 'ap21_unavailable', outcomes: { created: 2 } });
+    expect(interrupted).toMatchObject({ stop: 'ap21_unavailable', outcomes: { created: 2 }, retries: 2 });
     const saved = await h.store.getWatermark(name);
     expect(saved?.cursor).toMatchObject({ startRow: 2, seen: [orders[0]!.orderId, orders[1]!.orderId] });
 

@@ -58,6 +58,10 @@ describe('Ap21 poller settings', () => {
       maxDurationMs: 50_000,
       initialLookbackMs: 24 * 3600_000,
       pendingPushes: 20,
+      retries: 3,
+      retryBaseMs: 500,
+      retryMaxMs: 5_000,
+      maxRefusalsInARow: 5,
     });
     expect(() => loadAp21PollerSettings({ AP21_POLL_PAGE_ROWS: '5', AP21_POLL_PAGE_OVERLAP: '5' })).toThrow(ConfigurationError);
     expect(() => loadAp21PollerSettings({ AP21_POLL_MAX_SECONDS: '0' })).toThrow(ConfigurationError);

@@ -33,6 +33,10 @@ export const POLL_SETTINGS: Ap21PollerSettings = {
   maxDurationMs: 20_000,
   initialLookbackMs: 3600_000,
   pendingPushes: 20,
+  retries: 2,
+  retryBaseMs: 5,
+  retryMaxMs: 50,
+  maxRefusalsInARow: 5,
 };
 
 /**

@@ -334,6 +334,17 @@ describe('operator mistakes', () => {
     }
   });
 
+  it('asks retry-ap21 for one set-aside Ap21 order or --all, and refuses an order with nothing set aside', async () => {
+    for (const [argv, message] of [
+      [['retry-ap21'], 'retry-ap21 needs ap21OrderId'],
+      [['retry-ap21', '20784', '--all'], 'an Ap21 order id or --all, not both'],
+      [['retry-ap21', '20784'], 'Ap21 order "20784" has nothing set aside in local'],
+    ] as const) {
+      const { code, err } = await ops([...argv]);
+      expect({ argv, code, err }).toEqual({ argv, code: 1, err: expect.stringContaining(message) as string });
+    }
+  });
+
   it('exits 1 from the real entry point, as npm run ops does', async () => {
     const tsx = join(__dirname, '..', '..', 'node_modules', '.bin', 'tsx');
     const run = promisify(execFile)(tsx, [join(__dirname, '..', '..', 'tools', 'ops', 'main.ts'), 'refund', 'x', '--stage', 'qa'], { env: process.env });

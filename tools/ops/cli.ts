@@ -1,6 +1,7 @@
 import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
 import { STAGE_NAMES } from '../../lib/stage-config';
+import { retryAp21 } from './ap21';
 import { egressIps, manualReview, reconcile, redrive, showRefund, timeline, type CommandResult } from './commands';
 import { OpsError, localTarget, readStackOutputs, stageNamed, stageTarget, type OpsTarget, type StackOutputsReader } from './target';
 
@@ -10,7 +11,10 @@ export const USAGE = `refund-relay operator commands
 
   timeline <orderId>       every event and state change of an order's refunds, and its ledger
   refund <refundId>        one refund: state, amounts, references, its timeline
-  manual-review            refunds waiting for an operator, with the reason (reads the whole table)
+  manual-review            refunds waiting for an operator, with the reason (reads the whole table),
+                           and the Ap21 orders and returns the poller set aside, with reason and age
+  retry-ap21 <ap21OrderId> read a set-aside Ap21 order again now and ingest its returns; what goes
+                           through is released, what fails stays with its reason [--all: every one]
   redrive <refundId>       out of manual review with a fresh attempt budget, then wake the dispatcher
                            [--order <orderId>] when the refund id is on more than one order
   egress-ips --stage <s>   the IPs Ap21 and the providers must allowlist
@@ -19,7 +23,8 @@ export const USAGE = `refund-relay operator commands
 
 Without --stage the commands act on the local runtime (npm start: DYNAMODB_ENDPOINT, default
 http://127.0.0.1:4567, table refund-relay-local). With --stage they use your AWS credentials (the
-default chain) and the stage's stack outputs. Exit codes: 0 done, 1 error, 2 reconcile found drift.`;
+default chain) and the stage's stack outputs. Exit codes: 0 done, 1 error, 2 reconcile found drift
+or retry-ap21 left something set aside.`;
 
 export interface OpsIo {
   out(text: string): void;
@@ -32,7 +37,7 @@ export interface OpsDeps {
   readonly now?: () => Date;
 }
 
-const COMMANDS = ['timeline', 'refund', 'manual-review', 'redrive', 'egress-ips', 'reconcile'] as const;
+const COMMANDS = ['timeline', 'refund', 'manual-review', 'redrive', 'egress-ips', 'reconcile', 'retry-ap21'] as const;
 type Command = (typeof COMMANDS)[number];
 const DEFAULT_RECONCILE_DAYS = 7;
 const DEFAULT_RECONCILE_LIMIT = 100;
@@ -74,6 +79,7 @@ export async function runOps(argv: readonly string[], io: OpsIo, deps: OpsDeps =
         order: { type: 'string' },
         since: { type: 'string' },
         limit: { type: 'string' },
+        all: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -117,7 +123,7 @@ function runOnTarget(
   command: Exclude<Command, 'egress-ips'>,
   target: OpsTarget,
   argument: string | undefined,
-  values: { order?: string; since?: string; limit?: string },
+  values: { order?: string; since?: string; limit?: string; all?: boolean },
   now: Date,
 ): Promise<CommandResult> {
   switch (command) {
@@ -126,7 +132,13 @@ function runOnTarget(
     case 'refund':
       return showRefund(target, requireArgument(command, argument, 'refundId'));
     case 'manual-review':
-      return manualReview(target);
+      return manualReview(target, {}, now);
+    case 'retry-ap21':
+      if (values.all) {
+        if (argument !== undefined) throw new OpsError('retry-ap21 takes an Ap21 order id or --all, not both');
+        return retryAp21(target, { all: true });
+      }
+      return retryAp21(target, { orderId: requireArgument(command, argument, 'ap21OrderId'), all: false });
     case 'redrive':
       return redrive(target, requireArgument(command, argument, 'refundId'), {
         ...(values.order !== undefined && { orderId: values.order }),

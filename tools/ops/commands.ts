@@ -4,6 +4,7 @@ import { reversalRequest } from '../../lambdas/services/dispatcher';
 import type { ScanOptions, StoredOrder } from '../../lambdas/store/order-store';
 import { stackName } from '../../lib/refund-relay-stack';
 import type { StageConfig } from '../../lib/stage-config';
+import { ap21Isolations } from './ap21';
 import { lineClaims, money, oneLine, refundSummary, table } from './format';
 import { OpsError, type OpsTarget, type StackOutputsReader } from './target';
 
@@ -141,8 +142,8 @@ async function scanRefunds(
   return { found, orders };
 }
 
-/** `manual-review`: every refund an operator must look at, oldest first, with why. */
-export async function manualReview(target: OpsTarget, options: ScanOptions = {}): Promise<CommandResult> {
+/** `manual-review`: every refund an operator must look at, oldest first, with why; then the Ap21 records the poller set aside. */
+export async function manualReview(target: OpsTarget, options: ScanOptions = {}, now = new Date()): Promise<CommandResult> {
   const { found, orders } = await scanRefunds(target, (refund) => refund.state === 'manual_review', options);
   found.sort((a, b) => a.refund.updatedAt.localeCompare(b.refund.updatedAt));
   const header = `${found.length} refund(s) in manual review in ${target.name} (scanned all ${orders} order(s) of ${target.tableName})`;
@@ -158,17 +159,22 @@ export async function manualReview(target: OpsTarget, options: ScanOptions = {})
       oneLine(refund.reason ?? '(no reason recorded)'),
     ]),
   ]);
+  const isolated = await ap21Isolations(target, now);
   return {
-    text: [header, ...(found.length ? rows.map((row) => `  ${row}`) : [])].join('\n'),
-    json: found.map(({ order, refund }) => ({
-      orderId: order.orderId,
-      refundId: refund.id,
-      channel: refund.channel,
-      amount: refund.amount,
-      attempts: refund.attempts,
-      since: refund.updatedAt,
-      reason: refund.reason ?? null,
-    })),
+    text: [header, ...(found.length ? rows.map((row) => `  ${row}`) : []), ...isolated.text].join('\n'),
+    json: [
+      ...found.map(({ order, refund }) => ({
+        kind: 'refund',
+        orderId: order.orderId,
+        refundId: refund.id,
+        channel: refund.channel,
+        amount: refund.amount,
+        attempts: refund.attempts,
+        since: refund.updatedAt,
+        reason: refund.reason ?? null,
+      })),
+      ...isolated.json,
+    ],
   };
 }
 

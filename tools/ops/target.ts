@@ -1,9 +1,11 @@
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import { createAp21Poller } from '../../lambdas/functions/ap21-runtime';
 import { createApaceOffers, createReversalConnectors } from '../../lambdas/functions/dispatch-runtime';
 import { createRuntime } from '../../lambdas/functions/runtime';
 import type { PaymentProvider } from '../../lambdas/domain/order';
 import type { ReversalConnector } from '../../lambdas/providers/reversal';
+import type { Ap21Poller } from '../../lambdas/services/ap21-poller';
 import type { ApaceOffers } from '../../lambdas/services/apace-offers';
 import { SqsDoorbell } from '../../lambdas/services/sqs-doorbell';
 import type { Doorbell } from '../../lambdas/services/sweeper';
@@ -35,6 +37,8 @@ export interface OpsTarget {
   readonly doorbell?: Doorbell;
   readonly reversals: Partial<Record<PaymentProvider, ReversalConnector>>;
   readonly apace?: ApaceOffers;
+  /** The Ap21 poller of this target, built when a command needs it (it reads the Ap21 settings). */
+  readonly ap21Poller: () => Ap21Poller;
 }
 
 /** A stage's CloudFormation outputs (`TableName`, `DispatchQueueUrl`, `EgressIps`, …). */
@@ -75,6 +79,7 @@ export function localTarget(env: NodeJS.ProcessEnv = process.env): OpsTarget {
     claimWindowMs: rt.claimWindowMs,
     reversals: createReversalConnectors(rt, localEnv),
     ...(apace && { apace }),
+    ap21Poller: () => createAp21Poller(rt, localEnv),
   };
 }
 
@@ -100,6 +105,7 @@ export async function stageTarget(stage: string, readOutputs: StackOutputsReader
   const stageEnv: NodeJS.ProcessEnv = {
     ...env,
     ...config.providerUrls,
+    ...config.providerSettings.ap21,
     STAGE: config.stage,
     TABLE_NAME: tableName,
     SECRETS_SOURCE: 'aws',
@@ -119,5 +125,6 @@ export async function stageTarget(stage: string, readOutputs: StackOutputsReader
     ...(queueUrl && { doorbell: new SqsDoorbell(new SQSClient({ region: config.region }), queueUrl) }),
     reversals: createReversalConnectors(rt, stageEnv),
     ...(apace && { apace }),
+    ap21Poller: () => createAp21Poller(rt, stageEnv),
   };
 }

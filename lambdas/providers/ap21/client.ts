@@ -1,11 +1,22 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as z from 'zod/mini';
 import { describeIssues } from '../../commons/validation';
-import { childElements, parseXml, toXml, XmlError, type XmlElement } from '../../commons/xml';
+import { childElements, DEFAULT_XML_LIMITS, parseXml, quoted, toXml, XmlError, type XmlElement, type XmlLimits } from '../../commons/xml';
 import { formatDecimal } from '../../domain/money';
 import { callProvider, ProviderCallError, type OutboundResponse } from '../outbound';
 import { seesReturnPayments, type Ap21Config } from './config';
-import { readOrder, readReturn, toAp21DateTime, type Ap21Order, type Ap21OrderPage, type Ap21Return, type Ap21Secret, type ReadContext } from './schemas';
+import {
+  readEach,
+  readOrder,
+  readReturn,
+  toAp21DateTime,
+  type Ap21Order,
+  type Ap21OrderPage,
+  type Ap21Read,
+  type Ap21Return,
+  type Ap21Secret,
+  type ReadContext,
+} from './schemas';
 import {
   AP21_ERROR_CODES,
   Ap21InvalidRequestError,
@@ -140,6 +151,8 @@ export class Ap21Client {
   constructor(
     private readonly config: Ap21Config,
     private readonly credentials: Ap21Credentials,
+    /** How large and deep an answer may be (default: 2 MiB, 32 levels; the element count is not limited). */
+    private readonly xmlLimits: XmlLimits = DEFAULT_XML_LIMITS,
   ) {
     this.spacer = new CallSpacer(1000 / config.maxCallsPerSecond);
     this.readContext = { currency: config.currency, timeZone: config.timeZone };
@@ -150,7 +163,8 @@ export class Ap21Client {
    * `GET /Orders/?updatedAfter=` — web orders created or changed after `updatedAfter` (ISO),
    * read from the sales order tables, so with their latest status (docs/providers.md §3, Retail API guide p.127). The time is
    * sent as Ap21's offset-less wall clock in AP21_TIME_ZONE, truncated to the second (which can
-   * only widen the window). "No data found" (404) is an empty, final page.
+   * only widen the window). "No data found" (404) is an empty, final page. Each order is read on
+   * its own: one Ap21 sent wrong is a row `unreadable`, with why, and the others are read.
    */
   async listOrdersChangedSince(updatedAfter: string, page: Ap21PageRequest): Promise<Ap21OrderPage> {
     const { startRow, pageRows } = validInput(pageSchema, page, 'page');
@@ -162,13 +176,13 @@ export class Ap21Client {
     }
     const what = 'the changed-orders list';
     const response = await this.send('GET', 'Orders/', { updatedAfter: since, startRow, pageRows }, what);
-    if (isNoDataFound(response)) return { orders: [], startRow, pageRows, hasMore: false };
+    if (isNoDataFound(response)) return { rows: [], startRow, pageRows, hasMore: false };
     const root = this.document(response, what);
-    if (root.name !== 'Orders') throw new Ap21ResponseError(`Ap21 answered ${what} with <${root.name}>, expected <Orders>`);
-    const orders = childElements(root, 'Order').map((order) => readOrder(order, this.readContext));
+    if (root.name !== 'Orders') throw new Ap21ResponseError(`Ap21 answered ${what} with <${quoted(root.name)}>, expected <Orders>`);
+    const rows = childElements(root, 'Order').map((order) => readEach(order, (element) => readOrder(element, this.readContext)));
     const totalRows = totalRowsOf(root);
-    const hasMore = orders.length > 0 && (totalRows !== undefined ? startRow - 1 + orders.length < totalRows : orders.length >= pageRows);
-    return { orders, startRow, pageRows, ...(totalRows !== undefined && { totalRows }), hasMore };
+    const hasMore = rows.length > 0 && (totalRows !== undefined ? startRow - 1 + rows.length < totalRows : rows.length >= pageRows);
+    return { rows, startRow, pageRows, ...(totalRows !== undefined && { totalRows }), hasMore };
   }
 
   /**
@@ -180,15 +194,16 @@ export class Ap21Client {
     const [pid, oid] = [this.id(personId, 'personId'), this.id(orderId, 'orderId')];
     const what = `order ${oid} of person ${pid}`;
     const root = this.document(await this.send('GET', `Persons/${pid}/Orders/${oid}/`, {}, what), what);
-    if (root.name !== 'Order') throw new Ap21ResponseError(`Ap21 answered ${what} with <${root.name}>, expected <Order>`);
+    if (root.name !== 'Order') throw new Ap21ResponseError(`Ap21 answered ${what} with <${quoted(root.name)}>, expected <Order>`);
     return readOrder(root, this.readContext);
   }
 
   /**
    * The returns of an order. UNCONFIRMED endpoint (AP21_RETURNS_LIST_PATH): the guide documents
-   * only the single-return GET. "No data found" (404) means no returns.
+   * only the single-return GET. "No data found" (404) means no returns. Each return is read on its
+   * own, as the orders of a page are.
    */
-  async listReturns(personId: string, orderId: string): Promise<Ap21Return[]> {
+  async listReturns(personId: string, orderId: string): Promise<Ap21Read<Ap21Return>[]> {
     const [pid, oid] = [this.id(personId, 'personId'), this.id(orderId, 'orderId')];
     const what = `the returns of order ${oid}`;
     const path = this.config.returnsListPath.replace('{personId}', pid).replace('{orderId}', oid);
@@ -197,9 +212,9 @@ export class Ap21Client {
     const root = this.document(response, what);
     const elements = root.name === 'ReturnOrder' ? [root] : childElements(root, 'ReturnOrder');
     if (elements.length === 0 && root.children.length > 0) {
-      throw new Ap21ResponseError(`Ap21 answered ${what} with <${root.name}> holding no <ReturnOrder>`);
+      throw new Ap21ResponseError(`Ap21 answered ${what} with <${quoted(root.name)}> holding no <ReturnOrder>`);
     }
-    return elements.map((element) => readReturn(element, this.returnContext()));
+    return elements.map((element) => readEach(element, (one) => readReturn(one, this.returnContext())));
   }
 
   /** `GET /Persons/{pid}/Orders/{oid}/Returns/{rid}` (docs/providers.md §3, Retail API guide p.150). */
@@ -207,7 +222,7 @@ export class Ap21Client {
     const [pid, oid, rid] = [this.id(personId, 'personId'), this.id(orderId, 'orderId'), this.id(returnId, 'returnId')];
     const what = `return ${rid} of order ${oid}`;
     const root = this.document(await this.send('GET', `Persons/${pid}/Orders/${oid}/Returns/${rid}`, {}, what), what);
-    if (root.name !== 'ReturnOrder') throw new Ap21ResponseError(`Ap21 answered ${what} with <${root.name}>, expected <ReturnOrder>`);
+    if (root.name !== 'ReturnOrder') throw new Ap21ResponseError(`Ap21 answered ${what} with <${quoted(root.name)}>, expected <ReturnOrder>`);
     return readReturn(root, this.returnContext());
   }
 
@@ -275,9 +290,9 @@ export class Ap21Client {
     if (response.status < 200 || response.status >= 300) throw errorForResponse(response, what, false);
     let root: XmlElement;
     try {
-      root = parseXml(response.text);
+      root = parseXml(response.text, this.xmlLimits);
     } catch (error) {
-      if (error instanceof XmlError) throw new Ap21ResponseError(`Ap21 answered ${what} with unreadable XML: ${error.message}`);
+      if (error instanceof XmlError) throw new Ap21ResponseError(`Ap21 answered ${what} with unreadable XML: ${error.message}`, { document: response.text });
       throw error;
     }
     if (/^Ap21Error$/i.test(root.name)) throw errorForResponse(response, what, false);
@@ -306,6 +321,8 @@ export class Ap21Client {
       });
     } catch (error) {
       if (!(error instanceof ProviderCallError)) throw error;
+      // An answer too large to read is no outage: the same read gets the same answer. A POST may have acted, so it stays retryable.
+      if (error.kind === 'too_large' && method === 'GET') throw new Ap21ResponseError(`Ap21 answered ${what} with more than we read: ${error.message}`);
       throw new Ap21UnavailableError(`Ap21 ${what}: ${error.message}`, { ambiguous: method === 'POST' && error.ambiguous }, { cause: error });
     }
   }

@@ -1,6 +1,8 @@
-import { childElement, childElements, type XmlElement } from '../../commons/xml';
+import { createHash } from 'node:crypto';
 import * as z from 'zod/mini';
+import { bounded, MAX_MESSAGE_CHARS } from '../../commons/bounded';
 import { describeIssues } from '../../commons/validation';
+import { canonicalXml, childElement, childElements, type XmlElement } from '../../commons/xml';
 import { InvalidMoneyError } from '../../domain/errors';
 import { parseDecimal, type Money } from '../../domain/money';
 import { Ap21ResponseError } from './statuses';
@@ -73,7 +75,8 @@ export interface Ap21Order {
 }
 
 export interface Ap21OrderPage {
-  readonly orders: readonly Ap21Order[];
+  /** The page's orders in list order, each read on its own (`readEach`). */
+  readonly rows: readonly Ap21Read<Ap21Order>[];
   readonly startRow: number;
   readonly pageRows: number;
   /** From the collection's `TotalRows` attribute; undefined when Ap21 leaves it out. */
@@ -123,20 +126,21 @@ const decimal = z.string().check(z.regex(DECIMAL, 'expected a decimal amount'));
 const units = z.string().check(z.regex(WHOLE_UNITS, 'expected a whole quantity'));
 const text = (max: number) => z.string().check(z.maxLength(max));
 
+/*
+ * Be liberal in what is accepted, precise where money depends on it. The fields below decide who
+ * is refunded, how much and through which payment: a wrong one sets the whole document aside for
+ * an operator. Everything else Ap21 sends (descriptions, list prices, totals, dates, elements no
+ * guide documents) is read when it reads and cut or left out when it does not.
+ */
 const lineFields = {
   Id: z.optional(id),
   SkuId: id,
   Quantity: units,
-  Price: z.optional(decimal),
   Value: z.optional(decimal),
-  Discount: z.optional(decimal),
-  ProductCode: z.optional(text(64)),
-  ProductName: z.optional(text(256)),
-  ColourName: z.optional(text(256)),
-  SizeCode: z.optional(text(64)),
-  Status: z.optional(text(32)),
-  ReturnReasonId: z.optional(id),
 };
+
+/** Descriptive line texts and the length each is cut to. */
+const LINE_TEXTS = { ProductCode: 64, ProductName: 256, ColourName: 256, SizeCode: 64, Status: 32 } as const;
 
 const paymentSchema = z.object({
   Id: z.optional(id),
@@ -153,15 +157,12 @@ const documentFields = {
   Id: id,
   OrderNumber: text(64).check(z.minLength(1)),
   PersonId: id,
-  OrderDateTime: z.optional(z.string().check(z.regex(DATE_TIME, 'expected yyyy-MM-ddTHH:mm:ss'))),
-  TotalDue: z.optional(decimal),
   CurrencyCode: z.optional(z.string().check(z.regex(/^[A-Z]{3}$/, 'expected an ISO 4217 code'))),
   payments: z.array(paymentSchema).check(z.maxLength(100)),
 };
 
 const orderSchema = z.object({
   ...documentFields,
-  PartnerOrderId: z.optional(text(64)),
   Email: z.optional(text(320)),
   lines: z.array(z.object({ ...lineFields, Id: id, Value: decimal })).check(z.maxLength(5000)),
 });
@@ -169,7 +170,6 @@ const orderSchema = z.object({
 const returnSchema = z.object({
   ...documentFields,
   OrigOrderNum: z.optional(text(64)),
-  ReturnAuthorisationNumber: z.optional(text(64)),
   lines: z.array(z.object(lineFields)).check(z.minLength(1), z.maxLength(5000)),
 });
 
@@ -219,6 +219,49 @@ function convert<T>(what: string, build: () => T): T {
 
 const wholeUnits = (value: string) => Number.parseInt(value, 10);
 
+/** A descriptive text, cut to `max` characters. */
+function description(element: XmlElement, name: string, max: number): string | undefined {
+  const value = childElement(element, name)?.text.trim();
+  return value ? value.slice(0, max) : undefined;
+}
+
+/** An informational amount (a list price, a total): kept when it is money of `currency`, else left out. */
+function informationalAmount(element: XmlElement, name: string, currency: string): Money | undefined {
+  const value = childElement(element, name)?.text.trim();
+  if (!value || !DECIMAL.test(value)) return undefined;
+  try {
+    return parseDecimal(value, currency);
+  } catch {
+    return undefined;
+  }
+}
+
+/** An informational id (a return reason): kept when it is an Ap21 id. */
+function informationalId(element: XmlElement, name: string): string | undefined {
+  const value = childElement(element, name)?.text.trim();
+  return value && ID.test(value) ? value : undefined;
+}
+
+function informationalTime(element: XmlElement, timeZone: string): string | undefined {
+  const value = childElement(element, 'OrderDateTime')?.text.trim();
+  if (!value || !DATE_TIME.test(value)) return undefined;
+  try {
+    return fromAp21DateTime(value, timeZone);
+  } catch {
+    return undefined;
+  }
+}
+
+function lineDescriptions(line: XmlElement) {
+  const described: { productCode?: string; productName?: string; colourName?: string; sizeCode?: string; status?: string } = {};
+  const keys = { ProductCode: 'productCode', ProductName: 'productName', ColourName: 'colourName', SizeCode: 'sizeCode', Status: 'status' } as const;
+  for (const [name, max] of Object.entries(LINE_TEXTS) as [keyof typeof LINE_TEXTS, number][]) {
+    const value = description(line, name, max);
+    if (value !== undefined) described[keys[name]] = value;
+  }
+  return described;
+}
+
 function readPayments(payments: readonly z.infer<typeof paymentSchema>[], currency: string): Ap21Payment[] {
   return payments.map((payment) => ({
     ...(payment.Id !== undefined && { paymentId: payment.Id }),
@@ -232,37 +275,42 @@ function readPayments(payments: readonly z.infer<typeof paymentSchema>[], curren
   }));
 }
 
-const ORDER_NAMES = ['Id', 'OrderNumber', 'PersonId', 'OrderDateTime', 'TotalDue', 'PartnerOrderId'];
-const RETURN_NAMES = ['Id', 'OrderNumber', 'PersonId', 'OrderDateTime', 'TotalDue', 'OrigOrderNum', 'ReturnAuthorisationNumber'];
+const DOCUMENT_NAMES = ['Id', 'OrderNumber', 'PersonId'];
+const RETURN_NAMES = [...DOCUMENT_NAMES, 'OrigOrderNum'];
 
 /** An `<Order>` element (single-order GET or an entry of the `<Orders>` collection). */
 export function readOrder(element: XmlElement, context: ReadContext): Ap21Order {
-  const raw = parseWith(orderSchema, rawDocument(element, ORDER_NAMES), 'order');
+  const raw = parseWith(orderSchema, rawDocument(element, DOCUMENT_NAMES), 'order');
   const what = `order ${raw.Id}`;
+  const lineElements = childElements(childElement(element, 'OrderDetails') ?? element, 'OrderDetail');
   return convert(what, () => {
     const currency = raw.CurrencyCode ?? context.currency;
+    const totalDue = informationalAmount(element, 'TotalDue', currency);
+    const orderedAt = informationalTime(element, context.timeZone);
+    const partnerOrderId = description(element, 'PartnerOrderId', 64);
     return {
       orderId: raw.Id,
       orderNumber: raw.OrderNumber,
       personId: raw.PersonId,
-      ...(raw.PartnerOrderId !== undefined && { partnerOrderId: raw.PartnerOrderId }),
-      ...(raw.OrderDateTime !== undefined && { orderedAt: fromAp21DateTime(raw.OrderDateTime, context.timeZone) }),
+      ...(partnerOrderId !== undefined && { partnerOrderId }),
+      ...(orderedAt !== undefined && { orderedAt }),
       currency,
       ...(raw.Email !== undefined && { email: raw.Email }),
-      ...(raw.TotalDue !== undefined && { totalDue: parseDecimal(raw.TotalDue, currency) }),
-      lines: raw.lines.map((line) => ({
-        lineId: line.Id,
-        skuId: line.SkuId,
-        quantity: wholeUnits(line.Quantity),
-        value: parseDecimal(line.Value, currency),
-        ...(line.Price !== undefined && { price: parseDecimal(line.Price, currency) }),
-        ...(line.Discount !== undefined && { discount: parseDecimal(line.Discount, currency) }),
-        ...(line.ProductCode !== undefined && { productCode: line.ProductCode }),
-        ...(line.ProductName !== undefined && { productName: line.ProductName }),
-        ...(line.ColourName !== undefined && { colourName: line.ColourName }),
-        ...(line.SizeCode !== undefined && { sizeCode: line.SizeCode }),
-        ...(line.Status !== undefined && { status: line.Status }),
-      })),
+      ...(totalDue !== undefined && { totalDue }),
+      lines: raw.lines.map((line, i) => {
+        const lineElement = lineElements[i]!;
+        const price = informationalAmount(lineElement, 'Price', currency);
+        const discount = informationalAmount(lineElement, 'Discount', currency);
+        return {
+          lineId: line.Id,
+          skuId: line.SkuId,
+          quantity: wholeUnits(line.Quantity),
+          value: parseDecimal(line.Value, currency),
+          ...(price !== undefined && { price }),
+          ...(discount !== undefined && { discount }),
+          ...lineDescriptions(lineElement),
+        };
+      }),
       payments: readPayments(raw.payments, currency),
       paymentsVisible: true,
     };
@@ -273,34 +321,109 @@ export function readOrder(element: XmlElement, context: ReadContext): Ap21Order 
 export function readReturn(element: XmlElement, context: ReadContext & { readonly paymentsVisible: boolean }): Ap21Return {
   const raw = parseWith(returnSchema, rawDocument(element, RETURN_NAMES), 'return');
   const what = `return ${raw.Id}`;
+  const lineElements = childElements(childElement(element, 'OrderDetails') ?? element, 'OrderDetail');
   return convert(what, () => {
     const currency = raw.CurrencyCode ?? context.currency;
-    const lines = raw.lines.map((line): Ap21ReturnLine => {
+    const lines = raw.lines.map((line, i): Ap21ReturnLine => {
       const quantity = wholeUnits(line.Quantity);
       if (quantity >= 0) throw new Ap21ResponseError(`Ap21 ${what} has a line with quantity ${quantity}; returned units are negative`);
+      const lineElement = lineElements[i]!;
+      const returnReasonId = informationalId(lineElement, 'ReturnReasonId');
+      const price = informationalAmount(lineElement, 'Price', currency);
+      const status = description(lineElement, 'Status', LINE_TEXTS.Status);
       return {
         ...(line.Id !== undefined && { lineId: line.Id }),
         skuId: line.SkuId,
         quantity,
-        ...(line.ReturnReasonId !== undefined && { returnReasonId: line.ReturnReasonId }),
-        ...(line.Price !== undefined && { price: parseDecimal(line.Price, currency) }),
+        ...(returnReasonId !== undefined && { returnReasonId }),
+        ...(price !== undefined && { price }),
         ...(line.Value !== undefined && { value: parseDecimal(line.Value, currency) }),
-        ...(line.Status !== undefined && { status: line.Status }),
+        ...(status !== undefined && { status }),
       };
     });
+    const totalDue = informationalAmount(element, 'TotalDue', currency);
+    const returnAuthorisationNumber = description(element, 'ReturnAuthorisationNumber', 64);
     return {
       returnId: raw.Id,
       orderNumber: raw.OrderNumber,
       ...(raw.OrigOrderNum !== undefined && { origOrderNumber: raw.OrigOrderNum }),
       personId: raw.PersonId,
-      ...(raw.ReturnAuthorisationNumber !== undefined && { returnAuthorisationNumber: raw.ReturnAuthorisationNumber }),
+      ...(returnAuthorisationNumber !== undefined && { returnAuthorisationNumber }),
       currency,
-      ...(raw.TotalDue !== undefined && { totalDue: parseDecimal(raw.TotalDue, currency) }),
+      ...(totalDue !== undefined && { totalDue }),
       lines,
       payments: context.paymentsVisible ? readPayments(raw.payments, currency) : [],
       paymentsVisible: context.paymentsVisible,
     };
   });
+}
+
+/** Characters of an unreadable document kept for an operator (the store keeps at most 16 KiB of raw text). */
+const MAX_RAW_CHARS = 12_000;
+
+/**
+ * One document of an Ap21 list, read on its own: the value, or why it cannot be used. Either way
+ * with a fingerprint of its content (RowNumber aside, which only says where it sits in the list):
+ * the same document always has the same fingerprint, and any change Ap21 makes to it changes it.
+ */
+export type Ap21Read<T> =
+  | { readonly kind: 'read'; readonly value: T; readonly fingerprint: string }
+  | { readonly kind: 'unreadable'; readonly unreadable: Ap21Unreadable; readonly fingerprint: string };
+
+export interface Ap21Unreadable {
+  /** `<Id>` when it is an Ap21 id, even if nothing else could be read. */
+  readonly id?: string;
+  readonly personId?: string;
+  readonly orderNumber?: string;
+  readonly reason: string;
+  /** The document as received, cut to MAX_RAW_CHARS. */
+  readonly raw: string;
+}
+
+const sha = (text: string) => createHash('sha256').update(text).digest('hex').slice(0, 32);
+
+export function fingerprintOf(element: XmlElement): string {
+  return sha(canonicalXml(element, ['RowNumber']));
+}
+
+/**
+ * A one-order answer that could not be parsed at all (not well-formed XML, too large): what its
+ * text still tells, for an operator. Its fingerprint is of the text, RowNumber aside.
+ */
+export function unreadableAnswer(document: string | undefined, reason: string): Ap21Read<never> {
+  const text = document ?? '';
+  const id = /<Order>\s*<Id>\s*(\d{1,22})\s*<\/Id>/.exec(text)?.[1];
+  const personId = /<PersonId>\s*(\d{1,22})\s*<\/PersonId>/.exec(text)?.[1];
+  const unreadable: Ap21Unreadable = {
+    ...(id !== undefined && { id }),
+    ...(personId !== undefined && { personId }),
+    reason: bounded(reason, MAX_MESSAGE_CHARS),
+    raw: bounded(text, MAX_RAW_CHARS),
+  };
+  return { kind: 'unreadable', unreadable, fingerprint: sha(text.replace(/<RowNumber>[^<]{0,24}<\/RowNumber>/g, '') || reason) };
+}
+
+/** Reads `element` with `read`; a document Ap21 sent wrong becomes `unreadable`, anything else is thrown. */
+export function readEach<T>(element: XmlElement, read: (element: XmlElement) => T): Ap21Read<T> {
+  const fingerprint = fingerprintOf(element);
+  try {
+    return { kind: 'read', value: read(element), fingerprint };
+  } catch (error) {
+    if (!(error instanceof Ap21ResponseError)) throw error;
+    const known = (name: string, pattern: RegExp) => {
+      const value = childElement(element, name)?.text.trim();
+      return value && pattern.test(value) ? value : undefined;
+    };
+    const orderNumber = description(element, 'OrderNumber', 64);
+    const unreadable: Ap21Unreadable = {
+      ...(known('Id', ID) !== undefined && { id: known('Id', ID)! }),
+      ...(known('PersonId', ID) !== undefined && { personId: known('PersonId', ID)! }),
+      ...(orderNumber !== undefined && { orderNumber }),
+      reason: bounded(error.message, MAX_MESSAGE_CHARS),
+      raw: bounded(canonicalXml(element, ['RowNumber']), MAX_RAW_CHARS),
+    };
+    return { kind: 'unreadable', unreadable, fingerprint };
+  }
 }
 
 /**
@@ -335,17 +458,17 @@ function offsetMs(epochMs: number, timeZone: string): number {
 
 export function toAp21DateTime(iso: string, timeZone: string): string {
   const epochMs = Date.parse(iso);
-  if (!/^\d{4}-\d{2}-\d{2}T/.test(iso) || !Number.isFinite(epochMs)) throw new RangeError(`not an ISO date-time: ${iso}`);
+  if (!/^\d{4}-\d{2}-\d{2}T/.test(iso) || !Number.isFinite(epochMs)) throw new RangeError(`not an ISO date-time: ${bounded(iso, 64)}`);
   const [year, month, day, hour, minute, second] = wallClock(epochMs, timeZone).map((n, i) => String(n).padStart(i === 0 ? 4 : 2, '0'));
   return `${year}-${month}-${day}T${hour}:${minute}:${second}`;
 }
 
 export function fromAp21DateTime(text: string, timeZone: string): string {
   const match = DATE_TIME.exec(text.trim());
-  if (!match) throw new RangeError(`not an Ap21 date-time: ${text}`);
+  if (!match) throw new RangeError(`not an Ap21 date-time: ${bounded(text, 64)}`);
   const [, year, month, day, hour, minute, second] = match.map(Number);
   const asUtc = Date.UTC(year!, month! - 1, day, hour, minute, second);
-  if (!Number.isFinite(asUtc) || new Date(asUtc).getUTCDate() !== day) throw new RangeError(`not an Ap21 date-time: ${text}`);
+  if (!Number.isFinite(asUtc) || new Date(asUtc).getUTCDate() !== day) throw new RangeError(`not an Ap21 date-time: ${bounded(text, 64)}`);
   const firstGuess = asUtc - offsetMs(asUtc, timeZone);
   return new Date(asUtc - offsetMs(firstGuess, timeZone)).toISOString();
 }

@@ -1,19 +1,36 @@
-import { childElement, childElements, parseXml, toXml, XmlError, type XmlElement, type XmlValue } from '../../commons/xml';
+import { childElement, childElements, parseXml, toXml, XmlError, type XmlElement } from '../../commons/xml';
 import { InvalidMoneyError } from '../../domain/errors';
-import { formatDecimal, parseDecimal } from '../../domain/money';
+import { parseDecimal } from '../../domain/money';
 import type { SimRequest, SimResponse, Simulator } from '../simulator-kit';
-import { fromAp21DateTime, toAp21DateTime } from './schemas';
+import { fromAp21DateTime } from './schemas';
+import {
+  linesTotal,
+  orderDocument,
+  personDocument,
+  returnDocument,
+  withAttributes,
+  type Ap21Corruption,
+  type DocumentContext,
+  type SimLineSeed,
+  type SimOrder,
+  type SimPaymentSeed,
+  type SimPerson,
+  type SimReturn,
+} from './simulator-documents';
 import { AP21_ERROR_CODES } from './statuses';
+
+export type { Ap21Corruption, SimLineSeed, SimOrder, SimPaymentSeed, SimPerson, SimReturn } from './simulator-documents';
 
 /**
  * A stand-in for the Ap21 Retail API (local runs and tests only), serving the endpoints the
- * client uses. Documented behaviour (guide 2025.1) it reproduces: mandatory `countryCode`,
- * `updatedAfter` wall-clock times, `startRow`/`pageRows` with `TotalRows`, 5421 without
- * `updatedAfter`, 5034 for bad paging, return validation codes 5052/5133/5135/5136/5138/5139/
- * 5140/5141/5142/5143/5084/5085/5211, 5121/5122 for unreadable or non-XML payloads, and
- * payload versions from the `Accept` header (none → version 1): `Currency`, `OrigOrderNum` and
- * `ReturnAuthorisationNumber` from 2.0, a return's payments from 4.0 (an empty `<Payments />`
- * below, as in the guide's 2.0 example), and POSTed return payments ignored below 4.0.
+ * client uses with the guide's full documents (simulator-documents.ts). Documented behaviour
+ * (guide 2025.1) it reproduces: mandatory `countryCode`, `updatedAfter` wall-clock times,
+ * `startRow`/`pageRows` with `TotalRows`, 5421 without `updatedAfter`, 5034 for bad paging,
+ * return validation codes 5052/5133/5135/5136/5138/5139/5140/5141/5142/5143/5084/5085/5211,
+ * 5121/5122 for unreadable or non-XML payloads, and payload versions from the `Accept` header
+ * (none → version 1): `Currency`, `OrigOrderNum` and `ReturnAuthorisationNumber` from 2.0, a
+ * return's payments from 4.0 (an empty `<Payments />` below, as in the guide's 2.0 example), and
+ * POSTed return payments ignored below 4.0.
  * Its own choices where Ap21 is UNCONFIRMED:
  * - a missing or unknown `countryCode` → 403 with 5029 ("Country not setup at head office");
  * - errors are `<Ap21Error><ErrorCode/><Description/></Ap21Error>` (the PHP SDK's parser);
@@ -23,6 +40,10 @@ import { AP21_ERROR_CODES } from './statuses';
  * - a return marks its original order as updated (option `touchOrderOnReturn`);
  * - a return posted with `StockUpdate=False` and no payments gets a negative payment copied from
  *   the order's first payment (Ap21 "refunds the customer using the original payment information").
+ * It fails the ways Ap21 does: `injectFailures` (the next answers), `refuseReturnsOf` (one order's
+ * returns refused, e.g. 403 with 5087), `corruptOrder` (one order's data wrong) and `setChaos` (a
+ * share of calls answered 500 with the SQL error 5015, an IIS 503 page or 429). Hangs and resets,
+ * before or after the work, are the simulator host's (simulator-kit.ts).
  * `payouts()` counts returns posted with `StockUpdate=False`: the only case where Ap21 itself
  * refunds the customer (to the original payment).
  */
@@ -37,20 +58,11 @@ export interface Ap21SimulatorOptions {
   readonly now?: () => number;
 }
 
-export interface SimPaymentSeed {
-  readonly origin?: string;
-  readonly cardType?: string;
-  readonly stan?: string;
-  readonly reference?: string;
-  readonly merchantId?: string;
-  readonly amountMinor: number;
-}
-
 export interface SimOrderSeed {
   readonly personId?: string;
   readonly orderNumber?: string;
   readonly email?: string;
-  readonly lines: readonly { readonly skuId: string; readonly quantity: number; readonly priceMinor: number; readonly productName?: string }[];
+  readonly lines: readonly SimLineSeed[];
   /** Defaults to one credit-card payment of the order total. */
   readonly payments?: readonly SimPaymentSeed[];
   readonly orderedAt?: number;
@@ -64,44 +76,9 @@ export interface SimReturnSeed {
   readonly stockUpdate?: boolean;
 }
 
-interface SimLine {
-  readonly lineId: string;
-  readonly skuId: string;
-  readonly quantity: number;
-  readonly priceMinor: number;
-  readonly productName?: string;
-}
-
-interface SimPayment extends SimPaymentSeed {
-  readonly paymentId: string;
-}
-
-export interface SimOrder {
-  readonly orderId: string;
-  readonly personId: string;
-  readonly orderNumber: string;
-  readonly email?: string;
-  readonly lines: readonly SimLine[];
-  readonly payments: readonly SimPayment[];
-  readonly orderedAt: number;
-  updatedAt: number;
-}
-
-export interface SimReturn {
-  readonly returnId: string;
-  readonly orderId: string;
-  readonly personId: string;
-  readonly orderNumber: string;
-  readonly origOrderNumber: string;
-  readonly returnAuthorisationNumber: string;
-  readonly lines: readonly (SimLine & { readonly returnReasonId: string; readonly carrier?: string; readonly conNote?: string })[];
-  readonly payments: readonly SimPayment[];
-  readonly stockUpdate: boolean;
-  readonly createdAt: number;
-}
-
 export type Ap21Endpoint =
   | 'GET /Orders'
+  | 'GET /Persons/{pid}'
   | 'GET /Persons/{pid}/Orders/{oid}'
   | 'GET /Persons/{pid}/Orders/{oid}/Returns'
   | 'GET /Persons/{pid}/Orders/{oid}/Returns/{rid}'
@@ -125,6 +102,12 @@ export interface SimFailure {
   readonly body?: string;
 }
 
+export interface SimChaos {
+  /** Share of calls (0–1) answered with an Ap21 server failure instead of being served. */
+  readonly rate: number;
+  readonly random?: () => number;
+}
+
 interface ReturnCandidate {
   readonly orderNumber?: string;
   readonly origOrderNumber?: string;
@@ -134,6 +117,7 @@ interface ReturnCandidate {
     readonly skuId?: string;
     readonly quantity: number;
     readonly returnReasonId?: string;
+    readonly returnReasonNotes?: string;
     readonly carrier?: string;
     readonly conNote?: string;
   }[];
@@ -142,24 +126,43 @@ interface ReturnCandidate {
 
 type Refusal = readonly [code: number, description: string];
 
+/** What a route handler is given: the request, its path ids and the negotiated document context. */
+interface RouteCall {
+  readonly request: SimRequest;
+  readonly ids: readonly string[];
+  readonly context: DocumentContext;
+}
+
+interface Route {
+  readonly method: 'GET' | 'POST';
+  readonly pattern: RegExp;
+  readonly endpoint: Ap21Endpoint;
+  readonly serve: (call: RouteCall) => SimResponse;
+}
+
 const XML_HEADERS = { 'content-type': 'text/xml; charset=utf-8' };
-const ROUTES: readonly [string, RegExp, Ap21Endpoint][] = [
-  ['GET', /^\/Orders$/i, 'GET /Orders'],
-  ['GET', /^\/Persons\/(\d+)\/Orders\/(\d+)$/i, 'GET /Persons/{pid}/Orders/{oid}'],
-  ['GET', /^\/Persons\/(\d+)\/Orders\/(\d+)\/Returns$/i, 'GET /Persons/{pid}/Orders/{oid}/Returns'],
-  ['GET', /^\/Persons\/(\d+)\/Orders\/(\d+)\/Returns\/(\d+)$/i, 'GET /Persons/{pid}/Orders/{oid}/Returns/{rid}'],
-  ['POST', /^\/Persons\/(\d+)\/Orders\/(\d+)\/Returns$/i, 'POST /Persons/{pid}/Orders/{oid}/Returns'],
-];
+const NO_DATA: SimFailure = { status: 404, code: AP21_ERROR_CODES.noDataFound };
 
 function ap21Error(status: number, code: number | undefined, description: string): SimResponse {
   const body = toXml('Ap21Error', { ErrorCode: code, Description: description });
   return { status, headers: XML_HEADERS, body };
 }
 
-function withAttributes(name: string, attributes: Record<string, string | number>, inner: string): string {
-  const written = Object.entries(attributes).map(([key, value]) => ` ${key}="${String(value).replace(/[<>&"]/g, '')}"`);
-  return `<${name}${written.join('')}>${inner}</${name}>`;
+function failureResponse(failure: SimFailure, description = 'simulated failure'): SimResponse {
+  const headers = failure.retryAfterSeconds !== undefined ? { ...XML_HEADERS, 'retry-after': String(failure.retryAfterSeconds) } : XML_HEADERS;
+  if (failure.body !== undefined) return { status: failure.status, headers, body: failure.body };
+  return { ...ap21Error(failure.status, failure.code, failure.code === AP21_ERROR_CODES.noDataFound ? 'No data found' : description), headers };
 }
+
+/** How Ap21 behind IIS fails under load: a SQL error, the IIS queue-full page, throttling. */
+const CHAOS_FAILURES: readonly SimFailure[] = [
+  { status: 500, code: AP21_ERROR_CODES.sqlError },
+  {
+    status: 503,
+    body: '<!DOCTYPE html><html><head><title>Service Unavailable</title></head><body><h2>Service Unavailable</h2><hr><p>HTTP Error 503. The service is unavailable.</p></body></html>',
+  },
+  { status: 429, retryAfterSeconds: 0 },
+];
 
 /** Query parameters are case-insensitive in Ap21 (`countryCode` and `CountryCode` both appear in the guide). */
 function param(query: URLSearchParams, name: string): string | undefined {
@@ -176,6 +179,9 @@ function text(element: XmlElement, name: string): string | undefined {
   return childElement(element, name)?.text.trim() || undefined;
 }
 
+const FIRST_NAMES = ['JANE', 'JOHN', 'ALEX', 'SAM', 'KIM'];
+const SURNAMES = ['SMITH', 'NGUYEN', 'HILL', 'PATEL', 'BROWN'];
+
 export class Ap21Simulator implements Simulator {
   readonly name = 'ap21';
   private readonly countryCodes: ReadonlySet<string>;
@@ -185,11 +191,39 @@ export class Ap21Simulator implements Simulator {
   private readonly touchOrderOnReturn: boolean;
   private readonly now: () => number;
   private readonly orders = new Map<string, SimOrder>();
+  private readonly persons = new Map<string, SimPerson>();
   private readonly returns = new Map<string, SimReturn>();
   private readonly log: SimCall[] = [];
   private readonly failures: SimFailure[] = [];
+  private readonly refusedReturns = new Map<string, SimFailure>();
+  private chaos: Required<SimChaos> = { rate: 0, random: Math.random };
   private readonly autoRefunds = new Map<string, number>();
   private nextId = { person: 3583, order: 20784, line: 56025, payment: 2791, return: 62347, authorisation: 6026 };
+
+  /** The endpoints, in match order; a new one is a line here and a method below. */
+  private readonly routes: readonly Route[] = [
+    { method: 'GET', pattern: /^\/Orders$/i, endpoint: 'GET /Orders', serve: (call) => this.listOrders(call) },
+    { method: 'GET', pattern: /^\/Persons\/(\d+)$/i, endpoint: 'GET /Persons/{pid}', serve: (call) => this.getPerson(call) },
+    { method: 'GET', pattern: /^\/Persons\/(\d+)\/Orders\/(\d+)$/i, endpoint: 'GET /Persons/{pid}/Orders/{oid}', serve: (call) => this.getOrder(call) },
+    {
+      method: 'GET',
+      pattern: /^\/Persons\/(\d+)\/Orders\/(\d+)\/Returns$/i,
+      endpoint: 'GET /Persons/{pid}/Orders/{oid}/Returns',
+      serve: (call) => this.listReturns(call),
+    },
+    {
+      method: 'GET',
+      pattern: /^\/Persons\/(\d+)\/Orders\/(\d+)\/Returns\/(\d+)$/i,
+      endpoint: 'GET /Persons/{pid}/Orders/{oid}/Returns/{rid}',
+      serve: (call) => this.getReturn(call),
+    },
+    {
+      method: 'POST',
+      pattern: /^\/Persons\/(\d+)\/Orders\/(\d+)\/Returns$/i,
+      endpoint: 'POST /Persons/{pid}/Orders/{oid}/Returns',
+      serve: (call) => this.postReturn(call),
+    },
+  ];
 
   constructor(private readonly options: Ap21SimulatorOptions) {
     if (!options.basic && !options.accessToken) throw new Error('the Ap21 simulator needs basic credentials or an access token to check');
@@ -203,13 +237,28 @@ export class Ap21Simulator implements Simulator {
 
   /**
    * `{order: SimOrderSeed}` adds an order, `{return: {orderId, ...SimReturnSeed}}` a return; answers
-   * what was made (its Ap21 ids), for the demo and tests in other processes.
+   * what was made (its Ap21 ids), for the demo and tests in other processes. `{corrupt: {orderId,
+   * corruption}}` and `{refuseReturns: {orderId, failure}}` break one order as `corruptOrder` and
+   * `refuseReturnsOf` do (`corruption` or `failure` left out: repaired), to try isolation by hand.
    */
-  seed(record: unknown): SimOrder | SimReturn {
-    const { order, return: returned } = (record ?? {}) as { order?: SimOrderSeed; return?: SimReturnSeed & { orderId: string } };
-    if (order) return this.addOrder(order);
-    if (returned) return this.addReturn(returned.orderId, returned);
-    throw new Error('seed needs {order: …} or {return: {orderId, lines}}');
+  seed(record: unknown): SimOrder | SimReturn | undefined {
+    const seeded = (record ?? {}) as {
+      order?: SimOrderSeed;
+      return?: SimReturnSeed & { orderId: string };
+      corrupt?: { orderId: string; corruption?: Ap21Corruption };
+      refuseReturns?: { orderId: string; failure?: SimFailure };
+    };
+    if (seeded.order) return this.addOrder(seeded.order);
+    if (seeded.return) return this.addReturn(seeded.return.orderId, seeded.return);
+    if (seeded.corrupt) {
+      this.corruptOrder(seeded.corrupt.orderId, seeded.corrupt.corruption);
+      return undefined;
+    }
+    if (seeded.refuseReturns) {
+      this.refuseReturnsOf(seeded.refuseReturns.orderId, seeded.refuseReturns.failure);
+      return undefined;
+    }
+    throw new Error('seed needs {order: …}, {return: {orderId, lines}}, {corrupt: {orderId, corruption}} or {refuseReturns: {orderId, failure}}');
   }
 
   addOrder(seed: SimOrderSeed): SimOrder {
@@ -217,14 +266,14 @@ export class Ap21Simulator implements Simulator {
     const orderNumber = seed.orderNumber ?? `W${orderId.padStart(7, '0')}`;
     if (this.orderNumberTaken(orderNumber)) throw new Error(`order number ${orderNumber} is taken`);
     const lines = seed.lines.map((line) => ({ ...line, lineId: String(this.nextId.line++) }));
-    const total = lines.reduce((sum, line) => sum + line.quantity * line.priceMinor, 0);
-    const payments = (seed.payments ?? [{ origin: 'CreditCard', cardType: 'VISA', stan: `${orderId}01`, reference: `Ref-${orderId}`, amountMinor: total }]).map(
-      (payment) => ({ ...payment, paymentId: String(this.nextId.payment++) }),
-    );
+    const payments = (
+      seed.payments ?? [{ origin: 'CreditCard', cardType: 'VISA', stan: `${orderId}01`, reference: `Ref-${orderId}`, amountMinor: linesTotal(lines) }]
+    ).map((payment) => ({ ...payment, paymentId: String(this.nextId.payment++) }));
     const now = this.now();
+    const person = this.personFor(seed.personId, seed.email, now);
     const order: SimOrder = {
       orderId,
-      personId: seed.personId ?? String(this.nextId.person++),
+      personId: person.personId,
       orderNumber,
       ...(seed.email !== undefined && { email: seed.email }),
       lines,
@@ -268,8 +317,34 @@ export class Ap21Simulator implements Simulator {
     this.requireOrder(orderId).updatedAt = at;
   }
 
+  /**
+   * Serves the order with `corruption` from now on (undefined: correct again). Either is a change
+   * of the order in Ap21, so it moves to the end of the changed-orders list.
+   */
+  corruptOrder(orderId: string, corruption: Ap21Corruption | undefined, at = this.now()): void {
+    const order = this.requireOrder(orderId);
+    order.corruption = corruption;
+    order.updatedAt = at;
+  }
+
+  /** Answers every read of this order's returns with `failure` (e.g. 403 with an API code); undefined lifts it. */
+  refuseReturnsOf(orderId: string, failure: SimFailure | undefined): void {
+    this.requireOrder(orderId);
+    if (failure) this.refusedReturns.set(orderId, failure);
+    else this.refusedReturns.delete(orderId);
+  }
+
+  /** Fails `rate` of all calls with one of Ap21's server failures, chosen at random. */
+  setChaos(chaos: SimChaos): void {
+    this.chaos = { rate: chaos.rate, random: chaos.random ?? Math.random };
+  }
+
   order(orderId: string): SimOrder | undefined {
     return this.orders.get(orderId);
+  }
+
+  person(personId: string): SimPerson | undefined {
+    return this.persons.get(personId);
   }
 
   returnsOf(orderId: string): SimReturn[] {
@@ -298,54 +373,38 @@ export class Ap21Simulator implements Simulator {
   async handle(request: SimRequest): Promise<SimResponse> {
     const at = performance.now();
     const path = request.path.replace(/\/+$/, '') || '/';
-    const route = ROUTES.map(([method, pattern, endpoint]) => ({ endpoint, match: method === request.method ? pattern.exec(path) : null })).find(
-      (candidate) => candidate.match,
-    );
-    const response = this.answer(request, route?.endpoint, route?.match?.slice(1) ?? []);
-    this.log.push({ endpoint: route?.endpoint ?? `${request.method} ${path}`, path, at, query: Object.fromEntries(request.query), status: response.status });
+    const routed = this.routes
+      .filter((route) => route.method === request.method)
+      .map((route) => ({ route, match: route.pattern.exec(path) }))
+      .find((candidate) => candidate.match);
+    const response = this.answer(request, routed?.route, routed?.match?.slice(1) ?? []);
+    this.log.push({
+      endpoint: routed?.route.endpoint ?? `${request.method} ${path}`,
+      path,
+      at,
+      query: Object.fromEntries(request.query),
+      status: response.status,
+    });
     return response;
   }
 
-  private answer(request: SimRequest, endpoint: Ap21Endpoint | undefined, ids: readonly (string | undefined)[]): SimResponse {
+  private answer(request: SimRequest, route: Route | undefined, ids: readonly (string | undefined)[]): SimResponse {
     const failure = this.failures.shift();
-    if (failure) {
-      const headers = failure.retryAfterSeconds !== undefined ? { ...XML_HEADERS, 'retry-after': String(failure.retryAfterSeconds) } : XML_HEADERS;
-      if (failure.body !== undefined) return { status: failure.status, headers, body: failure.body };
-      return { ...ap21Error(failure.status, failure.code, 'simulated failure'), headers };
+    if (failure) return failureResponse(failure);
+    if (this.chaos.rate > 0 && this.chaos.random() < this.chaos.rate) {
+      return failureResponse(CHAOS_FAILURES[Math.floor(this.chaos.random() * CHAOS_FAILURES.length)]!, 'SQL error');
     }
     if (!this.authorised(request)) {
       return { status: 401, headers: { 'content-type': 'text/plain', 'www-authenticate': 'Basic realm="RetailAPI"' }, body: 'Unauthorized' };
     }
-    if (!endpoint) return { status: 404, headers: { 'content-type': 'text/html' }, body: '<html><body>The resource cannot be found.</body></html>' };
+    if (!route) return { status: 404, headers: { 'content-type': 'text/html' }, body: '<html><body>The resource cannot be found.</body></html>' };
     const country = param(request.query, 'countryCode');
     if (!country || !this.countryCodes.has(country.toUpperCase())) {
       return ap21Error(403, AP21_ERROR_CODES.countryNotSetUp, `Country ${country ?? ''} not setup at head office`);
     }
     const version = Number(/version_(\d{1,2}(?:\.\d{1,2})?)/i.exec(header(request, 'accept') ?? '')?.[1] ?? '1');
-    const [personId = '', orderId = '', returnId = ''] = ids;
-    if (endpoint === 'GET /Orders') return this.listOrders(request.query, version);
-    const order = this.orders.get(orderId);
-    if (!order || order.personId !== personId) return ap21Error(404, AP21_ERROR_CODES.noDataFound, 'No data found');
-    switch (endpoint) {
-      case 'GET /Persons/{pid}/Orders/{oid}':
-        return { status: 200, headers: XML_HEADERS, body: this.orderXml(order, 1, version) };
-      case 'GET /Persons/{pid}/Orders/{oid}/Returns': {
-        const returns = this.returnsOf(orderId);
-        if (returns.length === 0) return ap21Error(404, AP21_ERROR_CODES.noDataFound, 'No data found');
-        return {
-          status: 200,
-          headers: XML_HEADERS,
-          body: withAttributes('ReturnOrders', { TotalRows: returns.length }, returns.map((ret) => this.returnXml(ret, version)).join('')),
-        };
-      }
-      case 'GET /Persons/{pid}/Orders/{oid}/Returns/{rid}': {
-        const found = this.returns.get(returnId);
-        if (!found || found.orderId !== orderId) return ap21Error(404, AP21_ERROR_CODES.noDataFound, 'No data found');
-        return { status: 200, headers: XML_HEADERS, body: this.returnXml(found, version) };
-      }
-      case 'POST /Persons/{pid}/Orders/{oid}/Returns':
-        return this.postReturn(request, order, personId, version);
-    }
+    const context: DocumentContext = { currency: this.currency, timeZone: this.timeZone, version };
+    return route.serve({ request, ids: ids.map((id) => id ?? ''), context });
   }
 
   private authorised(request: SimRequest): boolean {
@@ -357,7 +416,15 @@ export class Ap21Simulator implements Simulator {
     return Buffer.from(authorization.slice(6).trim(), 'base64').toString('utf8') === `${basic.username}:${basic.password}`;
   }
 
-  private listOrders(query: URLSearchParams, version: number): SimResponse {
+  /** The order named by a path's person and order ids, or undefined (Ap21 answers 5008). */
+  private pathOrder(ids: readonly string[]): SimOrder | undefined {
+    const [personId, orderId = ''] = ids;
+    const order = this.orders.get(orderId);
+    return order && order.personId === personId ? order : undefined;
+  }
+
+  private listOrders({ request, context }: RouteCall): SimResponse {
+    const { query } = request;
     const updatedAfter = param(query, 'updatedAfter');
     if (!updatedAfter) return ap21Error(403, AP21_ERROR_CODES.updatedAfterRequired, 'Request requires either personId, id, or updatedAfter to be set.');
     let since: number;
@@ -375,22 +442,63 @@ export class Ap21Simulator implements Simulator {
       .filter((order) => order.updatedAt > since)
       .sort((a, b) => a.updatedAt - b.updatedAt || Number(a.orderId) - Number(b.orderId));
     const rows = changed.slice(startRow - 1, startRow - 1 + Number(paging[1] ?? changed.length));
-    if (rows.length === 0) return ap21Error(404, AP21_ERROR_CODES.noDataFound, 'No data found');
-    const body = withAttributes('Orders', { TotalRows: changed.length }, rows.map((order, i) => this.orderXml(order, startRow + i, version)).join(''));
+    if (rows.length === 0) return failureResponse(NO_DATA);
+    const body = withAttributes(
+      'Orders',
+      { TotalRows: changed.length },
+      rows.map((order, i) => orderDocument(order, startRow + i, this.persons.get(order.personId), context)).join(''),
+    );
     return { status: 200, headers: XML_HEADERS, body };
   }
 
-  private postReturn(request: SimRequest, order: SimOrder, personId: string, version: number): SimResponse {
+  private getPerson({ ids, context }: RouteCall): SimResponse {
+    const person = this.persons.get(ids[0] ?? '');
+    if (!person) return failureResponse(NO_DATA);
+    return { status: 200, headers: XML_HEADERS, body: personDocument(person, context) };
+  }
+
+  private getOrder({ ids, context }: RouteCall): SimResponse {
+    const order = this.pathOrder(ids);
+    if (!order) return failureResponse(NO_DATA);
+    return { status: 200, headers: XML_HEADERS, body: orderDocument(order, 1, this.persons.get(order.personId), context) };
+  }
+
+  private listReturns({ ids, context }: RouteCall): SimResponse {
+    const order = this.pathOrder(ids);
+    if (!order) return failureResponse(NO_DATA);
+    const refused = this.refusedReturns.get(order.orderId);
+    if (refused) return failureResponse(refused, 'Returns are only allowed on a Despatch from Warehouse order');
+    const returns = this.returnsOf(order.orderId);
+    if (returns.length === 0) return failureResponse(NO_DATA);
+    return {
+      status: 200,
+      headers: XML_HEADERS,
+      body: withAttributes('ReturnOrders', { TotalRows: returns.length }, returns.map((ret) => returnDocument(ret, context)).join('')),
+    };
+  }
+
+  private getReturn({ ids, context }: RouteCall): SimResponse {
+    const order = this.pathOrder(ids);
+    const found = this.returns.get(ids[2] ?? '');
+    if (!order || !found || found.orderId !== order.orderId) return failureResponse(NO_DATA);
+    const refused = this.refusedReturns.get(order.orderId);
+    if (refused) return failureResponse(refused, 'Returns are only allowed on a Despatch from Warehouse order');
+    return { status: 200, headers: XML_HEADERS, body: returnDocument(found, context) };
+  }
+
+  private postReturn({ request, ids, context }: RouteCall): SimResponse {
+    const order = this.pathOrder(ids);
+    if (!order) return failureResponse(NO_DATA);
     if (!/xml/i.test(header(request, 'content-type') ?? '')) return ap21Error(403, AP21_ERROR_CODES.contentTypeNotXml, 'Request content type is not XML');
     let candidate: ReturnCandidate;
     try {
-      candidate = this.readCandidate(parseXml(request.body.toString('utf8')), version);
+      candidate = this.readCandidate(parseXml(request.body.toString('utf8')), context.version);
     } catch (error) {
       if (error instanceof XmlError || error instanceof InvalidMoneyError)
         return ap21Error(403, AP21_ERROR_CODES.cannotDeserialise, 'Cannot deserialise payload');
       throw error;
     }
-    const refusal = this.refusalOf(order, personId, candidate);
+    const refusal = this.refusalOf(order, ids[0] ?? '', candidate);
     if (refusal) return ap21Error(403, ...refusal);
     const created = this.createReturn(order, candidate);
     const location = `/Persons/${order.personId}/Orders/${order.orderId}/Returns/${created.returnId}?countryCode=${param(request.query, 'countryCode')}`;
@@ -411,6 +519,7 @@ export class Ap21Simulator implements Simulator {
         ...optional('skuId', text(line, 'SkuId')),
         quantity: Number(text(line, 'Quantity') ?? Number.NaN),
         ...optional('returnReasonId', text(line, 'ReturnReasonId')),
+        ...optional('returnReasonNotes', text(line, 'ReturnReasonNotes')),
         ...optional('carrier', text(line, 'Carrier')),
         ...optional('conNote', text(line, 'ConNote')),
       })),
@@ -464,14 +573,13 @@ export class Ap21Simulator implements Simulator {
       origOrderNumber: order.orderNumber,
       returnAuthorisationNumber: String(this.nextId.authorisation++),
       lines: candidate.lines.map((line) => {
-        const ordered = order.lines.find((l) => l.skuId === line.skuId)!;
+        const { lineId: _ordered, discountMinor: _discount, ...ordered } = order.lines.find((l) => l.skuId === line.skuId)!;
         return {
+          ...ordered,
           lineId: String(this.nextId.line++),
-          skuId: ordered.skuId,
           quantity: line.quantity,
-          priceMinor: ordered.priceMinor,
-          ...(ordered.productName !== undefined && { productName: ordered.productName }),
           returnReasonId: line.returnReasonId!,
+          ...(line.returnReasonNotes !== undefined && { returnReasonNotes: line.returnReasonNotes }),
           ...(line.carrier !== undefined && { carrier: line.carrier }),
           ...(line.conNote !== undefined && { conNote: line.conNote }),
         };
@@ -506,6 +614,24 @@ export class Ap21Simulator implements Simulator {
     ];
   }
 
+  /** The person an order is placed for: the one named (created on first use) or a new one. */
+  private personFor(personId: string | undefined, email: string | undefined, now: number): SimPerson {
+    const id = personId ?? String(this.nextId.person++);
+    let person = this.persons.get(id);
+    if (!person) {
+      const n = Number(id);
+      person = {
+        personId: id,
+        firstname: FIRST_NAMES[n % FIRST_NAMES.length]!,
+        surname: SURNAMES[n % SURNAMES.length]!,
+        updatedAt: now,
+        ...(email && { email }),
+      };
+      this.persons.set(id, person);
+    }
+    return person;
+  }
+
   private orderNumberTaken(orderNumber: string): boolean {
     const taken = (number: string) => number.toLowerCase() === orderNumber.toLowerCase();
     return [...this.orders.values()].some((order) => taken(order.orderNumber)) || [...this.returns.values()].some((ret) => taken(ret.orderNumber));
@@ -515,85 +641,5 @@ export class Ap21Simulator implements Simulator {
     const order = this.orders.get(orderId);
     if (!order) throw new Error(`no simulated order ${orderId}`);
     return order;
-  }
-
-  private money(minor: number): string {
-    return formatDecimal({ minor, currency: this.currency });
-  }
-
-  private paymentsXml(payments: readonly SimPayment[]): string {
-    const details: XmlValue[] = payments.map((payment) => ({
-      Id: payment.paymentId,
-      Origin: payment.origin,
-      CardType: payment.cardType,
-      Stan: payment.stan,
-      AuthCode: '',
-      Reference: payment.reference,
-      MerchantId: payment.merchantId,
-      Amount: this.money(payment.amountMinor),
-    }));
-    return details.length ? toXml('Payments', { PaymentDetail: details }) : '<Payments />';
-  }
-
-  private detailsXml(lines: readonly (SimLine & { readonly returnReasonId?: string; readonly carrier?: string; readonly conNote?: string })[]): string {
-    const details = lines.map((line, i) =>
-      toXml('OrderDetail', {
-        Id: line.lineId,
-        Sequence: i + 1,
-        SkuId: line.skuId,
-        ProductName: line.productName,
-        Quantity: line.quantity,
-        Price: this.money(line.priceMinor),
-        Discount: '0',
-        Value: this.money(line.quantity * line.priceMinor),
-        TaxPercent: '10',
-        ReturnReasonId: line.returnReasonId,
-        Carrier: line.carrier,
-        ConNote: line.conNote,
-        Status: 'Processing',
-      }),
-    );
-    return withAttributes('OrderDetails', { Type: 'Array', TotalRows: lines.length }, details.join(''));
-  }
-
-  private currencyXml(version: number): string {
-    return version >= 2 ? toXml('Currency', { Code: this.currency, Format: `#,##0.00 '${this.currency}'` }) : '';
-  }
-
-  private orderXml(order: SimOrder, rowNumber: number, version: number): string {
-    const totalDue = order.lines.reduce((sum, line) => sum + line.quantity * line.priceMinor, 0);
-    const head = toXml('Id', order.orderId) + toXml('RowNumber', rowNumber) + toXml('OrderNumber', order.orderNumber) + toXml('PersonId', order.personId);
-    const totals =
-      toXml('OrderDateTime', toAp21DateTime(new Date(order.orderedAt).toISOString(), this.timeZone)) +
-      toXml(
-        'TotalQuantity',
-        order.lines.reduce((sum, line) => sum + line.quantity, 0),
-      ) +
-      toXml('TotalDue', this.money(totalDue)) +
-      toXml('TotalPayment', this.money(order.payments.reduce((sum, payment) => sum + payment.amountMinor, 0)));
-    const contacts = toXml('Contacts', { Email: order.email ?? '', Phones: { Home: '', Mobile: '', Work: '' } });
-    return `<Order>${head}${totals}${contacts}${this.detailsXml(order.lines)}${this.paymentsXml(order.payments)}${this.currencyXml(version)}</Order>`;
-  }
-
-  private returnXml(ret: SimReturn, version: number): string {
-    const totalDue = ret.lines.reduce((sum, line) => sum + line.quantity * line.priceMinor, 0);
-    const inner =
-      toXml('Id', ret.returnId) +
-      toXml('RowNumber', 0) +
-      toXml('OrderNumber', ret.orderNumber) +
-      toXml('PersonId', ret.personId) +
-      toXml('OrderDateTime', toAp21DateTime(new Date(ret.createdAt).toISOString(), this.timeZone)) +
-      toXml(
-        'TotalQuantity',
-        ret.lines.reduce((sum, line) => sum + line.quantity, 0),
-      ) +
-      toXml('TotalDue', this.money(totalDue)) +
-      this.detailsXml(ret.lines) +
-      '<SelectedFreightOption><Id /><Name /><Value>0</Value><TaxPercent xsi:nil="true" /></SelectedFreightOption>' +
-      (version >= 4 ? this.paymentsXml(ret.payments) : '<Payments />') +
-      this.currencyXml(version) +
-      (version >= 2 ? toXml('OrigOrderNum', ret.origOrderNumber) + toXml('ReturnAuthorisationNumber', ret.returnAuthorisationNumber) : '');
-    const namespaces = { 'xmlns:xsd': 'http://www.w3.org/2001/XMLSchema', 'xmlns:xsi': 'http://www.w3.org/2001/XMLSchema-instance' };
-    return withAttributes('ReturnOrder', namespaces, inner);
   }
 }

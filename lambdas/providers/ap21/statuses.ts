@@ -1,3 +1,4 @@
+import { bounded, MAX_MESSAGE_CHARS } from '../../commons/bounded';
 import { parseXml, childText } from '../../commons/xml';
 import { isRetryableStatus } from '../outbound';
 import type { Money } from '../../domain/money';
@@ -45,7 +46,7 @@ export class Ap21RejectedError extends Ap21Error {
     readonly code: number | undefined,
     readonly description: string,
   ) {
-    super(`Ap21 refused the request (HTTP ${status}${code !== undefined ? `, API error ${code}` : ''}): ${description}`);
+    super(`Ap21 refused the request (HTTP ${status}${code !== undefined ? `, API error ${code}` : ''}): ${bounded(description, MAX_MESSAGE_CHARS)}`);
   }
 }
 
@@ -62,7 +63,17 @@ export class Ap21NotFoundError extends Ap21Error {
 /** Ap21 answered 2xx with a document we cannot read safely (malformed XML, DTD, missing fields). */
 export class Ap21ResponseError extends Ap21Error {
   readonly retryable = false;
+  /** The start of the document, when it could not be read at all: what an operator looks at. */
+  readonly document?: string;
+
+  constructor(message: string, details: { readonly document?: string } = {}) {
+    super(message);
+    if (details.document !== undefined) this.document = bounded(details.document, MAX_DOCUMENT_CHARS);
+  }
 }
+
+/** Characters of an unreadable answer kept on its error. */
+const MAX_DOCUMENT_CHARS = 12_000;
 
 /** Our own request was invalid and was not sent (e.g. a positive return quantity). */
 export class Ap21InvalidRequestError extends Ap21Error {

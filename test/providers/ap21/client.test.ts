@@ -1,5 +1,5 @@
 import { SecretReader, type SecretSource } from '../../../lambdas/commons/secrets';
-import { ap21SecretSchema } from '../../../lambdas/providers/ap21/schemas';
+import { ap21SecretSchema, type Ap21Read } from '../../../lambdas/providers/ap21/schemas';
 import {
   Ap21AuthenticationError,
   Ap21InvalidRequestError,
@@ -15,6 +15,14 @@ import { NO_FAULTS } from '../../../lambdas/providers/simulator-kit';
 import { ACCESS_TOKEN, BASIC, BELT, LINEN_SHIRT, startAp21, type Ap21Harness } from './harness';
 
 const T0 = Date.parse('2026-01-15T00:00:00.000Z');
+
+/** The documents of an Ap21 list, each of which must have been readable. */
+function readable<T>(reads: readonly Ap21Read<T>[]): T[] {
+  return reads.map((read) => {
+    if (read.kind !== 'read') throw new Error(`unreadable: ${read.unreadable.reason}`);
+    return read.value;
+  });
+}
 
 async function rejection(promise: Promise<unknown>): Promise<Error> {
   try {
@@ -41,14 +49,14 @@ describe('Ap21 changed orders (GET /Orders/?updatedAfter=)', () => {
     for (let startRow = 1, more = true; more && pages.length < 10;) {
       const page = await client.listOrdersChangedSince(new Date(T0).toISOString(), { startRow, pageRows: 2 });
       pages.push(page);
-      startRow += page.orders.length;
+      startRow += page.rows.length;
       more = page.hasMore;
     }
-    expect(pages.map((page) => [page.orders.length, page.totalRows, page.hasMore])).toEqual([
+    expect(pages.map((page) => [page.rows.length, page.totalRows, page.hasMore])).toEqual([
       [2, 4, true],
       [2, 4, false],
     ]);
-    expect(pages.flatMap((page) => page.orders.map((order) => order.orderId))).toEqual(changed);
+    expect(pages.flatMap((page) => readable(page.rows).map((order) => order.orderId))).toEqual(changed);
     // 2026-01-15T00:00:00Z is 11:00 in Melbourne (AEDT, UTC+11); Ap21 times carry no offset.
     expect(ap21.sim.calls('GET /Orders').map((call) => call.query)).toEqual([
       { countryCode: 'AU', updatedAfter: '2026-01-15T11:00:00', startRow: '1', pageRows: '2' },
@@ -58,7 +66,7 @@ describe('Ap21 changed orders (GET /Orders/?updatedAfter=)', () => {
 
   it('reads "nothing changed" (Ap21 answers 404) as an empty, final page', async () => {
     const page = await ap21.client().listOrdersChangedSince('2030-01-01T00:00:00Z', { startRow: 1, pageRows: 50 });
-    expect(page).toEqual({ orders: [], startRow: 1, pageRows: 50, hasMore: false });
+    expect(page).toEqual({ rows: [], startRow: 1, pageRows: 50, hasMore: false });
   });
 
   it('throws, instead of reporting "no changes", when the 404 is not Ap21\'s "no data found" (e.g. a wrong base URL)', async () => {
@@ -111,7 +119,10 @@ describe('Ap21 order (GET /Persons/{pid}/Orders/{oid}/)', () => {
           price: { minor: 5990, currency: 'AUD' },
           value: { minor: 11980, currency: 'AUD' },
           discount: { minor: 0, currency: 'AUD' },
+          productCode: 'P21503',
           productName: 'LINEN SHIRT',
+          colourName: 'BLACK',
+          sizeCode: 'M',
           status: 'Processing',
         },
         {
@@ -121,7 +132,10 @@ describe('Ap21 order (GET /Persons/{pid}/Orders/{oid}/)', () => {
           price: { minor: 4500, currency: 'AUD' },
           value: { minor: 4500, currency: 'AUD' },
           discount: { minor: 0, currency: 'AUD' },
+          productCode: 'P880',
           productName: 'BELT',
+          colourName: 'BLACK',
+          sizeCode: 'M',
           status: 'Processing',
         },
       ],
@@ -171,7 +185,7 @@ describe('Ap21 returns of an order', () => {
     const plain = ap21.sim.addReturn(order.orderId, { lines: [{ skuId: BELT.skuId, quantity: -1 }] });
     const viaRefundid = ap21.sim.addRefundidReturn(order.orderId, { lines: [{ skuId: LINEN_SHIRT.skuId, quantity: -2 }], stan: '0938' });
 
-    const returns = await ap21.client().listReturns(order.personId, order.orderId);
+    const returns = readable(await ap21.client().listReturns(order.personId, order.orderId));
     expect(returns.map((ret) => [ret.returnId, ret.origOrderNumber, ret.lines.map((line) => [line.skuId, line.quantity])])).toEqual([
       [plain.returnId, order.orderNumber, [['880', -1]]],
       [viaRefundid.returnId, order.orderNumber, [['21503', -2]]],
@@ -220,7 +234,7 @@ describe('Ap21 returns of an order', () => {
   it('treats a return Ap21 refunded itself to the original payment (StockUpdate=False) as refunded, not as open', async () => {
     const order = ap21.sim.addOrder({ lines: [BELT], payments: [{ origin: 'CreditCard', merchantId: 'SecurePay', stan: '7781', amountMinor: 4500 }] });
     ap21.sim.addReturn(order.orderId, { orderNumber: `${order.orderNumber}-RR1`, stockUpdate: false, lines: [{ skuId: BELT.skuId, quantity: -1 }] });
-    const [read] = await ap21.client().listReturns(order.personId, order.orderId);
+    const [read] = readable(await ap21.client().listReturns(order.personId, order.orderId));
     expect(refundStateOf(read!)).toMatchObject({ kind: 'refunded_in_ap21', refunded: { minor: 4500, currency: 'AUD' } });
     expect(read!.payments).toEqual([expect.objectContaining({ merchantId: 'SecurePay', stan: '7781', amount: { minor: -4500, currency: 'AUD' } })]);
     expect(ap21.sim.payouts().get(`${order.orderNumber}-RR1`)).toBe(1);
