@@ -54,6 +54,11 @@ export interface Order {
   readonly customer?: { readonly email?: string; readonly firstName?: string; readonly lastName?: string };
   /** Where the order came from (for Ap21: person id, order number, country code). */
   readonly origin: Readonly<Record<string, string>>;
+  /**
+   * The outside name senders find the order by when they do not know its id (for Ap21: the
+   * normalised order number), in the form lookups use. The first order opened under a name owns it.
+   */
+  readonly lookupKey?: string;
   readonly createdAt: string;
   readonly version: number;
 }
@@ -77,6 +82,7 @@ export interface NewOrder {
   readonly payments: readonly NewPayment[];
   readonly customer?: Order['customer'];
   readonly origin?: Readonly<Record<string, string>>;
+  readonly lookupKey?: string;
 }
 
 const MAX_UNITS = 100_000;
@@ -125,6 +131,7 @@ export function openOrder(input: NewOrder, now: string): Order {
     refunds: {},
     ...(input.customer && { customer: input.customer }),
     origin: input.origin ?? {},
+    ...(input.lookupKey !== undefined && { lookupKey: input.lookupKey }),
     createdAt: now,
     version: 1,
   };

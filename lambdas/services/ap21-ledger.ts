@@ -1,7 +1,7 @@
 import * as z from 'zod/mini';
 import { ConfigurationError } from '../commons/config';
 import { describeIssues } from '../commons/validation';
-import { ap21Origin } from '../domain/ap21-origin';
+import { ap21Origin, orderNumberKey } from '../domain/ap21-origin';
 import type { NewOrder, NewPayment, PaymentProvider } from '../domain/order';
 import type { Ap21Order, Ap21Payment } from '../providers/ap21/schemas';
 
@@ -144,5 +144,6 @@ export function ledgerOrderFrom(order: Ap21Order, settings: Ap21LedgerSettings):
     payments,
     ...(order.email !== undefined && { customer: { email: order.email } }),
     origin: ap21Origin({ personId: order.personId, orderId: order.orderId, orderNumber: order.orderNumber }),
+    lookupKey: orderNumberKey(order.orderNumber),
   };
 }

@@ -129,9 +129,9 @@ export interface ReferenceTarget {
   readonly refundId?: string;
 }
 
-/** The port the application speaks to; `DynamoOrderStore` is the only implementation that knows keys. */
-export interface OrderStore {
-  /** Opens an order once; an order from Ap21 is also linked to its order number (`ReferenceKind`). */
+/** Orders and their refunds: the ledger and every refund's state, one item per order (docs/design.md §2.1). */
+export interface OrdersPort {
+  /** Opens an order once; an order with a `lookupKey` can then be found by it (`ReferenceKind` `order_number`). */
   putOrder(order: Order): Promise<{ created: boolean }>;
   getOrder(orderId: string): Promise<StoredOrder | undefined>;
   /** Creates a refund and reserves its claim in one conditional write. Retrying the same request is harmless. */
@@ -143,17 +143,17 @@ export interface OrderStore {
   applyEvent(orderId: string, refundId: string, event: RefundEvent, ctx: TransitionContext, audit: Audit, snapshot?: Refund): Promise<TransitionOutcome>;
   /** Notes an Apace verification call and returns what the answer depends on, in one round trip. */
   recordVerification(orderId: string, refundId: string, now: string): Promise<VerificationView>;
-  /** Keeps an inbound message that changed nothing (duplicate or late), once per key. */
-  recordInbound(orderId: string, record: InboundRecord, now: string): Promise<{ stored: boolean }>;
-  /** The inbound messages kept for an order, oldest first. */
-  listInbound(orderId: string): Promise<StoredInbound[]>;
-  /** The order holding the refund with this id (from its `refund` reference; an empty list when none). */
-  findRefundOrders(refundId: string): Promise<string[]>;
   /**
    * Every order in the table, page by page. It reads the whole table (every item, billed in full):
    * for operator tools that must see every refund, never for a request or dispatch path.
    */
   scanOrders(options?: ScanOptions): AsyncIterable<StoredOrder>;
+}
+
+/** Outside ids that name one of our orders or refunds. */
+export interface ReferencesPort {
+  /** The order holding the refund with this id (from its `refund` reference; an empty list when none). */
+  findRefundOrders(refundId: string): Promise<string[]>;
   /**
    * Records that `ref` names `target`, in one round trip. Write it before anything can be looked up
    * by it. Idempotent, and the first target recorded stays: the answer is the target on record, so
@@ -161,15 +161,16 @@ export interface OrderStore {
    */
   linkReference(kind: ReferenceKind, ref: string, target: ReferenceTarget, now: string): Promise<ReferenceTarget>;
   findReference(kind: ReferenceKind, ref: string): Promise<ReferenceTarget | undefined>;
+}
+
+/** Inbound messages as received: kept before they are acknowledged, and kept when they changed nothing. */
+export interface InboxPort {
+  /** Keeps an inbound message that changed nothing (duplicate or late), once per key. */
+  recordInbound(orderId: string, record: InboundRecord, now: string): Promise<{ stored: boolean }>;
+  /** The inbound messages kept for an order, oldest first. */
+  listInbound(orderId: string): Promise<StoredInbound[]>;
   /** Keeps an authenticated inbound message that names no order we know, once per key. */
   recordUnmatchedInbound(record: InboundRecord, now: string): Promise<{ stored: boolean }>;
-  /** Orders whose earliest due time has come (the outbox), up to `limit`. */
-  findDueOrders(now: string, limit: number): Promise<string[]>;
-  /**
-   * Sets when the order next needs attention (undefined: nothing to do), only if the order is still
-   * at `version`; false when it changed meanwhile and the caller must look again.
-   */
-  reschedule(orderId: string, version: number, dueAt: string | undefined): Promise<boolean>;
   /**
    * Keeps an inbound message as pending, once per source and key, before it is acknowledged. A
    * second call with the same key stores nothing and returns what was kept first.
@@ -183,6 +184,21 @@ export interface OrderStore {
   findPendingInbound(source: Actor, receivedBefore: string, limit: number): Promise<PendingInbound[]>;
   /** Marks a pending message processed or failed; it is then no longer found as pending. */
   settleInbound(orderId: string, source: Actor, key: string, status: Exclude<InboundStatus, 'pending'>, note: string, now: string): Promise<void>;
+}
+
+/** The outbox: orders with outbound work due, as the dispatcher and sweeper find them. */
+export interface OutboxPort {
+  /** Orders whose earliest due time has come (the outbox), up to `limit`. */
+  findDueOrders(now: string, limit: number): Promise<string[]>;
+  /**
+   * Sets when the order next needs attention (undefined: nothing to do), only if the order is still
+   * at `version`; false when it changed meanwhile and the caller must look again.
+   */
+  reschedule(orderId: string, version: number, dueAt: string | undefined): Promise<boolean>;
+}
+
+/** Records set aside for an operator (docs/design.md §2.5). */
+export interface IsolationsPort {
   /** Sets a record aside; `opened` is false when it already was, with the same fingerprint. */
   isolate(isolation: Isolation, now: string): Promise<{ opened: boolean }>;
   /** Ends an isolation once its record was processed; only if it still has `fingerprint`. */
@@ -190,6 +206,10 @@ export interface OrderStore {
   getIsolation(source: Actor, subject: string): Promise<StoredIsolation | undefined>;
   /** The records of a source set aside now, oldest first. Reads one partition: for a run's start and for operators. */
   listIsolations(source: Actor): Promise<StoredIsolation[]>;
+}
+
+/** How far each poller has read its source. */
+export interface WatermarksPort {
   getWatermark(name: string): Promise<Watermark | undefined>;
   /**
    * Moves a watermark from `expected` (undefined: none yet) to `next`, only if nobody moved it
@@ -202,3 +222,10 @@ export interface OrderStore {
     now: string,
   ): Promise<boolean>;
 }
+
+/**
+ * The port the application speaks to: every concern's port in one, so a service takes one store.
+ * `DynamoOrderStore` composes the DynamoDB adapters (lambdas/store/dynamodb/); only they, through
+ * lambdas/store/keys.ts, know the table's keys.
+ */
+export interface OrderStore extends OrdersPort, ReferencesPort, InboxPort, OutboxPort, IsolationsPort, WatermarksPort {}

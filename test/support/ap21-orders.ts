@@ -1,4 +1,4 @@
-import { ap21Origin } from '../../lambdas/domain/ap21-origin';
+import { ap21Origin, orderNumberKey } from '../../lambdas/domain/ap21-origin';
 import { openOrder, type NewPayment, type Order } from '../../lambdas/domain/order';
 import { Ap21Simulator, type SimOrder, type SimOrderSeed } from '../../lambdas/providers/ap21/simulator';
 import { startSimulatorHost, type SimulatorHost } from '../../lambdas/providers/simulator-kit';
@@ -50,6 +50,7 @@ export async function openAp21Order(
       })),
       ...(ap21.email !== undefined && { customer: { email: ap21.email } }),
       origin: ap21Origin({ personId: ap21.personId, orderId: ap21.orderId, orderNumber: ap21.orderNumber }),
+      lookupKey: orderNumberKey(ap21.orderNumber),
     },
     new Date().toISOString(),
   );
