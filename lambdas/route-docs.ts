@@ -306,7 +306,9 @@ export const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
     summary: 'Refundid fetches an order, with what is still returnable',
     description:
       "Answered from the Ap21 order (read through the Ap21 client, cached briefly) in Refundid's RapiOrder model. `returnable_quantity` comes from " +
-      "refund-relay's ledger: units refunded or in flight through any channel are not returnable. An unknown order and a wrong e-mail get the same 404.",
+      "refund-relay's ledger: units refunded or in flight through any channel are not returnable. An order refund-relay has not opened yet (placed " +
+      'before it went live, or not polled yet) is read from Ap21 by its number (`GET /OrderNumbers/{n}`) and its ledger opened, as the poller would. ' +
+      'Only an order Ap21 does not have, or a wrong e-mail, gets the (same) 404; Ap21 unavailable is a 503 worth retrying.',
     security: [REFUNDID_BEARER],
     query: orderQuerySchema,
     success: { status: 200, description: 'The order as Refundid models it', schema: rapiOrderSchema },
@@ -314,9 +316,9 @@ export const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
       400: ['repeated_parameter', 'too_many_parameters'],
       ...REFUNDID_AUTH_ERRORS,
       404: ['order_not_found'],
-      422: ['invalid_request'],
+      422: ['invalid_request', 'nothing_to_return'],
       500: ['internal_error'],
-      503: ['temporarily_unavailable'],
+      503: ['temporarily_unavailable', 'ap21_unavailable'],
     },
   },
   'POST /refundid/refund': {

@@ -38,12 +38,13 @@ export const FUNCTIONS: readonly FunctionDefinition[] = [
   { name: 'apace-verification', secrets: ['apace'], callsOut: [], table: 'readWrite', memoryMb: 512, timeoutSeconds: 10 },
   { name: 'apace-notification', secrets: ['apace'], callsOut: [], table: 'readWrite', memoryMb: 512, timeoutSeconds: 10 },
   { name: 'health', secrets: [], callsOut: [], table: 'none', memoryMb: 256, timeoutSeconds: 3 },
-  // The order fetch reads Ap21 (timeout AP21_TIMEOUT_MS, 15 s by default) from the static egress IPs.
+  // The order fetch reads Ap21 (each read capped at 8 s) from the static egress IPs, and opens the
+  // ledger of an order refund-relay has not seen yet.
   {
     name: 'refundid-order',
     secrets: ['refundid', 'ap21'],
     callsOut: ['ap21'],
-    table: 'read',
+    table: 'readWrite',
     memoryMb: 512,
     timeoutSeconds: 20,
     sourceAllowlist: { variable: 'REFUNDID_ALLOWED_IPS', path: '/refundid/order' },

@@ -9,7 +9,7 @@ import { authenticateRefundid } from '../providers/refundid/auth';
 import { loadRefundidConfig } from '../providers/refundid/config';
 import { ORDER_QUERY_PARAMETERS, orderQuerySchema, refundidSecretSchema, type OrderQuery } from '../providers/refundid/schemas';
 import { RefundidOrderDesk } from '../services/refundid-orders';
-import { createAp21Client } from './ap21-runtime';
+import { createAp21Client, createReturnIntake } from './ap21-runtime';
 import { runtime } from './runtime';
 
 const rt = runtime();
@@ -22,7 +22,7 @@ const ORDER_AP21_TIMEOUT_MS = 8_000;
 // One client and one cache per container: Ap21's throttle and the cache span invocations.
 const desk = lazy(() => {
   const client = createAp21Client(rt, process.env, ORDER_AP21_TIMEOUT_MS);
-  return new RefundidOrderDesk(store, client, new TtlCache<Ap21Order>(settings().orderCacheTtlMs, settings().orderCacheMaxEntries));
+  return new RefundidOrderDesk(store, client, createReturnIntake(rt), new TtlCache<Ap21Order>(settings().orderCacheTtlMs, settings().orderCacheMaxEntries));
 });
 
 /** Refundid forwards its redirect's parameters; more than this is not a redirect. */

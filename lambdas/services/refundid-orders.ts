@@ -1,23 +1,39 @@
-import { NotFoundError, ServiceUnavailableError } from '../commons/errors';
+import { NotFoundError, ServiceUnavailableError, UnprocessableEntityError } from '../commons/errors';
 import { logger } from '../commons/logger';
 import type { TtlCache } from '../commons/ttl-cache';
-import { ap21OriginOf, orderNumberKey, type Ap21OrderOrigin } from '../domain/ap21-origin';
+import { ap21OriginOf, orderNumberKey } from '../domain/ap21-origin';
+import { DomainError } from '../domain/errors';
 import { formatDecimal } from '../domain/money';
 import { unitsValue, type Order } from '../domain/order';
 import type { Ap21Order, Ap21OrderLine } from '../providers/ap21/schemas';
-import { Ap21Error, Ap21NotFoundError } from '../providers/ap21/statuses';
+import { Ap21Error, Ap21InvalidRequestError, Ap21NotFoundError } from '../providers/ap21/statuses';
 import type { OrderQuery, RapiOrder, RapiOrderLineItem } from '../providers/refundid/schemas';
-import type { OrderStore } from '../store/order-store';
+import type { OrderStore, StoredOrder } from '../store/order-store';
 
 /** What the order fetch needs from Ap21; `Ap21Client` is one. */
 export interface Ap21OrderSource {
   getOrder(personId: string, orderId: string): Promise<Ap21Order>;
+  /** Undefined when Ap21 has no order with this number. */
+  getOrderByNumber(orderNumber: string): Promise<Ap21Order | undefined>;
+}
+
+/** Opens the ledger of an Ap21 order, as the poller does; `ReturnIntake` is one. */
+export interface LedgerOpener {
+  openLedger(order: Ap21Order): Promise<StoredOrder>;
+}
+
+class NoSuchAp21OrderError extends Error {
+  override readonly name = 'NoSuchAp21OrderError';
 }
 
 /** One answer for "no such order" and "wrong e-mail", so the fetch never confirms an order exists. */
 const noSuchOrder = () => new NotFoundError('no order matches this order number and e-mail address', 'order_not_found');
 
 const normalizedEmail = (email: string) => email.trim().toLowerCase();
+const sameEmail = (known: string | undefined, given: string) => known !== undefined && normalizedEmail(known) === normalizedEmail(given);
+
+/** Ap21 order numbers are at most 30 characters (guide: OrderNumber Alpha 30); a longer one is no Ap21 order. */
+const AP21_ORDER_NUMBER_MAX = 30;
 
 function title(line: Ap21OrderLine): string {
   const parts = [line.productName, line.colourName, line.sizeCode].filter((part): part is string => Boolean(part?.trim()));
@@ -72,12 +88,17 @@ export function rapiOrder(order: Order, ap21: Ap21Order, email: string): RapiOrd
 /**
  * Answers Refundid's order fetch. The order is found by its order number (the link written when
  * the order was opened), or by `merchant_order_ref` when Refundid passes back the reference we gave
- * it; it must carry its Ap21 ids, and the e-mail must match the order's. Every miss is the same 404.
+ * it; it must carry its Ap21 ids, and the e-mail must match the order's. An order refund-relay has
+ * not opened yet (placed before it went live, or not polled yet) is read from Ap21 by its number and
+ * its ledger opened the way the poller opens it (one conditional write, so a poller opening it at the
+ * same moment changes nothing): Ap21 is the source of order data in Refundid's full integration
+ * (docs/providers.md §2). Only an order Ap21 does not have, or a wrong e-mail, is the same 404.
  */
 export class RefundidOrderDesk {
   constructor(
     private readonly store: OrderStore,
     private readonly ap21: Ap21OrderSource,
+    private readonly ledgers: LedgerOpener,
     private readonly cache: TtlCache<Ap21Order>,
   ) {}
 
@@ -88,20 +109,48 @@ export class RefundidOrderDesk {
     // Consistent read on every call: returnable quantities are never cached.
     const order = orderId === undefined ? undefined : await this.store.getOrder(orderId);
     const origin = order && ap21OriginOf(order);
-    if (!order || !origin || orderNumberKey(origin.orderNumber) !== wanted) throw noSuchOrder();
-    const ap21 = await this.ap21Order(origin);
-    const email = ap21.email ?? order.customer?.email;
-    if (orderNumberKey(ap21.orderNumber) !== wanted || !email || normalizedEmail(email) !== normalizedEmail(query.email)) throw noSuchOrder();
-    return rapiOrder(order, ap21, email);
+    if (!order || !origin || orderNumberKey(origin.orderNumber) !== wanted) return this.openFromAp21(query, wanted);
+    const ap21 = await this.ap21Order(`${origin.personId}/${origin.orderId}`, origin.orderId, () => this.ap21.getOrder(origin.personId, origin.orderId));
+    return this.answer(order, ap21, wanted, query.email, order.customer?.email);
   }
 
-  private async ap21Order(origin: Ap21OrderOrigin): Promise<Ap21Order> {
+  /** The order read from Ap21 by its number, its ledger opened; the e-mail is checked before anything is written. */
+  private async openFromAp21(query: OrderQuery, wanted: string): Promise<RapiOrder> {
+    const number = query.order_number.trim();
+    if (number.length > AP21_ORDER_NUMBER_MAX) throw noSuchOrder();
+    // Any other 404 (not Ap21's "no data") is a wrong AP21_API_URL, not a missing order: 503.
+    const ap21 = await this.ap21Order(`number/${wanted}`, number, async () => {
+      const found = await this.ap21.getOrderByNumber(number);
+      if (!found) throw new NoSuchAp21OrderError();
+      return found;
+    });
+    if (orderNumberKey(ap21.orderNumber) !== wanted || !sameEmail(ap21.email, query.email)) throw noSuchOrder();
+    let order: Order;
     try {
-      return await this.cache.get(`${origin.personId}/${origin.orderId}`, () => this.ap21.getOrder(origin.personId, origin.orderId));
+      order = await this.ledgers.openLedger(ap21);
     } catch (error) {
-      if (error instanceof Ap21NotFoundError) throw noSuchOrder();
+      if (!(error instanceof DomainError)) throw error;
+      throw new UnprocessableEntityError(`order ${ap21.orderNumber} has nothing that can be returned: ${error.message}`, 'nothing_to_return');
+    }
+    logger.info('order opened for Refundid from Ap21', { order_id: order.orderId, ap21_order: ap21.orderNumber });
+    return this.answer(order, ap21, wanted, query.email);
+  }
+
+  private answer(order: Order, ap21: Ap21Order, wanted: string, email: string, fallbackEmail?: string): RapiOrder {
+    const known = ap21.email ?? fallbackEmail;
+    if (orderNumberKey(ap21.orderNumber) !== wanted || !known || !sameEmail(known, email)) throw noSuchOrder();
+    return rapiOrder(order, ap21, known);
+  }
+
+  private async ap21Order(key: string, what: string, read: () => Promise<Ap21Order>): Promise<Ap21Order> {
+    const byNumber = key.startsWith('number/');
+    try {
+      return await this.cache.get(key, read);
+    } catch (error) {
+      if (error instanceof NoSuchAp21OrderError || error instanceof Ap21InvalidRequestError) throw noSuchOrder();
+      if (error instanceof Ap21NotFoundError && !byNumber) throw noSuchOrder();
       if (!(error instanceof Ap21Error)) throw error;
-      logger.error('Ap21 could not serve an order for Refundid', { ap21_order_id: origin.orderId, error });
+      logger.error('Ap21 could not serve an order for Refundid', { ap21_order: what, error });
       throw new ServiceUnavailableError('the order system is unavailable; try again shortly', 'ap21_unavailable');
     }
   }

@@ -1,5 +1,9 @@
 import { DeleteCommand } from '@aws-sdk/lib-dynamodb';
 import { createDocumentClient } from '../../lambdas/commons/clients/dynamodb';
+import { Ap21Client } from '../../lambdas/providers/ap21/client';
+import { loadAp21Config } from '../../lambdas/providers/ap21/config';
+import { loadAp21LedgerSettings } from '../../lambdas/services/ap21-ledger';
+import { ReturnIntake } from '../../lambdas/services/return-intake';
 import type { SimOrder } from '../../lambdas/providers/ap21/simulator';
 import type { RapiOrder } from '../../lambdas/providers/refundid/schemas';
 import { createRefundidSimulator, type Rma, type RefundidSimulator } from '../../lambdas/providers/refundid/simulator';
@@ -111,9 +115,11 @@ describe('GET /refundid/order', () => {
       new DeleteCommand({ TableName: process.env.TABLE_NAME!, Key: { PK: `REF#order_number#${placed.ap21.orderNumber.toUpperCase()}`, SK: 'REF' } }),
     );
     db.destroy();
-    expect((await fetchOrder(placed)).status).toBe(404);
     const { status, body } = await portal.fetchOrder({ order_number: placed.ap21.orderNumber, email: 'alice@example.com', merchant_order_ref: placed.orderId });
     expect([status, (body as RapiOrder).merchant_order_ref]).toEqual([200, placed.orderId]);
+    // Without it, Ap21 names the order by its number, and the ledger already open is the one answered.
+    const byNumber = await fetchOrder(placed);
+    expect([byNumber.status, (byNumber.body as RapiOrder).merchant_order_ref]).toEqual([200, placed.orderId]);
   });
 
   it('reads Ap21 once per cache period while returnable quantities stay live', async () => {
@@ -131,6 +137,68 @@ describe('GET /refundid/order', () => {
     const down = await fetchOrder(placed);
     expect([down.status, (down.body as { error: { code: string } }).error.code]).toEqual([503, 'ap21_unavailable']);
     expect((await fetchOrder(placed)).status).toBe(200);
+  });
+});
+
+describe('GET /refundid/order for an order refund-relay has not opened yet', () => {
+  const neverPolled = (email = 'carol@example.com') => ap21.sim.addOrder({ email, lines: [SHIRT, BELT] });
+  const fetchNumber = (order: SimOrder, email = 'carol@example.com') => portal.fetchOrder({ shop: 'demo', order_number: order.orderNumber, email });
+  const ledgerOf = (order: SimOrder) => stack.runtime.store.getOrder(`ap21-${order.orderId}`);
+
+  it('answers from Ap21 by the order number, opens the ledger once, and its RMA then reserves the units', async () => {
+    const order = neverPolled();
+    expect(await ledgerOf(order)).toBeUndefined();
+    const { status, body } = await fetchNumber(order);
+    expect(status).toBe(200);
+    const answered = body as RapiOrder;
+    expect(answered).toMatchObject({ merchant_order_ref: `ap21-${order.orderId}`, order_number: order.orderNumber, email: 'carol@example.com' });
+    expect(answered.line_items.map((line) => [line.line_item_ref, line.quantity, line.returnable_quantity, line.price.amount])).toEqual([
+      [order.lines[0]!.lineId, 3, 3, '59.90'],
+      [order.lines[1]!.lineId, 1, 1, '45.00'],
+    ]);
+    expect(ap21.sim.calls('GET /OrderNumbers/{n}').filter((call) => call.path.endsWith(order.orderNumber))).toHaveLength(1);
+
+    const placed = { orderId: answered.merchant_order_ref };
+    const reserved = await portal.push('refunding', rma(placed, 'rid-np-1', { [order.lines[0]!.lineId]: 2 }));
+    expect(reserved).toEqual({ status: 200, body: { received: true, refund_id: 'rfd-rid-np-1', state: 'refundid_pending' } });
+    const again = (await fetchNumber(order)).body as RapiOrder;
+    expect(again.line_items.map((line) => line.returnable_quantity)).toEqual([1, 1]);
+    expect((await ledgerOf(order))!.timeline.filter((entry) => entry.event === 'order_opened')).toHaveLength(1);
+  });
+
+  it('opens the ledger exactly once when fetches and the poller open it at the same moment', async () => {
+    const order = neverPolled();
+    const intake = new ReturnIntake({
+      store: stack.runtime.store,
+      ledger: loadAp21LedgerSettings({}),
+      routing: { policy: 'apace_first', apaceEnabled: false, offerDays: 10 },
+    });
+    const client = new Ap21Client(loadAp21Config({ ...ap21.env }), { get: async () => stack.secrets.ap21, refresh: async () => undefined });
+    const polled = client.getOrder(order.personId, order.orderId).then((read) => intake.openLedger(read));
+    const fetched = await Promise.all(Array.from({ length: 4 }, () => fetchNumber(order)));
+    await polled;
+    expect(fetched.map((answer) => answer.status)).toEqual([200, 200, 200, 200]);
+    const ledger = (await ledgerOf(order))!;
+    expect(ledger.timeline.filter((entry) => entry.event === 'order_opened')).toHaveLength(1);
+    expect(Object.values(ledger.lines).map((line) => line.available)).toEqual([3, 1]);
+  });
+
+  it('answers 404, writing nothing, for an order Ap21 does not have and for the wrong e-mail; 503 while Ap21 is down', async () => {
+    const order = neverPolled();
+    const before = await tableSnapshot(stack.dynamo.endpoint);
+    ap21.sim.injectFailures(1, { status: 503 });
+    const down = await fetchNumber(order);
+    expect([down.status, (down.body as { error: { code: string } }).error.code]).toEqual([503, 'ap21_unavailable']);
+    // Control: a 404 that is not Ap21's "no data" (an IIS page: a wrong AP21_API_URL) is no missing order.
+    ap21.sim.injectFailures(1, { status: 404, body: '<html><body>The resource cannot be found.</body></html>' });
+    const misrouted = await fetchNumber(order);
+    expect([misrouted.status, (misrouted.body as { error: { code: string } }).error.code]).toEqual([503, 'ap21_unavailable']);
+    const unknown = await portal.fetchOrder({ order_number: 'W7777777', email: 'carol@example.com' });
+    const wrongEmail = await fetchNumber(order, 'mallory@example.com');
+    expect(unknown).toEqual({ status: 404, body: { error: { code: 'order_not_found', message: 'no order matches this order number and e-mail address' } } });
+    expect(wrongEmail).toEqual(unknown);
+    expect(await tableSnapshot(stack.dynamo.endpoint)).toEqual(before);
+    expect((await fetchNumber(order)).status).toBe(200);
   });
 });
 

@@ -199,6 +199,23 @@ export class Ap21Client {
   }
 
   /**
+   * `GET /OrderNumbers/{n}` — the order with this web order number, without its person id: the
+   * same `<Order>` as the single-order GET, read from the websales table; 404 when Ap21 has no such
+   * order (docs/providers.md §3, Retail API guide p.140). How Refundid and pushes name an order.
+   * Undefined when Ap21 says it has no such order (404 with "No data found" or an empty body); any
+   * other 404 (an IIS page: a wrong AP21_API_URL) is thrown, so it cannot pass for "no such order".
+   */
+  async getOrderByNumber(orderNumber: string): Promise<Ap21Order | undefined> {
+    const number = validInput(plainText(30), orderNumber, 'orderNumber');
+    const what = `order number ${number}`;
+    const response = await this.send('GET', `OrderNumbers/${encodeURIComponent(number)}`, {}, what);
+    if (isNoDataFound(response)) return undefined;
+    const root = this.document(response, what);
+    if (root.name !== 'Order') throw new Ap21ResponseError(`Ap21 answered ${what} with <${quoted(root.name)}>, expected <Order>`);
+    return readOrder(root, this.readContext);
+  }
+
+  /**
    * The returns of an order. UNCONFIRMED endpoint (AP21_RETURNS_LIST_PATH): the guide documents
    * only the single-return GET. "No data found" (404) means no returns. Each return is read on its
    * own, as the orders of a page are.

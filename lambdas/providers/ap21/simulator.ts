@@ -23,7 +23,8 @@ export type { Ap21Corruption, SimLineSeed, SimOrder, SimPaymentSeed, SimPerson, 
 
 /**
  * A stand-in for the Ap21 Retail API (local runs and tests only), serving the endpoints the
- * client uses with the guide's full documents (simulator-documents.ts). Documented behaviour
+ * client uses with the guide's full documents (simulator-documents.ts), `GET /OrderNumbers/{n}`
+ * (the order by its web order number) included. Documented behaviour
  * (guide 2025.1) it reproduces: mandatory `countryCode`, `updatedAfter` wall-clock times,
  * `startRow`/`pageRows` with `TotalRows`, 5421 without `updatedAfter`, 5034 for bad paging,
  * return validation codes 5052/5133/5135/5136/5138/5139/5140/5141/5142/5143/5084/5085/5211,
@@ -80,6 +81,7 @@ export type Ap21Endpoint =
   | 'GET /Orders'
   | 'GET /Persons/{pid}'
   | 'GET /Persons/{pid}/Orders/{oid}'
+  | 'GET /OrderNumbers/{n}'
   | 'GET /Persons/{pid}/Orders/{oid}/Returns'
   | 'GET /Persons/{pid}/Orders/{oid}/Returns/{rid}'
   | 'POST /Persons/{pid}/Orders/{oid}/Returns';
@@ -205,6 +207,7 @@ export class Ap21Simulator implements Simulator {
     { method: 'GET', pattern: /^\/Orders$/i, endpoint: 'GET /Orders', serve: (call) => this.listOrders(call) },
     { method: 'GET', pattern: /^\/Persons\/(\d+)$/i, endpoint: 'GET /Persons/{pid}', serve: (call) => this.getPerson(call) },
     { method: 'GET', pattern: /^\/Persons\/(\d+)\/Orders\/(\d+)$/i, endpoint: 'GET /Persons/{pid}/Orders/{oid}', serve: (call) => this.getOrder(call) },
+    { method: 'GET', pattern: /^\/OrderNumbers\/([^/]+)$/i, endpoint: 'GET /OrderNumbers/{n}', serve: (call) => this.getOrderByNumber(call) },
     {
       method: 'GET',
       pattern: /^\/Persons\/(\d+)\/Orders\/(\d+)\/Returns$/i,
@@ -459,6 +462,19 @@ export class Ap21Simulator implements Simulator {
 
   private getOrder({ ids, context }: RouteCall): SimResponse {
     const order = this.pathOrder(ids);
+    if (!order) return failureResponse(NO_DATA);
+    return { status: 200, headers: XML_HEADERS, body: orderDocument(order, 1, this.persons.get(order.personId), context) };
+  }
+
+  /** `GET /OrderNumbers/{n}`: the same `<Order>` as the single-order GET, found by its web order number (guide p.140). */
+  private getOrderByNumber({ ids, context }: RouteCall): SimResponse {
+    let wanted: string;
+    try {
+      wanted = decodeURIComponent(ids[0] ?? '').toLowerCase();
+    } catch {
+      return failureResponse(NO_DATA);
+    }
+    const order = [...this.orders.values()].find((candidate) => candidate.orderNumber.toLowerCase() === wanted);
     if (!order) return failureResponse(NO_DATA);
     return { status: 200, headers: XML_HEADERS, body: orderDocument(order, 1, this.persons.get(order.personId), context) };
   }
