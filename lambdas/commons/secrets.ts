@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { RuntimeConfig } from './config';
 import type * as z from 'zod/mini';
 import { describeIssues } from './validation';
@@ -13,16 +13,47 @@ export interface SecretSource {
   get(name: SecretName, options: { forceFetch: boolean }): Promise<unknown>;
 }
 
+/** The one call SecretsManagerSource makes: a port, so tests can stand in for the client. */
+export type SecretsManagerPort = Pick<SecretsManagerClient, 'send'>;
+
+/**
+ * Secrets Manager, cached per container for `maxAgeSeconds` (one GetSecretValue per secret per
+ * container and max age; concurrent first reads share one call). `forceFetch` bypasses the cache
+ * after a rotation. The secret string is JSON (README, "Secrets").
+ */
 export class SecretsManagerSource implements SecretSource {
+  private readonly cache = new Map<SecretName, { value: Promise<unknown>; expiresAt: number }>();
+
   constructor(
-    private readonly provider: SecretsProvider,
+    private readonly client: SecretsManagerPort,
     private readonly prefix: string,
     private readonly maxAgeSeconds: number,
+    private readonly now: () => number = Date.now,
   ) {}
 
   get(name: SecretName, { forceFetch }: { forceFetch: boolean }): Promise<unknown> {
-    // Powertools caches per container for maxAge; forceFetch bypasses it after a rotation.
-    return this.provider.get(`${this.prefix}${name}`, { transform: 'json', maxAge: this.maxAgeSeconds, forceFetch });
+    const cached = this.cache.get(name);
+    if (!forceFetch && cached && cached.expiresAt > this.now()) return cached.value;
+    const value = this.fetch(name);
+    const entry = { value, expiresAt: this.now() + this.maxAgeSeconds * 1000 };
+    this.cache.set(name, entry);
+    // A failed read is not cached: the next call asks again.
+    value.catch(() => {
+      if (this.cache.get(name) === entry) this.cache.delete(name);
+    });
+    return value;
+  }
+
+  private async fetch(name: SecretName): Promise<unknown> {
+    const answer = await this.client.send(new GetSecretValueCommand({ SecretId: `${this.prefix}${name}` }));
+    const text = answer.SecretString ?? (answer.SecretBinary ? Buffer.from(answer.SecretBinary).toString('utf8') : undefined);
+    if (text === undefined) throw new SecretUnavailableError(`secret ${name} has no value`);
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
+      // Never the text itself: it is the secret.
+      throw new SecretUnavailableError(`secret ${name} is not JSON`);
+    }
   }
 }
 
@@ -90,5 +121,5 @@ export class SecretReader<T> {
 
 export function createSecretSource(config: RuntimeConfig): SecretSource {
   if (config.SECRETS_SOURCE === 'file') return new LocalFileSource(config.LOCAL_SECRETS_FILE);
-  return new SecretsManagerSource(new SecretsProvider(), config.secretsPrefix, config.SECRETS_MAX_AGE_SECONDS);
+  return new SecretsManagerSource(new SecretsManagerClient({}), config.secretsPrefix, config.SECRETS_MAX_AGE_SECONDS);
 }

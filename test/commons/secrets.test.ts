@@ -1,5 +1,4 @@
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
 import { mockClient } from 'aws-sdk-client-mock';
 import { SecretReader, SecretsManagerSource, SecretUnavailableError } from '../../lambdas/commons/secrets';
 import { apaceSecretSchema } from '../../lambdas/providers/apace/schemas';
@@ -8,9 +7,9 @@ import { apaceSecretSchema } from '../../lambdas/providers/apace/schemas';
 const secretsManager = mockClient(SecretsManagerClient);
 const secret = (apiSecret: string) => JSON.stringify({ publicId: 'p', apiSecret, callbackKeys: { k1: 'k'.repeat(32) }, callbackKeyId: 'k1' });
 
-function reader(maxAgeSeconds = 300) {
-  const provider = new SecretsProvider({ awsSdkV3Client: new SecretsManagerClient({ region: 'ap-southeast-2' }) });
-  return new SecretReader(new SecretsManagerSource(provider, 'refund-relay/test/', maxAgeSeconds), 'apace', apaceSecretSchema);
+function reader(maxAgeSeconds = 300, now: () => number = Date.now) {
+  const client = new SecretsManagerClient({ region: 'ap-southeast-2' });
+  return new SecretReader(new SecretsManagerSource(client, 'refund-relay/test/', maxAgeSeconds, now), 'apace', apaceSecretSchema);
 }
 
 beforeEach(() => secretsManager.reset());
@@ -49,5 +48,42 @@ describe('secrets from Secrets Manager', () => {
     expect(error).toBeInstanceOf(SecretUnavailableError);
     expect((error as Error).message).toMatch(/callbackKeys\.k1/);
     expect((error as Error).message).not.toMatch(/very-secret-value|short/);
+  });
+
+  it('reads again once the max age has passed, and concurrent first reads share one call', async () => {
+    secretsManager
+      .on(GetSecretValueCommand)
+      .resolvesOnce({ SecretString: secret('s1') })
+      .resolves({ SecretString: secret('s2') });
+    let clock = 1_000_000;
+    const apace = reader(300, () => clock);
+    const first = await Promise.all(Array.from({ length: 10 }, () => apace.get()));
+    expect(first.map((s) => s.apiSecret)).toEqual(Array(10).fill('s1'));
+    expect(secretsManager.commandCalls(GetSecretValueCommand)).toHaveLength(1);
+    clock += 299_000;
+    expect((await apace.get()).apiSecret).toBe('s1');
+    clock += 2_000;
+    expect((await apace.get()).apiSecret).toBe('s2');
+    expect(secretsManager.commandCalls(GetSecretValueCommand)).toHaveLength(2);
+  });
+
+  it('does not cache a failed read, and never echoes a secret that is not JSON', async () => {
+    secretsManager
+      .on(GetSecretValueCommand)
+      .rejectsOnce(new Error('ThrottlingException'))
+      .resolvesOnce({ SecretString: 'not-json-super-secret' })
+      .resolves({ SecretString: secret('s1') });
+    const apace = reader();
+    await expect(apace.get()).rejects.toThrow('ThrottlingException');
+    const error = await apace.get().catch((e: Error) => e);
+    expect(error).toBeInstanceOf(SecretUnavailableError);
+    expect((error as Error).message).toBe('secret apace is not JSON');
+    expect((await apace.get()).apiSecret).toBe('s1');
+    expect(secretsManager.commandCalls(GetSecretValueCommand)).toHaveLength(3);
+  });
+
+  it('reads a secret stored as binary', async () => {
+    secretsManager.on(GetSecretValueCommand).resolves({ SecretBinary: new TextEncoder().encode(secret('b1')) });
+    expect((await reader().get()).apiSecret).toBe('b1');
   });
 });
