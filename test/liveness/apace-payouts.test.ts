@@ -26,7 +26,7 @@ async function pendingInbox(orderId: string) {
 }
 
 describe('Apace payouts that fail end on the card, without an operator', () => {
-  it('pending → failed → pending again: the repeated pending is checked with Apace, and the card reversal pays once', async () => {
+  it('pending → failed → pending again: the repeated pending books nothing, and the card reversal pays once', async () => {
     const { refundId, apaceRefundId } = await world.offeredRefund('lv-apace-1');
     expect(await world.apace.customerAccepts(apaceRefundId!, '7001')).toBe('paid');
     expect(await world.apace.payoutFails(apaceRefundId!)).toBe(true);
