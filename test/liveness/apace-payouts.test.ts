@@ -1,4 +1,5 @@
 import { apaceInboxKey } from '../../lambdas/services/apace-callbacks';
+import { endRefund } from '../../lambdas/services/operator-actions';
 import { INBOX_REPLAY_AFTER_MS } from '../../lambdas/services/sweeper';
 import { eventually } from '../providers/apace/harness';
 import { apaceWebhook } from '../support/fixtures';
@@ -93,5 +94,34 @@ describe('Apace payouts that fail end on the card, without an operator', () => {
     expect(confirmed.confirmedAt).toBeDefined();
     expect(confirmed.nextAttemptAt).toBeUndefined();
     expect(world.apace.payouts().get(refundId)).toBe(1);
+  });
+
+  it('paid at pending, the failed webhook lost: the follow-up finds the payout failed and the card pays', async () => {
+    const { refundId, apaceRefundId } = await world.offeredRefund('lv-apace-5');
+    expect(await world.apace.customerAccepts(apaceRefundId!, '7001')).toBe('paid');
+    await eventually(async () => ((await world.refund('lv-apace-5', refundId)).state === 'paid' ? true : undefined));
+    world.refuseDeliveries(1);
+    expect(await world.apace.payoutFails(apaceRefundId!)).toBe(true);
+    expect((await world.refund('lv-apace-5', refundId)).channel).toBe('apace');
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    await world.runSweeper();
+    await expectPaidOnceByCard('lv-apace-5', refundId);
+  });
+
+  it('an operator re-routes an Apace refund in review whose payout failed: no loop, the card pays', async () => {
+    const { refundId, apaceRefundId } = await world.offeredRefund('lv-apace-6');
+    // Neither webhook reaches us; the refund waits in review on the Apace channel.
+    world.refuseDeliveries(2);
+    expect(await world.apace.customerAccepts(apaceRefundId!, '7001')).toBe('paid');
+    expect(await world.apace.payoutFails(apaceRefundId!)).toBe(true);
+    const { store } = world.stack.runtime;
+    const ctx = { now: new Date().toISOString(), claimWindowMs: 0 };
+    await store.applyEvent('lv-apace-6', refundId, 'offer_cancel_started', ctx, { actor: 'dispatcher' });
+    await store.applyEvent('lv-apace-6', refundId, 'review_required', { ...ctx, reason: 'Apace refused the cancel' }, { actor: 'dispatcher' });
+    const refund = await world.refund('lv-apace-6', refundId);
+    const outcome = await endRefund(store, 'reroute', { orderId: 'lv-apace-6', refund, reason: 'customer still unpaid', operator: 'oncall', ...ctx });
+    expect(outcome.done).toBe(true);
+    await world.runSweeper();
+    await expectPaidOnceByCard('lv-apace-6', refundId);
   });
 });
