@@ -73,7 +73,18 @@ export const FUNCTIONS: readonly FunctionDefinition[] = [
     memoryMb: 512,
     timeoutSeconds: DISPATCH_BUDGET.functionTimeout.toSeconds(),
   },
-  { name: 'sweeper', secrets: [], callsOut: [], table: 'read', dispatchQueue: 'send', memoryMb: 256, timeoutSeconds: 30, schedule: 'rate(1 minute)' },
+  // Reads Apace's own record of a refund whose webhook contradicted what we knew, and of one whose
+  // `processed` is overdue, and applies stored notifications again (docs/design.md §2.5).
+  {
+    name: 'sweeper',
+    secrets: ['apace'],
+    callsOut: ['apace'],
+    table: 'readWrite',
+    dispatchQueue: 'send',
+    memoryMb: 256,
+    timeoutSeconds: 30,
+    schedule: 'rate(1 minute)',
+  },
   // A run stops after AP21_POLL_MAX_SECONDS (50 s), before the next one starts. Two runs that
   // overlap anyway are safe (ingestion is idempotent, the watermark moves by a conditional write),
   // so no reserved concurrency, which a new account's concurrency quota of 10 cannot give.

@@ -1,11 +1,11 @@
 import { mkdir } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { createAp21Poller } from '../lambdas/functions/ap21-runtime';
-import { createDispatcher } from '../lambdas/functions/dispatch-runtime';
+import { createDispatcher, createInboxReplay } from '../lambdas/functions/dispatch-runtime';
 import { runtime } from '../lambdas/functions/runtime';
 import { logger } from '../lambdas/commons/logger';
 import { LocalQueue } from '../lambdas/services/local-queue';
-import { sweep } from '../lambdas/services/sweeper';
+import { replayInbox, sweep } from '../lambdas/services/sweeper';
 import { ensureTable, startDynalite } from './dynamodb';
 import { applyLocalEnvironment, localSettings } from './environment';
 import { ensureLocalSecrets, type generateLocalSecrets } from './secrets-file';
@@ -42,8 +42,11 @@ async function main(): Promise<void> {
   const rt = runtime();
   const dispatcher = createDispatcher(rt);
   const queue = new LocalQueue((orderId) => dispatcher.processOrder(orderId));
+  const inbox = createInboxReplay(rt);
   const sweeper = setInterval(() => {
-    sweep(rt.store, queue, Date.now()).catch((error: unknown) => logger.warn('sweep failed', { error }));
+    replayInbox(inbox, Date.now())
+      .then(() => sweep(rt.store, queue, Date.now()))
+      .catch((error: unknown) => logger.warn('sweep failed', { error }));
   }, settings.sweepIntervalMs);
   // The Ap21 poller, as the scheduled Lambda runs it; one run at a time.
   const poller = createAp21Poller(rt, process.env, queue);

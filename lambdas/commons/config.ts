@@ -22,6 +22,13 @@ const schema = z.object({
   APACE_CLAIM_WINDOW_SECONDS: seconds(900),
   /** How long callback tokens stay valid after the offer expires (webhook retries arrive late). */
   APACE_CALLBACK_GRACE_SECONDS: seconds(7 * 24 * 3600),
+  /**
+   * How long after Apace's `pending` its `processed` may take before the refund is followed up with
+   * Apace's own record (docs/design.md §2.5), and again every `DISPATCH_SYNC_DELAY_MS` until settled.
+   */
+  APACE_PROCESSED_WITHIN_SECONDS: seconds(3600),
+  /** The currency of the stage's Apace vendor account: Apace pays only in it (`refund_amount` is a bare decimal). */
+  APACE_CURRENCY: z._default(z.string().check(z.regex(/^[A-Z]{3}$/)), 'AUD'),
   /** Apace first with card reversal as fallback, or card reversal only (stage config). */
   ROUTING_POLICY: z._default(z.enum(['apace_first', 'reversal_only']), 'apace_first'),
   /** Provider calls per refund and channel before it goes to manual review. */

@@ -10,7 +10,11 @@ export type MetricName =
   /** An Ap21 order or return newly set aside for an operator (with RefundsInManualReview). */
   | 'Ap21OrdersIsolated'
   /** Per poller run: Ap21 orders and returns set aside and not yet gone through. */
-  | 'Ap21IsolationsOpen';
+  | 'Ap21IsolationsOpen'
+  /** Per sweep: Apace notifications stored and still not applied or checked a minute on. */
+  | 'InboxRecordsWaiting'
+  /** A refund paid at Apace's `pending` whose `processed` is overdue, found so again at a follow-up. */
+  | 'ApacePayoutsUnconfirmed';
 
 export function emitMetric(name: MetricName, value: number, unit: 'Count' | 'Seconds' = 'Count', env: NodeJS.ProcessEnv = process.env): void {
   if (!env.AWS_LAMBDA_FUNCTION_NAME) return;

@@ -88,8 +88,12 @@ export type LedgerEffect = 'hold' | 'settle' | 'release' | 'reopen';
  * - `unconfirmed`: the Apace payment has not been confirmed yet (makes `processed` idempotent).
  * - `due`: the refund's work is due, i.e. no other dispatcher holds a lease on it. Claims take
  *   the lease, so of two dispatchers holding the same snapshot only one can claim.
+ * - `payout_not_failed`: Apace has not reported this refund's payout failed. After a failure only
+ *   Apace's own record may book an Apace payment (docs/design.md §2.5, truth before money).
+ * - `off_apace`: the refund is not routed through Apace (an operator's re-route needs no cancel).
+ * - `never_offered`: no Apace create was ever attempted, so Apace has never heard of the refund.
  */
-export type Guard = 'apace_quiet' | 'unconfirmed' | 'due';
+export type Guard = 'apace_quiet' | 'unconfirmed' | 'due' | 'payout_not_failed' | 'off_apace' | 'never_offered';
 
 export interface TransitionRule {
   readonly from: readonly RefundState[];
@@ -106,6 +110,13 @@ export interface TransitionRule {
   readonly countsAttempt?: boolean;
   /** Starts a fresh attempt budget (a new channel, or an operator's redrive). */
   readonly resetsAttempts?: boolean;
+  /**
+   * Paid at Apace's `pending`: its `processed` is awaited, and the refund is followed up with Apace
+   * at `nextAttemptAt` (default: `apaceProcessedWithinMs` from now) until confirmed or found failed.
+   */
+  readonly awaitsProcessed?: boolean;
+  /** Records `refs.apacePayout = 'failed'`: from then on only Apace's own record books an Apace payment. */
+  readonly recordsPayoutFailed?: boolean;
 }
 
 const APACE_PAYABLE: readonly RefundState[] = ['offer_pending', 'offered', 'offer_cancelling', 'reversal_pending'];
@@ -121,24 +132,62 @@ export const RULES = {
   offer_cancel_started: { from: ['offer_pending', 'offered'], to: 'offer_cancelling', ledger: 'hold', guard: 'apace_quiet', resetsAttempts: true },
   offer_cancelled: { from: ['offer_cancelling'], to: 'reversal_pending', channel: 'reversal', ledger: 'hold', resetsAttempts: true },
   offer_cancel_refused: { from: ['offer_cancelling'], to: 'offered', ledger: 'hold' },
-  apace_paid: { from: APACE_PAYABLE, to: 'paid', channel: 'apace', ledger: 'settle', stamps: ['paidAt'] },
+  apace_paid: { from: APACE_PAYABLE, to: 'paid', channel: 'apace', ledger: 'settle', guard: 'payout_not_failed', stamps: ['paidAt'], awaitsProcessed: true },
   apace_paid_after_review: {
     from: ['manual_review'],
     onlyChannel: 'apace',
     to: 'paid',
     ledger: 'settle',
+    guard: 'payout_not_failed',
     stamps: ['paidAt'],
+    awaitsProcessed: true,
   },
   apace_processed: {
     from: APACE_PAYABLE,
     to: 'paid',
     channel: 'apace',
     ledger: 'settle',
+    guard: 'payout_not_failed',
     stamps: ['paidAt', 'confirmedAt'],
   },
   apace_confirmed: { from: ['paid'], onlyChannel: 'apace', to: 'paid', ledger: 'hold', guard: 'unconfirmed', stamps: ['confirmedAt'] },
-  /** Apace said `pending`, then that the payout failed: the customer has nothing, an operator decides. */
-  apace_failed: { from: ['paid'], onlyChannel: 'apace', to: 'manual_review', ledger: 'reopen', guard: 'unconfirmed' },
+  /** Paid at `pending`, `processed` still missing: asked Apace again, ask again at `nextAttemptAt`. */
+  apace_follow_up: { from: ['paid'], onlyChannel: 'apace', to: 'unchanged', ledger: 'hold', guard: 'unconfirmed', awaitsProcessed: true },
+  /**
+   * Apace reports (and, when that contradicted what we knew, its own record confirms) that the
+   * payout of a refund booked paid at `pending` failed: the customer has nothing. Apace can no
+   * longer pay a failed offer, so no cancel is needed: the units are held again and the refund goes
+   * straight to card reversal (docs/design.md §2.5). Callers record `refs.apacePayout = 'failed'`.
+   */
+  apace_payout_failed: {
+    from: ['paid'],
+    onlyChannel: 'apace',
+    to: 'reversal_pending',
+    channel: 'reversal',
+    ledger: 'reopen',
+    resetsAttempts: true,
+    recordsPayoutFailed: true,
+  },
+  /** The same for an offer whose payout failed before we booked it (`failed` first, or a cancel refused as failed). */
+  apace_offer_failed: {
+    from: ['offer_pending', 'offered', 'offer_cancelling', 'manual_review'],
+    onlyChannel: 'apace',
+    to: 'reversal_pending',
+    channel: 'reversal',
+    ledger: 'hold',
+    resetsAttempts: true,
+    recordsPayoutFailed: true,
+  },
+  /** Apace never heard of the refund and must not (e.g. its currency is not Apace's): card reversal at once. */
+  apace_skipped: {
+    from: ['offer_pending'],
+    onlyChannel: 'apace',
+    to: 'reversal_pending',
+    channel: 'reversal',
+    ledger: 'hold',
+    guard: 'never_offered',
+    resetsAttempts: true,
+  },
   reversal_submitted: { from: ['reversal_pending'], to: 'reversal_submitted', ledger: 'hold', countsAttempt: true, guard: 'due' },
   reversal_succeeded: { from: ['reversal_submitted'], to: 'paid', ledger: 'settle', stamps: ['paidAt'] },
   reversal_retry: { from: ['reversal_submitted'], to: 'reversal_pending', ledger: 'hold' },
@@ -165,6 +214,15 @@ export const RULES = {
   redrive_reversal: { from: ['manual_review'], onlyChannel: 'reversal', to: 'reversal_pending', ledger: 'hold', resetsAttempts: true },
   redrive_apace: { from: ['manual_review'], onlyChannel: 'apace', to: 'offer_cancelling', ledger: 'hold', guard: 'apace_quiet', resetsAttempts: true },
   released_by_operator: { from: ['manual_review'], to: 'released', ledger: 'release' },
+  /** An operator sends a refund in review that Apace cannot pay to card reversal (an Apace one goes through `redrive_apace` or `apace_offer_failed`). */
+  rerouted_by_operator: {
+    from: ['manual_review'],
+    to: 'reversal_pending',
+    channel: 'reversal',
+    ledger: 'hold',
+    guard: 'off_apace',
+    resetsAttempts: true,
+  },
   /**
    * Notes another system's id for the refund (e.g. the Ap21 return that shows a Refundid RMA).
    * Only from states without outbound work: in a work state or `offered`, a bookkeeping write
@@ -190,7 +248,12 @@ export interface TransitionContext {
   readonly refs?: Readonly<Record<string, string>>;
   /** When the outbound work of a work state should be attempted; now when absent. */
   readonly nextAttemptAt?: string;
+  /** How long after a `pending` Apace's `processed` may take before we ask Apace (`APACE_PROCESSED_WITHIN_SECONDS`). */
+  readonly apaceProcessedWithinMs?: number;
 }
+
+/** `APACE_PROCESSED_WITHIN_SECONDS`' default: an hour, against the ~20 s Apace documents (docs/providers.md §1). */
+export const DEFAULT_APACE_PROCESSED_WITHIN_MS = 3_600_000;
 
 /**
  * Why an event did not apply. `superseded`: the refund changed between the caller's snapshot and
@@ -220,6 +283,12 @@ export function guardHolds(refund: Refund, guard: Guard | undefined, ctx: Transi
       return refund.confirmedAt === undefined;
     case 'due':
       return refund.nextAttemptAt === undefined || refund.nextAttemptAt <= ctx.now;
+    case 'payout_not_failed':
+      return !apacePayoutFailed(refund);
+    case 'off_apace':
+      return refund.channel !== 'apace';
+    case 'never_offered':
+      return refund.attempts === 0 && refund.refs.apaceRefundId === undefined;
   }
 }
 
@@ -240,7 +309,7 @@ export function planTransition(refund: Refund, event: RefundEvent, ctx: Transiti
     state: to,
     channel: rule.channel ?? refund.channel,
     updatedAt: ctx.now,
-    refs: { ...refund.refs, ...ctx.refs },
+    refs: { ...refund.refs, ...ctx.refs, ...(rule.recordsPayoutFailed && { apacePayout: 'failed' }) },
   };
   for (const stamp of rule.stamps ?? []) next[stamp] = (refund as unknown as Record<string, unknown>)[stamp] ?? ctx.now;
   if (rule.resetsAttempts) next.attempts = 0;
@@ -249,6 +318,8 @@ export function planTransition(refund: Refund, event: RefundEvent, ctx: Transiti
   else if (rule.to !== 'unchanged') delete next.reason;
   if (WORK_STATES.has(to)) next.nextAttemptAt = ctx.nextAttemptAt ?? ctx.now;
   else if (to === 'offered' && ctx.nextAttemptAt !== undefined) next.nextAttemptAt = ctx.nextAttemptAt;
+  else if (rule.awaitsProcessed && next.confirmedAt === undefined)
+    next.nextAttemptAt = ctx.nextAttemptAt ?? new Date(Date.parse(ctx.now) + (ctx.apaceProcessedWithinMs ?? DEFAULT_APACE_PROCESSED_WITHIN_MS)).toISOString();
   else delete next.nextAttemptAt;
   return { ok: true, refund: next as unknown as Refund, ledger: rule.ledger };
 }
@@ -273,12 +344,23 @@ export function verificationAnswer(view: VerificationView, now: string): Verific
   return issuedElsewhere ? { allow_refund: false, refund_issued: true } : { allow_refund: false };
 }
 
+/** Apace reported this refund's payout failed (recorded by `apace_payout_failed` / `apace_offer_failed`). */
+export function apacePayoutFailed(refund: Pick<Refund, 'refs'>): boolean {
+  return refund.refs.apacePayout === 'failed';
+}
+
+/** Paid through Apace at `pending`, `processed` not yet seen: followed up with Apace at `nextAttemptAt`. */
+export function awaitsApaceConfirmation(refund: Refund): boolean {
+  return refund.state === 'paid' && refund.channel === 'apace' && refund.confirmedAt === undefined && refund.nextAttemptAt !== undefined;
+}
+
 /**
  * When a refund next needs refund-relay to act, or undefined when it waits on nobody but others.
  * An offer is due when it expires (to be cancelled) or when a follow-up was scheduled for it.
  */
 export function refundDueAt(refund: Refund): string | undefined {
   if (WORK_STATES.has(refund.state)) return refund.nextAttemptAt ?? refund.updatedAt;
+  if (awaitsApaceConfirmation(refund)) return refund.nextAttemptAt;
   if (refund.state !== 'offered') return undefined;
   const expiry = refund.offerExpiresAt ?? refund.updatedAt;
   return refund.nextAttemptAt && refund.nextAttemptAt > expiry ? refund.nextAttemptAt : expiry;

@@ -8,7 +8,7 @@ import { applyApaceNotification } from '../services/apace-callbacks';
 import { refundIdsFrom } from './callback-path';
 import { runtime } from './runtime';
 
-const { store, secret, claimWindowMs } = runtime();
+const { store, secret, claimWindowMs, apaceProcessedWithinMs } = runtime();
 const apaceSecret = secret('apace', apaceSecretSchema);
 
 /** POST /apace/orders/{orderId}/refunds/{refundId}/notification?auth_token= → {received: true} */
@@ -22,6 +22,6 @@ export const handler = httpHandler({ name: 'apace.notification', maxBodyBytes: 3
   if (notification.order_id !== ids.orderId) {
     throw new UnprocessableEntityError('order_id in the body does not match the notification URL', 'order_mismatch');
   }
-  await applyApaceNotification(store, ids, notification, raw, { now: new Date(now).toISOString(), claimWindowMs });
+  await applyApaceNotification(store, ids, notification, raw, { now: new Date(now).toISOString(), claimWindowMs, apaceProcessedWithinMs });
   return { status: 200, body: { received: true } };
 });

@@ -21,6 +21,7 @@ import type { ReversalConnector } from '../providers/reversal';
 import type { ApaceOffers } from '../services/apace-offers';
 import { Dispatcher, type CallBudget, type DispatcherDeps } from '../services/dispatcher';
 import type { RetryPolicy } from '../services/retry-policy';
+import type { InboxReplayDeps } from '../services/sweeper';
 import type { Runtime } from './runtime';
 
 export function retryPolicy(config: Runtime['config']): RetryPolicy {
@@ -63,6 +64,12 @@ export function createApaceOffers(rt: Runtime, env: NodeJS.ProcessEnv = process.
   return env.APACE_API_URL ? new ApaceOffersAdapter(new ApaceClient(rt.secret('apace', apaceSecretSchema), loadApaceConfig(env))) : undefined;
 }
 
+/** What the sweeper's inbox replay needs: the store, and Apace's own record when Apace is configured. */
+export function createInboxReplay(rt: Runtime, env: NodeJS.ProcessEnv = process.env): InboxReplayDeps {
+  const apace = createApaceOffers(rt, env);
+  return { store: rt.store, claimWindowMs: rt.claimWindowMs, apaceProcessedWithinMs: rt.apaceProcessedWithinMs, ...(apace && { apace }) };
+}
+
 /**
  * The dispatcher with every provider this stage configures: a connector exists only when its base
  * URL is set, so a stage without Optty simply sends Optty refunds to manual review.
@@ -78,6 +85,7 @@ export function createDispatcher(rt: Runtime, env: NodeJS.ProcessEnv = process.e
     policy: retryPolicy(rt.config),
     callBudget: callBudget(rt.config, env),
     claimWindowMs: rt.claimWindowMs,
+    apaceProcessedWithinMs: rt.apaceProcessedWithinMs,
     callbackUrls: async (orderId, refundId, offerExpiresAt) =>
       callbackUrls(rt.config.PUBLIC_BASE_URL, await apaceSecret.get(), orderId, refundId, Date.parse(offerExpiresAt) + graceMs),
     ...overrides,

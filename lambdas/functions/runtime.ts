@@ -15,6 +15,8 @@ export interface Runtime {
   readonly secrets: SecretSource;
   secret: <T>(name: SecretName, schema: z.ZodMiniType<T>) => SecretReader<T>;
   readonly claimWindowMs: number;
+  /** `APACE_PROCESSED_WITHIN_SECONDS` in ms: when a refund paid at Apace's `pending` is followed up. */
+  readonly apaceProcessedWithinMs: number;
 }
 
 let instance: Runtime | undefined;
@@ -39,5 +41,6 @@ export function createRuntime(env: NodeJS.ProcessEnv = process.env): Runtime {
       return reader as SecretReader<T>;
     },
     claimWindowMs: config.APACE_CLAIM_WINDOW_SECONDS * 1000,
+    apaceProcessedWithinMs: config.APACE_PROCESSED_WITHIN_SECONDS * 1000,
   };
 }

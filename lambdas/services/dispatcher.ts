@@ -16,6 +16,8 @@ export interface DispatcherDeps {
   readonly reversals: Partial<Record<PaymentProvider, ReversalConnector>>;
   readonly policy: RetryPolicy;
   readonly claimWindowMs: number;
+  /** `APACE_PROCESSED_WITHIN_SECONDS` in ms: when a refund paid at Apace's `pending` is first followed up. */
+  readonly apaceProcessedWithinMs?: number;
   readonly callbackUrls: (orderId: string, refundId: string, offerExpiresAt: string) => Promise<CallbackUrls>;
   /**
    * How long one provider operation of each channel may take (its configured timeout; Optty's
@@ -104,6 +106,8 @@ export class Dispatcher {
         return this.submitReversal(order, refund);
       case 'reversal_submitted':
         return this.followUpReversal(order, refund);
+      case 'paid':
+        return this.followUpPayout(order, refund);
       default:
         return Promise.resolve('nothing to do');
     }
@@ -190,7 +194,7 @@ export class Dispatcher {
 
   /** Apace would not cancel: its payout is under way or done (book it; the webhook may be lost) or failed. */
   private async cancelRefused(order: Order, refund: Refund, payout: 'pending' | 'processed' | 'failed' | 'unknown', reason: string): Promise<string> {
-    if (payout === 'failed') return this.review(order, refund, `Apace reports its payout failed and will not cancel the offer (${reason})`);
+    if (payout === 'failed') return this.payoutFailed(order, refund, `Apace will not cancel: its payout failed (${reason})`);
     if (payout === 'unknown') {
       await this.apply(order, refund, 'offer_cancel_refused', { nextAttemptAt: later(this.now(), this.deps.policy.syncDelayMs) }, reason);
       return 'Apace refused to cancel; following up';
@@ -205,6 +209,7 @@ export class Dispatcher {
     const apaceRefundId = refund.refs.apaceRefundId;
     if (apace && apaceRefundId) {
       const status = await apace.status(apaceRefundId);
+      if (status.kind === 'found' && status.payout === 'failed') return this.payoutFailed(order, refund, 'Apace reports the payout failed');
       if (status.kind === 'found' && (status.payout === 'pending' || status.payout === 'processed')) {
         const event = status.payout === 'processed' ? 'apace_processed' : 'apace_paid';
         const paid = await this.apply(order, refund, event, {}, `Apace reports payout ${status.payout}; its webhook had not arrived`);
@@ -222,6 +227,40 @@ export class Dispatcher {
       return 'offer still live';
     }
     return this.leaveApace(order, refund, 'the Apace offer expired');
+  }
+
+  /**
+   * Apace's own record says the payout failed (docs/design.md §2.5): Apace can no longer pay the
+   * offer, so no cancel is needed; the units stay held and the refund goes to card reversal.
+   */
+  private async payoutFailed(order: Order, refund: Refund, note: string): Promise<string> {
+    const moved = await this.apply(order, refund, refund.state === 'paid' ? 'apace_payout_failed' : 'apace_offer_failed', {}, note);
+    return moved.applied ? this.submitReversal(order, moved.refund) : `not moved to reversal (${moved.why})`;
+  }
+
+  /**
+   * Paid at Apace's `pending`, its `processed` overdue: ask Apace's own record until it is confirmed
+   * (book it) or found failed (card reversal); meanwhile ask again every sync delay and count it.
+   */
+  private async followUpPayout(order: Order, refund: Refund): Promise<string> {
+    if (refund.channel !== 'apace' || refund.confirmedAt) return 'nothing to do';
+    const { apace } = this.deps;
+    const apaceRefundId = refund.refs.apaceRefundId;
+    let detail = 'Apace is not configured to ask';
+    if (apace && apaceRefundId) {
+      this.ensureTime('apace');
+      const status = await apace.status(apaceRefundId);
+      if (status.kind === 'found' && status.payout === 'processed') {
+        const confirmed = await this.apply(order, refund, 'apace_confirmed', {}, 'Apace reports the payout processed; its webhook had not arrived');
+        return confirmed.applied ? 'confirmed the Apace payout' : `not confirmed (${confirmed.why})`;
+      }
+      if (status.kind === 'found' && status.payout === 'failed') return this.payoutFailed(order, refund, 'Apace reports the payout failed');
+      detail = status.kind === 'found' ? `Apace reports payout ${status.payout}` : status.kind === 'not_found' ? 'Apace has no such refund' : status.reason;
+    } else if (!apaceRefundId) detail = 'no Apace refund id to ask about';
+    emitMetric('ApacePayoutsUnconfirmed', 1);
+    logger.warn('an Apace payout is still unconfirmed', { order_id: order.orderId, refund_id: refund.id, detail });
+    await this.apply(order, refund, 'apace_follow_up', { nextAttemptAt: later(this.now(), this.deps.policy.syncDelayMs) }, `processed overdue: ${detail}`);
+    return `Apace payout unconfirmed: ${detail}`;
   }
 
   private async submitReversal(order: Order, refund: Refund): Promise<string> {
@@ -299,18 +338,23 @@ export class Dispatcher {
    * refund stays due as it was.
    */
   private claim(order: Order, refund: Refund, event: 'attempt_started' | 'reversal_submitted', channel: CallChannel, calls = 1): Promise<TransitionOutcome> {
-    const budget = this.deps.callBudget;
-    if (budget) {
-      const timeouts = Object.values(budget.timeoutMs);
-      const needed = calls * (budget.timeoutMs[channel] ?? Math.max(0, ...timeouts)) + budget.marginMs;
-      const left = remainingMs();
-      if (left <= needed) throw new NoTimeForCall(`${Math.max(0, Math.floor(left))} ms left, a ${channel} call needs ${needed} ms`);
-    }
+    this.ensureTime(channel, calls);
     return this.apply(order, refund, event, { nextAttemptAt: later(this.now(), this.deps.policy.leaseMs) });
   }
 
+  /** Throws `NoTimeForCall` unless `calls` provider calls of the channel fit in the invocation's remaining time. */
+  private ensureTime(channel: CallChannel, calls = 1): void {
+    const budget = this.deps.callBudget;
+    if (!budget) return;
+    const timeouts = Object.values(budget.timeoutMs);
+    const needed = calls * (budget.timeoutMs[channel] ?? Math.max(0, ...timeouts)) + budget.marginMs;
+    const left = remainingMs();
+    if (left <= needed) throw new NoTimeForCall(`${Math.max(0, Math.floor(left))} ms left, a ${channel} call needs ${needed} ms`);
+  }
+
   private apply(order: Order, refund: Refund, event: RefundEvent, extra: Partial<TransitionContext>, note?: string): Promise<TransitionOutcome> {
-    const ctx: TransitionContext = { now: this.iso(), claimWindowMs: this.deps.claimWindowMs, ...extra };
+    const { claimWindowMs, apaceProcessedWithinMs } = this.deps;
+    const ctx: TransitionContext = { now: this.iso(), claimWindowMs, ...(apaceProcessedWithinMs !== undefined && { apaceProcessedWithinMs }), ...extra };
     return this.deps.store.applyEvent(order.orderId, refund.id, event, ctx, { actor: this.actor, ...(note && { note }) }, refund);
   }
 

@@ -34,7 +34,7 @@ describe('POST /apace/orders/{orderId}/refunds/{refundId}/notification', () => {
     expect(order.timeline.at(-1)).toMatchObject({ event: 'apace_paid', actor: 'apace', from: 'offered', to: 'paid', raw: body });
   });
 
-  it('confirms at processed; duplicates and retries change nothing and are kept once in the inbox', async () => {
+  it('confirms at processed; each body is stored once before it is applied, and duplicates and retries change nothing', async () => {
     const { orderId, refundId, url } = await setup('n-dup');
     await postWebhook(url, apaceWebhook(orderId, 'pending'), apace.apiSecret);
     const processed = apaceWebhook(orderId, 'processed');
@@ -48,9 +48,11 @@ describe('POST /apace/orders/{orderId}/refunds/{refundId}/notification', () => {
     }
     const after = await tableSnapshot(stack.dynamo.endpoint);
     const inbox = after.filter((item) => String((item as { SK: string }).SK).startsWith('INBOX#apace#'));
-    // The order item is untouched; the two distinct late bodies are kept once each.
-    expect(after.length - before.length).toBe(2);
-    expect(inbox.filter((item) => String((item as { PK: string }).PK) === `ORDER#${orderId}`)).toHaveLength(2);
+    // Storage first: both bodies were kept (and marked processed) when they first came; the
+    // repeats add nothing and leave the order item untouched.
+    expect(after.length - before.length).toBe(0);
+    const kept = inbox.filter((item) => String((item as { PK: string }).PK) === `ORDER#${orderId}`);
+    expect(kept.map((item) => (item as { status: string }).status)).toEqual(['processed', 'processed']);
     const order = await refundOf(orderId, refundId);
     expect(order.lines['1']).toMatchObject({ refunded: 1, reserved: 0 });
     expect(order.version).toBe(confirmed.version);
@@ -66,16 +68,17 @@ describe('POST /apace/orders/{orderId}/refunds/{refundId}/notification', () => {
     expect(order.lines['1']!.refunded).toBe(1);
   });
 
-  it("puts a refund back in an operator's hands when Apace reports its payout failed after pending", async () => {
+  it('sends a refund to card reversal, units kept, when Apace reports its payout failed after pending', async () => {
     const { orderId, refundId, url } = await setup('n-failed');
     expect((await postWebhook(url, apaceWebhook(orderId, 'pending'), apace.apiSecret)).status).toBe(200);
     const failed = apaceWebhook(orderId, 'pending', { refund_status: 'failed', refund_success: false });
     expect((await postWebhook(url, failed, apace.apiSecret)).status).toBe(200);
     const order = await refundOf(orderId, refundId);
-    expect(order.refunds[refundId]).toMatchObject({ state: 'manual_review', channel: 'apace' });
-    // The unit is no longer counted as refunded, and no other channel can take it meanwhile.
+    // Apace can no longer pay a failed offer: no cancel, straight to the card, the unit still held.
+    expect(order.refunds[refundId]).toMatchObject({ state: 'reversal_pending', channel: 'reversal', refs: { apacePayout: 'failed' } });
     expect(order.lines['1']).toMatchObject({ reserved: 1, refunded: 0, available: 1 });
-    expect(order.timeline.at(-1)).toMatchObject({ event: 'apace_failed', from: 'paid', to: 'manual_review', raw: failed });
+    expect(order.timeline.at(-1)).toMatchObject({ event: 'apace_payout_failed', from: 'paid', to: 'reversal_pending', raw: failed });
+    expect(order.dueAt).toBeDefined();
   });
 
   it('books a pending webhook even when the dispatcher moves the refund to manual review between our read and our write', async () => {

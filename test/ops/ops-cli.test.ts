@@ -227,6 +227,68 @@ describe('npm run ops -- redrive <refundId>', () => {
   });
 });
 
+describe('npm run ops -- reroute|release <refundId> --reason <text>', () => {
+  /** A refund of its own order, parked in manual review on `route`. */
+  async function inReview(orderId: string, route: 'reversal' | 'apace') {
+    const { store } = stack.runtime;
+    if (route === 'apace') {
+      const { refundId } = await offeredRefund(store, orderId);
+      await store.applyEvent(orderId, refundId, 'offer_cancel_started', ctx(), { actor: 'dispatcher' });
+      await store.applyEvent(orderId, refundId, 'review_required', { ...ctx(), reason: 'Apace cancel failed after 8 attempts' }, { actor: 'dispatcher' });
+      return refundId;
+    }
+    await store.putOrder(openOrder(demoOrder(orderId), now()));
+    const spec = { refundId: `${orderId}-r1`, lines: { '2': 1 }, paymentId: 'pay-1', amount: { minor: 4500, currency: 'AUD' }, route };
+    await store.createRefund(orderId, { ...spec, source: { kind: 'ap21_return', ref: `RET-${orderId}` } }, now(), { actor: 'ap21' });
+    await store.applyEvent(orderId, spec.refundId, 'review_required', { ...ctx(), reason: 'provider refused' }, { actor: 'dispatcher' });
+    return spec.refundId;
+  }
+
+  it('re-routes a reversal in review to card reversal, with the reason on the refund and in the timeline', async () => {
+    const refundId = await inReview('ops-reroute', 'reversal');
+    const { code, out } = await ops(['reroute', refundId, '--reason', 'EPG fixed the merchant account']);
+    expect([code, out]).toEqual([0, expect.stringContaining('manual_review → reversal_pending (rerouted_by_operator)')]);
+    const order = (await stack.runtime.store.getOrder('ops-reroute'))!;
+    expect(order.refunds[refundId]).toMatchObject({
+      state: 'reversal_pending',
+      channel: 'reversal',
+      attempts: 0,
+      reason: expect.stringContaining('EPG fixed'),
+    });
+    expect(order.timeline.at(-1)).toMatchObject({
+      actor: 'operator',
+      event: 'rerouted_by_operator',
+      note: expect.stringMatching(/^re-routed to card reversal by .*: EPG fixed/),
+    });
+  });
+
+  it('re-routes an Apace refund in review through the cancel of its offer (cancel first)', async () => {
+    const refundId = await inReview('ops-reroute-apace', 'apace');
+    const { code } = await ops(['reroute', refundId, '--reason', 'customer asked for the card']);
+    expect(code).toBe(0);
+    const order = (await stack.runtime.store.getOrder('ops-reroute-apace'))!;
+    expect(order.refunds[refundId]).toMatchObject({ state: 'offer_cancelling', channel: 'apace' });
+    expect(order.timeline.at(-1)).toMatchObject({ event: 'redrive_apace', note: expect.stringContaining('customer asked for the card') });
+  });
+
+  it('releases a refund in review: its units are available again, the reason recorded', async () => {
+    const refundId = await inReview('ops-release', 'reversal');
+    const { code } = await ops(['release', refundId, '--reason', 'refunded in store']);
+    expect(code).toBe(0);
+    const order = (await stack.runtime.store.getOrder('ops-release'))!;
+    expect(order.refunds[refundId]).toMatchObject({ state: 'released', reason: expect.stringContaining('refunded in store') });
+    expect(order.lines['2']).toMatchObject({ reserved: 0, refunded: 0, available: 1 });
+    expect(order.timeline.at(-1)).toMatchObject({ actor: 'operator', event: 'released_by_operator', note: expect.stringContaining('refunded in store') });
+  });
+
+  it('needs a reason, and a refund in manual review', async () => {
+    const refundId = await inReview('ops-no-reason', 'reversal');
+    expect((await ops(['release', refundId])).err).toContain('release needs a reason');
+    expect((await ops(['reroute', refundId, '--reason', '  '])).code).toBe(1);
+    expect((await ops(['release', 'ops-reroute-r1', '--reason', 'x'])).err).toContain('is reversal_pending, not in manual review');
+  });
+});
+
 describe('npm run ops -- egress-ips --stage <s>', () => {
   it('lists the addresses of the allocations a stage pins, as the deployed stack read them from AWS', async () => {
     const { code, out } = await ops(['egress-ips', '--stage', 'prod', '--json'], async () => ({ EgressIps: '198.51.100.10,198.51.100.11' }));

@@ -2,7 +2,7 @@ import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
 import { STAGE_NAMES } from '../../lib/stage-config';
 import { retryAp21 } from './ap21';
-import { egressIps, manualReview, reconcile, redrive, showRefund, timeline, type CommandResult } from './commands';
+import { egressIps, endRefundCommand, manualReview, reconcile, redrive, showRefund, timeline, type CommandResult } from './commands';
 import { OpsError, localTarget, readStackOutputs, stageNamed, stageTarget, type OpsTarget, type StackOutputsReader } from './target';
 
 export const USAGE = `refund-relay operator commands
@@ -17,6 +17,13 @@ export const USAGE = `refund-relay operator commands
                            through is released, what fails stays with its reason [--all: every one]
   redrive <refundId>       out of manual review with a fresh attempt budget, then wake the dispatcher
                            [--order <orderId>] when the refund id is on more than one order
+  reroute <refundId> --reason <text>
+                           a refund in manual review, any channel, to card reversal (an Apace one
+                           cancels its offer first, or finds its payout failed); the reason goes to
+                           the timeline [--order <orderId>]
+  release <refundId> --reason <text>
+                           a refund in manual review ends unpaid: its units are available again;
+                           the reason goes to the timeline [--order <orderId>]
   egress-ips --stage <s>   the IPs Ap21 and the providers must allowlist
   reconcile                compare our paid refunds with the providers' view and report drift
                            [--since <ISO time>] (default 7 days ago) [--limit <n>] (default 100)
@@ -37,7 +44,7 @@ export interface OpsDeps {
   readonly now?: () => Date;
 }
 
-const COMMANDS = ['timeline', 'refund', 'manual-review', 'redrive', 'egress-ips', 'reconcile', 'retry-ap21'] as const;
+const COMMANDS = ['timeline', 'refund', 'manual-review', 'redrive', 'reroute', 'release', 'egress-ips', 'reconcile', 'retry-ap21'] as const;
 type Command = (typeof COMMANDS)[number];
 const DEFAULT_RECONCILE_DAYS = 7;
 const DEFAULT_RECONCILE_LIMIT = 100;
@@ -80,6 +87,7 @@ export async function runOps(argv: readonly string[], io: OpsIo, deps: OpsDeps =
         since: { type: 'string' },
         limit: { type: 'string' },
         all: { type: 'boolean' },
+        reason: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -123,7 +131,7 @@ function runOnTarget(
   command: Exclude<Command, 'egress-ips'>,
   target: OpsTarget,
   argument: string | undefined,
-  values: { order?: string; since?: string; limit?: string; all?: boolean },
+  values: { order?: string; since?: string; limit?: string; all?: boolean; reason?: string },
   now: Date,
 ): Promise<CommandResult> {
   switch (command) {
@@ -143,6 +151,15 @@ function runOnTarget(
       return redrive(target, requireArgument(command, argument, 'refundId'), {
         ...(values.order !== undefined && { orderId: values.order }),
         operator: userInfo().username,
+        now,
+      });
+    case 'reroute':
+    case 'release':
+      if (!values.reason?.trim()) throw new OpsError(`${command} needs a reason: npm run ops -- ${command} <refundId> --reason "<why>"`);
+      return endRefundCommand(target, command, requireArgument(command, argument, 'refundId'), {
+        ...(values.order !== undefined && { orderId: values.order }),
+        operator: userInfo().username,
+        reason: values.reason,
         now,
       });
     case 'reconcile':

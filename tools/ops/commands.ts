@@ -1,6 +1,7 @@
 import { ledgerViolations, type Order } from '../../lambdas/domain/order';
 import { apaceQuietCutoff, type Refund, type RefundEvent, type RefundState } from '../../lambdas/domain/refund';
 import { reversalRequest } from '../../lambdas/services/dispatcher';
+import { endRefund, type OperatorAction } from '../../lambdas/services/operator-actions';
 import type { ScanOptions, StoredOrder } from '../../lambdas/store/order-store';
 import { stackName } from '../../lib/refund-relay-stack';
 import type { StageConfig } from '../../lib/stage-config';
@@ -192,11 +193,7 @@ export interface RedriveOptions {
 
 /** `redrive <refundId>`: out of manual review with a fresh attempt budget, then wake the dispatcher. */
 export async function redrive(target: OpsTarget, refundId: string, options: RedriveOptions): Promise<CommandResult> {
-  const found = (await locateRefund(target, refundId)).filter(({ order }) => !options.orderId || order.orderId === options.orderId);
-  if (found.length === 0) throw new OpsError(`refund ${refundId} is not on order ${options.orderId}`);
-  if (found.length > 1)
-    throw new OpsError(`refund id ${refundId} is on orders ${found.map(({ order }) => order.orderId).join(', ')}: name one with --order <orderId>`);
-  const { order, refund } = found[0]!;
+  const { order, refund } = await oneRefund(target, refundId, options.orderId);
   if (refund.state !== 'manual_review')
     throw new OpsError(`refund ${refundId} of order ${order.orderId} is ${refund.state}, not in manual review: nothing to redrive`);
   const plan = REDRIVE_EVENT[refund.channel];
@@ -227,6 +224,41 @@ export async function redrive(target: OpsTarget, refundId: string, options: Redr
     text: `refund ${refundId} of order ${order.orderId}: ${refund.state} → ${outcome.refund.state}; next: ${plan.next}; ${woken}`,
     json: { orderId: order.orderId, refundId, from: refund.state, to: outcome.refund.state, event: plan.event, rung: Boolean(target.doorbell) },
   };
+}
+
+export interface EndRefundOptions extends RedriveOptions {
+  readonly reason: string;
+}
+
+/**
+ * `reroute <refundId> --reason …` / `release <refundId> --reason …`: ends a refund in manual review
+ * on any channel (lambdas/services/operator-actions.ts), the reason written to its timeline.
+ */
+export async function endRefundCommand(target: OpsTarget, action: OperatorAction, refundId: string, options: EndRefundOptions): Promise<CommandResult> {
+  const { order, refund } = await oneRefund(target, refundId, options.orderId);
+  const outcome = await endRefund(target.store, action, {
+    orderId: order.orderId,
+    refund,
+    reason: options.reason,
+    operator: options.operator,
+    now: (options.now ?? new Date()).toISOString(),
+    claimWindowMs: target.claimWindowMs,
+  });
+  if (!outcome.done) throw new OpsError(`${action} ${refundId} of order ${order.orderId}: ${outcome.why}`);
+  const rung = action === 'reroute' && Boolean(target.doorbell);
+  if (rung) await target.doorbell!.ring([order.orderId]);
+  return {
+    text: `refund ${refundId} of order ${order.orderId}: ${refund.state} → ${outcome.refund.state} (${outcome.event}); next: ${outcome.next}`,
+    json: { orderId: order.orderId, refundId, from: refund.state, to: outcome.refund.state, event: outcome.event, reason: outcome.refund.reason, rung },
+  };
+}
+
+async function oneRefund(target: OpsTarget, refundId: string, orderId: string | undefined): Promise<{ order: StoredOrder; refund: Refund }> {
+  const found = (await locateRefund(target, refundId)).filter(({ order }) => !orderId || order.orderId === orderId);
+  if (found.length === 0) throw new OpsError(`refund ${refundId} is not on order ${orderId}`);
+  if (found.length > 1)
+    throw new OpsError(`refund id ${refundId} is on orders ${found.map(({ order }) => order.orderId).join(', ')}: name one with --order <orderId>`);
+  return found[0]!;
 }
 
 /**

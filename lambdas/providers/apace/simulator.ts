@@ -59,7 +59,7 @@ export interface VerificationCall {
 
 export interface WebhookDelivery {
   readonly apaceRefundId: string;
-  readonly event: 'pending' | 'processed';
+  readonly event: 'pending' | 'processed' | 'failed';
   readonly trial: number;
   readonly status?: number;
   readonly error?: string;
@@ -75,6 +75,10 @@ export interface SimOfferView {
 
 export interface ApaceSimulator extends Simulator {
   customerAccepts(apaceRefundId: string, cardLastFour: string): Promise<CustomerOutcome>;
+  /** The payout under way fails; false when the offer has none under way. */
+  payoutFails(apaceRefundId: string): Promise<boolean>;
+  /** Delivers `event` again as Apace's retry would, with `refund_status` as first sent. */
+  redeliver(apaceRefundId: string, event: WebhookDelivery['event']): Promise<void>;
   /** Payouts per Apace offer id (`payouts()` counts per merchant refund id). */
   payoutsByOffer(): ReadonlyMap<string, number>;
   offers(): readonly SimOfferView[];
@@ -337,11 +341,12 @@ export function createApaceSimulator(options: ApaceSimulatorOptions): ApaceSimul
     }
   }
 
-  function webhookBody(offer: SimOffer): Json {
-    // Built when sent, from the offer as it is then (consumers/refundWebhook.js).
+  function webhookBody(offer: SimOffer, asStatus: ApaceSimStatus = offer.status): Json {
+    // Built when sent, from the offer as it is then (consumers/refundWebhook.js); a replayed event
+    // carries the status it was first built with.
     return {
-      refund_success: offer.status === 'processed',
-      refund_status: offer.status,
+      refund_success: asStatus === 'processed',
+      refund_status: asStatus,
       refund_id: offer.id,
       date_created: offer.createdAt.toISOString(),
       datetime_refund_sent: offer.refundDepositedAt?.toISOString() ?? null,
@@ -354,9 +359,9 @@ export function createApaceSimulator(options: ApaceSimulatorOptions): ApaceSimul
     };
   }
 
-  async function deliverWebhook(offer: SimOffer, event: WebhookDelivery['event'], trial: number): Promise<void> {
+  async function deliverWebhook(offer: SimOffer, event: WebhookDelivery['event'], trial: number, asStatus?: ApaceSimStatus): Promise<void> {
     if (closed) return;
-    const body = JSON.stringify(webhookBody(offer));
+    const body = JSON.stringify(webhookBody(offer, asStatus));
     let delivered = false;
     try {
       const response = await callMerchant(offer.webhookUrl, {
@@ -370,7 +375,7 @@ export function createApaceSimulator(options: ApaceSimulatorOptions): ApaceSimul
     } catch (error) {
       deliveries.push({ apaceRefundId: offer.id, event, trial, error: (error as Error).message });
     }
-    if (!delivered && trial < MAXIMUM_TRIALS) later(webhookRetryGapMs, () => deliverWebhook(offer, event, trial + 1));
+    if (!delivered && trial < MAXIMUM_TRIALS) later(webhookRetryGapMs, () => deliverWebhook(offer, event, trial + 1, asStatus));
   }
 
   function authenticate(request: SimRequest): ApaceApiKey | SimResponse {
@@ -593,12 +598,29 @@ export function createApaceSimulator(options: ApaceSimulatorOptions): ApaceSimul
     recordPayout(offer);
     void deliverWebhook(offer, 'pending', 1);
     later(processedDelayMs, async () => {
+      if (offer.status !== 'pending') return;
       offer.status = 'processed';
       offer.refundDepositedAt = new Date();
       offer.lastUpdated = offer.refundDepositedAt;
       await deliverWebhook(offer, 'processed', 1);
     });
     return 'paid';
+  }
+
+  /** The card network declines the payout under way: the offer fails for good and the `failed` webhook goes out. */
+  async function payoutFails(apaceRefundId: string): Promise<boolean> {
+    const offer = offers.get(apaceRefundId);
+    if (offer?.status !== 'pending') return false;
+    offer.status = 'failed';
+    offer.lastUpdated = new Date();
+    await deliverWebhook(offer, 'failed', 1);
+    return true;
+  }
+
+  /** Apace retries an event it believes undelivered (≥ 30 min later), with the body it first built. */
+  async function redeliver(apaceRefundId: string, event: WebhookDelivery['event']): Promise<void> {
+    const offer = offers.get(apaceRefundId);
+    if (offer) await deliverWebhook(offer, event, 2, event);
   }
 
   async function handle(request: SimRequest): Promise<SimResponse> {
@@ -637,6 +659,8 @@ export function createApaceSimulator(options: ApaceSimulatorOptions): ApaceSimul
     payouts: () => payoutsByMerchantRef,
     payoutsByOffer: () => payoutsByOffer,
     customerAccepts,
+    payoutFails,
+    redeliver,
     offers: () =>
       [...offers.values()].map((offer) => ({
         apaceRefundId: offer.id,

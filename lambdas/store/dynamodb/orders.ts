@@ -4,6 +4,7 @@ import { OrderNotFoundError, RefundNotFoundError } from '../../domain/errors';
 import { LEDGER_DELTAS, addRefund, newRefundRecord, own, validateRefundShape, type NewRefund, type Order } from '../../domain/order';
 import {
   WORK_STATES,
+  awaitsApaceConfirmation,
   apaceQuietCutoff,
   planTransition,
   ruleFor,
@@ -279,7 +280,7 @@ export class DynamoOrders implements OrdersPort {
     }
     addLedgerMovement(expr, sets, observed, ledger);
     const entry = timelineEntry(ctx.now, event, audit, { id: observed.id, from: observed.state, to: next.state });
-    this.addBookkeeping(expr, sets, orderId, ctx.now, entry, WORK_STATES.has(next.state));
+    this.addBookkeeping(expr, sets, orderId, ctx.now, entry, WORK_STATES.has(next.state) || awaitsApaceConfirmation(next));
     return conditionally(() => this.update(orderId, expr, sets, conditions, removes));
   }
 

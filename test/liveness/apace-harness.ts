@@ -1,0 +1,155 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { money } from '../../lambdas/domain/money';
+import { openOrder } from '../../lambdas/domain/order';
+import type { Refund } from '../../lambdas/domain/refund';
+import { createDispatcher, createInboxReplay } from '../../lambdas/functions/dispatch-runtime';
+import { AddonPaymentsSimulator } from '../../lambdas/providers/addon-payments/simulator';
+import { callbackUrls } from '../../lambdas/providers/apace/callback-token';
+import type { ApaceSecret } from '../../lambdas/providers/apace/schemas';
+import { createApaceSimulator, type ApaceSimulator } from '../../lambdas/providers/apace/simulator';
+import { startSimulatorHost, type SimulatorHost } from '../../lambdas/providers/simulator-kit';
+import type { Dispatcher } from '../../lambdas/services/dispatcher';
+import { replayInbox, sweep, type InboxReplayDeps } from '../../lambdas/services/sweeper';
+import { DAY_MS, demoOrder } from '../support/fixtures';
+import { startTestStack, type TestStack } from '../support/stack';
+
+/**
+ * refund-relay on dynalite and real HTTP with Apace's and EPG's simulators on loopback: Apace
+ * calls our verification and notification URLs (the latter through a gate that can refuse a
+ * delivery, as a crash or an outage would), the dispatcher creates offers and reverses on the card.
+ */
+export interface ApaceLivenessWorld {
+  readonly stack: TestStack;
+  readonly apace: ApaceSimulator;
+  readonly epg: AddonPaymentsSimulator;
+  readonly host: SimulatorHost;
+  readonly dispatcher: Dispatcher;
+  readonly inbox: InboxReplayDeps;
+  /** The next `count` webhook deliveries are answered 503 before reaching us (Apace will retry them later). */
+  refuseDeliveries(count: number): void;
+  /** A refund on the Apace route with its offer created at Apace; returns Apace's id for it. */
+  offeredRefund(orderId: string, currency?: string): Promise<{ refundId: string; apaceRefundId?: string }>;
+  refund(orderId: string, refundId: string): Promise<Refund>;
+  /**
+   * Runs what the runtime runs in the background — the sweeper (inbox replay, then the outbox) and
+   * the dispatcher — `rounds` times, `nowOffsetMs` ahead of the wall clock.
+   */
+  runSweeper(options?: { rounds?: number; nowOffsetMs?: number; replay?: boolean }): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startApaceLivenessWorld(env: Record<string, string> = {}): Promise<ApaceLivenessWorld> {
+  const stack = await startTestStack({ APACE_PROCESSED_WITHIN_SECONDS: '1', ...env });
+  const secret = stack.secrets.apace as ApaceSecret;
+  const { merchantId, merchantPassword } = stack.secrets.addonPayments as { merchantId: string; merchantPassword: string };
+  // Apace's own retries come ≥ 30 minutes later: none fires while a case runs; tests replay them.
+  const apace = createApaceSimulator({
+    apiKeys: [{ publicId: secret.publicId, apiSecret: secret.apiSecret }],
+    processedDelayMs: 150,
+    webhookRetryGapMs: 3_600_000,
+  });
+  const epg = new AddonPaymentsSimulator({ merchantId, merchantPassword });
+  const host = await startSimulatorHost({ apace, 'addon-payments': epg });
+  Object.assign(process.env, { APACE_API_URL: host.baseUrl('apace'), ADDON_PAYMENTS_API_URL: host.baseUrl('addon-payments'), ...env });
+  let refusals = 0;
+  const gate = await forwardingGate(stack.url, () => refusals-- > 0);
+  const dispatcher = createDispatcher(stack.runtime, process.env, {
+    claimWindowMs: 0,
+    policy: { maxAttempts: 8, baseDelayMs: 20, maxDelayMs: 200, leaseMs: 3_000, syncDelayMs: 100 },
+    callbackUrls: async (orderId, refundId, offerExpiresAt) => {
+      const urls = callbackUrls(stack.url, secret, orderId, refundId, Date.parse(offerExpiresAt) + 7 * DAY_MS);
+      return { ...urls, notificationUrl: urls.notificationUrl.replace(stack.url, gate.origin) };
+    },
+  });
+  const inbox = createInboxReplay(stack.runtime, process.env);
+  let orders = 0;
+  const refund = async (orderId: string, refundId: string) => (await stack.runtime.store.getOrder(orderId))!.refunds[refundId]!;
+
+  return {
+    stack,
+    apace,
+    epg,
+    host,
+    dispatcher,
+    inbox,
+    refuseDeliveries: (count) => {
+      refusals = count;
+    },
+    offeredRefund: async (orderId, currency = 'AUD') => {
+      const { store } = stack.runtime;
+      const now = new Date().toISOString();
+      const transactionId = `78${String(++orders).padStart(5, '0')}`;
+      const order = demoOrder(orderId, {
+        currency,
+        payments: [{ paymentId: 'pay-1', capturedMinor: 16480, provider: 'addon_payments', transactionId, cardLastFour: '7001' }],
+      });
+      epg.seed({ transactionId, amount: { minor: 16480, currency } });
+      await store.putOrder(openOrder(order, now));
+      const refundId = `${orderId}-r1`;
+      await store.createRefund(
+        orderId,
+        {
+          refundId,
+          lines: { '1': 1 },
+          paymentId: 'pay-1',
+          amount: money(5990, currency),
+          route: 'apace',
+          offerExpiresAt: new Date(Date.now() + 10 * DAY_MS).toISOString(),
+          source: { kind: 'manual', ref: refundId },
+        },
+        now,
+        { actor: 'seed' },
+      );
+      await dispatcher.processOrder(orderId);
+      const apaceRefundId = (await refund(orderId, refundId)).refs.apaceRefundId;
+      return { refundId, ...(apaceRefundId && { apaceRefundId }) };
+    },
+    refund,
+    runSweeper: async ({ rounds = 3, nowOffsetMs = 0, replay = true } = {}) => {
+      for (let round = 0; round < rounds; round++) {
+        const now = Date.now() + nowOffsetMs;
+        if (replay) await replayInbox(inbox, now);
+        for (const orderId of await sweep(stack.runtime.store, { ring: async () => undefined }, now)) await dispatcher.processOrder(orderId);
+        await new Promise((resolve) => setTimeout(resolve, 120));
+      }
+    },
+    close: async () => {
+      apace.close();
+      await gate.close();
+      await host.close();
+      await stack.close();
+    },
+  };
+}
+
+/** Forwards each request byte for byte to `target`, or answers 503 when `refuse()` says so. */
+async function forwardingGate(target: string, refuse: () => boolean): Promise<{ origin: string; close(): Promise<void> }> {
+  const server: Server = createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      if (refuse()) {
+        response.writeHead(503, { 'content-type': 'application/json' }).end('{"error":"unavailable"}');
+        return;
+      }
+      const headers: Record<string, string> = {};
+      for (const name of ['content-type', 'x-request-signature-sha-256']) {
+        const value = request.headers[name];
+        if (typeof value === 'string') headers[name] = value;
+      }
+      fetch(`${target}${request.url}`, { method: request.method ?? 'POST', headers, body: Buffer.concat(chunks) })
+        .then(async (upstream) => response.writeHead(upstream.status, { 'content-type': 'application/json' }).end(await upstream.text()))
+        .catch(() => response.writeHead(502).end());
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  return {
+    origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
