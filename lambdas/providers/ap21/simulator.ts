@@ -354,6 +354,16 @@ export class Ap21Simulator implements Simulator {
     return [...this.returns.values()].filter((ret) => ret.orderId === orderId);
   }
 
+  /**
+   * The `<ReturnOrder>` exactly as `GET …/Returns/{rid}` answers it at payload `version` (default
+   * 4.0, payments included): what an Ap21-side integration sends when it pushes the return.
+   */
+  returnDocument(returnId: string, version = 4): string {
+    const found = this.returns.get(returnId);
+    if (!found) throw new Error(`no simulated return ${returnId}`);
+    return returnDocument(found, { currency: this.currency, timeZone: this.timeZone, version });
+  }
+
   /** Answers the next `count` calls with `failure` (before auth and routing, like an outage). */
   injectFailures(count: number, failure: SimFailure): void {
     for (let i = 0; i < count; i++) this.failures.push(failure);
