@@ -393,7 +393,9 @@ export const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
     summary: 'Refundid pushes an RMA status (refunding, refundid, failed)',
     description:
       '`refunding` reserves the units (409 naming the line when they are not available), `refundid` marks them paid via Refundid, `failed` releases them. ' +
-      "Idempotent on Refundid's ids; out-of-order pushes are handled and kept.",
+      "Idempotent on Refundid's ids; out-of-order pushes are handled and kept. A push for a Refundid refund the Ap21 poller already recorded " +
+      "(a return or negative order with a Refundid payment, named by the push's ids or with exactly its units) is attached to that refund and answered 200 " +
+      'with its id; only other line items than it holds are a 409 (`refund_conflict`).',
     security: [REFUNDID_BEARER],
     body: bodyIn(MEDIA_TYPES.json, 64 * 1024, {
       schema: { zod: rmaPushSchema },
