@@ -6,6 +6,7 @@ import { apaceNotificationSchema } from './providers/apace/schemas';
 import { APACE_SIGNATURE_HEADER } from './providers/apace/signature';
 import { opttyNotificationSchema } from './providers/optty/schemas';
 import { payProIpnSchema } from './providers/paypro/ipn';
+import { MAX_PUSH_BYTES } from './services/ap21-push';
 import { orderQuerySchema, rmaPushSchema, type RapiOrder } from './providers/refundid/schemas';
 import { REFUND_STATES } from './domain/refund';
 
@@ -165,14 +166,18 @@ const AP21_ID = { type: 'string', pattern: '^\\d{1,22}$' };
 const AP21_RETURN_ORDER = {
   type: 'object',
   xml: { name: 'ReturnOrder' },
-  required: ['Id', 'PersonId', 'OrigOrderId', 'OrderDetails'],
-  additionalProperties: false,
+  description:
+    "Ap21's own `<ReturnOrder>`, as `GET /Persons/{pid}/Orders/{oid}/Returns/{rid}` answers it (any payload version). Only the elements " +
+    'below are read; every other element, anywhere, is ignored. The original order is named by `OrigOrderNum` (Ap21 sends it from version 2.0) ' +
+    "or by `OrigOrderId`, its Ap21 id (refund-relay's earlier small form; it wins when both are given).",
+  required: ['Id', 'PersonId', 'OrderDetails'],
+  additionalProperties: true,
   properties: {
     Id: { ...AP21_ID, description: "The return's Ap21 id" },
     PersonId: { ...AP21_ID, description: 'The customer (Ap21 person id)' },
-    OrigOrderId: { ...AP21_ID, description: "The original order's Ap21 id" },
+    OrigOrderNum: { type: 'string', maxLength: 30, description: 'The original order number, looked up with `GET /OrderNumbers/{n}`' },
+    OrigOrderId: { ...AP21_ID, description: "The original order's Ap21 id (not an Ap21 element; needed when OrigOrderNum is absent)" },
     OrderNumber: { type: 'string', maxLength: 64 },
-    OrigOrderNum: { type: 'string', maxLength: 64 },
     OrderDetails: {
       type: 'array',
       maxItems: 500,
@@ -182,7 +187,7 @@ const AP21_RETURN_ORDER = {
         type: 'object',
         xml: { name: 'OrderDetail' },
         required: ['SkuId', 'Quantity'],
-        additionalProperties: false,
+        additionalProperties: true,
         properties: {
           SkuId: AP21_ID,
           Quantity: { type: 'integer', maximum: -1, minimum: -100000, description: 'Returned units, negative as in Ap21' },
@@ -192,6 +197,69 @@ const AP21_RETURN_ORDER = {
     },
   },
 };
+
+/** A return as Ap21 answers `GET …/Returns/{rid}` at version 4.0 (Retail API guide pp.150–151), as an integration pushes it. */
+const AP21_RETURN_DOCUMENT_EXAMPLE = [
+  '<?xml version="1.0" encoding="utf-8"?>',
+  '<ReturnOrder xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">',
+  '  <Id>62347</Id>',
+  '  <RowNumber>0</RowNumber>',
+  '  <OrderNumber>W0020784-R1</OrderNumber>',
+  '  <PersonId>3583</PersonId>',
+  '  <WarehouseId>9441</WarehouseId>',
+  '  <OrderDateTime>2025-03-04T12:22:10</OrderDateTime>',
+  '  <TotalQuantity>-1</TotalQuantity>',
+  '  <TotalTax>-5.45</TotalTax>',
+  '  <TotalDiscount>0</TotalDiscount>',
+  '  <TotalDue>-59.90</TotalDue>',
+  '  <TotalPayment>0.00</TotalPayment>',
+  '  <PickupStoreId />',
+  '  <DeliveryInstructions />',
+  '  <DespatchType>DespatchFromWarehouse</DespatchType>',
+  '  <Addresses />',
+  '  <Contacts><Email /><Phones><Home /><Mobile /><Work /></Phones></Contacts>',
+  '  <DeliveryContacts><Email /><Phones><Home /><Mobile /><Work /></Phones></DeliveryContacts>',
+  '  <OrderDetails Type="Array" TotalRows="1">',
+  '    <OrderDetail>',
+  '      <Id>56026</Id>',
+  '      <Sequence>1</Sequence>',
+  '      <ProductId>3566</ProductId>',
+  '      <ColourId>4054</ColourId>',
+  '      <SkuId>21503</SkuId>',
+  '      <ProductCode>LS100</ProductCode>',
+  '      <ProductName>LINEN SHIRT</ProductName>',
+  '      <ColourCode>NAV</ColourCode>',
+  '      <ColourName>NAVY</ColourName>',
+  '      <SizeCode>M</SizeCode>',
+  '      <Quantity>-1</Quantity>',
+  '      <Price>59.90</Price>',
+  '      <Discount>0.00</Discount>',
+  '      <Value>-59.90</Value>',
+  '      <TaxPercent>10</TaxPercent>',
+  '      <QuantityTaken>0</QuantityTaken>',
+  '      <QuantityPacked>0</QuantityPacked>',
+  '      <ReturnReasonId>10365</ReturnReasonId>',
+  '      <ReturnReasonNotes />',
+  '      <GiftWrap>false</GiftWrap>',
+  '      <GiftWrapMessage />',
+  '      <SenderName />',
+  '      <ReceiverName />',
+  '      <Carrier />',
+  '      <CarrierUrl />',
+  '      <ConNote />',
+  '      <Status>Processing</Status>',
+  '    </OrderDetail>',
+  '  </OrderDetails>',
+  '  <SelectedFreightOption><Id /><Name /><Value>0</Value><TaxPercent xsi:nil="true" /></SelectedFreightOption>',
+  '  <Payments />',
+  "  <Currency><Code>AUD</Code><Format>#,##0.00 'AUD'</Format></Currency>",
+  '  <PricesIncludeTax>false</PricesIncludeTax>',
+  '  <PointsPartner><Id /><Name /><MembershipNumber /></PointsPartner>',
+  '  <OrigOrderNum>W0020784</OrigOrderNum>',
+  '  <ReturnAuthorisationNumber>6026</ReturnAuthorisationNumber>',
+  '</ReturnOrder>',
+  '',
+].join('\n');
 
 const AP21_RETURN_EXAMPLE =
   '<?xml version="1.0" encoding="utf-8"?>\n<ReturnOrder>\n  <Id>80231</Id>\n  <PersonId>771201</PersonId>\n  <OrigOrderId>1045332</OrigOrderId>\n  <OrderNumber>R-80231</OrderNumber>\n' +
@@ -325,7 +393,9 @@ export const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
     summary: 'Refundid pushes an RMA status (refunding, refundid, failed)',
     description:
       '`refunding` reserves the units (409 naming the line when they are not available), `refundid` marks them paid via Refundid, `failed` releases them. ' +
-      "Idempotent on Refundid's ids; out-of-order pushes are handled and kept.",
+      "Idempotent on Refundid's ids; out-of-order pushes are handled and kept. A push for a Refundid refund the Ap21 poller already recorded " +
+      "(a return or negative order with a Refundid payment, named by the push's ids or with exactly its units) is attached to that refund and answered 200 " +
+      'with its id; only other line items than it holds are a 409 (`refund_conflict`).',
     security: [REFUNDID_BEARER],
     body: bodyIn(MEDIA_TYPES.json, 64 * 1024, {
       schema: { zod: rmaPushSchema },
@@ -452,15 +522,19 @@ export const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
   'POST /ap21/returns': {
     summary: 'The Ap21-side integration reports a return',
     description:
-      'A `<ReturnOrder>` naming the return (`Id`), its `PersonId` and the original order (`OrigOrderId`, its Ap21 id; optional `OrderNumber`, ' +
-      '`OrigOrderNum`), with `OrderDetails/OrderDetail` lines of `SkuId`, a negative `Quantity` and optional `ReturnReasonId`; any other element is refused. ' +
-      'Stored once per return before the 202; then the order and the return are read from Ap21, which alone says whether Refundid or Ap21 already ' +
+      "Ap21's own `<ReturnOrder>`, as the Retail API answers `GET /Persons/{pid}/Orders/{oid}/Returns/{rid}`: the return (`Id`), its `PersonId`, " +
+      'the original order by `OrigOrderNum` (found with `GET /OrderNumbers/{n}`) or by `OrigOrderId` (its Ap21 id), and `OrderDetails/OrderDetail` lines ' +
+      'of `SkuId`, a negative `Quantity` and optional `ReturnReasonId`. Every other element, of any Ap21 version, is ignored; a needed element missing, ' +
+      'repeated or holding elements is a 400 naming it, a wrong value a 422. Stored once per return before the 202; then the order and the return are read from Ap21, which alone says whether Refundid or Ap21 already ' +
       'refunded it, and ingested as the poller would (one refund per return). A push Ap21 could not serve yet stays pending and the poller finishes it. ' +
       'UTF-8 only.',
     security: [AP21_PUSH_AUTH],
-    body: bodyIn(MEDIA_TYPES.ap21Push, 64 * 1024, {
+    body: bodyIn(MEDIA_TYPES.ap21Push, MAX_PUSH_BYTES, {
       schema: { jsonSchema: AP21_RETURN_ORDER },
-      examples: { oneUnit: { summary: 'One unit of one line returned', value: AP21_RETURN_EXAMPLE } },
+      examples: {
+        ap21Document: { summary: "Ap21's own document: one unit of one line returned (version 4.0)", value: AP21_RETURN_DOCUMENT_EXAMPLE },
+        smallForm: { summary: 'The small form: the original order by its Ap21 id', value: AP21_RETURN_EXAMPLE },
+      },
     }),
     success: {
       status: 202,

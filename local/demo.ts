@@ -154,7 +154,10 @@ async function runChannel(index: number, channel: DemoChannel): Promise<void> {
  * order's other unit, with Refundid's order fetch showing what is still returnable at each step.
  */
 async function runAp21AndRefundid(): Promise<void> {
-  const secrets = JSON.parse(readFileSync(process.env.LOCAL_SECRETS_FILE!, 'utf8')) as { ap21: { pushApiKey: string }; refundid: { bearerToken: string } };
+  const secrets = JSON.parse(readFileSync(process.env.LOCAL_SECRETS_FILE!, 'utf8')) as {
+    ap21: { username: string; password: string; pushApiKey: string };
+    refundid: { bearerToken: string };
+  };
   const stan = `ap21-${runId}`;
   say('\n▸ Return pushed by Ap21, refunded on the card');
   const order = await step('Ap21 holds order for 2 linen shirts, paid by card', async () => {
@@ -181,8 +184,13 @@ async function runAp21AndRefundid(): Promise<void> {
   );
   if (!returned) return;
   const refundId = `ap21-${returned.returnId}`;
-  await step('Ap21 pushes the return to POST /ap21/returns (202 once stored)', async () => {
-    const xml = `<ReturnOrder><Id>${returned.returnId}</Id><PersonId>${order.personId}</PersonId><OrigOrderId>${order.orderId}</OrigOrderId><OrderDetails><OrderDetail><SkuId>21503</SkuId><Quantity>-1</Quantity></OrderDetail></OrderDetails></ReturnOrder>`;
+  await step("Ap21 pushes the return to POST /ap21/returns as Ap21's own <ReturnOrder> (202 once stored)", async () => {
+    // The document exactly as the Retail API answers it, every element included: what an Ap21-side integration sends.
+    const ap21Auth = `Basic ${Buffer.from(`${secrets.ap21.username}:${secrets.ap21.password}`).toString('base64')}`;
+    const path = `Persons/${order.personId}/Orders/${order.orderId}/Returns/${returned.returnId}?countryCode=AU`;
+    const document = await fetch(`${simulators}/ap21/${path}`, { headers: { authorization: ap21Auth, accept: 'version_4.0' } });
+    if (document.status !== 200) throw new Error(`Ap21 answered the return with ${document.status}`);
+    const xml = await document.text();
     expectStatus(await post(`${api}/ap21/returns`, xml, { 'content-type': 'text/xml', 'x-api-key': secrets.ap21.pushApiKey }), 202);
   });
   await step('the dispatcher reverses the payment at Addon Payments (EPG)', () => follow(orderId, refundId, (refund) => refund.state === 'paid'));

@@ -4,7 +4,7 @@ import { MEDIA_TYPES } from '../commons/media-types';
 import { lazy } from '../commons/lazy';
 import { parseAllowlist, sourceIpMatcher } from '../commons/source-ip';
 import { ap21SecretSchema } from '../providers/ap21/schemas';
-import { authenticatePush, parseAp21Push } from '../services/ap21-push';
+import { authenticatePush, MAX_PUSH_BYTES, parseAp21Push } from '../services/ap21-push';
 import { createAp21Client, createAp21PushInbox, createReturnIntake, dispatchDoorbell } from './ap21-runtime';
 import { runtime } from './runtime';
 
@@ -22,7 +22,7 @@ const pushInbox = lazy(() =>
  * Source address first (AP21_PUSH_ALLOWED_IPS; empty refuses everyone), then the push key, then the
  * body; nothing is written for a refused request.
  */
-export const handler = httpHandler({ name: 'ap21.returns', maxBodyBytes: 64 * 1024 }, async (request) => {
+export const handler = httpHandler({ name: 'ap21.returns', maxBodyBytes: MAX_PUSH_BYTES }, async (request) => {
   if (!isAllowedSource(request.sourceIp)) throw new ForbiddenError('this address may not push returns', 'forbidden_source');
   await authenticatePush(ap21Secret, request.headers);
   const charset = /;\s*charset\s*=\s*"?([^";\s]+)"?/i.exec(request.headers['content-type'] ?? '')?.[1];

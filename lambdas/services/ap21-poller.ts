@@ -8,7 +8,7 @@ import { DomainError } from '../domain/errors';
 import { compareIds } from '../domain/returns';
 import type { Ap21Client } from '../providers/ap21/client';
 import { unreadableAnswer, type Ap21Order, type Ap21OrderPage, type Ap21Read, type Ap21Return } from '../providers/ap21/schemas';
-import { Ap21Error, Ap21ResponseError, Ap21UnavailableError } from '../providers/ap21/statuses';
+import { Ap21Error, Ap21InvalidRequestError, Ap21ResponseError, Ap21UnavailableError, isRefundidPayment } from '../providers/ap21/statuses';
 import type { Isolation, OrderStore, StoredIsolation, Watermark, WatermarkCursor } from '../store/order-store';
 import { ledgerOrderId } from './ap21-ledger';
 import { Ap21Isolations } from './ap21-isolations';
@@ -17,7 +17,7 @@ import { backoffDelayMs } from './retry-policy';
 import type { IngestOutcome, ReturnIntake } from './return-intake';
 
 /** The part of the Ap21 client the poller reads with. */
-export type Ap21OrderReader = Pick<Ap21Client, 'listOrdersChangedSince' | 'listReturns' | 'getOrder'>;
+export type Ap21OrderReader = Pick<Ap21Client, 'listOrdersChangedSince' | 'listReturns' | 'getOrder' | 'getOrderByNumber'>;
 
 export interface Ap21PollerSettings {
   /** The watermark's name in the table. */
@@ -372,6 +372,10 @@ export class Ap21Poller {
     const order = row.value;
     const attributes = { ap21OrderId: order.orderId, personId: order.personId, orderNumber: order.orderNumber };
     await isolations.release(`order:${order.orderId}`);
+    if (isRefundidNegativeOrder(order)) {
+      await this.bookRefundidOrder(order, row.fingerprint, work);
+      return;
+    }
     let returns: Ap21Read<Ap21Return>[];
     try {
       returns = await this.ap21(() => this.deps.client.listReturns(order.personId, order.orderId), work);
@@ -436,6 +440,51 @@ export class Ap21Poller {
     }
   }
 
+  /**
+   * Refundid's negative order (docs/providers.md §2, "Negative Order Creation" and "RMA creation"):
+   * Refundid already refunded the units, and this order is its record in Ap21. It is booked, like
+   * a return Ap21 shows refunded by Refundid, as a Refundid refund of the original order's units
+   * (id `ap21-<negative order id>`, source `ap21_refundid`, tied to Refundid's own RMA when we have
+   * it), so the units are never refunded again on another channel. The original order is the one
+   * named by its `OrigOrderNum` or, failing that, by a Refundid payment's `Reference` (which of the
+   * two Refundid writes is UNCONFIRMED), read with `GET /OrderNumbers/{n}`. One whose original
+   * order cannot be identified is set aside for an operator with the reason, never skipped.
+   */
+  private async bookRefundidOrder(order: Ap21Order, fingerprint: string, work: Work): Promise<void> {
+    const subject = `refundid-order:${order.orderId}`;
+    const attributes = { ap21OrderId: order.orderId, personId: order.personId, orderNumber: order.orderNumber };
+    const holdFor = (reason: string, ruleRefusal = false) =>
+      this.setAside(
+        work,
+        { subject, fingerprint, reason: `Refundid negative order ${order.orderNumber}: ${reason}`, raw: JSON.stringify(order), attributes },
+        ruleRefusal,
+      );
+    const named = originalOrderNumbers(order);
+    if (named.length === 0) return holdFor('names no original order (no OrigOrderNum, no Refundid payment Reference)');
+    let original: Ap21Order | undefined;
+    for (const number of named) {
+      try {
+        original = await this.ap21(() => this.deps.client.getOrderByNumber(number), work);
+      } catch (error) {
+        if (error instanceof Ap21InvalidRequestError) continue;
+        if (!(error instanceof Ap21Error) || error.retryable) throw error;
+        return holdFor(`its original order ${number} cannot be read from Ap21: ${error.message}`);
+      }
+      if (original) break;
+    }
+    if (!original) return holdFor(`Ap21 has no original order ${named.join(' or ')}`);
+    if (original.personId !== order.personId) {
+      return holdFor(`its original order ${original.orderNumber} is person ${original.personId}'s, the negative order person ${order.personId}'s`);
+    }
+    try {
+      work.tally.count((await this.deps.intake.ingest(original, refundidReturnOf(order, original))).kind);
+      await work.isolations.release(subject);
+    } catch (error) {
+      if (!(error instanceof DomainError)) throw error;
+      await holdFor(`cannot be booked against order ${original.orderNumber}: ${error.message}`, true);
+    }
+  }
+
   /** Opens the ledger of an order without returns; one that sold nothing has no ledger to open. */
   private async openLedger(order: Ap21Order): Promise<void> {
     try {
@@ -494,6 +543,35 @@ export class Ap21Poller {
 }
 
 const maxIso = (a: string, b: string) => (a > b ? a : b);
+
+/** An order that only gives units back and carries a Refundid refund payment: Refundid's record of its refund. */
+export function isRefundidNegativeOrder(order: Ap21Order): boolean {
+  const units = order.lines.map((line) => line.quantity);
+  return units.some((quantity) => quantity < 0) && units.every((quantity) => quantity <= 0) && order.payments.some(isRefundidPayment);
+}
+
+/** The order numbers a negative order may name its original by, most explicit first. */
+function originalOrderNumbers(order: Ap21Order): string[] {
+  const references = order.payments.filter(isRefundidPayment).map((payment) => payment.reference?.trim());
+  const named = [order.origOrderNumber?.trim(), ...references].filter((number): number is string => !!number && number !== order.orderNumber);
+  return [...new Set(named)];
+}
+
+/** A negative order read as the return it stands for: its id and number, the original's number, its lines and payments. */
+function refundidReturnOf(order: Ap21Order, original: Ap21Order): Ap21Return {
+  return {
+    returnId: order.orderId,
+    orderNumber: order.orderNumber,
+    origOrderNumber: original.orderNumber,
+    personId: order.personId,
+    currency: order.currency,
+    lines: order.lines
+      .filter((line) => line.quantity < 0)
+      .map((line) => ({ lineId: line.lineId, skuId: line.skuId, quantity: line.quantity, value: line.value, ...(line.price && { price: line.price }) })),
+    payments: order.payments,
+    paymentsVisible: true,
+  };
+}
 
 /** How a row counts as read in a pass: its order id, or its fingerprint when not even that could be read. */
 function rowKey(row: Ap21Read<Ap21Order>): string {

@@ -5,10 +5,11 @@ import { logger } from '../commons/logger';
 import { emitMetric } from '../commons/metrics';
 import type { SecretReader } from '../commons/secrets';
 import { parseOrReject } from '../commons/validation';
-import { parseXml, XmlError, type XmlElement } from '../commons/xml';
+import { childElements, parseXml, XmlError, type XmlElement } from '../commons/xml';
+import { orderNumberKey } from '../domain/ap21-origin';
 import { DomainError } from '../domain/errors';
 import type { Ap21Client } from '../providers/ap21/client';
-import type { Ap21Return, Ap21Secret } from '../providers/ap21/schemas';
+import type { Ap21Order, Ap21Return, Ap21Secret } from '../providers/ap21/schemas';
 import { Ap21NotFoundError, Ap21RejectedError, Ap21ResponseError } from '../providers/ap21/statuses';
 import type { InboundStatus, OrderStore, PendingInbound } from '../store/order-store';
 import { ledgerOrderId } from './ap21-ledger';
@@ -16,18 +17,24 @@ import type { ReturnIntake } from './return-intake';
 
 /**
  * `POST /ap21/returns`: an Ap21-side integration tells us a return exists. Ap21 has no webhooks,
- * so this is our own contract (documented in the README), deliberately small:
+ * so the endpoint is ours, but the body is Ap21's: the `<ReturnOrder>` as the Retail API itself
+ * answers `GET /Persons/{pid}/Orders/{oid}/Returns/{rid}` (docs/providers.md §3, Retail API guide
+ * pp.150–151), any payload version, with whatever elements it carries. The few refund-relay needs
+ * are validated; every other element, known or not, is ignored:
  *
  * ```xml
  * <ReturnOrder>
- *   <Id>62347</Id>                      the return's Ap21 id
+ *   <Id>62347</Id>                       the return's Ap21 id
+ *   <OrderNumber>W0020784-R1</OrderNumber>  optional
  *   <PersonId>3583</PersonId>
- *   <OrigOrderId>20784</OrigOrderId>    the original order's Ap21 id (Ap21 documents only its number)
- *   <OrderNumber>W0020784-R1</OrderNumber>      optional
- *   <OrigOrderNum>W0020784</OrigOrderNum>       optional
- *   <OrderDetails><OrderDetail><SkuId>21503</SkuId><Quantity>-1</Quantity><ReturnReasonId>10365</ReturnReasonId></OrderDetail></OrderDetails>
+ *   … OrderDateTime, totals, Addresses, Contacts, Payments, Currency …   ignored
+ *   <OrderDetails><OrderDetail><SkuId>21503</SkuId><Quantity>-1</Quantity><ReturnReasonId>10365</ReturnReasonId>…</OrderDetail></OrderDetails>
+ *   <OrigOrderNum>W0020784</OrigOrderNum>  the original order, found by `GET /OrderNumbers/{n}`
  * </ReturnOrder>
  * ```
+ *
+ * The original order may be named instead by its Ap21 id in `<OrigOrderId>` (refund-relay's
+ * earlier, smaller form; Ap21 documents no such element), which wins when both are given.
  *
  * The push is a hint, never the truth: it is stored, then the order and the return are read from
  * Ap21 (which alone says whether Refundid or Ap21 already refunded it) and ingested like a polled one.
@@ -35,8 +42,10 @@ import type { ReturnIntake } from './return-intake';
 export interface Ap21PushNotice {
   readonly returnId: string;
   readonly personId: string;
-  readonly orderId: string;
+  /** The original order's Ap21 id, when the push gives it (`OrigOrderId`). */
+  readonly orderId?: string;
   readonly orderNumber?: string;
+  /** The original order's number (`OrigOrderNum`); how Ap21 names it. */
   readonly origOrderNumber?: string;
   readonly lines: readonly { readonly skuId: string; readonly quantity: number; readonly returnReasonId?: string }[];
 }
@@ -81,62 +90,80 @@ export async function authenticatePush(secrets: SecretReader<Ap21Secret>, header
   if (!valid) throw new UnauthorizedError('push credentials do not match', 'invalid_credentials');
 }
 
-/** Elements each element may contain: 1 exactly once, '?' at most once, '+' at least once. */
-const SHAPE: Readonly<Record<string, Readonly<Record<string, '1' | '?' | '+'>>>> = {
-  ReturnOrder: { Id: '1', PersonId: '1', OrigOrderId: '1', OrderNumber: '?', OrigOrderNum: '?', OrderDetails: '1' },
-  OrderDetails: { OrderDetail: '+' },
-  OrderDetail: { SkuId: '1', Quantity: '1', ReturnReasonId: '?' },
-};
-const XML_LIMITS = { maxDepth: 4, maxBytes: 64 * 1024, maxElements: 4000 };
+/**
+ * Room for Ap21's full document: about 1.2 KB and 30 elements a line as the guide shows it, and
+ * up to 500 lines, nested a few levels (Addresses/Delivery, Discounts/Discount), newer versions
+ * deeper. The body limit of the route (functions/ap21-returns.ts) is the same MAX_PUSH_BYTES.
+ */
+export const MAX_PUSH_BYTES = 1024 * 1024;
+const XML_LIMITS = { maxDepth: 16, maxBytes: MAX_PUSH_BYTES, maxElements: 50_000 };
+/** Ap21's web order numbers are at most 30 characters (the Retail API's order POST). */
+const MAX_ORDER_NUMBER = 30;
 
 const id = z.string().check(z.regex(/^\d{1,22}$/, 'expected a numeric Ap21 id'));
 // eslint-disable-next-line no-control-regex -- refusing control characters is the point of this pattern
-const text = z.optional(z.string().check(z.minLength(1), z.maxLength(64), z.regex(/^[^\u0000-\u001f\u007f]*$/, 'must not contain control characters')));
-const noticeSchema = z.object({
-  Id: id,
-  PersonId: id,
-  OrigOrderId: id,
-  OrderNumber: text,
-  OrigOrderNum: text,
-  OrderDetails: z
-    .array(
-      z.object({
-        SkuId: id,
-        // Returned units are negative in Ap21; a positive or absurd count is refused, not flipped.
-        Quantity: z.string().check(
-          z.regex(/^-[1-9]\d{0,5}$/, 'expected a negative whole quantity'),
-          z.refine((value) => Number(value) >= -100_000, 'more than 100000 units'),
-        ),
-        ReturnReasonId: z.optional(id),
-      }),
-    )
-    .check(z.maxLength(500)),
-});
+const text = (max: number) => z.optional(z.string().check(z.maxLength(max), z.regex(/^[^\u0000-\u001f\u007f]*$/, 'must not contain control characters')));
+const noticeSchema = z
+  .object({
+    Id: id,
+    PersonId: id,
+    OrigOrderId: z.optional(id),
+    OrderNumber: text(64),
+    OrigOrderNum: text(64),
+    OrderDetails: z
+      .array(
+        z.object({
+          SkuId: id,
+          // Returned units are negative in Ap21; a positive or absurd count is refused, not flipped.
+          Quantity: z.string().check(
+            z.regex(/^-[1-9]\d{0,5}$/, 'expected a negative whole quantity'),
+            z.refine((value) => Number(value) >= -100_000, 'more than 100000 units'),
+          ),
+          ReturnReasonId: z.optional(id),
+        }),
+      )
+      .check(z.maxLength(500)),
+  })
+  .check(
+    z.refine(
+      (notice) => notice.OrigOrderId !== undefined || (notice.OrigOrderNum ?? '').length <= MAX_ORDER_NUMBER,
+      `OrigOrderNum: longer than Ap21's ${MAX_ORDER_NUMBER} characters, so no order has it`,
+    ),
+  );
 
-/** Checks the element tree against SHAPE: no unknown, missing or repeated elements, no stray text. */
-function checkShape(element: XmlElement): void {
-  const allowed = SHAPE[element.name];
-  if (!allowed) {
-    if (element.children.length > 0) throw new BadRequestError(`<${element.name}> must hold text only`, 'invalid_return');
-    return;
-  }
-  if (element.text.trim()) throw new BadRequestError(`<${element.name}> must not hold text`, 'invalid_return');
-  const counts = new Map<string, number>();
-  for (const child of element.children) {
-    if (!Object.hasOwn(allowed, child.name)) throw new BadRequestError(`unexpected element <${child.name}> in <${element.name}>`, 'invalid_return');
-    counts.set(child.name, (counts.get(child.name) ?? 0) + 1);
-    checkShape(child);
-  }
-  for (const [name, rule] of Object.entries(allowed)) {
-    const count = counts.get(name) ?? 0;
-    if (count === 0 && rule !== '?') throw new BadRequestError(`<${element.name}> needs <${name}>`, 'invalid_return');
-    if (count > 1 && rule !== '+') throw new BadRequestError(`<${name}> may appear only once in <${element.name}>`, 'invalid_return');
-  }
+/**
+ * The one `name` child of `element` refund-relay reads: its trimmed text, or undefined when absent
+ * or empty (Ap21 writes empty elements as `<Name />`). Twice, or holding elements, is ambiguous: 400.
+ */
+function single(element: XmlElement, name: string): string | undefined {
+  const found = element.children.filter((child) => child.name === name);
+  if (found.length > 1) throw new BadRequestError(`<${name}> may appear only once in <${element.name}>`, 'invalid_return');
+  const [only] = found;
+  if (only && only.children.length > 0) throw new BadRequestError(`<${name}> in <${element.name}> must hold text only`, 'invalid_return');
+  return only?.text.trim() || undefined;
 }
 
-const leaf = (element: XmlElement, name: string) => element.children.find((child) => child.name === name)?.text.trim();
+function required(element: XmlElement, name: string): string {
+  const value = single(element, name);
+  if (value === undefined) throw new BadRequestError(`<${element.name}> needs <${name}>`, 'invalid_return');
+  return value;
+}
 
-/** Parses a pushed `<ReturnOrder>`: 400 for XML or structure we refuse, 422 for values. */
+function leaves<T extends string>(element: XmlElement, needed: readonly T[], optional: readonly T[]): Partial<Record<T, string>> {
+  const values: Partial<Record<T, string>> = {};
+  for (const name of needed) values[name] = required(element, name);
+  for (const name of optional) {
+    const value = single(element, name);
+    if (value !== undefined) values[name] = value;
+  }
+  return values;
+}
+
+/**
+ * Parses a pushed `<ReturnOrder>`: 400 for XML we refuse or an element we need that is missing,
+ * repeated or not text, 422 for a value that is wrong. Elements refund-relay does not read, known
+ * or not, anywhere, are ignored (as in every Ap21 read, docs/design.md §2.5).
+ */
 export function parseAp21Push(xml: string): Ap21PushNotice {
   let root: XmlElement;
   try {
@@ -146,19 +173,25 @@ export function parseAp21Push(xml: string): Ap21PushNotice {
     throw error;
   }
   if (root.name !== 'ReturnOrder') throw new BadRequestError(`expected <ReturnOrder>, got <${root.name}>`, 'invalid_return');
-  checkShape(root);
-  const details = root.children.find((child) => child.name === 'OrderDetails')!;
-  const fields = (names: readonly string[], element: XmlElement) =>
-    Object.fromEntries(names.flatMap((name) => (leaf(element, name) === undefined ? [] : [[name, leaf(element, name)]])));
-  const raw = {
-    ...fields(['Id', 'PersonId', 'OrigOrderId', 'OrderNumber', 'OrigOrderNum'], root),
-    OrderDetails: details.children.map((line) => fields(['SkuId', 'Quantity', 'ReturnReasonId'], line)),
-  };
+  const head = leaves(root, ['Id', 'PersonId'], ['OrigOrderId', 'OrderNumber', 'OrigOrderNum']);
+  if (head.OrigOrderId === undefined && head.OrigOrderNum === undefined) {
+    throw new BadRequestError('<ReturnOrder> needs <OrigOrderNum>, the original order number (or <OrigOrderId>, its Ap21 id)', 'invalid_return');
+  }
+  const detailsElements = root.children.filter((child) => child.name === 'OrderDetails');
+  if (detailsElements.length !== 1) {
+    throw new BadRequestError(
+      detailsElements.length ? '<OrderDetails> may appear only once in <ReturnOrder>' : '<ReturnOrder> needs <OrderDetails>',
+      'invalid_return',
+    );
+  }
+  const lineElements = childElements(detailsElements[0]!, 'OrderDetail');
+  if (lineElements.length === 0) throw new BadRequestError('<OrderDetails> needs <OrderDetail>', 'invalid_return');
+  const raw = { ...head, OrderDetails: lineElements.map((line) => leaves(line, ['SkuId', 'Quantity'], ['ReturnReasonId'])) };
   const notice = parseOrReject(noticeSchema, raw, 'pushed return');
   return {
     returnId: notice.Id,
     personId: notice.PersonId,
-    orderId: notice.OrigOrderId,
+    ...(notice.OrigOrderId !== undefined && { orderId: notice.OrigOrderId }),
     ...(notice.OrderNumber !== undefined && { orderNumber: notice.OrderNumber }),
     ...(notice.OrigOrderNum !== undefined && { origOrderNumber: notice.OrigOrderNum }),
     lines: notice.OrderDetails.map((line) => ({
@@ -176,12 +209,23 @@ const NOT_FOUND_GRACE_MS = 24 * 3600_000;
 
 export interface Ap21PushInboxDeps {
   readonly store: OrderStore;
-  readonly client: Pick<Ap21Client, 'getOrder' | 'getReturn'>;
+  readonly client: Pick<Ap21Client, 'getOrder' | 'getOrderByNumber' | 'getReturn'>;
   readonly intake: ReturnIntake;
   readonly now?: () => number;
 }
 
 const pushKey = (returnId: string) => `push-${returnId}`;
+
+/**
+ * Where a push is kept: beside the order's ledger when the push names the order's Ap21 id; else
+ * (Ap21's own document names only `OrigOrderNum`) under the order number, so it is stored before
+ * Ap21 is asked which order that is.
+ */
+const pushPartition = (notice: Ap21PushNotice): string =>
+  notice.orderId !== undefined ? ledgerOrderId(notice.orderId) : `ap21-number-${encodeURIComponent(orderNumberKey(notice.origOrderNumber ?? ''))}`;
+
+/** The pushed person and the original order Ap21 has under the pushed number disagree: the push is wrong. */
+class PushMismatchError extends Error {}
 
 function unitsBySku(lines: readonly { readonly skuId: string; readonly quantity: number }[]): string {
   const units = new Map<string, number>();
@@ -203,9 +247,14 @@ export class Ap21PushInbox {
 
   /** Stores the push (once per return) and processes it; the status says how far it got. */
   async receive(notice: Ap21PushNotice, raw: string): Promise<{ readonly stored: boolean; readonly status: InboundStatus }> {
-    const attributes = { personId: notice.personId, ap21OrderId: notice.orderId, returnId: notice.returnId };
+    const attributes = {
+      personId: notice.personId,
+      returnId: notice.returnId,
+      ...(notice.orderId !== undefined && { ap21OrderId: notice.orderId }),
+      ...(notice.origOrderNumber !== undefined && { origOrderNumber: notice.origOrderNumber }),
+    };
     const { stored, record } = await this.deps.store.recordPendingInbound(
-      ledgerOrderId(notice.orderId),
+      pushPartition(notice),
       { source: 'ap21', key: pushKey(notice.returnId), raw, note: 'return pushed by the Ap21 integration', attributes },
       this.iso(),
     );
@@ -227,10 +276,12 @@ export class Ap21PushInbox {
 
   /** Reads the order and return from Ap21 and ingests the return. Ap21 and rule failures leave the push pending or failed. */
   private async process(record: PendingInbound, pushed?: Ap21PushNotice): Promise<InboundStatus> {
-    const { personId = '', ap21OrderId = '', returnId = '' } = record.attributes;
+    const { personId = '', origOrderNumber = '', returnId = '' } = record.attributes;
+    let { ap21OrderId = '' } = record.attributes;
     const context = { order_id: record.orderId, ap21_return: returnId };
     try {
-      const order = await this.deps.client.getOrder(personId, ap21OrderId);
+      const order = ap21OrderId ? await this.deps.client.getOrder(personId, ap21OrderId) : await this.orderByNumber(origOrderNumber, personId);
+      ap21OrderId = order.orderId;
       const ret: Ap21Return = await this.deps.client.getReturn(personId, ap21OrderId, returnId);
       if (pushed && unitsBySku(pushed.lines) !== unitsBySku(ret.lines)) logger.warn('pushed return differs from Ap21; Ap21 wins', context);
       const outcome = await this.deps.intake.ingest(order, ret);
@@ -242,12 +293,13 @@ export class Ap21PushInbox {
         error instanceof DomainError ||
         error instanceof Ap21ResponseError ||
         error instanceof Ap21RejectedError ||
+        error instanceof PushMismatchError ||
         (error instanceof Ap21NotFoundError && age >= NOT_FOUND_GRACE_MS);
       if (!permanent) {
         logger.warn('pushed return left pending; the poller retries it', { ...context, error });
         return 'pending';
       }
-      logger.error('pushed return needs an operator', { ...context, reason: (error as Error).message });
+      logger.error('pushed return needs an operator', { ...context, reason: error.message });
       emitMetric('RefundsInManualReview', 1);
       // Listed by `ops manual-review` with the poller's; released when the poller or `retry-ap21` ingests the return.
       await this.deps.store.isolate(
@@ -255,15 +307,25 @@ export class Ap21PushInbox {
           source: 'ap21',
           subject: `return:${returnId}`,
           fingerprint: `push:${record.key}`,
-          reason: `pushed return ${returnId} cannot be processed: ${(error as Error).message}`,
+          reason: `pushed return ${returnId} cannot be processed: ${error.message}`,
           raw: record.raw,
-          attributes: { ap21OrderId, personId, returnId },
+          attributes: { ...(ap21OrderId && { ap21OrderId }), ...(origOrderNumber && { origOrderNumber }), personId, returnId },
         },
         this.iso(),
       );
-      await this.settle(record, 'failed', (error as Error).message);
+      await this.settle(record, 'failed', error.message);
       return 'failed';
     }
+  }
+
+  /** The original order named only by number (`GET /OrderNumbers/{n}`); it must be the pushed person's. */
+  private async orderByNumber(origOrderNumber: string, personId: string): Promise<Ap21Order> {
+    const order = await this.deps.client.getOrderByNumber(origOrderNumber);
+    if (!order) throw new Ap21NotFoundError(`Ap21 has no order number ${origOrderNumber} (404)`);
+    if (order.personId !== personId) {
+      throw new PushMismatchError(`order number ${origOrderNumber} is person ${order.personId}'s in Ap21, not the pushed person ${personId}'s`);
+    }
+    return order;
   }
 
   private async settle(record: PendingInbound, status: 'processed' | 'failed', note: string): Promise<void> {

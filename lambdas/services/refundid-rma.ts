@@ -79,6 +79,34 @@ function refundSpec(order: Order, push: RmaPush, refundId: string, alreadyPaid: 
   return spec;
 }
 
+/** The refund ref naming the Refundid RMA a refund recorded from Ap21 was attached to. */
+export const REFUNDID_RMA_REF = 'refundidId';
+
+/**
+ * The Refundid refund the poller already recorded from Ap21 that this push stands for: a return or
+ * negative order Ap21 shows paid by Refundid (source `ap21_refundid`, refs carrying the Ap21 ids
+ * and the Refundid payment's Stan) that the push names by `refundid_id` or `merchant_rma_ref`, else
+ * the oldest with exactly the push's units; never one attached to another RMA. Mirrors how the
+ * poller ties an Ap21 return to an RMA that came first (`matchingRefundidRma`).
+ */
+function recordedFromAp21(order: Order, push: RmaPush): Refund | undefined {
+  const candidates = Object.values(order.refunds)
+    .filter((refund) => refund.source.kind === 'ap21_refundid' && refund.channel === 'refundid')
+    .filter((refund) => (refund.refs[REFUNDID_RMA_REF] ?? push.refundid_id) === push.refundid_id)
+    .sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
+  const names = [push.refundid_id, push.merchant_rma_ref].filter((name): name is string => typeof name === 'string');
+  const named = candidates.find((refund) => [refund.id, refund.source.ref, ...Object.values(refund.refs)].some((value) => names.includes(value)));
+  if (named) {
+    if (!sameLines(named, push)) {
+      throw new RefundConflictError(
+        `RMA ${push.refundid_id} names refund ${named.id}, recorded from Ap21, but with other line items; an operator must reconcile`,
+      );
+    }
+    return named;
+  }
+  return push.line_items ? candidates.find((refund) => sameLines(refund, push)) : undefined;
+}
+
 function sameLines(refund: Refund, push: RmaPush): boolean {
   if (!push.line_items) return true;
   const units = new Map<string, number>();
@@ -106,7 +134,12 @@ export async function applyRmaPush(store: OrderStore, push: RmaPush, raw: string
   if (!order) throw new OrderNotFoundError(`order ${place.orderId} not found`);
   const rma = new RmaHandling(store, push, raw, ctx, order, place);
   const existing = order.refunds[place.refundId];
-  if (existing && (existing.source.kind !== 'refundid_rma' || existing.source.ref !== push.refundid_id)) {
+  if (!existing) {
+    const recorded = recordedFromAp21(order, push);
+    if (recorded) return rma.attach(recorded);
+  }
+  const ours = existing?.source.kind === 'refundid_rma' ? existing.source.ref === push.refundid_id : existing?.refs[REFUNDID_RMA_REF] === push.refundid_id;
+  if (existing && !ours) {
     throw new RefundConflictError(`refund ${place.refundId} exists and is not Refundid RMA ${push.refundid_id}`);
   }
   if (existing && !sameLines(existing, push)) throw new RefundConflictError(`RMA ${push.refundid_id} was reserved with other line items`);
@@ -177,6 +210,31 @@ class RmaHandling {
     throw new TransitionRejectedError(
       `Refundid says it paid RMA ${this.push.refundid_id}, but refund ${refund.id} is ${outcome.refund.state}; an operator must reconcile`,
     );
+  }
+
+  /**
+   * Ties this RMA to the refund the poller recorded from Ap21 for it (idempotent: later pushes find
+   * it through the RMA's reference). Refundid has paid, so there is nothing to reserve or settle; a
+   * `failed` contradicts what Ap21 shows and is kept for an operator.
+   */
+  async attach(recorded: Refund): Promise<RmaAnswer> {
+    const target = { orderId: this.order.orderId, refundId: recorded.id };
+    const linked = await this.store.linkReference('refundid_rma', this.push.refundid_id, target, this.ctx.now);
+    if (linked.orderId !== target.orderId || linked.refundId !== target.refundId) {
+      throw new RefundConflictError(`RMA ${this.push.refundid_id} is already recorded as refund ${linked.refundId ?? '?'} of order ${linked.orderId}`);
+    }
+    const refs = {
+      [REFUNDID_RMA_REF]: this.push.refundid_id,
+      ...(typeof this.push.merchant_rma_ref === 'string' && { refundidMerchantRmaRef: this.push.merchant_rma_ref }),
+    };
+    const audit = { ...this.audit, note: `${this.audit.note}; attached to refund ${recorded.id}, recorded from Ap21` };
+    const outcome = await this.store.applyEvent(this.order.orderId, recorded.id, 'external_ref_recorded', { ...this.ctx, refs }, audit, recorded);
+    logger.info('Refundid RMA attached to the refund recorded from Ap21', { order_id: this.order.orderId, refund_id: recorded.id, applied: outcome.applied });
+    if (this.push.status === 'failed') {
+      await this.keep(`failed, but Ap21 shows refund ${recorded.id} paid by Refundid`);
+      logger.error('Refundid reports a failed RMA that Ap21 shows it paid', { order_id: this.order.orderId, refund_id: recorded.id });
+    }
+    return answer(outcome.refund);
   }
 
   async failed(existing: Refund | undefined): Promise<RmaAnswer> {

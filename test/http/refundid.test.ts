@@ -3,11 +3,13 @@ import { createDocumentClient } from '../../lambdas/commons/clients/dynamodb';
 import { Ap21Client } from '../../lambdas/providers/ap21/client';
 import { loadAp21Config } from '../../lambdas/providers/ap21/config';
 import { loadAp21LedgerSettings } from '../../lambdas/services/ap21-ledger';
+import { Ap21Poller } from '../../lambdas/services/ap21-poller';
 import { ReturnIntake } from '../../lambdas/services/return-intake';
 import type { SimOrder } from '../../lambdas/providers/ap21/simulator';
 import type { RapiOrder } from '../../lambdas/providers/refundid/schemas';
 import { createRefundidSimulator, type Rma, type RefundidSimulator } from '../../lambdas/providers/refundid/simulator';
 import { openAp21Order, startAp21ForStack, type Ap21ForStack } from '../support/ap21-orders';
+import { POLL_SETTINGS } from '../ingest/harness';
 import { tableSnapshot } from '../support/fixtures';
 import { startTestStack, type TestStack } from '../support/stack';
 
@@ -340,5 +342,81 @@ describe('POST /refundid/refund', () => {
     const answer = await portal.push('refunding', build(placed));
     expect([answer.status, (answer.body as { error: { code: string } }).error.code]).toEqual([status, code]);
     expect(await tableSnapshot(stack.dynamo.endpoint)).toEqual(before);
+  });
+});
+
+describe('POST /refundid/refund after the poller recorded the same Refundid refund from Ap21', () => {
+  const intake = () =>
+    new ReturnIntake({
+      store: stack.runtime.store,
+      ledger: loadAp21LedgerSettings({}),
+      routing: { policy: 'apace_first', apaceEnabled: false, offerDays: 10 },
+    });
+  const client = () => new Ap21Client(loadAp21Config({ ...ap21.env }), { get: async () => stack.secrets.ap21, refresh: async () => undefined });
+
+  /** An order whose shirt Refundid refunded and wrote into Ap21 as a return (Stan `stan`), ingested as the poller does. */
+  async function polledRefundidReturn(stan: string) {
+    const order = ap21.sim.addOrder({ email: 'dave@example.com', lines: [SHIRT, BELT] });
+    const ret = ap21.sim.addRefundidReturn(order.orderId, { lines: [{ skuId: SHIRT.skuId, quantity: -1 }], stan });
+    const reader = client();
+    const outcome = await intake().ingest(
+      await reader.getOrder(order.personId, order.orderId),
+      await reader.getReturn(order.personId, order.orderId, ret.returnId),
+    );
+    expect(outcome.kind).toBe('created');
+    return { orderId: `ap21-${order.orderId}`, refundId: `ap21-${ret.returnId}`, shirt: order.lines[0]!.lineId, belt: order.lines[1]!.lineId };
+  }
+
+  it('attaches a push naming it (refundid_id as the payment Stan): every status answers 200 with that refund, nothing is booked twice', async () => {
+    const placed = await polledRefundidReturn('rid-ap21-1');
+    const push = rma(placed, 'rid-ap21-1', { [placed.shirt]: 1 });
+    const attached = { status: 200, body: { received: true, refund_id: placed.refundId, state: 'paid' } };
+    expect(await portal.push('refunding', push)).toEqual(attached);
+    expect(await portal.push('refundid', push)).toEqual(attached);
+    expect(await portal.push('refundid', push)).toEqual(attached);
+    const order = (await stack.runtime.store.getOrder(placed.orderId))!;
+    expect(Object.keys(order.refunds)).toEqual([placed.refundId]);
+    expect(order.refunds[placed.refundId]).toMatchObject({ state: 'paid', source: { kind: 'ap21_refundid' }, refs: { refundidId: 'rid-ap21-1' } });
+    expect(order.lines[placed.shirt]).toMatchObject({ reserved: 0, refunded: 1, available: 2 });
+  });
+
+  it('attaches a push with exactly the recorded units when nothing names it', async () => {
+    const placed = await polledRefundidReturn('0938');
+    expect(await portal.push('refundid', rma(placed, 'rid-ap21-2', { [placed.shirt]: 1 }))).toEqual({
+      status: 200,
+      body: { received: true, refund_id: placed.refundId, state: 'paid' },
+    });
+    expect(Object.keys((await stack.runtime.store.getOrder(placed.orderId))!.refunds)).toEqual([placed.refundId]);
+  });
+
+  it('answers 409 only for a real conflict of units', async () => {
+    const placed = await polledRefundidReturn('rid-ap21-3');
+    const named = await portal.push('refundid', rma(placed, 'rid-ap21-3', { [placed.shirt]: 2 }));
+    expect([named.status, (named.body as { error: { code: string } }).error.code]).toEqual([409, 'refund_conflict']);
+    const tooMany = await portal.push('refunding', rma(placed, 'rid-ap21-4', { [placed.shirt]: 3 }));
+    expect([tooMany.status, (tooMany.body as { error: { code: string } }).error.code]).toEqual([409, 'units_unavailable']);
+    // Units still free are an RMA of their own, beside the refund recorded from Ap21.
+    expect(await portal.push('refunding', rma(placed, 'rid-ap21-5', { [placed.shirt]: 2 }))).toEqual({
+      status: 200,
+      body: { received: true, refund_id: 'rfd-rid-ap21-5', state: 'refundid_pending' },
+    });
+  });
+
+  it("attaches to the refund booked from Refundid's negative order in the changed-orders feed", async () => {
+    const order = ap21.sim.addOrder({ email: 'erin@example.com', lines: [SHIRT, BELT] });
+    const negative = ap21.sim.addRefundidNegativeOrder(order.orderId, { lines: [{ skuId: BELT.skuId, quantity: -1 }], stan: 'rid-neg-1' });
+    const poller = new Ap21Poller({
+      client: client(),
+      store: stack.runtime.store,
+      intake: intake(),
+      settings: { ...POLL_SETTINGS, watermark: 'refundid-after-poller', initialLookbackMs: 60_000, pageRows: 100 },
+    });
+    await poller.run();
+    const placed = { orderId: `ap21-${order.orderId}` };
+    expect(await portal.push('refundid', rma(placed, 'rid-neg-1', { [order.lines[1]!.lineId]: 1 }))).toEqual({
+      status: 200,
+      body: { received: true, refund_id: `ap21-${negative.orderId}`, state: 'paid' },
+    });
+    expect(Object.keys((await stack.runtime.store.getOrder(placed.orderId))!.refunds)).toEqual([`ap21-${negative.orderId}`]);
   });
 });

@@ -53,7 +53,7 @@ export interface LivenessWorld {
 }
 
 /** What pollers and the push inbox read Ap21 with. */
-export type Ap21Reader = Pick<Ap21Client, 'listOrdersChangedSince' | 'listReturns' | 'getOrder' | 'getReturn'>;
+export type Ap21Reader = Pick<Ap21Client, 'listOrdersChangedSince' | 'listReturns' | 'getOrder' | 'getOrderByNumber' | 'getReturn'>;
 
 /** `client`, counting the single-order reads it makes (what retrying a pushed return starts with). */
 export function countingOrderReads(client: Ap21Reader): Ap21Reader & { readonly orderReads: () => number } {
@@ -65,6 +65,10 @@ export function countingOrderReads(client: Ap21Reader): Ap21Reader & { readonly 
     getOrder: (personId, orderId) => {
       reads++;
       return client.getOrder(personId, orderId);
+    },
+    getOrderByNumber: (orderNumber) => {
+      reads++;
+      return client.getOrderByNumber(orderNumber);
     },
     orderReads: () => reads,
   };

@@ -63,6 +63,11 @@ export interface Ap21Order {
   readonly orderNumber: string;
   readonly personId: string;
   readonly partnerOrderId?: string;
+  /**
+   * `OrigOrderNum`, on an order that gives units back (Refundid's negative orders, docs/providers.md
+   * §2): the order they came from. Read when present; the guide documents it on returns only.
+   */
+  readonly origOrderNumber?: string;
   /** `OrderDateTime` converted from Ap21's wall clock (AP21_TIME_ZONE) to UTC ISO. */
   readonly orderedAt?: string;
   readonly currency: string;
@@ -288,11 +293,13 @@ export function readOrder(element: XmlElement, context: ReadContext): Ap21Order 
     const totalDue = informationalAmount(element, 'TotalDue', currency);
     const orderedAt = informationalTime(element, context.timeZone);
     const partnerOrderId = description(element, 'PartnerOrderId', 64);
+    const origOrderNumber = description(element, 'OrigOrderNum', 64);
     return {
       orderId: raw.Id,
       orderNumber: raw.OrderNumber,
       personId: raw.PersonId,
       ...(partnerOrderId !== undefined && { partnerOrderId }),
+      ...(origOrderNumber !== undefined && { origOrderNumber }),
       ...(orderedAt !== undefined && { orderedAt }),
       currency,
       ...(raw.Email !== undefined && { email: raw.Email }),

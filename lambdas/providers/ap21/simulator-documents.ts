@@ -78,6 +78,8 @@ export interface SimOrder {
   readonly lines: readonly SimLine[];
   readonly payments: readonly SimPayment[];
   readonly orderedAt: number;
+  /** An order giving units back (Refundid's negative order) may name the order they came from. */
+  readonly origOrderNumber?: string;
   updatedAt: number;
   corruption?: Ap21Corruption;
 }
@@ -299,6 +301,7 @@ export function orderDocument(order: SimOrder, rowNumber: number, person: SimPer
     toXml('PointsPartner', { Id: '', Name: '', MembershipNumber: '' }),
     order.corruption === 'unknown_currency' ? currencyXml({ ...context, version: Math.max(context.version, 2) }, 'QQQ') : currencyXml(context),
     order.corruption === 'unknown_elements' ? toXml('FutureOrderElement', { Nested: { Deeper: 'not in any guide' } }) : '',
+    order.origOrderNumber !== undefined ? toXml('OrigOrderNum', order.origOrderNumber) : '',
     '</Order>',
   ].join('');
 }

@@ -68,6 +68,8 @@ export interface SimOrderSeed {
   readonly payments?: readonly SimPaymentSeed[];
   readonly orderedAt?: number;
   readonly updatedAt?: number;
+  /** For an order giving units back: `OrigOrderNum`, the order they came from. */
+  readonly origOrderNumber?: string;
 }
 
 export interface SimReturnSeed {
@@ -283,9 +285,49 @@ export class Ap21Simulator implements Simulator {
       payments,
       orderedAt: seed.orderedAt ?? now,
       updatedAt: seed.updatedAt ?? now,
+      ...(seed.origOrderNumber !== undefined && { origOrderNumber: seed.origOrderNumber }),
     };
     this.orders.set(orderId, order);
     return order;
+  }
+
+  /**
+   * Refundid's "Negative Order Creation" integration (docs/providers.md §2): when it refunds units
+   * of `originalOrderId`, it records the refund in Ap21 as a new order of the same person with
+   * negative quantities and a negative `Refundid` payment. Which element names the original order
+   * is not documented: `OrigOrderNum` (`nameOriginal: 'OrigOrderNum'`), the payment's `Reference`
+   * (`'Reference'`), or neither (`'none'`).
+   */
+  addRefundidNegativeOrder(
+    originalOrderId: string,
+    seed: {
+      readonly lines: readonly { readonly skuId: string; readonly quantity: number }[];
+      readonly stan?: string;
+      readonly nameOriginal?: 'OrigOrderNum' | 'Reference' | 'none';
+    },
+  ): SimOrder {
+    const original = this.requireOrder(originalOrderId);
+    const lines = seed.lines.map((line) => {
+      const sold = original.lines.find((ordered) => ordered.skuId === line.skuId);
+      if (!sold || line.quantity >= 0) throw new Error(`a negative order gives back units of the original order's SKUs (${line.skuId})`);
+      return { skuId: line.skuId, quantity: line.quantity, priceMinor: sold.priceMinor };
+    });
+    const stan = seed.stan ?? '0938';
+    const nameOriginal = seed.nameOriginal ?? 'OrigOrderNum';
+    const refundid = {
+      merchantId: 'Refundid',
+      cardType: 'Refundid',
+      origin: 'CreditCard',
+      stan,
+      reference: nameOriginal === 'Reference' ? original.orderNumber : `Refundid ${stan}`,
+      amountMinor: linesTotal(lines),
+    };
+    return this.addOrder({
+      personId: original.personId,
+      lines,
+      payments: [refundid],
+      ...(nameOriginal === 'OrigOrderNum' && { origOrderNumber: original.orderNumber }),
+    });
   }
 
   /** Seeds a return as if posted at version 4.0; refused seeds throw with the Ap21 code. */
@@ -352,6 +394,16 @@ export class Ap21Simulator implements Simulator {
 
   returnsOf(orderId: string): SimReturn[] {
     return [...this.returns.values()].filter((ret) => ret.orderId === orderId);
+  }
+
+  /**
+   * The `<ReturnOrder>` exactly as `GET …/Returns/{rid}` answers it at payload `version` (default
+   * 4.0, payments included): what an Ap21-side integration sends when it pushes the return.
+   */
+  returnDocument(returnId: string, version = 4): string {
+    const found = this.returns.get(returnId);
+    if (!found) throw new Error(`no simulated return ${returnId}`);
+    return returnDocument(found, { currency: this.currency, timeZone: this.timeZone, version });
   }
 
   /** Answers the next `count` calls with `failure` (before auth and routing, like an outage). */
