@@ -1,15 +1,14 @@
 import { createDocumentClient } from '../../lambdas/commons/clients/dynamodb';
 import { DynamoOrderStore } from '../../lambdas/store/dynamodb-order-store';
 import type { Isolation } from '../../lambdas/store/order-store';
-import { ensureTable, startDynalite, type LocalDynamo } from '../../local/dynamodb';
+import { startTestDynamo, type TestDynamo } from '../support/dynamo';
 
-let dynamo: LocalDynamo;
+let dynamo: TestDynamo;
 let store: DynamoOrderStore;
 
 beforeAll(async () => {
-  dynamo = await startDynalite();
-  await ensureTable(dynamo.endpoint, 'isolation-test');
-  store = new DynamoOrderStore(createDocumentClient(dynamo.endpoint), 'isolation-test');
+  dynamo = await startTestDynamo('isolation-test');
+  store = new DynamoOrderStore(createDocumentClient(dynamo.endpoint), dynamo.tableName);
 });
 afterAll(() => dynamo.close());
 

@@ -5,16 +5,15 @@ import { InvalidRefundError, OrderNotFoundError, RefundConflictError, RefundNotF
 import { addRefund, applyRefundEvent, openOrder, recordVerification, type NewRefund, type Order } from '../../lambdas/domain/order';
 import { REFUND_EVENTS, ruleFor, type Channel, type RefundEvent } from '../../lambdas/domain/refund';
 import { DynamoOrderStore } from '../../lambdas/store/dynamodb-order-store';
-import { ensureTable, startDynalite, type LocalDynamo } from '../../local/dynamodb';
+import { startTestDynamo, type TestDynamo } from '../support/dynamo';
 import { demoOrder } from '../support/fixtures';
 
-let dynamo: LocalDynamo;
+let dynamo: TestDynamo;
 let store: DynamoOrderStore;
 let calls = 0;
 
 beforeAll(async () => {
-  dynamo = await startDynalite();
-  await ensureTable(dynamo.endpoint, 'store-test');
+  dynamo = await startTestDynamo('store-test');
   const client = new DynamoDBClient({ endpoint: dynamo.endpoint, region: 'ap-southeast-2', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
   client.middlewareStack.add(
     (next) => async (args) => {
@@ -23,7 +22,7 @@ beforeAll(async () => {
     },
     { step: 'initialize', name: 'countCalls' },
   );
-  store = new DynamoOrderStore(DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } }), 'store-test');
+  store = new DynamoOrderStore(DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } }), dynamo.tableName);
 });
 afterAll(() => dynamo.close());
 

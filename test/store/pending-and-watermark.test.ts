@@ -1,14 +1,13 @@
 import { createDocumentClient } from '../../lambdas/commons/clients/dynamodb';
 import { DynamoOrderStore } from '../../lambdas/store/dynamodb-order-store';
-import { ensureTable, startDynalite, type LocalDynamo } from '../../local/dynamodb';
+import { startTestDynamo, type TestDynamo } from '../support/dynamo';
 
-let dynamo: LocalDynamo;
+let dynamo: TestDynamo;
 let store: DynamoOrderStore;
 
 beforeAll(async () => {
-  dynamo = await startDynalite();
-  await ensureTable(dynamo.endpoint, 'pending-test');
-  store = new DynamoOrderStore(createDocumentClient(dynamo.endpoint), 'pending-test');
+  dynamo = await startTestDynamo('pending-test');
+  store = new DynamoOrderStore(createDocumentClient(dynamo.endpoint), dynamo.tableName);
 });
 afterAll(() => dynamo.close());
 

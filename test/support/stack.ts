@@ -2,18 +2,19 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ensureTable, startDynalite, type LocalDynamo } from '../../local/dynamodb';
 import { generateLocalSecrets } from '../../local/secrets-file';
 import { loadRoutes, startServer, type LocalServer } from '../../local/server';
 import { runtime, type Runtime } from '../../lambdas/functions/runtime';
+import { startTestDynamo, type TestDynamo } from './dynamo';
 
 /**
- * A real refund-relay on loopback for one test file: dynalite in memory, a fresh secrets file, and
+ * A real refund-relay on loopback for one test file: dynalite in memory (DynamoDB Local with
+ * `TEST_DYNAMO=local`, test/support/dynamo.ts), a fresh secrets file, and
  * the local HTTP server serving the same handler modules Lambda runs. Nothing is mocked.
  */
 export interface TestStack {
   readonly url: string;
-  readonly dynamo: LocalDynamo;
+  readonly dynamo: TestDynamo;
   readonly secretsFile: string;
   readonly secrets: ReturnType<typeof generateLocalSecrets>;
   readonly runtime: Runtime;
@@ -31,7 +32,7 @@ export async function freePort(): Promise<number> {
 }
 
 export async function startTestStack(env: Record<string, string> = {}): Promise<TestStack> {
-  const dynamo = await startDynalite();
+  const dynamo = await startTestDynamo(env.TABLE_NAME ?? 'refund-relay-test');
   const dir = await mkdtemp(join(tmpdir(), 'refund-relay-test-'));
   const secretsFile = join(dir, 'secrets.json');
   const secrets = generateLocalSecrets();
@@ -39,15 +40,14 @@ export async function startTestStack(env: Record<string, string> = {}): Promise<
   const port = await freePort();
   Object.assign(process.env, {
     STAGE: 'test',
-    TABLE_NAME: 'refund-relay-test',
     DYNAMODB_ENDPOINT: dynamo.endpoint,
     SECRETS_SOURCE: 'file',
     LOCAL_SECRETS_FILE: secretsFile,
     PUBLIC_BASE_URL: `http://127.0.0.1:${port}`,
     AWS_REGION: 'ap-southeast-2',
     ...env,
+    TABLE_NAME: dynamo.tableName,
   });
-  await ensureTable(dynamo.endpoint, process.env.TABLE_NAME!);
   const server: LocalServer = await startServer(loadRoutes(), { port });
   return {
     url: server.url,
