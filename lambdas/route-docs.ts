@@ -335,8 +335,10 @@ export const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
   'POST /apace/orders/{orderId}/refunds/{refundId}/notification': {
     summary: 'Apace reports a payout (pending, processed or failed)',
     description:
-      'Authenticated by the URL token and the body signature, validated, and applied idempotently: `pending` marks the refund paid, ' +
-      '`processed` also confirms it, in either order. A duplicate or late notification is acknowledged and kept, never applied twice.',
+      'Authenticated by the URL token and the body signature, validated, stored, and applied idempotently: `pending` marks the refund paid, ' +
+      '`processed` also confirms it, in either order; `failed` sends the refund to card reversal. A duplicate or late notification is ' +
+      'acknowledged and kept, never applied twice; one that contradicts what refund-relay knows (`pending` after `failed`, anything for a ' +
+      "cancelled offer) is acknowledged and applied only once Apace's own record confirms it.",
     security: [APACE_CALLBACK_TOKEN, APACE_WEBHOOK_SIGNATURE],
     path: callbackPathSchema,
     body: bodyIn(MEDIA_TYPES.json, 32 * 1024, {

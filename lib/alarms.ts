@@ -24,6 +24,10 @@ export const CUSTOM_METRICS = {
   ap21OrdersIsolated: 'Ap21OrdersIsolated',
   /** Per poller run: Ap21 orders and returns set aside and not yet gone through (for the dashboard). */
   ap21IsolationsOpen: 'Ap21IsolationsOpen',
+  /** Per sweep: Apace notifications stored but still not applied or checked with Apace a minute on (lambdas/services/sweeper.ts). */
+  inboxRecordsWaiting: 'InboxRecordsWaiting',
+  /** A refund paid at Apace's `pending` whose `processed` is overdue, still unconfirmed at a follow-up (lambdas/services/dispatcher.ts). */
+  apacePayoutsUnconfirmed: 'ApacePayoutsUnconfirmed',
   /** From the API's access logs (a metric filter): 4xx answers on the allowlisted paths, dimension `stage` only. */
   allowlistedRoute4xx: 'AllowlistedRoute4xx',
 } as const;
@@ -84,6 +88,14 @@ export class Alarms extends Construct {
       description: `Ap21 returns are more than ${alarmThresholds.pollerLagSeconds} s behind, or the poller has reported nothing for 10 minutes (it fails, or does not run).`,
       missingData: TreatMissingData.BREACHING,
       evaluationPeriods: 2,
+    });
+    this.add('InboxRecordsWaiting', customMetric(config.stage, CUSTOM_METRICS.inboxRecordsWaiting), 1, {
+      description:
+        'Apace notifications were stored but are still not applied: Apace cannot be reached to check one that contradicts our state, or applying keeps failing (sweeper logs).',
+    });
+    this.add('ApacePayoutsUnconfirmed', customMetric(config.stage, CUSTOM_METRICS.apacePayoutsUnconfirmed), 1, {
+      description:
+        "A refund booked paid at Apace's pending has no processed after APACE_PROCESSED_WITHIN_SECONDS, and Apace's own record does not settle it: the customer may not have the money (npm run ops -- refund <id>).",
     });
     const allowlisted = Object.keys(config.ipAllowlists);
     if (allowlisted.length > 0) {

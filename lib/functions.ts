@@ -162,8 +162,10 @@ export class Functions extends Construct {
     };
     for (const provider of definition.callsOut) {
       for (const variable of PROVIDER_URLS_BY_PROVIDER[provider]) environment[variable] = config.providerUrls[variable];
-      Object.assign(environment, config.providerSettings[provider]);
     }
+    // Settings go to every function that deals with the provider, e.g. Apace's currency and follow-up
+    // time also to the notification handler that books Apace's `pending`.
+    for (const provider of new Set([...definition.callsOut, ...definition.secrets])) Object.assign(environment, config.providerSettings[provider]);
     if (definition.dispatchQueue === 'send') environment.DISPATCH_QUEUE_URL = dispatchQueue.queue.queueUrl;
     if (definition.dispatchQueue === 'consume') Object.assign(environment, dispatcherEnvironment());
     if (definition.sourceAllowlist) {

@@ -45,7 +45,8 @@ export interface StageConfig {
   readonly providerUrls: Readonly<Record<ProviderUrlVariable, string>>;
   /**
    * Non-secret provider settings, as environment variables of the functions that call that
-   * provider (next to its base URL), e.g. Ap21's country code and time zone.
+   * provider or hold its secret, e.g. Ap21's country code and time zone, or the currency of the
+   * Apace vendor account (`APACE_CURRENCY`: Apace pays only in it; other refunds go to card reversal).
    */
   readonly providerSettings: Readonly<Partial<Record<SecretName, Readonly<Record<string, string>>>>>;
   /**
@@ -137,6 +138,12 @@ const AP21_PUSH_PLACEHOLDER = ['203.0.113.21'];
  */
 const AP21_SETTINGS = { AP21_COUNTRY_CODE: 'AU', AP21_TIME_ZONE: 'Australia/Melbourne', AP21_CURRENCY: 'AUD' };
 
+/**
+ * The stage's Apace vendor account pays in AUD (`refund_amount` is a bare decimal, docs/providers.md
+ * §1); `APACE_PROCESSED_WITHIN_SECONDS`: when a refund paid at `pending` is followed up with Apace.
+ */
+const APACE_SETTINGS = { APACE_CURRENCY: 'AUD', APACE_PROCESSED_WITHIN_SECONDS: '3600' };
+
 const allowlists = (refundid: readonly string[], ap21: readonly string[]): StageConfig['ipAllowlists'] => ({
   '/refundid/order': refundid,
   '/refundid/refund': refundid,
@@ -176,7 +183,7 @@ export const STAGES: Readonly<Record<StageName, StageConfig>> = {
     account: '111111111111',
     region: 'ap-southeast-2',
     providerUrls: SANDBOX_URLS,
-    providerSettings: { ap21: AP21_SETTINGS },
+    providerSettings: { ap21: AP21_SETTINGS, apace: APACE_SETTINGS },
     ipAllowlists: allowlists(REFUNDID_SANDBOX, AP21_PUSH_PLACEHOLDER),
     // The cheapest shape: one zone, one NAT gateway, AWS services through the NAT.
     egress: { availabilityZones: 1, natGateways: 1, interfaceEndpoints: [] },
@@ -197,7 +204,7 @@ export const STAGES: Readonly<Record<StageName, StageConfig>> = {
     account: '222222222222',
     region: 'ap-southeast-2',
     providerUrls: SANDBOX_URLS,
-    providerSettings: { ap21: AP21_SETTINGS },
+    providerSettings: { ap21: AP21_SETTINGS, apace: APACE_SETTINGS },
     ipAllowlists: allowlists(REFUNDID_SANDBOX, AP21_PUSH_PLACEHOLDER),
     // Functions in two zones like prod, but one NAT gateway (one egress IP) and AWS services through
     // it; give it prod's egress to rehearse prod's network (README, "What a stage costs").
@@ -220,7 +227,7 @@ export const STAGES: Readonly<Record<StageName, StageConfig>> = {
     account: '333333333333',
     region: 'ap-southeast-2',
     providerUrls: PRODUCTION_URLS,
-    providerSettings: { ap21: AP21_SETTINGS },
+    providerSettings: { ap21: AP21_SETTINGS, apace: APACE_SETTINGS },
     ipAllowlists: allowlists(REFUNDID_PRODUCTION, AP21_PUSH_PLACEHOLDER),
     egress: {
       availabilityZones: 2,

@@ -86,6 +86,7 @@ export function createDispatcher(rt: Runtime, env: NodeJS.ProcessEnv = process.e
     callBudget: callBudget(rt.config, env),
     claimWindowMs: rt.claimWindowMs,
     apaceProcessedWithinMs: rt.apaceProcessedWithinMs,
+    apaceCurrency: rt.config.APACE_CURRENCY,
     callbackUrls: async (orderId, refundId, offerExpiresAt) =>
       callbackUrls(rt.config.PUBLIC_BASE_URL, await apaceSecret.get(), orderId, refundId, Date.parse(offerExpiresAt) + graceMs),
     ...overrides,

@@ -16,6 +16,8 @@ export interface DispatcherDeps {
   readonly reversals: Partial<Record<PaymentProvider, ReversalConnector>>;
   readonly policy: RetryPolicy;
   readonly claimWindowMs: number;
+  /** The currency of the stage's Apace vendor account (`APACE_CURRENCY`); Apace pays in nothing else. AUD when absent. */
+  readonly apaceCurrency?: string;
   /** `APACE_PROCESSED_WITHIN_SECONDS` in ms: when a refund paid at Apace's `pending` is first followed up. */
   readonly apaceProcessedWithinMs?: number;
   readonly callbackUrls: (orderId: string, refundId: string, offerExpiresAt: string) => Promise<CallbackUrls>;
@@ -116,6 +118,10 @@ export class Dispatcher {
   private async createOffer(order: Order, refund: Refund): Promise<string> {
     const { apace, policy } = this.deps;
     const payment = own(order.payments, refund.paymentId);
+    const currency = this.deps.apaceCurrency ?? 'AUD';
+    // `refund_amount` is a bare decimal in the vendor account's currency (docs/providers.md §1).
+    if (refund.amount.currency !== currency)
+      return this.skipApace(order, refund, `Apace pays only in ${currency}; this refund is in ${refund.amount.currency}`);
     if (!apace) return this.leaveApace(order, refund, 'Apace is not configured for this stage');
     if (!payment?.cardLastFour) return this.leaveApace(order, refund, 'the card’s last four digits are unknown');
     if (!refund.offerExpiresAt || refund.offerExpiresAt <= this.iso()) return this.leaveApace(order, refund, 'the offer expired before Apace accepted it');
@@ -147,6 +153,13 @@ export class Dispatcher {
     }
     if (result.retryable) return this.retryLater(order, claim.refund, result.reason);
     return this.leaveApace(order, claim.refund, `Apace refused the offer: ${result.reason}`);
+  }
+
+  /** A refund Apace never heard of goes to card reversal at once; one it may have heard of, cancel first. */
+  private async skipApace(order: Order, refund: Refund, reason: string): Promise<string> {
+    const skipped = await this.apply(order, refund, 'apace_skipped', { reason }, reason);
+    if (skipped.applied) return this.submitReversal(order, skipped.refund);
+    return skipped.why === 'wrong_state' ? this.leaveApace(order, refund, reason) : `not moved off Apace (${skipped.why})`;
   }
 
   /** Cancel first (docs/design.md §2.3): only once Apace can no longer pay does the refund go to reversal. */

@@ -343,7 +343,8 @@ describe.each(STAGE_NAMES)('the %s stack', (stage) => {
           ...Object.fromEntries(
             definition.callsOut.flatMap((provider) => PROVIDER_URLS_BY_PROVIDER[provider].map((name) => [name, config.providerUrls[name]])),
           ),
-          ...Object.assign({}, ...definition.callsOut.map((provider) => config.providerSettings[provider])),
+          // Provider settings go to every function that calls or authenticates that provider.
+          ...Object.assign({}, ...[...definition.callsOut, ...definition.secrets].map((provider) => config.providerSettings[provider])),
           ...(definition.dispatchQueue === 'send' && { DISPATCH_QUEUE_URL: { Ref: logicalId(stack.dispatchQueue.queue) } }),
           // The dispatcher's time budget (lib/dispatch-queue.ts).
           ...(definition.dispatchQueue === 'consume' && dispatcherEnvironment()),
@@ -463,17 +464,23 @@ describe.each(STAGE_NAMES)('the %s stack', (stage) => {
     expect(resourcesOfType(resources, 'AWS::SQS::QueuePolicy')).toHaveLength(2);
   });
 
-  it('alarms on dead letters, each function, API 5xx rate, manual review, isolated Ap21 orders, poller lag and allowlisted-route 4xx, all to the e-mailed topic', () => {
+  it('alarms on dead letters, each function, API 5xx rate, manual review, isolated Ap21 orders, poller lag, waiting inbox records, unconfirmed Apace payouts and allowlisted-route 4xx, all to the e-mailed topic', () => {
     const { template, resources } = get();
     const [topicId] = onlyOfType(resources, 'AWS::SNS::Topic');
     template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: config.alarmEmail, TopicArn: { Ref: topicId } });
     const alarms = resourcesOfType(resources, 'AWS::CloudWatch::Alarm').map(([, alarm]) => alarm.Properties!);
-    expect(alarms).toHaveLength(1 + FUNCTIONS.length + 5);
+    expect(alarms).toHaveLength(1 + FUNCTIONS.length + 7);
     for (const alarm of alarms) expect(alarm).toMatchObject({ AlarmActions: [{ Ref: topicId }] });
     const named = (metricName: string) => alarms.filter((alarm) => alarm.MetricName === metricName);
     expect(named('ApproximateNumberOfMessagesVisible')).toHaveLength(1);
     expect(named('Errors')).toHaveLength(FUNCTIONS.length);
-    for (const metricName of [CUSTOM_METRICS.refundsInManualReview, CUSTOM_METRICS.ap21OrdersIsolated, CUSTOM_METRICS.pollerLagSeconds]) {
+    for (const metricName of [
+      CUSTOM_METRICS.refundsInManualReview,
+      CUSTOM_METRICS.ap21OrdersIsolated,
+      CUSTOM_METRICS.pollerLagSeconds,
+      CUSTOM_METRICS.inboxRecordsWaiting,
+      CUSTOM_METRICS.apacePayoutsUnconfirmed,
+    ]) {
       const [alarm, ...others] = named(metricName);
       expect(others).toEqual([]);
       expect(alarm?.Namespace).toBe('RefundRelay');

@@ -1,6 +1,14 @@
 import { InvalidRefundError, RefundConflictError, UnitsUnavailableError } from '../../lambdas/domain/errors';
 import { addRefund, applyRefundEvent, ledgerViolations, openOrder, type NewRefund, type Order } from '../../lambdas/domain/order';
-import { REFUND_STATES, planTransition, verificationAnswer, type Refund, type RefundState } from '../../lambdas/domain/refund';
+import {
+  REFUND_STATES,
+  planTransition,
+  refundDueAt,
+  verificationAnswer,
+  type Refund,
+  type RefundState,
+  type TransitionContext,
+} from '../../lambdas/domain/refund';
 
 const now = '2026-03-01T10:00:00.000Z';
 const later = '2026-03-01T10:05:00.000Z';
@@ -150,5 +158,55 @@ describe('Apace verification answer', () => {
 
   it('refuses a second Apace payout of a refund Apace already paid, without claiming another channel paid it', () => {
     expect(verificationAnswer({ state: 'paid', channel: 'apace', offerExpiresAt: future }, now)).toEqual({ allow_refund: false });
+  });
+});
+
+describe('Apace payouts that fail, and waits that end (docs/design.md §2.5)', () => {
+  const offeredOrder = () => applyRefundEvent(addRefund(order(), apaceRefund(), now).order, 'r-1', 'offer_created', ctx).order;
+  const plan = (refund: Refund, event: Parameters<typeof planTransition>[1], at: TransitionContext = ctx) => {
+    const planned = planTransition(refund, event, at);
+    if (!planned.ok) throw new Error(`${event} not planned: ${planned.why}`);
+    return planned.refund;
+  };
+
+  it('sends a payout that failed after pending to card reversal, the units held again, and books no Apace payment after it', () => {
+    const paid = applyRefundEvent(offeredOrder(), 'r-1', 'apace_paid', ctx).order;
+    const failed = applyRefundEvent(paid, 'r-1', 'apace_payout_failed', { ...ctx, now: later }).order;
+    expect(failed.refunds['r-1']).toMatchObject({ state: 'reversal_pending', channel: 'reversal', attempts: 0, refs: { apacePayout: 'failed' } });
+    expect(failed.lines.l1).toMatchObject({ reserved: 1, refunded: 0, available: 1 });
+    expect(ledgerViolations(failed)).toEqual([]);
+    for (const event of ['apace_paid', 'apace_processed'] as const)
+      expect(planTransition(failed.refunds['r-1']!, event, ctx)).toEqual({ ok: false, why: 'wrong_state' });
+  });
+
+  it('sends an offer whose payout failed before we booked it to card reversal without a cancel', () => {
+    const refund = plan(offeredOrder().refunds['r-1']!, 'apace_offer_failed');
+    expect(refund).toMatchObject({ state: 'reversal_pending', channel: 'reversal', refs: { apacePayout: 'failed' } });
+  });
+
+  it('follows a refund paid at pending up with Apace after APACE_PROCESSED_WITHIN_SECONDS, until confirmed', () => {
+    const paid = plan(offeredOrder().refunds['r-1']!, 'apace_paid', { ...ctx, apaceProcessedWithinMs: 60_000 });
+    expect(paid.nextAttemptAt).toBe('2026-03-01T10:01:00.000Z');
+    expect(refundDueAt(paid)).toBe('2026-03-01T10:01:00.000Z');
+    const asked = plan(paid, 'apace_follow_up', { ...ctx, nextAttemptAt: later });
+    expect(refundDueAt(asked)).toBe(later);
+    const confirmed = plan(asked, 'apace_confirmed');
+    expect(refundDueAt(confirmed)).toBeUndefined();
+    expect(planTransition(confirmed, 'apace_follow_up', ctx)).toMatchObject({ ok: false });
+  });
+
+  it('skips Apace at once only for a refund Apace never heard of', () => {
+    const pending = addRefund(order(), apaceRefund(), now).refund;
+    expect(plan(pending, 'apace_skipped')).toMatchObject({ state: 'reversal_pending', channel: 'reversal' });
+    expect(planTransition({ ...pending, attempts: 1 }, 'apace_skipped', ctx)).toEqual({ ok: false, why: 'wrong_state' });
+  });
+
+  it('lets an operator re-route a refund in review off Apace only when it is not on Apace', () => {
+    const review: Refund = { ...offeredOrder().refunds['r-1']!, state: 'manual_review' };
+    expect(planTransition(review, 'rerouted_by_operator', ctx)).toEqual({ ok: false, why: 'wrong_state' });
+    expect(plan({ ...review, channel: 'reversal' }, 'rerouted_by_operator', { ...ctx, reason: 'fixed' })).toMatchObject({
+      state: 'reversal_pending',
+      reason: 'fixed',
+    });
   });
 });

@@ -8,7 +8,7 @@ import { AddonPaymentsSimulator } from '../../lambdas/providers/addon-payments/s
 import { callbackUrls } from '../../lambdas/providers/apace/callback-token';
 import type { ApaceSecret } from '../../lambdas/providers/apace/schemas';
 import { createApaceSimulator, type ApaceSimulator } from '../../lambdas/providers/apace/simulator';
-import { startSimulatorHost, type SimulatorHost } from '../../lambdas/providers/simulator-kit';
+import { startSimulatorHost, type SimRequest, type SimulatorHost } from '../../lambdas/providers/simulator-kit';
 import type { Dispatcher } from '../../lambdas/services/dispatcher';
 import { replayInbox, sweep, type InboxReplayDeps } from '../../lambdas/services/sweeper';
 import { DAY_MS, demoOrder } from '../support/fixtures';
@@ -26,6 +26,8 @@ export interface ApaceLivenessWorld {
   readonly host: SimulatorHost;
   readonly dispatcher: Dispatcher;
   readonly inbox: InboxReplayDeps;
+  /** Requests that reached the Apace simulator (`METHOD /path [order_id]`). */
+  readonly apaceRequests: readonly string[];
   /** The next `count` webhook deliveries are answered 503 before reaching us (Apace will retry them later). */
   refuseDeliveries(count: number): void;
   /** A refund on the Apace route with its offer created at Apace; returns Apace's id for it. */
@@ -50,7 +52,17 @@ export async function startApaceLivenessWorld(env: Record<string, string> = {}):
     webhookRetryGapMs: 3_600_000,
   });
   const epg = new AddonPaymentsSimulator({ merchantId, merchantPassword });
-  const host = await startSimulatorHost({ apace, 'addon-payments': epg });
+  // Every request that reaches the Apace simulator, as method and path (body `order_id` for a create).
+  const apaceRequests: string[] = [];
+  const countedApace = {
+    ...apace,
+    handle: (request: SimRequest) => {
+      const orderId = /"order_id":"([^"]*)"/.exec(request.body.toString('utf8'))?.[1];
+      apaceRequests.push(`${request.method} ${request.path}${orderId ? ` ${orderId}` : ''}`);
+      return apace.handle(request);
+    },
+  };
+  const host = await startSimulatorHost({ apace: countedApace, 'addon-payments': epg });
   Object.assign(process.env, { APACE_API_URL: host.baseUrl('apace'), ADDON_PAYMENTS_API_URL: host.baseUrl('addon-payments'), ...env });
   let refusals = 0;
   const gate = await forwardingGate(stack.url, () => refusals-- > 0);
@@ -73,6 +85,7 @@ export async function startApaceLivenessWorld(env: Record<string, string> = {}):
     host,
     dispatcher,
     inbox,
+    apaceRequests,
     refuseDeliveries: (count) => {
       refusals = count;
     },
