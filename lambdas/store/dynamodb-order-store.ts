@@ -55,6 +55,9 @@ export class DynamoOrderStore implements OrderStore {
   applyEvent(orderId: string, refundId: string, event: RefundEvent, ctx: TransitionContext, audit: Audit, snapshot?: Refund) {
     return this.orders.applyEvent(orderId, refundId, event, ctx, audit, snapshot);
   }
+  readTimeline(orderId: string) {
+    return this.orders.readTimeline(orderId);
+  }
   recordVerification(orderId: string, refundId: string, now: string) {
     return this.orders.recordVerification(orderId, refundId, now);
   }

@@ -10,6 +10,7 @@ import { TABLE } from './table';
  * |-----------------|--------------------------|-----------------------------|
  * | order           | `ORDER#<orderId>`        | `ORDER`                     |
  * | inbox record    | `ORDER#<orderId>`        | `INBOX#<source>#<key>`      |
+ * | timeline audit  | `ORDER#<orderId>`        | `AUDIT#<first entry index>` |
  * | unmatched inbox | `INBOX#UNMATCHED#<src>`  | `INBOX#<source>#<key>`      |
  * | reference       | `REF#<kind>#<ref>`       | `REF`                       |
  * | watermark       | `WATERMARK#<name>`       | `WATERMARK`                 |
@@ -29,6 +30,16 @@ export const orderKey = (orderId: string): Key => ({ [PK]: orderPartition(orderI
 export const orderIdOf = (item: Record<string, unknown>): string => String(item[PK]).slice(ORDER_PREFIX.length);
 export const isOrderItem = (item: Record<string, unknown>): boolean => item[SK] === ORDER_SK;
 export const ORDER_SORT_KEY = ORDER_SK;
+
+/**
+ * A timeline audit item: entries moved off the order item, numbered from the first entry the order
+ * ever had, so a retried move writes the same item and `readTimeline` reads them in order.
+ */
+export const AUDIT_SORT_PREFIX = 'AUDIT#';
+export const auditKey = (orderId: string, firstIndex: number): Key => ({
+  [PK]: orderPartition(orderId),
+  [SK]: `${AUDIT_SORT_PREFIX}${String(firstIndex).padStart(12, '0')}`,
+});
 
 /** An inbox record's sort key: one per source and sender's key, so a repeat writes nothing. */
 export const inboxSortKey = (source: Actor, key: string): string => `${INBOX_PREFIX}${source}#${key}`;

@@ -16,15 +16,25 @@ export interface Audit {
   readonly raw?: string;
 }
 
-export interface TimelineEntry extends Audit {
+/**
+ * One compact entry of an order's timeline (docs/design.md §2.1): who did what, when, and where the
+ * raw message that caused it is kept (`inbox`, the sort key of its inbox item in the order's
+ * partition), never the message itself, so retries and webhooks add only a few dozen bytes.
+ */
+export interface TimelineEntry {
   readonly at: string;
   readonly event: string;
+  readonly actor: Actor;
+  readonly note?: string;
   readonly refundId?: string;
   readonly from?: RefundState;
   readonly to?: RefundState;
+  /** The inbox item holding the raw inbound message (kept with TTL), when there was one. */
+  readonly inbox?: string;
 }
 
 export interface StoredOrder extends Order {
+  /** The recent window of the timeline; older entries are in audit items (`readTimeline` merges them). */
   readonly timeline: readonly TimelineEntry[];
   readonly dueAt?: string;
 }
@@ -34,6 +44,8 @@ export type TransitionOutcome =
 
 /** An inbound message kept because it changed nothing (duplicate, late, or not bookable). */
 export interface StoredInbound {
+  /** The sender's key; a timeline entry's `inbox` is `INBOX#<source>#<key>`. */
+  readonly key: string;
   readonly receivedAt: string;
   readonly source: Actor;
   readonly note: string;
@@ -141,6 +153,8 @@ export interface OrdersPort {
    * `snapshot` (the refund as the caller last read it) saves a read on the happy path.
    */
   applyEvent(orderId: string, refundId: string, event: RefundEvent, ctx: TransitionContext, audit: Audit, snapshot?: Refund): Promise<TransitionOutcome>;
+  /** The order's whole timeline, oldest first: its audit items and the recent window on the order. */
+  readTimeline(orderId: string): Promise<TimelineEntry[]>;
   /** Notes an Apace verification call and returns what the answer depends on, in one round trip. */
   recordVerification(orderId: string, refundId: string, now: string): Promise<VerificationView>;
   /**

@@ -1,7 +1,7 @@
 import type { ApaceSecret } from '../../lambdas/providers/apace/schemas';
 import { applyApaceNotification } from '../../lambdas/services/apace-callbacks';
 import { APACE_SIGNATURE_HEADER, signApaceBody } from '../../lambdas/providers/apace/signature';
-import { apaceUrls, apaceWebhook, offeredRefund, postWebhook, tableSnapshot } from '../support/fixtures';
+import { apaceUrls, apaceWebhook, keptRaw, offeredRefund, postWebhook, tableSnapshot } from '../support/fixtures';
 import { startTestStack, type TestStack } from '../support/stack';
 
 let stack: TestStack;
@@ -31,7 +31,14 @@ describe('POST /apace/orders/{orderId}/refunds/{refundId}/notification', () => {
     expect(order.refunds[refundId]!.confirmedAt).toBeUndefined();
     expect(order.lines['1']).toMatchObject({ reserved: 0, refunded: 1, available: 1 });
     expect(order.payments['pay-1']).toMatchObject({ reservedMinor: 0, refundedMinor: 5990 });
-    expect(order.timeline.at(-1)).toMatchObject({ event: 'apace_paid', actor: 'apace', from: 'offered', to: 'paid', raw: body });
+    expect(order.timeline.at(-1)).toMatchObject({
+      event: 'apace_paid',
+      actor: 'apace',
+      from: 'offered',
+      to: 'paid',
+      inbox: expect.stringMatching(/^INBOX#apace#/),
+    });
+    expect(await keptRaw(stack.runtime.store, orderId, order.timeline.at(-1))).toBe(body);
   });
 
   it('confirms at processed; each body is stored once before it is applied, and duplicates and retries change nothing', async () => {
@@ -77,7 +84,8 @@ describe('POST /apace/orders/{orderId}/refunds/{refundId}/notification', () => {
     // Apace can no longer pay a failed offer: no cancel, straight to the card, the unit still held.
     expect(order.refunds[refundId]).toMatchObject({ state: 'reversal_pending', channel: 'reversal', refs: { apacePayout: 'failed' } });
     expect(order.lines['1']).toMatchObject({ reserved: 1, refunded: 0, available: 1 });
-    expect(order.timeline.at(-1)).toMatchObject({ event: 'apace_payout_failed', from: 'paid', to: 'reversal_pending', raw: failed });
+    expect(order.timeline.at(-1)).toMatchObject({ event: 'apace_payout_failed', from: 'paid', to: 'reversal_pending' });
+    expect(await keptRaw(stack.runtime.store, orderId, order.timeline.at(-1))).toBe(failed);
     expect(order.dueAt).toBeDefined();
   });
 

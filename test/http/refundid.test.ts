@@ -53,6 +53,14 @@ const rma = (placed: { orderId: string }, refundidId: string, lines: Record<stri
 
 const refundOf = async (orderId: string, refundId: string) => (await stack.runtime.store.getOrder(orderId))!.refunds[refundId];
 
+/** The pushes kept for an operator: inbox items of the order other than the raw messages of applied changes. */
+function kept(items: readonly unknown[], orderId: string): unknown[] {
+  return items.filter((item) => {
+    const { PK, SK, status } = item as { PK: string; SK: string; status?: string };
+    return PK === `ORDER#${orderId}` && SK.startsWith('INBOX#refundid#') && status !== 'processed';
+  });
+}
+
 describe('GET /refundid/order', () => {
   it('answers the Ap21 order as a RapiOrder, with returnable quantities from the ledger', async () => {
     const placed = await placeOrder();
@@ -287,9 +295,7 @@ describe('POST /refundid/refund', () => {
     await portal.push('failed', push);
     const contradiction = await portal.push('refundid', push);
     expect([contradiction.status, (contradiction.body as { error: { code: string } }).error.code]).toEqual([409, 'transition_rejected']);
-    const inbox = (await tableSnapshot(stack.dynamo.endpoint)).filter(
-      (item) => (item as { PK: string; SK: string }).PK === `ORDER#${placed.orderId}` && (item as { SK: string }).SK.startsWith('INBOX#refundid#'),
-    );
+    const inbox = kept(await tableSnapshot(stack.dynamo.endpoint), placed.orderId);
     expect(inbox).toHaveLength(1);
     expect(inbox[0]).toMatchObject({ note: expect.stringContaining('refund is released') });
   });
@@ -303,10 +309,9 @@ describe('POST /refundid/refund', () => {
       `Refundid paid RMA rid-8b, but line ${placed.belt}: 1 unit(s) asked, 0 not yet refunded or in flight; an operator must reconcile`,
     ]);
     expect(await refundOf(placed.orderId, 'rfd-rid-8b')).toBeUndefined();
-    const kept = (await tableSnapshot(stack.dynamo.endpoint)).filter(
-      (item) => (item as { PK: string }).PK === `ORDER#${placed.orderId}` && (item as { SK: string }).SK.startsWith('INBOX#refundid#'),
-    );
-    expect(kept).toEqual([expect.objectContaining({ note: expect.stringContaining('RMA rid-8b refundid: Refundid paid, but line') })]);
+    expect(kept(await tableSnapshot(stack.dynamo.endpoint), placed.orderId)).toEqual([
+      expect.objectContaining({ note: expect.stringContaining('RMA rid-8b refundid: Refundid paid, but line') }),
+    ]);
   });
 
   it('finds the refund by refundid_id even when a later push adds a merchant_rma_ref', async () => {

@@ -95,8 +95,8 @@ describe('DynamoOrderStore against dynalite', () => {
     await store.recordInbound('s-find-a', { source: 'apace', key: 'k2', raw: '{"b":2}', note: 'late' }, T(5));
     await store.recordInbound('s-find-a', { source: 'apace', key: 'k1', raw: '{"a":1}', note: 'duplicate' }, T(3));
     expect(await store.listInbound('s-find-a')).toEqual([
-      { receivedAt: T(3), source: 'apace', note: 'duplicate', raw: '{"a":1}' },
-      { receivedAt: T(5), source: 'apace', note: 'late', raw: '{"b":2}' },
+      { key: 'k1', receivedAt: T(3), source: 'apace', note: 'duplicate', raw: '{"a":1}' },
+      { key: 'k2', receivedAt: T(5), source: 'apace', note: 'late', raw: '{"b":2}' },
     ]);
     expect(await store.listInbound('s-find-b')).toEqual([]);
     const scanned: string[] = [];

@@ -1,7 +1,7 @@
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { createDocumentClient } from '../../lambdas/commons/clients/dynamodb';
 import { openOrder, type NewOrder } from '../../lambdas/domain/order';
-import type { OrderStore } from '../../lambdas/store/order-store';
+import type { OrderStore, TimelineEntry } from '../../lambdas/store/order-store';
 import { callbackUrls } from '../../lambdas/providers/apace/callback-token';
 import { signApaceBody } from '../../lambdas/providers/apace/signature';
 import type { ApaceSecret } from '../../lambdas/providers/apace/schemas';
@@ -85,4 +85,11 @@ export async function tableSnapshot(endpoint: string, tableName = process.env.TA
   } while (start);
   client.destroy();
   return items.sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
+}
+
+/** The raw inbound message a timeline entry points at (kept in its inbox item, not on the order). */
+export async function keptRaw(store: OrderStore, orderId: string, entry: TimelineEntry | undefined): Promise<string | undefined> {
+  if (!entry?.inbox) return undefined;
+  const kept = await store.listInbound(orderId);
+  return kept.find((record) => `INBOX#${record.source}#${record.key}` === entry.inbox)?.raw;
 }

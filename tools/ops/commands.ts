@@ -37,9 +37,12 @@ async function locateRefund(target: OpsTarget, refundId: string): Promise<{ orde
 /** `timeline <orderId>`: the ledger, the refunds, and every change and kept inbound message in time order. */
 export async function timeline(target: OpsTarget, orderId: string): Promise<CommandResult> {
   const order = await orderOrFail(target, orderId);
-  const inbound = await target.store.listInbound(orderId);
+  // The whole timeline (older entries live in audit items); inbound messages a change points at are shown with it.
+  const entries = await target.store.readTimeline(orderId);
+  const applied = new Set(entries.map((entry) => entry.inbox));
+  const inbound = (await target.store.listInbound(orderId)).filter((record) => !applied.has(`INBOX#${record.source}#${record.key}`));
   const events = [
-    ...order.timeline.map((entry) => ({
+    ...entries.map((entry) => ({
       at: entry.at,
       actor: entry.actor,
       what: entry.event,
@@ -108,6 +111,7 @@ export async function timeline(target: OpsTarget, orderId: string): Promise<Comm
 /** `refund <refundId>`: the refund wherever it is, with its own part of the order's timeline. */
 export async function showRefund(target: OpsTarget, refundId: string): Promise<CommandResult> {
   const found = await locateRefund(target, refundId);
+  const timelines = new Map(await Promise.all(found.map(async ({ order }) => [order.orderId, await target.store.readTimeline(order.orderId)] as const)));
   const text = found
     .map(({ order, refund }) =>
       [
@@ -115,7 +119,8 @@ export async function showRefund(target: OpsTarget, refundId: string): Promise<C
         ...refundSummary(refund).map((row) => `  ${row}`),
         '  timeline',
         ...table(
-          order.timeline
+          timelines
+            .get(order.orderId)!
             .filter((entry) => entry.refundId === refundId)
             .map((entry) => [entry.at, entry.actor, entry.event, `${entry.from ?? ''} → ${entry.to ?? ''}`, oneLine(entry.note ?? '')]),
         ).map((row) => `    ${row}`),
@@ -124,7 +129,11 @@ export async function showRefund(target: OpsTarget, refundId: string): Promise<C
     .join('\n\n');
   return {
     text,
-    json: found.map(({ order, refund }) => ({ orderId: order.orderId, refund, timeline: order.timeline.filter((entry) => entry.refundId === refundId) })),
+    json: found.map(({ order, refund }) => ({
+      orderId: order.orderId,
+      refund,
+      timeline: timelines.get(order.orderId)!.filter((entry) => entry.refundId === refundId),
+    })),
   };
 }
 

@@ -56,6 +56,7 @@ export class DynamoInbox implements InboxPort {
       );
       for (const item of result.Items ?? []) {
         entries.push({
+          key: inboxKeyOf(item),
           receivedAt: String(item.receivedAt),
           source: item.source as Actor,
           note: String(item.note ?? ''),

@@ -1,4 +1,6 @@
-import { GetCommand, PutCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { createHash } from 'node:crypto';
+import { GetCommand, PutCommand, QueryCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { emitMetric } from '../../commons/metrics';
 import { logger } from '../../commons/logger';
 import { OrderNotFoundError, RefundNotFoundError } from '../../domain/errors';
 import { LEDGER_DELTAS, addRefund, newRefundRecord, own, validateRefundShape, type NewRefund, type Order } from '../../domain/order';
@@ -16,7 +18,7 @@ import {
   type VerificationView,
 } from '../../domain/refund';
 import { ExpressionBuilder } from '../expression';
-import { ORDER_SORT_KEY, dueShard, orderKey } from '../keys';
+import { AUDIT_SORT_PREFIX, ORDER_SORT_KEY, auditKey, dueShard, inboxSortKey, orderKey, orderPartition } from '../keys';
 import {
   StoreContentionError,
   StoreScanLimitError,
@@ -29,18 +31,52 @@ import {
   type TransitionOutcome,
 } from '../order-store';
 import { TABLE } from '../table';
-import { SCAN_MAX_PAGES, SCAN_PAGE_SIZE, boundedRaw, conditionally, isConditionFailure, type TableAccess } from './table-access';
+import { SCAN_MAX_PAGES, SCAN_PAGE_SIZE, boundedRaw, conditionally, inboxExpiry, isConditionFailure, type TableAccess } from './table-access';
 
 /** Conditional writes refused by a racing writer, re-planned from a fresh read, before giving up (503). */
 const MAX_ATTEMPTS = 8;
 
+/**
+ * The order item's timeline keeps the last `TIMELINE_WINDOW` entries; once it holds `TIMELINE_SLACK`
+ * more, the oldest move to an audit item beside the order (docs/design.md §2.1), so the item's size
+ * does not grow with its history and a move costs two writes every `TIMELINE_SLACK` changes.
+ */
+export const TIMELINE_WINDOW = 40;
+export const TIMELINE_SLACK = 20;
+/** A timeline note is cut here: the detail (provider answers, raw messages) lives elsewhere. */
+export const NOTE_LIMIT = 200;
+/** DynamoDB's item size limit, and the size from which an order is compacted before writing on. */
+export const ITEM_LIMIT_BYTES = 400 * 1024;
+export const NEAR_LIMIT_BYTES = 360 * 1024;
+
+/** A write DynamoDB refused because the item would pass its 400 KB limit. */
+export class OrderItemTooLargeError extends Error {
+  override readonly name = 'OrderItemTooLargeError';
+}
+
+export function isSizeRefusal(error: unknown): boolean {
+  const { name, message } = (error ?? {}) as { name?: string; message?: string };
+  return name === 'ValidationException' && /maximum allowed size/i.test(message ?? '');
+}
+
 function toStoredOrder(item: Record<string, unknown>): StoredOrder {
-  const { [TABLE.partitionKey]: _pk, [TABLE.sortKey]: _sk, dueShard: _shard, updatedAt: _updated, ...order } = item;
+  const { [TABLE.partitionKey]: _pk, [TABLE.sortKey]: _sk, dueShard: _shard, updatedAt: _updated, timelineArchived: _archived, ...order } = item;
   return order as unknown as StoredOrder;
 }
 
-function timelineEntry(at: string, event: string, audit: Audit, refund?: { id: string; from?: Refund['state']; to?: Refund['state'] }): TimelineEntry {
-  const raw = boundedRaw(audit.raw);
+function boundedNote(note: string | undefined): string | undefined {
+  if (note === undefined || note.length <= NOTE_LIMIT) return note;
+  return `${note.slice(0, NOTE_LIMIT)}…`;
+}
+
+function timelineEntry(
+  at: string,
+  event: string,
+  audit: Audit,
+  refund?: { id: string; from?: Refund['state']; to?: Refund['state'] },
+  inbox?: string,
+): TimelineEntry {
+  const note = boundedNote(audit.note);
   return {
     at,
     event,
@@ -48,8 +84,8 @@ function timelineEntry(at: string, event: string, audit: Audit, refund?: { id: s
     ...(refund && { refundId: refund.id }),
     ...(refund?.from && { from: refund.from }),
     ...(refund?.to && { to: refund.to }),
-    ...(audit.note !== undefined && { note: audit.note }),
-    ...(raw !== undefined && { raw }),
+    ...(note !== undefined && { note }),
+    ...(inbox !== undefined && { inbox }),
   };
 }
 
@@ -115,6 +151,7 @@ export class DynamoOrders implements OrdersPort {
 
   async createRefund(orderId: string, spec: NewRefund, now: string, audit: Audit): Promise<{ refund: Refund; created: boolean }> {
     validateRefundShape(spec);
+    const inbox = rawSortKey(audit);
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const expr = new ExpressionBuilder();
       const sets: string[] = [];
@@ -136,11 +173,13 @@ export class DynamoOrders implements OrdersPort {
         sets,
         orderId,
         now,
-        timelineEntry(now, 'refund_created', audit, { id: refund.id, to: refund.state }),
+        timelineEntry(now, 'refund_created', audit, { id: refund.id, to: refund.state }, inbox),
         WORK_STATES.has(refund.state),
       );
       try {
-        await this.update(orderId, expr, sets, conditions);
+        const written = await this.sized(orderId, () => this.update(orderId, expr, sets, conditions));
+        if (written === 'too_large') throw new OrderItemTooLargeError(`order ${orderId} is at DynamoDB's item size limit: refund ${refund.id} cannot be added`);
+        await this.keepRaw(orderId, audit, now, inbox);
         await this.putRefundLookup(refund.id, orderId, now);
         return { refund, created: true };
       } catch (error) {
@@ -151,7 +190,8 @@ export class DynamoOrders implements OrdersPort {
       if (!current) throw new OrderNotFoundError(`order ${orderId} not found`);
       const outcome = addRefund(current, spec, now);
       if (!outcome.created) {
-        // A retried create also heals a lookup that a crash after the claim left unwritten.
+        // A retried create also heals a raw message or a lookup that a crash after the claim left unwritten.
+        await this.keepRaw(orderId, audit, now, inbox);
         await this.putRefundLookup(outcome.refund.id, orderId, outcome.refund.createdAt);
         return { refund: outcome.refund, created: false };
       }
@@ -160,6 +200,7 @@ export class DynamoOrders implements OrdersPort {
   }
 
   async applyEvent(orderId: string, refundId: string, event: RefundEvent, ctx: TransitionContext, audit: Audit, snapshot?: Refund): Promise<TransitionOutcome> {
+    const inbox = rawSortKey(audit);
     // With a caller's snapshot the caller decided; a lost race is reported, never re-decided here.
     // Without one, the store reads and decides, and may retry against fresh reads.
     const attempts = snapshot ? 1 : MAX_ATTEMPTS;
@@ -168,11 +209,49 @@ export class DynamoOrders implements OrdersPort {
       observed ??= await this.currentRefund(orderId, refundId);
       const plan = planTransition(observed, event, ctx);
       if (!plan.ok) return { applied: false, why: plan.why, refund: observed };
-      if (await this.writeTransition(orderId, observed, event, plan.refund, plan.ledger, ctx, audit)) return { applied: true, refund: plan.refund };
+      const from = observed;
+      const written = await this.sized(orderId, () => this.writeTransition(orderId, from, event, plan.refund, plan.ledger, ctx, audit, inbox));
+      if (written === 'too_large') return this.reviewForSize(orderId, from, event, ctx);
+      if (written) {
+        await this.keepRaw(orderId, audit, ctx.now, inbox);
+        return { applied: true, refund: plan.refund };
+      }
       observed = undefined;
     }
     if (snapshot) return { applied: false, why: 'superseded', refund: await this.currentRefund(orderId, refundId) };
     throw new StoreContentionError(`refund ${refundId}: ${event} kept losing to concurrent changes`);
+  }
+
+  async readTimeline(orderId: string): Promise<TimelineEntry[]> {
+    // The order first: every audit item below its `timelineArchived` was written before it moved there.
+    const { Item } = await this.table.db.send(new GetCommand({ TableName: this.table.tableName, Key: orderKey(orderId), ConsistentRead: true }));
+    if (!Item) throw new OrderNotFoundError(`order ${orderId} not found`);
+    const archived = Number(Item.timelineArchived ?? 0);
+    const entries: TimelineEntry[] = [];
+    let start: Record<string, unknown> | undefined;
+    for (let page = 0; archived > 0 && page < SCAN_MAX_PAGES; page++) {
+      const result = await this.table.db.send(
+        new QueryCommand({
+          TableName: this.table.tableName,
+          KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :audit)',
+          ExpressionAttributeNames: { '#pk': TABLE.partitionKey, '#sk': TABLE.sortKey },
+          ExpressionAttributeValues: { ':pk': orderPartition(orderId), ':audit': AUDIT_SORT_PREFIX },
+          ConsistentRead: true,
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const audit of result.Items ?? []) {
+        // Items may overlap (a move retried with more entries): each entry is taken once, by its index.
+        (audit.entries as TimelineEntry[]).forEach((entry, i) => {
+          const index = Number(audit.first) + i;
+          if (index === entries.length && index < archived) entries.push(entry);
+        });
+      }
+      start = result.LastEvaluatedKey;
+      if (!start) break;
+    }
+    if (entries.length < archived) throw new Error(`order ${orderId}: audit items hold ${entries.length} of ${archived} moved timeline entries`);
+    return [...entries, ...((Item.timeline as TimelineEntry[] | undefined) ?? [])];
   }
 
   async recordVerification(orderId: string, refundId: string, now: string): Promise<VerificationView> {
@@ -245,6 +324,7 @@ export class DynamoOrders implements OrdersPort {
     ledger: LedgerEffect,
     ctx: TransitionContext,
     audit: Audit,
+    inbox?: string,
   ): Promise<boolean> {
     const expr = new ExpressionBuilder();
     const refundPath = (...field: string[]) => expr.path('refunds', observed.id, ...field);
@@ -271,7 +351,7 @@ export class DynamoOrders implements OrdersPort {
     if (next.attempts !== observed.attempts) sets.push(`${refundPath('attempts')} = ${expr.value(next.attempts)}`);
     if (next.channel !== observed.channel) sets.push(`${refundPath('channel')} = ${expr.value(next.channel)}`);
     for (const stamp of ['paidAt', 'confirmedAt', 'reason', 'nextAttemptAt'] as const) {
-      const value = next[stamp];
+      const value = stamp === 'reason' ? boundedNote(next[stamp]) : next[stamp];
       if (value !== undefined && value !== observed[stamp]) sets.push(`${refundPath(stamp)} = ${expr.value(value)}`);
       if (value === undefined && observed[stamp] !== undefined) removes.push(refundPath(stamp));
     }
@@ -279,9 +359,127 @@ export class DynamoOrders implements OrdersPort {
       if (observed.refs[name] !== value) sets.push(`${refundPath('refs', name)} = ${expr.value(value)}`);
     }
     addLedgerMovement(expr, sets, observed, ledger);
-    const entry = timelineEntry(ctx.now, event, audit, { id: observed.id, from: observed.state, to: next.state });
+    const entry = timelineEntry(ctx.now, event, audit, { id: observed.id, from: observed.state, to: next.state }, inbox);
     this.addBookkeeping(expr, sets, orderId, ctx.now, entry, WORK_STATES.has(next.state) || awaitsApaceConfirmation(next));
     return conditionally(() => this.update(orderId, expr, sets, conditions, removes));
+  }
+
+  /**
+   * Runs a write on the order item; refused for size, compacts the order (its whole timeline into
+   * audit items) and tries once more. 'too_large' when even that does not fit.
+   */
+  private async sized<T>(orderId: string, write: () => Promise<T>): Promise<T | 'too_large'> {
+    try {
+      return await write();
+    } catch (error) {
+      if (!isSizeRefusal(error)) throw error;
+    }
+    await this.compact(orderId, undefined, true);
+    try {
+      return await write();
+    } catch (error) {
+      if (!isSizeRefusal(error)) throw error;
+      return 'too_large';
+    }
+  }
+
+  /**
+   * A transition refused for size even after compaction: the refund goes to manual review with
+   * that reason (a small write that frees nothing but needs almost nothing), instead of every
+   * retry failing the same way (docs/design.md §2.1).
+   */
+  private async reviewForSize(orderId: string, observed: Refund, event: RefundEvent, ctx: TransitionContext): Promise<TransitionOutcome> {
+    const reason = `order item at DynamoDB's 400 KB item limit: ${event} could not be written`;
+    // Only the reason: what the refused write carried (references, a due time) is what did not fit.
+    const plan = planTransition(observed, 'review_required', { now: ctx.now, claimWindowMs: ctx.claimWindowMs, reason });
+    if (!plan.ok) throw new OrderItemTooLargeError(`order ${orderId}: ${reason}, and refund ${observed.id} (${observed.state}) cannot go to manual review`);
+    const written = await this.sized(orderId, () =>
+      this.writeTransition(orderId, observed, 'review_required', plan.refund, plan.ledger, ctx, { actor: 'operator', note: reason }),
+    );
+    if (written === 'too_large') throw new OrderItemTooLargeError(`order ${orderId}: ${reason}, nor the move to manual review`);
+    if (!written) return { applied: false, why: 'superseded', refund: await this.currentRefund(orderId, observed.id) };
+    logger.error('refund needs manual review', { order_id: orderId, refund_id: observed.id, reason });
+    emitMetric('RefundsInManualReview', 1);
+    return { applied: false, why: 'superseded', refund: plan.refund };
+  }
+
+  /**
+   * Keeps the raw inbound message that caused a change in an inbox item of the order's partition
+   * (with TTL, once per sender and content), under the sort key its timeline entry names. Written
+   * only after the change is: a message whose change was refused is never marked applied, so the
+   * service can keep it for an operator with its own note (same key, first writer wins). A crash
+   * between the two loses only the raw text, never the change or its timeline entry.
+   */
+  private async keepRaw(orderId: string, audit: Audit, now: string, sortKey: string | undefined): Promise<void> {
+    if (audit.raw === undefined || sortKey === undefined) return;
+    await conditionally(() =>
+      this.table.db.send(
+        new PutCommand({
+          TableName: this.table.tableName,
+          Item: {
+            [TABLE.partitionKey]: orderPartition(orderId),
+            [TABLE.sortKey]: sortKey,
+            receivedAt: now,
+            source: audit.actor,
+            note: `applied: ${boundedNote(audit.note) ?? ''}`,
+            status: 'processed',
+            raw: boundedRaw(audit.raw),
+            [TABLE.ttlAttribute]: inboxExpiry(now),
+          },
+          ConditionExpression: 'attribute_not_exists(#sk)',
+          ExpressionAttributeNames: { '#sk': TABLE.sortKey },
+        }),
+      ),
+    );
+  }
+
+  /**
+   * Moves the oldest timeline entries of the order to an audit item: all but `TIMELINE_WINDOW`, or
+   * all of them when `everything` (the order nears the item limit). The audit item is written
+   * first and only ever grows, then the entries leave the order in one write conditioned on how
+   * many had moved before, so a crash or a racing mover loses and duplicates nothing.
+   */
+  private async compact(orderId: string, item?: Record<string, unknown>, everything = false): Promise<void> {
+    if (!item) {
+      const { Item } = await this.table.db.send(new GetCommand({ TableName: this.table.tableName, Key: orderKey(orderId), ConsistentRead: true }));
+      if (!Item) return;
+      item = Item;
+    }
+    const timeline = (item.timeline as TimelineEntry[] | undefined) ?? [];
+    const move = everything ? timeline.length : timeline.length - TIMELINE_WINDOW;
+    if (move <= 0) return;
+    const first = Number(item.timelineArchived ?? 0);
+    const stored = await conditionally(() =>
+      this.table.db.send(
+        new PutCommand({
+          TableName: this.table.tableName,
+          Item: { ...auditKey(orderId, first), first, count: move, entries: timeline.slice(0, move) },
+          ConditionExpression: 'attribute_not_exists(#sk) OR #count < :count',
+          ExpressionAttributeNames: { '#sk': TABLE.sortKey, '#count': 'count' },
+          ExpressionAttributeValues: { ':count': move },
+        }),
+      ),
+    );
+    if (!stored) return;
+    const expr = new ExpressionBuilder();
+    const archived = expr.path('timelineArchived');
+    const list = expr.path('timeline');
+    // Highest index first: DynamoDB reads every index against the list before the update, dynalite
+    // removes one after the other (docs/design.md §2.1), and in this order both remove the same entries.
+    const removes = Array.from({ length: move }, (_, i) => `${list}[${move - 1 - i}]`);
+    const condition = first === 0 ? `(attribute_not_exists(${archived}) OR ${archived} = ${expr.value(0)})` : `${archived} = ${expr.value(first)}`;
+    await conditionally(() =>
+      this.table.db.send(
+        new UpdateCommand({
+          TableName: this.table.tableName,
+          Key: orderKey(orderId),
+          UpdateExpression: `SET ${archived} = ${expr.value(first + move)} REMOVE ${removes.join(', ')}`,
+          ConditionExpression: `${condition} AND size(${list}) >= ${expr.value(move)}`,
+          ExpressionAttributeNames: expr.names,
+          ExpressionAttributeValues: expr.values,
+        }),
+      ),
+    );
   }
 
   /** The refund id's reference: written once the refund exists; a clash means two orders claim one id. */
@@ -294,9 +492,12 @@ export class DynamoOrders implements OrdersPort {
   private addBookkeeping(expr: ExpressionBuilder, sets: string[], orderId: string, now: string, entry: TimelineEntry, workDue: boolean): void {
     const timeline = expr.path('timeline');
     const version = expr.path('version');
+    const archived = expr.path('timelineArchived');
     sets.push(
       `${timeline} = list_append(${timeline}, ${expr.value([entry])})`,
       `${version} = ${version} + ${expr.value(1)}`,
+      // Assigned so that the write answers it: a compaction needs it, and it saves a read.
+      `${archived} = if_not_exists(${archived}, ${expr.value(0)})`,
       `${expr.path('updatedAt')} = ${expr.value(now)}`,
     );
     if (workDue) {
@@ -305,8 +506,19 @@ export class DynamoOrders implements OrdersPort {
     }
   }
 
-  private async update(orderId: string, expr: ExpressionBuilder, sets: string[], conditions: string[], removes: string[] = []): Promise<void> {
-    await this.table.db.send(
+  /**
+   * The conditional UpdateItem of every change. It answers what it changed (the timeline comes back
+   * whole, bounded by its window) and what it cost: DynamoDB bills a write by the item's size, so
+   * the consumed capacity tells, without reading the item, when the order nears the item limit.
+   */
+  private async update(
+    orderId: string,
+    expr: ExpressionBuilder,
+    sets: string[],
+    conditions: string[],
+    removes: string[] = [],
+  ): Promise<Record<string, unknown>> {
+    const { Attributes = {}, ConsumedCapacity } = await this.table.db.send(
       new UpdateCommand({
         TableName: this.table.tableName,
         Key: orderKey(orderId),
@@ -314,7 +526,23 @@ export class DynamoOrders implements OrdersPort {
         ConditionExpression: conditions.join(' AND '),
         ExpressionAttributeNames: expr.names,
         ExpressionAttributeValues: expr.values,
+        ReturnValues: 'UPDATED_NEW',
+        ReturnConsumedCapacity: 'TOTAL',
       }),
     );
+    const timeline = (Attributes.timeline as unknown[] | undefined) ?? [];
+    const near = (ConsumedCapacity?.CapacityUnits ?? 0) * 1024 > NEAR_LIMIT_BYTES;
+    if (near || timeline.length > TIMELINE_WINDOW + TIMELINE_SLACK) {
+      // The change is written: a compaction that fails now is done by a later write.
+      await this.compact(orderId, near ? undefined : Attributes, near).catch((error: unknown) =>
+        logger.warn('timeline compaction failed', { order_id: orderId, error }),
+      );
+    }
+    return Attributes;
   }
+}
+
+/** Where the raw message of a change is kept: keyed on its content, as the services key what they keep. */
+function rawSortKey(audit: Audit): string | undefined {
+  return audit.raw === undefined ? undefined : inboxSortKey(audit.actor, createHash('sha256').update(audit.raw).digest('hex'));
 }
