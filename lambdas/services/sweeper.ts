@@ -5,6 +5,7 @@ import { own } from '../domain/order';
 import { apaceNotificationSchema, notificationKind } from '../providers/apace/schemas';
 import type { OrderStore, PendingInbound } from '../store/order-store';
 import { checkApaceRecord, contradicts, processApaceNotification, type ApaceRecord } from './apace-callbacks';
+import { replayPayProIpn } from './paypro-ipn';
 
 /** Tells the dispatcher an order has work: SQS in AWS, an in-process queue locally. */
 export interface Doorbell {
@@ -46,8 +47,9 @@ export interface InboxReplayResult {
 /**
  * Nothing stored is forgotten (docs/design.md §2.4, §2.5): every Apace notification still pending in
  * the inbox is either checked against Apace's own record (it contradicted what we knew) or, once
- * older than `INBOX_REPLAY_AFTER_MS`, applied again (its own request crashed after storing it).
- * Applying twice changes nothing. What stays pending is reported as `InboxRecordsWaiting`.
+ * older than `INBOX_REPLAY_AFTER_MS`, applied again (its own request crashed after storing it); so
+ * is a settling PayPro IPN. Applying twice changes nothing. What stays pending is reported as
+ * `InboxRecordsWaiting`. (Ap21 pushes have their own replay in the poller run.)
  */
 export async function replayInbox(deps: InboxReplayDeps, nowMs: number, limit = 50): Promise<InboxReplayResult> {
   const now = new Date(nowMs).toISOString();
@@ -66,6 +68,16 @@ export async function replayInbox(deps: InboxReplayDeps, nowMs: number, limit = 
       if (outcome === 'replayed') replayed++;
       else if (outcome === 'checked') checked++;
       else if (outcome === 'waiting' && nowMs - Date.parse(record.receivedAt) >= INBOX_REPLAY_AFTER_MS) waiting++;
+    } catch (error) {
+      waiting++;
+      logger.error('replaying an inbox record failed; next sweep tries again', { order_id: record.orderId, key: record.key, error });
+    }
+  }
+  // A settling PayPro IPN needs no check: it was verified before it was stored.
+  for (const record of await deps.store.findPendingInbound('paypro', new Date(nowMs - INBOX_REPLAY_AFTER_MS).toISOString(), limit)) {
+    try {
+      await replayPayProIpn(deps.store, record, ctx);
+      replayed++;
     } catch (error) {
       waiting++;
       logger.error('replaying an inbox record failed; next sweep tries again', { order_id: record.orderId, key: record.key, error });
