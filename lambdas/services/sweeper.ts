@@ -1,3 +1,4 @@
+import { remainingMs } from '../commons/deadline';
 import { logger } from '../commons/logger';
 import { emitMetric } from '../commons/metrics';
 import type { TransitionContext } from '../domain/refund';
@@ -26,6 +27,9 @@ export async function sweep(store: OrderStore, doorbell: Doorbell, nowMs: number
 
 /** A message stored this long ago and still pending was not applied by its own request (a crash). */
 export const INBOX_REPLAY_AFTER_MS = 60_000;
+
+/** No record is started with less than this left before the invocation's deadline: an Apace check may take it. */
+const REPLAY_TIME_NEEDED_MS = 12_000;
 
 export interface InboxReplayDeps {
   readonly store: OrderStore;
@@ -63,6 +67,7 @@ export async function replayInbox(deps: InboxReplayDeps, nowMs: number, limit = 
   let checked = 0;
   let waiting = 0;
   for (const record of pending) {
+    if (remainingMs() < REPLAY_TIME_NEEDED_MS) break;
     try {
       const outcome = await replayOne(deps, record, ctx, nowMs);
       if (outcome === 'replayed') replayed++;
@@ -75,6 +80,7 @@ export async function replayInbox(deps: InboxReplayDeps, nowMs: number, limit = 
   }
   // A settling PayPro IPN needs no check: it was verified before it was stored.
   for (const record of await deps.store.findPendingInbound('paypro', new Date(nowMs - INBOX_REPLAY_AFTER_MS).toISOString(), limit)) {
+    if (remainingMs() < REPLAY_TIME_NEEDED_MS) break;
     try {
       await replayPayProIpn(deps.store, record, ctx);
       replayed++;
