@@ -1,5 +1,7 @@
 import { SQSClient } from '@aws-sdk/client-sqs';
+import type { Context } from 'aws-lambda';
 import { ConfigurationError } from '../commons/config';
+import { lambdaDeadline, withDeadline } from '../commons/deadline';
 import { withLambdaContext } from '../commons/lambda-context';
 import { logger } from '../commons/logger';
 import { SqsDoorbell } from '../services/sqs-doorbell';
@@ -9,17 +11,25 @@ import { runtime } from './runtime';
 
 const rt = runtime();
 const { store, config } = rt;
-const inbox = createInboxReplay(rt);
+const inboxDeps = createInboxReplay(rt);
 if (!config.DISPATCH_QUEUE_URL) throw new ConfigurationError('DISPATCH_QUEUE_URL is not set: the sweeper has no queue to wake the dispatcher with');
 const doorbell = new SqsDoorbell(new SQSClient({}), config.DISPATCH_QUEUE_URL);
 
+/** Kept back from the invocation's timeout to report and log the outcome. */
+const REPORT_RESERVE_MS = 1_000;
+
 /**
- * Scheduled every minute: applies or checks the inbox records still pending, then rings the
- * dispatcher for every order whose work is due (docs/design.md §2.4, §2.5).
+ * Scheduled every minute: rings the dispatcher for every order whose work is due (docs/design.md §2.4),
+ * then applies or checks the inbox records still pending (§2.5) within the invocation's deadline,
+ * and rings again for the work that created. The outbox comes first: an Apace outage slowing the
+ * inbox checks cannot hold up the rest.
  */
-export const handler = withLambdaContext(async (): Promise<{ due: number; inbox: InboxReplayResult }> => {
-  const replayed = await replayInbox(inbox, Date.now());
-  const due = await sweep(store, doorbell, Date.now());
-  logger.info('swept the inbox and the outbox', { due: due.length, inbox: replayed });
-  return { due: due.length, inbox: replayed };
-});
+export const handler = withLambdaContext(async (_event: unknown, context: Context): Promise<{ due: number; inbox: InboxReplayResult }> =>
+  withDeadline(lambdaDeadline(context, REPORT_RESERVE_MS), async () => {
+    const due = await sweep(store, doorbell, Date.now());
+    const inbox = await replayInbox(inboxDeps, Date.now());
+    const more = inbox.replayed + inbox.checked > 0 ? await sweep(store, doorbell, Date.now()) : [];
+    logger.info('swept the outbox and the inbox', { due: due.length + more.length, inbox });
+    return { due: due.length + more.length, inbox };
+  }),
+);

@@ -1,3 +1,4 @@
+import { remainingMs } from '../commons/deadline';
 import { logger } from '../commons/logger';
 import { emitMetric } from '../commons/metrics';
 import type { TransitionContext } from '../domain/refund';
@@ -5,6 +6,7 @@ import { own } from '../domain/order';
 import { apaceNotificationSchema, notificationKind } from '../providers/apace/schemas';
 import type { OrderStore, PendingInbound } from '../store/order-store';
 import { checkApaceRecord, contradicts, processApaceNotification, type ApaceRecord } from './apace-callbacks';
+import { replayPayProIpn } from './paypro-ipn';
 
 /** Tells the dispatcher an order has work: SQS in AWS, an in-process queue locally. */
 export interface Doorbell {
@@ -26,6 +28,9 @@ export async function sweep(store: OrderStore, doorbell: Doorbell, nowMs: number
 /** A message stored this long ago and still pending was not applied by its own request (a crash). */
 export const INBOX_REPLAY_AFTER_MS = 60_000;
 
+/** No record is started with less than this left before the invocation's deadline: an Apace check may take it. */
+const REPLAY_TIME_NEEDED_MS = 12_000;
+
 export interface InboxReplayDeps {
   readonly store: OrderStore;
   /** Apace's own record; absent, contradicting messages stay pending (and counted). */
@@ -46,8 +51,9 @@ export interface InboxReplayResult {
 /**
  * Nothing stored is forgotten (docs/design.md §2.4, §2.5): every Apace notification still pending in
  * the inbox is either checked against Apace's own record (it contradicted what we knew) or, once
- * older than `INBOX_REPLAY_AFTER_MS`, applied again (its own request crashed after storing it).
- * Applying twice changes nothing. What stays pending is reported as `InboxRecordsWaiting`.
+ * older than `INBOX_REPLAY_AFTER_MS`, applied again (its own request crashed after storing it); so
+ * is a settling PayPro IPN. Applying twice changes nothing. What stays pending is reported as
+ * `InboxRecordsWaiting`. (Ap21 pushes have their own replay in the poller run.)
  */
 export async function replayInbox(deps: InboxReplayDeps, nowMs: number, limit = 50): Promise<InboxReplayResult> {
   const now = new Date(nowMs).toISOString();
@@ -61,11 +67,23 @@ export async function replayInbox(deps: InboxReplayDeps, nowMs: number, limit = 
   let checked = 0;
   let waiting = 0;
   for (const record of pending) {
+    if (remainingMs() < REPLAY_TIME_NEEDED_MS) break;
     try {
       const outcome = await replayOne(deps, record, ctx, nowMs);
       if (outcome === 'replayed') replayed++;
       else if (outcome === 'checked') checked++;
       else if (outcome === 'waiting' && nowMs - Date.parse(record.receivedAt) >= INBOX_REPLAY_AFTER_MS) waiting++;
+    } catch (error) {
+      waiting++;
+      logger.error('replaying an inbox record failed; next sweep tries again', { order_id: record.orderId, key: record.key, error });
+    }
+  }
+  // A settling PayPro IPN needs no check: it was verified before it was stored.
+  for (const record of await deps.store.findPendingInbound('paypro', new Date(nowMs - INBOX_REPLAY_AFTER_MS).toISOString(), limit)) {
+    if (remainingMs() < REPLAY_TIME_NEEDED_MS) break;
+    try {
+      await replayPayProIpn(deps.store, record, ctx);
+      replayed++;
     } catch (error) {
       waiting++;
       logger.error('replaying an inbox record failed; next sweep tries again', { order_id: record.orderId, key: record.key, error });

@@ -89,6 +89,33 @@ describe('POST /apace/orders/{orderId}/refunds/{refundId}/notification', () => {
     expect(order.dueAt).toBeDefined();
   });
 
+  it("changes nothing on a webhook that contradicts what we know, and keeps it pending until Apace's own record is read", async () => {
+    const { orderId, refundId, url } = await setup('n-contradicts');
+    const store = stack.runtime.store;
+    const ctx = { now: new Date().toISOString(), claimWindowMs: 0 };
+    // We cancelled the offer and went to the card: Apace now says it is paying.
+    await store.applyEvent(orderId, refundId, 'offer_cancel_started', ctx, { actor: 'dispatcher' });
+    await store.applyEvent(orderId, refundId, 'offer_cancelled', ctx, { actor: 'dispatcher' });
+    const before = await refundOf(orderId, refundId);
+    for (const status of ['pending', 'processed'] as const) expect((await postWebhook(url, apaceWebhook(orderId, status), apace.apiSecret)).status).toBe(200);
+    const after = await refundOf(orderId, refundId);
+    expect(after.version).toBe(before.version);
+    expect(after.refunds[refundId]).toMatchObject({ state: 'reversal_pending', channel: 'reversal' });
+    const waiting = (await store.findPendingInbound('apace', new Date(Date.now() + 1000).toISOString(), 100)).filter((record) => record.orderId === orderId);
+    expect(waiting).toHaveLength(2);
+  });
+
+  it('does not undo a confirmed payout on a failed webhook before Apace confirms it', async () => {
+    const { orderId, refundId, url } = await setup('n-failed-after-processed');
+    await postWebhook(url, apaceWebhook(orderId, 'processed'), apace.apiSecret);
+    const confirmed = await refundOf(orderId, refundId);
+    const failed = apaceWebhook(orderId, 'pending', { refund_status: 'failed', refund_success: false });
+    expect((await postWebhook(url, failed, apace.apiSecret)).status).toBe(200);
+    const after = await refundOf(orderId, refundId);
+    expect(after.version).toBe(confirmed.version);
+    expect(after.refunds[refundId]).toMatchObject({ state: 'paid', channel: 'apace' });
+  });
+
   it('books a pending webhook even when the dispatcher moves the refund to manual review between our read and our write', async () => {
     const { orderId, refundId } = await setup('n-review-race');
     const store = stack.runtime.store;

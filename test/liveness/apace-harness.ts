@@ -45,10 +45,11 @@ export async function startApaceLivenessWorld(env: Record<string, string> = {}):
   const stack = await startTestStack({ APACE_PROCESSED_WITHIN_SECONDS: '1', ...env });
   const secret = stack.secrets.apace as ApaceSecret;
   const { merchantId, merchantPassword } = stack.secrets.addonPayments as { merchantId: string; merchantPassword: string };
-  // Apace's own retries come ≥ 30 minutes later: none fires while a case runs; tests replay them.
+  // Apace's own retries come ≥ 30 minutes later and a payout takes its time: neither happens by
+  // itself while a case runs; cases replay deliveries and settle payouts when they need to.
   const apace = createApaceSimulator({
     apiKeys: [{ publicId: secret.publicId, apiSecret: secret.apiSecret }],
-    processedDelayMs: 150,
+    processedDelayMs: 3_600_000,
     webhookRetryGapMs: 3_600_000,
   });
   const epg = new AddonPaymentsSimulator({ merchantId, merchantPassword });

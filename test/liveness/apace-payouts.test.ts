@@ -84,10 +84,11 @@ describe('Apace payouts that fail end on the card, without an operator', () => {
       const refund = await world.refund('lv-apace-4', refundId);
       return refund.state === 'paid' ? refund : undefined;
     });
-    // The processed webhook is lost; APACE_PROCESSED_WITHIN_SECONDS (1 s here) passes.
-    world.refuseDeliveries(1);
     expect(paid).toMatchObject({ channel: 'apace' });
     expect(paid.nextAttemptAt).toBeDefined();
+    // The payout completes but its processed webhook is lost; APACE_PROCESSED_WITHIN_SECONDS (1 s here) passes.
+    world.refuseDeliveries(1);
+    expect(await world.apace.payoutProcessed(apaceRefundId!)).toBe(true);
     await new Promise((resolve) => setTimeout(resolve, 1_100));
     await world.runSweeper({ rounds: 2 });
     const confirmed = await world.refund('lv-apace-4', refundId);
@@ -123,5 +124,25 @@ describe('Apace payouts that fail end on the card, without an operator', () => {
     expect(outcome.done).toBe(true);
     await world.runSweeper();
     await expectPaidOnceByCard('lv-apace-6', refundId);
+  });
+
+  it("a pending for an offer we took off Apace is checked with Apace's record and, Apace paying, booked once via Apace", async () => {
+    const { refundId, apaceRefundId } = await world.offeredRefund('lv-apace-7');
+    world.refuseDeliveries(1);
+    expect(await world.apace.customerAccepts(apaceRefundId!, '7001')).toBe('paid');
+    // We did not hear it, and believed the offer gone (its cancel answered, then lost): on to the card.
+    const { store } = world.stack.runtime;
+    const ctx = { now: new Date().toISOString(), claimWindowMs: 0, nextAttemptAt: '2099-01-01T00:00:00.000Z' };
+    await store.applyEvent('lv-apace-7', refundId, 'offer_cancel_started', ctx, { actor: 'dispatcher' });
+    await store.applyEvent('lv-apace-7', refundId, 'offer_cancelled', ctx, { actor: 'dispatcher' });
+    await world.apace.redeliver(apaceRefundId!, 'pending');
+    expect((await world.refund('lv-apace-7', refundId)).state).toBe('reversal_pending');
+    await world.runSweeper({ rounds: 1 });
+    expect(await world.refund('lv-apace-7', refundId)).toMatchObject({ state: 'paid', channel: 'apace' });
+    expect(world.epg.payouts().get(refundId) ?? 0).toBe(0);
+    expect(await pendingInbox('lv-apace-7')).toEqual([]);
+    // Booked on Apace's own record, not on the webhook's word.
+    const { timeline } = (await store.getOrder('lv-apace-7'))!;
+    expect(timeline.find((entry) => entry.to === 'paid')).toMatchObject({ event: 'apace_paid', note: expect.stringContaining("Apace's record says pending") });
   });
 });

@@ -75,6 +75,8 @@ export interface SimOfferView {
 
 export interface ApaceSimulator extends Simulator {
   customerAccepts(apaceRefundId: string, cardLastFour: string): Promise<CustomerOutcome>;
+  /** The payout under way completes now; false when the offer has none under way. */
+  payoutProcessed(apaceRefundId: string): Promise<boolean>;
   /** The payout under way fails; false when the offer has none under way. */
   payoutFails(apaceRefundId: string): Promise<boolean>;
   /** Delivers `event` again as Apace's retry would, with `refund_status` as first sent. */
@@ -598,13 +600,20 @@ export function createApaceSimulator(options: ApaceSimulatorOptions): ApaceSimul
     recordPayout(offer);
     void deliverWebhook(offer, 'pending', 1);
     later(processedDelayMs, async () => {
-      if (offer.status !== 'pending') return;
-      offer.status = 'processed';
-      offer.refundDepositedAt = new Date();
-      offer.lastUpdated = offer.refundDepositedAt;
-      await deliverWebhook(offer, 'processed', 1);
+      await payoutProcessed(offer.id);
     });
     return 'paid';
+  }
+
+  /** The payout under way reaches the customer now (otherwise `processedDelayMs` after it started). */
+  async function payoutProcessed(apaceRefundId: string): Promise<boolean> {
+    const offer = offers.get(apaceRefundId);
+    if (offer?.status !== 'pending') return false;
+    offer.status = 'processed';
+    offer.refundDepositedAt = new Date();
+    offer.lastUpdated = offer.refundDepositedAt;
+    await deliverWebhook(offer, 'processed', 1);
+    return true;
   }
 
   /** The card network declines the payout under way: the offer fails for good and the `failed` webhook goes out. */
@@ -660,6 +669,7 @@ export function createApaceSimulator(options: ApaceSimulatorOptions): ApaceSimul
     payoutsByOffer: () => payoutsByOffer,
     customerAccepts,
     payoutFails,
+    payoutProcessed,
     redeliver,
     offers: () =>
       [...offers.values()].map((offer) => ({
