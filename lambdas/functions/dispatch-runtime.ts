@@ -8,7 +8,7 @@ import { loadAddonPaymentsConfig } from '../providers/addon-payments/config';
 import { addonPaymentsSecretSchema } from '../providers/addon-payments/schemas';
 import { callbackUrls } from '../providers/apace/callback-token';
 import { ApaceClient } from '../providers/apace/client';
-import { loadApaceConfig } from '../providers/apace/config';
+import { loadApaceConfig, loadApaceOfferLinks } from '../providers/apace/config';
 import { ApaceOffersAdapter } from '../providers/apace/offers';
 import { apaceSecretSchema } from '../providers/apace/schemas';
 import { OpttyConnector } from '../providers/optty/client';
@@ -87,6 +87,7 @@ export function createDispatcher(rt: Runtime, env: NodeJS.ProcessEnv = process.e
     claimWindowMs: rt.claimWindowMs,
     apaceProcessedWithinMs: rt.apaceProcessedWithinMs,
     apaceCurrency: rt.config.APACE_CURRENCY,
+    offerLinks: loadApaceOfferLinks(env),
     callbackUrls: async (orderId, refundId, offerExpiresAt) =>
       callbackUrls(rt.config.PUBLIC_BASE_URL, await apaceSecret.get(), orderId, refundId, Date.parse(offerExpiresAt) + graceMs),
     ...overrides,

@@ -1,9 +1,11 @@
 import { remainingMs } from '../commons/deadline';
 import { logger } from '../commons/logger';
 import { emitMetric } from '../commons/metrics';
+import { ap21OriginOf } from '../domain/ap21-origin';
 import { own, type Order, type PaymentProvider } from '../domain/order';
 import { refundDueAt, type Refund, type RefundEvent, type TransitionContext } from '../domain/refund';
 import type { CallbackUrls } from '../providers/apace/callback-token';
+import { fillTemplate, type OfferLinkTemplates } from '../providers/apace/offer-links';
 import type { ReversalConnector, ReversalOutcome, ReversalRequest } from '../providers/reversal';
 import type { Actor, OrderStore, TransitionOutcome } from '../store/order-store';
 import type { ApaceOffers, OfferItem } from './apace-offers';
@@ -21,6 +23,8 @@ export interface DispatcherDeps {
   /** `APACE_PROCESSED_WITHIN_SECONDS` in ms: when a refund paid at Apace's `pending` is first followed up. */
   readonly apaceProcessedWithinMs?: number;
   readonly callbackUrls: (orderId: string, refundId: string, offerExpiresAt: string) => Promise<CallbackUrls>;
+  /** The stage's templates of the links an offer shows the customer (`APACE_*_URL_TEMPLATE`); none when absent. */
+  readonly offerLinks?: OfferLinkTemplates;
   /**
    * How long one provider operation of each channel may take (its configured timeout; Optty's
    * includes a token request). With it, a provider call starts only when the invocation's
@@ -129,16 +133,22 @@ export class Dispatcher {
     const claim = await this.claim(order, refund, 'attempt_started', 'apace');
     if (!claim.applied) return `not claimed (${claim.why})`;
     const urls = await this.deps.callbackUrls(order.orderId, refund.id, refund.offerExpiresAt);
+    const links = this.deps.offerLinks ?? {};
+    const orderNumber = apaceOrderId(order);
+    const orderUrl = links.orderUrl && fillTemplate(links.orderUrl, { orderNumber });
+    const redirectUrl = links.redirectUrl && fillTemplate(links.redirectUrl, { orderNumber });
     const result = await apace.create({
-      orderId: order.orderId,
+      orderId: orderNumber,
       refundId: refund.id,
       cardLastFour: payment.cardLastFour,
       amount: refund.amount,
-      items: offerItems(order, refund),
+      items: offerItems(order, refund, links.itemUrl),
       expiresAt: refund.offerExpiresAt,
       ...(order.customer && { customer: order.customer }),
       verificationUrl: urls.verificationUrl,
       notificationUrl: urls.notificationUrl,
+      ...(orderUrl && { orderUrl }),
+      ...(redirectUrl && { redirectUrl }),
       createdSince: refund.createdAt,
     });
     if (result.kind === 'created') {
@@ -180,7 +190,7 @@ export class Dispatcher {
     const claim = await this.claim(order, refund, 'attempt_started', 'apace');
     if (!claim.applied) return `not claimed (${claim.why})`;
     const result = await apace.cancel({
-      orderId: order.orderId,
+      orderId: apaceOrderId(order),
       itemIds: offerItems(order, refund).map((item) => item.itemId),
       ...(refund.refs.apaceRefundId && { apaceRefundId: refund.refs.apaceRefundId }),
     });
@@ -389,12 +399,24 @@ export class Dispatcher {
   }
 }
 
+/**
+ * Apace's `order_id`, which Apace shows the customer: the order number they know (Ap21's
+ * `OrderNumber`), or our order id for an order that has none. Create and cancel use the same one,
+ * since Apace's duplicate guard and our lookup of a lost create match offers by it.
+ */
+export function apaceOrderId(order: Pick<Order, 'orderId' | 'origin'>): string {
+  return ap21OriginOf(order)?.orderNumber ?? order.orderId;
+}
+
 /** Items as Apace sees them: scoped to the refund, so a retried create meets Apace's duplicate guard. */
-export function offerItems(order: Order, refund: Refund): OfferItem[] {
+export function offerItems(order: Order, refund: Refund, itemUrlTemplate?: string): OfferItem[] {
+  const orderNumber = apaceOrderId(order);
   return Object.entries(refund.lines).map(([lineId, units]) => {
     const line = own(order.lines, lineId);
     const unitMinor = line && line.valueMinor % line.purchased === 0 ? line.valueMinor / line.purchased : undefined;
+    const url = itemUrlTemplate && fillTemplate(itemUrlTemplate, { orderNumber, sku: line?.sku });
     return {
+      ...(url && { url }),
       itemId: `${refund.id}:${lineId}`,
       displayName: line?.title ?? line?.sku ?? `Item ${lineId}`,
       ...(line?.sku && { sku: line.sku }),

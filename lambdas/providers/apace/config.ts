@@ -1,5 +1,6 @@
 import { ConfigurationError, parseEnvironment } from '../../commons/config';
 import * as z from 'zod/mini';
+import { ITEM_PLACEHOLDERS, ORDER_PLACEHOLDERS, templateProblem, type OfferLinkTemplates } from './offer-links';
 
 /** How long an offer stays open; Apace's own default is 10 days. */
 const offerDays = z._default(z.coerce.number().check(z.int(), z.gte(1), z.lte(90)), 10);
@@ -46,4 +47,34 @@ export function loadApaceOfferDays(env: NodeJS.ProcessEnv = process.env): number
 /** The expiry to give a new Apace offer (and the refund's `offerExpiresAt`, which verification checks). */
 export function offerExpiry(config: Pick<ApaceConfig, 'offerDays'>, now: Date): string {
   return new Date(now.getTime() + config.offerDays * 24 * 3600 * 1000).toISOString();
+}
+
+const template = (allowed: readonly string[]) =>
+  z.optional(
+    z.string().check(
+      z.maxLength(2000),
+      z.superRefine((text, ctx) => {
+        const problem = templateProblem(text, allowed);
+        if (problem) ctx.issues.push({ code: 'custom', message: problem, input: text });
+      }),
+    ),
+  );
+
+const offerSchema = z.object({
+  /** The customer's order page, e.g. `https://shop.example.com/account/orders/{orderNumber}`. */
+  APACE_ORDER_URL_TEMPLATE: template(ORDER_PLACEHOLDERS),
+  /** Where Apace sends the customer after the refund. */
+  APACE_REDIRECT_URL_TEMPLATE: template(ORDER_PLACEHOLDERS),
+  /** An item's page; `{sku}` is the order line's SKU (an item without one gets no link). */
+  APACE_ITEM_URL_TEMPLATE: template(ITEM_PLACEHOLDERS),
+});
+
+/** The stage's link templates for Apace offers (offer-links.ts); each is validated when the function starts. */
+export function loadApaceOfferLinks(env: NodeJS.ProcessEnv = process.env): OfferLinkTemplates {
+  const { APACE_ORDER_URL_TEMPLATE, APACE_REDIRECT_URL_TEMPLATE, APACE_ITEM_URL_TEMPLATE } = parseEnvironment(offerSchema, env, 'Apace ');
+  return {
+    ...(APACE_ORDER_URL_TEMPLATE && { orderUrl: APACE_ORDER_URL_TEMPLATE }),
+    ...(APACE_REDIRECT_URL_TEMPLATE && { redirectUrl: APACE_REDIRECT_URL_TEMPLATE }),
+    ...(APACE_ITEM_URL_TEMPLATE && { itemUrl: APACE_ITEM_URL_TEMPLATE }),
+  };
 }

@@ -21,11 +21,14 @@ export class ApaceOffersAdapter implements ApaceOffers {
         ...(item.sku && { sku: item.sku }),
         ...(item.unitPrice && { unitPrice: item.unitPrice }),
         returnQty: item.quantity,
+        ...(item.url && { itemUrl: item.url }),
       })),
       expiresAt: request.expiresAt,
       ...(request.customer && { customer: request.customer }),
       verificationUrl: request.verificationUrl,
       notificationUrl: request.notificationUrl,
+      ...(request.orderUrl && { orderUrl: request.orderUrl }),
+      ...(request.redirectUrl && { redirectUrl: request.redirectUrl }),
       ...(request.createdSince && { createdSince: request.createdSince }),
     });
     if (result.kind !== 'created') return { kind: 'failed', retryable: result.retryable, reason: result.reason };
