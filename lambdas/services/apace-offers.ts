@@ -51,7 +51,11 @@ export type OfferCancelResult =
 export type OfferStatusResult =
   { readonly kind: 'found'; readonly payout: 'none' | 'pending' | 'processed' | 'failed' } | { readonly kind: 'not_found' } | ApaceFailure;
 
+export type OfferEmailResult = { readonly kind: 'sent' } | ApaceFailure;
+
 export interface ApaceOffers {
+  /** Apace's Send Refund Offer Email; not idempotent at Apace (docs/providers.md §1). */
+  sendOfferEmail(apaceRefundId: string): Promise<OfferEmailResult>;
   create(request: OfferRequest): Promise<OfferCreateResult>;
   cancel(offer: { readonly apaceRefundId?: string; readonly orderId: string; readonly itemIds: readonly string[] }): Promise<OfferCancelResult>;
   status(apaceRefundId: string): Promise<OfferStatusResult>;

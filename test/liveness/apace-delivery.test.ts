@@ -14,7 +14,7 @@ const TEMPLATES = {
 
 let world: ApaceLivenessWorld;
 beforeAll(async () => {
-  world = await startApaceLivenessWorld(TEMPLATES);
+  world = await startApaceLivenessWorld({ ...TEMPLATES, APACE_OFFER_DELIVERY: 'email' });
 });
 afterAll(() => world.close());
 
@@ -64,6 +64,111 @@ describe('What an Apace offer shows the customer', () => {
       itemUrls: { [`${refundId}:1`]: 'https://shop.example.com/products/SKU-21503' },
       customerEmail: 'jo@example.com',
     });
+  });
+});
+
+const timelineOf = async (orderId: string) => (await world.stack.runtime.store.getOrder(orderId))!.timeline;
+const emailsFor = (apaceRefundId: string | undefined) => world.apace.emailRequests().filter((request) => request.apaceRefundId === apaceRefundId);
+
+describe('Delivering an Apace offer by e-mail (APACE_OFFER_DELIVERY=email)', () => {
+  it('asks Apace to e-mail the customer once, right after the offer is created, and records it in the timeline', async () => {
+    const { refundId } = await ap21Refund('dl-email-1', { email: 'ann@example.com' });
+    await world.dispatcher.processOrder('dl-email-1');
+    const refund = await world.refund('dl-email-1', refundId);
+    expect(refund).toMatchObject({ state: 'offered', refs: { offerDelivery: 'delivered', offerDeliveredBy: 'email' } });
+    expect(refund.nextAttemptAt).toBeUndefined();
+    expect(emailsFor(refund.refs.apaceRefundId)).toEqual([{ apaceRefundId: refund.refs.apaceRefundId, status: 200, sentTo: 'ann@example.com' }]);
+    const events = (await timelineOf('dl-email-1')).map((entry) => entry.event);
+    expect(events).toEqual(expect.arrayContaining(['offer_created', 'offer_delivery_started', 'offer_delivered']));
+    expect(await timelineOf('dl-email-1')).toContainEqual(
+      expect.objectContaining({ event: 'offer_delivered', note: 'Apace e-mailed the offer to the customer' }),
+    );
+
+    // Nothing that runs later sends it again.
+    await world.runSweeper({ rounds: 2 });
+    await world.dispatcher.processOrder('dl-email-1');
+    expect(emailsFor(refund.refs.apaceRefundId)).toHaveLength(1);
+  });
+
+  it('retries an e-mail Apace failed to send, with backoff, until it is sent once', async () => {
+    const { refundId } = await ap21Refund('dl-email-2', { email: 'bo@example.com' });
+    world.apace.failEmails(2);
+    await world.dispatcher.processOrder('dl-email-2');
+    const first = await world.refund('dl-email-2', refundId);
+    expect(first).toMatchObject({ state: 'offered', refs: { offerDelivery: 'pending' } });
+    expect(await timelineOf('dl-email-2')).toContainEqual(
+      expect.objectContaining({ event: 'rescheduled', note: expect.stringMatching(/^offer delivery failed: Apace send offer email answered 503/) }),
+    );
+    for (let round = 0; round < 10 && (await world.refund('dl-email-2', refundId)).refs.offerDelivery !== 'delivered'; round++)
+      await world.runSweeper({ rounds: 1 });
+    expect(emailsFor(first.refs.apaceRefundId).map((request) => request.status)).toEqual([503, 503, 200]);
+    expect(await world.refund('dl-email-2', refundId)).toMatchObject({ state: 'offered', refs: { offerDelivery: 'delivered' } });
+  });
+
+  it('sends the refund to card reversal when Apace cannot e-mail the offer (4012), cancelling the offer first', async () => {
+    const { refundId } = await ap21Refund('dl-email-3', { email: 'cy@example.com' });
+    world.apace.failEmails(1, 'no_customer_email');
+    await world.dispatcher.processOrder('dl-email-3');
+    const refund = await world.refund('dl-email-3', refundId);
+    expect(refund).toMatchObject({ state: 'paid', channel: 'reversal' });
+    expect(world.epg.payouts().get(refundId)).toBe(1);
+    expect(world.apace.offers().find((offer) => offer.apaceRefundId === refund.refs.apaceRefundId)?.status).toBe('canceled');
+    expect(await timelineOf('dl-email-3')).toContainEqual(
+      expect.objectContaining({
+        event: 'offer_cancel_started',
+        note: expect.stringMatching(/^the offer cannot reach the customer: Apace send offer email answered 400/),
+      }),
+    );
+  });
+
+  it('sends the refund to card reversal when the e-mail keeps failing past the attempt budget', async () => {
+    const { refundId } = await ap21Refund('dl-email-4', { email: 'di@example.com' });
+    world.apace.failEmails(Infinity);
+    await world.dispatcher.processOrder('dl-email-4');
+    for (let round = 0; round < 20 && (await world.refund('dl-email-4', refundId)).state !== 'paid'; round++) await world.runSweeper({ rounds: 1 });
+    world.apace.failEmails(0);
+    const refund = await world.refund('dl-email-4', refundId);
+    expect(refund).toMatchObject({ state: 'paid', channel: 'reversal' });
+    expect(emailsFor(refund.refs.apaceRefundId).every((request) => request.status === 503)).toBe(true);
+    expect(emailsFor(refund.refs.apaceRefundId)).toHaveLength(8);
+    expect(await timelineOf('dl-email-4')).toContainEqual(
+      expect.objectContaining({ event: 'offer_cancel_started', note: 'the offer could not reach the customer after 8 attempts' }),
+    );
+  });
+
+  it('never offers through Apace when the customer’s e-mail is unknown: card reversal at once, the reason in the timeline', async () => {
+    const { refundId } = await ap21Refund('dl-email-5');
+    await world.dispatcher.processOrder('dl-email-5');
+    expect(await world.refund('dl-email-5', refundId)).toMatchObject({ state: 'paid', channel: 'reversal' });
+    expect(world.apaceRequests.filter((request) => request.startsWith('POST /ext/refunds ') && request.includes('-5-'))).toEqual([]);
+    expect(await timelineOf('dl-email-5')).toContainEqual(
+      expect.objectContaining({ event: 'apace_skipped', note: 'the customer’s e-mail is unknown, so Apace cannot e-mail them the offer' }),
+    );
+  });
+
+  it('sends again after an attempt whose outcome it never learnt (a crash after the claim), and notes it', async () => {
+    const { refundId } = await ap21Refund('dl-email-6', { email: 'ed@example.com' });
+    world.apace.failEmails(Infinity);
+    await world.dispatcher.processOrder('dl-email-6');
+    world.apace.failEmails(0);
+    const { store } = world.stack.runtime;
+    const pending = await world.refund('dl-email-6', refundId);
+    // A dispatcher claims the delivery and dies before its answer is recorded; its lease runs out.
+    const past = new Date(Date.parse(pending.nextAttemptAt!) + 1).toISOString();
+    const claimed = await store.applyEvent(
+      'dl-email-6',
+      refundId,
+      'offer_delivery_started',
+      { now: past, claimWindowMs: 0, refs: { offerDelivery: 'sending' }, nextAttemptAt: new Date(Date.now() - 1000).toISOString() },
+      { actor: 'dispatcher' },
+      pending,
+    );
+    expect(claimed.applied).toBe(true);
+    await world.dispatcher.processOrder('dl-email-6');
+    expect(await world.refund('dl-email-6', refundId)).toMatchObject({ refs: { offerDelivery: 'delivered' } });
+    expect(await timelineOf('dl-email-6')).toContainEqual(
+      expect.objectContaining({ event: 'offer_delivery_started', note: 'the previous attempt’s outcome is unknown; asking Apace to e-mail the offer' }),
+    );
   });
 });
 

@@ -78,3 +78,30 @@ export function loadApaceOfferLinks(env: NodeJS.ProcessEnv = process.env): Offer
     ...(APACE_ITEM_URL_TEMPLATE && { itemUrl: APACE_ITEM_URL_TEMPLATE }),
   };
 }
+
+const deliverySchema = z.object({
+  /** How a created offer reaches the customer: Apace's Send Refund Offer Email, or an event carrying the link (docs/design.md §2.6). */
+  APACE_OFFER_DELIVERY: z._default(z.enum(['email', 'event']), 'email'),
+  /** The EventBridge bus offer events go to (event delivery in AWS); without it they are logged (the local runtime). */
+  APACE_OFFER_EVENT_BUS: z.optional(z.string().check(z.regex(/^[A-Za-z0-9._/:-]{1,1600}$/))),
+  /** Locally: the file offer events are appended to. */
+  LOCAL_OFFER_EVENTS_FILE: z.optional(z.string().check(z.minLength(1))),
+});
+
+export interface ApaceOfferDeliveryConfig {
+  readonly mode: 'email' | 'event';
+  readonly eventBus?: string;
+  readonly localEventsFile?: string;
+}
+
+export function loadApaceOfferDelivery(env: NodeJS.ProcessEnv = process.env): ApaceOfferDeliveryConfig {
+  const { APACE_OFFER_DELIVERY, APACE_OFFER_EVENT_BUS, LOCAL_OFFER_EVENTS_FILE } = parseEnvironment(deliverySchema, env, 'Apace ');
+  // In Lambda an event must reach the retailer: a log line is no delivery.
+  if (APACE_OFFER_DELIVERY === 'event' && !APACE_OFFER_EVENT_BUS && env.AWS_LAMBDA_FUNCTION_NAME)
+    throw new ConfigurationError('APACE_OFFER_DELIVERY=event needs APACE_OFFER_EVENT_BUS (the EventBridge bus of offer events)');
+  return {
+    mode: APACE_OFFER_DELIVERY,
+    ...(APACE_OFFER_EVENT_BUS && { eventBus: APACE_OFFER_EVENT_BUS }),
+    ...(LOCAL_OFFER_EVENTS_FILE && { localEventsFile: LOCAL_OFFER_EVENTS_FILE }),
+  };
+}
