@@ -190,7 +190,8 @@ export class Dispatcher {
     const delivery = this.deps.offerDelivery;
     const { apaceRefundId, apaceLink } = refund.refs;
     if (!delivery) return 'nothing to do';
-    if (!refund.offerExpiresAt || refund.offerExpiresAt <= this.iso()) return this.leaveApace(order, refund, 'the offer expired before it reached the customer');
+    if (!refund.offerExpiresAt || refund.offerExpiresAt <= this.iso())
+      return this.leaveApace(order, refund, 'the offer expired before it reached the customer');
     if (refund.attempts >= this.deps.policy.maxAttempts)
       return this.leaveApace(order, refund, `the offer could not reach the customer after ${refund.attempts} attempts`);
     if (!apaceRefundId) return this.leaveApace(order, refund, 'no Apace refund id to deliver the offer by');
@@ -233,7 +234,13 @@ export class Dispatcher {
     }
     if (!outcome.retryable) return this.leaveApace(order, claim.refund, `the offer cannot reach the customer: ${outcome.reason}`);
     const delay = backoffDelayMs(Math.max(1, claim.refund.attempts), this.deps.policy, this.random);
-    await this.apply(order, claim.refund, 'rescheduled', { refs: { offerDelivery: 'pending' }, nextAttemptAt: later(this.now(), delay) }, `offer delivery failed: ${outcome.reason}`);
+    await this.apply(
+      order,
+      claim.refund,
+      'rescheduled',
+      { refs: { offerDelivery: 'pending' }, nextAttemptAt: later(this.now(), delay) },
+      `offer delivery failed: ${outcome.reason}`,
+    );
     return `delivery retry in ${Math.round(delay / 1000)} s: ${outcome.reason}`;
   }
 
