@@ -21,6 +21,7 @@ import type { ReversalConnector } from '../providers/reversal';
 import type { ApaceOffers } from '../services/apace-offers';
 import { Dispatcher, type CallBudget, type DispatcherDeps } from '../services/dispatcher';
 import type { OfferDelivery } from '../services/offer-delivery';
+import { EventBridgeOfferEvents } from '../services/offer-events-eventbridge';
 import { LoggedOfferEvents } from '../services/offer-events-log';
 import type { RetryPolicy } from '../services/retry-policy';
 import type { InboxReplayDeps } from '../services/sweeper';
@@ -76,7 +77,7 @@ export function createInboxReplay(rt: Runtime, env: NodeJS.ProcessEnv = process.
 export function createOfferDelivery(env: NodeJS.ProcessEnv = process.env): OfferDelivery {
   const config = loadApaceOfferDelivery(env);
   if (config.mode === 'email') return { mode: 'email' };
-  return { mode: 'event', events: new LoggedOfferEvents(config.localEventsFile) };
+  return { mode: 'event', events: config.eventBus ? new EventBridgeOfferEvents(config.eventBus) : new LoggedOfferEvents(config.localEventsFile) };
 }
 
 /**

@@ -1,6 +1,13 @@
+import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { mockClient } from 'aws-sdk-client-mock';
 import { ap21Origin } from '../../lambdas/domain/ap21-origin';
 import { loadApaceOfferLinks } from '../../lambdas/providers/apace/config';
 import { fillTemplate } from '../../lambdas/providers/apace/offer-links';
+import { createDispatcher } from '../../lambdas/functions/dispatch-runtime';
+import { callbackUrls } from '../../lambdas/providers/apace/callback-token';
+import type { ApaceSecret } from '../../lambdas/providers/apace/schemas';
+import { EventBridgeOfferEvents } from '../../lambdas/services/offer-events-eventbridge';
+import { publishedOfferEvents } from '../../lambdas/services/offer-events-log';
 import { money } from '../../lambdas/domain/money';
 import { openOrder } from '../../lambdas/domain/order';
 import { DAY_MS, demoOrder } from '../support/fixtures';
@@ -169,6 +176,82 @@ describe('Delivering an Apace offer by e-mail (APACE_OFFER_DELIVERY=email)', () 
     expect(await timelineOf('dl-email-6')).toContainEqual(
       expect.objectContaining({ event: 'offer_delivery_started', note: 'the previous attempt’s outcome is unknown; asking Apace to e-mail the offer' }),
     );
+  });
+});
+
+describe('Delivering an Apace offer by event (APACE_OFFER_DELIVERY=event)', () => {
+  const eventDispatcher = () =>
+    createDispatcher(
+      world.stack.runtime,
+      { ...process.env, APACE_OFFER_DELIVERY: 'event' },
+      {
+        claimWindowMs: 0,
+        policy: { maxAttempts: 8, baseDelayMs: 20, maxDelayMs: 200, leaseMs: 3_000, syncDelayMs: 100 },
+        callbackUrls: async (orderId, refundId, offerExpiresAt) =>
+          callbackUrls(world.stack.url, world.stack.secrets.apace as ApaceSecret, orderId, refundId, Date.parse(offerExpiresAt) + DAY_MS),
+      },
+    );
+
+  it('publishes one event carrying the link, sends no e-mail, and needs no e-mail address', async () => {
+    const { refundId, orderNumber } = await ap21Refund('dl-event-1');
+    const dispatcher = eventDispatcher();
+    await dispatcher.processOrder('dl-event-1');
+    const refund = await world.refund('dl-event-1', refundId);
+    expect(refund).toMatchObject({ state: 'offered', refs: { offerDelivery: 'delivered', offerDeliveredBy: 'event' } });
+    const events = publishedOfferEvents().filter((event) => event.refundId === refundId);
+    expect(events).toEqual([
+      {
+        refundId,
+        orderId: 'dl-event-1',
+        orderNumber,
+        apaceRefundId: refund.refs.apaceRefundId,
+        link: refund.refs.apaceLink,
+        amount: money(5990, 'AUD'),
+        expiresAt: refund.offerExpiresAt,
+      },
+    ]);
+    expect(events[0]!.link).toMatch(/^https:\/\/customer\.apacerefunds\.com\//);
+    expect(emailsFor(refund.refs.apaceRefundId)).toEqual([]);
+    expect(await timelineOf('dl-event-1')).toContainEqual(expect.objectContaining({ event: 'offer_delivered', note: 'offer event published' }));
+
+    await dispatcher.processOrder('dl-event-1');
+    expect(publishedOfferEvents().filter((event) => event.refundId === refundId)).toHaveLength(1);
+  });
+});
+
+describe('Offer events to EventBridge (AWS)', () => {
+  const eventbridge = mockClient(EventBridgeClient);
+  afterEach(() => eventbridge.reset());
+  const event = {
+    refundId: 'r-1',
+    orderId: 'o-1',
+    orderNumber: 'W1',
+    apaceRefundId: 'a-1',
+    link: 'https://customer.apacerefunds.com/x',
+    amount: money(100, 'AUD'),
+    expiresAt: '2027-01-01T00:00:00.000Z',
+  };
+
+  it('puts the event on the configured bus, as ApaceOfferCreated from refund-relay', async () => {
+    eventbridge.on(PutEventsCommand).resolves({ FailedEntryCount: 0, Entries: [{ EventId: 'e-1' }] });
+    expect(await new EventBridgeOfferEvents('refund-relay-dev-offers').publish(event)).toEqual({ kind: 'published' });
+    expect(eventbridge.commandCalls(PutEventsCommand)[0]!.args[0].input.Entries).toEqual([
+      { EventBusName: 'refund-relay-dev-offers', Source: 'refund-relay', DetailType: 'ApaceOfferCreated', Detail: JSON.stringify(event) },
+    ]);
+  });
+
+  it('reports a throttled entry as retryable and a refused one as not', async () => {
+    eventbridge
+      .on(PutEventsCommand)
+      .resolvesOnce({ FailedEntryCount: 1, Entries: [{ ErrorCode: 'ThrottlingException', ErrorMessage: 'slow down' }] })
+      .resolvesOnce({ FailedEntryCount: 1, Entries: [{ ErrorCode: 'AccessDeniedException', ErrorMessage: 'no' }] });
+    const publisher = new EventBridgeOfferEvents('bus');
+    expect(await publisher.publish(event)).toMatchObject({ kind: 'failed', retryable: true });
+    expect(await publisher.publish(event)).toMatchObject({
+      kind: 'failed',
+      retryable: false,
+      reason: 'EventBridge refused the offer event: AccessDeniedException no',
+    });
   });
 });
 
