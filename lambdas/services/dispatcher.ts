@@ -63,8 +63,8 @@ class NoTimeForCall extends Error {
 }
 
 /**
- * Does the outbound work the outbox says is due for one order (docs/design.md §2.4): create or cancel Apace
- * offers, submit and follow up card reversals. The same code runs as the SQS consumer in AWS and
+ * Does the outbound work the outbox says is due for one order (docs/design.md §2.4): create, deliver
+ * (§2.6) or cancel Apace offers, submit and follow up card reversals. The same code runs as the SQS consumer in AWS and
  * in the local runtime's loop. Every provider call is preceded by a claim — a conditional write
  * that counts the attempt and takes a lease — so two dispatchers never make the same call at once,
  * and a crash mid-call leaves a lease the sweeper takes over when it runs out.
