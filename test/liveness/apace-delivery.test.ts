@@ -21,7 +21,8 @@ const TEMPLATES = {
 
 let world: ApaceLivenessWorld;
 beforeAll(async () => {
-  world = await startApaceLivenessWorld({ ...TEMPLATES, APACE_OFFER_DELIVERY: 'email' });
+  // A short Apace timeout, so that an answer Apace holds back is lost within a test.
+  world = await startApaceLivenessWorld({ ...TEMPLATES, APACE_OFFER_DELIVERY: 'email', APACE_TIMEOUT_MS: '1000' });
 });
 afterAll(() => world.close());
 
@@ -165,6 +166,19 @@ describe('Delivering an Apace offer by e-mail (APACE_OFFER_DELIVERY=email)', () 
     expect(await timelineOf('dl-email-5')).toContainEqual(
       expect.objectContaining({ event: 'apace_skipped', note: 'the customer’s e-mail is unknown, so Apace cannot e-mail them the offer' }),
     );
+  });
+
+  it('asks again after a lost answer, knowingly: Apace may have e-mailed already, and a second e-mail beats an offer never seen', async () => {
+    const { refundId } = await ap21Refund('dl-email-7', { email: 'gus@example.com' });
+    world.apace.failEmails(1, 'answer_lost', 1_500);
+    await world.dispatcher.processOrder('dl-email-7');
+    const after = await world.refund('dl-email-7', refundId);
+    expect(after.refs.offerDelivery).toBe('pending');
+    for (let round = 0; round < 10 && (await world.refund('dl-email-7', refundId)).refs.offerDelivery !== 'delivered'; round++)
+      await world.runSweeper({ rounds: 1 });
+    // Both requests were e-mails at Apace: the documented cost of not knowing (docs/design.md §2.6).
+    expect(emailsFor(after.refs.apaceRefundId).map((request) => request.status)).toEqual([200, 200]);
+    expect(await world.refund('dl-email-7', refundId)).toMatchObject({ refs: { offerDelivery: 'delivered' } });
   });
 
   it('sends again after an attempt whose outcome it never learnt (a crash after the claim), and notes it', async () => {
