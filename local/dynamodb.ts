@@ -22,6 +22,11 @@ export interface LocalDynamo {
  */
 export async function startDynalite(options: { path?: string; port?: number } = {}): Promise<LocalDynamo> {
   const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0, ...(options.path && { path: options.path }) });
+  // The SDK keeps connections alive; Node's server drops an idle one after 5 s, and a request sent
+  // on it as it closes fails with ECONNRESET (seen as three failed attempts on a loaded machine).
+  // Outlive the client's idle sockets instead, as DynamoDB's own endpoint does.
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
