@@ -46,13 +46,28 @@ export async function ensureTable(endpoint: string, tableName: string): Promise<
     const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
     // Data kept in .local/ from before the lookup index: the index is added once, in place.
     if (!Table?.GlobalSecondaryIndexes?.some((index) => index.IndexName === lookupIndex.name)) {
-      await client.send(
-        new UpdateTableCommand({
-          TableName: tableName,
-          AttributeDefinitions: [{ AttributeName: lookupIndex.partitionKey, AttributeType: 'S' }],
-          GlobalSecondaryIndexUpdates: [{ Create: lookup }],
-        }),
-      );
+      const addIndex = (throughput: boolean) =>
+        client.send(
+          new UpdateTableCommand({
+            TableName: tableName,
+            AttributeDefinitions: [{ AttributeName: lookupIndex.partitionKey, AttributeType: 'S' }],
+            GlobalSecondaryIndexUpdates: [
+              { Create: { ...lookup, ...(throughput && { ProvisionedThroughput: { ReadCapacityUnits: 1, WriteCapacityUnits: 1 } }) } },
+            ],
+          }),
+        );
+      // dynalite asks for a throughput even on an on-demand table, which DynamoDB refuses (docs/design.md §2.1).
+      await addIndex(false).catch((error: Error) => {
+        if (!/provisionedThroughput/i.test(error.message)) throw error;
+        return addIndex(true);
+      });
+      // dynalite accepts the update but builds no index on an existing table.
+      const after = await client.send(new DescribeTableCommand({ TableName: tableName }));
+      if (!after.Table?.GlobalSecondaryIndexes?.some((index) => index.IndexName === lookupIndex.name)) {
+        process.stderr.write(
+          `warning: table ${tableName} (kept in .local/) has no '${lookupIndex.name}' index and dynalite cannot add one; orders are then not found by their number until .local/ is deleted\n`,
+        );
+      }
     }
     return;
   } catch (error) {
