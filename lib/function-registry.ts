@@ -19,6 +19,11 @@ export interface FunctionDefinition {
   readonly table: 'none' | 'read' | 'readWrite';
   /** The outbox doorbell (docs/design.md §2.4): API handlers `send`, the dispatcher `consume`s. */
   readonly dispatchQueue?: 'send' | 'consume';
+  /**
+   * Publishes Apace offer events (`APACE_OFFER_DELIVERY=event`, docs/design.md §2.6): it gets the
+   * stage's offer bus in `APACE_OFFER_EVENT_BUS` and `events:PutEvents` on that bus only.
+   */
+  readonly offerEvents?: 'publish';
   readonly memoryMb: number;
   /** An API function's must stay within API Gateway's 29 s (its handler's deadline is shorter still). */
   readonly timeoutSeconds: number;
@@ -70,6 +75,7 @@ export const FUNCTIONS: readonly FunctionDefinition[] = [
     callsOut: ['apace', 'addonPayments', 'paypro', 'optty'],
     table: 'readWrite',
     dispatchQueue: 'consume',
+    offerEvents: 'publish',
     memoryMb: 512,
     timeoutSeconds: DISPATCH_BUDGET.functionTimeout.toSeconds(),
   },

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Duration, Validations } from 'aws-cdk-lib';
 import { SubnetType } from 'aws-cdk-lib/aws-ec2';
-import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
+import { Rule, Schedule, type IEventBus } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { Policy, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { ApplicationLogLevel, Architecture, LoggingFormat, Runtime, SystemLogLevel, Tracing } from 'aws-cdk-lib/aws-lambda';
@@ -36,6 +36,8 @@ export interface FunctionsProps {
   readonly secrets: ProviderSecrets;
   readonly dispatchQueue: DispatchQueue;
   readonly egress: StaticEgress;
+  /** The bus of Apace offer events, when the stage delivers offers by event (`APACE_OFFER_DELIVERY=event`). */
+  readonly offerEventBus?: IEventBus;
 }
 
 // What AWSLambdaVPCAccessExecutionRole grants for the function's network interfaces, minus its log rights.
@@ -135,6 +137,7 @@ export class Functions extends Construct {
 
     if (callsOut) fn.node.addDependency(this.networkInterfacePolicy(id, role));
     this.wireDispatchQueue(definition, fn, props.dispatchQueue);
+    if (definition.offerEvents === 'publish') props.offerEventBus?.grantPutEventsTo(fn);
     if (definition.schedule) {
       // A failed or late run is not retried: the next scheduled one does the same work afresh,
       // and retries would pile up runs behind a stuck dependency.
@@ -149,7 +152,7 @@ export class Functions extends Construct {
   }
 
   /** The runtime's variables (lambdas/commons/config.ts), under the names `npm start` uses. */
-  private environment(definition: FunctionDefinition, { config, table, dispatchQueue }: FunctionsProps): Record<string, string> {
+  private environment(definition: FunctionDefinition, { config, table, dispatchQueue, offerEventBus }: FunctionsProps): Record<string, string> {
     const environment: Record<string, string> = {
       STAGE: config.stage,
       TABLE_NAME: table.table.tableName,
@@ -166,6 +169,7 @@ export class Functions extends Construct {
     // Settings go to every function that deals with the provider, e.g. Apace's currency and follow-up
     // time also to the notification handler that books Apace's `pending`.
     for (const provider of new Set([...definition.callsOut, ...definition.secrets])) Object.assign(environment, config.providerSettings[provider]);
+    if (definition.offerEvents === 'publish' && offerEventBus) environment.APACE_OFFER_EVENT_BUS = offerEventBus.eventBusName;
     if (definition.dispatchQueue === 'send') environment.DISPATCH_QUEUE_URL = dispatchQueue.queue.queueUrl;
     if (definition.dispatchQueue === 'consume') Object.assign(environment, dispatcherEnvironment());
     if (definition.sourceAllowlist) {

@@ -1,4 +1,5 @@
 import { CfnOutput, Fn, Stack } from 'aws-cdk-lib';
+import { EventBus } from 'aws-cdk-lib/aws-events';
 import type { Construct } from 'constructs';
 import { ROUTES, type RouteDefinition } from '../lambdas/routes';
 import { Alarms } from './alarms';
@@ -59,6 +60,11 @@ export class RefundRelayStack extends Stack {
         dispatchQueueArn: dispatch.queue.queueArn,
       },
     });
+    // Offers reach customers through the retailer's own messaging: it subscribes to this bus (docs/design.md §2.6).
+    const offerEventBus =
+      config.providerSettings.apace?.APACE_OFFER_DELIVERY === 'event'
+        ? new EventBus(this, 'OfferEvents', { eventBusName: `refund-relay-${config.stage}-offers`, description: 'Apace offers to deliver to customers' })
+        : undefined;
     this.functions = new Functions(this, 'Functions', {
       definitions: props.functions ?? FUNCTIONS,
       config,
@@ -66,7 +72,13 @@ export class RefundRelayStack extends Stack {
       secrets,
       dispatchQueue: dispatch,
       egress,
+      ...(offerEventBus && { offerEventBus }),
     });
+    if (offerEventBus)
+      new CfnOutput(this, 'OfferEventBus', {
+        value: offerEventBus.eventBusName,
+        description: 'EventBridge bus of Apace offer events (detail-type ApaceOfferCreated)',
+      });
     const inbound = new InboundApi(this, 'Inbound', { config, routes, functions: this.functions.byName });
 
     for (const fn of this.functions.byName.values()) fn.addEnvironment('PUBLIC_BASE_URL', inbound.publicBaseUrl);

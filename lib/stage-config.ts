@@ -141,8 +141,12 @@ const AP21_SETTINGS = { AP21_COUNTRY_CODE: 'AU', AP21_TIME_ZONE: 'Australia/Melb
 /**
  * The stage's Apace vendor account pays in AUD (`refund_amount` is a bare decimal, docs/providers.md
  * §1); `APACE_PROCESSED_WITHIN_SECONDS`: when a refund paid at `pending` is followed up with Apace.
+ * `APACE_OFFER_DELIVERY`: how an offer reaches the customer, `email` (Apace's Send Refund Offer
+ * Email) or `event` (an EventBridge bus the retailer's messaging subscribes to, docs/design.md §2.6).
+ * PLACEHOLDER: each retailer adds `APACE_ORDER_URL_TEMPLATE`, `APACE_REDIRECT_URL_TEMPLATE` and
+ * `APACE_ITEM_URL_TEMPLATE` for its shop (`{orderNumber}`, `{sku}`).
  */
-const APACE_SETTINGS = { APACE_CURRENCY: 'AUD', APACE_PROCESSED_WITHIN_SECONDS: '3600' };
+const APACE_SETTINGS = { APACE_CURRENCY: 'AUD', APACE_PROCESSED_WITHIN_SECONDS: '3600', APACE_OFFER_DELIVERY: 'email' };
 
 const allowlists = (refundid: readonly string[], ap21: readonly string[]): StageConfig['ipAllowlists'] => ({
   '/refundid/order': refundid,

@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { RemovalPolicy } from 'aws-cdk-lib';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { ITEM_PLACEHOLDERS, ORDER_PLACEHOLDERS, templateProblem } from '../lambdas/providers/apace/offer-links';
 import { INTERFACE_ENDPOINT_SERVICES, PROVIDER_URL_VARIABLES, STAGES, type StageConfig } from './stage-config';
 
 export class StageConfigError extends Error {
@@ -66,6 +67,7 @@ export function stageConfigProblems(config: StageConfig): string[] {
       if ((PROVIDER_URL_VARIABLES as readonly string[]).includes(name)) problems.push(`providerSettings.${provider}.${name} belongs in providerUrls`);
     }
   }
+  problems.push(...apaceOfferProblems(config.providerSettings.apace ?? {}));
   for (const [path, addresses] of Object.entries(config.ipAllowlists)) {
     if (!ROUTE_PATH.test(path)) problems.push(`ipAllowlists key "${path}" is not a route path`);
     if (addresses.length === 0) problems.push(`ipAllowlists["${path}"] is empty; remove the entry to leave the path open`);
@@ -144,5 +146,26 @@ function productionSafetyProblems(config: StageConfig): string[] {
   if (!config.tableDeletionProtection) problems.push('prod must protect its table from deletion');
   if (!config.egress.elasticIpAllocationIds) problems.push('prod must pin pre-allocated Elastic IPs so the egress IPs survive a rebuild');
   if (!config.customDomain) problems.push('prod needs a customDomain: callback URLs handed to Apace must survive a rebuild');
+  return problems;
+}
+
+/** Apace offer delivery and link templates, checked as the dispatcher will check them when it starts. */
+function apaceOfferProblems(settings: Readonly<Record<string, string>>): string[] {
+  const problems: string[] = [];
+  const delivery = settings.APACE_OFFER_DELIVERY;
+  if (delivery !== undefined && delivery !== 'email' && delivery !== 'event')
+    problems.push(`providerSettings.apace.APACE_OFFER_DELIVERY "${delivery}" must be email or event`);
+  if (settings.APACE_OFFER_EVENT_BUS !== undefined)
+    problems.push('providerSettings.apace.APACE_OFFER_EVENT_BUS is set by the stack (the offer bus it creates), not by stage config');
+  const templates = {
+    APACE_ORDER_URL_TEMPLATE: ORDER_PLACEHOLDERS,
+    APACE_REDIRECT_URL_TEMPLATE: ORDER_PLACEHOLDERS,
+    APACE_ITEM_URL_TEMPLATE: ITEM_PLACEHOLDERS,
+  };
+  for (const [name, allowed] of Object.entries(templates)) {
+    const template = settings[name];
+    const problem = template === undefined ? undefined : templateProblem(template, allowed);
+    if (problem) problems.push(`providerSettings.apace.${name} ${problem}`);
+  }
   return problems;
 }

@@ -128,7 +128,15 @@ const APACE_PAYABLE: readonly RefundState[] = ['offer_pending', 'offered', 'offe
 export const RULES = {
   attempt_started: { from: ['offer_pending', 'offer_cancelling', 'reversal_submitted'], to: 'unchanged', ledger: 'hold', countsAttempt: true, guard: 'due' },
   rescheduled: { from: ['offer_pending', 'offer_cancelling', 'reversal_pending', 'reversal_submitted', 'offered'], to: 'unchanged', ledger: 'hold' },
-  offer_created: { from: ['offer_pending'], to: 'offered', ledger: 'hold' },
+  /** The offer exists at Apace; callers record whether its delivery to the customer is owed (`refs.offerDelivery`). A fresh attempt budget, for the delivery. */
+  offer_created: { from: ['offer_pending'], to: 'offered', ledger: 'hold', resetsAttempts: true },
+  /**
+   * Delivery of the offer to the customer claimed (docs/design.md §2.6): counts the attempt, takes
+   * the lease, and callers record the intent (`refs.offerDelivery = 'sending'`) before the call.
+   */
+  offer_delivery_started: { from: ['offered'], to: 'unchanged', ledger: 'hold', countsAttempt: true, guard: 'due' },
+  /** The customer has been sent the offer (`refs.offerDelivery = 'delivered'`); it is next due when it expires. */
+  offer_delivered: { from: ['offered'], to: 'unchanged', ledger: 'hold' },
   offer_cancel_started: { from: ['offer_pending', 'offered'], to: 'offer_cancelling', ledger: 'hold', guard: 'apace_quiet', resetsAttempts: true },
   offer_cancelled: { from: ['offer_cancelling'], to: 'reversal_pending', channel: 'reversal', ledger: 'hold', resetsAttempts: true },
   offer_cancel_refused: { from: ['offer_cancelling'], to: 'offered', ledger: 'hold' },
@@ -355,12 +363,22 @@ export function awaitsApaceConfirmation(refund: Refund): boolean {
 }
 
 /**
+ * An offer created at Apace that has not reached the customer yet (docs/design.md §2.6): its
+ * delivery is `pending`, or `sending` (claimed, outcome not recorded: a lost answer or a crash).
+ */
+export function offerDeliveryOwed(refund: Pick<Refund, 'state' | 'refs'>): boolean {
+  return refund.state === 'offered' && (refund.refs.offerDelivery === 'pending' || refund.refs.offerDelivery === 'sending');
+}
+
+/**
  * When a refund next needs refund-relay to act, or undefined when it waits on nobody but others.
- * An offer is due when it expires (to be cancelled) or when a follow-up was scheduled for it.
+ * An offer is due when its delivery is owed, when it expires (to be cancelled) or when a follow-up
+ * was scheduled for it.
  */
 export function refundDueAt(refund: Refund): string | undefined {
   if (WORK_STATES.has(refund.state)) return refund.nextAttemptAt ?? refund.updatedAt;
   if (awaitsApaceConfirmation(refund)) return refund.nextAttemptAt;
+  if (offerDeliveryOwed(refund)) return refund.nextAttemptAt ?? refund.updatedAt;
   if (refund.state !== 'offered') return undefined;
   const expiry = refund.offerExpiresAt ?? refund.updatedAt;
   return refund.nextAttemptAt && refund.nextAttemptAt > expiry ? refund.nextAttemptAt : expiry;

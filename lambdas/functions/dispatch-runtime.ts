@@ -8,7 +8,7 @@ import { loadAddonPaymentsConfig } from '../providers/addon-payments/config';
 import { addonPaymentsSecretSchema } from '../providers/addon-payments/schemas';
 import { callbackUrls } from '../providers/apace/callback-token';
 import { ApaceClient } from '../providers/apace/client';
-import { loadApaceConfig } from '../providers/apace/config';
+import { loadApaceConfig, loadApaceOfferDelivery, loadApaceOfferLinks } from '../providers/apace/config';
 import { ApaceOffersAdapter } from '../providers/apace/offers';
 import { apaceSecretSchema } from '../providers/apace/schemas';
 import { OpttyConnector } from '../providers/optty/client';
@@ -20,6 +20,9 @@ import { payProSecretSchema } from '../providers/paypro/schemas';
 import type { ReversalConnector } from '../providers/reversal';
 import type { ApaceOffers } from '../services/apace-offers';
 import { Dispatcher, type CallBudget, type DispatcherDeps } from '../services/dispatcher';
+import type { OfferDelivery } from '../services/offer-delivery';
+import { EventBridgeOfferEvents } from '../services/offer-events-eventbridge';
+import { LoggedOfferEvents } from '../services/offer-events-log';
 import type { RetryPolicy } from '../services/retry-policy';
 import type { InboxReplayDeps } from '../services/sweeper';
 import type { Runtime } from './runtime';
@@ -70,6 +73,13 @@ export function createInboxReplay(rt: Runtime, env: NodeJS.ProcessEnv = process.
   return { store: rt.store, claimWindowMs: rt.claimWindowMs, apaceProcessedWithinMs: rt.apaceProcessedWithinMs, ...(apace && { apace }) };
 }
 
+/** How the stage delivers created Apace offers (`APACE_OFFER_DELIVERY`): e-mail, or events to its bus or, locally, a log. */
+export function createOfferDelivery(env: NodeJS.ProcessEnv = process.env): OfferDelivery {
+  const config = loadApaceOfferDelivery(env);
+  if (config.mode === 'email') return { mode: 'email' };
+  return { mode: 'event', events: config.eventBus ? new EventBridgeOfferEvents(config.eventBus) : new LoggedOfferEvents(config.localEventsFile) };
+}
+
 /**
  * The dispatcher with every provider this stage configures: a connector exists only when its base
  * URL is set, so a stage without Optty simply sends Optty refunds to manual review.
@@ -87,6 +97,8 @@ export function createDispatcher(rt: Runtime, env: NodeJS.ProcessEnv = process.e
     claimWindowMs: rt.claimWindowMs,
     apaceProcessedWithinMs: rt.apaceProcessedWithinMs,
     apaceCurrency: rt.config.APACE_CURRENCY,
+    offerLinks: loadApaceOfferLinks(env),
+    ...(apace && { offerDelivery: createOfferDelivery(env) }),
     callbackUrls: async (orderId, refundId, offerExpiresAt) =>
       callbackUrls(rt.config.PUBLIC_BASE_URL, await apaceSecret.get(), orderId, refundId, Date.parse(offerExpiresAt) + graceMs),
     ...overrides,

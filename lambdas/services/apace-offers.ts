@@ -10,9 +10,12 @@ export interface OfferItem {
   readonly sku?: string;
   readonly unitPrice?: Money;
   readonly quantity: number;
+  /** The item's page in the shop (stage template `APACE_ITEM_URL_TEMPLATE`). */
+  readonly url?: string;
 }
 
 export interface OfferRequest {
+  /** Apace's `order_id`: the order number the customer knows (see `apaceOrderId` in dispatcher.ts). */
   readonly orderId: string;
   readonly refundId: string;
   /** From a trusted source only (docs/design.md §2.2); a refund without it never reaches Apace. */
@@ -23,6 +26,9 @@ export interface OfferRequest {
   readonly customer?: { readonly firstName?: string; readonly lastName?: string; readonly email?: string };
   readonly verificationUrl: string;
   readonly notificationUrl: string;
+  /** The customer's order page and where Apace sends the customer after the refund (stage templates). */
+  readonly orderUrl?: string;
+  readonly redirectUrl?: string;
   /** No offer for this refund can be older than this: bounds the search for a lost create answer. */
   readonly createdSince?: string;
 }
@@ -45,7 +51,11 @@ export type OfferCancelResult =
 export type OfferStatusResult =
   { readonly kind: 'found'; readonly payout: 'none' | 'pending' | 'processed' | 'failed' } | { readonly kind: 'not_found' } | ApaceFailure;
 
+export type OfferEmailResult = { readonly kind: 'sent' } | ApaceFailure;
+
 export interface ApaceOffers {
+  /** Apace's Send Refund Offer Email; not idempotent at Apace (docs/providers.md §1). */
+  sendOfferEmail(apaceRefundId: string): Promise<OfferEmailResult>;
   create(request: OfferRequest): Promise<OfferCreateResult>;
   cancel(offer: { readonly apaceRefundId?: string; readonly orderId: string; readonly itemIds: readonly string[] }): Promise<OfferCancelResult>;
   status(apaceRefundId: string): Promise<OfferStatusResult>;

@@ -1,12 +1,15 @@
 import { remainingMs } from '../commons/deadline';
 import { logger } from '../commons/logger';
 import { emitMetric } from '../commons/metrics';
+import { ap21OriginOf } from '../domain/ap21-origin';
 import { own, type Order, type PaymentProvider } from '../domain/order';
-import { planTransition, refundDueAt, type Refund, type RefundEvent, type TransitionContext } from '../domain/refund';
+import { offerDeliveryOwed, planTransition, refundDueAt, type Refund, type RefundEvent, type TransitionContext } from '../domain/refund';
 import type { CallbackUrls } from '../providers/apace/callback-token';
+import { fillTemplate, type OfferLinkTemplates } from '../providers/apace/offer-links';
 import type { ReversalConnector, ReversalOutcome, ReversalRequest } from '../providers/reversal';
 import type { Actor, OrderStore, Schedule, TransitionOutcome } from '../store/order-store';
 import type { ApaceOffers, OfferItem } from './apace-offers';
+import type { OfferDelivery, PublishResult } from './offer-delivery';
 import { backoffDelayMs, later, type RetryPolicy } from './retry-policy';
 
 /** The order as one dispatcher run read it and changed it since: its version and refunds. */
@@ -38,6 +41,13 @@ export interface DispatcherDeps {
   /** `APACE_PROCESSED_WITHIN_SECONDS` in ms: when a refund paid at Apace's `pending` is first followed up. */
   readonly apaceProcessedWithinMs?: number;
   readonly callbackUrls: (orderId: string, refundId: string, offerExpiresAt: string) => Promise<CallbackUrls>;
+  /**
+   * How a created offer reaches the customer (`APACE_OFFER_DELIVERY`, docs/design.md §2.6). Absent:
+   * offers are not delivered by refund-relay (only code that builds a Dispatcher by hand omits it).
+   */
+  readonly offerDelivery?: OfferDelivery;
+  /** The stage's templates of the links an offer shows the customer (`APACE_*_URL_TEMPLATE`); none when absent. */
+  readonly offerLinks?: OfferLinkTemplates;
   /**
    * How long one provider operation of each channel may take (its configured timeout; Optty's
    * includes a token request). With it, a provider call starts only when the invocation's
@@ -125,7 +135,7 @@ export class Dispatcher {
       case 'offer_cancelling':
         return this.cancelOffer(order, refund);
       case 'offered':
-        return this.followUpOffer(order, refund);
+        return offerDeliveryOwed(refund) ? this.deliverOffer(order, refund) : this.followUpOffer(order, refund);
       case 'reversal_pending':
         return this.submitReversal(order, refund);
       case 'reversal_submitted':
@@ -148,33 +158,117 @@ export class Dispatcher {
     if (!payment?.cardLastFour) return this.leaveApace(order, refund, 'the card’s last four digits are unknown');
     if (!refund.offerExpiresAt || refund.offerExpiresAt <= this.iso()) return this.leaveApace(order, refund, 'the offer expired before Apace accepted it');
     if (refund.attempts >= policy.maxAttempts) return this.leaveApace(order, refund, `Apace unavailable after ${refund.attempts} attempts`);
+    // An offer the customer cannot hear of would only expire unseen (docs/design.md §2.6).
+    if (this.deps.offerDelivery?.mode === 'email' && !order.customer?.email)
+      return this.skipApace(order, refund, 'the customer’s e-mail is unknown, so Apace cannot e-mail them the offer');
     const claim = await this.claim(order, refund, 'attempt_started', 'apace');
     if (!claim.applied) return `not claimed (${claim.why})`;
     const urls = await this.deps.callbackUrls(order.orderId, refund.id, refund.offerExpiresAt);
+    const links = this.deps.offerLinks ?? {};
+    const orderNumber = apaceOrderId(order);
+    const orderUrl = links.orderUrl && fillTemplate(links.orderUrl, { orderNumber });
+    const redirectUrl = links.redirectUrl && fillTemplate(links.redirectUrl, { orderNumber });
     const result = await apace.create({
-      orderId: order.orderId,
+      orderId: orderNumber,
       refundId: refund.id,
       cardLastFour: payment.cardLastFour,
       amount: refund.amount,
-      items: offerItems(order, refund),
+      items: offerItems(order, refund, links.itemUrl),
       expiresAt: refund.offerExpiresAt,
       ...(order.customer && { customer: order.customer }),
       verificationUrl: urls.verificationUrl,
       notificationUrl: urls.notificationUrl,
+      ...(orderUrl && { orderUrl }),
+      ...(redirectUrl && { redirectUrl }),
       createdSince: refund.createdAt,
     });
     if (result.kind === 'created') {
-      await this.apply(
+      const delivery = this.deps.offerDelivery;
+      const created = await this.apply(
         order,
         claim.refund,
         'offer_created',
-        { refs: { apaceRefundId: result.apaceRefundId, apaceLink: result.link } },
+        {
+          refs: { apaceRefundId: result.apaceRefundId, apaceLink: result.link, ...(delivery && { offerDelivery: 'pending' }) },
+          ...(delivery && { nextAttemptAt: this.iso() }),
+        },
         result.recovered ? 'found the offer Apace had already created' : undefined,
       );
-      return result.recovered ? 'offer recovered' : 'offer created';
+      const done = result.recovered ? 'offer recovered' : 'offer created';
+      if (!created.applied || !delivery) return done;
+      return `${done}; ${await this.deliverOffer(order, created.refund)}`;
     }
     if (result.retryable) return this.retryLater(order, claim.refund, result.reason);
     return this.leaveApace(order, claim.refund, `Apace refused the offer: ${result.reason}`);
+  }
+
+  /**
+   * Tells the customer of the offer, once as far as refund-relay can tell (docs/design.md §2.6):
+   * the intent is recorded with the claim before the call, and a recorded delivery is never
+   * repeated. A failure is retried with backoff; one that cannot succeed, an exhausted budget or an
+   * offer expired meanwhile sends the refund to card reversal (cancel first), not to an unseen expiry.
+   */
+  private async deliverOffer(order: Order, refund: Refund): Promise<string> {
+    const delivery = this.deps.offerDelivery;
+    const { apaceRefundId, apaceLink } = refund.refs;
+    if (!delivery) return 'nothing to do';
+    if (!refund.offerExpiresAt || refund.offerExpiresAt <= this.iso())
+      return this.leaveApace(order, refund, 'the offer expired before it reached the customer');
+    if (refund.attempts >= this.deps.policy.maxAttempts)
+      return this.leaveApace(order, refund, `the offer could not reach the customer after ${refund.attempts} attempts`);
+    if (!apaceRefundId) return this.leaveApace(order, refund, 'no Apace refund id to deliver the offer by');
+    if (delivery.mode === 'email' && !this.deps.apace) return this.leaveApace(order, refund, 'Apace is not configured to e-mail the offer');
+    if (delivery.mode === 'event' && !apaceLink) return this.leaveApace(order, refund, 'Apace gave no link to send the customer');
+    // `sending` left by an earlier attempt: its answer was lost or its dispatcher crashed (see §2.6 for why we send again).
+    const unknown = refund.refs.offerDelivery === 'sending' ? 'the previous attempt’s outcome is unknown; ' : '';
+    const channel = delivery.mode === 'email' ? 'apace' : undefined;
+    if (channel) this.ensureTime(channel);
+    const claim = await this.apply(
+      order,
+      refund,
+      'offer_delivery_started',
+      { refs: { offerDelivery: 'sending' }, nextAttemptAt: later(this.now(), this.deps.policy.leaseMs) },
+      `${unknown}${delivery.mode === 'email' ? 'asking Apace to e-mail the offer' : 'publishing the offer event'}`,
+    );
+    if (!claim.applied) return `not claimed (${claim.why})`;
+    const outcome: PublishResult =
+      delivery.mode === 'email'
+        ? await this.emailOffer(apaceRefundId)
+        : await delivery.events.publish({
+            refundId: refund.id,
+            orderId: order.orderId,
+            orderNumber: apaceOrderId(order),
+            apaceRefundId,
+            link: apaceLink ?? '',
+            amount: refund.amount,
+            expiresAt: refund.offerExpiresAt,
+            ...(order.customer && { customer: order.customer }),
+          });
+    if (outcome.kind === 'published') {
+      const done = await this.apply(
+        order,
+        claim.refund,
+        'offer_delivered',
+        { refs: { offerDelivery: 'delivered', offerDeliveredBy: delivery.mode, offerDeliveredAt: this.iso() } },
+        delivery.mode === 'email' ? 'Apace e-mailed the offer to the customer' : 'offer event published',
+      );
+      return done.applied ? `offer delivered by ${delivery.mode}` : `delivered, not recorded (${done.why})`;
+    }
+    if (!outcome.retryable) return this.leaveApace(order, claim.refund, `the offer cannot reach the customer: ${outcome.reason}`);
+    const delay = backoffDelayMs(Math.max(1, claim.refund.attempts), this.deps.policy, this.random);
+    await this.apply(
+      order,
+      claim.refund,
+      'rescheduled',
+      { refs: { offerDelivery: 'pending' }, nextAttemptAt: later(this.now(), delay) },
+      `offer delivery failed: ${outcome.reason}`,
+    );
+    return `delivery retry in ${Math.round(delay / 1000)} s: ${outcome.reason}`;
+  }
+
+  private async emailOffer(apaceRefundId: string): Promise<PublishResult> {
+    const result = await this.deps.apace!.sendOfferEmail(apaceRefundId);
+    return result.kind === 'sent' ? { kind: 'published' } : result;
   }
 
   /** A refund Apace never heard of goes to card reversal at once; one it may have heard of, cancel first. */
@@ -186,7 +280,7 @@ export class Dispatcher {
 
   /** Cancel first (docs/design.md §2.3): only once Apace can no longer pay does the refund go to reversal. */
   private async leaveApace(order: Order, refund: Refund, reason: string): Promise<string> {
-    const started = await this.apply(order, refund, 'offer_cancel_started', { reason });
+    const started = await this.apply(order, refund, 'offer_cancel_started', { reason }, reason);
     if (started.applied) return this.cancelOffer(order, started.refund);
     if (started.why !== 'apace_recently_verified') return `not moved off Apace (${started.why})`;
     // Apace said yes to someone recently and may be paying: wait out the claim window.
@@ -202,7 +296,7 @@ export class Dispatcher {
     const claim = await this.claim(order, refund, 'attempt_started', 'apace');
     if (!claim.applied) return `not claimed (${claim.why})`;
     const result = await apace.cancel({
-      orderId: order.orderId,
+      orderId: apaceOrderId(order),
       itemIds: offerItems(order, refund).map((item) => item.itemId),
       ...(refund.refs.apaceRefundId && { apaceRefundId: refund.refs.apaceRefundId }),
     });
@@ -429,12 +523,24 @@ export class Dispatcher {
   }
 }
 
+/**
+ * Apace's `order_id`, which Apace shows the customer: the order number they know (Ap21's
+ * `OrderNumber`), or our order id for an order that has none. Create and cancel use the same one,
+ * since Apace's duplicate guard and our lookup of a lost create match offers by it.
+ */
+export function apaceOrderId(order: Pick<Order, 'orderId' | 'origin'>): string {
+  return ap21OriginOf(order)?.orderNumber ?? order.orderId;
+}
+
 /** Items as Apace sees them: scoped to the refund, so a retried create meets Apace's duplicate guard. */
-export function offerItems(order: Order, refund: Refund): OfferItem[] {
+export function offerItems(order: Order, refund: Refund, itemUrlTemplate?: string): OfferItem[] {
+  const orderNumber = apaceOrderId(order);
   return Object.entries(refund.lines).map(([lineId, units]) => {
     const line = own(order.lines, lineId);
     const unitMinor = line && line.valueMinor % line.purchased === 0 ? line.valueMinor / line.purchased : undefined;
+    const url = itemUrlTemplate && fillTemplate(itemUrlTemplate, { orderNumber, sku: line?.sku });
     return {
+      ...(url && { url }),
       itemId: `${refund.id}:${lineId}`,
       displayName: line?.title ?? line?.sku ?? `Item ${lineId}`,
       ...(line?.sku && { sku: line.sku }),

@@ -45,6 +45,8 @@ export async function startTestStack(env: Record<string, string> = {}): Promise<
     LOCAL_SECRETS_FILE: secretsFile,
     PUBLIC_BASE_URL: `http://127.0.0.1:${port}`,
     AWS_REGION: 'ap-southeast-2',
+    // Test orders rarely carry an e-mail: offers go out as events, kept in memory (publishedOfferEvents).
+    APACE_OFFER_DELIVERY: 'event',
     ...env,
     TABLE_NAME: dynamo.tableName,
   });

@@ -22,9 +22,11 @@ export interface ApaceOfferItem {
   readonly sku?: string;
   readonly unitPrice?: Money;
   readonly returnQty?: number;
+  readonly itemUrl?: string;
 }
 
 export interface ApaceOfferRequest {
+  /** Apace's `order_id`, shown to the customer: the order number they know. */
   readonly orderId: string;
   /** From a trusted source only (docs/design.md §2.2); the offer is refused here when it is not 4 digits. */
   readonly cardLastFour: string;
@@ -37,6 +39,10 @@ export interface ApaceOfferRequest {
   readonly customer?: { readonly firstName?: string; readonly lastName?: string; readonly email?: string };
   readonly verificationUrl: string;
   readonly notificationUrl: string;
+  /** `order_url`: the customer's order page. */
+  readonly orderUrl?: string;
+  /** `refund_notification.redirect_url`: where Apace sends the customer after the refund. */
+  readonly redirectUrl?: string;
   /**
    * No offer for this refund can be older than this (the refund's creation time). It bounds the
    * search for an offer whose create answer was lost; without it the search reads every page allowed.
@@ -159,12 +165,14 @@ export function apaceOfferBody(request: ApaceOfferRequest): ApaceCreateOfferBody
       ...(item.sku && { sku: item.sku }),
       ...(item.unitPrice && { unit_price: formatDecimal(item.unitPrice) }),
       ...(item.returnQty !== undefined && { return_qty: item.returnQty }),
+      ...(item.itemUrl && { item_url: item.itemUrl }),
     })),
     expiration_date: new Date(request.expiresAt).toISOString(),
     ...(request.orderDate && { order_date: usDate(request.orderDate) }),
+    ...(request.orderUrl && { order_url: request.orderUrl }),
     ...(Object.keys(customer).length > 0 && { customer }),
     refund_verification: { url: request.verificationUrl, method: 'GET' },
-    refund_notification: { webhook_url: request.notificationUrl },
+    refund_notification: { webhook_url: request.notificationUrl, ...(request.redirectUrl && { redirect_url: request.redirectUrl }) },
   };
 }
 

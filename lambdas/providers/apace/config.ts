@@ -1,5 +1,6 @@
 import { ConfigurationError, parseEnvironment } from '../../commons/config';
 import * as z from 'zod/mini';
+import { ITEM_PLACEHOLDERS, ORDER_PLACEHOLDERS, templateProblem, type OfferLinkTemplates } from './offer-links';
 
 /** How long an offer stays open; Apace's own default is 10 days. */
 const offerDays = z._default(z.coerce.number().check(z.int(), z.gte(1), z.lte(90)), 10);
@@ -46,4 +47,61 @@ export function loadApaceOfferDays(env: NodeJS.ProcessEnv = process.env): number
 /** The expiry to give a new Apace offer (and the refund's `offerExpiresAt`, which verification checks). */
 export function offerExpiry(config: Pick<ApaceConfig, 'offerDays'>, now: Date): string {
   return new Date(now.getTime() + config.offerDays * 24 * 3600 * 1000).toISOString();
+}
+
+const template = (allowed: readonly string[]) =>
+  z.optional(
+    z.string().check(
+      z.maxLength(2000),
+      z.superRefine((text, ctx) => {
+        const problem = templateProblem(text, allowed);
+        if (problem) ctx.issues.push({ code: 'custom', message: problem, input: text });
+      }),
+    ),
+  );
+
+const offerSchema = z.object({
+  /** The customer's order page, e.g. `https://shop.example.com/account/orders/{orderNumber}`. */
+  APACE_ORDER_URL_TEMPLATE: template(ORDER_PLACEHOLDERS),
+  /** Where Apace sends the customer after the refund. */
+  APACE_REDIRECT_URL_TEMPLATE: template(ORDER_PLACEHOLDERS),
+  /** An item's page; `{sku}` is the order line's SKU (an item without one gets no link). */
+  APACE_ITEM_URL_TEMPLATE: template(ITEM_PLACEHOLDERS),
+});
+
+/** The stage's link templates for Apace offers (offer-links.ts); each is validated when the function starts. */
+export function loadApaceOfferLinks(env: NodeJS.ProcessEnv = process.env): OfferLinkTemplates {
+  const { APACE_ORDER_URL_TEMPLATE, APACE_REDIRECT_URL_TEMPLATE, APACE_ITEM_URL_TEMPLATE } = parseEnvironment(offerSchema, env, 'Apace ');
+  return {
+    ...(APACE_ORDER_URL_TEMPLATE && { orderUrl: APACE_ORDER_URL_TEMPLATE }),
+    ...(APACE_REDIRECT_URL_TEMPLATE && { redirectUrl: APACE_REDIRECT_URL_TEMPLATE }),
+    ...(APACE_ITEM_URL_TEMPLATE && { itemUrl: APACE_ITEM_URL_TEMPLATE }),
+  };
+}
+
+const deliverySchema = z.object({
+  /** How a created offer reaches the customer: Apace's Send Refund Offer Email, or an event carrying the link (docs/design.md §2.6). */
+  APACE_OFFER_DELIVERY: z._default(z.enum(['email', 'event']), 'email'),
+  /** The EventBridge bus offer events go to (event delivery in AWS); without it they are logged (the local runtime). */
+  APACE_OFFER_EVENT_BUS: z.optional(z.string().check(z.regex(/^[A-Za-z0-9._/:-]{1,1600}$/))),
+  /** Locally: the file offer events are appended to. */
+  LOCAL_OFFER_EVENTS_FILE: z.optional(z.string().check(z.minLength(1))),
+});
+
+export interface ApaceOfferDeliveryConfig {
+  readonly mode: 'email' | 'event';
+  readonly eventBus?: string;
+  readonly localEventsFile?: string;
+}
+
+export function loadApaceOfferDelivery(env: NodeJS.ProcessEnv = process.env): ApaceOfferDeliveryConfig {
+  const { APACE_OFFER_DELIVERY, APACE_OFFER_EVENT_BUS, LOCAL_OFFER_EVENTS_FILE } = parseEnvironment(deliverySchema, env, 'Apace ');
+  // In Lambda an event must reach the retailer: a log line is no delivery.
+  if (APACE_OFFER_DELIVERY === 'event' && !APACE_OFFER_EVENT_BUS && env.AWS_LAMBDA_FUNCTION_NAME)
+    throw new ConfigurationError('APACE_OFFER_DELIVERY=event needs APACE_OFFER_EVENT_BUS (the EventBridge bus of offer events)');
+  return {
+    mode: APACE_OFFER_DELIVERY,
+    ...(APACE_OFFER_EVENT_BUS && { eventBus: APACE_OFFER_EVENT_BUS }),
+    ...(LOCAL_OFFER_EVENTS_FILE && { localEventsFile: LOCAL_OFFER_EVENTS_FILE }),
+  };
 }

@@ -1,4 +1,4 @@
-import type { ApaceOffers, OfferCancelResult, OfferCreateResult, OfferRequest, OfferStatusResult } from '../../services/apace-offers';
+import type { ApaceOffers, OfferCancelResult, OfferCreateResult, OfferEmailResult, OfferRequest, OfferStatusResult } from '../../services/apace-offers';
 import type { ApaceClient } from './client';
 
 /** Apace's status of an offer, as the dispatcher needs it: has money moved, or failed to? */
@@ -21,11 +21,14 @@ export class ApaceOffersAdapter implements ApaceOffers {
         ...(item.sku && { sku: item.sku }),
         ...(item.unitPrice && { unitPrice: item.unitPrice }),
         returnQty: item.quantity,
+        ...(item.url && { itemUrl: item.url }),
       })),
       expiresAt: request.expiresAt,
       ...(request.customer && { customer: request.customer }),
       verificationUrl: request.verificationUrl,
       notificationUrl: request.notificationUrl,
+      ...(request.orderUrl && { orderUrl: request.orderUrl }),
+      ...(request.redirectUrl && { redirectUrl: request.redirectUrl }),
       ...(request.createdSince && { createdSince: request.createdSince }),
     });
     if (result.kind !== 'created') return { kind: 'failed', retryable: result.retryable, reason: result.reason };
@@ -51,6 +54,11 @@ export class ApaceOffersAdapter implements ApaceOffers {
       default:
         return { kind: 'failed', retryable: result.retryable, reason: result.reason };
     }
+  }
+
+  async sendOfferEmail(apaceRefundId: string): Promise<OfferEmailResult> {
+    const result = await this.client.sendOfferEmail(apaceRefundId);
+    return result.kind === 'sent' ? result : { kind: 'failed', retryable: result.retryable, reason: result.reason };
   }
 
   async status(apaceRefundId: string): Promise<OfferStatusResult> {

@@ -52,12 +52,14 @@ export interface ApaceCreateOfferBody {
     readonly sku?: string;
     readonly unit_price?: string;
     readonly return_qty?: number;
+    readonly item_url?: string;
   }[];
   readonly expiration_date: string;
   readonly order_date?: string;
+  readonly order_url?: string;
   readonly customer?: { readonly first_name?: string; readonly last_name?: string; readonly email?: string };
   readonly refund_verification: { readonly url: string; readonly method: 'GET' };
-  readonly refund_notification: { readonly webhook_url: string };
+  readonly refund_notification: { readonly webhook_url: string; readonly redirect_url?: string };
 }
 
 const apaceId = z.union([z.string().check(z.minLength(1), z.maxLength(128)), z.int()]);

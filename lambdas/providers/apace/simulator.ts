@@ -67,11 +67,28 @@ export interface WebhookDelivery {
 
 export interface SimOfferView {
   readonly apaceRefundId: string;
+  /** `order_id` as the customer sees it on the offer. */
   readonly orderId: string;
   readonly itemIds: readonly string[];
   readonly status: ApaceSimStatus;
   readonly merchantRefundId?: string;
+  readonly orderUrl?: string;
+  readonly redirectUrl?: string;
+  readonly itemUrls: Readonly<Record<string, string>>;
+  readonly customerEmail?: string;
+  readonly emailSentAt?: string;
 }
+
+/** One Send Refund Offer Email request and Apace's answer to it. */
+export interface EmailRequest {
+  readonly apaceRefundId: string;
+  readonly status: number;
+  /** The customer's address when Apace sent the e-mail. */
+  readonly sentTo?: string;
+}
+
+/** How the next Send Refund Offer Email requests fail: Apace down (503), or Apace's 4012 (no customer e-mail on the offer). */
+export type EmailFailure = 'unavailable' | 'no_customer_email';
 
 export interface ApaceSimulator extends Simulator {
   customerAccepts(apaceRefundId: string, cardLastFour: string): Promise<CustomerOutcome>;
@@ -86,6 +103,10 @@ export interface ApaceSimulator extends Simulator {
   offers(): readonly SimOfferView[];
   verificationCalls(): readonly VerificationCall[];
   webhookDeliveries(): readonly WebhookDelivery[];
+  /** Every Send Refund Offer Email request, in order: Apace e-mails the customer on each one it answers 200. */
+  emailRequests(): readonly EmailRequest[];
+  /** The next `count` e-mail requests fail as `failure` (a test's knob; Infinity for every one). */
+  failEmails(count: number, failure?: EmailFailure): void;
   /** Clears pending webhook and payout timers and aborts calls in flight. */
   close(): void;
 }
@@ -127,6 +148,7 @@ interface SimOffer {
   readonly customerLName: string;
   readonly orderDate?: string;
   readonly orderUrl?: string;
+  readonly redirectUrl?: string;
   readonly isPartialRefund: boolean;
   readonly refundLink: string;
   readonly items: readonly SimItem[];
@@ -296,6 +318,8 @@ export function createApaceSimulator(options: ApaceSimulatorOptions): ApaceSimul
   const payoutsByOffer = new Map<string, number>();
   const verifications: VerificationCall[] = [];
   const deliveries: WebhookDelivery[] = [];
+  const emails: EmailRequest[] = [];
+  let emailFailures = { count: 0, failure: 'unavailable' as EmailFailure };
   const timers = new Set<NodeJS.Timeout>();
   const inFlight = new Set<AbortController>();
   let closed = false;
@@ -468,6 +492,7 @@ export function createApaceSimulator(options: ApaceSimulatorOptions): ApaceSimul
       customerLName: optionalText(customer.last_name) ?? '',
       ...(optionalText(body.order_date) && { orderDate: optionalText(body.order_date) }),
       ...(optionalText(body.order_url) && { orderUrl: optionalText(body.order_url) }),
+      ...(optionalText(notification.redirect_url) && { redirectUrl: optionalText(notification.redirect_url) }),
       isPartialRefund: asText(body.is_partial_refund) === 'true',
       refundLink: `${CUSTOMER_LINK_BASE}/${randomBytes(24).toString('base64url')}?refund_id=${id}&vendor_id=${vendorId}`,
       items,
@@ -507,6 +532,8 @@ export function createApaceSimulator(options: ApaceSimulatorOptions): ApaceSimul
     return {
       ...listEntry(offer, now),
       orderUrl: offer.orderUrl ?? null,
+      // Where Apace keeps `refund_notification.redirect_url` in its details is UNCONFIRMED (docs/providers.md §1).
+      redirectUrl: offer.redirectUrl ?? null,
       vendorId,
       productIds: offer.productIds,
       orderId: offer.orderId,
@@ -542,11 +569,21 @@ export function createApaceSimulator(options: ApaceSimulatorOptions): ApaceSimul
     return json(200, { success: true, refunds, nextCursor: totalPages > cursor ? cursor + 1 : null, totalCount: matching.length, totalPages });
   }
 
-  function sendEmail(offer: SimOffer | undefined): SimResponse {
+  function sendEmail(id: string, offer: SimOffer | undefined): SimResponse {
+    const answer = emailAnswer(offer);
+    emails.push({ apaceRefundId: id, status: answer.status, ...(answer.status === 200 && offer && { sentTo: offer.customerEmail }) });
+    return answer;
+  }
+
+  function emailAnswer(offer: SimOffer | undefined): SimResponse {
+    const injected = emailFailures.count > 0 ? emailFailures.failure : undefined;
+    if (injected) emailFailures = { ...emailFailures, count: emailFailures.count - 1 };
+    if (injected === 'unavailable') return json(503, { success: false, message: 'Service unavailable' });
     if (!offer) return validationError(['Invalid refund id']);
-    if (!offer.customerEmail) {
+    if (!offer.customerEmail || injected === 'no_customer_email') {
       return json(400, { email_sent: false, errors: { error_code: 4012, error_message: 'The refund does not have customer email associated with it' } });
     }
+    // Not idempotent: every accepted request e-mails the customer again.
     offer.emailSentAt = new Date();
     return json(200, { email_sent: true });
   }
@@ -656,7 +693,7 @@ export function createApaceSimulator(options: ApaceSimulatorOptions): ApaceSimul
     if ('status' in apiKey) return apiKey;
     if (id === undefined) return request.method === 'POST' ? create(request, apiKey) : list(request);
     const offer = offers.get(id);
-    if (action === 'email') return sendEmail(offer);
+    if (action === 'email') return sendEmail(id, offer);
     if (action === 'cancel') return cancel(offer);
     if (!offer) return json(404, { success: false, message: 'This refund is not found' });
     return json(200, { success: true, refundData: details(offer, Date.now()) });
@@ -678,9 +715,18 @@ export function createApaceSimulator(options: ApaceSimulatorOptions): ApaceSimul
         itemIds: offer.productIds,
         status: offer.status,
         ...(offer.merchantRefundId && { merchantRefundId: offer.merchantRefundId }),
+        ...(offer.orderUrl && { orderUrl: offer.orderUrl }),
+        ...(offer.redirectUrl && { redirectUrl: offer.redirectUrl }),
+        itemUrls: Object.fromEntries(offer.items.flatMap((item) => (item.itemUrl ? [[item.itemId, item.itemUrl]] : []))),
+        ...(offer.customerEmail && { customerEmail: offer.customerEmail }),
+        ...(offer.emailSentAt && { emailSentAt: offer.emailSentAt.toISOString() }),
       })),
     verificationCalls: () => verifications,
     webhookDeliveries: () => deliveries,
+    emailRequests: () => emails,
+    failEmails: (count, failure = 'unavailable') => {
+      emailFailures = { count, failure };
+    },
     close: () => {
       closed = true;
       for (const timer of timers) clearTimeout(timer);
