@@ -6,6 +6,7 @@ import { ensureTable } from '../local/dynamodb';
 import { generateLocalSecrets } from '../local/secrets-file';
 import { startProviderSimulators } from '../local/simulators';
 import { benchBundles } from './bundles';
+import { benchOrderSize } from './order-size';
 import { benchPipeline } from './pipeline';
 import { report } from './report';
 import { startCountedDynalite, startFakeSecretsManager } from './support';
@@ -41,7 +42,9 @@ async function main(): Promise<void> {
     const bundles = await benchBundles({ ...process.env, DISPATCH_QUEUE_URL: 'https://sqs.ap-southeast-2.amazonaws.com/000000000000/dispatch' });
     process.stderr.write('pipeline…\n');
     const pipeline = await benchPipeline(rt, sims, dynamo, process.env);
-    const { text, json } = report({ verification, bundles, pipeline, cores: availableParallelism(), seconds: (performance.now() - started) / 1000 });
+    process.stderr.write('order item size…\n');
+    const orderSize = await benchOrderSize(rt.store, dynamo.endpoint, process.env.TABLE_NAME!, Date.now().toString(36));
+    const { text, json } = report({ verification, bundles, pipeline, orderSize, cores: availableParallelism(), seconds: (performance.now() - started) / 1000 });
     process.stdout.write(`${text}\n${JSON.stringify(json)}\n`);
   } finally {
     await sims.close();

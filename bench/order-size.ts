@@ -26,14 +26,19 @@ export function dynamoItemBytes(item: Record<string, AttributeValue>): number {
   return Object.entries(item).reduce((sum, [name, v]) => sum + Buffer.byteLength(name) + value(v), 0);
 }
 
-/** The order item's size as stored, read back from DynamoDB (dynalite or DynamoDB Local). */
-export async function orderItemBytes(endpoint: string, tableName: string, orderId: string): Promise<number> {
+/**
+ * The order item's size as stored, read back from DynamoDB (dynalite or DynamoDB Local); with
+ * `withoutTimeline`, less its timeline window (bounded, and full or not depending on when the last
+ * move to an audit item happened, which would blur a small difference between two orders).
+ */
+export async function orderItemBytes(endpoint: string, tableName: string, orderId: string, withoutTimeline = false): Promise<number> {
   const client = new DynamoDBClient({ endpoint, region: 'ap-southeast-2', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
   try {
     const { Item } = await client.send(
       new GetItemCommand({ TableName: tableName, Key: { PK: { S: orderKey(orderId).PK! }, SK: { S: orderKey(orderId).SK! } }, ConsistentRead: true }),
     );
     if (!Item) throw new Error(`order ${orderId} not found`);
+    if (withoutTimeline) delete Item.timeline;
     return dynamoItemBytes(Item);
   } finally {
     client.destroy();
@@ -107,14 +112,28 @@ export async function driveRefunds(store: OrderStore, orderId: string, first: nu
       }
       throw error;
     }
-    created++;
-    for (let attempt = 0; attempt < options.retries; attempt++) {
-      refund = await step(refund, 'attempt_started', T(i), { actor: 'dispatcher' }, { nextAttemptAt: T(i + 120) });
-      refund = await step(refund, 'rescheduled', T(i), { actor: 'dispatcher', note: 'Apace answered 503: retry' }, { nextAttemptAt: T(i) });
+    try {
+      for (let attempt = 0; attempt < options.retries; attempt++) {
+        refund = await step(refund, 'attempt_started', T(i), { actor: 'dispatcher' }, { nextAttemptAt: T(i + 120) });
+        refund = await step(refund, 'rescheduled', T(i), { actor: 'dispatcher', note: 'Apace answered 503: retry' }, { nextAttemptAt: T(i) });
+      }
+      refund = await step(refund, 'offer_created', T(i), { actor: 'dispatcher' }, { refs: { apaceRefundId: `apace-${refundId}` } });
+      refund = await step(refund, 'apace_paid', T(i + 1), {
+        actor: 'apace',
+        note: `Apace refund apace-${refundId}: pending`,
+        raw: webhook(refundId, 'pending'),
+      });
+      await step(refund, 'apace_confirmed', T(i + 2), {
+        actor: 'apace',
+        note: `Apace refund apace-${refundId}: processed`,
+        raw: webhook(refundId, 'processed'),
+      });
+      created++;
+    } catch (error) {
+      // At the limit a change is refused for size (the refund goes to manual review): it did not fit.
+      if (!options.untilFull) throw error;
+      full = true;
     }
-    refund = await step(refund, 'offer_created', T(i), { actor: 'dispatcher' }, { refs: { apaceRefundId: `apace-${refundId}` } });
-    refund = await step(refund, 'apace_paid', T(i + 1), { actor: 'apace', note: `Apace refund apace-${refundId}: pending`, raw: webhook(refundId, 'pending') });
-    await step(refund, 'apace_confirmed', T(i + 2), { actor: 'apace', note: `Apace refund apace-${refundId}: processed`, raw: webhook(refundId, 'processed') });
   };
   await Promise.all(
     Array.from({ length: options.concurrency ?? 4 }, async () => {
@@ -122,4 +141,42 @@ export async function driveRefunds(store: OrderStore, orderId: string, first: nu
     }),
   );
   return created;
+}
+
+export interface OrderSizeResult {
+  /** Growth of the order item per refund driven to paid with retries and both webhooks. */
+  readonly bytesPerRefund: number;
+  /** Growth of the order item per extra retry (claim + reschedule) of a refund, its bounded timeline window aside. */
+  readonly bytesPerRetry: number;
+  /** Refunds that went into one order before it refused the next for size. */
+  readonly maxRefunds: number;
+  readonly refundsMeasured: number;
+}
+
+/**
+ * Order item size on a real item: the same refunds driven on two orders, one with more retries per
+ * refund, and one order filled until DynamoDB refuses the next refund for size.
+ */
+export async function benchOrderSize(store: OrderStore, endpoint: string, tableName: string, runId: string): Promise<OrderSizeResult> {
+  const N = 100;
+  const EXTRA_RETRIES = 3;
+  const now = new Date().toISOString();
+  const sizes: number[] = [];
+  const states: number[] = [];
+  for (const [label, retries] of [
+    ['few', 1],
+    ['many', 1 + EXTRA_RETRIES],
+  ] as const) {
+    const orderId = `bench-${runId}-size-${label}`;
+    await store.putOrder(roomyOrder(orderId, N, now));
+    const empty = await orderItemBytes(endpoint, tableName, orderId);
+    const emptyState = await orderItemBytes(endpoint, tableName, orderId, true);
+    await driveRefunds(store, orderId, 0, N, { retries });
+    sizes.push((await orderItemBytes(endpoint, tableName, orderId)) - empty);
+    states.push((await orderItemBytes(endpoint, tableName, orderId, true)) - emptyState);
+  }
+  const full = `bench-${runId}-size-full`;
+  await store.putOrder(roomyOrder(full, 5000, now));
+  const maxRefunds = await driveRefunds(store, full, 0, 5000, { retries: 1, untilFull: true });
+  return { bytesPerRefund: sizes[0]! / N, bytesPerRetry: (states[1]! - states[0]!) / (N * EXTRA_RETRIES), maxRefunds, refundsMeasured: N };
 }

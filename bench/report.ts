@@ -1,4 +1,5 @@
 import type { BundleResult } from './bundles';
+import type { OrderSizeResult } from './order-size';
 import type { PipelineResult } from './pipeline';
 import { round } from './support';
 import type { VerificationResult } from './verification';
@@ -11,6 +12,10 @@ export const TARGETS = {
   bundle_ratio: { target: '≤ 1.3', met: (value: number) => value <= 1.3 },
   init_ms_ratio: { target: '≤ 1.5', met: (value: number) => value <= 1.5 },
   pipeline_ratio: { target: '≥ 0.6', met: (value: number) => value >= 0.6 },
+  pipeline_dynamodb_calls_per_return: { target: '≤ 5', met: (value: number) => value <= 5 },
+  order_item_bytes_per_refund: { target: '≤ 700', met: (value: number) => value <= 700 },
+  order_item_bytes_per_retry: { target: '≤ 64', met: (value: number) => value <= 64 },
+  order_item_max_refunds: { target: '≥ 500', met: (value: number) => value >= 500 },
   lost: { target: '= 0', met: (value: number) => value === 0 },
   duplicate_payouts: { target: '= 0', met: (value: number) => value === 0 },
 } as const;
@@ -22,6 +27,7 @@ export interface BenchResults {
   readonly verification: VerificationResult;
   readonly bundles: readonly BundleResult[];
   readonly pipeline: PipelineResult;
+  readonly orderSize: OrderSizeResult;
   readonly cores: number;
   readonly seconds: number;
 }
@@ -34,9 +40,12 @@ function columns(rows: readonly (readonly string[])[]): string[] {
 
 const verdict = (name: keyof typeof TARGETS, value: number | null) => (value === null ? 'n/a' : TARGETS[name].met(value) ? 'met' : 'MISSED');
 
-export function report({ verification, bundles, pipeline, cores, seconds }: BenchResults): { text: string; json: Record<string, unknown> } {
+export function report({ verification, bundles, pipeline, orderSize, cores, seconds }: BenchResults): { text: string; json: Record<string, unknown> } {
   const p99Ratio = round(verification.handlerP99 / verification.bareP99);
   const pipelineRatio = round((pipeline.returnsPerSecond * WRITES_PER_RETURN) / pipeline.bareWritesPerSecond);
+  const callsPerReturn = round(Object.values(pipeline.dynamoCallsPerReturn).reduce((sum, count) => sum + count, 0));
+  const bytesPerRefund = round(orderSize.bytesPerRefund, 1);
+  const bytesPerRetry = round(orderSize.bytesPerRetry, 1);
   // A Lambda without SDK clients has nothing to compare with: its ratios are not applicable.
   const withSdk = (bundle: BundleResult) => bundle.baselineBytes > 0 && bundle.sdk !== '(no SDK client)';
   const perBundle = <T>(value: (bundle: BundleResult) => T) => Object.fromEntries(bundles.map((bundle) => [bundle.name, value(bundle)]));
@@ -54,6 +63,10 @@ export function report({ verification, bundles, pipeline, cores, seconds }: Benc
     bundle_ratio: worst(bundleRatio) === null || TARGETS.bundle_ratio.met(worst(bundleRatio)!),
     init_ms_ratio: worst(initRatio) === null || TARGETS.init_ms_ratio.met(worst(initRatio)!),
     pipeline_ratio: TARGETS.pipeline_ratio.met(pipelineRatio),
+    pipeline_dynamodb_calls_per_return: TARGETS.pipeline_dynamodb_calls_per_return.met(callsPerReturn),
+    order_item_bytes_per_refund: TARGETS.order_item_bytes_per_refund.met(bytesPerRefund),
+    order_item_bytes_per_retry: TARGETS.order_item_bytes_per_retry.met(bytesPerRetry),
+    order_item_max_refunds: TARGETS.order_item_max_refunds.met(orderSize.maxRefunds),
     lost: TARGETS.lost.met(pipeline.lost),
     duplicate_payouts: TARGETS.duplicate_payouts.met(pipeline.duplicatePayouts),
   };
@@ -116,6 +129,12 @@ export function report({ verification, bundles, pipeline, cores, seconds }: Benc
         '',
         '',
       ],
+      [
+        'DynamoDB requests per return, in total',
+        String(callsPerReturn),
+        TARGETS.pipeline_dynamodb_calls_per_return.target,
+        verdict('pipeline_dynamodb_calls_per_return', callsPerReturn),
+      ],
       ['bare conditional writes per second (same dynalite, same concurrency)', String(round(pipeline.bareWritesPerSecond, 1)), '', ''],
       [
         `pipeline ratio (returns/s × ${WRITES_PER_RETURN} ÷ bare writes/s)`,
@@ -125,6 +144,24 @@ export function report({ verification, bundles, pipeline, cores, seconds }: Benc
       ],
       ['lost (not paid at the end)', String(pipeline.lost), TARGETS.lost.target, verdict('lost', pipeline.lost)],
       ['duplicate payouts', String(pipeline.duplicatePayouts), TARGETS.duplicate_payouts.target, verdict('duplicate_payouts', pipeline.duplicatePayouts)],
+    ]),
+    '',
+    `Order item size (DynamoDB's count, read back from dynalite; ${orderSize.refundsMeasured} refunds through Apace with retries and both webhooks)`,
+    ...columns([
+      ['measure', 'value', 'target', ''],
+      ['bytes per refund', String(bytesPerRefund), TARGETS.order_item_bytes_per_refund.target, verdict('order_item_bytes_per_refund', bytesPerRefund)],
+      [
+        'bytes per retry (the timeline window aside: bounded, it holds the last 40–60 changes)',
+        String(bytesPerRetry),
+        TARGETS.order_item_bytes_per_retry.target,
+        verdict('order_item_bytes_per_retry', bytesPerRetry),
+      ],
+      [
+        'refunds that fit in one order (driven until the 400 KB limit refuses one)',
+        String(orderSize.maxRefunds),
+        TARGETS.order_item_max_refunds.target,
+        verdict('order_item_max_refunds', orderSize.maxRefunds),
+      ],
     ]),
   ].join('\n');
 
@@ -145,7 +182,11 @@ export function report({ verification, bundles, pipeline, cores, seconds }: Benc
     pipeline_returns_per_s: round(pipeline.returnsPerSecond, 1),
     bare_writes_per_s: round(pipeline.bareWritesPerSecond, 1),
     pipeline_ratio: pipelineRatio,
-    pipeline_dynamodb_calls_per_return: pipeline.dynamoCallsPerReturn,
+    pipeline_dynamodb_calls_per_return: callsPerReturn,
+    pipeline_dynamodb_calls_by_operation: pipeline.dynamoCallsPerReturn,
+    order_item_bytes_per_refund: bytesPerRefund,
+    order_item_bytes_per_retry: bytesPerRetry,
+    order_item_max_refunds: orderSize.maxRefunds,
     lost: pipeline.lost,
     duplicate_payouts: pipeline.duplicatePayouts,
     targets_met: targetsMet,

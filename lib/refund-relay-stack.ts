@@ -55,7 +55,7 @@ export class RefundRelayStack extends Stack {
       logRetention: config.logRetention,
       removalPolicy: config.removalPolicy,
       endpointAccess: {
-        dynamoDb: { resources: [state.table.tableArn, state.dueIndexArn], actions: TABLE_ITEM_ACTIONS },
+        dynamoDb: { resources: [state.table.tableArn, state.dueIndexArn, state.lookupIndexArn], actions: TABLE_ITEM_ACTIONS },
         secretsArnPattern: secrets.arnPattern(),
         dispatchQueueArn: dispatch.queue.queueArn,
       },

@@ -40,11 +40,13 @@ const KEY_ACTIONS: Record<TableAccess, string[]> = {
 /**
  * The single table (docs/design.md §2.1) with the layout `lambdas/store/table.ts` defines for the store
  * adapter and the local runtime: on-demand, point-in-time recovery, TTL on inbox records, and the
- * sparse `due` index the dispatcher and sweeper read (keys only, as locally).
+ * sparse `due` index the dispatcher and sweeper read and the `lookup` index of orders by outside
+ * name (both keys only, as locally).
  */
 export class StateTable extends Construct {
   readonly table: Table;
   readonly dueIndexArn: string;
+  readonly lookupIndexArn: string;
   private readonly key: Key | undefined;
 
   constructor(scope: Construct, id: string, props: StateTableProps) {
@@ -69,12 +71,20 @@ export class StateTable extends Construct {
       sortKey: { name: TABLE.dueIndex.sortKey, type: AttributeType.STRING },
       projectionType: ProjectionType.KEYS_ONLY,
     });
+    this.table.addGlobalSecondaryIndex({
+      indexName: TABLE.lookupIndex.name,
+      partitionKey: { name: TABLE.lookupIndex.partitionKey, type: AttributeType.STRING },
+      projectionType: ProjectionType.KEYS_ONLY,
+    });
     this.dueIndexArn = `${this.table.tableArn}/index/${TABLE.dueIndex.name}`;
+    this.lookupIndexArn = `${this.table.tableArn}/index/${TABLE.lookupIndex.name}`;
   }
 
   /** Item-level access to this table and its index only, never `index/*` or other tables. */
   grantData(grantee: IGrantable, access: TableAccess): void {
-    grantee.grantPrincipal.addToPrincipalPolicy(new PolicyStatement({ actions: ITEM_ACTIONS[access], resources: [this.table.tableArn, this.dueIndexArn] }));
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new PolicyStatement({ actions: ITEM_ACTIONS[access], resources: [this.table.tableArn, this.dueIndexArn, this.lookupIndexArn] }),
+    );
     if (this.key) grantee.grantPrincipal.addToPrincipalPolicy(new PolicyStatement({ actions: KEY_ACTIONS[access], resources: [this.key.keyArn] }));
   }
 }

@@ -2,14 +2,31 @@ import { remainingMs } from '../commons/deadline';
 import { logger } from '../commons/logger';
 import { emitMetric } from '../commons/metrics';
 import { own, type Order, type PaymentProvider } from '../domain/order';
-import { offerDeliveryOwed, refundDueAt, type Refund, type RefundEvent, type TransitionContext } from '../domain/refund';
+import { offerDeliveryOwed, planTransition, refundDueAt, type Refund, type RefundEvent, type TransitionContext } from '../domain/refund';
 import type { CallbackUrls } from '../providers/apace/callback-token';
 import { fillTemplate, type OfferLinkTemplates } from '../providers/apace/offer-links';
 import type { ReversalConnector, ReversalOutcome, ReversalRequest } from '../providers/reversal';
-import type { Actor, OrderStore, TransitionOutcome } from '../store/order-store';
+import type { Actor, OrderStore, Schedule, TransitionOutcome } from '../store/order-store';
 import { apaceOrderId, type ApaceOffers, type OfferItem } from './apace-offers';
 import type { OfferDelivery, PublishResult } from './offer-delivery';
 import { backoffDelayMs, later, type RetryPolicy } from './retry-policy';
+
+/** The order as one dispatcher run read it and changed it since: its version and refunds. */
+interface Tracked {
+  version: number;
+  readonly refunds: Record<string, Refund>;
+  /** Every write so far set the due time at the version it expected. */
+  folding: boolean;
+  scheduled: boolean;
+}
+
+/** When the order next needs the dispatcher: its refunds' earliest due time (undefined: never). */
+function earliestDue(refunds: Readonly<Record<string, Refund>>): string | undefined {
+  return Object.values(refunds)
+    .map(refundDueAt)
+    .filter((at): at is string => at !== undefined)
+    .sort()[0];
+}
 
 export interface DispatcherDeps {
   readonly store: OrderStore;
@@ -73,6 +90,8 @@ export class Dispatcher {
   private readonly now: () => number;
   private readonly random: () => number;
   private readonly actor: Actor;
+  /** What each run knows of the order it works on (keyed by the order object the run read). */
+  private readonly tracked = new WeakMap<Order, Tracked>();
 
   constructor(private readonly deps: DispatcherDeps) {
     this.now = deps.now ?? Date.now;
@@ -83,6 +102,8 @@ export class Dispatcher {
   async processOrder(orderId: string): Promise<DispatchStep[]> {
     const order = await this.deps.store.getOrder(orderId);
     if (!order) return [];
+    const tracked: Tracked = { version: order.version, refunds: { ...order.refunds }, folding: true, scheduled: false };
+    this.tracked.set(order, tracked);
     const steps: DispatchStep[] = [];
     const now = new Date(this.now()).toISOString();
     for (const refund of Object.values(order.refunds)) {
@@ -100,7 +121,8 @@ export class Dispatcher {
         steps.push({ refundId: refund.id, action: 'error' });
       }
     }
-    await this.reschedule(orderId);
+    // Each write already set the order's due time, against the version it was computed from.
+    if (!(tracked.folding && tracked.scheduled)) await this.reschedule(orderId);
     if (steps.some((step) => step.action === 'error')) throw new Error(`dispatch of order ${orderId} hit errors; it will be retried`);
     return steps;
   }
@@ -458,10 +480,31 @@ export class Dispatcher {
     if (left <= needed) throw new NoTimeForCall(`${Math.max(0, Math.floor(left))} ms left, a ${channel} call needs ${needed} ms`);
   }
 
-  private apply(order: Order, refund: Refund, event: RefundEvent, extra: Partial<TransitionContext>, note?: string): Promise<TransitionOutcome> {
+  /**
+   * One transition, one write: with it goes the order's next due time, computed from the order as
+   * this run read it and changed it, so no separate reschedule write follows (docs/design.md §2.4).
+   * Once the order changed under us (the write reports it), the run reschedules at its end instead.
+   */
+  private async apply(order: Order, refund: Refund, event: RefundEvent, extra: Partial<TransitionContext>, note?: string): Promise<TransitionOutcome> {
     const { claimWindowMs, apaceProcessedWithinMs } = this.deps;
     const ctx: TransitionContext = { now: this.iso(), claimWindowMs, ...(apaceProcessedWithinMs !== undefined && { apaceProcessedWithinMs }), ...extra };
-    return this.deps.store.applyEvent(order.orderId, refund.id, event, ctx, { actor: this.actor, ...(note && { note }) }, refund);
+    const tracked = this.tracked.get(order);
+    let schedule: Schedule | undefined;
+    if (tracked?.folding) {
+      const plan = planTransition(refund, event, ctx);
+      if (plan.ok) schedule = { version: tracked.version, dueAt: earliestDue({ ...tracked.refunds, [refund.id]: plan.refund }) };
+    }
+    const outcome = await this.deps.store.applyEvent(order.orderId, refund.id, event, ctx, { actor: this.actor, ...(note && { note }) }, refund, schedule);
+    if (tracked) {
+      if (outcome.applied) tracked.refunds[refund.id] = outcome.refund;
+      if (outcome.applied && outcome.scheduled) {
+        tracked.version++;
+        tracked.scheduled = true;
+      } else {
+        tracked.folding = false;
+      }
+    }
+    return outcome;
   }
 
   /** Records when the order next needs attention, against the version it was computed from. */
@@ -469,10 +512,7 @@ export class Dispatcher {
     for (let attempt = 0; attempt < 5; attempt++) {
       const order = await this.deps.store.getOrder(orderId);
       if (!order) return;
-      const due = Object.values(order.refunds)
-        .map(refundDueAt)
-        .filter((at): at is string => at !== undefined)
-        .sort()[0];
+      const due = earliestDue(order.refunds);
       if (due === order.dueAt || (await this.deps.store.reschedule(orderId, order.version, due))) return;
     }
   }

@@ -84,8 +84,12 @@ export class ReturnIntake {
     }
     const orderId = ledgerOrderId(order.orderId);
     const unitsBySku = returnedUnitsBySku(ret);
+    const first = await this.openWithRefund(order, ret, refundState, unitsBySku);
+    if (first.kind === 'created') return first;
+    let carried: StoredOrder | undefined = first.existing;
     for (let round = 1; round <= MAX_ROUNDS; round++) {
-      const stored = await this.ledgerOf(order, orderId);
+      const stored: StoredOrder = carried ?? (await this.ledgerOf(order, orderId));
+      carried = undefined;
       const known = Object.values(stored.refunds).find((refund) => refund.id === returnRefundId(ret.returnId) || refund.refs[AP21_RETURN_REF] === ret.returnId);
       if (known) return { kind: 'already_ingested', orderId, refundId: known.id };
 
@@ -107,11 +111,8 @@ export class ReturnIntake {
         return { kind: 'nothing_to_refund', orderId };
       }
       try {
-        const { refund, created } = await this.deps.store.createRefund(orderId, spec, this.iso(), {
-          actor: 'ap21',
-          note: this.note(ret, refundState),
-          raw: JSON.stringify(ret),
-        });
+        // Ap21's return is not a message we received: it is read again from Ap21 by the id the note names.
+        const { refund, created } = await this.deps.store.createRefund(orderId, spec, this.iso(), { actor: 'ap21', note: this.note(ret, refundState) });
         if (!created) return { kind: 'already_ingested', orderId, refundId: refund.id };
         logger.info('refund created from an Ap21 return', { order_id: orderId, refund_id: refund.id, state: refund.state, channel: refund.channel });
         if (WORK_STATES.has(refund.state)) await this.ring(orderId);
@@ -134,10 +135,34 @@ export class ReturnIntake {
     return this.ledgerOf(order, ledgerOrderId(order.orderId));
   }
 
+  /**
+   * The common case in one write: the order is not open yet, so it is opened with the return's
+   * refund in it (docs/design.md §2.1). Otherwise nothing is written, and the order as it is comes
+   * back when DynamoDB returns it with the refusal, sparing the read that follows.
+   */
+  private async openWithRefund(
+    order: Ap21Order,
+    ret: Ap21Return,
+    refundState: Exclude<Ap21RefundState, { kind: 'payments_not_visible' }>,
+    unitsBySku: Record<string, number>,
+  ): Promise<{ kind: 'created'; orderId: string; refund: Refund } | { kind: 'open'; existing?: StoredOrder }> {
+    const opened = openOrder(ledgerOrderFrom(order, this.deps.ledger), this.iso());
+    const spec = this.refundFor({ ...opened, timeline: [] }, ret, refundState, unitsBySku);
+    // Nothing to refund, or a refund Refundid made (which may belong to an RMA): the general path decides.
+    if (!spec || refundState.kind === 'refunded_via_refundid') return { kind: 'open' };
+    const outcome = await this.deps.store.openOrderWithRefund(opened, spec, this.iso(), { actor: 'ap21', note: this.note(ret, refundState) });
+    if (!outcome.opened) return { kind: 'open', ...(outcome.existing && { existing: outcome.existing }) };
+    logger.info('order opened with a refund from an Ap21 return', { order_id: opened.orderId, refund_id: outcome.refund.id, state: outcome.refund.state });
+    if (WORK_STATES.has(outcome.refund.state)) await this.ring(opened.orderId);
+    return { kind: 'created', orderId: opened.orderId, refund: outcome.refund };
+  }
+
   private async ledgerOf(order: Ap21Order, orderId: string): Promise<StoredOrder> {
     const existing = await this.deps.store.getOrder(orderId);
     if (existing) return existing;
-    await this.deps.store.putOrder(openOrder(ledgerOrderFrom(order, this.deps.ledger), this.iso()));
+    const fresh = openOrder(ledgerOrderFrom(order, this.deps.ledger), this.iso());
+    // Opened by this write: it is as written, no need to read it back.
+    if ((await this.deps.store.putOrder(fresh)).created) return { ...fresh, timeline: [] };
     const opened = await this.deps.store.getOrder(orderId);
     if (!opened) throw new Error(`order ${orderId} was not found right after it was opened`);
     return opened;

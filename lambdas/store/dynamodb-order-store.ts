@@ -17,6 +17,7 @@ import type {
   ReferenceKind,
   ReferenceTarget,
   ScanOptions,
+  Schedule,
   Watermark,
   WatermarkCursor,
 } from './order-store';
@@ -49,11 +50,14 @@ export class DynamoOrderStore implements OrderStore {
   getOrder(orderId: string) {
     return this.orders.getOrder(orderId);
   }
+  openOrderWithRefund(order: Order, spec: NewRefund, now: string, audit: Audit) {
+    return this.orders.openOrderWithRefund(order, spec, now, audit);
+  }
   createRefund(orderId: string, spec: NewRefund, now: string, audit: Audit) {
     return this.orders.createRefund(orderId, spec, now, audit);
   }
-  applyEvent(orderId: string, refundId: string, event: RefundEvent, ctx: TransitionContext, audit: Audit, snapshot?: Refund) {
-    return this.orders.applyEvent(orderId, refundId, event, ctx, audit, snapshot);
+  applyEvent(orderId: string, refundId: string, event: RefundEvent, ctx: TransitionContext, audit: Audit, snapshot?: Refund, schedule?: Schedule) {
+    return this.orders.applyEvent(orderId, refundId, event, ctx, audit, snapshot, schedule);
   }
   readTimeline(orderId: string) {
     return this.orders.readTimeline(orderId);

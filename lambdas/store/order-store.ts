@@ -39,8 +39,27 @@ export interface StoredOrder extends Order {
   readonly dueAt?: string;
 }
 
+export type OpenWithRefund =
+  { readonly opened: true; readonly order: StoredOrder; readonly refund: Refund } | { readonly opened: false; readonly existing?: StoredOrder };
+
 export type TransitionOutcome =
-  { readonly applied: true; readonly refund: Refund } | { readonly applied: false; readonly why: Rejection; readonly refund: Refund };
+  | {
+      readonly applied: true;
+      readonly refund: Refund;
+      /** The transition's write also set the order's due time (`Schedule`); false when it could not. */
+      readonly scheduled?: boolean;
+    }
+  | { readonly applied: false; readonly why: Rejection; readonly refund: Refund };
+
+/**
+ * The order's due time (when it next needs the dispatcher; undefined: nothing to do), to be set by
+ * a transition's own write instead of a write of its own, valid only while the order is still at
+ * `version` (the caller computed it from the order at that version).
+ */
+export interface Schedule {
+  readonly version: number;
+  readonly dueAt: string | undefined;
+}
 
 /** An inbound message kept because it changed nothing (duplicate, late, or not bookable). */
 export interface StoredInbound {
@@ -146,13 +165,30 @@ export interface OrdersPort {
   /** Opens an order once; an order with a `lookupKey` can then be found by it (`ReferenceKind` `order_number`). */
   putOrder(order: Order): Promise<{ created: boolean }>;
   getOrder(orderId: string): Promise<StoredOrder | undefined>;
+  /**
+   * Opens an order with its first refund already created and reserved, in one conditional write:
+   * for a return whose order is not open yet, instead of open, read, create. When the order is
+   * open already nothing is written; the answer then carries it (read by the failed write itself
+   * where DynamoDB returns it) so the caller goes on with `createRefund` without a read.
+   */
+  openOrderWithRefund(order: Order, spec: NewRefund, now: string, audit: Audit): Promise<OpenWithRefund>;
   /** Creates a refund and reserves its claim in one conditional write. Retrying the same request is harmless. */
   createRefund(orderId: string, spec: NewRefund, now: string, audit: Audit): Promise<{ refund: Refund; created: boolean }>;
   /**
    * Applies one state-machine event with a write conditioned on the state it was planned from.
-   * `snapshot` (the refund as the caller last read it) saves a read on the happy path.
+   * `snapshot` (the refund as the caller last read it) saves a read on the happy path; `schedule`
+   * (with a snapshot) folds the outbox's reschedule into the same write when the order is still at
+   * its version, and is left out (`scheduled: false`) when it is not.
    */
-  applyEvent(orderId: string, refundId: string, event: RefundEvent, ctx: TransitionContext, audit: Audit, snapshot?: Refund): Promise<TransitionOutcome>;
+  applyEvent(
+    orderId: string,
+    refundId: string,
+    event: RefundEvent,
+    ctx: TransitionContext,
+    audit: Audit,
+    snapshot?: Refund,
+    schedule?: Schedule,
+  ): Promise<TransitionOutcome>;
   /** The order's whole timeline, oldest first: its audit items and the recent window on the order. */
   readTimeline(orderId: string): Promise<TimelineEntry[]>;
   /** Notes an Apace verification call and returns what the answer depends on, in one round trip. */

@@ -10,4 +10,10 @@ export const TABLE = {
   /** Sparse index of orders with outbound work due: the outbox the dispatcher and sweeper read. */
   dueIndex: { name: 'due', partitionKey: 'dueShard', sortKey: 'dueAt' },
   dueShards: 8,
+  /**
+   * Index of order items by the outside name that finds them (`Order.lookupKey`, e.g. the Ap21 order
+   * number): the lookup is an attribute of the order item itself, so opening an order writes no
+   * reference item. Keys only; eventually consistent, like every global secondary index.
+   */
+  lookupIndex: { name: 'lookup', partitionKey: 'lookupKey' },
 } as const;

@@ -100,7 +100,11 @@ describe.each(STAGE_NAMES)('the %s stack', (stage) => {
         expect.objectContaining({
           Effect: 'Allow',
           Condition: onlyThisAccount,
-          Resource: [{ 'Fn::GetAtt': [tableId, 'Arn'] }, { 'Fn::Join': ['', [{ 'Fn::GetAtt': [tableId, 'Arn'] }, `/index/${TABLE.dueIndex.name}`]] }],
+          Resource: [
+            { 'Fn::GetAtt': [tableId, 'Arn'] },
+            { 'Fn::Join': ['', [{ 'Fn::GetAtt': [tableId, 'Arn'] }, `/index/${TABLE.dueIndex.name}`]] },
+            { 'Fn::Join': ['', [{ 'Fn::GetAtt': [tableId, 'Arn'] }, `/index/${TABLE.lookupIndex.name}`]] },
+          ],
         }),
       ]);
       const interfaces = endpoints.filter((endpoint) => endpoint.VpcEndpointType === 'Interface');
@@ -125,7 +129,7 @@ describe.each(STAGE_NAMES)('the %s stack', (stage) => {
   });
 
   describe('state table', () => {
-    it('is the layout of lambdas/store/table.ts: on demand, point-in-time recovery, TTL and the keys-only due index', () => {
+    it('is the layout of lambdas/store/table.ts: on demand, point-in-time recovery, TTL, the keys-only due and lookup indexes', () => {
       get().template.hasResourceProperties('AWS::DynamoDB::Table', {
         KeySchema: [
           { AttributeName: TABLE.partitionKey, KeyType: 'HASH' },
@@ -143,6 +147,11 @@ describe.each(STAGE_NAMES)('the %s stack', (stage) => {
               { AttributeName: TABLE.dueIndex.partitionKey, KeyType: 'HASH' },
               { AttributeName: TABLE.dueIndex.sortKey, KeyType: 'RANGE' },
             ],
+            Projection: { ProjectionType: 'KEYS_ONLY' },
+          },
+          {
+            IndexName: TABLE.lookupIndex.name,
+            KeySchema: [{ AttributeName: TABLE.lookupIndex.partitionKey, KeyType: 'HASH' }],
             Projection: { ProjectionType: 'KEYS_ONLY' },
           },
         ],
@@ -406,6 +415,7 @@ describe.each(STAGE_NAMES)('the %s stack', (stage) => {
           expect(statement.Resource).toEqual([
             { 'Fn::GetAtt': [tableId, 'Arn'] },
             { 'Fn::Join': ['', [{ 'Fn::GetAtt': [tableId, 'Arn'] }, `/index/${TABLE.dueIndex.name}`]] },
+            { 'Fn::Join': ['', [{ 'Fn::GetAtt': [tableId, 'Arn'] }, `/index/${TABLE.lookupIndex.name}`]] },
           ]);
           // Nothing that deletes (BatchWriteItem can) or scans: state only moves forward.
           for (const action of ['dynamodb:DeleteItem', 'dynamodb:BatchWriteItem', 'dynamodb:Scan']) expect(actionsOf(statement)).not.toContain(action);

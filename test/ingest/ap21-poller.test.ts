@@ -178,8 +178,9 @@ describe('the Ap21 return poller', () => {
   it('loses and duplicates nothing when it crashes mid-page, whether or not it saved where it was', async () => {
     const { orders, returns } = ordersWithReturns(7);
     const name = watermark();
-    await expect(h.poller({ settings: { watermark: name }, store: crashing(h.store, 'createRefund', 4) }).run()).rejects.toThrow(
-      'simulated crash in createRefund',
+    // A new order's return is booked with the order itself, in one write (openOrderWithRefund).
+    await expect(h.poller({ settings: { watermark: name }, store: crashing(h.store, 'openOrderWithRefund', 4) }).run()).rejects.toThrow(
+      'simulated crash in openOrderWithRefund',
     );
     expect(await h.store.getWatermark(name)).toMatchObject({ cursor: { startRow: 4 } });
     expect(await h.poller({ settings: { watermark: name } }).run()).toMatchObject({ stop: 'caught_up', outcomes: { created: 3 } });
@@ -188,8 +189,8 @@ describe('the Ap21 return poller', () => {
     h.newEra();
     const more = ordersWithReturns(5);
     const hard = watermark();
-    const dying = crashing(crashing(h.store, 'createRefund', 2), 'advanceWatermark', 0);
-    await expect(h.poller({ settings: { watermark: hard }, store: dying }).run()).rejects.toThrow('simulated crash in createRefund');
+    const dying = crashing(crashing(h.store, 'openOrderWithRefund', 2), 'advanceWatermark', 0);
+    await expect(h.poller({ settings: { watermark: hard }, store: dying }).run()).rejects.toThrow('simulated crash in openOrderWithRefund');
     expect(await h.store.getWatermark(hard)).toBeUndefined();
     await h.poller({ settings: { watermark: hard } }).run();
     await expectEachReturnRefundedOnce(more.orders, more.returns);

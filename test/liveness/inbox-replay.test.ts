@@ -31,6 +31,8 @@ async function submittedPayProRefund(orderId: string, payProOrderId: number) {
   const refundId = `${orderId}-r1`;
   const spec = { refundId, lines: { '1': 1 }, paymentId: 'p1', amount: { minor: 4990, currency: 'AUD' }, route: 'reversal' as const };
   await store.createRefund(orderId, { ...spec, source: { kind: 'ap21_return', ref: refundId } }, now, { actor: 'ap21' });
+  // As the dispatcher does before PayPro first hears the refund id (its one owner).
+  await store.linkReference('refund', refundId, { orderId }, now);
   // Far in the future: no dispatcher follow-up interferes, only the IPN can settle it.
   await store.applyEvent(
     orderId,

@@ -17,9 +17,9 @@ async function main(): Promise<number> {
   }
   const started = Date.now();
   const dynamo = await startDynamoDbLocal();
-  console.log(`DynamoDB Local: serving on ${dynamo.endpoint} after ${Date.now() - started} ms; running ${SUITES.join(', ')} against it`);
+  const args = process.argv.slice(2);
+  console.log(`DynamoDB Local: serving on ${dynamo.endpoint} after ${Date.now() - started} ms; running ${(args.length ? args : SUITES).join(', ')} against it`);
   try {
-    const args = process.argv.slice(2);
     const jest = spawnSync(process.execPath, [require.resolve('jest/bin/jest'), '--maxWorkers=1', ...(args.length ? args : SUITES)], {
       stdio: 'inherit',
       env: { ...process.env, TEST_DYNAMO: 'local', DYNAMODB_LOCAL_ENDPOINT: dynamo.endpoint },

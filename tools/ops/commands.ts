@@ -25,7 +25,13 @@ async function orderOrFail(target: OpsTarget, orderId: string): Promise<StoredOr
 /** Every order holding the refund id, with the refund. */
 async function locateRefund(target: OpsTarget, refundId: string): Promise<{ order: StoredOrder; refund: Refund }[]> {
   const found: { order: StoredOrder; refund: Refund }[] = [];
-  for (const orderId of await target.store.findRefundOrders(refundId)) {
+  // A refund id is linked once a provider is to hear it (card reversal); any other refund is found by a scan.
+  let orderIds = await target.store.findRefundOrders(refundId);
+  if (orderIds.length === 0) {
+    orderIds = [];
+    for await (const order of target.store.scanOrders()) if (order.refunds[refundId]) orderIds.push(order.orderId);
+  }
+  for (const orderId of orderIds) {
     const order = await target.store.getOrder(orderId);
     const refund = order?.refunds[refundId];
     if (order && refund) found.push({ order, refund });

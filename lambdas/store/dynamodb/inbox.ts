@@ -10,7 +10,7 @@ import {
   type StoredInbound,
 } from '../order-store';
 import { TABLE } from '../table';
-import { SCAN_MAX_PAGES, boundedRaw, conditionally, inboxExpiry, type TableAccess } from './table-access';
+import { KEPT_FOR_TIMELINE, SCAN_MAX_PAGES, boundedRaw, conditionally, inboxExpiry, type TableAccess } from './table-access';
 
 function inboundFrom(item: Record<string, unknown>): PendingInbound {
   return {
@@ -150,8 +150,10 @@ export class DynamoInbox implements InboxPort {
             raw: boundedRaw(record.raw),
             [TABLE.ttlAttribute]: inboxExpiry(now),
           },
-          ConditionExpression: 'attribute_not_exists(#sk)',
-          ExpressionAttributeNames: { '#sk': TABLE.sortKey },
+          // Once per key; the same message kept before its change was tried takes this record's note.
+          ConditionExpression: 'attribute_not_exists(#sk) OR #kept = :kept',
+          ExpressionAttributeNames: { '#sk': TABLE.sortKey, '#kept': 'kept' },
+          ExpressionAttributeValues: { ':kept': KEPT_FOR_TIMELINE },
         }),
       ),
     );

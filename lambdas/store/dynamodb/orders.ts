@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { GetCommand, PutCommand, QueryCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { emitMetric } from '../../commons/metrics';
 import { logger } from '../../commons/logger';
@@ -23,15 +25,26 @@ import {
   StoreContentionError,
   StoreScanLimitError,
   type Audit,
+  type OpenWithRefund,
   type OrdersPort,
   type ReferencesPort,
   type ScanOptions,
+  type Schedule,
   type StoredOrder,
   type TimelineEntry,
   type TransitionOutcome,
 } from '../order-store';
 import { TABLE } from '../table';
-import { SCAN_MAX_PAGES, SCAN_PAGE_SIZE, boundedRaw, conditionally, inboxExpiry, isConditionFailure, type TableAccess } from './table-access';
+import {
+  KEPT_FOR_TIMELINE,
+  SCAN_MAX_PAGES,
+  SCAN_PAGE_SIZE,
+  boundedRaw,
+  conditionally,
+  inboxExpiry,
+  isConditionFailure,
+  type TableAccess,
+} from './table-access';
 
 /** Conditional writes refused by a racing writer, re-planned from a fresh read, before giving up (503). */
 const MAX_ATTEMPTS = 8;
@@ -117,14 +130,7 @@ export class DynamoOrders implements OrdersPort {
   ) {}
 
   async putOrder(order: Order): Promise<{ created: boolean }> {
-    // The lookup goes first: a crash before the order is written leaves a reference to an order
-    // that does not exist yet (read as "no such order"), and the retried put writes both.
-    if (order.lookupKey !== undefined) {
-      const linked = await this.references.linkReference('order_number', order.lookupKey, { orderId: order.orderId }, order.createdAt);
-      if (linked.orderId !== order.orderId) {
-        logger.error('order number already names another order; lookups find that one', { order_id: order.orderId, other_order_id: linked.orderId });
-      }
-    }
+    // The order's `lookupKey` (if any) is its own attribute, indexed by the lookup index: no reference item.
     const item = {
       ...orderKey(order.orderId),
       ...order,
@@ -144,6 +150,36 @@ export class DynamoOrders implements OrdersPort {
     return { created };
   }
 
+  async openOrderWithRefund(order: Order, spec: NewRefund, now: string, audit: Audit): Promise<OpenWithRefund> {
+    validateRefundShape(spec);
+    // The domain model decides (units and money available) on the order as it will be written.
+    const { order: withRefund, refund } = addRefund(order, spec, now);
+    const inbox = await this.keepRaw(order.orderId, audit, now);
+    const timeline = [
+      timelineEntry(order.createdAt, 'order_opened', { actor: 'ap21' }),
+      timelineEntry(now, 'refund_created', audit, { id: refund.id, to: refund.state }, inbox),
+    ];
+    const due = WORK_STATES.has(refund.state) ? { [TABLE.dueIndex.sortKey]: now, [TABLE.dueIndex.partitionKey]: dueShard(order.orderId) } : {};
+    const item = { ...orderKey(order.orderId), ...withRefund, timeline, timelineArchived: 0, updatedAt: now, ...due };
+    try {
+      await this.table.db.send(
+        new PutCommand({
+          TableName: this.table.tableName,
+          Item: item,
+          ConditionExpression: 'attribute_not_exists(#pk)',
+          ExpressionAttributeNames: { '#pk': TABLE.partitionKey },
+          // DynamoDB (and DynamoDB Local) answer a refused put with the item that is there; dynalite does not.
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
+      );
+      return { opened: true, order: toStoredOrder(item), refund };
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+      const existing = (error as { Item?: Record<string, AttributeValue> }).Item;
+      return { opened: false, ...(existing && { existing: toStoredOrder(unmarshall(existing)) }) };
+    }
+  }
+
   async getOrder(orderId: string): Promise<StoredOrder | undefined> {
     const { Item } = await this.table.db.send(new GetCommand({ TableName: this.table.tableName, Key: orderKey(orderId), ConsistentRead: true }));
     return Item ? toStoredOrder(Item) : undefined;
@@ -151,7 +187,7 @@ export class DynamoOrders implements OrdersPort {
 
   async createRefund(orderId: string, spec: NewRefund, now: string, audit: Audit): Promise<{ refund: Refund; created: boolean }> {
     validateRefundShape(spec);
-    const inbox = rawSortKey(audit);
+    const inbox = await this.keepRaw(orderId, audit, now);
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const expr = new ExpressionBuilder();
       const sets: string[] = [];
@@ -179,8 +215,6 @@ export class DynamoOrders implements OrdersPort {
       try {
         const written = await this.sized(orderId, () => this.update(orderId, expr, sets, conditions));
         if (written === 'too_large') throw new OrderItemTooLargeError(`order ${orderId} is at DynamoDB's item size limit: refund ${refund.id} cannot be added`);
-        await this.keepRaw(orderId, audit, now, inbox);
-        await this.putRefundLookup(refund.id, orderId, now);
         return { refund, created: true };
       } catch (error) {
         if (!isConditionFailure(error)) throw error;
@@ -190,17 +224,22 @@ export class DynamoOrders implements OrdersPort {
       if (!current) throw new OrderNotFoundError(`order ${orderId} not found`);
       const outcome = addRefund(current, spec, now);
       if (!outcome.created) {
-        // A retried create also heals a raw message or a lookup that a crash after the claim left unwritten.
-        await this.keepRaw(orderId, audit, now, inbox);
-        await this.putRefundLookup(outcome.refund.id, orderId, outcome.refund.createdAt);
         return { refund: outcome.refund, created: false };
       }
     }
     throw new StoreContentionError(`refund ${spec.refundId}: order ${orderId} kept changing`);
   }
 
-  async applyEvent(orderId: string, refundId: string, event: RefundEvent, ctx: TransitionContext, audit: Audit, snapshot?: Refund): Promise<TransitionOutcome> {
-    const inbox = rawSortKey(audit);
+  async applyEvent(
+    orderId: string,
+    refundId: string,
+    event: RefundEvent,
+    ctx: TransitionContext,
+    audit: Audit,
+    snapshot?: Refund,
+    schedule?: Schedule,
+  ): Promise<TransitionOutcome> {
+    const inbox = await this.keepRaw(orderId, audit, ctx.now);
     // With a caller's snapshot the caller decided; a lost race is reported, never re-decided here.
     // Without one, the store reads and decides, and may retry against fresh reads.
     const attempts = snapshot ? 1 : MAX_ATTEMPTS;
@@ -210,11 +249,16 @@ export class DynamoOrders implements OrdersPort {
       const plan = planTransition(observed, event, ctx);
       if (!plan.ok) return { applied: false, why: plan.why, refund: observed };
       const from = observed;
-      const written = await this.sized(orderId, () => this.writeTransition(orderId, from, event, plan.refund, plan.ledger, ctx, audit, inbox));
+      const write = (folded?: Schedule) =>
+        this.sized(orderId, () => this.writeTransition(orderId, from, event, plan.refund, plan.ledger, ctx, audit, inbox, folded));
+      let written = await write(snapshot && schedule);
       if (written === 'too_large') return this.reviewForSize(orderId, from, event, ctx);
-      if (written) {
-        await this.keepRaw(orderId, audit, ctx.now, inbox);
-        return { applied: true, refund: plan.refund };
+      if (written) return { applied: true, refund: plan.refund, ...(snapshot && schedule && { scheduled: true }) };
+      // Refused with the order's version in the condition: the transition alone may still apply.
+      if (snapshot && schedule) {
+        written = await write();
+        if (written === 'too_large') return this.reviewForSize(orderId, from, event, ctx);
+        if (written) return { applied: true, refund: plan.refund, scheduled: false };
       }
       observed = undefined;
     }
@@ -325,6 +369,7 @@ export class DynamoOrders implements OrdersPort {
     ctx: TransitionContext,
     audit: Audit,
     inbox?: string,
+    schedule?: Schedule,
   ): Promise<boolean> {
     const expr = new ExpressionBuilder();
     const refundPath = (...field: string[]) => expr.path('refunds', observed.id, ...field);
@@ -360,7 +405,14 @@ export class DynamoOrders implements OrdersPort {
     }
     addLedgerMovement(expr, sets, observed, ledger);
     const entry = timelineEntry(ctx.now, event, audit, { id: observed.id, from: observed.state, to: next.state }, inbox);
-    this.addBookkeeping(expr, sets, orderId, ctx.now, entry, WORK_STATES.has(next.state) || awaitsApaceConfirmation(next));
+    if (schedule) {
+      // The order's due time as the caller computed it from the order at this version.
+      conditions.push(`${expr.path('version')} = ${expr.value(schedule.version)}`);
+      const { partitionKey: shard, sortKey: due } = TABLE.dueIndex;
+      if (schedule.dueAt === undefined) removes.push(expr.path(due), expr.path(shard));
+      else sets.push(`${expr.path(due)} = ${expr.value(schedule.dueAt)}`, `${expr.path(shard)} = ${expr.value(dueShard(orderId))}`);
+    }
+    this.addBookkeeping(expr, sets, orderId, ctx.now, entry, !schedule && (WORK_STATES.has(next.state) || awaitsApaceConfirmation(next)));
     return conditionally(() => this.update(orderId, expr, sets, conditions, removes));
   }
 
@@ -405,13 +457,12 @@ export class DynamoOrders implements OrdersPort {
 
   /**
    * Keeps the raw inbound message that caused a change in an inbox item of the order's partition
-   * (with TTL, once per sender and content), under the sort key its timeline entry names. Written
-   * only after the change is: a message whose change was refused is never marked applied, so the
-   * service can keep it for an operator with its own note (same key, first writer wins). A crash
-   * between the two loses only the raw text, never the change or its timeline entry.
+   * (with TTL, once per sender and content), and answers its sort key for the timeline entry.
    */
-  private async keepRaw(orderId: string, audit: Audit, now: string, sortKey: string | undefined): Promise<void> {
-    if (audit.raw === undefined || sortKey === undefined) return;
+  private async keepRaw(orderId: string, audit: Audit, now: string): Promise<string | undefined> {
+    if (audit.raw === undefined) return undefined;
+    // Keyed on the content as the services key what they keep: a message they kept already is not kept twice.
+    const sortKey = inboxSortKey(audit.actor, createHash('sha256').update(audit.raw).digest('hex'));
     await conditionally(() =>
       this.table.db.send(
         new PutCommand({
@@ -421,8 +472,10 @@ export class DynamoOrders implements OrdersPort {
             [TABLE.sortKey]: sortKey,
             receivedAt: now,
             source: audit.actor,
-            note: `applied: ${boundedNote(audit.note) ?? ''}`,
-            status: 'processed',
+            note: boundedNote(audit.note) ?? '',
+            // Kept before the change is written: should the change not apply, the service's own
+            // record of the message (`recordInbound`, same key) replaces this one with its note.
+            kept: KEPT_FOR_TIMELINE,
             raw: boundedRaw(audit.raw),
             [TABLE.ttlAttribute]: inboxExpiry(now),
           },
@@ -431,6 +484,7 @@ export class DynamoOrders implements OrdersPort {
         }),
       ),
     );
+    return sortKey;
   }
 
   /**
@@ -480,13 +534,6 @@ export class DynamoOrders implements OrdersPort {
         }),
       ),
     );
-  }
-
-  /** The refund id's reference: written once the refund exists; a clash means two orders claim one id. */
-  private async putRefundLookup(refundId: string, orderId: string, createdAt: string): Promise<void> {
-    const linked = await this.references.linkReference('refund', refundId, { orderId }, createdAt);
-    if (linked.orderId !== orderId)
-      logger.error('refund id already names a refund of another order', { refund_id: refundId, order_id: orderId, other_order_id: linked.orderId });
   }
 
   private addBookkeeping(expr: ExpressionBuilder, sets: string[], orderId: string, now: string, entry: TimelineEntry, workDue: boolean): void {
@@ -540,9 +587,4 @@ export class DynamoOrders implements OrdersPort {
     }
     return Attributes;
   }
-}
-
-/** Where the raw message of a change is kept: keyed on its content, as the services key what they keep. */
-function rawSortKey(audit: Audit): string | undefined {
-  return audit.raw === undefined ? undefined : inboxSortKey(audit.actor, createHash('sha256').update(audit.raw).digest('hex'));
 }

@@ -1,6 +1,7 @@
-import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { ExpressionBuilder } from '../expression';
-import { referenceKey } from '../keys';
+import { orderIdOf, orderKey, referenceKey } from '../keys';
+import { TABLE } from '../table';
 import type { ReferenceKind, ReferenceTarget, ReferencesPort } from '../order-store';
 import type { TableAccess } from './table-access';
 
@@ -38,7 +39,47 @@ export class DynamoReferences implements ReferencesPort {
   }
 
   async findReference(kind: ReferenceKind, ref: string): Promise<ReferenceTarget | undefined> {
+    if (kind === 'order_number') {
+      const indexed = await this.findOrderByLookup(ref);
+      if (indexed) return indexed;
+      // Orders opened before the lookup index had a reference item instead.
+    }
     const { Item } = await this.table.db.send(new GetCommand({ TableName: this.table.tableName, Key: referenceKey(kind, ref), ConsistentRead: true }));
     return referenceTarget(Item);
+  }
+
+  /**
+   * The order whose `lookupKey` is `ref`, from the lookup index (eventually consistent: an order
+   * opened a moment ago may not be found yet; callers then go to the source, as for an unknown one).
+   * Should two orders carry one key, the first opened is the one found, as with reference items.
+   */
+  private async findOrderByLookup(ref: string): Promise<ReferenceTarget | undefined> {
+    const { name, partitionKey } = TABLE.lookupIndex;
+    const query = this.table.db.send(
+      new QueryCommand({
+        TableName: this.table.tableName,
+        IndexName: name,
+        KeyConditionExpression: '#key = :key',
+        ExpressionAttributeNames: { '#key': partitionKey },
+        ExpressionAttributeValues: { ':key': ref },
+        Limit: 10,
+      }),
+    );
+    // A table made before the index (a local one dynalite could not add it to) finds nothing by it.
+    const { Items = [] } = await query.catch((error: Error) => {
+      if (error.name === 'ValidationException' && /index/i.test(error.message)) return { Items: [] };
+      throw error;
+    });
+    const orderIds = Items.map(orderIdOf);
+    if (orderIds.length <= 1) return orderIds[0] === undefined ? undefined : { orderId: orderIds[0] };
+    const opened = await Promise.all(
+      orderIds.map(async (orderId) => {
+        const { Item } = await this.table.db.send(
+          new GetCommand({ TableName: this.table.tableName, Key: orderKey(orderId), ProjectionExpression: 'createdAt' }),
+        );
+        return { orderId, createdAt: String(Item?.createdAt ?? '') };
+      }),
+    );
+    return { orderId: opened.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.orderId.localeCompare(b.orderId))[0]!.orderId };
   }
 }

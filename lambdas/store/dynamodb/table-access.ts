@@ -12,6 +12,8 @@ export const RAW_LIMIT = 16_384;
 /** Inbox records are kept this long after they were settled, then DynamoDB's TTL removes them. */
 export const INBOX_RETENTION_S = 90 * 24 * 3600;
 export const SCAN_PAGE_SIZE = 500;
+/** Marks an inbox item the store kept for a timeline entry (attribute `kept`), which a service's record of the message may replace. */
+export const KEPT_FOR_TIMELINE = 'timeline';
 /** Pages any paged read takes at most before it stops with `StoreScanLimitError`. */
 export const SCAN_MAX_PAGES = 10_000;
 
