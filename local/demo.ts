@@ -126,6 +126,9 @@ async function runChannel(index: number, channel: DemoChannel): Promise<void> {
       follow(orderId, refundId, (refund) => refund.state !== 'offer_pending'),
     );
     if (!offered?.refs.apaceRefundId) return;
+    await step('the offer reaches the customer (Apace e-mails the link, or an offer event in .local/offer-events.jsonl)', () =>
+      follow(orderId, refundId, (refund) => refund.refs.offerDelivery === 'delivered'),
+    );
     await step('the customer opens the link and claims the refund at Apace', async () => {
       const { json } = await post(`${simulators}/apace/_customer/${offered.refs.apaceRefundId}/accept`, { card_last_four: '4242' });
       if ((json as { outcome?: string }).outcome !== 'paid') throw new Error(`Apace says ${JSON.stringify(json)}`);

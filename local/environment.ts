@@ -33,6 +33,7 @@ export function applyLocalEnvironment(settings: LocalSettings, env: NodeJS.Proce
     DYNAMODB_ENDPOINT: `http://127.0.0.1:${settings.dynamoPort}`,
     SECRETS_SOURCE: 'file',
     LOCAL_SECRETS_FILE: resolve(settings.dataDir, 'secrets.json'),
+    LOCAL_OFFER_EVENTS_FILE: resolve(settings.dataDir, 'offer-events.jsonl'),
     PUBLIC_BASE_URL: `http://127.0.0.1:${settings.port}`,
     AWS_REGION: 'ap-southeast-2',
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',

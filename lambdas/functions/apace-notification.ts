@@ -1,4 +1,3 @@
-import { UnprocessableEntityError } from '../commons/errors';
 import { httpHandler, jsonBody, queryParam } from '../commons/http';
 import { parseOrReject } from '../commons/validation';
 import { authenticateCallback } from '../providers/apace/callback-token';
@@ -19,9 +18,6 @@ export const handler = httpHandler({ name: 'apace.notification', maxBodyBytes: 3
   const { raw, value } = jsonBody(request);
   await verifyApaceSignature(apaceSecret, request.headers[APACE_SIGNATURE_HEADER], request.body);
   const notification = parseOrReject(apaceNotificationSchema, value, 'notification');
-  if (notification.order_id !== ids.orderId) {
-    throw new UnprocessableEntityError('order_id in the body does not match the notification URL', 'order_mismatch');
-  }
   await applyApaceNotification(store, ids, notification, raw, { now: new Date(now).toISOString(), claimWindowMs, apaceProcessedWithinMs });
   return { status: 200, body: { received: true } };
 });

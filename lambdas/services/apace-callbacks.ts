@@ -2,11 +2,12 @@ import { createHash } from 'node:crypto';
 import { logger } from '../commons/logger';
 import { apacePayoutFailed, verificationAnswer, type Refund, type RefundEvent, type TransitionContext, type VerificationAnswer } from '../domain/refund';
 import { RefundNotFoundError, OrderNotFoundError } from '../domain/errors';
-import { own } from '../domain/order';
+import { UnprocessableEntityError } from '../commons/errors';
+import { own, type Order } from '../domain/order';
 import { emitMetric } from '../commons/metrics';
 import { notificationKind, type ApaceNotification } from '../providers/apace/schemas';
 import { StoreContentionError, type Audit, type OrderStore, type TransitionOutcome } from '../store/order-store';
-import type { ApaceOffers } from './apace-offers';
+import { apaceOrderId, type ApaceOffers } from './apace-offers';
 
 export interface RefundIds {
   readonly orderId: string;
@@ -68,7 +69,11 @@ export async function applyApaceNotification(
   raw: string,
   ctx: TransitionContext,
 ): Promise<NotificationResult> {
-  const current = await currentRefund(store, ids);
+  const { order, refund: current } = await currentOrderRefund(store, ids);
+  // Apace echoes the offer's `order_id`: the customer's order number, or our id for an offer made before it was (docs/design.md §2.6).
+  if (notification.order_id !== ids.orderId && notification.order_id !== apaceOrderId(order)) {
+    throw new UnprocessableEntityError('order_id in the body does not match the notification URL', 'order_mismatch');
+  }
   const kind = notificationKind(notification);
   const key = apaceInboxKey(raw);
   const note = `Apace refund ${notification.refund_id}: ${kind}`;
@@ -198,11 +203,15 @@ export async function checkApaceRecord(
 }
 
 async function currentRefund(store: OrderStore, ids: RefundIds): Promise<Refund> {
+  return (await currentOrderRefund(store, ids)).refund;
+}
+
+async function currentOrderRefund(store: OrderStore, ids: RefundIds): Promise<{ order: Order; refund: Refund }> {
   const order = await store.getOrder(ids.orderId);
   if (!order) throw new OrderNotFoundError(`order ${ids.orderId} not found`);
   const refund = own(order.refunds, ids.refundId);
   if (!refund) throw new RefundNotFoundError(`refund ${ids.refundId} not found on order ${ids.orderId}`);
-  return refund;
+  return { order, refund };
 }
 
 /** Applies the event `decide` picks for the refund, deciding again if the refund changed under us. */

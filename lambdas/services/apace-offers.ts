@@ -1,4 +1,16 @@
+import { ap21OriginOf } from '../domain/ap21-origin';
 import type { Money } from '../domain/money';
+import type { Order } from '../domain/order';
+
+/**
+ * Apace's `order_id`, which Apace shows the customer: the order number they know (Ap21's
+ * `OrderNumber`), or our order id for an order that has none. Create and cancel use the same one,
+ * since Apace's duplicate guard and our lookup of a lost create match offers by it, and Apace's
+ * webhooks carry it back.
+ */
+export function apaceOrderId(order: Pick<Order, 'orderId' | 'origin'>): string {
+  return ap21OriginOf(order)?.orderNumber ?? order.orderId;
+}
 
 /**
  * What the dispatcher needs from Apace. The Apace client implements it; keeping the port here lets

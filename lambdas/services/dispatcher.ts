@@ -1,14 +1,13 @@
 import { remainingMs } from '../commons/deadline';
 import { logger } from '../commons/logger';
 import { emitMetric } from '../commons/metrics';
-import { ap21OriginOf } from '../domain/ap21-origin';
 import { own, type Order, type PaymentProvider } from '../domain/order';
 import { offerDeliveryOwed, planTransition, refundDueAt, type Refund, type RefundEvent, type TransitionContext } from '../domain/refund';
 import type { CallbackUrls } from '../providers/apace/callback-token';
 import { fillTemplate, type OfferLinkTemplates } from '../providers/apace/offer-links';
 import type { ReversalConnector, ReversalOutcome, ReversalRequest } from '../providers/reversal';
 import type { Actor, OrderStore, Schedule, TransitionOutcome } from '../store/order-store';
-import type { ApaceOffers, OfferItem } from './apace-offers';
+import { apaceOrderId, type ApaceOffers, type OfferItem } from './apace-offers';
 import type { OfferDelivery, PublishResult } from './offer-delivery';
 import { backoffDelayMs, later, type RetryPolicy } from './retry-policy';
 
@@ -521,15 +520,6 @@ export class Dispatcher {
   private iso(): string {
     return new Date(this.now()).toISOString();
   }
-}
-
-/**
- * Apace's `order_id`, which Apace shows the customer: the order number they know (Ap21's
- * `OrderNumber`), or our order id for an order that has none. Create and cancel use the same one,
- * since Apace's duplicate guard and our lookup of a lost create match offers by it.
- */
-export function apaceOrderId(order: Pick<Order, 'orderId' | 'origin'>): string {
-  return ap21OriginOf(order)?.orderNumber ?? order.orderId;
 }
 
 /** Items as Apace sees them: scoped to the refund, so a retried create meets Apace's duplicate guard. */

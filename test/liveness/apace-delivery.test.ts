@@ -77,6 +77,20 @@ describe('What an Apace offer shows the customer', () => {
 const timelineOf = async (orderId: string) => (await world.stack.runtime.store.getOrder(orderId))!.timeline;
 const emailsFor = (apaceRefundId: string | undefined) => world.apace.emailRequests().filter((request) => request.apaceRefundId === apaceRefundId);
 
+describe('Apace’s webhooks for an offer under the customer’s order number', () => {
+  it('are booked: Apace echoes the order number as order_id, and the refund is paid once', async () => {
+    const { refundId, orderNumber } = await ap21Refund('dl-hook-1', { email: 'fay@example.com' });
+    await world.dispatcher.processOrder('dl-hook-1');
+    const { apaceRefundId } = (await world.refund('dl-hook-1', refundId)).refs;
+    expect(await world.apace.customerAccepts(apaceRefundId!, '7001')).toBe('paid');
+    for (let round = 0; round < 20 && (await world.refund('dl-hook-1', refundId)).state !== 'paid'; round++)
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(await world.refund('dl-hook-1', refundId)).toMatchObject({ state: 'paid', channel: 'apace' });
+    expect(world.apace.webhookDeliveries()).toContainEqual(expect.objectContaining({ apaceRefundId, event: 'pending', status: 200 }));
+    expect(world.apace.offers().find((offer) => offer.apaceRefundId === apaceRefundId)?.orderId).toBe(orderNumber);
+  });
+});
+
 describe('Delivering an Apace offer by e-mail (APACE_OFFER_DELIVERY=email)', () => {
   it('asks Apace to e-mail the customer once, right after the offer is created, and records it in the timeline', async () => {
     const { refundId } = await ap21Refund('dl-email-1', { email: 'ann@example.com' });
