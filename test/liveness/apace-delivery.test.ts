@@ -12,6 +12,7 @@ import { money } from '../../lambdas/domain/money';
 import { openOrder } from '../../lambdas/domain/order';
 import { DAY_MS, demoOrder } from '../support/fixtures';
 import { startApaceLivenessWorld, type ApaceLivenessWorld } from './apace-harness';
+import { capturingMetrics } from './harness';
 
 const TEMPLATES = {
   APACE_ORDER_URL_TEMPLATE: 'https://shop.example.com/account/orders/{orderNumber}',
@@ -127,10 +128,11 @@ describe('Delivering an Apace offer by e-mail (APACE_OFFER_DELIVERY=email)', () 
     expect(await world.refund('dl-email-2', refundId)).toMatchObject({ state: 'offered', refs: { offerDelivery: 'delivered' } });
   });
 
-  it('sends the refund to card reversal when Apace cannot e-mail the offer (4012), cancelling the offer first', async () => {
+  it('sends the refund to card reversal when Apace cannot e-mail the offer (4012), cancelling the offer first, and raises ApaceOffersUndelivered', async () => {
     const { refundId } = await ap21Refund('dl-email-3', { email: 'cy@example.com' });
     world.apace.failEmails(1, 'no_customer_email');
-    await world.dispatcher.processOrder('dl-email-3');
+    const { metrics } = await capturingMetrics(() => world.dispatcher.processOrder('dl-email-3'));
+    expect(metrics.ApaceOffersUndelivered).toEqual([1]);
     const refund = await world.refund('dl-email-3', refundId);
     expect(refund).toMatchObject({ state: 'paid', channel: 'reversal' });
     expect(world.epg.payouts().get(refundId)).toBe(1);
