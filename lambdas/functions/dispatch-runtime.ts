@@ -21,7 +21,7 @@ import type { ReversalConnector } from '../providers/reversal';
 import type { ApaceOffers } from '../services/apace-offers';
 import { Dispatcher, type CallBudget, type DispatcherDeps } from '../services/dispatcher';
 import type { OfferDelivery } from '../services/offer-delivery';
-import { EventBridgeOfferEvents } from '../services/offer-events-eventbridge';
+import { EVENTBRIDGE_TIMEOUT_MS, EventBridgeOfferEvents } from '../services/offer-events-eventbridge';
 import { LoggedOfferEvents } from '../services/offer-events-log';
 import type { RetryPolicy } from '../services/retry-policy';
 import type { InboxReplayDeps } from '../services/sweeper';
@@ -48,6 +48,7 @@ export function callBudget(config: Runtime['config'], env: NodeJS.ProcessEnv = p
     ...(env.PAYPRO_API_URL && { paypro: loadPayProConnectorConfig(env).timeoutMs }),
     // A refund call may first need an access token: two requests.
     ...(env.OPTTY_API_URL && { optty: 2 * loadOpttyConfig(env).timeoutMs }),
+    ...(env.APACE_OFFER_EVENT_BUS && { events: EVENTBRIDGE_TIMEOUT_MS }),
   };
   return { timeoutMs, marginMs: config.DISPATCH_CALL_MARGIN_MS };
 }

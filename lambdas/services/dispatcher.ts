@@ -59,7 +59,8 @@ export interface DispatcherDeps {
   readonly actor?: Actor;
 }
 
-export type CallChannel = 'apace' | PaymentProvider;
+/** A provider's calls, or `events`: publishing an offer event (docs/design.md §2.6). */
+export type CallChannel = 'apace' | PaymentProvider | 'events';
 
 export interface CallBudget {
   readonly timeoutMs: Readonly<Partial<Record<CallChannel, number>>>;
@@ -220,8 +221,7 @@ export class Dispatcher {
     if (delivery.mode === 'event' && !apaceLink) return this.undeliverable(order, refund, 'Apace gave no link to send the customer');
     // `sending` left by an earlier attempt: its answer was lost or its dispatcher crashed (see §2.6 for why we send again).
     const unknown = refund.refs.offerDelivery === 'sending' ? 'the previous attempt’s outcome is unknown; ' : '';
-    const channel = delivery.mode === 'email' ? 'apace' : undefined;
-    if (channel) this.ensureTime(channel);
+    this.ensureTime(delivery.mode === 'email' ? 'apace' : 'events');
     const claim = await this.apply(
       order,
       refund,

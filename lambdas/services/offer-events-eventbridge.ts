@@ -1,6 +1,9 @@
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { OFFER_EVENT_DETAIL_TYPE, OFFER_EVENT_SOURCE, type OfferEvent, type OfferEventPublisher, type PublishResult } from './offer-delivery';
 
+/** How long one PutEvents may take (the dispatcher's time budget counts it as the `events` channel). */
+export const EVENTBRIDGE_TIMEOUT_MS = 5_000;
+
 /** EventBridge's codes for an entry it could not take now (PutEvents answers per entry). */
 const RETRYABLE_ENTRY_ERRORS = new Set(['ThrottlingException', 'InternalFailure', 'InternalException', 'ServiceUnavailable']);
 
@@ -14,7 +17,7 @@ export class EventBridgeOfferEvents implements OfferEventPublisher {
 
   constructor(
     private readonly busName: string,
-    private readonly timeoutMs = 5_000,
+    private readonly timeoutMs = EVENTBRIDGE_TIMEOUT_MS,
   ) {}
 
   async publish(event: OfferEvent): Promise<PublishResult> {

@@ -1,5 +1,6 @@
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { mockClient } from 'aws-sdk-client-mock';
+import { withDeadline } from '../../lambdas/commons/deadline';
 import { ap21Origin } from '../../lambdas/domain/ap21-origin';
 import { loadApaceOfferLinks } from '../../lambdas/providers/apace/config';
 import { fillTemplate } from '../../lambdas/providers/apace/offer-links';
@@ -245,6 +246,31 @@ describe('Delivering an Apace offer by event (APACE_OFFER_DELIVERY=event)', () =
     expect(await timelineOf('dl-event-1')).toContainEqual(expect.objectContaining({ event: 'offer_delivered', note: 'offer event published' }));
 
     await dispatcher.processOrder('dl-event-1');
+    expect(publishedOfferEvents().filter((event) => event.refundId === refundId)).toHaveLength(1);
+  });
+});
+
+describe('Offer delivery within the invocation’s time', () => {
+  it('hands the delivery back, unclaimed, when the event call would not fit in the time left', async () => {
+    const { refundId } = await ap21Refund('dl-time-1');
+    const dispatcher = createDispatcher(
+      world.stack.runtime,
+      { ...process.env, APACE_OFFER_DELIVERY: 'event' },
+      {
+        claimWindowMs: 0,
+        policy: { maxAttempts: 8, baseDelayMs: 20, maxDelayMs: 200, leaseMs: 3_000, syncDelayMs: 100 },
+        callbackUrls: async (orderId, id, offerExpiresAt) =>
+          callbackUrls(world.stack.url, world.stack.secrets.apace as ApaceSecret, orderId, id, Date.parse(offerExpiresAt) + DAY_MS),
+        callBudget: { timeoutMs: { apace: 1_000, events: 5_000 }, marginMs: 500 },
+      },
+    );
+    // Time for the offer's create (1 s + 0.5 s), not for the event's call (5 s + 0.5 s).
+    const steps = await withDeadline(Date.now() + 3_000, () => dispatcher.processOrder('dl-time-1'));
+    expect(steps).toEqual([expect.objectContaining({ refundId, handedBack: true })]);
+    const refund = await world.refund('dl-time-1', refundId);
+    expect(refund).toMatchObject({ state: 'offered', refs: { offerDelivery: 'pending' } });
+    expect(publishedOfferEvents().filter((event) => event.refundId === refundId)).toEqual([]);
+    await dispatcher.processOrder('dl-time-1');
     expect(publishedOfferEvents().filter((event) => event.refundId === refundId)).toHaveLength(1);
   });
 });
