@@ -338,7 +338,8 @@ export const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
       'Authenticated by the URL token and the body signature, validated, stored, and applied idempotently: `pending` marks the refund paid, ' +
       '`processed` also confirms it, in either order; `failed` sends the refund to card reversal. A duplicate or late notification is ' +
       'acknowledged and kept, never applied twice; one that contradicts what refund-relay knows (`pending` after `failed`, anything for a ' +
-      "cancelled offer) is acknowledged and applied only once Apace's own record confirms it.",
+      "cancelled offer) is acknowledged and applied only once Apace's own record confirms it. `order_id` is the offer's: the order number " +
+      "the customer knows (or, for an order without one, refund-relay's order id); any other is `order_mismatch`.",
     security: [APACE_CALLBACK_TOKEN, APACE_WEBHOOK_SIGNATURE],
     path: callbackPathSchema,
     body: bodyIn(MEDIA_TYPES.json, 32 * 1024, {
