@@ -28,6 +28,8 @@ export const CUSTOM_METRICS = {
   inboxRecordsWaiting: 'InboxRecordsWaiting',
   /** A refund paid at Apace's `pending` whose `processed` is overdue, still unconfirmed at a follow-up (lambdas/services/dispatcher.ts). */
   apacePayoutsUnconfirmed: 'ApacePayoutsUnconfirmed',
+  /** An Apace offer the dispatcher could not deliver to the customer; the refund went to card reversal (lambdas/services/dispatcher.ts). */
+  apaceOffersUndelivered: 'ApaceOffersUndelivered',
   /** From the API's access logs (a metric filter): 4xx answers on the allowlisted paths, dimension `stage` only. */
   allowlistedRoute4xx: 'AllowlistedRoute4xx',
 } as const;
@@ -96,6 +98,10 @@ export class Alarms extends Construct {
     this.add('ApacePayoutsUnconfirmed', customMetric(config.stage, CUSTOM_METRICS.apacePayoutsUnconfirmed), 1, {
       description:
         "A refund booked paid at Apace's pending has no processed after APACE_PROCESSED_WITHIN_SECONDS, and Apace's own record does not settle it: the customer may not have the money (npm run ops -- refund <id>).",
+    });
+    this.add('ApaceOffersUndelivered', customMetric(config.stage, CUSTOM_METRICS.apaceOffersUndelivered), 1, {
+      description:
+        'An Apace offer could not reach its customer (Apace refused the e-mail, or e-mail or event delivery failed every attempt): the refund went to card reversal, so the instant channel is not working (dispatcher logs).',
     });
     const allowlisted = Object.keys(config.ipAllowlists);
     if (allowlisted.length > 0) {

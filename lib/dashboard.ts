@@ -70,6 +70,7 @@ export class Dashboard extends Construct {
               customMetric(props.stage, CUSTOM_METRICS.refundsInManualReview),
               customMetric(props.stage, CUSTOM_METRICS.ap21OrdersIsolated),
               customMetric(props.stage, CUSTOM_METRICS.ap21IsolationsOpen),
+              customMetric(props.stage, CUSTOM_METRICS.apaceOffersUndelivered),
             ],
             right: [customMetric(props.stage, CUSTOM_METRICS.pollerLagSeconds)],
           }),

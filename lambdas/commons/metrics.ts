@@ -14,7 +14,9 @@ export type MetricName =
   /** Per sweep: Apace notifications stored and still not applied or checked a minute on. */
   | 'InboxRecordsWaiting'
   /** A refund paid at Apace's `pending` whose `processed` is overdue, found so again at a follow-up. */
-  | 'ApacePayoutsUnconfirmed';
+  | 'ApacePayoutsUnconfirmed'
+  /** An Apace offer that could not reach the customer: the refund went to card reversal instead (docs/design.md §2.6). */
+  | 'ApaceOffersUndelivered';
 
 export function emitMetric(name: MetricName, value: number, unit: 'Count' | 'Seconds' = 'Count', env: NodeJS.ProcessEnv = process.env): void {
   if (!env.AWS_LAMBDA_FUNCTION_NAME) return;

@@ -80,8 +80,8 @@ class NoTimeForCall extends Error {
 }
 
 /**
- * Does the outbound work the outbox says is due for one order (docs/design.md §2.4): create or cancel Apace
- * offers, submit and follow up card reversals. The same code runs as the SQS consumer in AWS and
+ * Does the outbound work the outbox says is due for one order (docs/design.md §2.4): create, deliver
+ * (§2.6) or cancel Apace offers, submit and follow up card reversals. The same code runs as the SQS consumer in AWS and
  * in the local runtime's loop. Every provider call is preceded by a claim — a conditional write
  * that counts the attempt and takes a lease — so two dispatchers never make the same call at once,
  * and a crash mid-call leaves a lease the sweeper takes over when it runs out.
@@ -212,12 +212,12 @@ export class Dispatcher {
     const { apaceRefundId, apaceLink } = refund.refs;
     if (!delivery) return 'nothing to do';
     if (!refund.offerExpiresAt || refund.offerExpiresAt <= this.iso())
-      return this.leaveApace(order, refund, 'the offer expired before it reached the customer');
+      return this.undeliverable(order, refund, 'the offer expired before it reached the customer');
     if (refund.attempts >= this.deps.policy.maxAttempts)
-      return this.leaveApace(order, refund, `the offer could not reach the customer after ${refund.attempts} attempts`);
-    if (!apaceRefundId) return this.leaveApace(order, refund, 'no Apace refund id to deliver the offer by');
-    if (delivery.mode === 'email' && !this.deps.apace) return this.leaveApace(order, refund, 'Apace is not configured to e-mail the offer');
-    if (delivery.mode === 'event' && !apaceLink) return this.leaveApace(order, refund, 'Apace gave no link to send the customer');
+      return this.undeliverable(order, refund, `the offer could not reach the customer after ${refund.attempts} attempts`);
+    if (!apaceRefundId) return this.undeliverable(order, refund, 'no Apace refund id to deliver the offer by');
+    if (delivery.mode === 'email' && !this.deps.apace) return this.undeliverable(order, refund, 'Apace is not configured to e-mail the offer');
+    if (delivery.mode === 'event' && !apaceLink) return this.undeliverable(order, refund, 'Apace gave no link to send the customer');
     // `sending` left by an earlier attempt: its answer was lost or its dispatcher crashed (see §2.6 for why we send again).
     const unknown = refund.refs.offerDelivery === 'sending' ? 'the previous attempt’s outcome is unknown; ' : '';
     const channel = delivery.mode === 'email' ? 'apace' : undefined;
@@ -253,7 +253,7 @@ export class Dispatcher {
       );
       return done.applied ? `offer delivered by ${delivery.mode}` : `delivered, not recorded (${done.why})`;
     }
-    if (!outcome.retryable) return this.leaveApace(order, claim.refund, `the offer cannot reach the customer: ${outcome.reason}`);
+    if (!outcome.retryable) return this.undeliverable(order, claim.refund, `the offer cannot reach the customer: ${outcome.reason}`);
     const delay = backoffDelayMs(Math.max(1, claim.refund.attempts), this.deps.policy, this.random);
     await this.apply(
       order,
@@ -263,6 +263,13 @@ export class Dispatcher {
       `offer delivery failed: ${outcome.reason}`,
     );
     return `delivery retry in ${Math.round(delay / 1000)} s: ${outcome.reason}`;
+  }
+
+  /** The offer cannot reach its customer: counted (alarm `ApaceOffersUndelivered`), and the refund goes to card reversal. */
+  private undeliverable(order: Order, refund: Refund, reason: string): Promise<string> {
+    emitMetric('ApaceOffersUndelivered', 1);
+    logger.error('an Apace offer cannot reach its customer: card reversal instead', { order_id: order.orderId, refund_id: refund.id, reason });
+    return this.leaveApace(order, refund, reason);
   }
 
   private async emailOffer(apaceRefundId: string): Promise<PublishResult> {

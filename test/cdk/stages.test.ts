@@ -479,7 +479,7 @@ describe.each(STAGE_NAMES)('the %s stack', (stage) => {
     const [topicId] = onlyOfType(resources, 'AWS::SNS::Topic');
     template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: config.alarmEmail, TopicArn: { Ref: topicId } });
     const alarms = resourcesOfType(resources, 'AWS::CloudWatch::Alarm').map(([, alarm]) => alarm.Properties!);
-    expect(alarms).toHaveLength(1 + FUNCTIONS.length + 7);
+    expect(alarms).toHaveLength(1 + FUNCTIONS.length + 8);
     for (const alarm of alarms) expect(alarm).toMatchObject({ AlarmActions: [{ Ref: topicId }] });
     const named = (metricName: string) => alarms.filter((alarm) => alarm.MetricName === metricName);
     expect(named('ApproximateNumberOfMessagesVisible')).toHaveLength(1);
@@ -490,6 +490,7 @@ describe.each(STAGE_NAMES)('the %s stack', (stage) => {
       CUSTOM_METRICS.pollerLagSeconds,
       CUSTOM_METRICS.inboxRecordsWaiting,
       CUSTOM_METRICS.apacePayoutsUnconfirmed,
+      CUSTOM_METRICS.apaceOffersUndelivered,
     ]) {
       const [alarm, ...others] = named(metricName);
       expect(others).toEqual([]);

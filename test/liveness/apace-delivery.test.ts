@@ -12,6 +12,7 @@ import { money } from '../../lambdas/domain/money';
 import { openOrder } from '../../lambdas/domain/order';
 import { DAY_MS, demoOrder } from '../support/fixtures';
 import { startApaceLivenessWorld, type ApaceLivenessWorld } from './apace-harness';
+import { capturingMetrics } from './harness';
 
 const TEMPLATES = {
   APACE_ORDER_URL_TEMPLATE: 'https://shop.example.com/account/orders/{orderNumber}',
@@ -21,7 +22,8 @@ const TEMPLATES = {
 
 let world: ApaceLivenessWorld;
 beforeAll(async () => {
-  world = await startApaceLivenessWorld({ ...TEMPLATES, APACE_OFFER_DELIVERY: 'email' });
+  // A short Apace timeout, so that an answer Apace holds back is lost within a test.
+  world = await startApaceLivenessWorld({ ...TEMPLATES, APACE_OFFER_DELIVERY: 'email', APACE_TIMEOUT_MS: '1000' });
 });
 afterAll(() => world.close());
 
@@ -126,10 +128,11 @@ describe('Delivering an Apace offer by e-mail (APACE_OFFER_DELIVERY=email)', () 
     expect(await world.refund('dl-email-2', refundId)).toMatchObject({ state: 'offered', refs: { offerDelivery: 'delivered' } });
   });
 
-  it('sends the refund to card reversal when Apace cannot e-mail the offer (4012), cancelling the offer first', async () => {
+  it('sends the refund to card reversal when Apace cannot e-mail the offer (4012), cancelling the offer first, and raises ApaceOffersUndelivered', async () => {
     const { refundId } = await ap21Refund('dl-email-3', { email: 'cy@example.com' });
     world.apace.failEmails(1, 'no_customer_email');
-    await world.dispatcher.processOrder('dl-email-3');
+    const { metrics } = await capturingMetrics(() => world.dispatcher.processOrder('dl-email-3'));
+    expect(metrics.ApaceOffersUndelivered).toEqual([1]);
     const refund = await world.refund('dl-email-3', refundId);
     expect(refund).toMatchObject({ state: 'paid', channel: 'reversal' });
     expect(world.epg.payouts().get(refundId)).toBe(1);
@@ -165,6 +168,19 @@ describe('Delivering an Apace offer by e-mail (APACE_OFFER_DELIVERY=email)', () 
     expect(await timelineOf('dl-email-5')).toContainEqual(
       expect.objectContaining({ event: 'apace_skipped', note: 'the customer’s e-mail is unknown, so Apace cannot e-mail them the offer' }),
     );
+  });
+
+  it('asks again after a lost answer, knowingly: Apace may have e-mailed already, and a second e-mail beats an offer never seen', async () => {
+    const { refundId } = await ap21Refund('dl-email-7', { email: 'gus@example.com' });
+    world.apace.failEmails(1, 'answer_lost', 1_500);
+    await world.dispatcher.processOrder('dl-email-7');
+    const after = await world.refund('dl-email-7', refundId);
+    expect(after.refs.offerDelivery).toBe('pending');
+    for (let round = 0; round < 10 && (await world.refund('dl-email-7', refundId)).refs.offerDelivery !== 'delivered'; round++)
+      await world.runSweeper({ rounds: 1 });
+    // Both requests were e-mails at Apace: the documented cost of not knowing (docs/design.md §2.6).
+    expect(emailsFor(after.refs.apaceRefundId).map((request) => request.status)).toEqual([200, 200]);
+    expect(await world.refund('dl-email-7', refundId)).toMatchObject({ refs: { offerDelivery: 'delivered' } });
   });
 
   it('sends again after an attempt whose outcome it never learnt (a crash after the claim), and notes it', async () => {

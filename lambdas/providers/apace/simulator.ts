@@ -87,8 +87,12 @@ export interface EmailRequest {
   readonly sentTo?: string;
 }
 
-/** How the next Send Refund Offer Email requests fail: Apace down (503), or Apace's 4012 (no customer e-mail on the offer). */
-export type EmailFailure = 'unavailable' | 'no_customer_email';
+/**
+ * How the next Send Refund Offer Email requests fail: Apace down (503), Apace's 4012 (no customer
+ * e-mail on the offer), or `answer_lost`: Apace sends the e-mail and answers only after `lostAnswerMs`,
+ * later than any client waits.
+ */
+export type EmailFailure = 'unavailable' | 'no_customer_email' | 'answer_lost';
 
 export interface ApaceSimulator extends Simulator {
   customerAccepts(apaceRefundId: string, cardLastFour: string): Promise<CustomerOutcome>;
@@ -106,7 +110,7 @@ export interface ApaceSimulator extends Simulator {
   /** Every Send Refund Offer Email request, in order: Apace e-mails the customer on each one it answers 200. */
   emailRequests(): readonly EmailRequest[];
   /** The next `count` e-mail requests fail as `failure` (a test's knob; Infinity for every one). */
-  failEmails(count: number, failure?: EmailFailure): void;
+  failEmails(count: number, failure?: EmailFailure, lostAnswerMs?: number): void;
   /** Clears pending webhook and payout timers and aborts calls in flight. */
   close(): void;
 }
@@ -319,7 +323,7 @@ export function createApaceSimulator(options: ApaceSimulatorOptions): ApaceSimul
   const verifications: VerificationCall[] = [];
   const deliveries: WebhookDelivery[] = [];
   const emails: EmailRequest[] = [];
-  let emailFailures = { count: 0, failure: 'unavailable' as EmailFailure };
+  let emailFailures = { count: 0, failure: 'unavailable' as EmailFailure, lostAnswerMs: 0 };
   const timers = new Set<NodeJS.Timeout>();
   const inFlight = new Set<AbortController>();
   let closed = false;
@@ -569,15 +573,16 @@ export function createApaceSimulator(options: ApaceSimulatorOptions): ApaceSimul
     return json(200, { success: true, refunds, nextCursor: totalPages > cursor ? cursor + 1 : null, totalCount: matching.length, totalPages });
   }
 
-  function sendEmail(id: string, offer: SimOffer | undefined): SimResponse {
-    const answer = emailAnswer(offer);
+  async function sendEmail(id: string, offer: SimOffer | undefined): Promise<SimResponse> {
+    const injected = emailFailures.count > 0 ? emailFailures.failure : undefined;
+    if (injected) emailFailures = { ...emailFailures, count: emailFailures.count - 1 };
+    const answer = emailAnswer(offer, injected);
     emails.push({ apaceRefundId: id, status: answer.status, ...(answer.status === 200 && offer && { sentTo: offer.customerEmail }) });
+    if (injected === 'answer_lost') await new Promise((resolve) => setTimeout(resolve, emailFailures.lostAnswerMs).unref());
     return answer;
   }
 
-  function emailAnswer(offer: SimOffer | undefined): SimResponse {
-    const injected = emailFailures.count > 0 ? emailFailures.failure : undefined;
-    if (injected) emailFailures = { ...emailFailures, count: emailFailures.count - 1 };
+  function emailAnswer(offer: SimOffer | undefined, injected: EmailFailure | undefined): SimResponse {
     if (injected === 'unavailable') return json(503, { success: false, message: 'Service unavailable' });
     if (!offer) return validationError(['Invalid refund id']);
     if (!offer.customerEmail || injected === 'no_customer_email') {
@@ -724,8 +729,8 @@ export function createApaceSimulator(options: ApaceSimulatorOptions): ApaceSimul
     verificationCalls: () => verifications,
     webhookDeliveries: () => deliveries,
     emailRequests: () => emails,
-    failEmails: (count, failure = 'unavailable') => {
-      emailFailures = { count, failure };
+    failEmails: (count, failure = 'unavailable', lostAnswerMs = 2_000) => {
+      emailFailures = { count, failure, lostAnswerMs };
     },
     close: () => {
       closed = true;
