@@ -36,9 +36,15 @@ export async function startDynalite(options: { path?: string; port?: number } = 
     endpoint: `http://127.0.0.1:${port}`,
     close: () =>
       new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        // Kept-alive sockets would hold the close for up to keepAliveTimeout.
-        server.closeAllConnections();
+        // Requests in flight finish first (dynalite closes its database once the server closes);
+        // sockets kept alive are closed as they go idle, the stragglers after a grace period.
+        const sweep = setInterval(() => server.closeIdleConnections(), 20);
+        const grace = setTimeout(() => server.closeAllConnections(), 2_000);
+        server.close(() => {
+          clearInterval(sweep);
+          clearTimeout(grace);
+          resolve();
+        });
       }),
   };
 }

@@ -14,6 +14,7 @@ import { ledgerOrderId } from './ap21-ledger';
 import { Ap21Isolations } from './ap21-isolations';
 import type { Ap21PushInbox } from './ap21-push';
 import { backoffDelayMs } from './retry-policy';
+import { isReturnInFeed, originalsNamedBy, RETURNS_READ_MODES, returnSignsOf, type ReturnSignDetector, type ReturnsReadMode } from './ap21-returns-read';
 import type { IngestOutcome, ReturnIntake } from './return-intake';
 
 /** The part of the Ap21 client the poller reads with. */
@@ -45,6 +46,11 @@ export interface Ap21PollerSettings {
    * handful per run are set aside while the alarm calls someone, not the whole window at once.
    */
   readonly maxRefusalsInARow: number;
+  /**
+   * Which changed orders have their returns read (`ReturnsReadMode`): `on_sign`, only those the feed
+   * shows a sign of a return for; `always`, every one (one more Ap21 call per changed order).
+   */
+  readonly returnsRead: ReturnsReadMode;
 }
 
 const whole = (fallback: number, min: number, max: number) => z._default(z.coerce.number().check(z.int(), z.gte(min), z.lte(max)), fallback);
@@ -62,6 +68,7 @@ const schema = z.object({
   AP21_POLL_RETRY_BASE_MS: whole(500, 0, 60_000),
   AP21_POLL_RETRY_MAX_MS: whole(5_000, 0, 120_000),
   AP21_POLL_MAX_REFUSALS_IN_A_ROW: whole(5, 1, 1000),
+  AP21_POLL_RETURNS_READ: z._default(z.enum(RETURNS_READ_MODES), 'on_sign'),
 });
 
 export function loadAp21PollerSettings(env: NodeJS.ProcessEnv = process.env): Ap21PollerSettings {
@@ -84,6 +91,7 @@ export function loadAp21PollerSettings(env: NodeJS.ProcessEnv = process.env): Ap
     retryBaseMs: config.AP21_POLL_RETRY_BASE_MS,
     retryMaxMs: config.AP21_POLL_RETRY_MAX_MS,
     maxRefusalsInARow: config.AP21_POLL_MAX_REFUSALS_IN_A_ROW,
+    returnsRead: config.AP21_POLL_RETURNS_READ,
   };
 }
 
@@ -133,6 +141,14 @@ export interface Ap21PollerDeps {
   /** Drives the retry jitter. */
   readonly random?: () => number;
   readonly unprocessable?: UnprocessablePolicy;
+  /**
+   * How `on_sign` finds the signs of a return in an order of the feed (default `returnSignsOf`, and
+   * returns in the feed name their original). Replaced only by the test that shows, as its control,
+   * what a poller that sees no signs would miss.
+   */
+  readonly returnSigns?: ReturnSignDetector;
+  /** Whether a return in the feed counts as a sign for its original order (default true); false only in that control. */
+  readonly followReturnsInFeed?: boolean;
 }
 
 /** Why a run stopped early; the cursor is saved so the next run resumes there. */
@@ -157,6 +173,20 @@ interface Work {
   readonly started: number;
   readonly tally: Tally;
   readonly isolations: Ap21Isolations;
+  /** Orders whose returns were read in this run: a return in the feed naming one needs no second read. */
+  readonly returnsRead: Set<string>;
+  /** Orders ingested in this run. */
+  readonly ingested: Set<string>;
+  /** Readable orders met in this run, by lower-case order number: where a return in the feed finds its original. */
+  readonly byNumber: Map<string, Ap21Order>;
+  /** Lower-case order numbers the returns in the current page name as their original. */
+  named: ReadonlySet<string>;
+  /** Lower-case order numbers of the current page's readable orders. */
+  pageNumbers: ReadonlySet<string>;
+}
+
+function newWork(started: number, tally: Tally, isolations: Ap21Isolations): Work {
+  return { started, tally, isolations, returnsRead: new Set(), ingested: new Set(), byNumber: new Map(), named: new Set(), pageNumbers: new Set() };
 }
 
 /** The result of an operator's `retry-ap21`: what ingesting the order did, and what still waits. */
@@ -197,11 +227,15 @@ export class Ap21Poller {
   private readonly now: () => number;
   private readonly random: () => number;
   private readonly halts: boolean;
+  private readonly returnSigns: ReturnSignDetector;
+  private readonly followsReturns: boolean;
 
   constructor(private readonly deps: Ap21PollerDeps) {
     this.now = deps.now ?? Date.now;
     this.random = deps.random ?? Math.random;
     this.halts = deps.unprocessable === 'halt';
+    this.returnSigns = deps.returnSigns ?? returnSignsOf;
+    this.followsReturns = deps.followReturnsInFeed ?? true;
   }
 
   /** One bounded run. PollerLagSeconds is emitted whatever happens, a failed run included. */
@@ -214,7 +248,7 @@ export class Ap21Poller {
       const at = watermark?.at ?? iso(started - settings.initialLookbackMs);
       lagFrom = at;
       const cursor: WatermarkCursor = watermark?.cursor ?? { since: iso(Date.parse(at) - settings.overlapMs), startedAt: iso(started), startRow: 1, seen: [] };
-      const work: Work = { started, tally: new Tally(cursor), isolations: await Ap21Isolations.load(store, this.now) };
+      const work = newWork(started, new Tally(cursor), await Ap21Isolations.load(store, this.now));
 
       let stop: PollStop = 'caught_up';
       try {
@@ -260,11 +294,7 @@ export class Ap21Poller {
    */
   async retryOrder(personId: string, ap21OrderId: string): Promise<Ap21RetryResult> {
     const { store, client } = this.deps;
-    const work: Work = {
-      started: this.now(),
-      tally: new Tally({ since: '', startedAt: '', startRow: 1, seen: [] }),
-      isolations: await Ap21Isolations.load(store, this.now),
-    };
+    const work = newWork(this.now(), new Tally({ since: '', startedAt: '', startRow: 1, seen: [] }), await Ap21Isolations.load(store, this.now));
     const stillIsolated = async () => (await store.listIsolations('ap21')).filter((isolation) => isolation.attributes.ap21OrderId === ap21OrderId);
     let order: Ap21Order;
     try {
@@ -275,7 +305,8 @@ export class Ap21Poller {
       return { order: { unread: error.message }, outcomes: {}, released: 0, stillIsolated: await stillIsolated() };
     }
     try {
-      await this.ingestOrder({ kind: 'read', value: order, fingerprint: `retry:${ap21OrderId}` }, work);
+      // An operator asked for this order: its returns are read whatever the feed shows.
+      await this.ingestOrder({ kind: 'read', value: order, fingerprint: `retry:${ap21OrderId}` }, work, true);
     } catch (error) {
       if (error instanceof RunInterrupted) throw new Ap21UnavailableError('Ap21 is unavailable; try again later', { ambiguous: false });
       throw error;
@@ -299,6 +330,9 @@ export class Ap21Poller {
       if ((tally.orders > 0 || tally.sweeps > 0) && overBudget(true)) throw new RunInterrupted('bounded');
       const page = await this.readPage(cursor.since, startRow, work);
       tally.pages++;
+      const readable = page.rows.flatMap((row) => (row.kind === 'read' ? [row.value] : []));
+      work.named = this.followsReturns ? originalsNamedBy(readable) : new Set();
+      work.pageNumbers = new Set(readable.map((order) => order.orderNumber.toLowerCase()));
       for (const [index, row] of page.rows.entries()) {
         if (tally.orders > 0 && overBudget(false)) throw new RunInterrupted('bounded');
         const key = rowKey(row);
@@ -352,8 +386,8 @@ export class Ap21Poller {
     return { rows, startRow, pageRows: settings.pageRows, ...(totalRows !== undefined && { totalRows }), hasMore };
   }
 
-  private async ingestOrder(row: Ap21Read<Ap21Order>, work: Work): Promise<void> {
-    const { tally, isolations } = work;
+  private async ingestOrder(row: Ap21Read<Ap21Order>, work: Work, readReturns = false): Promise<void> {
+    const { isolations } = work;
     if (row.kind === 'unreadable') {
       const { id, personId, orderNumber, reason, raw } = row.unreadable;
       await this.setAside(work, {
@@ -370,12 +404,79 @@ export class Ap21Poller {
       return;
     }
     const order = row.value;
-    const attributes = { ap21OrderId: order.orderId, personId: order.personId, orderNumber: order.orderNumber };
+    work.ingested.add(order.orderId);
+    work.byNumber.set(order.orderNumber.toLowerCase(), order);
     await isolations.release(`order:${order.orderId}`);
     if (isRefundidNegativeOrder(order)) {
       await this.bookRefundidOrder(order, row.fingerprint, work);
       return;
     }
+    if (readReturns || this.deps.settings.returnsRead === 'always') {
+      await this.readReturns(order, work);
+      return;
+    }
+    if (this.followsReturns && isReturnInFeed(order)) {
+      await this.followReturn(order, row.fingerprint, work);
+      return;
+    }
+    const signs = [...this.returnSigns(order)];
+    if (work.named.has(order.orderNumber.toLowerCase())) signs.push('a return in the changed-orders list names it');
+    if (signs.length === 0 || work.returnsRead.has(order.orderId)) {
+      await this.openLedger(order);
+      return;
+    }
+    logger.debug('Ap21 order shows a sign of a return; reading its returns', { ap21_order: order.orderNumber, signs });
+    await this.readReturns(order, work);
+  }
+
+  /**
+   * A return in the changed-orders list (negative quantities, not Refundid's): the returns of the
+   * order its `OrigOrderNum` names are read, the way every return is ingested, so the refund is
+   * `ap21-<return id>` whichever way it was found. The original is found in this page (then read
+   * at its own turn), among the orders this run met, or else by `GET /OrderNumbers/{n}`. One whose
+   * original cannot be identified, or is another person's, is set aside for an operator.
+   */
+  private async followReturn(ret: Ap21Order, fingerprint: string, work: Work): Promise<void> {
+    const subject = `return-in-feed:${ret.orderId}`;
+    const attributes = { ap21OrderId: ret.orderId, personId: ret.personId, orderNumber: ret.orderNumber };
+    const holdFor = (reason: string) =>
+      this.setAside(work, {
+        subject,
+        fingerprint,
+        reason: `Ap21 return ${ret.orderNumber} in the changed-orders list: ${reason}`,
+        raw: JSON.stringify(ret),
+        attributes,
+      });
+    const number = ret.origOrderNumber?.trim();
+    if (!number) return holdFor('names no original order (no OrigOrderNum), so the order whose returns to read is unknown');
+    const key = number.toLowerCase();
+    let original = work.byNumber.get(key);
+    const upcoming = work.pageNumbers.has(key) && (!original || !work.ingested.has(original.orderId));
+    if (upcoming || (original && work.returnsRead.has(original.orderId))) {
+      await work.isolations.release(subject);
+      return;
+    }
+    if (!original) {
+      try {
+        original = await this.ap21(() => this.deps.client.getOrderByNumber(number), work);
+      } catch (error) {
+        if (!(error instanceof Ap21Error) || error.retryable) throw error;
+        return holdFor(`its original order ${number} cannot be read from Ap21: ${error.message}`);
+      }
+      if (!original) return holdFor(`Ap21 has no original order ${number}`);
+    }
+    if (original.personId !== ret.personId) {
+      return holdFor(`its original order ${original.orderNumber} is person ${original.personId}'s, the return person ${ret.personId}'s`);
+    }
+    await this.readReturns(original, work);
+    await work.isolations.release(subject);
+  }
+
+  /** Reads an order's returns and ingests each; opens its ledger when it has none. */
+  private async readReturns(order: Ap21Order, work: Work): Promise<void> {
+    const { tally, isolations } = work;
+    const attributes = { ap21OrderId: order.orderId, personId: order.personId, orderNumber: order.orderNumber };
+    work.returnsRead.add(order.orderId);
     let returns: Ap21Read<Ap21Return>[];
     try {
       returns = await this.ap21(() => this.deps.client.listReturns(order.personId, order.orderId), work);

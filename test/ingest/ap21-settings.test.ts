@@ -62,7 +62,10 @@ describe('Ap21 poller settings', () => {
       retryBaseMs: 500,
       retryMaxMs: 5_000,
       maxRefusalsInARow: 5,
+      returnsRead: 'on_sign',
     });
+    expect(loadAp21PollerSettings({ AP21_POLL_RETURNS_READ: 'always' }).returnsRead).toBe('always');
+    expect(() => loadAp21PollerSettings({ AP21_POLL_RETURNS_READ: 'never' })).toThrow(ConfigurationError);
     expect(() => loadAp21PollerSettings({ AP21_POLL_PAGE_ROWS: '5', AP21_POLL_PAGE_OVERLAP: '5' })).toThrow(ConfigurationError);
     expect(() => loadAp21PollerSettings({ AP21_POLL_MAX_SECONDS: '0' })).toThrow(ConfigurationError);
   });

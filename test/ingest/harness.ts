@@ -37,6 +37,7 @@ export const POLL_SETTINGS: Ap21PollerSettings = {
   retryBaseMs: 5,
   retryMaxMs: 50,
   maxRefusalsInARow: 5,
+  returnsRead: 'always',
 };
 
 /**

@@ -77,6 +77,12 @@ export interface Ap21Order {
   readonly payments: readonly Ap21Payment[];
   /** Payments of an order are version 1 elements, always present when they exist. */
   readonly paymentsVisible: true;
+  /**
+   * Elements of the order or its lines about returns or refunds that hold a value (e.g. a returned
+   * quantity, `ReturnAuthorisationNumber`), as `Element` or `OrderDetail/Element`: signs that the
+   * order has returns (lambdas/services/ap21-returns-read.ts). Absent when there are none.
+   */
+  readonly returnMarks?: readonly string[];
 }
 
 export interface Ap21OrderPage {
@@ -283,6 +289,26 @@ function readPayments(payments: readonly z.infer<typeof paymentSchema>[], curren
 const DOCUMENT_NAMES = ['Id', 'OrderNumber', 'PersonId'];
 const RETURN_NAMES = [...DOCUMENT_NAMES, 'OrigOrderNum'];
 
+/** Element names about returns or refunds; `NonReturnable` is a product fact, not a return. */
+const RETURN_MARK = /return|refund/i;
+const NOT_A_MARK = /^nonreturnable$/i;
+/** A value that says nothing happened: empty, zero, false. */
+const EMPTY_MARK = /^(?:|0+(?:\.0+)?|false|no|none)$/i;
+
+/** The `returnMarks` of an order: its own and its lines' elements about returns that hold a value. */
+function returnMarksOf(element: XmlElement, lineElements: readonly XmlElement[]): string[] {
+  const marks = new Set<string>();
+  const scan = (parent: XmlElement, prefix: string) => {
+    for (const child of parent.children) {
+      if (!RETURN_MARK.test(child.name) || NOT_A_MARK.test(child.name)) continue;
+      if (child.children.length > 0 || !EMPTY_MARK.test(child.text.trim())) marks.add(`${prefix}${child.name}`);
+    }
+  };
+  scan(element, '');
+  for (const line of lineElements) scan(line, 'OrderDetail/');
+  return [...marks];
+}
+
 /** An `<Order>` element (single-order GET or an entry of the `<Orders>` collection). */
 export function readOrder(element: XmlElement, context: ReadContext): Ap21Order {
   const raw = parseWith(orderSchema, rawDocument(element, DOCUMENT_NAMES), 'order');
@@ -294,6 +320,7 @@ export function readOrder(element: XmlElement, context: ReadContext): Ap21Order 
     const orderedAt = informationalTime(element, context.timeZone);
     const partnerOrderId = description(element, 'PartnerOrderId', 64);
     const origOrderNumber = description(element, 'OrigOrderNum', 64);
+    const returnMarks = returnMarksOf(element, lineElements);
     return {
       orderId: raw.Id,
       orderNumber: raw.OrderNumber,
@@ -320,6 +347,7 @@ export function readOrder(element: XmlElement, context: ReadContext): Ap21Order 
       }),
       payments: readPayments(raw.payments, currency),
       paymentsVisible: true,
+      ...(returnMarks.length > 0 && { returnMarks }),
     };
   });
 }
