@@ -7,6 +7,7 @@ import { generateLocalSecrets } from '../local/secrets-file';
 import { startProviderSimulators } from '../local/simulators';
 import { benchBundles } from './bundles';
 import { benchPipeline } from './pipeline';
+import { benchPoller } from './poller';
 import { report } from './report';
 import { startCountedDynalite, startFakeSecretsManager } from './support';
 import { benchVerification } from './verification';
@@ -41,7 +42,9 @@ async function main(): Promise<void> {
     const bundles = await benchBundles({ ...process.env, DISPATCH_QUEUE_URL: 'https://sqs.ap-southeast-2.amazonaws.com/000000000000/dispatch' });
     process.stderr.write('pipeline…\n');
     const pipeline = await benchPipeline(rt, sims, dynamo, process.env);
-    const { text, json } = report({ verification, bundles, pipeline, cores: availableParallelism(), seconds: (performance.now() - started) / 1000 });
+    process.stderr.write('poller…\n');
+    const poller = await benchPoller(rt);
+    const { text, json } = report({ verification, bundles, pipeline, poller, cores: availableParallelism(), seconds: (performance.now() - started) / 1000 });
     process.stdout.write(`${text}\n${JSON.stringify(json)}\n`);
   } finally {
     await sims.close();
