@@ -82,6 +82,8 @@ export interface SimOrder {
   readonly origOrderNumber?: string;
   updatedAt: number;
   corruption?: Ap21Corruption;
+  /** A line `Status` other than `Processing`, by line id (`Ap21Simulator.setLineStatus`). */
+  lineStatuses?: Readonly<Record<string, string>>;
 }
 
 export interface SimReturnLine extends SimLine {
@@ -238,7 +240,7 @@ function orderLineXml(line: SimLine, sequence: number, order: SimOrder, context:
     SenderName: '',
     ReceiverName: '',
     WarehouseId: WAREHOUSE_ID,
-    Status: 'Processing',
+    Status: order.lineStatuses?.[line.lineId] ?? 'Processing',
     NonReturnable: line.nonReturnable ? 'true' : 'false',
     ...(corruption === 'unknown_elements' && { FutureLineElement: { Nested: 'not in any guide' } }),
   };
