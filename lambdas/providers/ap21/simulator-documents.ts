@@ -32,6 +32,8 @@ export interface SimLineSeed {
   readonly colourName?: string;
   readonly sizeCode?: string;
   readonly nonReturnable?: boolean;
+  /** The line's `Status` (default Processing). */
+  readonly status?: 'Processing' | 'Shipped' | 'Cancelled' | 'Returned';
 }
 
 export interface SimLine extends SimLineSeed {
@@ -238,7 +240,7 @@ function orderLineXml(line: SimLine, sequence: number, order: SimOrder, context:
     SenderName: '',
     ReceiverName: '',
     WarehouseId: WAREHOUSE_ID,
-    Status: 'Processing',
+    Status: line.status ?? 'Processing',
     NonReturnable: line.nonReturnable ? 'true' : 'false',
     ...(corruption === 'unknown_elements' && { FutureLineElement: { Nested: 'not in any guide' } }),
   };
