@@ -128,6 +128,11 @@ export class ReturnIntake {
     throw new StoreContentionError(`order ${orderId} kept changing while return ${ret.returnId} was ingested`);
   }
 
+  /** The rules ledgers are opened by (returnability, tenders), for answers that must follow them. */
+  get ledgerSettings(): Ap21LedgerSettings {
+    return this.deps.ledger;
+  }
+
   /**
    * The order's ledger, opened from Ap21's order the first time the order is seen (the poller
    * opens every order it reads, so Refundid's order fetch finds it before any return exists).
