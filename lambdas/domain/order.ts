@@ -28,6 +28,8 @@ export interface LineLedger {
   readonly valueMinor: number;
   readonly sku?: string;
   readonly title?: string;
+  /** Why its units cannot be returned (a cancelled or non-returnable line, docs/design.md §2.7), as known when the order was opened. */
+  readonly nonReturnable?: string;
 }
 
 export type PaymentProvider = 'addon_payments' | 'paypro' | 'optty' | 'refundid' | 'other';
@@ -43,6 +45,8 @@ export interface PaymentLedger {
   /** Known only when a trusted source supplies it; Apace needs it, nothing invents it. */
   readonly cardLastFour?: string;
   readonly reference?: string;
+  /** The tender as the source names it (Ap21 `Origin`, else `CardType`): what the tender rule reads (docs/design.md §2.7). */
+  readonly tender?: string;
 }
 
 export interface Order {
@@ -69,6 +73,7 @@ export interface NewLine {
   readonly valueMinor: number;
   readonly sku?: string;
   readonly title?: string;
+  readonly nonReturnable?: string;
 }
 
 export interface NewPayment extends Omit<PaymentLedger, 'reservedMinor' | 'refundedMinor' | 'availableMinor'> {
@@ -113,6 +118,7 @@ export function openOrder(input: NewOrder, now: string): Order {
       valueMinor: line.valueMinor,
       ...(line.sku !== undefined && { sku: line.sku }),
       ...(line.title !== undefined && { title: line.title }),
+      ...(line.nonReturnable !== undefined && { nonReturnable: line.nonReturnable }),
     };
   }
   const payments: Record<string, PaymentLedger> = {};
@@ -150,6 +156,11 @@ export interface NewRefund extends RefundClaim {
   readonly alreadyPaid?: boolean;
   /** External identifiers known at creation (e.g. the Ap21 return id). */
   readonly refs?: Readonly<Record<string, string>>;
+  /**
+   * Why no money may move without an operator (a unit that is not returnable, a tender
+   * refund-relay cannot reverse, docs/design.md §2.7): the refund starts in manual review with it.
+   */
+  readonly held?: string;
 }
 
 const INITIAL_STATE: Record<Channel, RefundState> = {
@@ -175,6 +186,9 @@ export function validateRefundShape(spec: NewRefund): void {
     throw new InvalidRefundError('offerExpiresAt must be a UTC ISO time as toISOString() writes it');
   const settledElsewhere = spec.route === 'refundid' || (spec.route === 'reversal' && spec.source.kind === 'ap21_refunded');
   if (spec.alreadyPaid && !settledElsewhere) throw new InvalidRefundError('only Refundid refunds and refunds Ap21 made itself arrive already paid');
+  if (spec.held !== undefined && (spec.alreadyPaid || spec.route === 'apace' || spec.held.trim() === '')) {
+    throw new InvalidRefundError('a refund held for an operator is a card-reversal refund not yet paid, with a reason');
+  }
   // These sources are evidence of a payment: dispatching them would pay the customer twice.
   const evidenceOfPayment = spec.source.kind === 'ap21_refundid' || spec.source.kind === 'ap21_refunded';
   if (evidenceOfPayment && !spec.alreadyPaid) throw new InvalidRefundError(`a ${spec.source.kind} refund records a payment already made`);
@@ -195,7 +209,7 @@ export function validateNewRefund(order: Pick<Order, 'currency' | 'lines' | 'pay
 }
 
 export function newRefundRecord(orderId: string, spec: NewRefund, now: string): Refund {
-  const state = spec.alreadyPaid ? 'paid' : INITIAL_STATE[spec.route];
+  const state = spec.alreadyPaid ? 'paid' : spec.held !== undefined ? 'manual_review' : INITIAL_STATE[spec.route];
   return {
     id: spec.refundId,
     orderId,
@@ -211,6 +225,7 @@ export function newRefundRecord(orderId: string, spec: NewRefund, now: string): 
     attempts: 0,
     refs: { ...spec.refs },
     ...(spec.alreadyPaid && { paidAt: now }),
+    ...(spec.held !== undefined && { reason: spec.held }),
     ...(WORK_STATES.has(state) && { nextAttemptAt: now }),
   };
 }

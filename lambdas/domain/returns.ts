@@ -17,17 +17,23 @@ export function compareIds(a: string, b: string): number {
 
 /**
  * Takes `units` per SKU off the order lines carrying that SKU. A SKU on several lines is taken
- * from the lowest line id first, each line giving what it still has available (neither refunded
- * nor in flight), so the same ledger always gives the same answer.
+ * from returnable lines before lines that are not (`notReturnable`, or marked so on the ledger,
+ * docs/design.md §2.7), then from the lowest line id first, each line giving what it still has
+ * available (neither refunded nor in flight), so the same ledger always gives the same answer.
  */
-export function allocateReturnedUnits(order: Pick<Order, 'lines'>, unitsBySku: Readonly<Record<string, number>>): Record<string, number> {
+export function allocateReturnedUnits(
+  order: Pick<Order, 'lines'>,
+  unitsBySku: Readonly<Record<string, number>>,
+  notReturnable: ReadonlySet<string> = new Set(),
+): Record<string, number> {
+  const blocked = (lineId: string, line: Order['lines'][string]) => (notReturnable.has(lineId) || line.nonReturnable !== undefined ? 1 : 0);
   const claim: Record<string, number> = {};
   for (const sku of Object.keys(unitsBySku).sort(compareIds)) {
     const wanted = own(unitsBySku, sku)!;
     if (!Number.isSafeInteger(wanted) || wanted < 1) throw new InvalidRefundError(`SKU ${sku}: returned units must be a positive whole number`);
     const lines = Object.entries(order.lines)
       .filter(([, line]) => line.sku === sku)
-      .sort(([a], [b]) => compareIds(a, b));
+      .sort(([a, lineA], [b, lineB]) => blocked(a, lineA) - blocked(b, lineB) || compareIds(a, b));
     if (lines.length === 0) throw new InvalidRefundError(`order has no line with SKU ${sku}`);
     let remaining = wanted;
     for (const [lineId, line] of lines) {

@@ -3,7 +3,9 @@ import { ConfigurationError } from '../commons/config';
 import { describeIssues } from '../commons/validation';
 import { ap21Origin, orderNumberKey } from '../domain/ap21-origin';
 import type { NewOrder, NewPayment, PaymentProvider } from '../domain/order';
-import type { Ap21Order, Ap21Payment } from '../providers/ap21/schemas';
+import { DEFAULT_NON_RETURNABLE_STATUSES, notReturnableReason } from '../domain/returnability';
+import { DEFAULT_OPERATOR_TENDERS, tenderName, type TenderRules } from '../domain/tenders';
+import type { Ap21Order, Ap21OrderLine, Ap21Payment } from '../providers/ap21/schemas';
 
 /**
  * How an Ap21 order becomes our order ledger, and the ids that tie our records to Ap21's. Ap21
@@ -32,6 +34,10 @@ export interface Ap21LedgerSettings {
   readonly paymentProviders: readonly PaymentProviderRule[];
   /** Where a card's last four digits may be read; absent: nowhere (Ap21 documents no such field). */
   readonly cardLastFour?: { readonly field: 'Reference' | 'AccountId'; readonly pattern: RegExp };
+  /** Line statuses whose units are not returnable (docs/design.md §2.7). */
+  readonly nonReturnableStatuses: readonly string[];
+  /** Which payment a return's money goes back to, and which tenders only an operator refunds (docs/design.md §2.7). */
+  readonly tenders: TenderRules;
 }
 
 const PROVIDERS = ['addon_payments', 'paypro', 'optty', 'refundid', 'other'] as const;
@@ -75,14 +81,42 @@ const schema = z.object({
   AP21_CARD_LAST_FOUR_FIELD: z._default(z.enum(['none', 'Reference', 'AccountId']), 'none'),
   /** What that field must look like; its one capture group must be the four digits. */
   AP21_CARD_LAST_FOUR_PATTERN: z._default(z.string().check(z.minLength(1), z.maxLength(200)), DEFAULT_CARD_LAST_FOUR_PATTERN),
+  /** Ap21 line statuses whose units cannot be returned, comma-separated (docs/design.md §2.7). */
+  AP21_NON_RETURNABLE_STATUSES: z._default(z.string().check(z.maxLength(500)), DEFAULT_NON_RETURNABLE_STATUSES.join(',')),
+  /**
+   * Split tenders: the tenders (payment `Origin`, else `CardType`) refunded first, comma-separated;
+   * unlisted ones after them, in Ap21's payment order. Empty: Ap21's payment order alone.
+   */
+  AP21_TENDER_ORDER: z._default(z.string().check(z.maxLength(500)), ''),
+  /** Tenders only an operator refunds, whatever AP21_PAYMENT_PROVIDERS says (docs/design.md §2.7). */
+  AP21_OPERATOR_TENDERS: z._default(z.string().check(z.maxLength(500)), DEFAULT_OPERATOR_TENDERS.join(',')),
 });
+
+const NAME_LIST = /^[A-Za-z0-9 _-]{1,50}$/;
+
+function nameList(variable: string, text: string): string[] {
+  const names = text
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter(Boolean);
+  const bad = names.find((name) => !NAME_LIST.test(name));
+  if (bad !== undefined) throw new ConfigurationError(`${variable} entry "${bad}" is not a name (letters, digits, space, _ or -)`);
+  return names;
+}
 
 export function loadAp21LedgerSettings(env: NodeJS.ProcessEnv = process.env): Ap21LedgerSettings {
   const result = schema.safeParse(env);
   if (!result.success) throw new ConfigurationError(`bad Ap21 ledger environment: ${describeIssues(result.error.issues)}`);
   const { AP21_PAYMENT_PROVIDERS, AP21_CARD_LAST_FOUR_FIELD, AP21_CARD_LAST_FOUR_PATTERN } = result.data;
-  const paymentProviders = parsePaymentProviderRules(AP21_PAYMENT_PROVIDERS);
-  if (AP21_CARD_LAST_FOUR_FIELD === 'none') return { paymentProviders };
+  const base = {
+    paymentProviders: parsePaymentProviderRules(AP21_PAYMENT_PROVIDERS),
+    nonReturnableStatuses: nameList('AP21_NON_RETURNABLE_STATUSES', result.data.AP21_NON_RETURNABLE_STATUSES),
+    tenders: {
+      order: nameList('AP21_TENDER_ORDER', result.data.AP21_TENDER_ORDER),
+      operatorTenders: nameList('AP21_OPERATOR_TENDERS', result.data.AP21_OPERATOR_TENDERS),
+    },
+  };
+  if (AP21_CARD_LAST_FOUR_FIELD === 'none') return base;
   let pattern: RegExp;
   try {
     pattern = new RegExp(AP21_CARD_LAST_FOUR_PATTERN);
@@ -90,7 +124,7 @@ export function loadAp21LedgerSettings(env: NodeJS.ProcessEnv = process.env): Ap
     throw new ConfigurationError('AP21_CARD_LAST_FOUR_PATTERN is not a regular expression');
   }
   if (new RegExp(`${pattern.source}|`).exec('')!.length !== 2) throw new ConfigurationError('AP21_CARD_LAST_FOUR_PATTERN must have exactly one capture group');
-  return { paymentProviders, cardLastFour: { field: AP21_CARD_LAST_FOUR_FIELD, pattern } };
+  return { ...base, cardLastFour: { field: AP21_CARD_LAST_FOUR_FIELD, pattern } };
 }
 
 const fieldOf = (payment: Ap21Payment, field: PaymentField): string | undefined =>
@@ -109,15 +143,23 @@ export function cardLastFourOf(payment: Ap21Payment, source: Ap21LedgerSettings[
   return digits !== undefined && /^\d{4}$/.test(digits) ? digits : undefined;
 }
 
+/** Why a line's units cannot be returned, as Ap21 shows it now (its `Status` and `NonReturnable`). */
+export function lineReturnFacts(line: Ap21OrderLine, settings: Pick<Ap21LedgerSettings, 'nonReturnableStatuses'>): { nonReturnable?: string } {
+  const reason = notReturnableReason(line, settings.nonReturnableStatuses);
+  return reason === undefined ? {} : { nonReturnable: reason };
+}
+
 /**
  * Our ledger for an Ap21 order: lines with units bought (`OrderDetail/Id` as line id, SKU, net
- * value) and the payments money came in through. Lines and payments that are not sales (zero or
+ * value, why they are not returnable when they are not) and the payments money came in through
+ * (with their tender). Lines and payments that are not sales (zero or
  * negative quantities, credits) are left out: there is nothing to refund on them.
  */
 export function ledgerOrderFrom(order: Ap21Order, settings: Ap21LedgerSettings): NewOrder {
   const payments: NewPayment[] = order.payments.flatMap((payment, index) => {
     if (payment.amount.minor <= 0) return [];
     const cardLastFour = cardLastFourOf(payment, settings.cardLastFour);
+    const tender = tenderName(payment);
     return [
       {
         paymentId: payment.paymentId ?? `p${index + 1}`,
@@ -126,6 +168,7 @@ export function ledgerOrderFrom(order: Ap21Order, settings: Ap21LedgerSettings):
         ...(payment.stan !== undefined && { transactionId: payment.stan }),
         ...(payment.reference !== undefined && { reference: payment.reference }),
         ...(cardLastFour !== undefined && { cardLastFour }),
+        ...(tender !== undefined && { tender }),
       },
     ];
   });
@@ -135,6 +178,7 @@ export function ledgerOrderFrom(order: Ap21Order, settings: Ap21LedgerSettings):
     lines: order.lines
       .filter((line) => line.quantity > 0)
       .map((line) => ({
+        ...lineReturnFacts(line, settings),
         lineId: line.lineId,
         quantity: line.quantity,
         valueMinor: line.value.minor,

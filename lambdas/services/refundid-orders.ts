@@ -9,6 +9,8 @@ import type { Ap21Order, Ap21OrderLine } from '../providers/ap21/schemas';
 import { Ap21Error, Ap21InvalidRequestError, Ap21NotFoundError } from '../providers/ap21/statuses';
 import type { OrderQuery, RapiOrder, RapiOrderLineItem } from '../providers/refundid/schemas';
 import type { OrderStore, StoredOrder } from '../store/order-store';
+import { inTenderOrder, isGiftTender, tenderName } from '../domain/tenders';
+import { lineReturnFacts, type Ap21LedgerSettings } from './ap21-ledger';
 
 /** What the order fetch needs from Ap21; `Ap21Client` is one. */
 export interface Ap21OrderSource {
@@ -19,8 +21,12 @@ export interface Ap21OrderSource {
 
 /** Opens the ledger of an Ap21 order, as the poller does; `ReturnIntake` is one. */
 export interface LedgerOpener {
+  /** The rules the ledger is opened by: the order fetch answers by the same returnability and tender facts. */
+  readonly ledgerSettings: Pick<Ap21LedgerSettings, 'nonReturnableStatuses' | 'tenders'>;
   openLedger(order: Ap21Order): Promise<StoredOrder>;
 }
+
+type LedgerFacts = LedgerOpener['ledgerSettings'];
 
 class NoSuchAp21OrderError extends Error {
   override readonly name = 'NoSuchAp21OrderError';
@@ -40,13 +46,16 @@ function title(line: Ap21OrderLine): string {
   return parts.length > 0 ? parts.join(' / ') : (line.productCode ?? `SKU ${line.skuId}`);
 }
 
-function lineItem(order: Order, line: Ap21OrderLine): RapiOrderLineItem {
+function lineItem(order: Order, line: Ap21OrderLine, facts: LedgerFacts): RapiOrderLineItem {
   const ledger = Object.hasOwn(order.lines, line.lineId) ? order.lines[line.lineId] : undefined;
   // A unit worth nothing cannot be refunded: an RMA of it alone would be refused.
   const free = ledger !== undefined && unitsValue(ledger, 1) === 0;
-  const returnable = ledger && !free ? Math.max(0, Math.min(ledger.available, line.quantity)) : 0;
+  // Not returnable as the ledger recorded it when opened, or as Ap21 shows the line now (docs/design.md §2.7).
+  const notReturnable = ledger?.nonReturnable ?? lineReturnFacts(line, facts).nonReturnable;
+  const returnable = ledger && !free && notReturnable === undefined ? Math.max(0, Math.min(ledger.available, line.quantity)) : 0;
   const reasons: string[] = [];
-  if (!ledger) reasons.push('This item is not yet recorded for returns; please try again later.');
+  if (notReturnable !== undefined) reasons.push(notReturnable);
+  else if (!ledger) reasons.push('This item is not yet recorded for returns; please try again later.');
   else if (free) reasons.push('This item was free of charge; there is nothing to refund.');
   else if (returnable < line.quantity) reasons.push(`${line.quantity - returnable} of ${line.quantity} already refunded or being refunded.`);
   // What the customer paid per unit (the line's net value shared over its units, rounded down):
@@ -67,21 +76,24 @@ function lineItem(order: Order, line: Ap21OrderLine): RapiOrderLineItem {
 
 /**
  * Refundid's `RapiOrder`: the order as Ap21 describes it, with `returnable_quantity` from our
- * ledger (units refunded or in flight through any channel are not returnable). Lines are joined on
- * the Ap21 `OrderDetail/Id`, which is the ledger's line id; `merchant_order_ref` is our order id, so
- * Refundid's RMA pushes name the ledger order directly.
+ * ledger (units refunded or in flight through any channel are not returnable, nor are cancelled or
+ * non-returnable lines). Lines are joined on the Ap21 `OrderDetail/Id`, which is the ledger's line
+ * id; `merchant_order_ref` is our order id, so Refundid's RMA pushes name the ledger order directly.
+ * `payment_method` is the payment a return is refunded to first under the tender rule
+ * (docs/design.md §2.7), `is_giftcard_used` whether any payment was a gift voucher or card.
  */
-export function rapiOrder(order: Order, ap21: Ap21Order, email: string): RapiOrder {
+export function rapiOrder(order: Order, ap21: Ap21Order, email: string, facts: LedgerFacts): RapiOrder {
   const paid = ap21.payments.filter((payment) => payment.amount.minor > 0);
-  const isGiftCard = (text: string | undefined) => /gift/i.test(text ?? '');
+  const byTender = Object.fromEntries(paid.map((payment, index) => [payment.paymentId ?? `p${index + 1}`, { ...payment, tender: tenderName(payment) }]));
+  const first = inTenderOrder(byTender, facts.tenders)[0]?.[1];
   return {
     merchant_order_ref: order.orderId,
     order_number: ap21.orderNumber,
     email,
     purchased_at: ap21.orderedAt ?? order.createdAt,
-    payment_method: paid[0]?.cardType ?? paid[0]?.origin ?? 'unknown',
-    is_giftcard_used: paid.some((payment) => isGiftCard(payment.origin) || isGiftCard(payment.cardType)),
-    line_items: ap21.lines.filter((line) => line.quantity > 0).map((line) => lineItem(order, line)),
+    payment_method: first?.cardType?.trim() || first?.tender || 'unknown',
+    is_giftcard_used: paid.some((payment) => isGiftTender(payment.origin) || isGiftTender(payment.cardType)),
+    line_items: ap21.lines.filter((line) => line.quantity > 0).map((line) => lineItem(order, line, facts)),
   };
 }
 
@@ -139,7 +151,7 @@ export class RefundidOrderDesk {
   private answer(order: Order, ap21: Ap21Order, wanted: string, email: string, fallbackEmail?: string): RapiOrder {
     const known = ap21.email ?? fallbackEmail;
     if (orderNumberKey(ap21.orderNumber) !== wanted || !known || !sameEmail(known, email)) throw noSuchOrder();
-    return rapiOrder(order, ap21, known);
+    return rapiOrder(order, ap21, known, this.ledgers.ledgerSettings);
   }
 
   private async ap21Order(key: string, what: string, read: () => Promise<Ap21Order>): Promise<Ap21Order> {

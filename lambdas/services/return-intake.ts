@@ -1,14 +1,15 @@
 import { logger } from '../commons/logger';
 import { InvalidRefundError, RefundConflictError, UnitsUnavailableError } from '../domain/errors';
 import { formatDecimal, type Money } from '../domain/money';
-import { openOrder, type NewRefund } from '../domain/order';
+import { openOrder, own, type NewRefund } from '../domain/order';
 import { WORK_STATES, type Refund, type RefundSourceKind } from '../domain/refund';
 import { allocateReturnedUnits, choosePayment, matchingRefundidRma, proportionalValue } from '../domain/returns';
+import { paymentForReturn, type TenderDecision } from '../domain/tenders';
 import type { Ap21Order, Ap21Return } from '../providers/ap21/schemas';
 import { refundStateOf, type Ap21RefundState } from '../providers/ap21/statuses';
 import { offerExpiry } from '../providers/apace/config';
 import { StoreContentionError, type OrderStore, type StoredOrder } from '../store/order-store';
-import { AP21_RETURN_REF, ledgerOrderFrom, ledgerOrderId, returnRefundId, type Ap21LedgerSettings } from './ap21-ledger';
+import { AP21_RETURN_REF, ledgerOrderFrom, ledgerOrderId, lineReturnFacts, returnRefundId, type Ap21LedgerSettings } from './ap21-ledger';
 import { chooseRoute, type RoutingPolicy } from './routing';
 import type { Doorbell } from './sweeper';
 
@@ -101,7 +102,7 @@ export class ReturnIntake {
           continue;
         }
       }
-      const spec = this.refundFor(stored, ret, refundState, unitsBySku);
+      const spec = this.refundFor(stored, order, ret, refundState, unitsBySku);
       if (!spec) {
         await this.deps.store.recordInbound(
           orderId,
@@ -112,9 +113,10 @@ export class ReturnIntake {
       }
       try {
         // Ap21's return is not a message we received: it is read again from Ap21 by the id the note names.
-        const { refund, created } = await this.deps.store.createRefund(orderId, spec, this.iso(), { actor: 'ap21', note: this.note(ret, refundState) });
+        const { refund, created } = await this.deps.store.createRefund(orderId, spec, this.iso(), { actor: 'ap21', note: this.note(ret, refundState, spec) });
         if (!created) return { kind: 'already_ingested', orderId, refundId: refund.id };
         logger.info('refund created from an Ap21 return', { order_id: orderId, refund_id: refund.id, state: refund.state, channel: refund.channel });
+        this.logHeld(orderId, refund);
         if (WORK_STATES.has(refund.state)) await this.ring(orderId);
         return { kind: 'created', orderId, refund };
       } catch (error) {
@@ -124,6 +126,11 @@ export class ReturnIntake {
       }
     }
     throw new StoreContentionError(`order ${orderId} kept changing while return ${ret.returnId} was ingested`);
+  }
+
+  /** The rules ledgers are opened by (returnability, tenders), for answers that must follow them. */
+  get ledgerSettings(): Ap21LedgerSettings {
+    return this.deps.ledger;
   }
 
   /**
@@ -147,12 +154,13 @@ export class ReturnIntake {
     unitsBySku: Record<string, number>,
   ): Promise<{ kind: 'created'; orderId: string; refund: Refund } | { kind: 'open'; existing?: StoredOrder }> {
     const opened = openOrder(ledgerOrderFrom(order, this.deps.ledger), this.iso());
-    const spec = this.refundFor({ ...opened, timeline: [] }, ret, refundState, unitsBySku);
+    const spec = this.refundFor({ ...opened, timeline: [] }, order, ret, refundState, unitsBySku);
     // Nothing to refund, or a refund Refundid made (which may belong to an RMA): the general path decides.
     if (!spec || refundState.kind === 'refunded_via_refundid') return { kind: 'open' };
-    const outcome = await this.deps.store.openOrderWithRefund(opened, spec, this.iso(), { actor: 'ap21', note: this.note(ret, refundState) });
+    const outcome = await this.deps.store.openOrderWithRefund(opened, spec, this.iso(), { actor: 'ap21', note: this.note(ret, refundState, spec) });
     if (!outcome.opened) return { kind: 'open', ...(outcome.existing && { existing: outcome.existing }) };
     logger.info('order opened with a refund from an Ap21 return', { order_id: opened.orderId, refund_id: outcome.refund.id, state: outcome.refund.state });
+    this.logHeld(opened.orderId, outcome.refund);
     if (WORK_STATES.has(outcome.refund.state)) await this.ring(opened.orderId);
     return { kind: 'created', orderId: opened.orderId, refund: outcome.refund };
   }
@@ -168,26 +176,50 @@ export class ReturnIntake {
     return opened;
   }
 
-  /** The refund a return asks for, or undefined when the units are worth nothing. */
+  /**
+   * The refund a return asks for, or undefined when the units are worth nothing. Units that are not
+   * returnable (as the ledger recorded them or as Ap21 shows them now) and money the tender rule
+   * gives to an operator make a refund held in manual review with the reasons (docs/design.md §2.7).
+   */
   private refundFor(
     stored: StoredOrder,
+    order: Ap21Order,
     ret: Ap21Return,
     refundState: Exclude<Ap21RefundState, { kind: 'payments_not_visible' }>,
     unitsBySku: Record<string, number>,
   ): NewRefund | undefined {
-    const lines = allocateReturnedUnits(stored, unitsBySku);
+    const nowNotReturnable = new Map(
+      order.lines.flatMap((line) => {
+        const reason = lineReturnFacts(line, this.deps.ledger).nonReturnable;
+        return reason === undefined ? [] : [[line.lineId, reason] as const];
+      }),
+    );
+    const lines = allocateReturnedUnits(stored, unitsBySku, new Set(nowNotReturnable.keys()));
     // Money that already went back is booked as it went; otherwise the units' share of what was paid.
     const amount: Money = refundState.kind === 'not_refunded' ? proportionalValue(stored, lines) : refundState.refunded;
     if (amount.currency !== stored.currency) throw new InvalidRefundError(`return ${ret.returnId} is in ${amount.currency}, its order in ${stored.currency}`);
     if (amount.minor === 0) return undefined;
     const refundedStan = refundState.kind === 'not_refunded' ? undefined : refundState.payments.find((payment) => payment.stan !== undefined)?.stan;
-    const paymentId = choosePayment(stored, amount.minor, refundState.kind === 'refunded_in_ap21' ? refundedStan : undefined);
-    if (!paymentId) throw new UnitsUnavailableError(`no payment of order ${stored.orderId} has ${formatDecimal(amount)} ${amount.currency} left to refund`);
+    // Money that already moved is booked against the payment it went to; new money follows the tender rule.
+    const decision: TenderDecision | undefined =
+      refundState.kind === 'not_refunded'
+        ? paymentForReturn(stored, amount.minor, this.deps.ledger.tenders)
+        : this.paidPayment(stored, amount.minor, refundState, refundedStan);
+    if (!decision) throw new UnitsUnavailableError(`no payment of order ${stored.orderId} has ${formatDecimal(amount)} ${amount.currency} left to refund`);
+    const { paymentId } = decision;
     const refs = { [AP21_RETURN_REF]: ret.returnId, ap21ReturnNumber: ret.orderNumber, ...(refundedStan !== undefined && { ap21RefundStan: refundedStan }) };
     const source = { kind: SOURCE_KIND[refundState.kind], ref: ret.returnId };
     const base = { refundId: returnRefundId(ret.returnId), lines, paymentId, amount, source, refs };
     if (refundState.kind === 'refunded_via_refundid') return { ...base, route: 'refundid', alreadyPaid: true };
     if (refundState.kind === 'refunded_in_ap21') return { ...base, route: 'reversal', alreadyPaid: true };
+    const holds = [
+      ...Object.keys(lines).flatMap((lineId) => {
+        const reason = own(stored.lines, lineId)?.nonReturnable ?? nowNotReturnable.get(lineId);
+        return reason === undefined ? [] : [`line ${lineId} is not returnable: ${reason}`];
+      }),
+      ...(decision.hold === undefined ? [] : [decision.hold]),
+    ];
+    if (holds.length > 0) return { ...base, route: 'reversal', held: holds.join('; ') };
     const { policy, apaceEnabled, offerDays } = this.deps.routing;
     const route = chooseRoute(stored.payments[paymentId]!, policy, apaceEnabled);
     if (route === 'reversal') return { ...base, route };
@@ -209,9 +241,21 @@ export class ReturnIntake {
     return outcome.applied;
   }
 
-  private note(ret: Ap21Return, refundState: Ap21RefundState): string {
+  private note(ret: Ap21Return, refundState: Ap21RefundState, spec: NewRefund): string {
     const by = { refunded_via_refundid: ': already refunded by Refundid', refunded_in_ap21: ': already refunded by Ap21 to the original payment' };
-    return `Ap21 return ${ret.orderNumber} (${ret.returnId})${refundState.kind in by ? by[refundState.kind as keyof typeof by] : ''}`;
+    const held = spec.held === undefined ? '' : `; held for an operator: ${spec.held}`;
+    return `Ap21 return ${ret.orderNumber} (${ret.returnId})${refundState.kind in by ? by[refundState.kind as keyof typeof by] : ''}${held}`;
+  }
+
+  /** The payment money that already moved is booked against: the one Ap21 names, else one that can cover it. */
+  private paidPayment(stored: StoredOrder, amountMinor: number, refundState: Ap21RefundState, refundedStan: string | undefined): TenderDecision | undefined {
+    const paymentId = choosePayment(stored, amountMinor, refundState.kind === 'refunded_in_ap21' ? refundedStan : undefined);
+    return paymentId === undefined ? undefined : { paymentId };
+  }
+
+  private logHeld(orderId: string, refund: Refund): void {
+    if (refund.state !== 'manual_review') return;
+    logger.warn('refund from an Ap21 return held for an operator', { order_id: orderId, refund_id: refund.id, reason: refund.reason });
   }
 
   private async ring(orderId: string): Promise<void> {

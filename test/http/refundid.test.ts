@@ -205,6 +205,54 @@ describe('GET /refundid/order for an order refund-relay has not opened yet', () 
   });
 });
 
+describe('GET /refundid/order: returnability and tenders (issue 15)', () => {
+  const CANCELLED = { skuId: '31001', quantity: 1, priceMinor: 3000, productName: 'SCARF', status: 'Cancelled' as const };
+  const FINAL_SALE = { skuId: '31002', quantity: 2, priceMinor: 2000, productName: 'SOCKS', nonReturnable: true };
+  const SHIPPED = { skuId: '31003', quantity: 1, priceMinor: 4000, productName: 'CAP', status: 'Shipped' as const };
+  const CANCELLED_REASON = 'This item was cancelled; there is nothing to return.';
+  const FINAL_SALE_REASON = 'This item cannot be returned: the retailer marked it non-returnable.';
+  const reasonsOf = (body: unknown): Record<string, [number, readonly string[]]> => {
+    const answer: Record<string, [number, readonly string[]]> = {};
+    for (const line of (body as RapiOrder).line_items) answer[String(line.variant_ref)] = [line.returnable_quantity, line.non_returnable_reasons];
+    return answer;
+  };
+
+  it('answers 0 returnable with the reason for a cancelled and a non-returnable line, whether the ledger or Ap21 knows it', async () => {
+    // Opened before the facts were recorded (as the ledger of an order opened earlier): Ap21's line says it.
+    const placed = await openAp21Order(stack.runtime.store, ap21.sim, { email: 'dora@example.com', lines: [CANCELLED, FINAL_SALE, SHIPPED] });
+    const known = await portal.fetchOrder({ order_number: placed.ap21.orderNumber, email: 'dora@example.com' });
+    // Opened by the fetch itself: the ledger records them.
+    const fresh = ap21.sim.addOrder({ email: 'dora@example.com', lines: [CANCELLED, FINAL_SALE, SHIPPED] });
+    const opened = await portal.fetchOrder({ order_number: fresh.orderNumber, email: 'dora@example.com' });
+    const ledger = (await stack.runtime.store.getOrder(`ap21-${fresh.orderId}`))!;
+    expect(Object.values(ledger.lines).map((line) => line.nonReturnable)).toEqual([CANCELLED_REASON, FINAL_SALE_REASON, undefined]);
+    for (const answer of [known, opened]) {
+      expect(answer.status).toBe(200);
+      expect(reasonsOf(answer.body)).toEqual({ '31001': [0, [CANCELLED_REASON]], '31002': [0, [FINAL_SALE_REASON]], '31003': [1, []] });
+    }
+  });
+
+  it('names the payment a return goes back to first as payment_method, and any gift voucher as is_giftcard_used', async () => {
+    const lines = [{ ...SHIPPED, quantity: 2 }];
+    const voucherFirst = ap21.sim.addOrder({
+      email: 'erin@example.com',
+      lines,
+      payments: [
+        { origin: 'GiftVoucher', amountMinor: 3000 },
+        { origin: 'CreditCard', cardType: 'VISA', stan: '5501', amountMinor: 5000 },
+      ],
+    });
+    const cardOnly = ap21.sim.addOrder({ email: 'erin@example.com', lines, payments: [{ origin: 'Zip', amountMinor: 8000 }] });
+    const answers = await Promise.all(
+      [voucherFirst, cardOnly].map((order) => portal.fetchOrder({ order_number: order.orderNumber, email: 'erin@example.com' })),
+    );
+    expect(answers.map(({ body }) => [(body as RapiOrder).payment_method, (body as RapiOrder).is_giftcard_used])).toEqual([
+      ['GiftVoucher', true],
+      ['Zip', false],
+    ]);
+  });
+});
+
 describe('POST /refundid/refund', () => {
   it('reserves at refunding and settles at refundid; the order fetch follows every step', async () => {
     const placed = await placeOrder();

@@ -56,6 +56,8 @@ export interface Ap21OrderLine {
   readonly sizeCode?: string;
   /** Processing / Shipped / Cancelled / Returned. */
   readonly status?: string;
+  /** `NonReturnable` true: the retailer does not take this product back (docs/design.md §2.7). */
+  readonly nonReturnable?: boolean;
 }
 
 export interface Ap21Order {
@@ -264,7 +266,9 @@ function informationalTime(element: XmlElement, timeZone: string): string | unde
 }
 
 function lineDescriptions(line: XmlElement) {
-  const described: { productCode?: string; productName?: string; colourName?: string; sizeCode?: string; status?: string } = {};
+  const described: { productCode?: string; productName?: string; colourName?: string; sizeCode?: string; status?: string; nonReturnable?: boolean } = {};
+  // Only an explicit true marks the line; absent, empty or anything else leaves it returnable.
+  if (description(line, 'NonReturnable', 8)?.toLowerCase() === 'true') described.nonReturnable = true;
   const keys = { ProductCode: 'productCode', ProductName: 'productName', ColourName: 'colourName', SizeCode: 'sizeCode', Status: 'status' } as const;
   for (const [name, max] of Object.entries(LINE_TEXTS) as [keyof typeof LINE_TEXTS, number][]) {
     const value = description(line, name, max);

@@ -32,6 +32,8 @@ export interface SimLineSeed {
   readonly colourName?: string;
   readonly sizeCode?: string;
   readonly nonReturnable?: boolean;
+  /** The line's `Status` (default Processing). */
+  readonly status?: 'Processing' | 'Shipped' | 'Cancelled' | 'Returned';
 }
 
 export interface SimLine extends SimLineSeed {
@@ -240,7 +242,7 @@ function orderLineXml(line: SimLine, sequence: number, order: SimOrder, context:
     SenderName: '',
     ReceiverName: '',
     WarehouseId: WAREHOUSE_ID,
-    Status: order.lineStatuses?.[line.lineId] ?? 'Processing',
+    Status: order.lineStatuses?.[line.lineId] ?? line.status ?? 'Processing',
     NonReturnable: line.nonReturnable ? 'true' : 'false',
     ...(corruption === 'unknown_elements' && { FutureLineElement: { Nested: 'not in any guide' } }),
   };

@@ -3,6 +3,7 @@ import { openOrder } from '../../../lambdas/domain/order';
 import type { Ap21Order } from '../../../lambdas/providers/ap21/schemas';
 import { loadRefundidConfig } from '../../../lambdas/providers/refundid/config';
 import { refundidRefundId } from '../../../lambdas/providers/refundid/statuses';
+import { loadAp21LedgerSettings } from '../../../lambdas/services/ap21-ledger';
 import { rapiOrder } from '../../../lambdas/services/refundid-orders';
 
 const AUD = (minor: number) => ({ minor, currency: 'AUD' });
@@ -52,7 +53,7 @@ describe('the RapiOrder answer', () => {
   const reserved = { ...ledger, lines: { ...ledger.lines, '56025': { ...ledger.lines['56025']!, reserved: 1, refunded: 1, available: 1 } } };
 
   it('describes each line from Ap21 and limits returns to what the ledger still has', () => {
-    const answer = rapiOrder(reserved, ap21Order, 'alice@example.com');
+    const answer = rapiOrder(reserved, ap21Order, 'alice@example.com', loadAp21LedgerSettings({}));
     expect(answer).toMatchObject({
       merchant_order_ref: 'ap21-20784',
       order_number: 'W0020784',
