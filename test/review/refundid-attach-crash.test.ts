@@ -1,0 +1,78 @@
+/**
+ * Review 2026-12-03: a Refundid push that attaches to a refund the poller recorded from Ap21
+ * (lambdas/services/refundid-rma.ts `attach`) writes two things: the RMA reference
+ * (`linkReference`) and then the refund's `refundidId` ref (`external_ref_recorded`). A crash (or a
+ * store error answered 5xx) between the two leaves the reference without the ref. Refundid then
+ * delivers the push again: `locate` finds the reference and returns the recorded refund's id, so
+ * `existing` is that refund, `recordedFromAp21` is skipped, and the `ours` check (refs.refundidId
+ * must equal the RMA) fails: every retry is answered 409 refund_conflict, forever, for a push that
+ * is ours and should have been answered 200 as on the first delivery.
+ */
+import { Ap21Client } from '../../lambdas/providers/ap21/client';
+import { loadAp21Config } from '../../lambdas/providers/ap21/config';
+import { loadAp21LedgerSettings } from '../../lambdas/services/ap21-ledger';
+import { ReturnIntake } from '../../lambdas/services/return-intake';
+import type { Rma, RefundidSimulator } from '../../lambdas/providers/refundid/simulator';
+import { createRefundidSimulator } from '../../lambdas/providers/refundid/simulator';
+import { startAp21ForStack, type Ap21ForStack } from '../support/ap21-orders';
+import { startTestStack, type TestStack } from '../support/stack';
+
+let stack: TestStack;
+let ap21: Ap21ForStack;
+let portal: RefundidSimulator;
+
+beforeAll(async () => {
+  stack = await startTestStack({ REFUNDID_ALLOWED_IPS: '127.0.0.1' });
+  ap21 = await startAp21ForStack(stack);
+  Object.assign(process.env, ap21.env);
+  portal = createRefundidSimulator({ baseUrl: stack.url, bearerToken: String(stack.secrets.refundid.bearerToken) });
+});
+afterAll(async () => {
+  await ap21.host.close();
+  await stack.close();
+});
+
+const SHIRT = { skuId: '21503', quantity: 3, priceMinor: 5990, productName: 'LINEN SHIRT' };
+const BELT = { skuId: '880', quantity: 1, priceMinor: 4500, productName: 'BELT' };
+
+const rma = (orderId: string, refundidId: string, lines: Record<string, number>): Rma => ({
+  refundid_id: refundidId,
+  line_items: Object.entries(lines).map(([lineId, quantity]) => ({ merchant_order_ref: orderId, line_item_ref: lineId, quantity })),
+});
+
+/** An order whose shirt Refundid refunded and wrote into Ap21 as a return (Stan `stan`), ingested as the poller does. */
+async function polledRefundidReturn(stan: string) {
+  const order = ap21.sim.addOrder({ email: 'dave@example.com', lines: [SHIRT, BELT] });
+  const ret = ap21.sim.addRefundidReturn(order.orderId, { lines: [{ skuId: SHIRT.skuId, quantity: -1 }], stan });
+  const reader = new Ap21Client(loadAp21Config({ ...ap21.env }), { get: async () => stack.secrets.ap21, refresh: async () => undefined });
+  const intake = new ReturnIntake({
+    store: stack.runtime.store,
+    ledger: loadAp21LedgerSettings({}),
+    routing: { policy: 'apace_first', apaceEnabled: false, offerDays: 10 },
+  });
+  const outcome = await intake.ingest(
+    await reader.getOrder(order.personId, order.orderId),
+    await reader.getReturn(order.personId, order.orderId, ret.returnId),
+  );
+  expect(outcome.kind).toBe('created');
+  return { orderId: `ap21-${order.orderId}`, refundId: `ap21-${ret.returnId}`, shirt: order.lines[0]!.lineId };
+}
+
+describe('review: a Refundid push attaching to a refund recorded from Ap21, retried after a crash', () => {
+  it.failing('answers the retried push 200 with the recorded refund when the first delivery crashed after linking the RMA', async () => {
+    const placed = await polledRefundidReturn('rid-crash-1');
+    const push = rma(placed.orderId, 'rid-crash-1', { [placed.shirt]: 1 });
+    // What `attach` had written when the first delivery crashed: the RMA's reference, not yet the refund's ref.
+    await stack.runtime.store.linkReference('refundid_rma', 'rid-crash-1', { orderId: placed.orderId, refundId: placed.refundId }, new Date().toISOString());
+    // Refundid delivers the push again: on main this is 409 refund_conflict on every retry.
+    expect(await portal.push('refundid', push)).toEqual({ status: 200, body: { received: true, refund_id: placed.refundId, state: 'paid' } });
+    const order = (await stack.runtime.store.getOrder(placed.orderId))!;
+    expect(order.refunds[placed.refundId]).toMatchObject({ state: 'paid', refs: { refundidId: 'rid-crash-1' } });
+  });
+
+  it('control: without the crash the same push attaches and answers 200', async () => {
+    const placed = await polledRefundidReturn('rid-crash-2');
+    const push = rma(placed.orderId, 'rid-crash-2', { [placed.shirt]: 1 });
+    expect(await portal.push('refundid', push)).toEqual({ status: 200, body: { received: true, refund_id: placed.refundId, state: 'paid' } });
+  });
+});
