@@ -76,3 +76,53 @@ describe('review: a Refundid push attaching to a refund recorded from Ap21, retr
     expect(await portal.push('refundid', push)).toEqual({ status: 200, body: { received: true, refund_id: placed.refundId, state: 'paid' } });
   });
 });
+
+describe('review: two Refundid RMAs attaching at once to refunds recorded from Ap21 with the same units', () => {
+  /** Two Refundid returns of one shirt each on one order, both ingested as the poller does; Stans that name no RMA. */
+  async function twoPolledReturns() {
+    const order = ap21.sim.addOrder({ email: 'erin@example.com', lines: [SHIRT, BELT] });
+    const reader = new Ap21Client(loadAp21Config({ ...ap21.env }), { get: async () => stack.secrets.ap21, refresh: async () => undefined });
+    const intake = new ReturnIntake({
+      store: stack.runtime.store,
+      ledger: loadAp21LedgerSettings({}),
+      routing: { policy: 'apace_first', apaceEnabled: false, offerDays: 10 },
+    });
+    const ids: string[] = [];
+    for (const stan of ['0001', '0002']) {
+      const ret = ap21.sim.addRefundidReturn(order.orderId, { lines: [{ skuId: SHIRT.skuId, quantity: -1 }], stan });
+      const outcome = await intake.ingest(
+        await reader.getOrder(order.personId, order.orderId),
+        await reader.getReturn(order.personId, order.orderId, ret.returnId),
+      );
+      expect(outcome.kind).toBe('created');
+      ids.push(`ap21-${ret.returnId}`);
+    }
+    return { orderId: `ap21-${order.orderId}`, refundIds: ids, shirt: order.lines[0]!.lineId };
+  }
+
+  // Each push picks the oldest unattached recorded refund, links its RMA to it, then writes the RMA
+  // ref with the refund as a snapshot. The loser's write is superseded, `attach` ignores that and
+  // answers 200 naming the refund the winner attached; its RMA stays linked to that refund, so each
+  // later push of it is 409 refund_conflict, and the second recorded refund is never attached.
+  // (Two pushes over HTTP at once: each reads the order before either writes; reproduced 5 of 5 runs.)
+  it.failing('attaches each RMA to its own recorded refund and answers each with it', async () => {
+    const placed = await twoPolledReturns();
+    const [a, b] = await Promise.all([
+      portal.push('refundid', rma(placed.orderId, 'rid-race-a', { [placed.shirt]: 1 })),
+      portal.push('refundid', rma(placed.orderId, 'rid-race-b', { [placed.shirt]: 1 })),
+    ]);
+    const answered = [a, b].map((answer) => (answer.body as { refund_id?: string }).refund_id).sort();
+    expect(answered).toEqual([...placed.refundIds].sort());
+    for (const id of ['rid-race-a', 'rid-race-b'])
+      expect(await portal.push('refundid', rma(placed.orderId, id, { [placed.shirt]: 1 }))).toMatchObject({ status: 200 });
+  });
+
+  it('control: the same two RMAs one after the other attach one each', async () => {
+    const placed = await twoPolledReturns();
+    const a = await portal.push('refundid', rma(placed.orderId, 'rid-seq-a', { [placed.shirt]: 1 }));
+    const b = await portal.push('refundid', rma(placed.orderId, 'rid-seq-b', { [placed.shirt]: 1 }));
+    const answered = [a, b].map((answer) => (answer.body as { refund_id?: string }).refund_id).sort();
+    expect(answered).toEqual([...placed.refundIds].sort());
+    expect(await portal.push('refundid', rma(placed.orderId, 'rid-seq-b', { [placed.shirt]: 1 }))).toMatchObject({ status: 200 });
+  });
+});
