@@ -14,6 +14,7 @@ import { loadAp21LedgerSettings } from '../../lambdas/services/ap21-ledger';
 import { ReturnIntake } from '../../lambdas/services/return-intake';
 import type { Rma, RefundidSimulator } from '../../lambdas/providers/refundid/simulator';
 import { createRefundidSimulator } from '../../lambdas/providers/refundid/simulator';
+import { refundidRefundId } from '../../lambdas/providers/refundid/statuses';
 import { startAp21ForStack, type Ap21ForStack } from '../support/ap21-orders';
 import { startTestStack, type TestStack } from '../support/stack';
 
@@ -68,6 +69,25 @@ describe('review: a Refundid push attaching to a refund recorded from Ap21, retr
     expect(await portal.push('refundid', push)).toEqual({ status: 200, body: { received: true, refund_id: placed.refundId, state: 'paid' } });
     const order = (await stack.runtime.store.getOrder(placed.orderId))!;
     expect(order.refunds[placed.refundId]).toMatchObject({ state: 'paid', refs: { refundidId: 'rid-crash-1' } });
+  });
+
+  // The same block from the other write order: `create` (a `refunding` push racing the poller) links
+  // the RMA to its own refund id first, then its createRefund is refused because the poller's
+  // record took the units (or it crashes). The link stays, naming a refund that does not exist.
+  // The `refundid` push that follows finds the recorded refund, but `attach`'s linkReference answers
+  // the stale target, so it throws RefundConflictError: 409 on every retry, the RMA never attached.
+  it.failing('answers a push 200 with the recorded refund when an earlier push linked the RMA to a refund it never created', async () => {
+    const placed = await polledRefundidReturn('rid-crash-3');
+    await stack.runtime.store.linkReference(
+      'refundid_rma',
+      'rid-crash-3',
+      { orderId: placed.orderId, refundId: refundidRefundId({ refundid_id: 'rid-crash-3' }) },
+      new Date().toISOString(),
+    );
+    expect(await portal.push('refundid', rma(placed.orderId, 'rid-crash-3', { [placed.shirt]: 1 }))).toEqual({
+      status: 200,
+      body: { received: true, refund_id: placed.refundId, state: 'paid' },
+    });
   });
 
   it('control: without the crash the same push attaches and answers 200', async () => {
