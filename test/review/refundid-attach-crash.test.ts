@@ -1,4 +1,5 @@
 /**
+ * Found by review on 2026-12-03 and fixed in refundid-rma.ts (`attach`, `linkTo`); each case failed before.
  * Review 2026-12-03: a Refundid push that attaches to a refund the poller recorded from Ap21
  * (lambdas/services/refundid-rma.ts `attach`) writes two things: the RMA reference
  * (`linkReference`) and then the refund's `refundidId` ref (`external_ref_recorded`). A crash (or a
@@ -60,7 +61,7 @@ async function polledRefundidReturn(stan: string) {
 }
 
 describe('review: a Refundid push attaching to a refund recorded from Ap21, retried after a crash', () => {
-  it.failing('answers the retried push 200 with the recorded refund when the first delivery crashed after linking the RMA', async () => {
+  it('answers the retried push 200 with the recorded refund when the first delivery crashed after linking the RMA', async () => {
     const placed = await polledRefundidReturn('rid-crash-1');
     const push = rma(placed.orderId, 'rid-crash-1', { [placed.shirt]: 1 });
     // What `attach` had written when the first delivery crashed: the RMA's reference, not yet the refund's ref.
@@ -76,14 +77,15 @@ describe('review: a Refundid push attaching to a refund recorded from Ap21, retr
   // record took the units (or it crashes). The link stays, naming a refund that does not exist.
   // The `refundid` push that follows finds the recorded refund, but `attach`'s linkReference answers
   // the stale target, so it throws RefundConflictError: 409 on every retry, the RMA never attached.
-  it.failing('answers a push 200 with the recorded refund when an earlier push linked the RMA to a refund it never created', async () => {
+  it('answers a push 200 with the recorded refund when an earlier push linked the RMA to a refund it never created', async () => {
     const placed = await polledRefundidReturn('rid-crash-3');
-    await stack.runtime.store.linkReference(
-      'refundid_rma',
-      'rid-crash-3',
-      { orderId: placed.orderId, refundId: refundidRefundId({ refundid_id: 'rid-crash-3' }) },
-      new Date().toISOString(),
-    );
+    const linkedAt = (agoMs: number) => new Date(Date.now() - agoMs).toISOString();
+    const stale = { orderId: placed.orderId, refundId: refundidRefundId({ refundid_id: 'rid-crash-3' }) };
+    await stack.runtime.store.linkReference('refundid_rma', 'rid-crash-3', stale, linkedAt(5_000));
+    // A link this young may belong to a create still under way: answered 503, Refundid retries.
+    expect(await portal.push('refundid', rma(placed.orderId, 'rid-crash-3', { [placed.shirt]: 1 }))).toMatchObject({ status: 503 });
+    // Older than any invocation, it is stale: moved to the recorded refund, which the push attaches to.
+    await stack.runtime.store.relinkReference('refundid_rma', 'rid-crash-3', stale, stale, linkedAt(120_000));
     expect(await portal.push('refundid', rma(placed.orderId, 'rid-crash-3', { [placed.shirt]: 1 }))).toEqual({
       status: 200,
       body: { received: true, refund_id: placed.refundId, state: 'paid' },
@@ -125,7 +127,7 @@ describe('review: two Refundid RMAs attaching at once to refunds recorded from A
   // answers 200 naming the refund the winner attached; its RMA stays linked to that refund, so each
   // later push of it is 409 refund_conflict, and the second recorded refund is never attached.
   // (Two pushes over HTTP at once: each reads the order before either writes; reproduced in 8 of 8 runs; the case tries three rounds.)
-  it.failing('attaches each RMA to its own recorded refund and answers each with it', async () => {
+  it('attaches each RMA to its own recorded refund and answers each with it', async () => {
     // Up to three rounds on fresh orders, so that one round whose pushes happen not to overlap cannot hide the defect.
     for (let round = 0; round < 3; round++) {
       const placed = await twoPolledReturns();
