@@ -77,7 +77,8 @@ export interface SimOrder {
   readonly personId: string;
   readonly orderNumber: string;
   readonly email?: string;
-  readonly lines: readonly SimLine[];
+  /** Replaced (never edited in place) when a line's status changes. */
+  lines: readonly SimLine[];
   readonly payments: readonly SimPayment[];
   readonly orderedAt: number;
   /** An order giving units back (Refundid's negative order) may name the order they came from. */

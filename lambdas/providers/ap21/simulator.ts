@@ -362,6 +362,14 @@ export class Ap21Simulator implements Simulator {
     this.requireOrder(orderId).updatedAt = at;
   }
 
+  /** Sets a line's `Status` (a line cancelled after it was ordered): a change of the order, so it moves to the end of the changed-orders list. */
+  setLineStatus(orderId: string, lineId: string, status: NonNullable<SimLineSeed['status']>, at = this.now()): void {
+    const order = this.requireOrder(orderId);
+    if (!order.lines.some((line) => line.lineId === lineId)) throw new Error(`order ${orderId} has no line ${lineId}`);
+    order.lines = order.lines.map((line) => (line.lineId === lineId ? { ...line, status } : line));
+    order.updatedAt = at;
+  }
+
   /**
    * Serves the order with `corruption` from now on (undefined: correct again). Either is a change
    * of the order in Ap21, so it moves to the end of the changed-orders list.
