@@ -99,12 +99,17 @@ describe('only returnable units are returnable (issue 15.2)', () => {
 
   it('holds a return of a line Ap21 cancelled after the order was opened', async () => {
     const order = h.ap21.addOrder({ lines: [CAP] });
+    chargedByCard(order, 0);
     await pollAndDispatch();
     expect((await h.store.getOrder(orderIdOf(order)))!.lines[order.lines[0]!.lineId]!.nonReturnable).toBeUndefined();
     h.ap21.setLineStatus(order.orderId, order.lines[0]!.lineId, 'Cancelled');
     const ret = h.ap21.addReturn(order.orderId, { lines: [{ skuId: CAP.skuId, quantity: -1 }] });
     expect((await pollAndDispatch()).outcomes).toMatchObject({ created: 1 });
-    expect((await h.store.getOrder(orderIdOf(order)))!.refunds[`ap21-${ret.returnId}`]).toMatchObject({ state: 'manual_review' });
+    expect((await h.store.getOrder(orderIdOf(order)))!.refunds[`ap21-${ret.returnId}`]).toMatchObject({
+      state: 'manual_review',
+      attempts: 0,
+      reason: `line ${order.lines[0]!.lineId} is not returnable: This item was cancelled; there is nothing to return.`,
+    });
     expect(paidBy(`ap21-${ret.returnId}`)).toBeUndefined();
   });
 });
