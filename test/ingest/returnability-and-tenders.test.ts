@@ -1,6 +1,6 @@
 import { ledgerViolations } from '../../lambdas/domain/order';
 import { createDispatcher } from '../../lambdas/functions/dispatch-runtime';
-import type { SimOrder } from '../../lambdas/providers/ap21/simulator';
+import { DOCUMENTED_TENDERS, type SimOrder } from '../../lambdas/providers/ap21/simulator';
 import { loadAp21LedgerSettings } from '../../lambdas/services/ap21-ledger';
 import type { Dispatcher } from '../../lambdas/services/dispatcher';
 import { LocalQueue } from '../../lambdas/services/local-queue';
@@ -167,6 +167,31 @@ describe('a stated tender rule (issue 15.3)', () => {
       state: 'paid',
     });
     expect(paidBy(`ap21-${ret.returnId}`)).toBe(1);
+  });
+
+  it('reverses only the card of every documented tender on the default settings; every other tender waits for an operator', async () => {
+    const orders = DOCUMENTED_TENDERS.map((origin, index) => {
+      const order = h.ap21.addOrder({
+        lines: [CAP],
+        payments: [{ origin, cardType: origin === 'CreditCard' ? 'VISA' : '', stan: `${Date.now()}${index}9`, amountMinor: 4000 }],
+      });
+      chargedByCard(order, 0);
+      return { origin, order, ret: h.ap21.addReturn(order.orderId, { lines: [{ skuId: CAP.skuId, quantity: -1 }] }) };
+    });
+    expect((await pollAndDispatch()).outcomes).toEqual({ created: DOCUMENTED_TENDERS.length });
+    const outcomes: Record<string, [string | undefined, string | undefined, number | undefined]> = {};
+    for (const { origin, order, ret } of orders) {
+      const stored = (await h.store.getOrder(orderIdOf(order)))!;
+      outcomes[origin] = [stored.payments[order.payments[0]!.paymentId]!.tender, stored.refunds[`ap21-${ret.returnId}`]!.state, paidBy(`ap21-${ret.returnId}`)];
+    }
+    expect(outcomes).toEqual({
+      CreditCard: ['CreditCard', 'paid', 1],
+      GiftVoucher: ['GiftVoucher', 'manual_review', undefined],
+      Zip: ['Zip', 'manual_review', undefined],
+      Openpay: ['Openpay', 'manual_review', undefined],
+      DirectDebit: ['DirectDebit', 'manual_review', undefined],
+      AdyenWallet: ['AdyenWallet', 'manual_review', undefined],
+    });
   });
 
   it('holds money paid by a tender without a connector at intake, with the tender named', async () => {

@@ -10,7 +10,11 @@ import { toAp21DateTime } from './schemas';
  * reads a few fields, so the tests must see the rest to prove it is ignored.
  */
 
+/** The tenders an Ap21 payment's `Origin` may name (docs/providers.md §3); a seed may use any of them. */
+export const DOCUMENTED_TENDERS = ['CreditCard', 'GiftVoucher', 'Zip', 'Openpay', 'DirectDebit', 'AdyenWallet'] as const;
+
 export interface SimPaymentSeed {
+  /** One of DOCUMENTED_TENDERS, or any other text a real installation may hold. */
   readonly origin?: string;
   readonly cardType?: string;
   readonly stan?: string;

@@ -20,6 +20,7 @@ import {
 import { AP21_ERROR_CODES } from './statuses';
 
 export type { Ap21Corruption, SimLineSeed, SimOrder, SimPaymentSeed, SimPerson, SimReturn } from './simulator-documents';
+export { DOCUMENTED_TENDERS } from './simulator-documents';
 
 /**
  * A stand-in for the Ap21 Retail API (local runs and tests only), serving the endpoints the
