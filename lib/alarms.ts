@@ -81,7 +81,8 @@ export class Alarms extends Construct {
       description: `More than ${alarmThresholds.api5xxPercent}% of inbound calls got a 5xx, at least ${alarmThresholds.api5xxMinimumCount} of them: providers will retry, or give up.`,
     });
     this.add('RefundsInManualReview', customMetric(config.stage, CUSTOM_METRICS.refundsInManualReview), 1, {
-      description: 'A refund needs a person: a provider refused it permanently or its retries ran out.',
+      description:
+        'A refund needs a person: a provider refused it permanently, its retries ran out, or it was held when created (a unit that is not returnable, a tender only an operator refunds, docs/design.md §2.7).',
     });
     this.add('Ap21OrdersIsolated', customMetric(config.stage, CUSTOM_METRICS.ap21OrdersIsolated), 1, {
       description: 'The poller set an Ap21 order or return aside for an operator (npm run ops -- manual-review): Ap21 refused it or its data is invalid.',

@@ -1,4 +1,5 @@
 import { logger } from '../commons/logger';
+import { emitMetric } from '../commons/metrics';
 import { InvalidRefundError, RefundConflictError, UnitsUnavailableError } from '../domain/errors';
 import { formatDecimal, type Money } from '../domain/money';
 import { openOrder, own, type NewRefund } from '../domain/order';
@@ -255,7 +256,8 @@ export class ReturnIntake {
 
   private logHeld(orderId: string, refund: Refund): void {
     if (refund.state !== 'manual_review') return;
-    logger.warn('refund from an Ap21 return held for an operator', { order_id: orderId, refund_id: refund.id, reason: refund.reason });
+    logger.error('refund needs manual review', { order_id: orderId, refund_id: refund.id, reason: refund.reason });
+    emitMetric('RefundsInManualReview', 1);
   }
 
   private async ring(orderId: string): Promise<void> {

@@ -10,7 +10,11 @@ import { toAp21DateTime } from './schemas';
  * reads a few fields, so the tests must see the rest to prove it is ignored.
  */
 
+/** The tenders an Ap21 payment's `Origin` may name (docs/providers.md §3); a seed may use any of them. */
+export const DOCUMENTED_TENDERS = ['CreditCard', 'GiftVoucher', 'Zip', 'Openpay', 'DirectDebit', 'AdyenWallet'] as const;
+
 export interface SimPaymentSeed {
+  /** One of DOCUMENTED_TENDERS, or any other text a real installation may hold. */
   readonly origin?: string;
   readonly cardType?: string;
   readonly stan?: string;
@@ -77,14 +81,15 @@ export interface SimOrder {
   readonly personId: string;
   readonly orderNumber: string;
   readonly email?: string;
-  readonly lines: readonly SimLine[];
+  /** Replaced (never edited in place) when a line's status changes. */
+  lines: readonly SimLine[];
   readonly payments: readonly SimPayment[];
   readonly orderedAt: number;
   /** An order giving units back (Refundid's negative order) may name the order they came from. */
   readonly origOrderNumber?: string;
   updatedAt: number;
   corruption?: Ap21Corruption;
-  /** A line `Status` other than `Processing`, by line id (`Ap21Simulator.setLineStatus`). */
+  /** A line `Status` other than `Processing`, by line id (`Ap21Simulator.setLineStatusById`). */
   lineStatuses?: Readonly<Record<string, string>>;
 }
 

@@ -20,6 +20,7 @@ import {
 import { AP21_ERROR_CODES } from './statuses';
 
 export type { Ap21Corruption, SimLineSeed, SimOrder, SimPaymentSeed, SimPerson, SimReturn } from './simulator-documents';
+export { DOCUMENTED_TENDERS } from './simulator-documents';
 
 /**
  * A stand-in for the Ap21 Retail API (local runs and tests only), serving the endpoints the
@@ -392,6 +393,14 @@ export class Ap21Simulator implements Simulator {
 
   touchOrder(orderId: string, at = this.now()): void {
     this.requireOrder(orderId).updatedAt = at;
+  }
+
+  /** Sets a line's `Status` (a line cancelled after it was ordered): a change of the order, so it moves to the end of the changed-orders list. */
+  setLineStatusById(orderId: string, lineId: string, status: NonNullable<SimLineSeed['status']>, at = this.now()): void {
+    const order = this.requireOrder(orderId);
+    if (!order.lines.some((line) => line.lineId === lineId)) throw new Error(`order ${orderId} has no line ${lineId}`);
+    order.lines = order.lines.map((line) => (line.lineId === lineId ? { ...line, status } : line));
+    order.updatedAt = at;
   }
 
   /**

@@ -100,6 +100,31 @@ describe('the RapiOrder answer', () => {
   });
 });
 
+describe('the RapiOrder payment facts (docs/design.md §2.7)', () => {
+  const ledger = openOrder(
+    {
+      orderId: 'ap21-20784',
+      currency: 'AUD',
+      lines: [{ lineId: '56025', quantity: 3, valueMinor: 10000 }],
+      payments: [{ paymentId: 'p1', capturedMinor: 12000, provider: 'addon_payments' }],
+    },
+    '2026-03-01T10:00:00.000Z',
+  );
+
+  it('names as payment_method the payment a return goes back to first under the stage’s tender order', () => {
+    const cardFirst = rapiOrder(ledger, ap21Order, 'alice@example.com', loadAp21LedgerSettings({ AP21_TENDER_ORDER: 'CreditCard' }));
+    expect([cardFirst.payment_method, cardFirst.is_giftcard_used]).toEqual(['MASTERCARD', true]);
+  });
+
+  it('answers 0 returnable with the reason for a line Ap21 now shows cancelled, though the ledger took it as returnable', () => {
+    const cancelled = { ...ap21Order, lines: [{ ...ap21Order.lines[0]!, status: 'Cancelled' }] };
+    expect(rapiOrder(ledger, cancelled, 'alice@example.com', loadAp21LedgerSettings({})).line_items[0]).toMatchObject({
+      returnable_quantity: 0,
+      non_returnable_reasons: ['This item was cancelled; there is nothing to return.'],
+    });
+  });
+});
+
 describe('Refundid settings and ids', () => {
   it('needs the addresses Refundid calls from, and reads the cache settings', () => {
     expect(() => loadRefundidConfig({})).toThrow(ConfigurationError);
