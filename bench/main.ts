@@ -8,6 +8,7 @@ import { startProviderSimulators } from '../local/simulators';
 import { benchBundles } from './bundles';
 import { benchOrderSize } from './order-size';
 import { benchPipeline } from './pipeline';
+import { benchPoller } from './poller';
 import { report } from './report';
 import { startCountedDynalite, startFakeSecretsManager } from './support';
 import { benchVerification } from './verification';
@@ -44,7 +45,17 @@ async function main(): Promise<void> {
     const pipeline = await benchPipeline(rt, sims, dynamo, process.env);
     process.stderr.write('order item size…\n');
     const orderSize = await benchOrderSize(rt.store, dynamo.endpoint, process.env.TABLE_NAME!, Date.now().toString(36));
-    const { text, json } = report({ verification, bundles, pipeline, orderSize, cores: availableParallelism(), seconds: (performance.now() - started) / 1000 });
+    process.stderr.write('poller…\n');
+    const poller = await benchPoller(rt);
+    const { text, json } = report({
+      verification,
+      bundles,
+      pipeline,
+      orderSize,
+      poller,
+      cores: availableParallelism(),
+      seconds: (performance.now() - started) / 1000,
+    });
     process.stdout.write(`${text}\n${JSON.stringify(json)}\n`);
   } finally {
     await sims.close();

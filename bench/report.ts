@@ -1,6 +1,7 @@
 import type { BundleResult } from './bundles';
 import type { OrderSizeResult } from './order-size';
 import type { PipelineResult } from './pipeline';
+import type { PollerResult } from './poller';
 import { round } from './support';
 import type { VerificationResult } from './verification';
 
@@ -18,6 +19,8 @@ export const TARGETS = {
   order_item_max_refunds: { target: '≥ 500', met: (value: number) => value >= 500 },
   lost: { target: '= 0', met: (value: number) => value === 0 },
   duplicate_payouts: { target: '= 0', met: (value: number) => value === 0 },
+  poller_ap21_calls_per_changed_order: { target: '≤ 0.1', met: (value: number) => value <= 0.1 },
+  poller_missed_returns: { target: '= 0', met: (value: number) => value === 0 },
 } as const;
 
 /** The fewest writes a return needs: reserve, submit, settle. */
@@ -28,6 +31,7 @@ export interface BenchResults {
   readonly bundles: readonly BundleResult[];
   readonly pipeline: PipelineResult;
   readonly orderSize: OrderSizeResult;
+  readonly poller: PollerResult;
   readonly cores: number;
   readonly seconds: number;
 }
@@ -40,7 +44,7 @@ function columns(rows: readonly (readonly string[])[]): string[] {
 
 const verdict = (name: keyof typeof TARGETS, value: number | null) => (value === null ? 'n/a' : TARGETS[name].met(value) ? 'met' : 'MISSED');
 
-export function report({ verification, bundles, pipeline, orderSize, cores, seconds }: BenchResults): { text: string; json: Record<string, unknown> } {
+export function report({ verification, bundles, pipeline, orderSize, poller, cores, seconds }: BenchResults): { text: string; json: Record<string, unknown> } {
   const p99Ratio = round(verification.handlerP99 / verification.bareP99);
   const pipelineRatio = round((pipeline.returnsPerSecond * WRITES_PER_RETURN) / pipeline.bareWritesPerSecond);
   const callsPerReturn = round(Object.values(pipeline.dynamoCallsPerReturn).reduce((sum, count) => sum + count, 0));
@@ -56,6 +60,10 @@ export function report({ verification, bundles, pipeline, orderSize, cores, seco
     return values.length ? Math.max(...values) : null;
   };
 
+  const { on_sign: onSign, always } = poller.modes;
+  const pollerCalls = round(onSign.callsPerChangedOrder, 3);
+  const pollerMissed = onSign.missedReturns + always.missedReturns;
+
   const targetsMet = {
     verification_roundtrips: TARGETS.verification_roundtrips.met(verification.roundtrips),
     warm_secret_calls: TARGETS.warm_secret_calls.met(verification.warmSecretCalls),
@@ -69,6 +77,8 @@ export function report({ verification, bundles, pipeline, orderSize, cores, seco
     order_item_max_refunds: TARGETS.order_item_max_refunds.met(orderSize.maxRefunds),
     lost: TARGETS.lost.met(pipeline.lost),
     duplicate_payouts: TARGETS.duplicate_payouts.met(pipeline.duplicatePayouts),
+    poller_ap21_calls_per_changed_order: TARGETS.poller_ap21_calls_per_changed_order.met(pollerCalls),
+    poller_missed_returns: TARGETS.poller_missed_returns.met(pollerMissed),
   };
 
   const text = [
@@ -163,6 +173,26 @@ export function report({ verification, bundles, pipeline, orderSize, cores, seco
         verdict('order_item_max_refunds', orderSize.maxRefunds),
       ],
     ]),
+    '',
+    `Ap21 poller: one window of ${poller.changedOrders} changed orders, ${poller.returns} of them returns (simulator feed over HTTP, default page size)`,
+    ...columns([
+      ['measure', 'value', 'target', ''],
+      [
+        'Ap21 calls per changed order (AP21_POLL_RETURNS_READ=on_sign)',
+        String(pollerCalls),
+        TARGETS.poller_ap21_calls_per_changed_order.target,
+        verdict('poller_ap21_calls_per_changed_order', pollerCalls),
+      ],
+      [`changed orders per hour at 2 calls/s (on_sign)`, String(onSign.changedOrdersPerHour), '', ''],
+      ["Ap21 calls per changed order (always: every order's returns read)", String(round(always.callsPerChangedOrder, 3)), '', ''],
+      [`changed orders per hour at 2 calls/s (always)`, String(always.changedOrdersPerHour), '', ''],
+      [
+        'returns of the window without a refund (both modes)',
+        String(pollerMissed),
+        TARGETS.poller_missed_returns.target,
+        verdict('poller_missed_returns', pollerMissed),
+      ],
+    ]),
   ].join('\n');
 
   const json = {
@@ -189,6 +219,11 @@ export function report({ verification, bundles, pipeline, orderSize, cores, seco
     order_item_max_refunds: orderSize.maxRefunds,
     lost: pipeline.lost,
     duplicate_payouts: pipeline.duplicatePayouts,
+    poller_ap21_calls_per_changed_order: pollerCalls,
+    poller_changed_orders_per_hour: onSign.changedOrdersPerHour,
+    poller_ap21_calls_per_changed_order_always: round(always.callsPerChangedOrder, 3),
+    poller_changed_orders_per_hour_always: always.changedOrdersPerHour,
+    poller_missed_returns: pollerMissed,
     targets_met: targetsMet,
   };
   return { text, json };

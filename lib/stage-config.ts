@@ -135,8 +135,16 @@ const AP21_PUSH_PLACEHOLDER = ['203.0.113.21'];
  * PLACEHOLDER: each retailer's own Ap21 installation. AP21_PAYMENT_PROVIDERS (which gateway refunds
  * which payment) must list the retailer's SPayGate entries before refunds can go out by card
  * reversal; until then only Refundid payments are recognised and other refunds wait for an operator.
+ * AP21_POLL_RETURNS_READ: `on_sign` reads an order's returns only where the changed-orders list
+ * shows a sign of one (docs/design.md §2.4); an installation whose list shows no returns needs
+ * `always` — check with the retailer before going live.
  */
-const AP21_SETTINGS = { AP21_COUNTRY_CODE: 'AU', AP21_TIME_ZONE: 'Australia/Melbourne', AP21_CURRENCY: 'AUD' };
+const AP21_SETTINGS = {
+  AP21_COUNTRY_CODE: 'AU',
+  AP21_TIME_ZONE: 'Australia/Melbourne',
+  AP21_CURRENCY: 'AUD',
+  AP21_POLL_RETURNS_READ: 'on_sign',
+};
 
 /**
  * The stage's Apace vendor account pays in AUD (`refund_amount` is a bare decimal, docs/providers.md

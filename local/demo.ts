@@ -153,6 +153,73 @@ async function runChannel(index: number, channel: DemoChannel): Promise<void> {
 }
 
 /**
+ * A return Ap21 pushes in its own <ReturnOrder> shape for a card whose last four digits Ap21 keeps
+ * in the payment's Reference (AP21_CARD_LAST_FOUR_FIELD=Reference locally): offered through Apace,
+ * the offer e-mailed to the customer (or published as an event), claimed, paid once by Apace.
+ */
+async function runAp21ToApace(): Promise<void> {
+  const secrets = JSON.parse(readFileSync(process.env.LOCAL_SECRETS_FILE!, 'utf8')) as {
+    ap21: { username: string; password: string; pushApiKey: string };
+  };
+  say('\n▸ Return pushed by Ap21, refunded instantly through Apace');
+  const stan = `${Date.now() % 1_000_000_000}`.padStart(9, '7');
+  const order = await step('Ap21 holds an order for a linen shirt, paid by a card whose last four digits Ap21 keeps', async () => {
+    // Apace falls back to card reversal if the offer cannot reach the customer: EPG holds the payment too.
+    expectStatus(await post(`${simulators}/_sim/seed/addon-payments`, { transactionId: stan, amount: { minor: 5990, currency: 'AUD' } }), 204);
+    return expectStatus(
+      await post(`${simulators}/_sim/seed/ap21`, {
+        order: {
+          email: 'robin@example.com',
+          lines: [{ skuId: '21503', quantity: 1, priceMinor: 5990, productName: 'Linen shirt' }],
+          payments: [{ origin: 'CreditCard', cardType: 'VISA', stan, reference: '************4242', amountMinor: 5990 }],
+        },
+      }),
+      200,
+    ) as { orderId: string; personId: string; orderNumber: string };
+  });
+  if (!order) return;
+  const orderId = `ap21-${order.orderId}`;
+  const returned = await step(
+    'the customer returns the shirt in Ap21',
+    async () =>
+      expectStatus(await post(`${simulators}/_sim/seed/ap21`, { return: { orderId: order.orderId, lines: [{ skuId: '21503', quantity: -1 }] } }), 200) as {
+        returnId: string;
+      },
+  );
+  if (!returned) return;
+  const refundId = `ap21-${returned.returnId}`;
+  await step("Ap21 pushes the return to POST /ap21/returns as Ap21's own <ReturnOrder> (202 once stored)", async () => {
+    const ap21Auth = `Basic ${Buffer.from(`${secrets.ap21.username}:${secrets.ap21.password}`).toString('base64')}`;
+    const path = `Persons/${order.personId}/Orders/${order.orderId}/Returns/${returned.returnId}?countryCode=AU`;
+    const document = await fetch(`${simulators}/ap21/${path}`, { headers: { authorization: ap21Auth, accept: 'version_4.0' } });
+    if (document.status !== 200) throw new Error(`Ap21 answered the return with ${document.status}`);
+    expectStatus(await post(`${api}/ap21/returns`, await document.text(), { 'content-type': 'text/xml', 'x-api-key': secrets.ap21.pushApiKey }), 202);
+  });
+  const offered = await step("the dispatcher routes the refund to Apace (the card's last four from Ap21) and creates the offer", () =>
+    follow(orderId, refundId, (refund) => refund.refs.apaceRefundId !== undefined).then((refund) => {
+      if (refund.channel !== 'apace') throw new Error(`routed to ${refund.channel}`);
+      return refund;
+    }),
+  );
+  if (!offered?.refs.apaceRefundId) return;
+  await step('the offer reaches the customer (Apace e-mails the link, or an offer event in .local/offer-events.jsonl)', () =>
+    follow(orderId, refundId, (refund) => refund.refs.offerDelivery === 'delivered'),
+  );
+  await step('the customer opens the link and claims the refund at Apace', async () => {
+    const { json } = await post(`${simulators}/apace/_customer/${offered.refs.apaceRefundId}/accept`, { card_last_four: '4242' });
+    if ((json as { outcome?: string }).outcome !== 'paid') throw new Error(`Apace says ${JSON.stringify(json)}`);
+  });
+  await step('Apace’s signed webhooks mark the refund paid, then confirmed', () =>
+    follow(orderId, refundId, (refund) => refund.state === 'paid' && refund.confirmedAt !== undefined),
+  );
+  await step('Apace paid exactly once, and the card was not reversed', async () => {
+    const payouts = (await (await fetch(`${simulators}/_sim/payouts`)).json()) as Record<string, Record<string, number>>;
+    const count = Object.values(payouts).reduce((sum, byReference) => sum + (byReference[refundId] ?? 0), 0);
+    if (payouts.apace?.[refundId] !== 1 || count !== 1) throw new Error(`${JSON.stringify(payouts.apace?.[refundId] ?? 0)} Apace payouts, ${count} in all`);
+  });
+}
+
+/**
  * A return Ap21 pushes to us (refunded by card reversal through EPG), then a Refundid refund of the
  * order's other unit, with Refundid's order fetch showing what is still returnable at each step.
  */
@@ -275,6 +342,7 @@ async function main(): Promise<void> {
   say(`refund-relay demo against ${api} and the simulators at ${simulators}`);
   for (const [index, channel] of channels.entries()) await runChannel(index, channel);
   await runAp21AndRefundid();
+  await runAp21ToApace();
   say(failures ? `\n${failures} step(s) failed.` : '\nEvery channel refunded exactly once.');
   process.exit(failures ? 1 : 0);
 }

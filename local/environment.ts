@@ -49,6 +49,9 @@ export function applyLocalEnvironment(settings: LocalSettings, env: NodeJS.Proce
     REFUNDID_ALLOWED_IPS: '127.0.0.1',
     PAYPRO_IPN_SOURCE_IPS: '127.0.0.1',
     AP21_PUSH_ALLOWED_IPS: '127.0.0.1,::1',
+    // Ap21 keeps a card's last four digits in the payment's Reference here (`************4242`), so
+    // such a card's returns can be offered through Apace; a Reference of any other shape cannot.
+    AP21_CARD_LAST_FOUR_FIELD: 'Reference',
     // Which reversal provider refunds which Ap21 payment (in AWS this is the retailer's mapping).
     AP21_PAYMENT_PROVIDERS: 'MerchantId:Refundid=refundid,CardType:Refundid=refundid,CardType:VISA=addon_payments,CardType:PAYPRO=paypro,CardType:OPTTY=optty',
   };

@@ -183,11 +183,40 @@ interface Work {
   named: ReadonlySet<string>;
   /** Lower-case order numbers of the current page's readable orders. */
   pageNumbers: ReadonlySet<string>;
+  /** Ap21 ids of the current page's unreadable orders, by lower-case order number. */
+  unreadableIds: ReadonlyMap<string, string>;
+  /**
+   * Returns in the feed set aside because their original could not be read, by the original's
+   * lower-case order number: a sign for that order when it is listed again (the return itself,
+   * unchanged, is not), released once its returns are read.
+   */
+  readonly waiting: Map<string, Set<string>>;
 }
 
-function newWork(started: number, tally: Tally, isolations: Ap21Isolations): Work {
-  return { started, tally, isolations, returnsRead: new Set(), ingested: new Set(), byNumber: new Map(), named: new Set(), pageNumbers: new Set() };
+async function newWork(started: number, tally: Tally, store: OrderStore, now: () => number): Promise<Work> {
+  const isolations = await Ap21Isolations.load(store, now);
+  const waiting = new Map<string, Set<string>>();
+  for (const isolation of await store.listIsolations('ap21')) {
+    const number = isolation.attributes.orderNumber?.toLowerCase();
+    if (!isolation.subject.startsWith(RETURN_IN_FEED) || !number) continue;
+    waiting.set(number, (waiting.get(number) ?? new Set()).add(isolation.subject));
+  }
+  return {
+    started,
+    tally,
+    isolations,
+    returnsRead: new Set(),
+    ingested: new Set(),
+    byNumber: new Map(),
+    named: new Set(),
+    pageNumbers: new Set(),
+    unreadableIds: new Map(),
+    waiting,
+  };
 }
+
+/** The isolation subject of a return in the feed whose original could not be read. */
+const RETURN_IN_FEED = 'return-in-feed:';
 
 /** The result of an operator's `retry-ap21`: what ingesting the order did, and what still waits. */
 export interface Ap21RetryResult {
@@ -248,7 +277,7 @@ export class Ap21Poller {
       const at = watermark?.at ?? iso(started - settings.initialLookbackMs);
       lagFrom = at;
       const cursor: WatermarkCursor = watermark?.cursor ?? { since: iso(Date.parse(at) - settings.overlapMs), startedAt: iso(started), startRow: 1, seen: [] };
-      const work = newWork(started, new Tally(cursor), await Ap21Isolations.load(store, this.now));
+      const work = await newWork(started, new Tally(cursor), store, this.now);
 
       let stop: PollStop = 'caught_up';
       try {
@@ -294,7 +323,7 @@ export class Ap21Poller {
    */
   async retryOrder(personId: string, ap21OrderId: string): Promise<Ap21RetryResult> {
     const { store, client } = this.deps;
-    const work = newWork(this.now(), new Tally({ since: '', startedAt: '', startRow: 1, seen: [] }), await Ap21Isolations.load(store, this.now));
+    const work = await newWork(this.now(), new Tally({ since: '', startedAt: '', startRow: 1, seen: [] }), store, this.now);
     const stillIsolated = async () => (await store.listIsolations('ap21')).filter((isolation) => isolation.attributes.ap21OrderId === ap21OrderId);
     let order: Ap21Order;
     try {
@@ -333,6 +362,13 @@ export class Ap21Poller {
       const readable = page.rows.flatMap((row) => (row.kind === 'read' ? [row.value] : []));
       work.named = this.followsReturns ? originalsNamedBy(readable) : new Set();
       work.pageNumbers = new Set(readable.map((order) => order.orderNumber.toLowerCase()));
+      work.unreadableIds = new Map(
+        page.rows.flatMap((row) =>
+          row.kind === 'unreadable' && row.unreadable.orderNumber && row.unreadable.id
+            ? [[row.unreadable.orderNumber.toLowerCase(), row.unreadable.id] as const]
+            : [],
+        ),
+      );
       for (const [index, row] of page.rows.entries()) {
         if (tally.orders > 0 && overBudget(false)) throw new RunInterrupted('bounded');
         const key = rowKey(row);
@@ -421,6 +457,7 @@ export class Ap21Poller {
     }
     const signs = [...this.returnSigns(order)];
     if (work.named.has(order.orderNumber.toLowerCase())) signs.push('a return in the changed-orders list names it');
+    if (work.waiting.has(order.orderNumber.toLowerCase())) signs.push('a return set aside earlier names it');
     if (signs.length === 0 || work.returnsRead.has(order.orderId)) {
       await this.openLedger(order);
       return;
@@ -437,20 +474,25 @@ export class Ap21Poller {
    * original cannot be identified, or is another person's, is set aside for an operator.
    */
   private async followReturn(ret: Ap21Order, fingerprint: string, work: Work): Promise<void> {
-    const subject = `return-in-feed:${ret.orderId}`;
-    const attributes = { ap21OrderId: ret.orderId, personId: ret.personId, orderNumber: ret.orderNumber };
-    const holdFor = (reason: string) =>
-      this.setAside(work, {
-        subject,
-        fingerprint,
-        reason: `Ap21 return ${ret.orderNumber} in the changed-orders list: ${reason}`,
-        raw: JSON.stringify(ret),
-        attributes,
-      });
+    const subject = `${RETURN_IN_FEED}${ret.orderId}`;
     const number = ret.origOrderNumber?.trim();
-    if (!number) return holdFor('names no original order (no OrigOrderNum), so the order whose returns to read is unknown');
-    const key = number.toLowerCase();
+    const key = number?.toLowerCase() ?? '';
     let original = work.byNumber.get(key);
+    // Named by its original (what `retry-ap21` reads, and what is listed again), the return's own ids beside.
+    const originalId = original?.orderId ?? work.unreadableIds.get(key);
+    const attributes = {
+      ...(originalId !== undefined && { ap21OrderId: originalId }),
+      personId: ret.personId,
+      orderNumber: number ?? ret.orderNumber,
+      returnOrderId: ret.orderId,
+      returnOrderNumber: ret.orderNumber,
+    };
+    const holdFor = async (reason: string) => {
+      const reasonText = `Ap21 return ${ret.orderNumber} in the changed-orders list: ${reason}`;
+      await this.setAside(work, { subject, fingerprint, reason: reasonText, raw: JSON.stringify(ret), attributes });
+      if (number) work.waiting.set(key, (work.waiting.get(key) ?? new Set()).add(subject));
+    };
+    if (!number) return holdFor('names no original order (no OrigOrderNum), so the order whose returns to read is unknown');
     const upcoming = work.pageNumbers.has(key) && (!original || !work.ingested.has(original.orderId));
     if (upcoming || (original && work.returnsRead.has(original.orderId))) {
       await work.isolations.release(subject);
@@ -504,6 +546,9 @@ export class Ap21Poller {
     }
     tally.refusalsInARow = 0;
     await isolations.release(`returns:${order.orderId}`);
+    // Returns in the feed that waited for this order are read now.
+    for (const waiting of work.waiting.get(order.orderNumber.toLowerCase()) ?? []) await isolations.release(waiting);
+    work.waiting.delete(order.orderNumber.toLowerCase());
     if (returns.length === 0) {
       await this.openLedger(order);
       return;

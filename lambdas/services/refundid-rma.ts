@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { NotFoundError, UnprocessableEntityError } from '../commons/errors';
+import { NotFoundError, ServiceUnavailableError, UnprocessableEntityError } from '../commons/errors';
 import { logger } from '../commons/logger';
 import { InvalidRefundError, OrderNotFoundError, RefundConflictError, TransitionRejectedError, UnitsUnavailableError } from '../domain/errors';
 import { shortfall, unitsValue, validateNewRefund, type NewRefund, type Order } from '../domain/order';
@@ -82,6 +82,19 @@ function refundSpec(order: Order, push: RmaPush, refundId: string, alreadyPaid: 
 /** The refund ref naming the Refundid RMA a refund recorded from Ap21 was attached to. */
 export const REFUNDID_RMA_REF = 'refundidId';
 
+/** Rounds of re-deciding an attach that another RMA's attach overtook. */
+const ATTACH_ROUNDS = 3;
+/**
+ * Longer than any push's link-then-create can take (an API invocation ends within API Gateway's
+ * 29 s): a link to a refund that still does not exist after this is stale, never a create under way.
+ */
+const STALE_LINK_MS = 30_000;
+
+/** A Refundid refund recorded from Ap21 that no RMA has been attached to yet. */
+function unattachedFromAp21(refund: Refund): boolean {
+  return refund.source.kind === 'ap21_refundid' && refund.channel === 'refundid' && refund.refs[REFUNDID_RMA_REF] === undefined;
+}
+
 /**
  * The Refundid refund the poller already recorded from Ap21 that this push stands for: a return or
  * negative order Ap21 shows paid by Refundid (source `ap21_refundid`, refs carrying the Ap21 ids
@@ -137,6 +150,10 @@ export async function applyRmaPush(store: OrderStore, push: RmaPush, raw: string
   if (!existing) {
     const recorded = recordedFromAp21(order, push);
     if (recorded) return rma.attach(recorded);
+  } else if (unattachedFromAp21(existing) && recordedFromAp21(order, push)?.id === existing.id) {
+    // The RMA was linked to this recorded refund, and the attach stopped before the refund took
+    // its id (a crash, an error answered 5xx): Refundid's retry resumes it.
+    return rma.attach(existing);
   }
   const ours = existing?.source.kind === 'refundid_rma' ? existing.source.ref === push.refundid_id : existing?.refs[REFUNDID_RMA_REF] === push.refundid_id;
   if (existing && !ours) {
@@ -215,26 +232,56 @@ class RmaHandling {
   /**
    * Ties this RMA to the refund the poller recorded from Ap21 for it (idempotent: later pushes find
    * it through the RMA's reference). Refundid has paid, so there is nothing to reserve or settle; a
-   * `failed` contradicts what Ap21 shows and is kept for an operator.
+   * `failed` contradicts what Ap21 shows and is kept for an operator. Two RMAs with the same units
+   * may race for one recorded refund: the loser decides again on the fresh order, its reference
+   * moved to the refund it takes, and is never answered with the winner's refund.
    */
   async attach(recorded: Refund): Promise<RmaAnswer> {
-    const target = { orderId: this.order.orderId, refundId: recorded.id };
-    const linked = await this.store.linkReference('refundid_rma', this.push.refundid_id, target, this.ctx.now);
-    if (linked.orderId !== target.orderId || linked.refundId !== target.refundId) {
-      throw new RefundConflictError(`RMA ${this.push.refundid_id} is already recorded as refund ${linked.refundId ?? '?'} of order ${linked.orderId}`);
+    let candidate: Refund | undefined = recorded;
+    for (let round = 0; round < ATTACH_ROUNDS && candidate; round++) {
+      await this.linkTo(candidate);
+      const refs = {
+        [REFUNDID_RMA_REF]: this.push.refundid_id,
+        ...(typeof this.push.merchant_rma_ref === 'string' && { refundidMerchantRmaRef: this.push.merchant_rma_ref }),
+      };
+      const audit = { ...this.audit, note: `${this.audit.note}; attached to refund ${candidate.id}, recorded from Ap21` };
+      const outcome = await this.store.applyEvent(this.order.orderId, candidate.id, 'external_ref_recorded', { ...this.ctx, refs }, audit, candidate);
+      if (outcome.applied || outcome.refund.refs[REFUNDID_RMA_REF] === this.push.refundid_id) {
+        logger.info('Refundid RMA attached to the refund recorded from Ap21', { order_id: this.order.orderId, refund_id: candidate.id });
+        if (this.push.status === 'failed') {
+          await this.keep(`failed, but Ap21 shows refund ${candidate.id} paid by Refundid`);
+          logger.error('Refundid reports a failed RMA that Ap21 shows it paid', { order_id: this.order.orderId, refund_id: candidate.id });
+        }
+        return answer(outcome.refund);
+      }
+      // Another RMA took it meanwhile: look again.
+      const fresh = await this.store.getOrder(this.order.orderId);
+      candidate = fresh && recordedFromAp21(fresh, this.push);
     }
-    const refs = {
-      [REFUNDID_RMA_REF]: this.push.refundid_id,
-      ...(typeof this.push.merchant_rma_ref === 'string' && { refundidMerchantRmaRef: this.push.merchant_rma_ref }),
-    };
-    const audit = { ...this.audit, note: `${this.audit.note}; attached to refund ${recorded.id}, recorded from Ap21` };
-    const outcome = await this.store.applyEvent(this.order.orderId, recorded.id, 'external_ref_recorded', { ...this.ctx, refs }, audit, recorded);
-    logger.info('Refundid RMA attached to the refund recorded from Ap21', { order_id: this.order.orderId, refund_id: recorded.id, applied: outcome.applied });
-    if (this.push.status === 'failed') {
-      await this.keep(`failed, but Ap21 shows refund ${recorded.id} paid by Refundid`);
-      logger.error('Refundid reports a failed RMA that Ap21 shows it paid', { order_id: this.order.orderId, refund_id: recorded.id });
-    }
-    return answer(outcome.refund);
+    if (candidate) throw new ServiceUnavailableError(`RMA ${this.push.refundid_id}: the refunds recorded from Ap21 kept changing; try again`);
+    throw new RefundConflictError(`RMA ${this.push.refundid_id}: no refund recorded from Ap21 is left for it; an operator must reconcile`);
+  }
+
+  /**
+   * Points the RMA's reference at `target`. A reference to another refund of this order that is
+   * provably not this RMA's (taken by another RMA, or never created and older than a create could
+   * still be under way) is moved; any other is a conflict.
+   */
+  private async linkTo(target: Refund): Promise<void> {
+    const wanted = { orderId: this.order.orderId, refundId: target.id };
+    const linked = await this.store.linkReference('refundid_rma', this.push.refundid_id, wanted, this.ctx.now);
+    if (linked.orderId === wanted.orderId && linked.refundId === wanted.refundId) return;
+    const conflict = () =>
+      new RefundConflictError(`RMA ${this.push.refundid_id} is already recorded as refund ${linked.refundId ?? '?'} of order ${linked.orderId}`);
+    if (linked.orderId !== wanted.orderId || linked.refundId === undefined) throw conflict();
+    const current = await this.store.getOrder(this.order.orderId);
+    const named = current && Object.hasOwn(current.refunds, linked.refundId) ? current.refunds[linked.refundId] : undefined;
+    const takenByAnother = named !== undefined && named.refs[REFUNDID_RMA_REF] !== undefined && named.refs[REFUNDID_RMA_REF] !== this.push.refundid_id;
+    if (named !== undefined && !takenByAnother) throw conflict();
+    // A refund that does not exist may still be created by a push linking it a moment ago: only a link older than that is stale.
+    const linkedBefore = named === undefined ? new Date(Date.parse(this.ctx.now) - STALE_LINK_MS).toISOString() : undefined;
+    if (await this.store.relinkReference('refundid_rma', this.push.refundid_id, linked, wanted, this.ctx.now, linkedBefore)) return;
+    throw new ServiceUnavailableError(`RMA ${this.push.refundid_id} is being recorded by another delivery; try again`);
   }
 
   async failed(existing: Refund | undefined): Promise<RmaAnswer> {

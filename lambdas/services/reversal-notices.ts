@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { logger } from '../commons/logger';
 import type { PaymentProvider } from '../domain/order';
 import type { Refund, RefundEvent, RefundState, TransitionContext } from '../domain/refund';
-import type { Actor, OrderStore, StoredOrder } from '../store/order-store';
+import { StoreContentionError, type Actor, type OrderStore, type StoredOrder } from '../store/order-store';
 
 /**
  * What a provider tells us about a card reversal, after its route authenticated and validated the
@@ -69,6 +69,11 @@ export async function settle(
     refund = outcome.refund;
   }
   if (refund.state === 'paid' && refund.channel === 'reversal') return;
+  // Still bookable, only overtaken every round: not applied, so the caller must not mark the proof
+  // done. A 503 keeps it pending for the sender's retry and the sweeper's replay.
+  if (refund.channel === 'reversal' && PROOF_EVENTS[refund.state]) {
+    throw new StoreContentionError(`refund ${refund.id} kept changing while ${actor}'s proof of payment was applied; it is applied on the next try`);
+  }
   // The provider paid a refund we no longer hold (released, or paid through another channel).
   logger.error('provider reports a reversal paid that refund-relay cannot book', {
     order_id: order.orderId,

@@ -75,6 +75,9 @@ export class DynamoOrderStore implements OrderStore {
   linkReference(kind: ReferenceKind, ref: string, target: ReferenceTarget, now: string) {
     return this.references.linkReference(kind, ref, target, now);
   }
+  relinkReference(kind: ReferenceKind, ref: string, from: ReferenceTarget, to: ReferenceTarget, now: string, linkedBefore?: string) {
+    return this.references.relinkReference(kind, ref, from, to, now, linkedBefore);
+  }
   findReference(kind: ReferenceKind, ref: string) {
     return this.references.findReference(kind, ref);
   }

@@ -210,6 +210,12 @@ export interface ReferencesPort {
    * a caller sees a clash instead of overwriting it.
    */
   linkReference(kind: ReferenceKind, ref: string, target: ReferenceTarget, now: string): Promise<ReferenceTarget>;
+  /**
+   * Moves a reference from the refund it names to another of the same order, only while it still
+   * names `from` (and, with `linkedBefore`, was linked no later than that): true when moved. For a
+   * link its owner proved stale; the first-target-wins rule of `linkReference` holds otherwise.
+   */
+  relinkReference(kind: ReferenceKind, ref: string, from: ReferenceTarget, to: ReferenceTarget, now: string, linkedBefore?: string): Promise<boolean>;
   findReference(kind: ReferenceKind, ref: string): Promise<ReferenceTarget | undefined>;
 }
 

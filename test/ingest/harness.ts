@@ -5,6 +5,7 @@ import { startSimulatorHost, type SimRequest, type SimResponse, type Simulator, 
 import { loadAp21LedgerSettings } from '../../lambdas/services/ap21-ledger';
 import { Ap21Poller, type Ap21PollerSettings } from '../../lambdas/services/ap21-poller';
 import { Ap21PushInbox } from '../../lambdas/services/ap21-push';
+import type { ReturnsReadMode } from '../../lambdas/services/ap21-returns-read';
 import { ReturnIntake, type ReturnIntakeDeps } from '../../lambdas/services/return-intake';
 import type { OrderStore } from '../../lambdas/store/order-store';
 import { startTestStack, type TestStack } from '../support/stack';
@@ -37,7 +38,7 @@ export const POLL_SETTINGS: Ap21PollerSettings = {
   retryBaseMs: 5,
   retryMaxMs: 50,
   maxRefusalsInARow: 5,
-  returnsRead: 'always',
+  returnsRead: 'on_sign',
 };
 
 /**
@@ -70,10 +71,18 @@ export interface IngestHarness {
   close(): Promise<void>;
 }
 
-export async function startIngest(extraEnv: Record<string, string> = {}): Promise<IngestHarness> {
+/** How an installation's changed-orders feed shows returns, and the AP21_POLL_RETURNS_READ that goes with it. */
+export interface IngestFeed {
+  /** Returns listed in the feed themselves (default true, as Ap21 does). */
+  readonly returnsInFeed?: boolean;
+  /** Default `on_sign`. */
+  readonly returnsRead?: ReturnsReadMode;
+}
+
+export async function startIngest(extraEnv: Record<string, string> = {}, feed: IngestFeed = {}): Promise<IngestHarness> {
   let offsetMs = 0;
   const clock = () => Date.now() + offsetMs;
-  const ap21 = new Ap21Simulator({ basic: AP21_CREDENTIALS, timeZone: 'Australia/Melbourne', now: clock });
+  const ap21 = new Ap21Simulator({ basic: AP21_CREDENTIALS, timeZone: 'Australia/Melbourne', now: clock, returnsInFeed: feed.returnsInFeed ?? true });
   const harness = { beforeAp21: undefined } as { beforeAp21: ((request: SimRequest) => void) | undefined };
   const watched: Simulator = {
     name: 'ap21',
@@ -114,7 +123,7 @@ export async function startIngest(extraEnv: Record<string, string> = {}): Promis
         store: usedStore,
         intake: usedIntake,
         pushes: new Ap21PushInbox({ store: usedStore, client: reader, intake: usedIntake, now: overrides.now ?? clock }),
-        settings: { ...POLL_SETTINGS, ...overrides.settings },
+        settings: { ...POLL_SETTINGS, returnsRead: feed.returnsRead ?? POLL_SETTINGS.returnsRead, ...overrides.settings },
         now: overrides.now ?? clock,
       });
     },

@@ -13,7 +13,7 @@ import { ReturnIntake } from '../../lambdas/services/return-intake';
 import { sweep } from '../../lambdas/services/sweeper';
 import type { Refund } from '../../lambdas/domain/refund';
 import type { OrderStore, StoredIsolation } from '../../lambdas/store/order-store';
-import { AP21_CREDENTIALS, ap21Env, POLL_SETTINGS } from '../ingest/harness';
+import { AP21_CREDENTIALS, ap21Env, POLL_SETTINGS, type IngestFeed } from '../ingest/harness';
 import { startTestStack, type TestStack } from '../support/stack';
 
 /**
@@ -101,10 +101,14 @@ function catalogueLine(order: number, line: number): SimLineSeed {
   };
 }
 
-export async function startLivenessWorld(seed = 20260115): Promise<LivenessWorld> {
+/**
+ * `feed`: Ap21's changed-orders feed as an installation shows it, and the poller's matching
+ * AP21_POLL_RETURNS_READ (default: returns in the feed, `on_sign`).
+ */
+export async function startLivenessWorld(seed = 20260115, feed: IngestFeed = {}): Promise<LivenessWorld> {
   let offsetMs = 0;
   const clock = () => Date.now() + offsetMs;
-  const ap21 = new Ap21Simulator({ basic: AP21_CREDENTIALS, timeZone: 'Australia/Melbourne', now: clock });
+  const ap21 = new Ap21Simulator({ basic: AP21_CREDENTIALS, timeZone: 'Australia/Melbourne', now: clock, returnsInFeed: feed.returnsInFeed ?? true });
   const stack = await startTestStack();
   const { merchantId, merchantPassword } = stack.secrets.addonPayments as { merchantId: string; merchantPassword: string };
   const epg = new AddonPaymentsSimulator({ merchantId, merchantPassword });
@@ -182,7 +186,7 @@ export async function startLivenessWorld(seed = 20260115): Promise<LivenessWorld
         store,
         intake,
         pushes: new Ap21PushInbox({ store, client: reader, intake, now: clock }),
-        settings: { ...POLL_SETTINGS, ...options.settings },
+        settings: { ...POLL_SETTINGS, returnsRead: feed.returnsRead ?? POLL_SETTINGS.returnsRead, ...options.settings },
         now: clock,
         random: options.random ?? seeded(seed + 1),
         ...(options.unprocessable && { unprocessable: options.unprocessable }),

@@ -81,14 +81,15 @@ export interface SimOrder {
   readonly personId: string;
   readonly orderNumber: string;
   readonly email?: string;
-  /** Replaced (never edited in place) when a line's status changes. */
-  lines: readonly SimLine[];
+  readonly lines: readonly SimLine[];
   readonly payments: readonly SimPayment[];
   readonly orderedAt: number;
   /** An order giving units back (Refundid's negative order) may name the order they came from. */
   readonly origOrderNumber?: string;
   updatedAt: number;
   corruption?: Ap21Corruption;
+  /** A line `Status` other than `Processing`, by line id (`Ap21Simulator.setLineStatus`). */
+  lineStatuses?: Readonly<Record<string, string>>;
 }
 
 export interface SimReturnLine extends SimLine {
@@ -245,7 +246,7 @@ function orderLineXml(line: SimLine, sequence: number, order: SimOrder, context:
     SenderName: '',
     ReceiverName: '',
     WarehouseId: WAREHOUSE_ID,
-    Status: line.status ?? 'Processing',
+    Status: order.lineStatuses?.[line.lineId] ?? line.status ?? 'Processing',
     NonReturnable: line.nonReturnable ? 'true' : 'false',
     ...(corruption === 'unknown_elements' && { FutureLineElement: { Nested: 'not in any guide' } }),
   };

@@ -40,6 +40,10 @@ export { DOCUMENTED_TENDERS } from './simulator-documents';
  * - an order's returns are listed at `GET /Persons/{pid}/Orders/{oid}/Returns` as `<ReturnOrders>`;
  * - a posted return answers 200 with a `Location` header naming the new return;
  * - a return marks its original order as updated (option `touchOrderOnReturn`);
+ * - a return is listed in the changed-orders feed itself, as an `<Order>` with the return's Id,
+ *   negative quantities and `OrigOrderNum` (its payments from 4.0), orders and returns sharing one
+ *   id space (option `returnsInFeed`, `listReturnsInFeed`; the issue's account of Ap21);
+ * - a line's `Status` stays `Processing` unless a test sets another (`setLineStatus`);
  * - a return posted with `StockUpdate=False` and no payments gets a negative payment copied from
  *   the order's first payment (Ap21 "refunds the customer using the original payment information").
  * It fails the ways Ap21 does: `injectFailures` (the next answers), `refuseReturnsOf` (one order's
@@ -57,6 +61,13 @@ export interface Ap21SimulatorOptions {
   readonly currency?: string;
   readonly returnReasonIds?: readonly string[];
   readonly touchOrderOnReturn?: boolean;
+  /**
+   * Whether a return is listed in the changed-orders feed itself (default true, as the issue
+   * describes Ap21; UNCONFIRMED by the guide): an `<Order>` with the return's Id, negative
+   * quantities and `OrigOrderNum`, its payments from version 4.0. False plays an installation
+   * whose feed shows no returns.
+   */
+  readonly returnsInFeed?: boolean;
   readonly now?: () => number;
 }
 
@@ -184,6 +195,20 @@ function text(element: XmlElement, name: string): string | undefined {
   return childElement(element, name)?.text.trim() || undefined;
 }
 
+/** A return as the changed-orders feed lists it: an order of its own giving units back, naming the original by `OrigOrderNum`. */
+function returnAsOrder(ret: SimReturn, context: DocumentContext): SimOrder {
+  return {
+    orderId: ret.returnId,
+    personId: ret.personId,
+    orderNumber: ret.orderNumber,
+    lines: ret.lines,
+    payments: context.version >= 4 ? ret.payments : [],
+    orderedAt: ret.createdAt,
+    updatedAt: ret.createdAt,
+    origOrderNumber: ret.origOrderNumber,
+  };
+}
+
 const FIRST_NAMES = ['JANE', 'JOHN', 'ALEX', 'SAM', 'KIM'];
 const SURNAMES = ['SMITH', 'NGUYEN', 'HILL', 'PATEL', 'BROWN'];
 
@@ -194,6 +219,7 @@ export class Ap21Simulator implements Simulator {
   private readonly currency: string;
   private readonly returnReasonIds: ReadonlySet<string>;
   private readonly touchOrderOnReturn: boolean;
+  private returnsInFeed: boolean;
   private readonly now: () => number;
   private readonly orders = new Map<string, SimOrder>();
   private readonly persons = new Map<string, SimPerson>();
@@ -238,6 +264,7 @@ export class Ap21Simulator implements Simulator {
     this.currency = options.currency ?? 'AUD';
     this.returnReasonIds = new Set(options.returnReasonIds ?? ['10365']);
     this.touchOrderOnReturn = options.touchOrderOnReturn ?? true;
+    this.returnsInFeed = options.returnsInFeed ?? true;
     this.now = options.now ?? Date.now;
   }
 
@@ -268,7 +295,7 @@ export class Ap21Simulator implements Simulator {
   }
 
   addOrder(seed: SimOrderSeed): SimOrder {
-    const orderId = String(this.nextId.order++);
+    const orderId = this.freshId('order');
     const orderNumber = seed.orderNumber ?? `W${orderId.padStart(7, '0')}`;
     if (this.orderNumberTaken(orderNumber)) throw new Error(`order number ${orderNumber} is taken`);
     const lines = seed.lines.map((line) => ({ ...line, lineId: String(this.nextId.line++) }));
@@ -359,15 +386,25 @@ export class Ap21Simulator implements Simulator {
     return this.addReturn(orderId, { ...seed, payments: [refundid] });
   }
 
+  /** Lists returns in the changed-orders feed (true) or plays an installation whose feed shows none (false). */
+  listReturnsInFeed(listed: boolean): void {
+    this.returnsInFeed = listed;
+  }
+
   touchOrder(orderId: string, at = this.now()): void {
     this.requireOrder(orderId).updatedAt = at;
   }
 
-  /** Sets a line's `Status` (a line cancelled after it was ordered): a change of the order, so it moves to the end of the changed-orders list. */
-  setLineStatus(orderId: string, lineId: string, status: NonNullable<SimLineSeed['status']>, at = this.now()): void {
+  /**
+   * Shows `status` on the order's lines of `skuId` from now on (e.g. `Returned`): a change of the
+   * order, so it is listed again. Which status Ap21 shows after a return is UNCONFIRMED; the
+   * simulator never sets one by itself.
+   */
+  setLineStatus(orderId: string, skuId: string, status: string, at = this.now()): void {
     const order = this.requireOrder(orderId);
-    if (!order.lines.some((line) => line.lineId === lineId)) throw new Error(`order ${orderId} has no line ${lineId}`);
-    order.lines = order.lines.map((line) => (line.lineId === lineId ? { ...line, status } : line));
+    const statuses = { ...order.lineStatuses };
+    for (const line of order.lines.filter((ordered) => ordered.skuId === skuId)) statuses[line.lineId] = status;
+    order.lineStatuses = statuses;
     order.updatedAt = at;
   }
 
@@ -502,9 +539,10 @@ export class Ap21Simulator implements Simulator {
       return ap21Error(400, AP21_ERROR_CODES.invalidPagination, 'Invalid pagination parameters');
     }
     const startRow = Number(paging[0] ?? 1);
-    const changed = [...this.orders.values()]
-      .filter((order) => order.updatedAt > since)
-      .sort((a, b) => a.updatedAt - b.updatedAt || Number(a.orderId) - Number(b.orderId));
+    const listed = this.returnsInFeed
+      ? [...this.orders.values(), ...[...this.returns.values()].map((ret) => returnAsOrder(ret, context))]
+      : [...this.orders.values()];
+    const changed = listed.filter((order) => order.updatedAt > since).sort((a, b) => a.updatedAt - b.updatedAt || Number(a.orderId) - Number(b.orderId));
     const rows = changed.slice(startRow - 1, startRow - 1 + Number(paging[1] ?? changed.length));
     if (rows.length === 0) return failureResponse(NO_DATA);
     const body = withAttributes(
@@ -639,7 +677,7 @@ export class Ap21Simulator implements Simulator {
   }
 
   private createReturn(order: SimOrder, candidate: ReturnCandidate): SimReturn {
-    const returnId = String(this.nextId.return++);
+    const returnId = this.freshId('return');
     const orderNumber = candidate.orderNumber ?? `${order.orderNumber}-R${this.returnsOf(order.orderId).length + 1}`;
     const stockUpdate = !/^false$/i.test(candidate.stockUpdate ?? 'True');
     const created: SimReturn = {
@@ -707,6 +745,14 @@ export class Ap21Simulator implements Simulator {
       this.persons.set(id, person);
     }
     return person;
+  }
+
+  /** Orders and returns share Ap21's id space (a return is listed among the orders): no id is used twice. */
+  private freshId(kind: 'order' | 'return'): string {
+    for (;;) {
+      const id = String(this.nextId[kind]++);
+      if (!this.orders.has(id) && !this.returns.has(id)) return id;
+    }
   }
 
   private orderNumberTaken(orderNumber: string): boolean {

@@ -401,7 +401,11 @@ export class DynamoOrders implements OrdersPort {
       if (value === undefined && observed[stamp] !== undefined) removes.push(refundPath(stamp));
     }
     for (const [name, value] of Object.entries(next.refs)) {
-      if (observed.refs[name] !== value) sets.push(`${refundPath('refs', name)} = ${expr.value(value)}`);
+      if (observed.refs[name] === value) continue;
+      sets.push(`${refundPath('refs', name)} = ${expr.value(value)}`);
+      // A reference another writer set since the snapshot is never overwritten: that write loses instead.
+      const seen = observed.refs[name];
+      conditions.push(seen === undefined ? `attribute_not_exists(${refundPath('refs', name)})` : `${refundPath('refs', name)} = ${expr.value(seen)}`);
     }
     addLedgerMovement(expr, sets, observed, ledger);
     const entry = timelineEntry(ctx.now, event, audit, { id: observed.id, from: observed.state, to: next.state }, inbox);

@@ -3,7 +3,7 @@ import { ExpressionBuilder } from '../expression';
 import { orderIdOf, orderKey, referenceKey } from '../keys';
 import { TABLE } from '../table';
 import type { ReferenceKind, ReferenceTarget, ReferencesPort } from '../order-store';
-import type { TableAccess } from './table-access';
+import { conditionally, type TableAccess } from './table-access';
 
 function referenceTarget(item: Record<string, unknown> | undefined): ReferenceTarget | undefined {
   if (typeof item?.orderId !== 'string') return undefined;
@@ -36,6 +36,27 @@ export class DynamoReferences implements ReferencesPort {
       }),
     );
     return referenceTarget(Attributes) ?? target;
+  }
+
+  async relinkReference(kind: ReferenceKind, ref: string, from: ReferenceTarget, to: ReferenceTarget, now: string, linkedBefore?: string): Promise<boolean> {
+    const expr = new ExpressionBuilder();
+    const conditions = [`${expr.path('orderId')} = ${expr.value(from.orderId)}`, `${expr.path('refundId')} = ${expr.value(from.refundId ?? '')}`];
+    if (linkedBefore !== undefined) conditions.push(`${expr.path('linkedAt')} <= ${expr.value(linkedBefore)}`);
+    const sets = [`${expr.path('orderId')} = ${expr.value(to.orderId)}`, `${expr.path('linkedAt')} = ${expr.value(now)}`];
+    if (to.refundId !== undefined) sets.push(`${expr.path('refundId')} = ${expr.value(to.refundId)}`);
+    const written = await conditionally(() =>
+      this.table.db.send(
+        new UpdateCommand({
+          TableName: this.table.tableName,
+          Key: referenceKey(kind, ref),
+          UpdateExpression: `SET ${sets.join(', ')}`,
+          ConditionExpression: conditions.join(' AND '),
+          ExpressionAttributeNames: expr.names,
+          ExpressionAttributeValues: expr.values,
+        }),
+      ),
+    );
+    return written;
   }
 
   async findReference(kind: ReferenceKind, ref: string): Promise<ReferenceTarget | undefined> {
