@@ -102,7 +102,7 @@ describe('only returnable units are returnable (issue 15.2)', () => {
     chargedByCard(order, 0);
     await pollAndDispatch();
     expect((await h.store.getOrder(orderIdOf(order)))!.lines[order.lines[0]!.lineId]!.nonReturnable).toBeUndefined();
-    h.ap21.setLineStatusById(order.orderId, order.lines[0]!.lineId, 'Cancelled');
+    h.ap21.setLineStatus(order.orderId, CAP.skuId, 'Cancelled');
     const ret = h.ap21.addReturn(order.orderId, { lines: [{ skuId: CAP.skuId, quantity: -1 }] });
     expect((await pollAndDispatch()).outcomes).toMatchObject({ created: 1 });
     expect((await h.store.getOrder(orderIdOf(order)))!.refunds[`ap21-${ret.returnId}`]).toMatchObject({

@@ -81,15 +81,14 @@ export interface SimOrder {
   readonly personId: string;
   readonly orderNumber: string;
   readonly email?: string;
-  /** Replaced (never edited in place) when a line's status changes. */
-  lines: readonly SimLine[];
+  readonly lines: readonly SimLine[];
   readonly payments: readonly SimPayment[];
   readonly orderedAt: number;
   /** An order giving units back (Refundid's negative order) may name the order they came from. */
   readonly origOrderNumber?: string;
   updatedAt: number;
   corruption?: Ap21Corruption;
-  /** A line `Status` other than `Processing`, by line id (`Ap21Simulator.setLineStatusById`). */
+  /** A line `Status` other than `Processing`, by line id (`Ap21Simulator.setLineStatus`, by SKU). */
   lineStatuses?: Readonly<Record<string, string>>;
 }
 

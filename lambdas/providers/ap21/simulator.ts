@@ -395,14 +395,6 @@ export class Ap21Simulator implements Simulator {
     this.requireOrder(orderId).updatedAt = at;
   }
 
-  /** Sets a line's `Status` (a line cancelled after it was ordered): a change of the order, so it moves to the end of the changed-orders list. */
-  setLineStatusById(orderId: string, lineId: string, status: NonNullable<SimLineSeed['status']>, at = this.now()): void {
-    const order = this.requireOrder(orderId);
-    if (!order.lines.some((line) => line.lineId === lineId)) throw new Error(`order ${orderId} has no line ${lineId}`);
-    order.lines = order.lines.map((line) => (line.lineId === lineId ? { ...line, status } : line));
-    order.updatedAt = at;
-  }
-
   /**
    * Shows `status` on the order's lines of `skuId` from now on (e.g. `Returned`): a change of the
    * order, so it is listed again. Which status Ap21 shows after a return is UNCONFIRMED; the
