@@ -17,6 +17,8 @@ export interface OperatorRequest {
   readonly operator: string;
   readonly now: string;
   readonly claimWindowMs: number;
+  /** The operator checked the provider's own record and it shows no payout (needed to release a reversal once sent). */
+  readonly providerChecked?: boolean;
 }
 
 export type OperatorOutcome =
@@ -37,6 +39,17 @@ export async function endRefund(store: OrderStore, action: OperatorAction, reque
   if (refund.state !== 'manual_review') return { done: false, why: `refund ${refund.id} is ${refund.state}, not in manual review` };
   const reason = request.reason.trim();
   if (!reason) return { done: false, why: 'a reason is required' };
+  // A card reversal once sent may have paid without our hearing (no final answer is why many reach
+  // review): releasing its units could pay the customer twice, so the provider's record is checked first.
+  if (action === 'release' && refund.channel === 'reversal' && !request.providerChecked) {
+    const sent = (await store.readTimeline(orderId)).find((entry) => entry.refundId === refund.id && entry.event === 'reversal_submitted');
+    if (sent) {
+      return {
+        done: false,
+        why: `its card reversal was sent to the provider at ${sent.at}; check the provider's own record (npm run ops -- reconcile, or the provider's console), then release with --provider-checked if it did not pay, or reroute`,
+      };
+    }
+  }
   const plan =
     action === 'release' ? { event: 'released_by_operator' as const, next: 'its units are available again; nothing will pay it' } : rerouteEvent(refund);
   const verb = action === 'release' ? 'released' : 're-routed to card reversal';

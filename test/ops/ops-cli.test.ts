@@ -281,6 +281,23 @@ describe('npm run ops -- reroute|release <refundId> --reason <text>', () => {
     expect(order.timeline.at(-1)).toMatchObject({ actor: 'operator', event: 'released_by_operator', note: expect.stringContaining('refunded in store') });
   });
 
+  it('releases a card reversal once sent to a provider only after the provider record was checked', async () => {
+    const { store } = stack.runtime;
+    await store.putOrder(openOrder(demoOrder('ops-release-sent'), now()));
+    const refundId = 'ops-release-sent-r1';
+    const spec = { refundId, lines: { '2': 1 }, paymentId: 'pay-1', amount: { minor: 4500, currency: 'AUD' }, route: 'reversal' as const };
+    await store.createRefund('ops-release-sent', { ...spec, source: { kind: 'ap21_return', ref: 'RET-sent' } }, now(), { actor: 'ap21' });
+    // Sent to the provider, then no final answer: the money may have moved.
+    await store.applyEvent('ops-release-sent', refundId, 'reversal_submitted', ctx(), { actor: 'dispatcher' });
+    await store.applyEvent('ops-release-sent', refundId, 'review_required', { ...ctx(), reason: 'no final answer from the provider' }, { actor: 'dispatcher' });
+    const refused = await ops(['release', refundId, '--reason', 'customer says unpaid']);
+    expect([refused.code, refused.err]).toEqual([1, expect.stringContaining("check the provider's own record")]);
+    expect((await store.getOrder('ops-release-sent'))!.refunds[refundId]).toMatchObject({ state: 'manual_review' });
+    const checked = await ops(['release', refundId, '--reason', 'EPG console shows no refund', '--provider-checked']);
+    expect(checked.code).toBe(0);
+    expect((await store.getOrder('ops-release-sent'))!.refunds[refundId]).toMatchObject({ state: 'released' });
+  });
+
   it('needs a reason, and a refund in manual review', async () => {
     const refundId = await inReview('ops-no-reason', 'reversal');
     expect((await ops(['release', refundId])).err).toContain('release needs a reason');

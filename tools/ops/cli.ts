@@ -23,7 +23,9 @@ export const USAGE = `refund-relay operator commands
                            the timeline [--order <orderId>]
   release <refundId> --reason <text>
                            a refund in manual review ends unpaid: its units are available again;
-                           the reason goes to the timeline [--order <orderId>]
+                           the reason goes to the timeline [--order <orderId>]; a card reversal
+                           once sent to a provider is released only with --provider-checked, after
+                           the provider's own record shows it did not pay
   egress-ips --stage <s>   the IPs Ap21 and the providers must allowlist
   reconcile                compare our paid refunds with the providers' view and report drift
                            [--since <ISO time>] (default 7 days ago) [--limit <n>] (default 100)
@@ -88,6 +90,7 @@ export async function runOps(argv: readonly string[], io: OpsIo, deps: OpsDeps =
         limit: { type: 'string' },
         all: { type: 'boolean' },
         reason: { type: 'string' },
+        'provider-checked': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -131,7 +134,7 @@ function runOnTarget(
   command: Exclude<Command, 'egress-ips'>,
   target: OpsTarget,
   argument: string | undefined,
-  values: { order?: string; since?: string; limit?: string; all?: boolean; reason?: string },
+  values: { order?: string; since?: string; limit?: string; all?: boolean; reason?: string; 'provider-checked'?: boolean },
   now: Date,
 ): Promise<CommandResult> {
   switch (command) {
@@ -160,6 +163,7 @@ function runOnTarget(
         ...(values.order !== undefined && { orderId: values.order }),
         operator: userInfo().username,
         reason: values.reason,
+        providerChecked: values['provider-checked'] === true,
         now,
       });
     case 'reconcile':

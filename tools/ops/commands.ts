@@ -243,6 +243,8 @@ export async function redrive(target: OpsTarget, refundId: string, options: Redr
 
 export interface EndRefundOptions extends RedriveOptions {
   readonly reason: string;
+  /** The operator checked the provider's own record: a reversal once sent did not pay. */
+  readonly providerChecked?: boolean;
 }
 
 /**
@@ -258,6 +260,7 @@ export async function endRefundCommand(target: OpsTarget, action: OperatorAction
     operator: options.operator,
     now: (options.now ?? new Date()).toISOString(),
     claimWindowMs: target.claimWindowMs,
+    providerChecked: options.providerChecked === true,
   });
   if (!outcome.done) throw new OpsError(`${action} ${refundId} of order ${order.orderId}: ${outcome.why}`);
   const rung = action === 'reroute' && Boolean(target.doorbell);
