@@ -395,7 +395,7 @@ export const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
   'POST /refundid/refund': {
     summary: 'Refundid pushes an RMA status (refunding, refundid, failed)',
     description:
-      '`refunding` reserves the units (409 naming the line when they are not available), `refundid` marks them paid via Refundid, `failed` releases them. ' +
+      '`refunding` reserves the units (409 naming the line when they are not available, 422 `not_returnable` for a unit the order fetch answered 0 returnable), `refundid` marks them paid via Refundid, `failed` releases them. ' +
       "Idempotent on Refundid's ids; out-of-order pushes are handled and kept. A push for a Refundid refund the Ap21 poller already recorded " +
       "(a return or negative order with a Refundid payment, named by the push's ids or with exactly its units) is attached to that refund and answered 200 " +
       'with its id; only other line items than it holds are a 409 (`refund_conflict`).',
@@ -426,7 +426,7 @@ export const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
       409: ['units_unavailable', 'refund_conflict', 'transition_rejected'],
       413: ['payload_too_large'],
       415: ['unsupported_media_type'],
-      422: ['invalid_request', 'invalid_refund'],
+      422: ['invalid_request', 'invalid_refund', 'not_returnable'],
       500: ['internal_error'],
       503: ['busy'],
     },

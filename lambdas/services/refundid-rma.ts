@@ -186,6 +186,12 @@ class RmaHandling {
 
   async reserve(): Promise<RmaAnswer> {
     const spec = refundSpec(this.order, this.push, this.place.refundId, false);
+    // The order fetch answered these units 0 returnable with the reason: an RMA for them is refused
+    // before Refundid pays (docs/design.md §2.7). One Refundid already paid is booked (the money moved).
+    for (const lineId of Object.keys(spec.lines)) {
+      const reason = this.order.lines[lineId]?.nonReturnable;
+      if (reason !== undefined) throw new UnprocessableEntityError(`line ${lineId}: ${reason}`, 'not_returnable');
+    }
     // Refused before anything is written: the conditional write below still decides races.
     const missing = shortfall(this.order, spec);
     if (missing) throw new UnitsUnavailableError(missing);

@@ -232,6 +232,27 @@ describe('GET /refundid/order: returnability and tenders (issue 15)', () => {
     }
   });
 
+  it('refuses an RMA for a unit it answered 0 returnable (422 naming the reason) and reserves nothing', async () => {
+    const fresh = ap21.sim.addOrder({ email: 'dora@example.com', lines: [FINAL_SALE, SHIPPED] });
+    const opened = await portal.fetchOrder({ order_number: fresh.orderNumber, email: 'dora@example.com' });
+    expect(opened.status).toBe(200);
+    const orderId = `ap21-${fresh.orderId}`;
+    const [finalSale, cap] = fresh.lines.map((line) => line.lineId);
+    const refused = await portal.push('refunding', {
+      refundid_id: 'rid-final-sale',
+      line_items: [{ merchant_order_ref: orderId, line_item_ref: finalSale!, quantity: 1 }],
+    });
+    expect([refused.status, (refused.body as { error: { code: string; message: string } }).error]).toEqual([
+      422,
+      { code: 'not_returnable', message: `line ${finalSale}: ${FINAL_SALE_REASON}` },
+    ]);
+    const ledger = (await stack.runtime.store.getOrder(orderId))!;
+    expect(Object.keys(ledger.refunds)).toEqual([]);
+    // Control: the returnable line of the same order is reserved.
+    const ok = await portal.push('refunding', { refundid_id: 'rid-cap', line_items: [{ merchant_order_ref: orderId, line_item_ref: cap!, quantity: 1 }] });
+    expect(ok.status).toBe(200);
+  });
+
   it('names the payment a return goes back to first as payment_method, and any gift voucher as is_giftcard_used', async () => {
     const lines = [{ ...SHIPPED, quantity: 2 }];
     const voucherFirst = ap21.sim.addOrder({
