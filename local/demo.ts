@@ -152,15 +152,41 @@ async function runChannel(index: number, channel: DemoChannel): Promise<void> {
   });
 }
 
+interface DemoAp21Secrets {
+  readonly ap21: { username: string; password: string; pushApiKey: string };
+}
+
+/**
+ * The customer returns one shirt of `order` in Ap21, and Ap21 pushes the return to us as the Retail
+ * API answers it, every element included (what an Ap21-side integration sends). Our refund's id.
+ */
+async function returnAndPush(secrets: DemoAp21Secrets, order: { orderId: string; personId: string }, description: string): Promise<string | undefined> {
+  const returned = await step(
+    description,
+    async () =>
+      expectStatus(await post(`${simulators}/_sim/seed/ap21`, { return: { orderId: order.orderId, lines: [{ skuId: '21503', quantity: -1 }] } }), 200) as {
+        returnId: string;
+      },
+  );
+  if (!returned) return undefined;
+  const pushed = await step("Ap21 pushes the return to POST /ap21/returns as Ap21's own <ReturnOrder> (202 once stored)", async () => {
+    const ap21Auth = `Basic ${Buffer.from(`${secrets.ap21.username}:${secrets.ap21.password}`).toString('base64')}`;
+    const path = `Persons/${order.personId}/Orders/${order.orderId}/Returns/${returned.returnId}?countryCode=AU`;
+    const document = await fetch(`${simulators}/ap21/${path}`, { headers: { authorization: ap21Auth, accept: 'version_4.0' } });
+    if (document.status !== 200) throw new Error(`Ap21 answered the return with ${document.status}`);
+    expectStatus(await post(`${api}/ap21/returns`, await document.text(), { 'content-type': 'text/xml', 'x-api-key': secrets.ap21.pushApiKey }), 202);
+    return true;
+  });
+  return pushed ? `ap21-${returned.returnId}` : undefined;
+}
+
 /**
  * A return Ap21 pushes in its own <ReturnOrder> shape for a card whose last four digits Ap21 keeps
  * in the payment's Reference (AP21_CARD_LAST_FOUR_FIELD=Reference locally): offered through Apace,
  * the offer e-mailed to the customer (or published as an event), claimed, paid once by Apace.
  */
 async function runAp21ToApace(): Promise<void> {
-  const secrets = JSON.parse(readFileSync(process.env.LOCAL_SECRETS_FILE!, 'utf8')) as {
-    ap21: { username: string; password: string; pushApiKey: string };
-  };
+  const secrets = JSON.parse(readFileSync(process.env.LOCAL_SECRETS_FILE!, 'utf8')) as DemoAp21Secrets;
   say('\n▸ Return pushed by Ap21, refunded instantly through Apace');
   const stan = `${Date.now() % 1_000_000_000}`.padStart(9, '7');
   const order = await step('Ap21 holds an order for a linen shirt, paid by a card whose last four digits Ap21 keeps', async () => {
@@ -179,22 +205,8 @@ async function runAp21ToApace(): Promise<void> {
   });
   if (!order) return;
   const orderId = `ap21-${order.orderId}`;
-  const returned = await step(
-    'the customer returns the shirt in Ap21',
-    async () =>
-      expectStatus(await post(`${simulators}/_sim/seed/ap21`, { return: { orderId: order.orderId, lines: [{ skuId: '21503', quantity: -1 }] } }), 200) as {
-        returnId: string;
-      },
-  );
-  if (!returned) return;
-  const refundId = `ap21-${returned.returnId}`;
-  await step("Ap21 pushes the return to POST /ap21/returns as Ap21's own <ReturnOrder> (202 once stored)", async () => {
-    const ap21Auth = `Basic ${Buffer.from(`${secrets.ap21.username}:${secrets.ap21.password}`).toString('base64')}`;
-    const path = `Persons/${order.personId}/Orders/${order.orderId}/Returns/${returned.returnId}?countryCode=AU`;
-    const document = await fetch(`${simulators}/ap21/${path}`, { headers: { authorization: ap21Auth, accept: 'version_4.0' } });
-    if (document.status !== 200) throw new Error(`Ap21 answered the return with ${document.status}`);
-    expectStatus(await post(`${api}/ap21/returns`, await document.text(), { 'content-type': 'text/xml', 'x-api-key': secrets.ap21.pushApiKey }), 202);
-  });
+  const refundId = await returnAndPush(secrets, order, 'the customer returns the shirt in Ap21');
+  if (!refundId) return;
   const offered = await step("the dispatcher routes the refund to Apace (the card's last four from Ap21) and creates the offer", () =>
     follow(orderId, refundId, (refund) => refund.refs.apaceRefundId !== undefined).then((refund) => {
       if (refund.channel !== 'apace') throw new Error(`routed to ${refund.channel}`);
@@ -224,10 +236,7 @@ async function runAp21ToApace(): Promise<void> {
  * order's other unit, with Refundid's order fetch showing what is still returnable at each step.
  */
 async function runAp21AndRefundid(): Promise<void> {
-  const secrets = JSON.parse(readFileSync(process.env.LOCAL_SECRETS_FILE!, 'utf8')) as {
-    ap21: { username: string; password: string; pushApiKey: string };
-    refundid: { bearerToken: string };
-  };
+  const secrets = JSON.parse(readFileSync(process.env.LOCAL_SECRETS_FILE!, 'utf8')) as DemoAp21Secrets & { refundid: { bearerToken: string } };
   const stan = `ap21-${runId}`;
   say('\n▸ Return pushed by Ap21, refunded on the card');
   const order = await step('Ap21 holds order for 2 linen shirts, paid by card', async () => {
@@ -245,24 +254,8 @@ async function runAp21AndRefundid(): Promise<void> {
   });
   if (!order) return;
   const orderId = `ap21-${order.orderId}`;
-  const returned = await step(
-    'the customer returns one shirt in Ap21',
-    async () =>
-      expectStatus(await post(`${simulators}/_sim/seed/ap21`, { return: { orderId: order.orderId, lines: [{ skuId: '21503', quantity: -1 }] } }), 200) as {
-        returnId: string;
-      },
-  );
-  if (!returned) return;
-  const refundId = `ap21-${returned.returnId}`;
-  await step("Ap21 pushes the return to POST /ap21/returns as Ap21's own <ReturnOrder> (202 once stored)", async () => {
-    // The document exactly as the Retail API answers it, every element included: what an Ap21-side integration sends.
-    const ap21Auth = `Basic ${Buffer.from(`${secrets.ap21.username}:${secrets.ap21.password}`).toString('base64')}`;
-    const path = `Persons/${order.personId}/Orders/${order.orderId}/Returns/${returned.returnId}?countryCode=AU`;
-    const document = await fetch(`${simulators}/ap21/${path}`, { headers: { authorization: ap21Auth, accept: 'version_4.0' } });
-    if (document.status !== 200) throw new Error(`Ap21 answered the return with ${document.status}`);
-    const xml = await document.text();
-    expectStatus(await post(`${api}/ap21/returns`, xml, { 'content-type': 'text/xml', 'x-api-key': secrets.ap21.pushApiKey }), 202);
-  });
+  const refundId = await returnAndPush(secrets, order, 'the customer returns one shirt in Ap21');
+  if (!refundId) return;
   await step('the dispatcher reverses the payment at Addon Payments (EPG)', () => follow(orderId, refundId, (refund) => refund.state === 'paid'));
   await step('EPG paid exactly once', async () => {
     const payouts = (await (await fetch(`${simulators}/_sim/payouts`)).json()) as Record<string, Record<string, number>>;
