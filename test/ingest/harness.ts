@@ -8,6 +8,10 @@ import { Ap21PushInbox } from '../../lambdas/services/ap21-push';
 import type { ReturnsReadMode } from '../../lambdas/services/ap21-returns-read';
 import { ReturnIntake, type ReturnIntakeDeps } from '../../lambdas/services/return-intake';
 import type { OrderStore } from '../../lambdas/store/order-store';
+import { createDispatcher } from '../../lambdas/functions/dispatch-runtime';
+import type { Dispatcher } from '../../lambdas/services/dispatcher';
+import { LocalQueue } from '../../lambdas/services/local-queue';
+import { startProviderSimulators, type ProviderSimulators } from '../../local/simulators';
 import { startTestStack, type TestStack } from '../support/stack';
 
 export const AP21_CREDENTIALS = { username: 'refund-relay', password: 'correct-horse-battery-staple' };
@@ -141,4 +145,35 @@ export const BELT = { skuId: '880', quantity: 1, priceMinor: 4500, productName: 
 export async function refundsOf(store: OrderStore, orders: readonly SimOrder[]) {
   const stored = await Promise.all(orders.map((order) => store.getOrder(`ap21-${order.orderId}`)));
   return stored.flatMap((order) => Object.values(order?.refunds ?? {}));
+}
+
+/** The ingest harness with the payment providers' simulators, a dispatcher and its local queue: returns through to payouts. */
+export interface PayoutWorld {
+  readonly h: IngestHarness;
+  readonly sims: ProviderSimulators;
+  readonly dispatcher: Dispatcher;
+  readonly queue: LocalQueue;
+  close(): Promise<void>;
+}
+
+export async function startPayoutWorld(): Promise<PayoutWorld> {
+  const h = await startIngest();
+  const sims = await startProviderSimulators(h.stack.secrets, { apaceProcessedDelayMs: 50, apaceWebhookRetryGapMs: 100 });
+  const dispatcher = createDispatcher(
+    h.stack.runtime,
+    { ...process.env, ...sims.env },
+    { policy: { maxAttempts: 3, baseDelayMs: 10, maxDelayMs: 50, leaseMs: 2_000, syncDelayMs: 100 } },
+  );
+  const queue = new LocalQueue((orderId) => dispatcher.processOrder(orderId));
+  return {
+    h,
+    sims,
+    dispatcher,
+    queue,
+    close: async () => {
+      await queue.stop();
+      await sims.close();
+      await h.close();
+    },
+  };
 }

@@ -1,36 +1,24 @@
 import { ledgerViolations, openOrder } from '../../lambdas/domain/order';
 import { verificationAnswer } from '../../lambdas/domain/refund';
-import { createDispatcher } from '../../lambdas/functions/dispatch-runtime';
 import type { SimOrder } from '../../lambdas/providers/ap21/simulator';
 import { ledgerOrderFrom, loadAp21LedgerSettings } from '../../lambdas/services/ap21-ledger';
-import type { Dispatcher } from '../../lambdas/services/dispatcher';
 import { LocalQueue } from '../../lambdas/services/local-queue';
 import { ReturnPaymentsNotVisibleError } from '../../lambdas/services/return-intake';
 import { sweep } from '../../lambdas/services/sweeper';
-import { startProviderSimulators, type ProviderSimulators } from '../../local/simulators';
-import { BELT, SHIRT, startIngest, type IngestHarness } from './harness';
+import type { ProviderSimulators } from '../../local/simulators';
+import { BELT, SHIRT, startPayoutWorld, type IngestHarness, type PayoutWorld } from './harness';
 
 let h: IngestHarness;
 let sims: ProviderSimulators;
-let dispatcher: Dispatcher;
 let queue: LocalQueue;
 let watermarks = 0;
 
+let world: PayoutWorld;
 beforeAll(async () => {
-  h = await startIngest();
-  sims = await startProviderSimulators(h.stack.secrets, { apaceProcessedDelayMs: 50, apaceWebhookRetryGapMs: 100 });
-  dispatcher = createDispatcher(
-    h.stack.runtime,
-    { ...process.env, ...sims.env },
-    { policy: { maxAttempts: 3, baseDelayMs: 10, maxDelayMs: 50, leaseMs: 2_000, syncDelayMs: 100 } },
-  );
-  queue = new LocalQueue((orderId) => dispatcher.processOrder(orderId));
+  world = await startPayoutWorld();
+  ({ h, sims, queue } = world);
 });
-afterAll(async () => {
-  await queue.stop();
-  await sims.close();
-  await h.close();
-});
+afterAll(() => world.close());
 beforeEach(() => h.newEra());
 
 const orderIdOf = (order: SimOrder) => `ap21-${order.orderId}`;

@@ -1,12 +1,10 @@
 import { ledgerViolations } from '../../lambdas/domain/order';
-import { createDispatcher } from '../../lambdas/functions/dispatch-runtime';
 import { DOCUMENTED_TENDERS, type SimOrder } from '../../lambdas/providers/ap21/simulator';
 import { loadAp21LedgerSettings } from '../../lambdas/services/ap21-ledger';
-import type { Dispatcher } from '../../lambdas/services/dispatcher';
 import { LocalQueue } from '../../lambdas/services/local-queue';
 import { sweep } from '../../lambdas/services/sweeper';
-import { startProviderSimulators, type ProviderSimulators } from '../../local/simulators';
-import { startIngest, type IngestHarness } from './harness';
+import type { ProviderSimulators } from '../../local/simulators';
+import { startPayoutWorld, type IngestHarness, type PayoutWorld } from './harness';
 
 /**
  * Issue 15 points 2 and 3 (docs/design.md §2.7), over dynalite, the Ap21 simulator and the payment
@@ -15,25 +13,15 @@ import { startIngest, type IngestHarness } from './harness';
  */
 let h: IngestHarness;
 let sims: ProviderSimulators;
-let dispatcher: Dispatcher;
 let queue: LocalQueue;
 let watermarks = 0;
 
+let world: PayoutWorld;
 beforeAll(async () => {
-  h = await startIngest();
-  sims = await startProviderSimulators(h.stack.secrets, { apaceProcessedDelayMs: 50, apaceWebhookRetryGapMs: 100 });
-  dispatcher = createDispatcher(
-    h.stack.runtime,
-    { ...process.env, ...sims.env },
-    { policy: { maxAttempts: 3, baseDelayMs: 10, maxDelayMs: 50, leaseMs: 2_000, syncDelayMs: 100 } },
-  );
-  queue = new LocalQueue((orderId) => dispatcher.processOrder(orderId));
+  world = await startPayoutWorld();
+  ({ h, sims, queue } = world);
 });
-afterAll(async () => {
-  await queue.stop();
-  await sims.close();
-  await h.close();
-});
+afterAll(() => world.close());
 beforeEach(() => h.newEra());
 
 const SCARF = { skuId: '41001', quantity: 1, priceMinor: 3000, productName: 'SCARF' };
