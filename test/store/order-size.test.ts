@@ -64,7 +64,7 @@ describe('an order item of bounded size (docs/design.md §2.1)', () => {
       // No raw message on the order: each webhook's entry points at its inbox item, which holds it.
       expect(JSON.stringify(order)).not.toContain('xxxxxxxxxx');
       const paid = timeline.find((entry) => entry.refundId === 'r7' && entry.event === 'apace_paid')!;
-      expect(paid.inbox).toMatch(/^INBOX#apace#applied-/);
+      expect(paid.inbox).toMatch(/^INBOX#apace#[0-9a-f]{64}$/);
       const inbound = await store.listInbound('big');
       expect(inbound.filter((record) => record.raw?.includes('"order_reference":"r7"'))).toHaveLength(2);
     },
