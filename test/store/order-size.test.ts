@@ -71,6 +71,22 @@ describe('an order item of bounded size (docs/design.md §2.1)', () => {
     300_000,
   );
 
+  it('keeps only a bounded window of the timeline on the order; the rest moves to audit items and reads back in order', async () => {
+    await store.putOrder(roomyOrder('window', 20, T(0)));
+    await driveRefunds(store, 'window', 0, 20, { retries: 1, concurrency: 1 });
+    const order = (await store.getOrder('window'))!;
+    // 40 entries kept, moved once 20 more have come (docs/design.md §2.1): never more than 60 of the 121.
+    expect(order.timeline.length).toBeGreaterThanOrEqual(40);
+    expect(order.timeline.length).toBeLessThanOrEqual(60);
+    const timeline = await store.readTimeline('window');
+    expect(timeline).toHaveLength(1 + 20 * 6);
+    expect(timeline.slice(-order.timeline.length)).toEqual(order.timeline);
+    expect(timeline.map((entry) => entry.refundId ?? '')).toEqual([
+      '',
+      ...Array.from({ length: 20 }, (_, i) => Array.from({ length: 6 }, () => `r${i}`)).flat(),
+    ]);
+  });
+
   it('is compacted when it nears the limit, before a write fails, and its timeline still reads complete', async () => {
     await store.putOrder(openOrder(demoOrder('near'), T(0)));
     await store.createRefund(
