@@ -115,6 +115,8 @@ export interface Ap21Return {
   readonly personId: string;
   /** The exchange order number Ap21 generates; GET only. */
   readonly returnAuthorisationNumber?: string;
+  /** The return's own `<Status>` as Ap21 names it (e.g. `Processing`); GET only. */
+  readonly status?: string;
   readonly currency: string;
   readonly totalDue?: Money;
   readonly lines: readonly Ap21ReturnLine[];
@@ -382,12 +384,14 @@ export function readReturn(element: XmlElement, context: ReadContext & { readonl
     });
     const totalDue = informationalAmount(element, 'TotalDue', currency);
     const returnAuthorisationNumber = description(element, 'ReturnAuthorisationNumber', 64);
+    const status = description(element, 'Status', LINE_TEXTS.Status);
     return {
       returnId: raw.Id,
       orderNumber: raw.OrderNumber,
       ...(raw.OrigOrderNum !== undefined && { origOrderNumber: raw.OrigOrderNum }),
       personId: raw.PersonId,
       ...(returnAuthorisationNumber !== undefined && { returnAuthorisationNumber }),
+      ...(status !== undefined && { status }),
       currency,
       ...(totalDue !== undefined && { totalDue }),
       lines,

@@ -110,6 +110,10 @@ export interface SimReturn {
   readonly payments: readonly SimPayment[];
   readonly stockUpdate: boolean;
   readonly createdAt: number;
+  /** The return's own `<Status>` (`Processing` until a test sets another, `Ap21Simulator.setReturnStatus`). */
+  status?: string;
+  /** When the return last changed in Ap21 (its status); `createdAt` until then. */
+  updatedAt?: number;
 }
 
 export interface DocumentContext {
@@ -369,6 +373,7 @@ export function returnDocument(ret: SimReturn, context: DocumentContext): string
       PickupStoreId: '',
       DeliveryInstructions: ret.lines.find((line) => line.carrier)?.carrier ?? '',
       DespatchType: 'DespatchFromWarehouse',
+      Status: ret.status ?? 'Processing',
     })
       .map(([name, value]) => toXml(name, value))
       .join(''),

@@ -204,7 +204,7 @@ function returnAsOrder(ret: SimReturn, context: DocumentContext): SimOrder {
     lines: ret.lines,
     payments: context.version >= 4 ? ret.payments : [],
     orderedAt: ret.createdAt,
-    updatedAt: ret.createdAt,
+    updatedAt: ret.updatedAt ?? ret.createdAt,
     origOrderNumber: ret.origOrderNumber,
   };
 }
@@ -406,6 +406,19 @@ export class Ap21Simulator implements Simulator {
     for (const line of order.lines.filter((ordered) => ordered.skuId === skuId)) statuses[line.lineId] = status;
     order.lineStatuses = statuses;
     order.updatedAt = at;
+  }
+
+  /**
+   * Shows `status` as the return's own `<Status>` from now on (e.g. a received or merged return):
+   * a change of the return and of its original order, so both are listed again. Which names Ap21
+   * gives its return statuses is UNCONFIRMED beyond `Processing` (docs/providers.md §3).
+   */
+  setReturnStatus(returnId: string, status: string, at = this.now()): void {
+    const ret = this.returns.get(returnId);
+    if (!ret) throw new Error(`no return ${returnId}`);
+    ret.status = status;
+    ret.updatedAt = at;
+    this.requireOrder(ret.orderId).updatedAt = at;
   }
 
   /**

@@ -81,7 +81,7 @@ describe('Ap21 return documents', () => {
   const context = { currency: 'AUD', timeZone: 'UTC' };
   const returnWith = (payments: string) =>
     parseXml(
-      `<ReturnOrder><Id>62347</Id><OrderNumber>20170804-01-R</OrderNumber><PersonId>1241</PersonId><OrderDetails Type="Array" TotalRows="1"><OrderDetail><Id>195132</Id><SkuId>1784</SkuId><Quantity>-4.00</Quantity><Price>25</Price><Value>-100</Value><ReturnReasonId>10365</ReturnReasonId><Carrier>EMS</Carrier><Status>Processing</Status></OrderDetail></OrderDetails><Payments>${payments}</Payments><Currency><Code /></Currency><OrigOrderNum>20170804-01</OrigOrderNum><ReturnAuthorisationNumber>6026</ReturnAuthorisationNumber><SomethingNew>ignored</SomethingNew></ReturnOrder>`,
+      `<ReturnOrder><Id>62347</Id><OrderNumber>20170804-01-R</OrderNumber><PersonId>1241</PersonId><OrderDetails Type="Array" TotalRows="1"><OrderDetail><Id>195132</Id><SkuId>1784</SkuId><Quantity>-4.00</Quantity><Price>25</Price><Value>-100</Value><ReturnReasonId>10365</ReturnReasonId><Carrier>EMS</Carrier><Status>Processing</Status></OrderDetail></OrderDetails><Payments>${payments}</Payments><Currency><Code /></Currency><OrigOrderNum>20170804-01</OrigOrderNum><ReturnAuthorisationNumber>6026</ReturnAuthorisationNumber><Status>Processing</Status><SomethingNew>ignored</SomethingNew></ReturnOrder>`,
     );
 
   it('reads the guide-shaped return: negative whole units, minor units, and the configured currency when Code is empty', () => {
@@ -92,6 +92,7 @@ describe('Ap21 return documents', () => {
       origOrderNumber: '20170804-01',
       personId: '1241',
       returnAuthorisationNumber: '6026',
+      status: 'Processing',
       currency: 'AUD',
       lines: [
         {
