@@ -157,6 +157,12 @@ export interface NewRefund extends RefundClaim {
   /** External identifiers known at creation (e.g. the Ap21 return id). */
   readonly refs?: Readonly<Record<string, string>>;
   /**
+   * What settled the units instead of money (an Ap21 exchange order, a Refundid line compensated by
+   * exchange or credit, docs/design.md §2.8): the refund may then carry no money at all. Required on
+   * the `exchange` route, which is recorded settled at once and never dispatched.
+   */
+  readonly settledBy?: string;
+  /**
    * Why no money may move without an operator (a unit that is not returnable, a tender
    * refund-relay cannot reverse, docs/design.md §2.7): the refund starts in manual review with it.
    */
@@ -167,6 +173,7 @@ const INITIAL_STATE: Record<Channel, RefundState> = {
   apace: 'offer_pending',
   reversal: 'reversal_pending',
   refundid: 'refundid_pending',
+  exchange: 'paid',
 };
 
 /** Checks what can be checked without the order: units, amount, route. */
@@ -179,18 +186,24 @@ export function validateRefundShape(spec: NewRefund): void {
       throw new InvalidRefundError(`line ${lineId}: units must be a whole number from 1 to ${MAX_UNITS}`);
     }
   }
-  if (!Number.isSafeInteger(spec.amount.minor) || spec.amount.minor <= 0) throw new InvalidRefundError('refund amount must be positive');
+  const moneyless = spec.settledBy !== undefined && spec.settledBy.trim() !== '';
+  if (!Number.isSafeInteger(spec.amount.minor) || spec.amount.minor < 0 || (spec.amount.minor === 0 && !moneyless)) {
+    throw new InvalidRefundError('refund amount must be positive (or zero for units settled by an exchange)');
+  }
+  if (spec.route === 'exchange' && (!moneyless || !spec.alreadyPaid || spec.source.kind !== 'ap21_exchange')) {
+    throw new InvalidRefundError('an exchange record is an Ap21 return already settled by an exchange, saying what settled it');
+  }
   if (spec.route === 'apace' && !spec.offerExpiresAt) throw new InvalidRefundError('an Apace refund needs an offer expiry');
   // Times are compared as text everywhere, so only one spelling of an instant is accepted.
   if (spec.offerExpiresAt !== undefined && !CANONICAL_TIME(spec.offerExpiresAt))
     throw new InvalidRefundError('offerExpiresAt must be a UTC ISO time as toISOString() writes it');
-  const settledElsewhere = spec.route === 'refundid' || (spec.route === 'reversal' && spec.source.kind === 'ap21_refunded');
-  if (spec.alreadyPaid && !settledElsewhere) throw new InvalidRefundError('only Refundid refunds and refunds Ap21 made itself arrive already paid');
+  const settledElsewhere = spec.route === 'refundid' || spec.route === 'exchange' || (spec.route === 'reversal' && spec.source.kind === 'ap21_refunded');
+  if (spec.alreadyPaid && !settledElsewhere) throw new InvalidRefundError('only Refundid refunds, refunds Ap21 made itself and exchanges arrive already paid');
   if (spec.held !== undefined && (spec.alreadyPaid || spec.route === 'apace' || spec.held.trim() === '')) {
     throw new InvalidRefundError('a refund held for an operator is a card-reversal refund not yet paid, with a reason');
   }
   // These sources are evidence of a payment: dispatching them would pay the customer twice.
-  const evidenceOfPayment = spec.source.kind === 'ap21_refundid' || spec.source.kind === 'ap21_refunded';
+  const evidenceOfPayment = spec.source.kind === 'ap21_refundid' || spec.source.kind === 'ap21_refunded' || spec.source.kind === 'ap21_exchange';
   if (evidenceOfPayment && !spec.alreadyPaid) throw new InvalidRefundError(`a ${spec.source.kind} refund records a payment already made`);
   if (spec.source.kind === 'ap21_refundid' && spec.route !== 'refundid')
     throw new InvalidRefundError('a return Refundid refunded is recorded on the Refundid channel');
@@ -226,6 +239,7 @@ export function newRefundRecord(orderId: string, spec: NewRefund, now: string): 
     refs: { ...spec.refs },
     ...(spec.alreadyPaid && { paidAt: now }),
     ...(spec.held !== undefined && { reason: spec.held }),
+    ...(spec.settledBy !== undefined && { settledBy: spec.settledBy }),
     ...(WORK_STATES.has(state) && { nextAttemptAt: now }),
   };
 }
@@ -245,7 +259,14 @@ export function sameRefundRequest(existing: Refund, spec: NewRefund): boolean {
 }
 
 /** Per effect: the change of available, reserved and refunded, per unit or minor unit of the claim. */
-export const LEDGER_DELTAS = { reserve: [-1, 1, 0], settle: [0, -1, 1], release: [1, -1, 0], reopen: [0, 1, -1], record_paid: [-1, 0, 1] } as const;
+export const LEDGER_DELTAS = {
+  reserve: [-1, 1, 0],
+  settle: [0, -1, 1],
+  release: [1, -1, 0],
+  reopen: [0, 1, -1],
+  unbook: [1, 0, -1],
+  record_paid: [-1, 0, 1],
+} as const;
 
 function moveLedger(order: Order, claim: RefundClaim, effect: LedgerEffect | 'reserve' | 'record_paid'): Pick<Order, 'lines' | 'payments'> {
   if (effect === 'hold') return order;

@@ -18,7 +18,11 @@ export const REFUND_STATES = [
 ] as const;
 export type RefundState = (typeof REFUND_STATES)[number];
 
-export const CHANNELS = ['apace', 'reversal', 'refundid'] as const;
+/**
+ * `exchange`: no money moves, the units were settled by an exchange (an Ap21 exchange order,
+ * docs/design.md §2.8): recorded `paid` with the money that moved, often none, and never dispatched.
+ */
+export const CHANNELS = ['apace', 'reversal', 'refundid', 'exchange'] as const;
 export type Channel = (typeof CHANNELS)[number];
 
 export const HOLDING_STATES: ReadonlySet<RefundState> = new Set([
@@ -48,9 +52,10 @@ export interface RefundClaim {
 /**
  * Where a refund came from. `ap21_refundid`: a return Ap21 shows as already refunded by Refundid;
  * `ap21_refunded`: a return Ap21 refunded itself to the original payment (`StockUpdate=False`).
- * Both are records of money that already moved, never work to do.
+ * Both are records of money that already moved, never work to do. `ap21_exchange`: a return Ap21
+ * settled by an exchange order, recorded on the `exchange` channel (docs/design.md §2.8).
  */
-export type RefundSourceKind = 'ap21_return' | 'refundid_rma' | 'ap21_refundid' | 'ap21_refunded' | 'manual';
+export type RefundSourceKind = 'ap21_return' | 'refundid_rma' | 'ap21_refundid' | 'ap21_refunded' | 'ap21_exchange' | 'manual';
 
 export interface Refund extends RefundClaim {
   readonly id: string;
@@ -68,6 +73,8 @@ export interface Refund extends RefundClaim {
   readonly paidAt?: string;
   readonly confirmedAt?: string;
   readonly reason?: string;
+  /** What settled its units instead of money (an exchange, a Refundid exchange or credit, docs/design.md §2.8). */
+  readonly settledBy?: string;
   readonly attempts: number;
   readonly nextAttemptAt?: string;
   /** External identifiers: Apace refund id and link, provider transaction ids, Refundid ids. */
@@ -77,9 +84,10 @@ export interface Refund extends RefundClaim {
 /**
  * How a transition moves the refund's claim in the ledger: `settle` reserved → refunded (paid),
  * `release` reserved → available (ended unpaid), `reopen` refunded → reserved (a payout reported
- * done turned out to have failed, so the units are held again for an operator).
+ * done turned out to have failed, so the units are held again for an operator), `unbook` refunded →
+ * available (an exchange Ap21 reversed: the units are a plain return's again, docs/design.md §2.8).
  */
-export type LedgerEffect = 'hold' | 'settle' | 'release' | 'reopen';
+export type LedgerEffect = 'hold' | 'settle' | 'release' | 'reopen' | 'unbook';
 
 /**
  * A guard is a condition beyond the source state:
@@ -237,6 +245,12 @@ export const RULES = {
    * would also move `nextAttemptAt` and could cut a dispatcher's lease short.
    */
   external_ref_recorded: { from: ['refundid_pending', 'paid', 'manual_review', 'released'], to: 'unchanged', ledger: 'hold' },
+  /**
+   * Ap21 reversed the exchange that settled these units (its exchange order deleted, the return a
+   * plain return again, docs/design.md §2.8): the record ends and its units are available again, for
+   * the plain refund the intake creates next.
+   */
+  exchange_reversed: { from: ['paid'], onlyChannel: 'exchange', to: 'released', ledger: 'unbook' },
 } as const satisfies Record<string, TransitionRule>;
 
 export type RefundEvent = keyof typeof RULES;

@@ -238,7 +238,7 @@ export function play(scenario: { purchased: number[]; steps: Step[] }, claimWind
     problems.push(...checkInvariants(order, world, scenario.purchased).map((p) => `after ${JSON.stringify(step)}: ${p}`));
     if (problems.length) break;
   }
-  const paidVia: Record<Channel, number> = { apace: 0, reversal: 0, refundid: 0 };
+  const paidVia: Record<Channel, number> = { apace: 0, reversal: 0, refundid: 0, exchange: 0 };
   for (const refund of Object.values(order.refunds)) if (refund.state === 'paid') paidVia[refund.channel]++;
   return { order, problems, stats: { created, paidVia } };
 }
@@ -252,7 +252,8 @@ function checkInvariants(order: Order, world: Map<string, RefundWorld>, purchase
     const refund = order.refunds[id]!;
     if (payouts > 0) for (const [lineId, units] of Object.entries(refund.lines)) paidUnits[Number(lineId.slice(1))]! += units;
     if (refund.state === 'paid') {
-      const paidVia = { apace: w.apacePaid, reversal: w.providerPaid, refundid: w.refundidPaid }[refund.channel];
+      // The world makes no exchanges: a refund on that channel would be one nothing created.
+      const paidVia = { apace: w.apacePaid, reversal: w.providerPaid, refundid: w.refundidPaid, exchange: false }[refund.channel];
       if (!paidVia) problems.push(`refund ${id} is paid via ${refund.channel} but that channel paid nothing`);
     }
   }

@@ -188,7 +188,7 @@ describe(`DynamoOrderStore against ${process.env.TEST_DYNAMO === 'local' ? 'Dyna
   });
 
   it('applies every transition exactly as the pure model does, over random event sequences', async () => {
-    const routes: Channel[] = ['apace', 'reversal', 'refundid'];
+    const routes: Channel[] = ['apace', 'reversal', 'refundid', 'exchange'];
     const stepArb = fc.oneof(
       { arbitrary: fc.record({ kind: fc.constant('create' as const), route: fc.constantFrom(...routes), line: fc.constantFrom('1', '2') }), weight: 1 },
       {
@@ -220,6 +220,13 @@ describe(`DynamoOrderStore against ${process.env.TEST_DYNAMO === 'local' ? 'Dyna
               lines: { [step.line]: 1 },
               amount: { minor: 1000, currency: 'AUD' },
               ...(step.route === 'apace' && { offerExpiresAt: T(i * 200 + 1000) }),
+              // An exchange record: settled at once, with what the exchange left to refund (here none).
+              ...(step.route === 'exchange' && {
+                amount: { minor: 0, currency: 'AUD' },
+                alreadyPaid: true,
+                settledBy: 'Ap21 exchange order X1',
+                source: { kind: 'ap21_exchange', ref: `r${ids.length}` },
+              }),
             });
             let expected: 'created' | 'refused' = 'created';
             try {
