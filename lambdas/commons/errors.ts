@@ -37,12 +37,6 @@ export class NotFoundError extends HttpError {
   }
 }
 
-export class MethodNotAllowedError extends HttpError {
-  constructor(message: string) {
-    super(405, 'method_not_allowed', message);
-  }
-}
-
 export class ConflictError extends HttpError {
   constructor(message: string, code = 'conflict') {
     super(409, code, message);

@@ -61,7 +61,3 @@ export function formatDecimal(amount: Money, fractionDigits?: number): string {
   const fraction = digits.slice(digits.length - exponent).padEnd(width, '0');
   return `${amount.minor < 0 ? '-' : ''}${whole}${fraction ? `.${fraction}` : ''}`;
 }
-
-export function sameCurrency(a: Money, b: Money): void {
-  if (a.currency !== b.currency) throw new InvalidMoneyError(`currency mismatch: ${a.currency} vs ${b.currency}`);
-}

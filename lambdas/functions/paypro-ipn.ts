@@ -3,7 +3,8 @@ import { httpHandler, textBody } from '../commons/http';
 import { MEDIA_TYPES } from '../commons/media-types';
 import { lazy } from '../commons/lazy';
 import { loadPayProIpnConfig } from '../providers/paypro/config';
-import { ipnSourceMatcher, parsePayProIpn, verifyPayProIpn } from '../providers/paypro/ipn';
+import { sourceIpMatcher } from '../commons/source-ip';
+import { parsePayProIpn, verifyPayProIpn } from '../providers/paypro/ipn';
 import { payProSecretSchema } from '../providers/paypro/schemas';
 import { recordPayProIpn } from '../services/paypro-ipn';
 import { runtime } from './runtime';
@@ -12,7 +13,7 @@ const { store, secret, claimWindowMs } = runtime();
 const payProSecret = secret('paypro', payProSecretSchema);
 const settings = lazy(() => {
   const config = loadPayProIpnConfig();
-  return { config, isPayPro: ipnSourceMatcher(config.sourceIps) };
+  return { config, isPayPro: sourceIpMatcher(config.sourceIps) };
 });
 
 /** POST /providers/paypro/ipn (form-encoded, one per product) → 200 once stored; PayPro retries anything else. */
@@ -22,7 +23,7 @@ export const handler = httpHandler({ name: 'paypro.ipn', maxBodyBytes: 32 * 1024
   if (!isPayPro(request.sourceIp)) throw new ForbiddenError("IPN source address is not one of PayPro's", 'forbidden_source');
   const raw = textBody(request, MEDIA_TYPES.form);
   const ipn = parsePayProIpn(raw);
-  await verifyPayProIpn(payProSecret, config, isPayPro, request.sourceIp, ipn);
+  await verifyPayProIpn(payProSecret, config, ipn);
   await recordPayProIpn(store, ipn, raw, { now: request.receivedAt, claimWindowMs });
   return { status: 200, body: { received: true } };
 });

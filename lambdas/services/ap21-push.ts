@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { sameSecret } from '../commons/constant-time';
 import * as z from 'zod/mini';
 import { BadRequestError, ConflictError, ServiceUnavailableError, UnauthorizedError } from '../commons/errors';
 import { logger } from '../commons/logger';
@@ -68,12 +68,6 @@ function presentedKey(headers: Readonly<Record<string, string>>): string | undef
   const decoded = Buffer.from(basic[1]!, 'base64').toString('utf8');
   const colon = decoded.indexOf(':');
   return colon > 0 && decoded.slice(0, colon) === PUSH_BASIC_USER ? decoded.slice(colon + 1) : undefined;
-}
-
-/** Constant-time equality of two secrets of any length (compared as SHA-256 digests). */
-function sameSecret(given: string, expected: string): boolean {
-  const digest = (value: string) => createHash('sha256').update(value, 'utf8').digest();
-  return timingSafeEqual(digest(given), digest(expected));
 }
 
 /** Throws 401 unless the request carries the push key (re-reading the secret once: it may have rotated). */

@@ -1,4 +1,5 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac } from 'node:crypto';
+import { sameBytes } from '../../commons/constant-time';
 import { UnauthorizedError } from '../../commons/errors';
 import type { SecretReader } from '../../commons/secrets';
 import type { ApaceSecret } from './schemas';
@@ -30,7 +31,7 @@ function tokenValid(secret: ApaceSecret, parts: RegExpExecArray, purpose: Callba
   if (typeof key !== 'string') return false;
   const expected = mac(key, purpose, orderId, refundId, Number(expiry));
   const given = Buffer.from(signature, 'base64url');
-  return given.length === expected.length && timingSafeEqual(given, expected);
+  return sameBytes(given, expected);
 }
 
 /**

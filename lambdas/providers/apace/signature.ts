@@ -1,4 +1,5 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac } from 'node:crypto';
+import { sameBytes } from '../../commons/constant-time';
 import { UnauthorizedError } from '../../commons/errors';
 import type { SecretReader } from '../../commons/secrets';
 import type { ApaceSecret } from './schemas';
@@ -17,6 +18,6 @@ export async function verifyApaceSignature(secrets: SecretReader<ApaceSecret>, h
   if (!header) throw new UnauthorizedError(`${APACE_SIGNATURE_HEADER} header is missing`, 'missing_signature');
   if (!HEX_SHA256.test(header)) throw new UnauthorizedError(`${APACE_SIGNATURE_HEADER} is not a hex SHA-256 HMAC`, 'invalid_signature');
   const given = Buffer.from(header, 'hex');
-  const valid = await secrets.verifyWithRotation((secret) => timingSafeEqual(given, createHmac('sha256', secret.apiSecret).update(body).digest()));
+  const valid = await secrets.verifyWithRotation((secret) => sameBytes(given, createHmac('sha256', secret.apiSecret).update(body).digest()));
   if (!valid) throw new UnauthorizedError('signature does not match the request body', 'invalid_signature');
 }

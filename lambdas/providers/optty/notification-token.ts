@@ -1,12 +1,10 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { sameSecret } from '../../commons/constant-time';
 import { UnauthorizedError } from '../../commons/errors';
 import { logger } from '../../commons/logger';
 import type { SecretReader } from '../../commons/secrets';
 import type { OpttySecret } from './schemas';
 
 const TOKEN = /^[A-Za-z0-9._~-]{1,256}$/;
-
-const digest = (text: string) => createHash('sha256').update(text, 'utf8').digest();
 
 /**
  * Optty signs nothing it sends (UNCONFIRMED), so the notification URL we register carries our own
@@ -16,11 +14,10 @@ const digest = (text: string) => createHash('sha256').update(text, 'utf8').diges
 export async function authenticateOpttyNotification(secrets: SecretReader<OpttySecret>, token: string | undefined): Promise<void> {
   if (!token) throw new UnauthorizedError('token is missing', 'missing_token');
   if (!TOKEN.test(token)) throw new UnauthorizedError('token is malformed', 'invalid_token');
-  const given = digest(token);
   let configured = true;
   const valid = await secrets.verifyWithRotation((secret) => {
     configured = secret.notificationSecret !== undefined;
-    return configured && timingSafeEqual(given, digest(secret.notificationSecret!));
+    return configured && sameSecret(token, secret.notificationSecret!);
   });
   if (!configured) logger.error('the optty secret has no notificationSecret: Optty notifications are refused');
   if (!valid) throw new UnauthorizedError('token is not valid', 'invalid_token');

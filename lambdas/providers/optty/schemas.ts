@@ -62,8 +62,6 @@ export const transactionDetailsSchema = z.object({
   refunds: z.optional(z.nullable(z.array(detailsRefundSchema))),
 });
 
-export const OPTTY_NOTIFICATION_EVENTS = ['ORDER_ASYNC_CALLBACK', 'ORDER_STATUS_UPDATE', 'REFUND_CALLBACK'] as const;
-
 /**
  * An Optty notification (docs: Notification Handling). It carries no verifiable signature
  * (UNCONFIRMED), so it is only a hint: the inbound route stores it and re-fetches the

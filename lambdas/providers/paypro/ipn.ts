@@ -1,5 +1,5 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
-import { BlockList, isIP } from 'node:net';
+import { createHash } from 'node:crypto';
+import { sameBytes } from '../../commons/constant-time';
 import { BadRequestError, ForbiddenError, UnauthorizedError } from '../../commons/errors';
 import type { SecretReader } from '../../commons/secrets';
 import * as z from 'zod/mini';
@@ -71,9 +71,7 @@ export function ipnSignature(fields: SignedIpnFields, ipnValidationKey: string):
 
 /** Constant-time comparison of two hex digests of the same algorithm. */
 function sameDigest(givenHex: string, expectedHex: string): boolean {
-  const given = Buffer.from(givenHex, 'hex');
-  const expected = Buffer.from(expectedHex, 'hex');
-  return given.length === expected.length && timingSafeEqual(given, expected);
+  return sameBytes(Buffer.from(givenHex, 'hex'), Buffer.from(expectedHex, 'hex'));
 }
 
 export type IpnCheck = 'valid' | 'bad_hash' | 'bad_signature';
@@ -90,28 +88,11 @@ export function checkIpn(ipn: PayProIpn, secret: Pick<PayProSecret, 'ipnSecretKe
   return signatureOk ? 'valid' : 'bad_signature';
 }
 
-/** A matcher for the configured source addresses; IPv6 spellings and IPv4-mapped forms compare equal. */
-export function ipnSourceMatcher(allowed: readonly string[]): (sourceIp: string) => boolean {
-  const list = new BlockList();
-  for (const ip of allowed) list.addAddress(ip, isIP(ip) === 6 ? 'ipv6' : 'ipv4');
-  return (sourceIp) => {
-    const family = isIP(sourceIp);
-    return family !== 0 && list.check(sourceIp, family === 6 ? 'ipv6' : 'ipv4');
-  };
-}
-
 /**
- * Everything the IPN route checks before storing an IPN: source address (403), test mode (403),
- * HASH and SIGNATURE (401; retried once with a re-read secret, the keys may have rotated).
+ * What the IPN route checks, once its source address has been (before the body is read): test
+ * mode (403), HASH and SIGNATURE (401; retried once with a re-read secret, the keys may have rotated).
  */
-export async function verifyPayProIpn(
-  secrets: SecretReader<PayProSecret>,
-  config: PayProIpnConfig,
-  isAllowedSource: (sourceIp: string) => boolean,
-  sourceIp: string,
-  ipn: PayProIpn,
-): Promise<void> {
-  if (!isAllowedSource(sourceIp)) throw new ForbiddenError("IPN source address is not one of PayPro's", 'forbidden_source');
+export async function verifyPayProIpn(secrets: SecretReader<PayProSecret>, config: PayProIpnConfig, ipn: PayProIpn): Promise<void> {
   if (ipn.TEST_MODE === '1' && !config.allowTestMode) throw new ForbiddenError('test-mode IPNs are not accepted here', 'test_mode');
   let last: IpnCheck = 'bad_hash';
   const valid = await secrets.verifyWithRotation((secret) => (last = checkIpn(ipn, secret, config.allowTestMode)) === 'valid');

@@ -1,16 +1,10 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { sameSecret } from '../../commons/constant-time';
 import { ForbiddenError, UnauthorizedError } from '../../commons/errors';
 import type { HttpRequest } from '../../commons/http';
 import type { SecretReader } from '../../commons/secrets';
 import type { RefundidSecret } from './schemas';
 
 const BEARER = /^Bearer +([\x21-\x7E]{1,1024})$/i;
-
-/** Constant-time whatever the lengths: both sides are hashed to 32 bytes first. */
-function sameToken(given: string, expected: string): boolean {
-  const digest = (text: string) => createHash('sha256').update(text, 'utf8').digest();
-  return timingSafeEqual(digest(given), digest(expected));
-}
 
 /**
  * The two layers Refundid's calls pass (docs/providers.md §2; its optional TLS client certificate is not
@@ -27,6 +21,6 @@ export async function authenticateRefundid(
   if (!header) throw new UnauthorizedError('Authorization header is missing', 'missing_token');
   const token = BEARER.exec(header.trim())?.[1];
   if (!token) throw new UnauthorizedError('Authorization must be "Bearer <token>"', 'invalid_token');
-  const valid = await secrets.verifyWithRotation((secret) => sameToken(token, secret.bearerToken));
+  const valid = await secrets.verifyWithRotation((secret) => sameSecret(token, secret.bearerToken));
   if (!valid) throw new UnauthorizedError('bearer token is not valid', 'invalid_token');
 }
