@@ -3,10 +3,11 @@ import { ConfigurationError } from '../commons/config';
 import { describeIssues } from '../commons/validation';
 import { ap21Origin, orderNumberKey } from '../domain/ap21-origin';
 import type { NewOrder, NewPayment, PaymentProvider } from '../domain/order';
-import { DEFAULT_EXCHANGE_RULES, DEFAULT_EXCHANGE_STATUSES, EXCHANGE_POLICIES, type ExchangePolicy, type ExchangeRules } from '../domain/exchanges';
+import { DEFAULT_EXCHANGE_STATUSES, type ExchangeRules } from '../domain/exchanges';
 import { DEFAULT_NON_RETURNABLE_STATUSES, notReturnableReason } from '../domain/returnability';
 import { DEFAULT_OPERATOR_TENDERS, tenderName, type TenderRules } from '../domain/tenders';
 import type { Ap21Order, Ap21OrderLine, Ap21Payment } from '../providers/ap21/schemas';
+import { loadExchangePolicy } from './exchange-policy';
 
 /**
  * How an Ap21 order becomes our order ledger, and the ids that tie our records to Ap21's. Ap21
@@ -105,18 +106,6 @@ const schema = z.object({
   /** Ap21 return statuses that say a return was settled by an exchange, comma-separated (docs/design.md §2.8). */
   AP21_EXCHANGE_STATUSES: z._default(z.string().check(z.maxLength(500)), DEFAULT_EXCHANGE_STATUSES.join(',')),
 });
-
-const exchangePolicySchema = z.object({
-  /** What an exchange refunds (docs/design.md §2.8); Ap21 returns and Refundid RMA lines alike. */
-  EXCHANGE_POLICY: z._default(z.enum(EXCHANGE_POLICIES), DEFAULT_EXCHANGE_RULES.policy),
-});
-
-/** The stage's exchange policy (`EXCHANGE_POLICY`), for every path that books returns: Ap21's and Refundid's. */
-export function loadExchangePolicy(env: NodeJS.ProcessEnv = process.env): ExchangePolicy {
-  const result = exchangePolicySchema.safeParse(env);
-  if (!result.success) throw new ConfigurationError(`bad exchange environment: ${describeIssues(result.error.issues)}`);
-  return result.data.EXCHANGE_POLICY;
-}
 
 const NAME_LIST = /^[A-Za-z0-9 _-]{1,50}$/;
 
