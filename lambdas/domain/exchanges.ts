@@ -85,22 +85,16 @@ export function decideExchange(facts: ReturnExchangeFacts, lookup: ExchangeOrder
   const byOrder = lookup?.found === true;
   const orderNumber = lookup?.found ? lookup.orderNumber : facts.authorisationNumber;
   const settledBy = orderNumber !== undefined ? `Ap21 exchange order ${orderNumber}` : `Ap21 exchange (return status ${facts.status?.trim() ?? ''})`;
-  const why = byOrder ? `exchange order ${orderNumber} exists in Ap21` : `return status is ${facts.status?.trim() ?? ''}`;
+  // Timeline notes are cut at 200 characters: short words, minor units.
+  const why = byOrder ? `order ${orderNumber} in Ap21` : `status ${facts.status?.trim() ?? ''}`;
   const valueMinor = lookup?.found ? lookup.valueMinor : undefined;
   const differenceMinor = valueMinor === undefined ? undefined : returnValueMinor - valueMinor;
   if (differenceMinor !== undefined && differenceMinor > 0 && rules.policy === 'refund_difference') {
-    return {
-      kind: 'difference',
-      settledBy,
-      differenceMinor,
-      note: `settled by exchange (${why}): only the difference of ${differenceMinor} minor units is refunded`,
-    };
+    return { kind: 'difference', settledBy, differenceMinor, note: `settled by exchange (${why}): only the difference ${differenceMinor} refunded` };
   }
   const difference =
-    differenceMinor === undefined || differenceMinor <= 0
-      ? ''
-      : `; the return is worth ${differenceMinor} minor units more than the exchange order, not refunded (EXCHANGE_POLICY ${rules.policy})`;
-  return { kind: 'settled', settledBy, note: `settled by exchange (${why}): no money moves${difference}` };
+    differenceMinor === undefined || differenceMinor <= 0 ? '' : `; difference ${differenceMinor} not refunded (EXCHANGE_POLICY ${rules.policy})`;
+  return { kind: 'settled', settledBy, note: `settled by exchange (${why}): no money${difference}` };
 }
 
 /** Refundid's `compensation_method` of an RMA line: whether the customer is compensated in money. */

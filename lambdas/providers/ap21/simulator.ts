@@ -91,6 +91,11 @@ export interface SimExchangeSeed {
   readonly exchangeLines: readonly SimLineSeed[];
   /** What the customer paid on the exchange order (default none: paid by the returned units). */
   readonly exchangePayments?: readonly SimPaymentSeed[];
+  /**
+   * Whether Ap21 shows the exchange in the statuses yet (default true). False plays the exchange
+   * order existing while the return still shows `Processing`: only the order lookup tells.
+   */
+  readonly merged?: boolean;
 }
 
 export interface SimOrderSeed {
@@ -429,8 +434,9 @@ export class Ap21Simulator implements Simulator {
       lines: seed.exchangeLines,
       payments: seed.exchangePayments ?? [],
     });
-    const now = this.now();
     this.exchanges.set(ret.returnId, { exchangeOrderId: exchangeOrder.orderId, before: original.lineStatuses });
+    if (seed.merged === false) return { ret, exchangeOrder };
+    const now = this.now();
     const statuses = { ...original.lineStatuses };
     for (const line of original.lines.filter((ordered) => ret.lines.some((returned) => returned.skuId === ordered.skuId))) {
       statuses[line.lineId] = this.exchangeStatuses.original;
@@ -442,7 +448,7 @@ export class Ap21Simulator implements Simulator {
     return { ret, exchangeOrder };
   }
 
-  /** What `DELETE /Returns/{rid}` does: an error text when Ap21 would refuse, else undefined. */
+  /** What `DELETE /Returns/{rid}` does (only once the exchange shows merged): an error text when Ap21 would refuse, else undefined. */
   reverseExchange(returnId: string, at = this.now()): string | undefined {
     const ret = this.returns.get(returnId);
     const exchange = this.exchanges.get(returnId);
