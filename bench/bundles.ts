@@ -1,11 +1,12 @@
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
-import { build, type BuildOptions, type Metafile } from 'esbuild';
+import { build, type Metafile } from 'esbuild';
 import { FUNCTIONS } from '../lib/function-registry';
-import { FUNCTIONS_DIR, LAMBDA_BUNDLING } from '../lib/functions';
+import { LAMBDA_ESBUILD, functionBuild } from '../lib/bundling';
 import { median } from './support';
 
 const ROOT = resolve(__dirname, '..');
@@ -13,20 +14,17 @@ const INIT_RUNS = 15;
 /** Loads discarded first, so the first bundle measured does not pay for a cold file cache. */
 const INIT_WARM_UPS = 1;
 
-/** The esbuild options `NodejsFunction` derives from LAMBDA_BUNDLING (aws-lambda-nodejs buildEsbuildArgs). */
-const ESBUILD_OPTIONS: BuildOptions = {
-  bundle: true,
-  platform: 'node',
-  target: LAMBDA_BUNDLING.target,
-  format: LAMBDA_BUNDLING.format,
-  mainFields: [...LAMBDA_BUNDLING.mainFields],
-  minify: LAMBDA_BUNDLING.minify,
-  keepNames: LAMBDA_BUNDLING.keepNames,
-  sourcemap: LAMBDA_BUNDLING.sourceMap,
-  external: [...LAMBDA_BUNDLING.externalModules],
-  metafile: true,
-  logLevel: 'error',
-};
+/** What a bundle loads when Lambda starts it: its entry and every chunk imported statically, never the chunks behind `import()`. */
+export function initOutputs(metafile: Metafile, entry: string): string[] {
+  const loaded = new Set<string>();
+  const visit = (path: string) => {
+    if (loaded.has(path) || !metafile.outputs[path]) return;
+    loaded.add(path);
+    for (const { path: imported, kind } of metafile.outputs[path].imports) if (kind === 'import-statement') visit(imported);
+  };
+  visit(entry);
+  return [...loaded];
+}
 
 export interface SdkUse {
   /** Package → its client class and the commands the bundle contains. */
@@ -35,7 +33,10 @@ export interface SdkUse {
 
 export interface BundleResult {
   readonly name: string;
+  /** What Lambda loads at init: the entry and its static chunks. */
   readonly bytes: number;
+  /** Chunks loaded only on first use (`import()`), e.g. a provider's connector. */
+  readonly lazyBytes: number;
   readonly baselineBytes: number;
   readonly initMs: number;
   readonly baselineInitMs: number;
@@ -47,10 +48,10 @@ export interface BundleResult {
 
 const SDK_FILE = /node_modules\/@aws-sdk\/(client-[a-z0-9-]+|lib-dynamodb)\/dist-(?:es|cjs)\/(.*)$/;
 
-/** The SDK clients and commands that made it into a bundle (files contributing bytes, per the metafile). */
-export function sdkUse(metafile: Metafile): SdkUse {
+/** The SDK clients and commands that made it into a bundle's `outputs` (files contributing bytes, per the metafile; all outputs by default). */
+export function sdkUse(metafile: Metafile, outputs: readonly string[] = Object.keys(metafile.outputs)): SdkUse {
   const packages = new Map<string, { client?: string; commands: Set<string> }>();
-  for (const output of Object.values(metafile.outputs)) {
+  for (const output of outputs.map((path) => metafile.outputs[path]!)) {
     for (const [path, { bytesInOutput }] of Object.entries(output.inputs)) {
       const match = SDK_FILE.exec(path);
       if (!match || bytesInOutput === 0) continue;
@@ -113,7 +114,7 @@ function describeUse(use: SdkUse): string {
 }
 
 async function initTime(file: string, env: NodeJS.ProcessEnv): Promise<number> {
-  const script = `const t=performance.now();require(${JSON.stringify(file)});process.stdout.write(String(performance.now()-t))`;
+  const script = `const t=performance.now();import(${JSON.stringify(pathToFileURL(file).href)}).then(()=>process.stdout.write(String(performance.now()-t)))`;
   const { stdout } = await promisify(execFile)(process.execPath, ['-e', script], { env, timeout: 20_000 });
   return Number(stdout);
 }
@@ -126,18 +127,29 @@ async function initTime(file: string, env: NodeJS.ProcessEnv): Promise<number> {
 export async function benchBundles(initEnv: NodeJS.ProcessEnv): Promise<BundleResult[]> {
   const dir = await mkdtemp(join(tmpdir(), 'refund-relay-bench-'));
   try {
-    const built: { name: string; outfile: string; baselineFile: string; bytes: number; baselineBytes: number; sdk: string }[] = [];
+    const built: { name: string; outfile: string; baselineFile: string; bytes: number; baselineBytes: number; lazyBytes: number; sdk: string }[] = [];
     for (const { name } of FUNCTIONS) {
-      const outfile = join(dir, `${name}.js`);
-      const { metafile } = await build({ ...ESBUILD_OPTIONS, entryPoints: [join(FUNCTIONS_DIR, `${name}.ts`)], outfile });
-      const use = sdkUse(metafile!);
-      const baselineEntry = join(dir, `${name}.clients-entry.js`);
+      const outdir = join(dir, name);
+      const { metafile } = await build({ ...functionBuild(name, outdir), metafile: true });
+      const outfile = join(outdir, 'index.mjs');
+      const atInit = initOutputs(metafile, relative(process.cwd(), outfile));
+      const use = sdkUse(metafile, atInit);
+      const baselineEntry = join(dir, `${name}.clients-entry.mjs`);
       await writeFile(baselineEntry, clientsOnlyEntry(use));
-      const baselineFile = join(dir, `${name}.clients.js`);
-      const baseline = await build({ ...ESBUILD_OPTIONS, entryPoints: [baselineEntry], outfile: baselineFile, nodePaths: [join(ROOT, 'node_modules')] });
-      const bytes = Object.values(metafile!.outputs)[0]!.bytes;
-      const baselineBytes = Object.values(baseline.metafile!.outputs)[0]!.bytes;
-      built.push({ name, outfile, baselineFile, bytes, baselineBytes, sdk: describeUse(use) });
+      const baselineDir = join(dir, `${name}.clients`);
+      const baseline = await build({
+        ...LAMBDA_ESBUILD,
+        entryPoints: { index: baselineEntry },
+        outdir: baselineDir,
+        metafile: true,
+        nodePaths: [join(ROOT, 'node_modules')],
+      });
+      const baselineFile = join(baselineDir, 'index.mjs');
+      const bytesOf = (meta: Metafile, paths: readonly string[]) => paths.reduce((sum, path) => sum + meta.outputs[path]!.bytes, 0);
+      const bytes = bytesOf(metafile, atInit);
+      const baselineBytes = bytesOf(baseline.metafile, initOutputs(baseline.metafile, relative(process.cwd(), baselineFile)));
+      const lazyBytes = bytesOf(metafile, Object.keys(metafile.outputs)) - bytes;
+      built.push({ name, outfile, baselineFile, bytes, baselineBytes, lazyBytes, sdk: describeUse(use) });
     }
     // Every file loaded once first, so no bundle is measured against a cold file cache.
     for (let run = 0; run < INIT_WARM_UPS; run++)

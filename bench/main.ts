@@ -4,12 +4,12 @@ import { SECRET_NAMES } from '../lambdas/commons/secrets';
 import { runtime } from '../lambdas/functions/runtime';
 import { ensureTable } from '../local/dynamodb';
 import { generateLocalSecrets } from '../local/secrets-file';
-import { startProviderSimulators } from '../local/simulators';
 import { benchBundles } from './bundles';
 import { benchOrderSize } from './order-size';
 import { benchPipeline } from './pipeline';
 import { benchPoller } from './poller';
 import { report } from './report';
+import { startSimulatorProcess } from './simulator-process';
 import { startCountedDynalite, startFakeSecretsManager } from './support';
 import { benchVerification } from './verification';
 
@@ -23,7 +23,7 @@ async function main(): Promise<void> {
   const prefix = 'refund-relay/bench/';
   const dynamo = await startCountedDynalite();
   const secretsManager = await startFakeSecretsManager(new Map(SECRET_NAMES.map((name) => [`${prefix}${name}`, secrets[name]])));
-  const sims = await startProviderSimulators(secrets);
+  const sims = await startSimulatorProcess(secrets);
   Object.assign(process.env, {
     STAGE: 'bench',
     TABLE_NAME: 'refund-relay-bench',

@@ -9,7 +9,7 @@ import { ledgerOrderId, returnRefundId } from '../lambdas/services/ap21-ledger';
 import { LocalQueue } from '../lambdas/services/local-queue';
 import { sweep } from '../lambdas/services/sweeper';
 import { TABLE } from '../lambdas/store/table';
-import type { ProviderSimulators } from '../local/simulators';
+import type { RemoteSimulators } from './simulator-process';
 import { withStdoutDiscarded, type CountedDynalite } from './support';
 
 const RETURNS = 240;
@@ -45,15 +45,16 @@ export interface PipelineResult {
  * Returns as Ap21 reports them (an order of one unit and its return), and the original payments at
  * each provider's simulator. The Ap21 HTTP read is the poller's; the pipeline starts at the intake.
  */
-function seedReturns(sims: ProviderSimulators, runId: string): BenchReturn[] {
+async function seedReturns(sims: RemoteSimulators, runId: string): Promise<BenchReturn[]> {
   const returns: BenchReturn[] = [];
+  const seeds: Promise<void>[] = [];
   for (let i = 0; i < RETURNS; i++) {
     const provider = PROVIDERS[i % PROVIDERS.length]!;
     const amount = { minor: 1000 + i, currency: 'AUD' };
     const transactionId = provider === 'paypro' ? String(700_000 + i) : `bench-${runId}-tx-${i}`;
-    if (provider === 'addon_payments') sims.addonPayments.seed({ transactionId, amount });
-    if (provider === 'paypro') sims.paypro.seed?.({ orderId: Number(transactionId), email: `customer${i}@example.com`, amount });
-    if (provider === 'optty') sims.optty.api.seed?.({ reference: transactionId, captured: amount });
+    if (provider === 'addon_payments') seeds.push(sims.seed('addon-payments', { transactionId, amount }));
+    if (provider === 'paypro') seeds.push(sims.seed('paypro', { orderId: Number(transactionId), email: `customer${i}@example.com`, amount }));
+    if (provider === 'optty') seeds.push(sims.seed('optty', { reference: transactionId, captured: amount }));
     const ap21OrderId = `${runId}${String(i).padStart(4, '0')}`;
     const order: Ap21Order = {
       orderId: ap21OrderId,
@@ -77,6 +78,7 @@ function seedReturns(sims: ProviderSimulators, runId: string): BenchReturn[] {
     };
     returns.push({ order, ret, ledgerOrderId: ledgerOrderId(ap21OrderId), refundId: returnRefundId(ret.returnId) });
   }
+  await Promise.all(seeds);
   return returns;
 }
 
@@ -130,12 +132,13 @@ async function bareWritesPerSecond(rt: Runtime, orderIds: readonly string[]): Pr
 /**
  * Returns through the local stack: ingested by the Ap21 return intake (the order's ledger opened,
  * the refund booked), dispatched through the real
- * Dispatcher and LocalQueue to the provider simulators (EPG, PayPro, Optty; no faults) and paid.
+ * Dispatcher and LocalQueue to the provider simulators (EPG, PayPro, Optty; no faults; in a process
+ * of their own, as the providers are on machines of their own) and paid.
  * Beside it, bare conditional writes on the same dynalite, before and after, at the same concurrency.
  */
-export async function benchPipeline(rt: Runtime, sims: ProviderSimulators, dynamo: CountedDynalite, env: NodeJS.ProcessEnv): Promise<PipelineResult> {
+export async function benchPipeline(rt: Runtime, sims: RemoteSimulators, dynamo: CountedDynalite, env: NodeJS.ProcessEnv): Promise<PipelineResult> {
   const runId = Date.now().toString(36);
-  const returns = seedReturns(sims, runId);
+  const returns = await seedReturns(sims, runId);
   const orderIds = await baselineOrders(rt, runId);
   const intake = createReturnIntake(rt, { ...env, AP21_PAYMENT_PROVIDERS: PAYMENT_PROVIDERS });
   return withStdoutDiscarded(async () => {
@@ -177,7 +180,7 @@ export async function benchPipeline(rt: Runtime, sims: ProviderSimulators, dynam
       const refund = (await rt.store.getOrder(item.ledgerOrderId))?.refunds[item.refundId];
       if (refund?.state !== 'paid') lost++;
     }
-    const duplicatePayouts = [...sims.payoutsByReference().values()].filter((count) => count > 1).length;
+    const duplicatePayouts = [...(await sims.payoutsByReference()).values()].filter((count) => count > 1).length;
     return {
       returns: returns.length,
       seconds,

@@ -111,13 +111,14 @@ export function report({ verification, bundles, pipeline, orderSize, poller, cor
     '',
     'Lambda bundles (esbuild as CDK builds them) vs a bundle of only the SDK clients each one uses',
     ...columns([
-      ['function', 'KB', 'clients KB', 'ratio', '', 'init ms', 'clients ms', 'ratio', '', 'SDK clients and commands in the bundle'],
+      ['function', 'KB at init', 'clients KB', 'ratio', '', 'lazy KB', 'init ms', 'clients ms', 'ratio', '', 'SDK clients and commands in the bundle'],
       ...bundles.map((bundle) => [
         bundle.name,
         String(round(bundle.bytes / 1024, 1)),
         String(round(bundle.baselineBytes / 1024, 1)),
         String(bundleRatio[bundle.name] ?? 'n/a'),
         verdict('bundle_ratio', bundleRatio[bundle.name] ?? null),
+        String(round(bundle.lazyBytes / 1024, 1)),
         String(round(bundle.initMs, 1)),
         String(round(bundle.baselineInitMs, 1)),
         String(initRatio[bundle.name] ?? 'n/a'),
@@ -204,6 +205,7 @@ export function report({ verification, bundles, pipeline, orderSize, poller, cor
     bare_update_p99_ms: round(verification.bareP99, 3),
     verification_p99_ratio: p99Ratio,
     bundle_kb: perBundle((bundle) => round(bundle.bytes / 1024, 1)),
+    bundle_lazy_kb: perBundle((bundle) => round(bundle.lazyBytes / 1024, 1)),
     clients_only_kb: perBundle((bundle) => round(bundle.baselineBytes / 1024, 1)),
     bundle_ratio: bundleRatio,
     init_ms: perBundle((bundle) => round(bundle.initMs, 1)),

@@ -5,10 +5,10 @@ import { SubnetType } from 'aws-cdk-lib/aws-ec2';
 import { Rule, Schedule, type IEventBus } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { Policy, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import { ApplicationLogLevel, Architecture, LoggingFormat, Runtime, SystemLogLevel, Tracing } from 'aws-cdk-lib/aws-lambda';
+import { ApplicationLogLevel, Architecture, Function as LambdaFn, LoggingFormat, Runtime, SystemLogLevel, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
-import { NodejsFunction, OutputFormat, type BundlingOptions } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { Construct } from 'constructs';
+import { FUNCTIONS_DIR, LAMBDA_HANDLER, functionCode } from './bundling';
 import { DISPATCH_BUDGET, MAX_CONSUMER_TIMEOUT, dispatcherEnvironment, type DispatchQueue } from './dispatch-queue';
 import type { FunctionDefinition } from './function-registry';
 import { protectedLogGroup } from './log-protection';
@@ -16,8 +16,6 @@ import { secretsPrefix, type ProviderSecrets } from './provider-secrets';
 import { PROVIDER_URLS_BY_PROVIDER, type StageConfig } from './stage-config';
 import type { StateTable } from './state-table';
 import type { StaticEgress } from './static-egress';
-
-export const FUNCTIONS_DIR = join(__dirname, '..', 'lambdas', 'functions');
 
 /** How long EventBridge may keep trying to deliver a scheduled run (its minimum): the next run is a minute away. */
 export const SCHEDULED_EVENT_MAX_AGE = Duration.minutes(1);
@@ -50,22 +48,6 @@ const NETWORK_INTERFACE_ACTIONS = [
   'ec2:UnassignPrivateIpAddresses',
 ];
 
-/**
- * How every Lambda is bundled (also what `npm run bench` builds to measure bundle size and init).
- * The AWS SDK goes into the bundle so the versions we test are the versions that run.
- */
-export const LAMBDA_BUNDLING = {
-  target: 'node22',
-  format: OutputFormat.CJS,
-  mainFields: ['module', 'main'],
-  minify: true,
-  // Stack traces keep function and class names; source maps would add ~1.5 MB per bundle and,
-  // with --enable-source-maps, cost time on every logged error.
-  keepNames: true,
-  sourceMap: false,
-  externalModules: [],
-} as const satisfies BundlingOptions;
-
 const constructId = (name: string) => name.replace(/(^|-)([a-z0-9])/g, (_, _dash: string, letter: string) => letter.toUpperCase());
 
 /**
@@ -74,7 +56,7 @@ const constructId = (name: string) => name.replace(/(^|-)([a-z0-9])/g, (_, _dash
  * versions we test are the versions that run, and no Docker is needed.
  */
 export class Functions extends Construct {
-  readonly byName: ReadonlyMap<string, NodejsFunction>;
+  readonly byName: ReadonlyMap<string, LambdaFn>;
 
   constructor(scope: Construct, id: string, props: FunctionsProps) {
     super(scope, id);
@@ -84,7 +66,7 @@ export class Functions extends Construct {
     this.byName = new Map(props.definitions.map((definition) => [definition.name, this.createFunction(definition, props)]));
   }
 
-  private createFunction(definition: FunctionDefinition, props: FunctionsProps): NodejsFunction {
+  private createFunction(definition: FunctionDefinition, props: FunctionsProps): LambdaFn {
     const { config } = props;
     const entry = join(FUNCTIONS_DIR, `${definition.name}.ts`);
     if (!existsSync(entry)) throw new FunctionRegistryError(`function ${definition.name} has no entry file lambdas/functions/${definition.name}.ts`);
@@ -100,9 +82,9 @@ export class Functions extends Construct {
     props.secrets.grantRead(role, definition.secrets);
     if (definition.table !== 'none') props.table.grantData(role, definition.table);
 
-    const fn = new NodejsFunction(this, id, {
-      entry,
-      handler: 'handler',
+    const fn = new LambdaFn(this, id, {
+      code: functionCode(definition.name),
+      handler: LAMBDA_HANDLER,
       description: `refund-relay ${config.stage} ${definition.name}`,
       runtime: Runtime.NODEJS_22_X,
       architecture: Architecture.ARM_64,
@@ -123,7 +105,6 @@ export class Functions extends Construct {
         vpcSubnets: { subnetType: SubnetType.PRIVATE_WITH_EGRESS },
         securityGroups: [props.egress.outboundSecurityGroup],
       }),
-      bundling: LAMBDA_BUNDLING,
     });
     Validations.of(fn).acknowledge({
       id: 'AwsSolutions-L1',
@@ -185,7 +166,7 @@ export class Functions extends Construct {
     return environment;
   }
 
-  private wireDispatchQueue(definition: FunctionDefinition, fn: NodejsFunction, dispatchQueue: DispatchQueue): void {
+  private wireDispatchQueue(definition: FunctionDefinition, fn: LambdaFn, dispatchQueue: DispatchQueue): void {
     if (definition.dispatchQueue === 'send') dispatchQueue.queue.grantSendMessages(fn);
     if (definition.dispatchQueue !== 'consume') return;
     if (definition.timeoutSeconds > MAX_CONSUMER_TIMEOUT.toSeconds()) {

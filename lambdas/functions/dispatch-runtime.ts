@@ -3,22 +3,14 @@ import { lambdaDeadline, withDeadline } from '../commons/deadline';
 import { withLambdaContext } from '../commons/lambda-context';
 import { logger } from '../commons/logger';
 import type { PaymentProvider } from '../domain/order';
-import { AddonPaymentsConnector } from '../providers/addon-payments/client';
 import { loadAddonPaymentsConfig } from '../providers/addon-payments/config';
-import { addonPaymentsSecretSchema } from '../providers/addon-payments/schemas';
 import { callbackUrls } from '../providers/apace/callback-token';
-import { ApaceClient } from '../providers/apace/client';
 import { loadApaceConfig, loadApaceOfferDelivery, loadApaceOfferLinks } from '../providers/apace/config';
-import { ApaceOffersAdapter } from '../providers/apace/offers';
 import { apaceSecretSchema } from '../providers/apace/schemas';
-import { OpttyConnector } from '../providers/optty/client';
 import { loadOpttyConfig } from '../providers/optty/config';
-import { opttySecretSchema } from '../providers/optty/schemas';
-import { PayProConnector } from '../providers/paypro/client';
 import { loadPayProConnectorConfig } from '../providers/paypro/config';
-import { payProSecretSchema } from '../providers/paypro/schemas';
-import type { ReversalConnector } from '../providers/reversal';
-import type { ApaceOffers } from '../services/apace-offers';
+import { loadedOnFirstUse, type ReversalConnector } from '../providers/reversal';
+import { apaceOffersLoadedOnFirstUse, type ApaceOffers } from '../services/apace-offers';
 import { Dispatcher, type CallBudget, type DispatcherDeps } from '../services/dispatcher';
 import type { OfferDelivery } from '../services/offer-delivery';
 import { EVENTBRIDGE_TIMEOUT_MS, EventBridgeOfferEvents } from '../services/offer-events-eventbridge';
@@ -53,19 +45,51 @@ export function callBudget(config: Runtime['config'], env: NodeJS.ProcessEnv = p
   return { timeoutMs, marginMs: config.DISPATCH_CALL_MARGIN_MS };
 }
 
-/** A card-reversal connector for each provider whose base URL is set. */
+/**
+ * A card-reversal connector for each provider whose base URL is set. Its settings are read now (a
+ * wrong one stops the container at start); its code loads when it first has work, a chunk of its
+ * own in the Lambda bundle (lib/bundling.ts), so an invocation loads only the providers it pays through.
+ */
 export function createReversalConnectors(rt: Runtime, env: NodeJS.ProcessEnv = process.env): Partial<Record<PaymentProvider, ReversalConnector>> {
   const reversals: Partial<Record<PaymentProvider, ReversalConnector>> = {};
-  if (env.ADDON_PAYMENTS_API_URL)
-    reversals.addon_payments = new AddonPaymentsConnector(loadAddonPaymentsConfig(env), rt.secret('addonPayments', addonPaymentsSecretSchema));
-  if (env.PAYPRO_API_URL) reversals.paypro = new PayProConnector(rt.secret('paypro', payProSecretSchema), loadPayProConnectorConfig(env));
-  if (env.OPTTY_API_URL) reversals.optty = new OpttyConnector(rt.secret('optty', opttySecretSchema), loadOpttyConfig(env));
+  if (env.ADDON_PAYMENTS_API_URL) {
+    const config = loadAddonPaymentsConfig(env);
+    reversals.addon_payments = loadedOnFirstUse('addon_payments', async () => {
+      const [{ AddonPaymentsConnector }, { addonPaymentsSecretSchema }] = await Promise.all([
+        import('../providers/addon-payments/client.js'),
+        import('../providers/addon-payments/schemas.js'),
+      ]);
+      return new AddonPaymentsConnector(config, rt.secret('addonPayments', addonPaymentsSecretSchema));
+    });
+  }
+  if (env.PAYPRO_API_URL) {
+    const config = loadPayProConnectorConfig(env);
+    reversals.paypro = loadedOnFirstUse('paypro', async () => {
+      const [{ PayProConnector }, { payProSecretSchema }] = await Promise.all([
+        import('../providers/paypro/client.js'),
+        import('../providers/paypro/schemas.js'),
+      ]);
+      return new PayProConnector(rt.secret('paypro', payProSecretSchema), config);
+    });
+  }
+  if (env.OPTTY_API_URL) {
+    const config = loadOpttyConfig(env);
+    reversals.optty = loadedOnFirstUse('optty', async () => {
+      const [{ OpttyConnector }, { opttySecretSchema }] = await Promise.all([import('../providers/optty/client.js'), import('../providers/optty/schemas.js')]);
+      return new OpttyConnector(rt.secret('optty', opttySecretSchema), config);
+    });
+  }
   return reversals;
 }
 
-/** Apace offers, when its base URL is set. */
+/** Apace offers, when its base URL is set; its client loads on first use, as the reversal connectors do. */
 export function createApaceOffers(rt: Runtime, env: NodeJS.ProcessEnv = process.env): ApaceOffers | undefined {
-  return env.APACE_API_URL ? new ApaceOffersAdapter(new ApaceClient(rt.secret('apace', apaceSecretSchema), loadApaceConfig(env))) : undefined;
+  if (!env.APACE_API_URL) return undefined;
+  const config = loadApaceConfig(env);
+  return apaceOffersLoadedOnFirstUse(async () => {
+    const [{ ApaceOffersAdapter }, { ApaceClient }] = await Promise.all([import('../providers/apace/offers.js'), import('../providers/apace/client.js')]);
+    return new ApaceOffersAdapter(new ApaceClient(rt.secret('apace', apaceSecretSchema), config));
+  });
 }
 
 /** What the sweeper's inbox replay needs: the store, and Apace's own record when Apace is configured. */

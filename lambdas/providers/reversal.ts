@@ -50,3 +50,21 @@ export function assertConnectorFor(provider: PaymentProvider, request: ReversalR
     throw new WrongConnectorError(`refund ${request.refundId} is for a ${request.payment.provider} payment, not ${provider}`);
   }
 }
+
+/**
+ * A connector whose code is loaded by `load` when it is first asked for something (a failed load is
+ * tried again next time): the Lambda bundle keeps each provider's connector in a chunk of its own.
+ */
+export function loadedOnFirstUse(provider: PaymentProvider, load: () => Promise<ReversalConnector>): ReversalConnector {
+  let loading: Promise<ReversalConnector> | undefined;
+  const connector = () =>
+    (loading ??= load().catch((error: unknown) => {
+      loading = undefined;
+      throw error;
+    }));
+  return {
+    provider,
+    submit: async (request) => (await connector()).submit(request),
+    status: async (request) => (await connector()).status(request),
+  };
+}

@@ -72,3 +72,19 @@ export interface ApaceOffers {
   cancel(offer: { readonly apaceRefundId?: string; readonly orderId: string; readonly itemIds: readonly string[] }): Promise<OfferCancelResult>;
   status(apaceRefundId: string): Promise<OfferStatusResult>;
 }
+
+/** Apace offers whose client is loaded by `load` on first use (a failed load is tried again next time). */
+export function apaceOffersLoadedOnFirstUse(load: () => Promise<ApaceOffers>): ApaceOffers {
+  let loading: Promise<ApaceOffers> | undefined;
+  const offers = () =>
+    (loading ??= load().catch((error: unknown) => {
+      loading = undefined;
+      throw error;
+    }));
+  return {
+    sendOfferEmail: async (apaceRefundId) => (await offers()).sendOfferEmail(apaceRefundId),
+    create: async (request) => (await offers()).create(request),
+    cancel: async (offer) => (await offers()).cancel(offer),
+    status: async (apaceRefundId) => (await offers()).status(apaceRefundId),
+  };
+}

@@ -1,4 +1,4 @@
-import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
+import type { Function as LambdaFn } from 'aws-cdk-lib/aws-lambda';
 import { STAGES } from '../../lib/stage-config';
 import { stageConfigProblems } from '../../lib/stage-validation';
 import { actionsOf, logicalId, onlyOfType, resourcesOfType, roleStatements, synthesizeStage } from './support';
@@ -28,7 +28,7 @@ describe('Apace offer delivery in the stack', () => {
     const { stack, resources } = synthesizeStage(config);
     const [busId, bus] = onlyOfType(resources, 'AWS::Events::EventBus');
     expect(bus.Properties?.Name).toBe('refund-relay-dev-offers');
-    const dispatcher = stack.functions.byName.get('dispatcher') as NodejsFunction;
+    const dispatcher = stack.functions.byName.get('dispatcher') as LambdaFn;
     const dispatcherRole = logicalId(dispatcher.role as never);
     const roles = resourcesOfType(resources, 'AWS::IAM::Role').map(([id]) => id);
     expect(putEventsHolders(resources, roles)).toEqual([dispatcherRole]);

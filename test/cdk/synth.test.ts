@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { App } from 'aws-cdk-lib';
@@ -33,10 +33,14 @@ describe('synthesizing the prod stage as the CLI does', () => {
     expect(functions).toHaveLength(FUNCTIONS.length);
     for (const [, fn] of functions) {
       const key = String((fn.Properties?.Code as { S3Key: string }).S3Key).replace(/\.zip$/, '');
-      const bundle = readFileSync(join(outdir, `asset.${key}`, 'index.js'), 'utf8');
-      const required = [...bundle.matchAll(/require\("([^"]+)"\)/g)].map((match) => match[1]!);
-      // Node built-ins only; the CRT signer is an optional require the SDK wraps in try/catch.
-      expect(required.filter((name) => !name.startsWith('node:') && name !== '@aws-sdk/signature-v4-crt')).toEqual([]);
+      const asset = join(outdir, `asset.${key}`);
+      // The entry Lambda loads (handler index.handler) and the chunks it imports, now or on first use.
+      const files = readdirSync(asset, { recursive: true, encoding: 'utf8' }).filter((file) => file.endsWith('.mjs'));
+      expect(files).toContain('index.mjs');
+      const bundle = files.map((file) => readFileSync(join(asset, file), 'utf8')).join('\n');
+      const imported = [...bundle.matchAll(/(?:require\(|import\(|from)\s*"([^"]+)"/g)].map((match) => match[1]!);
+      // Node built-ins and the bundle's own chunks only; the CRT signer is an optional require the SDK wraps in try/catch.
+      expect(imported.filter((name) => !name.startsWith('node:') && !name.startsWith('./') && name !== '@aws-sdk/signature-v4-crt')).toEqual([]);
       const definition = FUNCTIONS.find((candidate) => fn.Properties?.Description === `refund-relay prod ${candidate.name}`)!;
       if (definition.table !== 'none') expect(bundle).toContain('DynamoDBClient');
       if (definition.secrets.length > 0) expect(bundle).toContain('SecretsManagerClient');
