@@ -80,6 +80,13 @@ const exchangeFactsOf = (ret: Ap21Return): ReturnExchangeFacts => ({
   ...(ret.returnAuthorisationNumber !== undefined && { authorisationNumber: ret.returnAuthorisationNumber }),
 });
 
+/** A return's units, their value, and which of its lines Ap21 shows not returnable now. */
+interface ReturnedClaim {
+  readonly nowNotReturnable: ReadonlyMap<string, string>;
+  readonly lines: Record<string, number>;
+  readonly amount: Money;
+}
+
 /** A refund and the words the timeline gives its creation. */
 interface RefundPlan {
   readonly spec: NewRefund;
@@ -237,11 +244,9 @@ export class ReturnIntake {
   }
 
   /**
-   * The refund a return asks for, or undefined when the units are worth nothing. Units that are not
-   * returnable (as the ledger recorded them or as Ap21 shows them now) and money the tender rule
-   * gives to an operator make a refund held in manual review with the reasons (docs/design.md §2.7).
-   * A return settled by an exchange moves no money, or only the difference the stage refunds
-   * (docs/design.md §2.8).
+   * The refund a return asks for (docs/design.md §2.7), or undefined when the units are worth
+   * nothing. A return settled by an exchange moves no money, or only the difference the stage
+   * refunds (docs/design.md §2.8): the plan carries the words the timeline gives that decision.
    */
   private refundFor(
     stored: StoredOrder,
@@ -251,6 +256,45 @@ export class ReturnIntake {
     unitsBySku: Record<string, number>,
     exchange: ExchangeView,
   ): RefundPlan | undefined {
+    const claim = this.claimOf(stored, order, ret, refundState, unitsBySku);
+    const exchanged =
+      refundState.kind === 'not_refunded' && exchange !== 'reversed'
+        ? decideExchange(exchangeFactsOf(ret), exchange, claim.amount.minor, this.deps.ledger.exchanges)
+        : { kind: 'not_exchange' as const };
+    // A return whose exchange Ap21 reversed keeps its first id on the ended exchange record.
+    const refundId = own(stored.refunds, returnRefundId(ret.returnId)) ? afterExchangeRefundId(ret.returnId) : returnRefundId(ret.returnId);
+    const refs: Record<string, string> = exchange !== 'reversed' && exchange?.found ? { [AP21_EXCHANGE_ORDER_REF]: exchange.orderNumber } : {};
+    if (exchanged.kind === 'settled') {
+      const paymentId = paymentForReturn(stored, 0, this.deps.ledger.tenders)?.paymentId ?? Object.keys(stored.payments)[0];
+      if (paymentId === undefined) throw new InvalidRefundError(`order ${stored.orderId} has no payment to book exchange ${exchanged.settledBy} against`);
+      const spec: NewRefund = {
+        refundId,
+        lines: claim.lines,
+        paymentId,
+        amount: { minor: 0, currency: stored.currency },
+        source: { kind: 'ap21_exchange', ref: ret.returnId },
+        refs: { [AP21_RETURN_REF]: ret.returnId, ap21ReturnNumber: ret.orderNumber, ...refs },
+        route: 'exchange',
+        alreadyPaid: true,
+        settledBy: exchanged.settledBy,
+      };
+      return { spec, exchangeNote: exchanged.note };
+    }
+    const difference = exchanged.kind === 'difference' ? { differenceMinor: exchanged.differenceMinor, settledBy: exchanged.settledBy } : {};
+    const spec = this.moneyRefundFor(stored, ret, refundState, claim, { refundId, refs, ...difference });
+    const exchangeNote =
+      exchanged.kind === 'difference' ? exchanged.note : exchange === 'reversed' ? 'Ap21 reversed its exchange: refunded as a plain return' : undefined;
+    return spec && { spec, ...(exchangeNote !== undefined && { exchangeNote }) };
+  }
+
+  /** The units a return takes (returnable lines first) and their value: the money that went back, or their share of what was paid. */
+  private claimOf(
+    stored: StoredOrder,
+    order: Ap21Order,
+    ret: Ap21Return,
+    refundState: Exclude<Ap21RefundState, { kind: 'payments_not_visible' }>,
+    unitsBySku: Record<string, number>,
+  ): ReturnedClaim {
     const nowNotReturnable = new Map(
       order.lines.flatMap((line) => {
         const reason = lineReturnFacts(line, this.deps.ledger).nonReturnable;
@@ -259,36 +303,24 @@ export class ReturnIntake {
     );
     const lines = allocateReturnedUnits(stored, unitsBySku, new Set(nowNotReturnable.keys()));
     // Money that already went back is booked as it went; otherwise the units' share of what was paid.
-    const value: Money = refundState.kind === 'not_refunded' ? proportionalValue(stored, lines) : refundState.refunded;
-    if (value.currency !== stored.currency) throw new InvalidRefundError(`return ${ret.returnId} is in ${value.currency}, its order in ${stored.currency}`);
-    const exchanged =
-      refundState.kind === 'not_refunded' && exchange !== 'reversed'
-        ? decideExchange(exchangeFactsOf(ret), exchange, value.minor, this.deps.ledger.exchanges)
-        : { kind: 'not_exchange' as const };
-    // A return whose exchange Ap21 reversed keeps its first id on the ended exchange record.
-    const refundId = own(stored.refunds, returnRefundId(ret.returnId)) ? afterExchangeRefundId(ret.returnId) : returnRefundId(ret.returnId);
-    const exchangeRefs: Record<string, string> = exchange !== 'reversed' && exchange?.found ? { [AP21_EXCHANGE_ORDER_REF]: exchange.orderNumber } : {};
-    const refs = { [AP21_RETURN_REF]: ret.returnId, ap21ReturnNumber: ret.orderNumber };
-    if (exchanged.kind === 'settled') {
-      const paymentId = paymentForReturn(stored, 0, this.deps.ledger.tenders)?.paymentId ?? Object.keys(stored.payments)[0];
-      if (paymentId === undefined) throw new InvalidRefundError(`order ${stored.orderId} has no payment to book exchange ${exchanged.settledBy} against`);
-      const spec: NewRefund = {
-        refundId,
-        lines,
-        paymentId,
-        amount: { minor: 0, currency: stored.currency },
-        source: { kind: 'ap21_exchange', ref: ret.returnId },
-        refs: { ...refs, ...exchangeRefs },
-        route: 'exchange',
-        alreadyPaid: true,
-        settledBy: exchanged.settledBy,
-      };
-      return { spec, exchangeNote: exchanged.note };
-    }
-    const amount: Money = exchanged.kind === 'difference' ? { minor: exchanged.differenceMinor, currency: value.currency } : value;
-    const exchangeNote =
-      exchanged.kind === 'difference' ? exchanged.note : exchange === 'reversed' ? 'Ap21 reversed its exchange: refunded as a plain return' : undefined;
-    const planned = (spec: NewRefund): RefundPlan => ({ spec, ...(exchangeNote !== undefined && { exchangeNote }) });
+    const amount: Money = refundState.kind === 'not_refunded' ? proportionalValue(stored, lines) : refundState.refunded;
+    if (amount.currency !== stored.currency) throw new InvalidRefundError(`return ${ret.returnId} is in ${amount.currency}, its order in ${stored.currency}`);
+    return { nowNotReturnable, lines, amount };
+  }
+
+  /**
+   * A refund in money, or undefined when there is none to move. Units that are not returnable (as
+   * the ledger recorded them or as Ap21 shows them now) and money the tender rule gives to an
+   * operator make a refund held in manual review with the reasons (docs/design.md §2.7).
+   */
+  private moneyRefundFor(
+    stored: StoredOrder,
+    ret: Ap21Return,
+    refundState: Exclude<Ap21RefundState, { kind: 'payments_not_visible' }>,
+    { nowNotReturnable, lines, amount: value }: ReturnedClaim,
+    exchange: { readonly refundId: string; readonly refs: Readonly<Record<string, string>>; readonly differenceMinor?: number; readonly settledBy?: string },
+  ): NewRefund | undefined {
+    const amount: Money = exchange.differenceMinor === undefined ? value : { minor: exchange.differenceMinor, currency: value.currency };
     if (amount.minor === 0) return undefined;
     const refundedStan = refundState.kind === 'not_refunded' ? undefined : refundState.payments.find((payment) => payment.stan !== undefined)?.stan;
     // Money that already moved is booked against the payment it went to; new money follows the tender rule.
@@ -298,18 +330,24 @@ export class ReturnIntake {
         : this.paidPayment(stored, amount.minor, refundState, refundedStan);
     if (!decision) throw new UnitsUnavailableError(`no payment of order ${stored.orderId} has ${formatDecimal(amount)} ${amount.currency} left to refund`);
     const { paymentId } = decision;
+    const refs = {
+      [AP21_RETURN_REF]: ret.returnId,
+      ap21ReturnNumber: ret.orderNumber,
+      ...exchange.refs,
+      ...(refundedStan !== undefined && { ap21RefundStan: refundedStan }),
+    };
     const source = { kind: SOURCE_KIND[refundState.kind], ref: ret.returnId };
     const base = {
-      refundId,
+      refundId: exchange.refundId,
       lines,
       paymentId,
       amount,
       source,
-      refs: { ...refs, ...exchangeRefs, ...(refundedStan !== undefined && { ap21RefundStan: refundedStan }) },
-      ...(exchanged.kind === 'difference' && { settledBy: exchanged.settledBy }),
+      refs,
+      ...(exchange.settledBy !== undefined && { settledBy: exchange.settledBy }),
     };
-    if (refundState.kind === 'refunded_via_refundid') return planned({ ...base, route: 'refundid', alreadyPaid: true });
-    if (refundState.kind === 'refunded_in_ap21') return planned({ ...base, route: 'reversal', alreadyPaid: true });
+    if (refundState.kind === 'refunded_via_refundid') return { ...base, route: 'refundid', alreadyPaid: true };
+    if (refundState.kind === 'refunded_in_ap21') return { ...base, route: 'reversal', alreadyPaid: true };
     const holds = [
       ...Object.keys(lines).flatMap((lineId) => {
         const reason = own(stored.lines, lineId)?.nonReturnable ?? nowNotReturnable.get(lineId);
@@ -317,11 +355,11 @@ export class ReturnIntake {
       }),
       ...(decision.hold === undefined ? [] : [decision.hold]),
     ];
-    if (holds.length > 0) return planned({ ...base, route: 'reversal', held: holds.join('; ') });
+    if (holds.length > 0) return { ...base, route: 'reversal', held: holds.join('; ') };
     const { policy, apaceEnabled, offerDays } = this.deps.routing;
     const route = chooseRoute(stored.payments[paymentId]!, policy, apaceEnabled);
-    if (route === 'reversal') return planned({ ...base, route });
-    return planned({ ...base, route, offerExpiresAt: offerExpiry({ offerDays }, new Date(this.now())) });
+    if (route === 'reversal') return { ...base, route };
+    return { ...base, route, offerExpiresAt: offerExpiry({ offerDays }, new Date(this.now())) };
   }
 
   /**
