@@ -116,6 +116,24 @@ describe('exchanges are not refunds (issue 15.1)', () => {
     expect(paidBy(`ap21-${again.returnId}`)).toBeUndefined();
   });
 
+  it('loses nothing when Ap21 is unavailable for the lookup: the run stops there, and the next one settles the exchange', async () => {
+    const order = cardOrder();
+    const { ret } = swapJacket(order, [JACKET_L], false);
+    h.beforeAp21 = (request) => {
+      if (request.path.endsWith(`/OrderNumbers/${ret.returnAuthorisationNumber}`) && lookupsOf(ret) === 0) h.ap21.injectFailures(3, { status: 503 });
+    };
+    try {
+      const first = await pollAndDispatch();
+      expect(first.stop).toBe('ap21_unavailable');
+      expect((await h.store.getOrder(orderIdOf(order)))?.refunds[`ap21-${ret.returnId}`]).toBeUndefined();
+    } finally {
+      h.beforeAp21 = undefined;
+    }
+    expect((await pollAndDispatch()).outcomes).toMatchObject({ created: 1 });
+    expect((await stored(order)).refunds[`ap21-${ret.returnId}`]).toMatchObject({ state: 'paid', channel: 'exchange', amount: { minor: 0 } });
+    expect(paidBy(`ap21-${ret.returnId}`)).toBeUndefined();
+  });
+
   it('CONTROL: with the rule off (EXCHANGE_POLICY=refund) the exchanged jacket is refunded to the card as well', async () => {
     const order = cardOrder();
     const { ret } = swapJacket(order, [JACKET_L], false);
