@@ -283,7 +283,13 @@ export class ReturnIntake {
     const difference = exchanged.kind === 'difference' ? { differenceMinor: exchanged.differenceMinor, settledBy: exchanged.settledBy } : {};
     const spec = this.moneyRefundFor(stored, ret, refundState, claim, { refundId, refs, ...difference });
     const exchangeNote =
-      exchanged.kind === 'difference' ? exchanged.note : exchange === 'reversed' ? 'Ap21 reversed its exchange: refunded as a plain return' : undefined;
+      exchanged.kind === 'difference'
+        ? exchanged.note
+        : exchange === 'reversed'
+          ? 'Ap21 reversed its exchange: refunded as a plain return'
+          : exchange?.found === false
+            ? `not an exchange (no order ${ret.returnAuthorisationNumber ?? ''} in Ap21)`
+            : undefined;
     return spec && { spec, ...(exchangeNote !== undefined && { exchangeNote }) };
   }
 

@@ -158,7 +158,11 @@ describe('exchanges are not refunds (issue 15.1)', () => {
     const order = cardOrder();
     const ret = h.ap21.addReturn(order.orderId, { lines: [{ skuId: JACKET_M.skuId, quantity: -1 }] });
     expect((await pollAndDispatch()).outcomes).toMatchObject({ created: 1 });
-    expect((await stored(order)).refunds[`ap21-${ret.returnId}`]).toMatchObject({ state: 'paid', channel: 'reversal', amount: { minor: 12000 } });
+    const after = await stored(order);
+    expect(after.refunds[`ap21-${ret.returnId}`]).toMatchObject({ state: 'paid', channel: 'reversal', amount: { minor: 12000 } });
+    expect(after.timeline.find((entry) => entry.event === 'refund_created')?.note).toBe(
+      `Ap21 return ${ret.orderNumber} (${ret.returnId}): not an exchange (no order ${ret.returnAuthorisationNumber} in Ap21)`,
+    );
     expect(paidBy(`ap21-${ret.returnId}`)).toBe(1);
     expect(lookupsOf(ret)).toBe(1);
     h.ap21.touchOrder(order.orderId);
