@@ -66,7 +66,8 @@ export async function benchPoller(rt: Runtime): Promise<PollerResult> {
       },
       { get: async () => CREDENTIALS, refresh: async () => undefined },
     );
-    const intake = createReturnIntake(rt, { ...process.env, AP21_PAYMENT_PROVIDERS: 'CardType:VISA=addon_payments' });
+    // As the stage composes it: the intake asks Ap21 once about the exchange order a new return names (docs/design.md §2.8).
+    const intake = createReturnIntake(rt, { ...process.env, AP21_PAYMENT_PROVIDERS: 'CardType:VISA=addon_payments' }, undefined, client);
     const measure = async (mode: ReturnsReadMode): Promise<PollerModeResult> => {
       const settings = {
         ...loadAp21PollerSettings({ AP21_POLL_MAX_PAGES: '1000', AP21_POLL_MAX_SECONDS: '600', AP21_POLL_RETURNS_READ: mode }),

@@ -141,6 +141,7 @@ export class Functions extends Construct {
       SECRETS_PREFIX: secretsPrefix(config.stage),
       APACE_CLAIM_WINDOW_SECONDS: String(config.apaceClaimWindowSeconds),
       ROUTING_POLICY: config.routingPolicy,
+      EXCHANGE_POLICY: config.exchangePolicy,
       POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
       POWERTOOLS_LOG_LEVEL: config.logLevel,
     };

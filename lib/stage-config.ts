@@ -1,6 +1,7 @@
 import { RemovalPolicy } from 'aws-cdk-lib';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { SecretName } from '../lambdas/commons/secrets';
+import type { ExchangePolicy } from '../lambdas/domain/exchanges';
 
 /**
  * Everything that differs between stages, in one typed file (docs/design.md §6). The account ids,
@@ -84,6 +85,13 @@ export interface StageConfig {
    * no runtime variable carries it yet.
    */
   readonly routingPolicy: 'apace_first' | 'reversal_only';
+  /**
+   * What an exchange refunds (`EXCHANGE_POLICY`, docs/design.md §2.8), the same for Ap21 returns
+   * and Refundid RMAs, so every function gets it: `no_money` (an exchange moves no money),
+   * `refund_difference` (also the value a return has beyond its exchange order), `refund` (the
+   * rule off: every return refunded in money).
+   */
+  readonly exchangePolicy: ExchangePolicy;
   readonly alarmEmail: string;
   /** What happens to the table, created secrets, keys and logs when the stack is deleted. */
   readonly removalPolicy: RemovalPolicy.RETAIN | RemovalPolicy.DESTROY;
@@ -200,6 +208,7 @@ export const STAGES: Readonly<Record<StageName, StageConfig>> = {
     // The cheapest shape: one zone, one NAT gateway, AWS services through the NAT.
     egress: { availabilityZones: 1, natGateways: 1, interfaceEndpoints: [] },
     routingPolicy: 'apace_first',
+    exchangePolicy: 'no_money',
     alarmEmail: 'refund-relay-dev-alarms@example.com',
     removalPolicy: RemovalPolicy.DESTROY,
     tableDeletionProtection: false,
@@ -222,6 +231,7 @@ export const STAGES: Readonly<Record<StageName, StageConfig>> = {
     // it; give it prod's egress to rehearse prod's network (README, "What a stage costs").
     egress: { availabilityZones: 2, natGateways: 1, interfaceEndpoints: [] },
     routingPolicy: 'apace_first',
+    exchangePolicy: 'no_money',
     alarmEmail: 'refund-relay-staging-alarms@example.com',
     removalPolicy: RemovalPolicy.RETAIN,
     tableDeletionProtection: false,
@@ -250,6 +260,7 @@ export const STAGES: Readonly<Record<StageName, StageConfig>> = {
       interfaceEndpoints: ['secretsmanager'],
     },
     routingPolicy: 'apace_first',
+    exchangePolicy: 'no_money',
     alarmEmail: 'refund-relay-prod-alarms@example.com',
     removalPolicy: RemovalPolicy.RETAIN,
     tableDeletionProtection: true,

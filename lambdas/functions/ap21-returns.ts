@@ -11,11 +11,15 @@ import { runtime } from './runtime';
 const rt = runtime();
 const ap21Secret = rt.secret('ap21', ap21SecretSchema);
 const isAllowedSource = sourceIpMatcher(parseAllowlist(process.env.AP21_PUSH_ALLOWED_IPS ?? ''));
-/** Two Ap21 reads must fit well inside API Gateway's 29 s; a push Ap21 is slow to answer stays pending for the poller. */
+/**
+ * Three Ap21 reads (the order, the return, the exchange order it names: docs/design.md §2.8) must fit
+ * well inside API Gateway's 29 s; a push Ap21 is slow to answer stays pending for the poller.
+ */
 const PUSH_AP21_TIMEOUT_MS = 4_000;
-const pushInbox = lazy(() =>
-  createAp21PushInbox(rt, createAp21Client(rt, process.env, PUSH_AP21_TIMEOUT_MS), createReturnIntake(rt, process.env, dispatchDoorbell(rt))),
-);
+const pushInbox = lazy(() => {
+  const client = createAp21Client(rt, process.env, PUSH_AP21_TIMEOUT_MS);
+  return createAp21PushInbox(rt, client, createReturnIntake(rt, process.env, dispatchDoorbell(rt), client));
+});
 
 /**
  * POST /ap21/returns (XML `<ReturnOrder>`, see services/ap21-push.ts) → 202 once the push is stored.

@@ -30,13 +30,21 @@ export function createAp21Client(rt: Runtime, env: NodeJS.ProcessEnv = process.e
 /**
  * Apace takes refunds when the stage's ROUTING_POLICY is `apace_first` (the dispatcher of such a
  * stage has APACE_API_URL); a refund goes there only with a trusted card last four (routing.ts).
+ * `ap21` is asked whether the exchange order a return names exists (docs/design.md §2.8): every
+ * intake that books returns has it; one that only opens ledgers does not need it.
  */
-export function createReturnIntake(rt: Runtime, env: NodeJS.ProcessEnv = process.env, doorbell?: Doorbell): ReturnIntake {
+export function createReturnIntake(
+  rt: Runtime,
+  env: NodeJS.ProcessEnv = process.env,
+  doorbell?: Doorbell,
+  ap21?: Pick<Ap21Client, 'getOrderByNumber'>,
+): ReturnIntake {
   return new ReturnIntake({
     store: rt.store,
     ledger: loadAp21LedgerSettings(env),
     routing: { policy: rt.config.ROUTING_POLICY, apaceEnabled: rt.config.ROUTING_POLICY === 'apace_first', offerDays: loadApaceOfferDays(env) },
     ...(doorbell && { doorbell }),
+    ...(ap21 && { exchangeOrders: ap21 }),
   });
 }
 
@@ -46,6 +54,6 @@ export function createAp21PushInbox(rt: Runtime, client: Ap21Client, intake: Ret
 
 export function createAp21Poller(rt: Runtime, env: NodeJS.ProcessEnv = process.env, doorbell?: Doorbell): Ap21Poller {
   const client = createAp21Client(rt, env);
-  const intake = createReturnIntake(rt, env, doorbell);
+  const intake = createReturnIntake(rt, env, doorbell, client);
   return new Ap21Poller({ client, store: rt.store, intake, pushes: createAp21PushInbox(rt, client, intake), settings: loadAp21PollerSettings(env) });
 }

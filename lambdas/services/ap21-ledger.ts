@@ -3,9 +3,11 @@ import { ConfigurationError } from '../commons/config';
 import { describeIssues } from '../commons/validation';
 import { ap21Origin, orderNumberKey } from '../domain/ap21-origin';
 import type { NewOrder, NewPayment, PaymentProvider } from '../domain/order';
+import { DEFAULT_EXCHANGE_STATUSES, type ExchangeRules } from '../domain/exchanges';
 import { DEFAULT_NON_RETURNABLE_STATUSES, notReturnableReason } from '../domain/returnability';
 import { DEFAULT_OPERATOR_TENDERS, tenderName, type TenderRules } from '../domain/tenders';
 import type { Ap21Order, Ap21OrderLine, Ap21Payment } from '../providers/ap21/schemas';
+import { loadExchangePolicy } from './exchange-policy';
 
 /**
  * How an Ap21 order becomes our order ledger, and the ids that tie our records to Ap21's. Ap21
@@ -18,8 +20,17 @@ export const ledgerOrderId = (ap21OrderId: string): string => `ap21-${ap21OrderI
 /** Our refund id for an Ap21 return: deterministic, so ingesting the return again finds it. */
 export const returnRefundId = (ap21ReturnId: string): string => `ap21-${ap21ReturnId}`;
 
+/**
+ * The refund of a return whose exchange Ap21 reversed (docs/design.md §2.8): the return's own id
+ * stays on the ended exchange record, so this one is deterministic too.
+ */
+export const afterExchangeRefundId = (ap21ReturnId: string): string => `ap21-${ap21ReturnId}-after-exchange`;
+
 /** The refund ref naming the Ap21 return a refund stands for (set on linked Refundid RMAs too). */
 export const AP21_RETURN_REF = 'ap21ReturnId';
+
+/** The refund ref naming the Ap21 exchange order that settled a return (docs/design.md §2.8). */
+export const AP21_EXCHANGE_ORDER_REF = 'ap21ExchangeOrder';
 
 export type PaymentField = 'MerchantId' | 'CardType' | 'Origin';
 
@@ -38,6 +49,8 @@ export interface Ap21LedgerSettings {
   readonly nonReturnableStatuses: readonly string[];
   /** Which payment a return's money goes back to, and which tenders only an operator refunds (docs/design.md §2.7). */
   readonly tenders: TenderRules;
+  /** Which returns are exchanges, and what an exchange refunds (docs/design.md §2.8). */
+  readonly exchanges: ExchangeRules;
 }
 
 const PROVIDERS = ['addon_payments', 'paypro', 'optty', 'refundid', 'other'] as const;
@@ -90,6 +103,8 @@ const schema = z.object({
   AP21_TENDER_ORDER: z._default(z.string().check(z.maxLength(500)), ''),
   /** Tenders only an operator refunds, whatever AP21_PAYMENT_PROVIDERS says (docs/design.md §2.7). */
   AP21_OPERATOR_TENDERS: z._default(z.string().check(z.maxLength(500)), DEFAULT_OPERATOR_TENDERS.join(',')),
+  /** Ap21 return statuses that say a return was settled by an exchange, comma-separated (docs/design.md §2.8). */
+  AP21_EXCHANGE_STATUSES: z._default(z.string().check(z.maxLength(500)), DEFAULT_EXCHANGE_STATUSES.join(',')),
 });
 
 const NAME_LIST = /^[A-Za-z0-9 _-]{1,50}$/;
@@ -115,6 +130,7 @@ export function loadAp21LedgerSettings(env: NodeJS.ProcessEnv = process.env): Ap
       order: nameList('AP21_TENDER_ORDER', result.data.AP21_TENDER_ORDER),
       operatorTenders: nameList('AP21_OPERATOR_TENDERS', result.data.AP21_OPERATOR_TENDERS),
     },
+    exchanges: { policy: loadExchangePolicy(env), statuses: nameList('AP21_EXCHANGE_STATUSES', result.data.AP21_EXCHANGE_STATUSES) },
   };
   if (AP21_CARD_LAST_FOUR_FIELD === 'none') return base;
   let pattern: RegExp;

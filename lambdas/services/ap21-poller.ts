@@ -566,7 +566,9 @@ export class Ap21Poller {
         continue;
       }
       try {
-        tally.count((await this.deps.intake.ingest(order, ret.value)).kind);
+        // The intake may ask Ap21 too (the exchange order a return names, docs/design.md §2.8): retried like
+        // every Ap21 call of the run, and safe to repeat (a return is booked once however often it is ingested).
+        tally.count((await this.ap21(() => this.deps.intake.ingest(order, ret.value), work)).kind);
         await isolations.release(`return:${ret.value.returnId}`);
       } catch (error) {
         if (!(error instanceof DomainError)) throw error;

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { NotFoundError, ServiceUnavailableError, UnprocessableEntityError } from '../commons/errors';
 import { logger } from '../commons/logger';
 import { InvalidRefundError, OrderNotFoundError, RefundConflictError, TransitionRejectedError, UnitsUnavailableError } from '../domain/errors';
+import { compensatedInMoney, DEFAULT_EXCHANGE_RULES, type ExchangePolicy } from '../domain/exchanges';
 import { shortfall, unitsValue, validateNewRefund, type NewRefund, type Order } from '../domain/order';
 import type { Refund, RefundState, TransitionContext } from '../domain/refund';
 import type { RmaPush } from '../providers/refundid/schemas';
@@ -49,19 +50,27 @@ async function locate(store: OrderStore, push: RmaPush): Promise<RmaPlace | unde
  * The refund an RMA asks for: its units per order line, priced from the ledger (each line's value
  * shared over its units, rounded down) rather than from the push, against the first payment (by
  * id) that still covers it. Refundid pays the customer itself; what the ledger records is that
- * these units and this money must never be refunded through another channel.
+ * these units and this money must never be refunded through another channel. Units compensated by
+ * exchange or credit are taken like the others but add no money (docs/design.md §2.8).
  */
-function refundSpec(order: Order, push: RmaPush, refundId: string, alreadyPaid: boolean): NewRefund {
+function refundSpec(order: Order, push: RmaPush, refundId: string, alreadyPaid: boolean, policy: ExchangePolicy): NewRefund {
   if (!push.line_items)
     throw new UnprocessableEntityError(`a "${push.status}" push for an RMA not reserved here must list its line items`, 'missing_line_items');
   const units = new Map<string, number>();
-  for (const item of push.line_items) units.set(item.line_item_ref, (units.get(item.line_item_ref) ?? 0) + item.quantity);
+  const paidUnits = new Map<string, number>();
+  const settledBy = new Set<string>();
+  for (const item of push.line_items) {
+    units.set(item.line_item_ref, (units.get(item.line_item_ref) ?? 0) + item.quantity);
+    const inMoney = compensatedInMoney(item.compensation_method, { policy });
+    if (inMoney) paidUnits.set(item.line_item_ref, (paidUnits.get(item.line_item_ref) ?? 0) + item.quantity);
+    else settledBy.add(`Refundid ${String(item.compensation_method).trim().toLowerCase()} (line ${item.line_item_ref})`);
+  }
   let amount = 0;
   for (const [lineId, count] of units) {
     const line = Object.hasOwn(order.lines, lineId) ? order.lines[lineId] : undefined;
     if (!line) throw new InvalidRefundError(`order ${order.orderId} has no line ${lineId}`);
     if (count > line.purchased) throw new InvalidRefundError(`line ${lineId}: only ${line.purchased} unit(s) were purchased`);
-    amount += unitsValue(line, count);
+    amount += unitsValue(line, paidUnits.get(lineId) ?? 0);
   }
   const payments = Object.entries(order.payments).sort(([a], [b]) => a.localeCompare(b));
   const [paymentId] = payments.find(([, payment]) => payment.availableMinor >= amount) ?? payments[0] ?? [];
@@ -74,6 +83,7 @@ function refundSpec(order: Order, push: RmaPush, refundId: string, alreadyPaid: 
     route: 'refundid',
     source: { kind: 'refundid_rma', ref: push.refundid_id },
     ...(alreadyPaid && { alreadyPaid: true }),
+    ...(settledBy.size > 0 && { settledBy: [...settledBy].join(', ') }),
   };
   validateNewRefund(order, spec);
   return spec;
@@ -137,7 +147,13 @@ function sameLines(refund: Refund, push: RmaPush): boolean {
  *   `refunding` finds a released refund and reserves nothing;
  * - `refundid` after `failed`, or `failed` after `refundid`: contradictions, kept and flagged.
  */
-export async function applyRmaPush(store: OrderStore, push: RmaPush, raw: string, ctx: TransitionContext): Promise<RmaAnswer> {
+export async function applyRmaPush(
+  store: OrderStore,
+  push: RmaPush,
+  raw: string,
+  ctx: TransitionContext,
+  exchangePolicy: ExchangePolicy = DEFAULT_EXCHANGE_RULES.policy,
+): Promise<RmaAnswer> {
   const place = await locate(store, push);
   if (!place) {
     if (push.status === 'refundid') logger.error('Refundid paid an RMA refund-relay never saw and cannot place', { refundid_id: push.refundid_id });
@@ -145,7 +161,7 @@ export async function applyRmaPush(store: OrderStore, push: RmaPush, raw: string
   }
   const order = await store.getOrder(place.orderId);
   if (!order) throw new OrderNotFoundError(`order ${place.orderId} not found`);
-  const rma = new RmaHandling(store, push, raw, ctx, order, place);
+  const rma = new RmaHandling(store, push, raw, ctx, order, place, exchangePolicy);
   const existing = order.refunds[place.refundId];
   if (!existing) {
     const recorded = recordedFromAp21(order, push);
@@ -180,12 +196,17 @@ class RmaHandling {
     private readonly ctx: TransitionContext,
     private readonly order: Order,
     private readonly place: RmaPlace,
+    private readonly exchangePolicy: ExchangePolicy,
   ) {
     this.audit = { actor: 'refundid', raw, note: `Refundid RMA ${push.refundid_id}: ${push.status}` };
   }
 
+  private spec(alreadyPaid: boolean): NewRefund {
+    return refundSpec(this.order, this.push, this.place.refundId, alreadyPaid, this.exchangePolicy);
+  }
+
   async reserve(): Promise<RmaAnswer> {
-    const spec = refundSpec(this.order, this.push, this.place.refundId, false);
+    const spec = this.spec(false);
     // The order fetch answered these units 0 returnable with the reason: an RMA for them is refused
     // before Refundid pays (docs/design.md §2.7). One Refundid already paid is booked (the money moved).
     for (const lineId of Object.keys(spec.lines)) {
@@ -202,7 +223,7 @@ class RmaHandling {
     let refund = existing;
     if (!refund) {
       try {
-        const spec = refundSpec(this.order, this.push, this.place.refundId, true);
+        const spec = this.spec(true);
         const missing = shortfall(this.order, spec);
         if (missing) throw new UnitsUnavailableError(missing);
         refund = await this.create(spec);
@@ -298,7 +319,7 @@ class RmaHandling {
         return { received: true, refund_id: this.place.refundId, state: 'not_reserved' };
       }
       try {
-        refund = await this.create(refundSpec(this.order, this.push, this.place.refundId, false));
+        refund = await this.create(this.spec(false));
       } catch (error) {
         if (!(error instanceof UnitsUnavailableError)) throw error;
         await this.keep(`failed before any reservation, and ${error.message}`);
@@ -325,7 +346,9 @@ class RmaHandling {
     if (linked.orderId !== target.orderId || linked.refundId !== target.refundId) {
       throw new RefundConflictError(`RMA ${this.push.refundid_id} is already recorded as refund ${linked.refundId ?? '?'} of order ${linked.orderId}`);
     }
-    return (await this.store.createRefund(this.order.orderId, spec, this.ctx.now, this.audit)).refund;
+    // The timeline says which units no money is owed for (docs/design.md §2.8).
+    const settled = spec.settledBy === undefined ? '' : `; settled without money: ${spec.settledBy}`;
+    return (await this.store.createRefund(this.order.orderId, spec, this.ctx.now, { ...this.audit, note: `${this.audit.note}${settled}` })).refund;
   }
 
   private async keep(note: string): Promise<void> {

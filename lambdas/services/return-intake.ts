@@ -2,15 +2,26 @@ import { logger } from '../commons/logger';
 import { emitMetric } from '../commons/metrics';
 import { InvalidRefundError, RefundConflictError, UnitsUnavailableError } from '../domain/errors';
 import { formatDecimal, type Money } from '../domain/money';
+import { decideExchange, exchangeShown, mayBeExchange, needsExchangeLookup, type ExchangeOrderLookup, type ReturnExchangeFacts } from '../domain/exchanges';
 import { openOrder, own, type NewRefund } from '../domain/order';
 import { WORK_STATES, type Refund, type RefundSourceKind } from '../domain/refund';
 import { allocateReturnedUnits, choosePayment, matchingRefundidRma, proportionalValue } from '../domain/returns';
 import { paymentForReturn, type TenderDecision } from '../domain/tenders';
 import type { Ap21Order, Ap21Return } from '../providers/ap21/schemas';
+import { Ap21Error } from '../providers/ap21/statuses';
 import { refundStateOf, type Ap21RefundState } from '../providers/ap21/statuses';
 import { offerExpiry } from '../providers/apace/config';
 import { StoreContentionError, type OrderStore, type StoredOrder } from '../store/order-store';
-import { AP21_RETURN_REF, ledgerOrderFrom, ledgerOrderId, lineReturnFacts, returnRefundId, type Ap21LedgerSettings } from './ap21-ledger';
+import {
+  AP21_EXCHANGE_ORDER_REF,
+  AP21_RETURN_REF,
+  afterExchangeRefundId,
+  ledgerOrderFrom,
+  ledgerOrderId,
+  lineReturnFacts,
+  returnRefundId,
+  type Ap21LedgerSettings,
+} from './ap21-ledger';
 import { chooseRoute, type RoutingPolicy } from './routing';
 import type { Doorbell } from './sweeper';
 
@@ -44,6 +55,11 @@ export interface ReturnIntakeDeps {
   };
   /** Wakes the dispatcher for a new refund; without one, the sweeper finds it. */
   readonly doorbell?: Doorbell;
+  /**
+   * Ap21, asked whether the exchange order a return names exists (`GET /OrderNumbers/{n}`, docs/design.md
+   * §2.8). Without it, only a return's status can say it is an exchange.
+   */
+  readonly exchangeOrders?: { getOrderByNumber(orderNumber: string): Promise<Ap21Order | undefined> };
   readonly now?: () => number;
 }
 
@@ -55,6 +71,27 @@ const SOURCE_KIND: Record<Exclude<Ap21RefundState['kind'], 'payments_not_visible
   refunded_via_refundid: 'ap21_refundid',
   refunded_in_ap21: 'ap21_refunded',
 };
+
+/** What the intake knows of a return's exchange when it prices it: Ap21's answer, or that Ap21 reversed it. */
+type ExchangeView = ExchangeOrderLookup | 'reversed';
+
+const exchangeFactsOf = (ret: Ap21Return): ReturnExchangeFacts => ({
+  ...(ret.status !== undefined && { status: ret.status }),
+  ...(ret.returnAuthorisationNumber !== undefined && { authorisationNumber: ret.returnAuthorisationNumber }),
+});
+
+/** A return's units, their value, and which of its lines Ap21 shows not returnable now. */
+interface ReturnedClaim {
+  readonly nowNotReturnable: ReadonlyMap<string, string>;
+  readonly lines: Record<string, number>;
+  readonly amount: Money;
+}
+
+/** A refund and the words the timeline gives its creation. */
+interface RefundPlan {
+  readonly spec: NewRefund;
+  readonly exchangeNote?: string;
+}
 
 function returnedUnitsBySku(ret: Ap21Return): Record<string, number> {
   const units: Record<string, number> = {};
@@ -86,14 +123,39 @@ export class ReturnIntake {
     }
     const orderId = ledgerOrderId(order.orderId);
     const unitsBySku = returnedUnitsBySku(ret);
-    const first = await this.openWithRefund(order, ret, refundState, unitsBySku);
-    if (first.kind === 'created') return first;
-    let carried: StoredOrder | undefined = first.existing;
+    const exchanges = new ExchangeLookups(this.deps, order, ret, refundState.kind === 'not_refunded');
+    let carried: StoredOrder | undefined;
+    if (refundState.kind === 'not_refunded' && mayBeExchange(exchangeFactsOf(ret), this.deps.ledger.exchanges)) {
+      // A return read again must not ask Ap21 again: the ledger says first whether it was booked.
+      carried = await this.deps.store.getOrder(orderId);
+    }
+    if (!carried) {
+      const first = await this.openWithRefund(order, ret, refundState, unitsBySku, await exchanges.forNewReturn());
+      if (first.kind === 'created') return first;
+      carried = first.existing;
+    }
     for (let round = 1; round <= MAX_ROUNDS; round++) {
       const stored: StoredOrder = carried ?? (await this.ledgerOf(order, orderId));
       carried = undefined;
-      const known = Object.values(stored.refunds).find((refund) => refund.id === returnRefundId(ret.returnId) || refund.refs[AP21_RETURN_REF] === ret.returnId);
-      if (known) return { kind: 'already_ingested', orderId, refundId: known.id };
+      const ofReturn = Object.values(stored.refunds).filter(
+        (refund) => refund.id === returnRefundId(ret.returnId) || refund.refs[AP21_RETURN_REF] === ret.returnId,
+      );
+      const settledByExchange = ofReturn.find((refund) => refund.channel === 'exchange' && refund.state === 'paid');
+      const known = ofReturn.find((refund) => refund.channel !== 'exchange');
+      if (known) {
+        if (known.settledBy !== undefined && known.source.kind === 'ap21_return' && !(await exchanges.stillShown())) {
+          throw new InvalidRefundError(
+            `Ap21 reversed the exchange of return ${ret.orderNumber} (${ret.returnId}) after refund ${known.id} refunded its difference: the rest of its value is owed, an operator refunds it`,
+          );
+        }
+        return { kind: 'already_ingested', orderId, refundId: known.id };
+      }
+      if (settledByExchange) {
+        if (await exchanges.stillShown()) return { kind: 'already_ingested', orderId, refundId: settledByExchange.id };
+        await this.reverseExchange(orderId, settledByExchange, ret);
+        continue;
+      }
+      const reversed = ofReturn.some((refund) => refund.channel === 'exchange' && refund.state === 'released');
 
       if (refundState.kind === 'refunded_via_refundid') {
         const references = refundState.payments.flatMap((payment) => [payment.stan, payment.reference].filter((value): value is string => value !== undefined));
@@ -103,8 +165,8 @@ export class ReturnIntake {
           continue;
         }
       }
-      const spec = this.refundFor(stored, order, ret, refundState, unitsBySku);
-      if (!spec) {
+      const plan = this.refundFor(stored, order, ret, refundState, unitsBySku, reversed ? 'reversed' : await exchanges.forNewReturn());
+      if (!plan) {
         await this.deps.store.recordInbound(
           orderId,
           { source: 'ap21', key: `return-${ret.returnId}-no-value`, raw: JSON.stringify(ret), note: 'returned units are worth nothing: no refund' },
@@ -114,7 +176,10 @@ export class ReturnIntake {
       }
       try {
         // Ap21's return is not a message we received: it is read again from Ap21 by the id the note names.
-        const { refund, created } = await this.deps.store.createRefund(orderId, spec, this.iso(), { actor: 'ap21', note: this.note(ret, refundState, spec) });
+        const { refund, created } = await this.deps.store.createRefund(orderId, plan.spec, this.iso(), {
+          actor: 'ap21',
+          note: this.note(ret, refundState, plan),
+        });
         if (!created) return { kind: 'already_ingested', orderId, refundId: refund.id };
         logger.info('refund created from an Ap21 return', { order_id: orderId, refund_id: refund.id, state: refund.state, channel: refund.channel });
         this.logHeld(orderId, refund);
@@ -153,12 +218,13 @@ export class ReturnIntake {
     ret: Ap21Return,
     refundState: Exclude<Ap21RefundState, { kind: 'payments_not_visible' }>,
     unitsBySku: Record<string, number>,
+    exchange: ExchangeView,
   ): Promise<{ kind: 'created'; orderId: string; refund: Refund } | { kind: 'open'; existing?: StoredOrder }> {
     const opened = openOrder(ledgerOrderFrom(order, this.deps.ledger), this.iso());
-    const spec = this.refundFor({ ...opened, timeline: [] }, order, ret, refundState, unitsBySku);
+    const plan = this.refundFor({ ...opened, timeline: [] }, order, ret, refundState, unitsBySku, exchange);
     // Nothing to refund, or a refund Refundid made (which may belong to an RMA): the general path decides.
-    if (!spec || refundState.kind === 'refunded_via_refundid') return { kind: 'open' };
-    const outcome = await this.deps.store.openOrderWithRefund(opened, spec, this.iso(), { actor: 'ap21', note: this.note(ret, refundState, spec) });
+    if (!plan || refundState.kind === 'refunded_via_refundid') return { kind: 'open' };
+    const outcome = await this.deps.store.openOrderWithRefund(opened, plan.spec, this.iso(), { actor: 'ap21', note: this.note(ret, refundState, plan) });
     if (!outcome.opened) return { kind: 'open', ...(outcome.existing && { existing: outcome.existing }) };
     logger.info('order opened with a refund from an Ap21 return', { order_id: opened.orderId, refund_id: outcome.refund.id, state: outcome.refund.state });
     this.logHeld(opened.orderId, outcome.refund);
@@ -178,9 +244,9 @@ export class ReturnIntake {
   }
 
   /**
-   * The refund a return asks for, or undefined when the units are worth nothing. Units that are not
-   * returnable (as the ledger recorded them or as Ap21 shows them now) and money the tender rule
-   * gives to an operator make a refund held in manual review with the reasons (docs/design.md §2.7).
+   * The refund a return asks for (docs/design.md §2.7), or undefined when the units are worth
+   * nothing. A return settled by an exchange moves no money, or only the difference the stage
+   * refunds (docs/design.md §2.8): the plan carries the words the timeline gives that decision.
    */
   private refundFor(
     stored: StoredOrder,
@@ -188,7 +254,53 @@ export class ReturnIntake {
     ret: Ap21Return,
     refundState: Exclude<Ap21RefundState, { kind: 'payments_not_visible' }>,
     unitsBySku: Record<string, number>,
-  ): NewRefund | undefined {
+    exchange: ExchangeView,
+  ): RefundPlan | undefined {
+    const claim = this.claimOf(stored, order, ret, refundState, unitsBySku);
+    const exchanged =
+      refundState.kind === 'not_refunded' && exchange !== 'reversed'
+        ? decideExchange(exchangeFactsOf(ret), exchange, claim.amount.minor, this.deps.ledger.exchanges)
+        : { kind: 'not_exchange' as const };
+    // A return whose exchange Ap21 reversed keeps its first id on the ended exchange record.
+    const refundId = own(stored.refunds, returnRefundId(ret.returnId)) ? afterExchangeRefundId(ret.returnId) : returnRefundId(ret.returnId);
+    const refs: Record<string, string> = exchange !== 'reversed' && exchange?.found ? { [AP21_EXCHANGE_ORDER_REF]: exchange.orderNumber } : {};
+    if (exchanged.kind === 'settled') {
+      const paymentId = paymentForReturn(stored, 0, this.deps.ledger.tenders)?.paymentId ?? Object.keys(stored.payments)[0];
+      if (paymentId === undefined) throw new InvalidRefundError(`order ${stored.orderId} has no payment to book exchange ${exchanged.settledBy} against`);
+      const spec: NewRefund = {
+        refundId,
+        lines: claim.lines,
+        paymentId,
+        amount: { minor: 0, currency: stored.currency },
+        source: { kind: 'ap21_exchange', ref: ret.returnId },
+        refs: { [AP21_RETURN_REF]: ret.returnId, ap21ReturnNumber: ret.orderNumber, ...refs },
+        route: 'exchange',
+        alreadyPaid: true,
+        settledBy: exchanged.settledBy,
+      };
+      return { spec, exchangeNote: exchanged.note };
+    }
+    const difference = exchanged.kind === 'difference' ? { differenceMinor: exchanged.differenceMinor, settledBy: exchanged.settledBy } : {};
+    const spec = this.moneyRefundFor(stored, ret, refundState, claim, { refundId, refs, ...difference });
+    const exchangeNote =
+      exchanged.kind === 'difference'
+        ? exchanged.note
+        : exchange === 'reversed'
+          ? 'Ap21 reversed its exchange: refunded as a plain return'
+          : exchange?.found === false
+            ? `not an exchange (no order ${ret.returnAuthorisationNumber ?? ''} in Ap21)`
+            : undefined;
+    return spec && { spec, ...(exchangeNote !== undefined && { exchangeNote }) };
+  }
+
+  /** The units a return takes (returnable lines first) and their value: the money that went back, or their share of what was paid. */
+  private claimOf(
+    stored: StoredOrder,
+    order: Ap21Order,
+    ret: Ap21Return,
+    refundState: Exclude<Ap21RefundState, { kind: 'payments_not_visible' }>,
+    unitsBySku: Record<string, number>,
+  ): ReturnedClaim {
     const nowNotReturnable = new Map(
       order.lines.flatMap((line) => {
         const reason = lineReturnFacts(line, this.deps.ledger).nonReturnable;
@@ -199,6 +311,22 @@ export class ReturnIntake {
     // Money that already went back is booked as it went; otherwise the units' share of what was paid.
     const amount: Money = refundState.kind === 'not_refunded' ? proportionalValue(stored, lines) : refundState.refunded;
     if (amount.currency !== stored.currency) throw new InvalidRefundError(`return ${ret.returnId} is in ${amount.currency}, its order in ${stored.currency}`);
+    return { nowNotReturnable, lines, amount };
+  }
+
+  /**
+   * A refund in money, or undefined when there is none to move. Units that are not returnable (as
+   * the ledger recorded them or as Ap21 shows them now) and money the tender rule gives to an
+   * operator make a refund held in manual review with the reasons (docs/design.md §2.7).
+   */
+  private moneyRefundFor(
+    stored: StoredOrder,
+    ret: Ap21Return,
+    refundState: Exclude<Ap21RefundState, { kind: 'payments_not_visible' }>,
+    { nowNotReturnable, lines, amount: value }: ReturnedClaim,
+    exchange: { readonly refundId: string; readonly refs: Readonly<Record<string, string>>; readonly differenceMinor?: number; readonly settledBy?: string },
+  ): NewRefund | undefined {
+    const amount: Money = exchange.differenceMinor === undefined ? value : { minor: exchange.differenceMinor, currency: value.currency };
     if (amount.minor === 0) return undefined;
     const refundedStan = refundState.kind === 'not_refunded' ? undefined : refundState.payments.find((payment) => payment.stan !== undefined)?.stan;
     // Money that already moved is booked against the payment it went to; new money follows the tender rule.
@@ -208,9 +336,22 @@ export class ReturnIntake {
         : this.paidPayment(stored, amount.minor, refundState, refundedStan);
     if (!decision) throw new UnitsUnavailableError(`no payment of order ${stored.orderId} has ${formatDecimal(amount)} ${amount.currency} left to refund`);
     const { paymentId } = decision;
-    const refs = { [AP21_RETURN_REF]: ret.returnId, ap21ReturnNumber: ret.orderNumber, ...(refundedStan !== undefined && { ap21RefundStan: refundedStan }) };
+    const refs = {
+      [AP21_RETURN_REF]: ret.returnId,
+      ap21ReturnNumber: ret.orderNumber,
+      ...exchange.refs,
+      ...(refundedStan !== undefined && { ap21RefundStan: refundedStan }),
+    };
     const source = { kind: SOURCE_KIND[refundState.kind], ref: ret.returnId };
-    const base = { refundId: returnRefundId(ret.returnId), lines, paymentId, amount, source, refs };
+    const base = {
+      refundId: exchange.refundId,
+      lines,
+      paymentId,
+      amount,
+      source,
+      refs,
+      ...(exchange.settledBy !== undefined && { settledBy: exchange.settledBy }),
+    };
     if (refundState.kind === 'refunded_via_refundid') return { ...base, route: 'refundid', alreadyPaid: true };
     if (refundState.kind === 'refunded_in_ap21') return { ...base, route: 'reversal', alreadyPaid: true };
     const holds = [
@@ -225,6 +366,24 @@ export class ReturnIntake {
     const route = chooseRoute(stored.payments[paymentId]!, policy, apaceEnabled);
     if (route === 'reversal') return { ...base, route };
     return { ...base, route, offerExpiresAt: offerExpiry({ offerDays }, new Date(this.now())) };
+  }
+
+  /**
+   * Ap21 no longer shows the exchange that settled a return (its exchange order deleted, the return a
+   * plain return again): the exchange record ends and its units become available for the plain
+   * refund the next round creates (docs/design.md §2.8).
+   */
+  private async reverseExchange(orderId: string, record: Refund, ret: Ap21Return): Promise<void> {
+    const note = `Ap21 return ${ret.orderNumber} (${ret.returnId}): ${record.settledBy ?? 'its exchange'} is reversed in Ap21 (status ${ret.status ?? 'not shown'}); refunded as a plain return`;
+    const outcome = await this.deps.store.applyEvent(
+      orderId,
+      record.id,
+      'exchange_reversed',
+      { now: this.iso(), claimWindowMs: 0 },
+      { actor: 'ap21', note },
+      record,
+    );
+    if (outcome.applied) logger.info('Ap21 reversed an exchange; the return is refunded as a plain one', { order_id: orderId, refund_id: record.id });
   }
 
   /** Ties a Refundid RMA to the Ap21 return that shows Refundid paid it, settling it if still pending. */
@@ -242,10 +401,11 @@ export class ReturnIntake {
     return outcome.applied;
   }
 
-  private note(ret: Ap21Return, refundState: Ap21RefundState, spec: NewRefund): string {
+  private note(ret: Ap21Return, refundState: Ap21RefundState, { spec, exchangeNote }: RefundPlan): string {
     const by = { refunded_via_refundid: ': already refunded by Refundid', refunded_in_ap21: ': already refunded by Ap21 to the original payment' };
+    const exchanged = exchangeNote === undefined ? '' : `: ${exchangeNote}`;
     const held = spec.held === undefined ? '' : `; held for an operator: ${spec.held}`;
-    return `Ap21 return ${ret.orderNumber} (${ret.returnId})${refundState.kind in by ? by[refundState.kind as keyof typeof by] : ''}${held}`;
+    return `Ap21 return ${ret.orderNumber} (${ret.returnId})${refundState.kind in by ? by[refundState.kind as keyof typeof by] : ''}${exchanged}${held}`;
   }
 
   /** The payment money that already moved is booked against: the one Ap21 names, else one that can cover it. */
@@ -270,5 +430,62 @@ export class ReturnIntake {
 
   private iso(): string {
     return new Date(this.now()).toISOString();
+  }
+}
+
+/**
+ * Ap21's answer about one return's exchange order, asked at most once per ingestion (docs/design.md
+ * §2.8): for a new return only when the answer can change the decision, for a return already booked
+ * only when its booking followed an exchange (to see whether Ap21 reversed it).
+ */
+class ExchangeLookups {
+  private answer: Promise<ExchangeOrderLookup> | undefined;
+
+  constructor(
+    private readonly deps: Pick<ReturnIntakeDeps, 'exchangeOrders' | 'ledger'>,
+    private readonly order: Ap21Order,
+    private readonly ret: Ap21Return,
+    /** Only money not yet moved can be settled by an exchange instead: a return Refundid or Ap21 refunded is booked as it went. */
+    private readonly moneyToDecide: boolean,
+  ) {}
+
+  /** What a new return is priced with: Ap21's answer when the rule needs one. */
+  async forNewReturn(): Promise<ExchangeOrderLookup> {
+    return this.moneyToDecide && needsExchangeLookup(exchangeFactsOf(this.ret), this.deps.ledger.exchanges) ? this.lookUp() : undefined;
+  }
+
+  /** Whether Ap21 still shows the return exchanged (its status, or its exchange order), whatever the stage's policy. */
+  async stillShown(): Promise<boolean> {
+    const facts = exchangeFactsOf(this.ret);
+    const { statuses } = this.deps.ledger.exchanges;
+    if (exchangeShown(facts, undefined, statuses)) return true;
+    return exchangeShown(facts, facts.authorisationNumber === undefined ? undefined : await this.lookUp(), statuses);
+  }
+
+  private lookUp(): Promise<ExchangeOrderLookup> {
+    this.answer ??= this.ask();
+    return this.answer;
+  }
+
+  private async ask(): Promise<ExchangeOrderLookup> {
+    const number = this.ret.returnAuthorisationNumber;
+    if (number === undefined || !this.deps.exchangeOrders) return undefined;
+    let found: Ap21Order | undefined;
+    try {
+      found = await this.deps.exchangeOrders.getOrderByNumber(number);
+    } catch (error) {
+      if (error instanceof Ap21Error && error.retryable) throw error;
+      // When in doubt, no money: the return waits for an operator with the reason.
+      throw new InvalidRefundError(
+        `return ${this.ret.returnId} names exchange order ${number}, and Ap21 could not say whether it exists: ${(error as Error).message}`,
+      );
+    }
+    if (!found) return { found: false };
+    if (found.personId !== this.order.personId) {
+      throw new InvalidRefundError(`return ${this.ret.returnId} names exchange order ${number}, which is another person's order in Ap21`);
+    }
+    const sold = found.lines.filter((line) => line.quantity > 0);
+    const valueMinor = found.currency === this.order.currency ? sold.reduce((sum, line) => sum + line.value.minor, 0) : undefined;
+    return { found: true, orderNumber: found.orderNumber, ...(valueMinor !== undefined && { valueMinor }) };
   }
 }

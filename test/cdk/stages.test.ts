@@ -345,6 +345,7 @@ describe.each(STAGE_NAMES)('the %s stack', (stage) => {
           SECRETS_PREFIX: `refund-relay/${stage}/`,
           APACE_CLAIM_WINDOW_SECONDS: String(config.apaceClaimWindowSeconds),
           ROUTING_POLICY: config.routingPolicy,
+          EXCHANGE_POLICY: config.exchangePolicy,
           POWERTOOLS_SERVICE_NAME: 'refund-relay',
           POWERTOOLS_LOG_LEVEL: config.logLevel,
           PUBLIC_BASE_URL: config.customDomain ? `https://${config.customDomain.domainName}` : expect.anything(),

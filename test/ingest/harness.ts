@@ -104,8 +104,15 @@ export async function startIngest(extraEnv: Record<string, string> = {}, feed: I
   const store = stack.runtime.store;
   const client = (overrides: Record<string, string> = {}) =>
     new Ap21Client(loadAp21Config({ ...env, ...overrides }), { get: async () => AP21_CREDENTIALS, refresh: async () => undefined });
+  // As the stage composes it (ap21-runtime.ts): the intake asks Ap21 about the exchange order a return names.
   const intake = (overrides: Partial<ReturnIntakeDeps> = {}) =>
-    new ReturnIntake({ store, ledger: loadAp21LedgerSettings(env), routing: { policy: 'apace_first', apaceEnabled: true, offerDays: 10 }, ...overrides });
+    new ReturnIntake({
+      store,
+      ledger: loadAp21LedgerSettings(env),
+      routing: { policy: 'apace_first', apaceEnabled: true, offerDays: 10 },
+      exchangeOrders: client(),
+      ...overrides,
+    });
   return Object.assign(harness, {
     stack,
     store,
@@ -121,7 +128,8 @@ export async function startIngest(extraEnv: Record<string, string> = {}, feed: I
     poller: (overrides: Parameters<IngestHarness['poller']>[0] = {}) => {
       const reader = overrides.client ?? client();
       const usedStore = overrides.store ?? store;
-      const usedIntake = overrides.intake ?? intake({ store: usedStore });
+      // One client for the poller and its intake, as the stage has: one Ap21 rate limit for both.
+      const usedIntake = overrides.intake ?? intake({ store: usedStore, exchangeOrders: reader });
       return new Ap21Poller({
         client: reader,
         store: usedStore,

@@ -37,6 +37,7 @@ export function refundSummary(refund: Refund): string[] {
     ['source', `${refund.source.kind} ${refund.source.ref}`],
     ['attempts', String(refund.attempts)],
     ...(refund.reason ? [['reason', oneLine(refund.reason, 400)]] : []),
+    ...(refund.settledBy ? [['settled by', oneLine(refund.settledBy, 400)]] : []),
     ...(refund.verifications ? [['verifications', String(refund.verifications)]] : []),
     ...stamps,
     ...Object.entries(refund.refs).map(([name, value]) => [`ref ${name}`, value]),

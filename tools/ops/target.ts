@@ -112,6 +112,8 @@ export async function stageTarget(stage: string, readOutputs: StackOutputsReader
     SECRETS_PREFIX: secretsPrefix(config.stage),
     APACE_CLAIM_WINDOW_SECONDS: String(config.apaceClaimWindowSeconds),
     ROUTING_POLICY: config.routingPolicy,
+    // retry-ap21 books returns as the stage's poller does (docs/design.md §2.8).
+    EXCHANGE_POLICY: config.exchangePolicy,
   };
   delete stageEnv.DYNAMODB_ENDPOINT;
   const rt = createRuntime(stageEnv);

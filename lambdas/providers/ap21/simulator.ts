@@ -46,6 +46,14 @@ export { DOCUMENTED_TENDERS } from './simulator-documents';
  * - a line's `Status` stays `Processing` unless a test sets another (`setLineStatus`);
  * - a return posted with `StockUpdate=False` and no payments gets a negative payment copied from
  *   the order's first payment (Ap21 "refunds the customer using the original payment information").
+ * - every return carries a `ReturnAuthorisationNumber` (the guide's example shows one on a plain
+ *   return), which names no order unless the return is an exchange (`addExchange`): then the
+ *   exchange order is a real order (its own lines, value and payments, same person) whose
+ *   `OrderNumber` is that number, the return's status is `Return Merged` and the original's returned
+ *   lines show `Exchange` (names configurable, `exchangeStatuses`). `DELETE /Returns/{rid}` reverses
+ *   it only in those statuses (guide: status 9 against 6; anything else answers 403, its code
+ *   UNCONFIRMED): the exchange order is deleted, the return is a plain `Processing` return again,
+ *   and both it and the original are listed as changed. Its answer (200, empty body) is UNCONFIRMED.
  * It fails the ways Ap21 does: `injectFailures` (the next answers), `refuseReturnsOf` (one order's
  * returns refused, e.g. 403 with 5087), `corruptOrder` (one order's data wrong) and `setChaos` (a
  * share of calls answered 500 with the SQL error 5015, an IIS 503 page or 429). Hangs and resets,
@@ -68,7 +76,26 @@ export interface Ap21SimulatorOptions {
    * whose feed shows no returns.
    */
   readonly returnsInFeed?: boolean;
+  /**
+   * The status names of an exchange (UNCONFIRMED beyond the guide's numbers, docs/providers.md §3):
+   * the return's (default `Return Merged`, status 9) and the original lines' (default `Exchange`, 6).
+   */
+  readonly exchangeStatuses?: { readonly merged?: string; readonly original?: string };
   readonly now?: () => number;
+}
+
+/** A size swap: units of the original come back, the exchange order sends others out. */
+export interface SimExchangeSeed {
+  readonly lines: readonly { readonly skuId: string; readonly quantity: number; readonly returnReasonId?: string }[];
+  /** What the exchange order sends out (its lines and value). */
+  readonly exchangeLines: readonly SimLineSeed[];
+  /** What the customer paid on the exchange order (default none: paid by the returned units). */
+  readonly exchangePayments?: readonly SimPaymentSeed[];
+  /**
+   * Whether Ap21 shows the exchange in the statuses yet (default true). False plays the exchange
+   * order existing while the return still shows `Processing`: only the order lookup tells.
+   */
+  readonly merged?: boolean;
 }
 
 export interface SimOrderSeed {
@@ -98,7 +125,8 @@ export type Ap21Endpoint =
   | 'GET /OrderNumbers/{n}'
   | 'GET /Persons/{pid}/Orders/{oid}/Returns'
   | 'GET /Persons/{pid}/Orders/{oid}/Returns/{rid}'
-  | 'POST /Persons/{pid}/Orders/{oid}/Returns';
+  | 'POST /Persons/{pid}/Orders/{oid}/Returns'
+  | 'DELETE /Returns/{rid}';
 
 export interface SimCall {
   /** An `Ap21Endpoint`, or `METHOD /path` for paths Ap21 does not serve. */
@@ -150,7 +178,7 @@ interface RouteCall {
 }
 
 interface Route {
-  readonly method: 'GET' | 'POST';
+  readonly method: 'GET' | 'POST' | 'DELETE';
   readonly pattern: RegExp;
   readonly endpoint: Ap21Endpoint;
   readonly serve: (call: RouteCall) => SimResponse;
@@ -220,6 +248,9 @@ export class Ap21Simulator implements Simulator {
   private readonly returnReasonIds: ReadonlySet<string>;
   private readonly touchOrderOnReturn: boolean;
   private returnsInFeed: boolean;
+  private readonly exchangeStatuses: { readonly merged: string; readonly original: string };
+  /** Exchanges not reversed: return id → the exchange order's id and the original lines' statuses before it. */
+  private readonly exchanges = new Map<string, { readonly exchangeOrderId: string; readonly before: Readonly<Record<string, string>> | undefined }>();
   private readonly now: () => number;
   private readonly orders = new Map<string, SimOrder>();
   private readonly persons = new Map<string, SimPerson>();
@@ -255,6 +286,7 @@ export class Ap21Simulator implements Simulator {
       endpoint: 'POST /Persons/{pid}/Orders/{oid}/Returns',
       serve: (call) => this.postReturn(call),
     },
+    { method: 'DELETE', pattern: /^\/Returns\/(\d+)$/i, endpoint: 'DELETE /Returns/{rid}', serve: (call) => this.deleteReturn(call) },
   ];
 
   constructor(private readonly options: Ap21SimulatorOptions) {
@@ -265,6 +297,7 @@ export class Ap21Simulator implements Simulator {
     this.returnReasonIds = new Set(options.returnReasonIds ?? ['10365']);
     this.touchOrderOnReturn = options.touchOrderOnReturn ?? true;
     this.returnsInFeed = options.returnsInFeed ?? true;
+    this.exchangeStatuses = { merged: options.exchangeStatuses?.merged ?? 'Return Merged', original: options.exchangeStatuses?.original ?? 'Exchange' };
     this.now = options.now ?? Date.now;
   }
 
@@ -384,6 +417,51 @@ export class Ap21Simulator implements Simulator {
     const stan = seed.stan ?? '0938';
     const refundid = { merchantId: 'Refundid', cardType: 'Refundid', stan, origin: 'CreditCard', amountMinor, reference: `Refundid ${stan}` };
     return this.addReturn(orderId, { ...seed, payments: [refundid] });
+  }
+
+  /**
+   * A size exchange as Ap21 records it: a return of `lines` and an exchange order of `exchangeLines`
+   * whose order number is the return's `ReturnAuthorisationNumber`; the return shows the merged
+   * status and the original's returned lines the exchange status. Both orders are listed as changed.
+   */
+  addExchange(orderId: string, seed: SimExchangeSeed): { readonly ret: SimReturn; readonly exchangeOrder: SimOrder } {
+    const original = this.requireOrder(orderId);
+    const ret = this.addReturn(orderId, { lines: seed.lines });
+    const exchangeOrder = this.addOrder({
+      personId: original.personId,
+      orderNumber: ret.returnAuthorisationNumber,
+      ...(original.email !== undefined && { email: original.email }),
+      lines: seed.exchangeLines,
+      payments: seed.exchangePayments ?? [],
+    });
+    this.exchanges.set(ret.returnId, { exchangeOrderId: exchangeOrder.orderId, before: original.lineStatuses });
+    if (seed.merged === false) return { ret, exchangeOrder };
+    const now = this.now();
+    const statuses = { ...original.lineStatuses };
+    for (const line of original.lines.filter((ordered) => ret.lines.some((returned) => returned.skuId === ordered.skuId))) {
+      statuses[line.lineId] = this.exchangeStatuses.original;
+    }
+    original.lineStatuses = statuses;
+    original.updatedAt = now;
+    ret.status = this.exchangeStatuses.merged;
+    ret.updatedAt = now;
+    return { ret, exchangeOrder };
+  }
+
+  /** What `DELETE /Returns/{rid}` does (only once the exchange shows merged): an error text when Ap21 would refuse, else undefined. */
+  reverseExchange(returnId: string, at = this.now()): string | undefined {
+    const ret = this.returns.get(returnId);
+    const exchange = this.exchanges.get(returnId);
+    if (!ret) return `Return ${returnId} not found`;
+    if (!exchange || ret.status !== this.exchangeStatuses.merged) return `Return ${returnId} is not merged into an exchange`;
+    this.orders.delete(exchange.exchangeOrderId);
+    this.exchanges.delete(returnId);
+    const original = this.requireOrder(ret.orderId);
+    original.lineStatuses = exchange.before;
+    original.updatedAt = at;
+    ret.status = 'Processing';
+    ret.updatedAt = at;
+    return undefined;
   }
 
   /** Lists returns in the changed-orders feed (true) or plays an installation whose feed shows none (false). */
@@ -612,6 +690,13 @@ export class Ap21Simulator implements Simulator {
     const refused = this.refusedReturns.get(order.orderId);
     if (refused) return failureResponse(refused, 'Returns are only allowed on a Despatch from Warehouse order');
     return { status: 200, headers: XML_HEADERS, body: returnDocument(found, context) };
+  }
+
+  /** `DELETE /Returns/{rid}?CountryCode=`: reverses an exchange (guide: only a Return Merged return against an original in Exchange). */
+  private deleteReturn({ ids }: RouteCall): SimResponse {
+    const refusal = this.reverseExchange(ids[0] ?? '');
+    if (refusal !== undefined) return ap21Error(403, undefined, refusal);
+    return { status: 200, headers: XML_HEADERS, body: '' };
   }
 
   private postReturn({ request, ids, context }: RouteCall): SimResponse {

@@ -54,14 +54,16 @@ const rapiAmountSchema = z.looseObject({
 
 /**
  * One line of an RMA push, as `RapiReturn` documents its lines (`merchant_order_ref`,
- * `line_item_ref`, `quantity`, `price`, …). Only the first three are used: the refund's amount is
- * priced from our ledger, never from the push.
+ * `line_item_ref`, `quantity`, `price`, `compensation_method`, …). The refund's amount is priced
+ * from our ledger, never from the push; a line compensated by `exchange` or `credit` adds no money
+ * to it (docs/design.md §2.8). Another method, or none, is a refund.
  */
 const rmaLineSchema = z.looseObject({
   merchant_order_ref: refundidText,
   line_item_ref: refundidText,
   quantity: z.int().check(z.gte(1), z.lte(100_000)),
   price: z.optional(z.nullable(rapiAmountSchema)),
+  compensation_method: z.optional(z.nullable(z.string().check(z.maxLength(50)))),
 });
 
 /**

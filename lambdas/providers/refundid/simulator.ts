@@ -17,6 +17,8 @@ export interface RmaLine {
   readonly merchant_order_ref: string;
   readonly line_item_ref: string;
   readonly quantity: number;
+  /** `RapiReturn`'s `compensation_method` (refund, exchange or credit); left out, a refund. */
+  readonly compensation_method?: 'refund' | 'exchange' | 'credit';
 }
 
 export interface Rma {
