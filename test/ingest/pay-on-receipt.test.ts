@@ -139,6 +139,29 @@ describe('card reversal on receipt (issue 15.4)', () => {
   });
 });
 
+describe('an Apace offer on receipt (issue 15.4)', () => {
+  it('requests the offer only once the return is received, its expiry counted from then', async () => {
+    const env = { AP21_PAY_ON_RECEIPT: 'apace', AP21_CARD_LAST_FOUR_FIELD: 'Reference' };
+    const card = { origin: 'CreditCard', cardType: 'VISA', stan: `S-${Date.now()}`, reference: '************7001', amountMinor: COAT.priceMinor };
+    const order = h.ap21.addOrder({ lines: [COAT], payments: [card] });
+    const ret = h.ap21.addReturn(order.orderId, { lines: [{ skuId: COAT.skuId, quantity: -1 }] });
+    const offersFor = () => sims.apace.offers().filter((offer) => offer.merchantRefundId === `ap21-${ret.returnId}`);
+    // Seen three hours ago (within the day's wait): no offer yet.
+    expect((await pollAndDispatch(intake({ env, now: () => Date.now() - 3 * 3600_000 }))).outcomes).toEqual({ created: 1 });
+    const waiting = await refundOf(order, ret);
+    expect(waiting).toMatchObject({ state: 'awaiting_receipt', channel: 'apace' });
+    expect(offersFor()).toEqual([]);
+
+    h.ap21.setReturnStatus(ret.returnId, 'Return Received');
+    expect((await pollAndDispatch(intake({ env }))).outcomes).toEqual({ received: 1 });
+    const offered = await refundOf(order, ret);
+    expect(offered).toMatchObject({ state: 'offered', channel: 'apace' });
+    expect(offersFor()).toHaveLength(1);
+    // Ten days from the receipt, not from when the return was first seen.
+    expect(Date.parse(offered.offerExpiresAt!) - Date.parse(waiting.offerExpiresAt!)).toBeGreaterThan(2.9 * 3600_000);
+  });
+});
+
 /** The store, except that its first `count` transitions are all held until the last of them is asked for. */
 function writesTogether(store: OrderStore, count: number): OrderStore {
   const held: (() => void)[] = [];
