@@ -30,6 +30,8 @@ export const CUSTOM_METRICS = {
   apacePayoutsUnconfirmed: 'ApacePayoutsUnconfirmed',
   /** An Apace offer the dispatcher could not deliver to the customer; the refund went to card reversal (lambdas/services/dispatcher.ts). */
   apaceOffersUndelivered: 'ApaceOffersUndelivered',
+  /** A refund whose return Ap21 did not show received within AP21_RECEIPT_WAIT_DAYS, sent to manual review (lambdas/services/dispatcher.ts). */
+  returnsNotReceived: 'ReturnsNotReceived',
   /** From the API's access logs (a metric filter): 4xx answers on the allowlisted paths, dimension `stage` only. */
   allowlistedRoute4xx: 'AllowlistedRoute4xx',
 } as const;
@@ -103,6 +105,10 @@ export class Alarms extends Construct {
     this.add('ApaceOffersUndelivered', customMetric(config.stage, CUSTOM_METRICS.apaceOffersUndelivered), 1, {
       description:
         'An Apace offer could not reach its customer (Apace refused the e-mail, or e-mail or event delivery failed every attempt): the refund went to card reversal, so the instant channel is not working (dispatcher logs).',
+    });
+    this.add('ReturnsNotReceived', customMetric(config.stage, CUSTOM_METRICS.returnsNotReceived), 1, {
+      description:
+        'A refund paid only once Ap21 shows its return received (AP21_PAY_ON_RECEIPT) waited AP21_RECEIPT_WAIT_DAYS without it and is in manual review with the reason: check the return with the warehouse (npm run ops -- manual-review).',
     });
     const allowlisted = Object.keys(config.ipAllowlists);
     if (allowlisted.length > 0) {

@@ -146,12 +146,19 @@ const AP21_PUSH_PLACEHOLDER = ['203.0.113.21'];
  * AP21_POLL_RETURNS_READ: `on_sign` reads an order's returns only where the changed-orders list
  * shows a sign of one (docs/design.md §2.4); an installation whose list shows no returns needs
  * `always` — check with the retailer before going live.
+ * When money moves (docs/design.md §2.9): AP21_PAY_ON_RECEIPT lists the channels paid only once
+ * Ap21 shows the return received (empty: every channel pays when the return is seen, the default);
+ * AP21_RECEIVED_RETURN_STATUSES are the return statuses that mean received (UNCONFIRMED names,
+ * docs/providers.md §3 — check with the retailer); AP21_RECEIPT_WAIT_DAYS bounds the wait.
  */
 const AP21_SETTINGS = {
   AP21_COUNTRY_CODE: 'AU',
   AP21_TIME_ZONE: 'Australia/Melbourne',
   AP21_CURRENCY: 'AUD',
   AP21_POLL_RETURNS_READ: 'on_sign',
+  AP21_PAY_ON_RECEIPT: '',
+  AP21_RECEIVED_RETURN_STATUSES: 'Return Received,Completed',
+  AP21_RECEIPT_WAIT_DAYS: '30',
 };
 
 /**

@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { RemovalPolicy } from 'aws-cdk-lib';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { parsePayOnReceipt } from '../lambdas/domain/receipt';
 import { ITEM_PLACEHOLDERS, ORDER_PLACEHOLDERS, templateProblem } from '../lambdas/providers/apace/offer-links';
 import { INTERFACE_ENDPOINT_SERVICES, PROVIDER_URL_VARIABLES, STAGES, type StageConfig } from './stage-config';
 
@@ -68,6 +69,7 @@ export function stageConfigProblems(config: StageConfig): string[] {
     }
   }
   problems.push(...apaceOfferProblems(config.providerSettings.apace ?? {}));
+  problems.push(...receiptProblems(config.providerSettings.ap21 ?? {}));
   for (const [path, addresses] of Object.entries(config.ipAllowlists)) {
     if (!ROUTE_PATH.test(path)) problems.push(`ipAllowlists key "${path}" is not a route path`);
     if (addresses.length === 0) problems.push(`ipAllowlists["${path}"] is empty; remove the entry to leave the path open`);
@@ -146,6 +148,17 @@ function productionSafetyProblems(config: StageConfig): string[] {
   if (!config.tableDeletionProtection) problems.push('prod must protect its table from deletion');
   if (!config.egress.elasticIpAllocationIds) problems.push('prod must pin pre-allocated Elastic IPs so the egress IPs survive a rebuild');
   if (!config.customDomain) problems.push('prod needs a customDomain: callback URLs handed to Apace must survive a rebuild');
+  return problems;
+}
+
+/** When money moves (docs/design.md §2.9), checked as the poller and the push route will read it when they start. */
+function receiptProblems(settings: Readonly<Record<string, string>>): string[] {
+  const problems: string[] = [];
+  const parsed = parsePayOnReceipt(settings.AP21_PAY_ON_RECEIPT ?? '');
+  if ('problem' in parsed) problems.push(`providerSettings.ap21.AP21_PAY_ON_RECEIPT: ${parsed.problem}`);
+  const days = settings.AP21_RECEIPT_WAIT_DAYS;
+  if (days !== undefined && !(/^\d{1,3}$/.test(days) && Number(days) >= 1 && Number(days) <= 365))
+    problems.push(`providerSettings.ap21.AP21_RECEIPT_WAIT_DAYS "${days}" must be a whole number of days from 1 to 365`);
   return problems;
 }
 

@@ -16,7 +16,9 @@ export type MetricName =
   /** A refund paid at Apace's `pending` whose `processed` is overdue, found so again at a follow-up. */
   | 'ApacePayoutsUnconfirmed'
   /** An Apace offer that could not reach the customer: the refund went to card reversal instead (docs/design.md §2.6). */
-  | 'ApaceOffersUndelivered';
+  | 'ApaceOffersUndelivered'
+  /** A refund whose return Ap21 did not show received within the stage's wait: sent to manual review (docs/design.md §2.9). */
+  | 'ReturnsNotReceived';
 
 export function emitMetric(name: MetricName, value: number, unit: 'Count' | 'Seconds' = 'Count', env: NodeJS.ProcessEnv = process.env): void {
   if (!env.AWS_LAMBDA_FUNCTION_NAME) return;

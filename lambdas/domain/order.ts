@@ -167,6 +167,11 @@ export interface NewRefund extends RefundClaim {
    * refund-relay cannot reverse, docs/design.md §2.7): the refund starts in manual review with it.
    */
   readonly held?: string;
+  /**
+   * The stage pays this channel only once Ap21 shows the return received (docs/design.md §2.9): the
+   * refund starts in `awaiting_receipt`, and an operator is told if the receipt is not seen by then.
+   */
+  readonly awaitReceiptUntil?: string;
 }
 
 const INITIAL_STATE: Record<Channel, RefundState> = {
@@ -202,6 +207,11 @@ export function validateRefundShape(spec: NewRefund): void {
   if (spec.held !== undefined && (spec.alreadyPaid || spec.route === 'apace' || spec.held.trim() === '')) {
     throw new InvalidRefundError('a refund held for an operator is a card-reversal refund not yet paid, with a reason');
   }
+  if (spec.awaitReceiptUntil !== undefined) {
+    if (spec.alreadyPaid || spec.held !== undefined || (spec.route !== 'reversal' && spec.route !== 'apace'))
+      throw new InvalidRefundError('only an Apace or card-reversal refund not yet paid nor held waits for the return to be received');
+    if (!CANONICAL_TIME(spec.awaitReceiptUntil)) throw new InvalidRefundError('awaitReceiptUntil must be a UTC ISO time as toISOString() writes it');
+  }
   // These sources are evidence of a payment: dispatching them would pay the customer twice.
   const evidenceOfPayment = spec.source.kind === 'ap21_refundid' || spec.source.kind === 'ap21_refunded' || spec.source.kind === 'ap21_exchange';
   if (evidenceOfPayment && !spec.alreadyPaid) throw new InvalidRefundError(`a ${spec.source.kind} refund records a payment already made`);
@@ -222,7 +232,13 @@ export function validateNewRefund(order: Pick<Order, 'currency' | 'lines' | 'pay
 }
 
 export function newRefundRecord(orderId: string, spec: NewRefund, now: string): Refund {
-  const state = spec.alreadyPaid ? 'paid' : spec.held !== undefined ? 'manual_review' : INITIAL_STATE[spec.route];
+  const state = spec.alreadyPaid
+    ? 'paid'
+    : spec.held !== undefined
+      ? 'manual_review'
+      : spec.awaitReceiptUntil !== undefined
+        ? 'awaiting_receipt'
+        : INITIAL_STATE[spec.route];
   return {
     id: spec.refundId,
     orderId,
@@ -241,6 +257,7 @@ export function newRefundRecord(orderId: string, spec: NewRefund, now: string): 
     ...(spec.held !== undefined && { reason: spec.held }),
     ...(spec.settledBy !== undefined && { settledBy: spec.settledBy }),
     ...(WORK_STATES.has(state) && { nextAttemptAt: now }),
+    ...(state === 'awaiting_receipt' && { nextAttemptAt: spec.awaitReceiptUntil }),
   };
 }
 

@@ -6,6 +6,7 @@ import type { Money } from './money';
  * listed in HOLDING_STATES; `paid` has moved it to refunded, `released` has given it back.
  */
 export const REFUND_STATES = [
+  'awaiting_receipt',
   'offer_pending',
   'offered',
   'offer_cancelling',
@@ -26,6 +27,7 @@ export const CHANNELS = ['apace', 'reversal', 'refundid', 'exchange'] as const;
 export type Channel = (typeof CHANNELS)[number];
 
 export const HOLDING_STATES: ReadonlySet<RefundState> = new Set([
+  'awaiting_receipt',
   'offer_pending',
   'offered',
   'offer_cancelling',
@@ -100,8 +102,17 @@ export type LedgerEffect = 'hold' | 'settle' | 'release' | 'reopen' | 'unbook';
  *   Apace's own record may book an Apace payment (docs/design.md §2.5, truth before money).
  * - `off_apace`: the refund is not routed through Apace (an operator's re-route needs no cancel).
  * - `never_offered`: no Apace create was ever attempted, so Apace has never heard of the refund.
+ * - `receipt_awaited`: the refund waits for Ap21 to show its return received (docs/design.md §2.9):
+ *   `awaiting_receipt`, or in manual review only because that wait ran out (its reason says so;
+ *   any later transition replaces the reason). No money was ever asked for, so none can be in flight.
  */
-export type Guard = 'apace_quiet' | 'unconfirmed' | 'due' | 'payout_not_failed' | 'off_apace' | 'never_offered';
+export type Guard = 'apace_quiet' | 'unconfirmed' | 'due' | 'payout_not_failed' | 'off_apace' | 'never_offered' | 'receipt_awaited';
+
+/**
+ * The reason a refund whose return Ap21 did not show received in time is in manual review with
+ * (docs/design.md §2.9). The receipt, seen later, still releases it: guard `receipt_awaited`.
+ */
+export const RECEIPT_OVERDUE_REASON = 'return not received in Ap21 within';
 
 export interface TransitionRule {
   readonly from: readonly RefundState[];
@@ -125,6 +136,8 @@ export interface TransitionRule {
   readonly awaitsProcessed?: boolean;
   /** Records `refs.apacePayout = 'failed'`: from then on only Apace's own record books an Apace payment. */
   readonly recordsPayoutFailed?: boolean;
+  /** The offer is only now requested: its expiry is `ctx.offerExpiresAt` (when given), counted from now. */
+  readonly renewsOfferExpiry?: boolean;
 }
 
 const APACE_PAYABLE: readonly RefundState[] = ['offer_pending', 'offered', 'offer_cancelling', 'reversal_pending'];
@@ -134,6 +147,30 @@ const APACE_PAYABLE: readonly RefundState[] = ['offer_pending', 'offered', 'offe
  * first, docs/design.md §2.3); an Apace payment is accepted while no other channel has sent money.
  */
 export const RULES = {
+  /**
+   * Ap21 shows the return received (docs/design.md §2.9): the money the stage holds until then may
+   * move now, on the channel chosen when the return was seen. A fresh attempt budget.
+   */
+  return_received: {
+    from: ['awaiting_receipt', 'manual_review'],
+    onlyChannel: 'reversal',
+    to: 'reversal_pending',
+    ledger: 'hold',
+    guard: 'receipt_awaited',
+    resetsAttempts: true,
+  },
+  /** The same for a refund routed through Apace: the offer is requested only now, with an expiry counted from now. */
+  return_received_for_offer: {
+    from: ['awaiting_receipt', 'manual_review'],
+    onlyChannel: 'apace',
+    to: 'offer_pending',
+    ledger: 'hold',
+    guard: 'receipt_awaited',
+    resetsAttempts: true,
+    renewsOfferExpiry: true,
+  },
+  /** The bounded wait for the receipt ran out (`nextAttemptAt`): an operator is told, with the reason. */
+  receipt_overdue: { from: ['awaiting_receipt'], to: 'manual_review', ledger: 'hold', guard: 'due' },
   attempt_started: { from: ['offer_pending', 'offer_cancelling', 'reversal_submitted'], to: 'unchanged', ledger: 'hold', countsAttempt: true, guard: 'due' },
   rescheduled: { from: ['offer_pending', 'offer_cancelling', 'reversal_pending', 'reversal_submitted', 'offered'], to: 'unchanged', ledger: 'hold' },
   /** The offer exists at Apace; callers record whether its delivery to the customer is owed (`refs.offerDelivery`). A fresh attempt budget, for the delivery. */
@@ -272,6 +309,8 @@ export interface TransitionContext {
   readonly nextAttemptAt?: string;
   /** How long after a `pending` Apace's `processed` may take before we ask Apace (`APACE_PROCESSED_WITHIN_SECONDS`). */
   readonly apaceProcessedWithinMs?: number;
+  /** The expiry of an offer requested only now (rules with `renewsOfferExpiry`). */
+  readonly offerExpiresAt?: string;
 }
 
 /** `APACE_PROCESSED_WITHIN_SECONDS`' default: an hour, against the ~20 s Apace documents (docs/providers.md §1). */
@@ -311,6 +350,8 @@ export function guardHolds(refund: Refund, guard: Guard | undefined, ctx: Transi
       return refund.channel !== 'apace';
     case 'never_offered':
       return refund.attempts === 0 && refund.refs.apaceRefundId === undefined;
+    case 'receipt_awaited':
+      return refund.state === 'awaiting_receipt' || (refund.reason?.startsWith(RECEIPT_OVERDUE_REASON) ?? false);
   }
 }
 
@@ -336,6 +377,7 @@ export function planTransition(refund: Refund, event: RefundEvent, ctx: Transiti
   for (const stamp of rule.stamps ?? []) next[stamp] = (refund as unknown as Record<string, unknown>)[stamp] ?? ctx.now;
   if (rule.resetsAttempts) next.attempts = 0;
   if (rule.countsAttempt) next.attempts = refund.attempts + 1;
+  if (rule.renewsOfferExpiry && ctx.offerExpiresAt !== undefined) next.offerExpiresAt = ctx.offerExpiresAt;
   if (ctx.reason !== undefined) next.reason = ctx.reason;
   else if (rule.to !== 'unchanged') delete next.reason;
   if (WORK_STATES.has(to)) next.nextAttemptAt = ctx.nextAttemptAt ?? ctx.now;
@@ -391,6 +433,8 @@ export function offerDeliveryOwed(refund: Pick<Refund, 'state' | 'refs'>): boole
  */
 export function refundDueAt(refund: Refund): string | undefined {
   if (WORK_STATES.has(refund.state)) return refund.nextAttemptAt ?? refund.updatedAt;
+  // The end of the wait for the receipt (docs/design.md §2.9).
+  if (refund.state === 'awaiting_receipt') return refund.nextAttemptAt;
   if (awaitsApaceConfirmation(refund)) return refund.nextAttemptAt;
   if (offerDeliveryOwed(refund)) return refund.nextAttemptAt ?? refund.updatedAt;
   if (refund.state !== 'offered') return undefined;

@@ -4,6 +4,7 @@ import { describeIssues } from '../commons/validation';
 import { ap21Origin, orderNumberKey } from '../domain/ap21-origin';
 import type { NewOrder, NewPayment, PaymentProvider } from '../domain/order';
 import { DEFAULT_EXCHANGE_STATUSES, type ExchangeRules } from '../domain/exchanges';
+import { DEFAULT_RECEIPT_WAIT_DAYS, DEFAULT_RECEIVED_RETURN_STATUSES, parsePayOnReceipt, type ReceiptRules } from '../domain/receipt';
 import { DEFAULT_NON_RETURNABLE_STATUSES, notReturnableReason } from '../domain/returnability';
 import { DEFAULT_OPERATOR_TENDERS, tenderName, type TenderRules } from '../domain/tenders';
 import type { Ap21Order, Ap21OrderLine, Ap21Payment } from '../providers/ap21/schemas';
@@ -51,6 +52,8 @@ export interface Ap21LedgerSettings {
   readonly tenders: TenderRules;
   /** Which returns are exchanges, and what an exchange refunds (docs/design.md §2.8). */
   readonly exchanges: ExchangeRules;
+  /** Which channels pay only once Ap21 shows the return received (docs/design.md §2.9); absent: all pay when it is seen. */
+  readonly receipt?: ReceiptRules;
 }
 
 const PROVIDERS = ['addon_payments', 'paypro', 'optty', 'refundid', 'other'] as const;
@@ -105,6 +108,16 @@ const schema = z.object({
   AP21_OPERATOR_TENDERS: z._default(z.string().check(z.maxLength(500)), DEFAULT_OPERATOR_TENDERS.join(',')),
   /** Ap21 return statuses that say a return was settled by an exchange, comma-separated (docs/design.md §2.8). */
   AP21_EXCHANGE_STATUSES: z._default(z.string().check(z.maxLength(500)), DEFAULT_EXCHANGE_STATUSES.join(',')),
+  /**
+   * Channels whose money moves only once Ap21 shows the return received, comma-separated: `apace`,
+   * `addon_payments`, `paypro`, `optty`, or `reversal` for all three (docs/design.md §2.9). Empty: every
+   * channel pays when the return is seen.
+   */
+  AP21_PAY_ON_RECEIPT: z._default(z.string().check(z.maxLength(200)), ''),
+  /** Ap21 return statuses that mean received, comma-separated (UNCONFIRMED names, docs/providers.md §3). */
+  AP21_RECEIVED_RETURN_STATUSES: z._default(z.string().check(z.maxLength(500)), DEFAULT_RECEIVED_RETURN_STATUSES.join(',')),
+  /** How long a refund waits for its return to be received before an operator is told. */
+  AP21_RECEIPT_WAIT_DAYS: z._default(z.coerce.number().check(z.int(), z.gte(1), z.lte(365)), DEFAULT_RECEIPT_WAIT_DAYS),
 });
 
 const NAME_LIST = /^[A-Za-z0-9 _-]{1,50}$/;
@@ -119,6 +132,15 @@ function nameList(variable: string, text: string): string[] {
   return names;
 }
 
+function receiptRules(data: { AP21_PAY_ON_RECEIPT: string; AP21_RECEIVED_RETURN_STATUSES: string; AP21_RECEIPT_WAIT_DAYS: number }): ReceiptRules {
+  const parsed = parsePayOnReceipt(data.AP21_PAY_ON_RECEIPT);
+  if ('problem' in parsed) throw new ConfigurationError(`AP21_PAY_ON_RECEIPT: ${parsed.problem}`);
+  const receivedStatuses = nameList('AP21_RECEIVED_RETURN_STATUSES', data.AP21_RECEIVED_RETURN_STATUSES);
+  if (parsed.channels.size > 0 && receivedStatuses.length === 0)
+    throw new ConfigurationError('AP21_RECEIVED_RETURN_STATUSES is empty: a channel paid on receipt would never be paid');
+  return { payOnReceipt: parsed.channels, receivedStatuses, waitMs: data.AP21_RECEIPT_WAIT_DAYS * 86_400_000 };
+}
+
 export function loadAp21LedgerSettings(env: NodeJS.ProcessEnv = process.env): Ap21LedgerSettings {
   const result = schema.safeParse(env);
   if (!result.success) throw new ConfigurationError(`bad Ap21 ledger environment: ${describeIssues(result.error.issues)}`);
@@ -131,6 +153,7 @@ export function loadAp21LedgerSettings(env: NodeJS.ProcessEnv = process.env): Ap
       operatorTenders: nameList('AP21_OPERATOR_TENDERS', result.data.AP21_OPERATOR_TENDERS),
     },
     exchanges: { policy: loadExchangePolicy(env), statuses: nameList('AP21_EXCHANGE_STATUSES', result.data.AP21_EXCHANGE_STATUSES) },
+    receipt: receiptRules(result.data),
   };
   if (AP21_CARD_LAST_FOUR_FIELD === 'none') return base;
   let pattern: RegExp;

@@ -2,7 +2,15 @@ import { remainingMs } from '../commons/deadline';
 import { logger } from '../commons/logger';
 import { emitMetric } from '../commons/metrics';
 import { own, type Order, type PaymentProvider } from '../domain/order';
-import { offerDeliveryOwed, planTransition, refundDueAt, type Refund, type RefundEvent, type TransitionContext } from '../domain/refund';
+import {
+  RECEIPT_OVERDUE_REASON,
+  offerDeliveryOwed,
+  planTransition,
+  refundDueAt,
+  type Refund,
+  type RefundEvent,
+  type TransitionContext,
+} from '../domain/refund';
 import type { CallbackUrls } from '../providers/apace/callback-token';
 import { fillTemplate, type OfferLinkTemplates } from '../providers/apace/offer-links';
 import type { ReversalConnector, ReversalOutcome, ReversalRequest } from '../providers/reversal';
@@ -142,6 +150,8 @@ export class Dispatcher {
         return this.followUpReversal(order, refund);
       case 'paid':
         return this.followUpPayout(order, refund);
+      case 'awaiting_receipt':
+        return this.receiptOverdue(order, refund);
       default:
         return Promise.resolve('nothing to do');
     }
@@ -451,6 +461,21 @@ export class Dispatcher {
     const delay = backoffDelayMs(Math.max(1, refund.attempts), this.deps.policy, this.random);
     await this.apply(order, refund, event, { nextAttemptAt: later(this.now(), delay) }, reason);
     return `retry in ${Math.round(delay / 1000)} s: ${reason}`;
+  }
+
+  /**
+   * The wait for Ap21 to show the return received ran out (docs/design.md §2.9): not an error, but
+   * nobody is to wait in silence. The refund goes to manual review with the reason (a receipt seen
+   * later still releases it), and `ReturnsNotReceived` raises its alarm.
+   */
+  private async receiptOverdue(order: Order, refund: Refund): Promise<string> {
+    const reason = `${RECEIPT_OVERDUE_REASON} the stage's wait (ended ${refund.nextAttemptAt ?? refund.createdAt}): a later receipt still pays it; else redrive or release`;
+    const moved = await this.apply(order, refund, 'receipt_overdue', { reason });
+    if (!moved.applied) return `not moved to review (${moved.why})`;
+    logger.error('return not received in time: refund needs manual review', { order_id: order.orderId, refund_id: refund.id, reason });
+    emitMetric('ReturnsNotReceived', 1);
+    emitMetric('RefundsInManualReview', 1);
+    return `manual review: ${reason}`;
   }
 
   private async review(order: Order, refund: Refund, reason: string): Promise<string> {

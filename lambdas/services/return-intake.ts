@@ -3,8 +3,9 @@ import { emitMetric } from '../commons/metrics';
 import { InvalidRefundError, RefundConflictError, UnitsUnavailableError } from '../domain/errors';
 import { formatDecimal, type Money } from '../domain/money';
 import { decideExchange, exchangeShown, mayBeExchange, needsExchangeLookup, type ExchangeOrderLookup, type ReturnExchangeFacts } from '../domain/exchanges';
-import { openOrder, own, type NewRefund } from '../domain/order';
-import { WORK_STATES, type Refund, type RefundSourceKind } from '../domain/refund';
+import { openOrder, own, type NewRefund, type Order } from '../domain/order';
+import { returnReceived, waitsForReceipt } from '../domain/receipt';
+import { WORK_STATES, planTransition, type Refund, type RefundSourceKind } from '../domain/refund';
 import { allocateReturnedUnits, choosePayment, matchingRefundidRma, proportionalValue } from '../domain/returns';
 import { paymentForReturn, type TenderDecision } from '../domain/tenders';
 import type { Ap21Order, Ap21Return } from '../providers/ap21/schemas';
@@ -42,7 +43,9 @@ export type IngestOutcome =
   /** The return is Refundid's refund of an RMA we already had: tied to it and settled, not refunded again. */
   | { readonly kind: 'linked'; readonly orderId: string; readonly refundId: string }
   /** The returned units were worth nothing (free items): there is no money to send. */
-  | { readonly kind: 'nothing_to_refund'; readonly orderId: string };
+  | { readonly kind: 'nothing_to_refund'; readonly orderId: string }
+  /** Ap21 now shows the return received: its refund, waiting for that, goes to its channel (docs/design.md §2.9). */
+  | { readonly kind: 'received'; readonly orderId: string; readonly refundId: string };
 
 export interface ReturnIntakeDeps {
   readonly store: OrderStore;
@@ -148,7 +151,9 @@ export class ReturnIntake {
             `Ap21 reversed the exchange of return ${ret.orderNumber} (${ret.returnId}) after refund ${known.id} refunded its difference: the rest of its value is owed, an operator refunds it`,
           );
         }
-        return { kind: 'already_ingested', orderId, refundId: known.id };
+        const receipt = await this.releaseOnReceipt(orderId, known, ret);
+        if (receipt === 'changed') continue;
+        return receipt === 'released' ? { kind: 'received', orderId, refundId: known.id } : { kind: 'already_ingested', orderId, refundId: known.id };
       }
       if (settledByExchange) {
         if (await exchanges.stillShown()) return { kind: 'already_ingested', orderId, refundId: settledByExchange.id };
@@ -165,7 +170,11 @@ export class ReturnIntake {
           continue;
         }
       }
-      const plan = this.refundFor(stored, order, ret, refundState, unitsBySku, reversed ? 'reversed' : await exchanges.forNewReturn());
+      const plan = this.awaitingReceipt(
+        this.refundFor(stored, order, ret, refundState, unitsBySku, reversed ? 'reversed' : await exchanges.forNewReturn()),
+        stored,
+        ret,
+      );
       if (!plan) {
         await this.deps.store.recordInbound(
           orderId,
@@ -221,7 +230,7 @@ export class ReturnIntake {
     exchange: ExchangeView,
   ): Promise<{ kind: 'created'; orderId: string; refund: Refund } | { kind: 'open'; existing?: StoredOrder }> {
     const opened = openOrder(ledgerOrderFrom(order, this.deps.ledger), this.iso());
-    const plan = this.refundFor({ ...opened, timeline: [] }, order, ret, refundState, unitsBySku, exchange);
+    const plan = this.awaitingReceipt(this.refundFor({ ...opened, timeline: [] }, order, ret, refundState, unitsBySku, exchange), opened, ret);
     // Nothing to refund, or a refund Refundid made (which may belong to an RMA): the general path decides.
     if (!plan || refundState.kind === 'refunded_via_refundid') return { kind: 'open' };
     const outcome = await this.deps.store.openOrderWithRefund(opened, plan.spec, this.iso(), { actor: 'ap21', note: this.note(ret, refundState, plan) });
@@ -386,6 +395,45 @@ export class ReturnIntake {
     if (outcome.applied) logger.info('Ap21 reversed an exchange; the return is refunded as a plain one', { order_id: orderId, refund_id: record.id });
   }
 
+  /**
+   * The stage's receipt rule (docs/design.md §2.9): a refund whose channel pays only once Ap21 shows
+   * the return received, and whose return Ap21 does not show received yet, waits for it, for at
+   * most the stage's wait. Money that already moved, refunds held for an operator and exchanges
+   * are as they were; a return received before its refund is created pays at once.
+   */
+  private awaitingReceipt(plan: RefundPlan | undefined, order: Pick<Order, 'payments'>, ret: Ap21Return): RefundPlan | undefined {
+    const rules = this.deps.ledger.receipt;
+    const spec = plan?.spec;
+    if (!plan || !spec || !rules || spec.alreadyPaid || spec.held !== undefined || (spec.route !== 'apace' && spec.route !== 'reversal')) return plan;
+    if (returnReceived(ret.status, rules)) return plan;
+    if (!waitsForReceipt(spec.route, own(order.payments, spec.paymentId)?.provider ?? 'other', rules)) return plan;
+    return { ...plan, spec: { ...spec, awaitReceiptUntil: new Date(this.now() + rules.waitMs).toISOString() } };
+  }
+
+  /**
+   * A known return read again: when Ap21 now shows it received and its refund waits for that, one
+   * conditional write releases the refund to its channel (an Apace offer is requested only now, its
+   * expiry counted from now). Of two readers at once (the poller and a push) one writes; the other
+   * finds it released. 'changed': the refund moved under us, look again.
+   */
+  private async releaseOnReceipt(orderId: string, known: Refund, ret: Ap21Return): Promise<'released' | 'unchanged' | 'changed'> {
+    const rules = this.deps.ledger.receipt;
+    if (!rules || !returnReceived(ret.status, rules)) return 'unchanged';
+    const event = known.channel === 'apace' ? 'return_received_for_offer' : 'return_received';
+    const ctx = {
+      now: this.iso(),
+      claimWindowMs: 0,
+      ...(known.channel === 'apace' && { offerExpiresAt: offerExpiry({ offerDays: this.deps.routing.offerDays }, new Date(this.now())) }),
+    };
+    if (!planTransition(known, event, ctx).ok) return 'unchanged';
+    const note = `Ap21 shows return ${ret.orderNumber} (${ret.returnId}) received (status ${ret.status ?? ''})`;
+    const outcome = await this.deps.store.applyEvent(orderId, known.id, event, ctx, { actor: 'ap21', note }, known);
+    if (!outcome.applied) return outcome.why === 'superseded' ? 'changed' : 'unchanged';
+    logger.info('return received: refund released to its channel', { order_id: orderId, refund_id: known.id, channel: known.channel });
+    await this.ring(orderId);
+    return 'released';
+  }
+
   /** Ties a Refundid RMA to the Ap21 return that shows Refundid paid it, settling it if still pending. */
   private async link(orderId: string, rma: Refund, ret: Ap21Return): Promise<boolean> {
     const event = rma.state === 'refundid_pending' ? 'refundid_refunded' : 'external_ref_recorded';
@@ -404,7 +452,12 @@ export class ReturnIntake {
   private note(ret: Ap21Return, refundState: Ap21RefundState, { spec, exchangeNote }: RefundPlan): string {
     const by = { refunded_via_refundid: ': already refunded by Refundid', refunded_in_ap21: ': already refunded by Ap21 to the original payment' };
     const exchanged = exchangeNote === undefined ? '' : `: ${exchangeNote}`;
-    const held = spec.held === undefined ? '' : `; held for an operator: ${spec.held}`;
+    const held =
+      spec.held !== undefined
+        ? `; held for an operator: ${spec.held}`
+        : spec.awaitReceiptUntil !== undefined
+          ? `; paid once Ap21 shows it received (status now ${ret.status ?? 'not given'}; an operator is told after ${spec.awaitReceiptUntil})`
+          : '';
     return `Ap21 return ${ret.orderNumber} (${ret.returnId})${refundState.kind in by ? by[refundState.kind as keyof typeof by] : ''}${exchanged}${held}`;
   }
 

@@ -61,6 +61,19 @@ describe('stage configuration', () => {
     ]);
   });
 
+  it('refuses a receipt rule the poller would refuse to start with (docs/design.md §2.9)', () => {
+    const ap21 = STAGES.dev.providerSettings.ap21!;
+    const config = (settings: Record<string, string>): StageConfig => ({
+      ...STAGES.dev,
+      providerSettings: { ...STAGES.dev.providerSettings, ap21: { ...ap21, ...settings } },
+    });
+    expect(stageConfigProblems(config({ AP21_PAY_ON_RECEIPT: 'reversal,apace', AP21_RECEIPT_WAIT_DAYS: '14' }))).toEqual([]);
+    expect(stageConfigProblems(config({ AP21_PAY_ON_RECEIPT: 'refundid', AP21_RECEIPT_WAIT_DAYS: '0' }))).toEqual([
+      expect.stringMatching(/^providerSettings\.ap21\.AP21_PAY_ON_RECEIPT: refundid cannot pay on receipt/),
+      'providerSettings.ap21.AP21_RECEIPT_WAIT_DAYS "0" must be a whole number of days from 1 to 365',
+    ]);
+  });
+
   it('refuses named secrets that would outlive the stack and block its next deploy, and a hosted zone the domain is not in', () => {
     const config: StageConfig = {
       ...STAGES.dev,

@@ -136,6 +136,7 @@ describe('refund transitions', () => {
 describe('Apace verification answer', () => {
   const future = '2026-03-02T00:00:00.000Z';
   const answers: Record<RefundState, object> = {
+    awaiting_receipt: { allow_refund: false },
     offer_pending: { allow_refund: true },
     offered: { allow_refund: true },
     offer_cancelling: { allow_refund: false },

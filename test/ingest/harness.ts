@@ -164,8 +164,8 @@ export interface PayoutWorld {
   close(): Promise<void>;
 }
 
-export async function startPayoutWorld(): Promise<PayoutWorld> {
-  const h = await startIngest();
+export async function startPayoutWorld(extraEnv: Record<string, string> = {}): Promise<PayoutWorld> {
+  const h = await startIngest(extraEnv);
   const sims = await startProviderSimulators(h.stack.secrets, { apaceProcessedDelayMs: 50, apaceWebhookRetryGapMs: 100 });
   const dispatcher = createDispatcher(
     h.stack.runtime,

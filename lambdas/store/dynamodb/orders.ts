@@ -7,10 +7,12 @@ import { logger } from '../../commons/logger';
 import { OrderNotFoundError, RefundNotFoundError } from '../../domain/errors';
 import { LEDGER_DELTAS, addRefund, newRefundRecord, own, validateRefundShape, type NewRefund, type Order } from '../../domain/order';
 import {
+  RECEIPT_OVERDUE_REASON,
   WORK_STATES,
   awaitsApaceConfirmation,
   apaceQuietCutoff,
   planTransition,
+  refundDueAt,
   ruleFor,
   type LedgerEffect,
   type Refund,
@@ -159,7 +161,9 @@ export class DynamoOrders implements OrdersPort {
       timelineEntry(order.createdAt, 'order_opened', { actor: 'ap21' }),
       timelineEntry(now, 'refund_created', audit, { id: refund.id, to: refund.state }, inbox),
     ];
-    const due = WORK_STATES.has(refund.state) ? { [TABLE.dueIndex.sortKey]: now, [TABLE.dueIndex.partitionKey]: dueShard(order.orderId) } : {};
+    // The order's only refund: its due time is the order's (now for work, the end of a wait for a receipt).
+    const dueAt = refundDueAt(refund);
+    const due = dueAt !== undefined ? { [TABLE.dueIndex.sortKey]: dueAt, [TABLE.dueIndex.partitionKey]: dueShard(order.orderId) } : {};
     const item = { ...orderKey(order.orderId), ...withRefund, timeline, timelineArchived: 0, updatedAt: now, ...due };
     try {
       await this.table.db.send(
@@ -210,7 +214,9 @@ export class DynamoOrders implements OrdersPort {
         orderId,
         now,
         timelineEntry(now, 'refund_created', audit, { id: refund.id, to: refund.state }, inbox),
-        WORK_STATES.has(refund.state),
+        // A refund awaiting its return's receipt is due at the end of the wait; due now is never later than that,
+        // and the dispatcher's reschedule then sets the order's due time from all its refunds.
+        WORK_STATES.has(refund.state) || refund.state === 'awaiting_receipt',
       );
       try {
         const written = await this.sized(orderId, () => this.update(orderId, expr, sets, conditions));
@@ -387,6 +393,10 @@ export class DynamoOrders implements OrdersPort {
       );
     } else if (rule.guard === 'unconfirmed') {
       conditions.push(`attribute_not_exists(${refundPath('confirmedAt')})`);
+    } else if (rule.guard === 'receipt_awaited') {
+      conditions.push(
+        `(${refundPath('state')} = ${expr.value('awaiting_receipt')} OR begins_with(${refundPath('reason')}, ${expr.value(RECEIPT_OVERDUE_REASON)}))`,
+      );
     } else if (rule.guard === 'due') {
       conditions.push(`(attribute_not_exists(${refundPath('nextAttemptAt')}) OR ${refundPath('nextAttemptAt')} <= ${expr.value(ctx.now)})`);
     }
@@ -395,6 +405,7 @@ export class DynamoOrders implements OrdersPort {
     if (next.state !== observed.state) sets.push(`${refundPath('state')} = ${expr.value(next.state)}`);
     if (next.attempts !== observed.attempts) sets.push(`${refundPath('attempts')} = ${expr.value(next.attempts)}`);
     if (next.channel !== observed.channel) sets.push(`${refundPath('channel')} = ${expr.value(next.channel)}`);
+    if (next.offerExpiresAt !== observed.offerExpiresAt) sets.push(`${refundPath('offerExpiresAt')} = ${expr.value(next.offerExpiresAt)}`);
     for (const stamp of ['paidAt', 'confirmedAt', 'reason', 'nextAttemptAt'] as const) {
       const value = stamp === 'reason' ? boundedNote(next[stamp]) : next[stamp];
       if (value !== undefined && value !== observed[stamp]) sets.push(`${refundPath(stamp)} = ${expr.value(value)}`);

@@ -1,0 +1,66 @@
+import type { PaymentProvider } from './order';
+
+/**
+ * When money moves, per channel (docs/design.md §2.9): when the return is seen (the default, for
+ * every channel) or only once Ap21 shows it received. Pure: the stage's rule and what Ap21 shows.
+ */
+
+/** The channels whose payment refund-relay itself starts, so can hold: Apace's offer, and each card-reversal provider. */
+export const RECEIPT_CHANNELS = ['apace', 'addon_payments', 'paypro', 'optty'] as const;
+export type ReceiptChannel = (typeof RECEIPT_CHANNELS)[number];
+
+export interface ReceiptRules {
+  /** Channels paid only once Ap21 shows the return received; every other channel pays when the return is seen. */
+  readonly payOnReceipt: ReadonlySet<ReceiptChannel>;
+  /** Return statuses that mean received (compared ignoring case and spaces). UNCONFIRMED names (docs/providers.md §3). */
+  readonly receivedStatuses: readonly string[];
+  /** How long a refund waits for the receipt before an operator is told. */
+  readonly waitMs: number;
+}
+
+/** The issue's names for a received return (Return Received / Completed); Ap21's own are UNCONFIRMED beyond `Processing`. */
+export const DEFAULT_RECEIVED_RETURN_STATUSES: readonly string[] = ['Return Received', 'Completed'];
+export const DEFAULT_RECEIPT_WAIT_DAYS = 30;
+
+/** Today's behaviour: every channel pays when the return is seen. */
+export const PAY_WHEN_SEEN: ReceiptRules = {
+  payOnReceipt: new Set(),
+  receivedStatuses: DEFAULT_RECEIVED_RETURN_STATUSES,
+  waitMs: DEFAULT_RECEIPT_WAIT_DAYS * 86_400_000,
+};
+
+const squeezed = (text: string) => text.replace(/\s+/g, '').toLowerCase();
+
+/** Whether Ap21's `<Status>` of a return says the goods were received. */
+export function returnReceived(status: string | undefined, rules: Pick<ReceiptRules, 'receivedStatuses'>): boolean {
+  if (status === undefined) return false;
+  const shown = squeezed(status);
+  return shown !== '' && rules.receivedStatuses.some((listed) => squeezed(listed) === shown);
+}
+
+/**
+ * Whether a new refund on `route` (paid by `provider` when it is a card reversal) must wait for the
+ * receipt. `refundid` and `other` payments never reach a connector (docs/design.md §2.7), so never wait.
+ */
+export function waitsForReceipt(route: 'apace' | 'reversal', provider: PaymentProvider, rules: Pick<ReceiptRules, 'payOnReceipt'>): boolean {
+  if (route === 'apace') return rules.payOnReceipt.has('apace');
+  return (RECEIPT_CHANNELS as readonly string[]).includes(provider) && rules.payOnReceipt.has(provider as ReceiptChannel);
+}
+
+/**
+ * Reads `AP21_PAY_ON_RECEIPT`: channel names, comma-separated; `reversal` stands for every
+ * card-reversal provider. Answers the channels, or a problem in words. Refundid pays the customer
+ * itself when they confirm the RMA (docs/providers.md §2): refund-relay has no call that holds it.
+ */
+export function parsePayOnReceipt(text: string): { channels: ReadonlySet<ReceiptChannel> } | { problem: string } {
+  const channels = new Set<ReceiptChannel>();
+  for (const entry of text.split(',').map((name) => name.trim().toLowerCase())) {
+    if (entry === '') continue;
+    if (entry === 'reversal') ['addon_payments', 'paypro', 'optty'].forEach((name) => channels.add(name as ReceiptChannel));
+    else if ((RECEIPT_CHANNELS as readonly string[]).includes(entry)) channels.add(entry as ReceiptChannel);
+    else if (entry === 'refundid')
+      return { problem: 'refundid cannot pay on receipt: Refundid pays the customer itself when they confirm, and refund-relay cannot hold that payment' };
+    else return { problem: `"${entry.slice(0, 64)}" is not one of ${[...RECEIPT_CHANNELS, 'reversal'].join(', ')}` };
+  }
+  return { channels };
+}
