@@ -31,7 +31,6 @@ export interface RunningConsole {
   close(): Promise<void>;
 }
 
-const COOKIE = 'refund_console_session';
 const MAX_BODY_BYTES = 16 * 1024;
 const STATIC_DIR = join(__dirname, 'static');
 const ASSETS: Record<string, { file: string; type: string }> = {
@@ -98,6 +97,8 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
   const page = readFileSync(join(STATIC_DIR, 'index.html'), 'utf8');
   const assets = Object.fromEntries(Object.entries(ASSETS).map(([path, asset]) => [path, { ...asset, body: readFileSync(join(STATIC_DIR, asset.file)) }]));
   let origin = '';
+  // Cookies do not tell ports apart: each console (one per stage, say) keeps its own.
+  let cookieName = '';
 
   const send = (response: ServerResponse, status: number, type: string, body: string | Buffer, headers: Record<string, string> = {}) => {
     response.writeHead(status, { ...SECURITY_HEADERS, 'content-type': type, ...headers });
@@ -115,12 +116,12 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
       // The printed URL: the token moves into an HttpOnly cookie and leaves the address bar.
       send(response, 303, 'text/plain; charset=utf-8', 'signed in', {
         location: '/',
-        'set-cookie': `${COOKIE}=${sessionToken}; HttpOnly; SameSite=Strict; Path=/`,
+        'set-cookie': `${cookieName}=${sessionToken}; HttpOnly; SameSite=Strict; Path=/`,
       });
       return;
     }
     const bearer = request.headers.authorization?.replace(/^Bearer /, '');
-    if (!sameSecret(cookieOf(request, COOKIE), sessionToken) && !sameSecret(bearer, sessionToken))
+    if (!sameSecret(cookieOf(request, cookieName), sessionToken) && !sameSecret(bearer, sessionToken))
       throw new HttpError(401, 'open the console with the URL it printed at start (the session token is required on every request)');
 
     if (request.method === 'POST') {
@@ -135,6 +136,7 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
       return;
     }
     if (request.method !== 'GET') throw new HttpError(405, 'GET or POST only');
+    if (url.pathname === '/favicon.ico') return send(response, 204, 'image/x-icon', '');
     const asset = assets[url.pathname];
     if (asset) return send(response, 200, asset.type, asset.body);
     const param = (name: string) => {
@@ -201,6 +203,7 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
   });
   const { port } = server.address() as { port: number };
   origin = `http://127.0.0.1:${port}`;
+  cookieName = `refund_console_${port}`;
   return {
     url: origin,
     loginUrl: `${origin}/?token=${sessionToken}`,
