@@ -263,9 +263,9 @@ function bars(title, id, items, { width = 420, format = (v) => String(v), max } 
   ];
   items.forEach((item, i) => {
     const y = 26 + i * rowH;
-    const w = Math.round(((width - 200) * item.value) / top);
+    const w = Math.round(((width - 240) * item.value) / top);
     parts.push(
-      `<text x="8" y="${y + 13}">${esc(item.label)}</text><rect x="130" y="${y + 2}" width="${w}" height="14" fill="${item.color ?? '#2f5fb3'}"/><text x="${134 + w}" y="${y + 13}">${esc(format(item.value, item))}</text>`,
+      `<text x="8" y="${y + 13}">${esc(item.label)}</text><rect x="170" y="${y + 2}" width="${w}" height="14" fill="${item.color ?? '#2f5fb3'}"/><text x="${174 + w}" y="${y + 13}">${esc(format(item.value, item))}</text>`,
     );
   });
   parts.push('</svg>');
