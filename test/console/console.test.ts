@@ -11,6 +11,7 @@ import { runDemo, type DemoOrder } from '../../local/demo-flows';
 import { applyLocalEnvironment, localSettings } from '../../local/environment';
 import { startProviderSimulators, type ProviderSimulators } from '../../local/simulators';
 import { startConsole, type RunningConsole } from '../../tools/console/server';
+import { find } from '../../tools/console/views';
 import { localTarget } from '../../tools/ops/target';
 import { startTestStack, type TestStack } from '../support/stack';
 
@@ -173,6 +174,15 @@ describeInBrowser('the refund console in a browser', () => {
     await page.waitForSelector(`#order-title:has-text("${REVIEW_ORDER}")`);
     expect(await page.content()).not.toContain('sam.review@example.com');
     expect(await page.textContent('main')).toContain('s***@example.com');
+  });
+
+  it('bounds the scan an e-mail search needs, and says when it stopped short', async () => {
+    const bounded = await find(localTarget(process.env), 'sam.review@example.com', { pageSize: 2, maxPages: 1 });
+    expect(bounded.scanIncomplete).toBe(true);
+    expect(bounded.scanned).toBeLessThanOrEqual(2);
+    await page.goto(`${consoleApp.url}/#/find/nobody%40example.com`);
+    await page.waitForSelector('#matches');
+    expect(await page.textContent('main')).toMatch(/Nothing found for “n\*\*\*@example.com”.*No index holds this: \d+ order\(s\) were scanned/s);
   });
 
   it('redrives a refund from the manual-review queue, with a confirmed reason, and the timeline records who and why', async () => {
