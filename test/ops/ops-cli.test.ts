@@ -228,6 +228,14 @@ describe('npm run ops -- redrive <refundId>', () => {
 });
 
 describe('npm run ops -- reroute|release <refundId> --reason <text>', () => {
+  it('redrive --reason writes why to the timeline beside the operator', async () => {
+    const refundId = await inReview('ops-redrive-reason', 'reversal');
+    const { code } = await ops(['redrive', refundId, '--reason', 'EPG is back']);
+    expect(code).toBe(0);
+    const order = (await stack.runtime.store.getOrder('ops-redrive-reason'))!;
+    expect(order.timeline.at(-1)).toMatchObject({ event: 'redrive_reversal', note: expect.stringMatching(/^redriven by .*: EPG is back$/) });
+  });
+
   /** A refund of its own order, parked in manual review on `route`. */
   async function inReview(orderId: string, route: 'reversal' | 'apace') {
     const { store } = stack.runtime;

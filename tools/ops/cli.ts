@@ -17,6 +17,7 @@ export const USAGE = `refund-relay operator commands
                            through is released, what fails stays with its reason [--all: every one]
   redrive <refundId>       out of manual review with a fresh attempt budget, then wake the dispatcher
                            [--order <orderId>] when the refund id is on more than one order
+                           [--reason <text>] why, for the timeline
   reroute <refundId> --reason <text>
                            a refund in manual review, any channel, to card reversal (an Apace one
                            cancels its offer first, or finds its payout failed); the reason goes to
@@ -153,6 +154,7 @@ function runOnTarget(
     case 'redrive':
       return redrive(target, requireArgument(command, argument, 'refundId'), {
         ...(values.order !== undefined && { orderId: values.order }),
+        ...(values.reason?.trim() && { reason: values.reason }),
         operator: userInfo().username,
         now,
       });

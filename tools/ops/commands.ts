@@ -2,7 +2,7 @@ import { ledgerViolations, type Order } from '../../lambdas/domain/order';
 import { apaceQuietCutoff, type Refund, type RefundEvent, type RefundState } from '../../lambdas/domain/refund';
 import { reversalRequest } from '../../lambdas/services/dispatcher';
 import { endRefund, type OperatorAction } from '../../lambdas/services/operator-actions';
-import type { ScanOptions, StoredOrder } from '../../lambdas/store/order-store';
+import type { ScanOptions, StoredInbound, StoredOrder } from '../../lambdas/store/order-store';
 import { stackName } from '../../lib/refund-relay-stack';
 import type { StageConfig } from '../../lib/stage-config';
 import { ap21Isolations } from './ap21';
@@ -40,14 +40,40 @@ async function locateRefund(target: OpsTarget, refundId: string): Promise<{ orde
   return found;
 }
 
-/** `timeline <orderId>`: the ledger, the refunds, and every change and kept inbound message in time order. */
-export async function timeline(target: OpsTarget, orderId: string): Promise<CommandResult> {
+/** One line of an order's story: a timeline entry, or an inbound message kept that changed nothing. */
+export interface StoryEvent {
+  readonly at: string;
+  readonly actor: string;
+  readonly what: string;
+  readonly refundId: string;
+  readonly change: string;
+  readonly note: string;
+  readonly from?: RefundState;
+  readonly to?: RefundState;
+  /** Where the raw message is kept (`INBOX#<source>#<key>`), when there is one. */
+  readonly inbox?: string;
+}
+
+export interface OrderStory {
+  readonly order: StoredOrder;
+  /** Inbound messages kept that no timeline entry points at (duplicates, late ones). */
+  readonly inbound: StoredInbound[];
+  /** Every inbound message kept for the order, by its `INBOX#<source>#<key>`. */
+  readonly raw: ReadonlyMap<string, StoredInbound>;
+  readonly events: StoryEvent[];
+  readonly ledgerProblems: string[];
+}
+
+/** The data behind `timeline`: the order, its whole timeline and its kept inbound messages, in time order. */
+export async function orderStory(target: OpsTarget, orderId: string): Promise<OrderStory> {
   const order = await orderOrFail(target, orderId);
   // The whole timeline (older entries live in audit items); inbound messages a change points at are shown with it.
   const entries = await target.store.readTimeline(orderId);
   const applied = new Set(entries.map((entry) => entry.inbox));
-  const inbound = (await target.store.listInbound(orderId)).filter((record) => !applied.has(`INBOX#${record.source}#${record.key}`));
-  const events = [
+  const kept = await target.store.listInbound(orderId);
+  const inboxKey = (record: StoredInbound) => `INBOX#${record.source}#${record.key}`;
+  const inbound = kept.filter((record) => !applied.has(inboxKey(record)));
+  const events: StoryEvent[] = [
     ...entries.map((entry) => ({
       at: entry.at,
       actor: entry.actor,
@@ -55,10 +81,26 @@ export async function timeline(target: OpsTarget, orderId: string): Promise<Comm
       refundId: entry.refundId ?? '',
       change: entry.from || entry.to ? `${entry.from ?? ''} → ${entry.to ?? ''}`.trim() : '',
       note: entry.note ?? '',
+      ...(entry.from && { from: entry.from }),
+      ...(entry.to && { to: entry.to }),
+      ...(entry.inbox && { inbox: entry.inbox }),
     })),
-    ...inbound.map((record) => ({ at: record.receivedAt, actor: record.source, what: 'inbound (not applied)', refundId: '', change: '', note: record.note })),
+    ...inbound.map((record) => ({
+      at: record.receivedAt,
+      actor: record.source,
+      what: 'inbound (not applied)',
+      refundId: '',
+      change: '',
+      note: record.note,
+      inbox: inboxKey(record),
+    })),
   ].sort((a, b) => a.at.localeCompare(b.at));
-  const problems = ledgerViolations(order);
+  return { order, inbound, raw: new Map(kept.map((record) => [inboxKey(record), record])), events, ledgerProblems: ledgerViolations(order) };
+}
+
+/** `timeline <orderId>`: the ledger, the refunds, and every change and kept inbound message in time order. */
+export async function timeline(target: OpsTarget, orderId: string): Promise<CommandResult> {
+  const { order, inbound, events, ledgerProblems: problems } = await orderStory(target, orderId);
   const currency = order.currency;
   const text = [
     `Order ${order.orderId} (${currency}), opened ${order.createdAt}, version ${order.version}${order.dueAt ? `, work due ${order.dueAt}` : ''}`,
@@ -158,10 +200,16 @@ async function scanRefunds(
   return { found, orders };
 }
 
+/** The refunds in manual review, oldest first, and how many orders were scanned to find them. */
+export async function reviewQueue(target: OpsTarget, options: ScanOptions = {}): Promise<{ found: { order: Order; refund: Refund }[]; orders: number }> {
+  const queue = await scanRefunds(target, (refund) => refund.state === 'manual_review', options);
+  queue.found.sort((a, b) => a.refund.updatedAt.localeCompare(b.refund.updatedAt));
+  return queue;
+}
+
 /** `manual-review`: every refund an operator must look at, oldest first, with why; then the Ap21 records the poller set aside. */
 export async function manualReview(target: OpsTarget, options: ScanOptions = {}, now = new Date()): Promise<CommandResult> {
-  const { found, orders } = await scanRefunds(target, (refund) => refund.state === 'manual_review', options);
-  found.sort((a, b) => a.refund.updatedAt.localeCompare(b.refund.updatedAt));
+  const { found, orders } = await reviewQueue(target, options);
   const header = `${found.length} refund(s) in manual review in ${target.name} (scanned all ${orders} order(s) of ${target.tableName})`;
   const rows = table([
     ['since', 'order', 'refund', 'channel', 'amount', 'attempts', 'reason'],
@@ -206,8 +254,13 @@ export interface RedriveOptions {
   readonly now?: Date;
 }
 
+export interface RedriveCommandOptions extends RedriveOptions {
+  /** Why, for the audit trail (the console always asks). */
+  readonly reason?: string;
+}
+
 /** `redrive <refundId>`: out of manual review with a fresh attempt budget, then wake the dispatcher. */
-export async function redrive(target: OpsTarget, refundId: string, options: RedriveOptions): Promise<CommandResult> {
+export async function redrive(target: OpsTarget, refundId: string, options: RedriveCommandOptions): Promise<CommandResult> {
   const { order, refund } = await oneRefund(target, refundId, options.orderId);
   if (refund.state !== 'manual_review')
     throw new OpsError(`refund ${refundId} of order ${order.orderId} is ${refund.state}, not in manual review: nothing to redrive`);
@@ -219,7 +272,7 @@ export async function redrive(target: OpsTarget, refundId: string, options: Redr
     refundId,
     plan.event,
     ctx,
-    { actor: 'operator', note: `redriven by ${options.operator}` },
+    { actor: 'operator', note: `redriven by ${options.operator}${options.reason?.trim() ? `: ${options.reason.trim()}` : ''}` },
     refund,
   );
   if (!outcome.applied) {
