@@ -69,6 +69,7 @@ const PROVIDER_NAMES: Record<PaymentProvider | Channel, string> = {
   other: 'other provider',
   apace: 'Apace',
   reversal: 'card reversal',
+  exchange: 'exchange (Ap21; no money moves)',
 };
 
 /** The provider lane's name: every provider this order's refunds went through. */
