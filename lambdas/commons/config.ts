@@ -5,8 +5,8 @@ import { describeIssues } from './validation';
  * The runtime's environment: the same names in Lambda (set by the CDK stack from stage config)
  * and locally (set by `npm start`, overridable by the engineer). Read once per container.
  */
-const seconds = (fallback: number) => z._default(z.coerce.number().check(z.int(), z.positive()), fallback);
-const millis = seconds;
+/** A whole number above zero from the environment (a duration in the unit its name gives, or a count), `fallback` when unset. */
+const positiveWhole = (fallback: number) => z._default(z.coerce.number().check(z.int(), z.positive()), fallback);
 
 const schema = z.object({
   STAGE: z._default(z.string().check(z.regex(/^[a-z][a-z0-9-]{0,31}$/)), 'local'),
@@ -15,35 +15,35 @@ const schema = z.object({
   SECRETS_SOURCE: z._default(z.enum(['aws', 'file']), 'aws'),
   SECRETS_PREFIX: z.optional(z.string()),
   LOCAL_SECRETS_FILE: z._default(z.string(), '.local/secrets.json'),
-  SECRETS_MAX_AGE_SECONDS: seconds(300),
+  SECRETS_MAX_AGE_SECONDS: positiveWhole(300),
   /** Base of the callback URLs handed to Apace (the API Gateway stage URL or a custom domain). */
   PUBLIC_BASE_URL: z._default(z.url(), 'http://127.0.0.1:3000'),
   /** How long after an `allow_refund: true` answer Apace may still pay out (docs/design.md §2.3). */
-  APACE_CLAIM_WINDOW_SECONDS: seconds(900),
+  APACE_CLAIM_WINDOW_SECONDS: positiveWhole(900),
   /** How long callback tokens stay valid after the offer expires (webhook retries arrive late). */
-  APACE_CALLBACK_GRACE_SECONDS: seconds(7 * 24 * 3600),
+  APACE_CALLBACK_GRACE_SECONDS: positiveWhole(7 * 24 * 3600),
   /**
    * How long after Apace's `pending` its `processed` may take before the refund is followed up with
    * Apace's own record (docs/design.md §2.5), and again every `DISPATCH_SYNC_DELAY_MS` until settled.
    */
-  APACE_PROCESSED_WITHIN_SECONDS: seconds(3600),
+  APACE_PROCESSED_WITHIN_SECONDS: positiveWhole(3600),
   /** The currency of the stage's Apace vendor account: Apace pays only in it (`refund_amount` is a bare decimal). */
   APACE_CURRENCY: z._default(z.string().check(z.regex(/^[A-Z]{3}$/)), 'AUD'),
   /** Apace first with card reversal as fallback, or card reversal only (stage config). */
   ROUTING_POLICY: z._default(z.enum(['apace_first', 'reversal_only']), 'apace_first'),
   /** Provider calls per refund and channel before it goes to manual review. */
-  DISPATCH_MAX_ATTEMPTS: seconds(8),
-  DISPATCH_BASE_DELAY_MS: millis(2_000),
-  DISPATCH_MAX_DELAY_MS: millis(15 * 60_000),
+  DISPATCH_MAX_ATTEMPTS: positiveWhole(8),
+  DISPATCH_BASE_DELAY_MS: positiveWhole(2_000),
+  DISPATCH_MAX_DELAY_MS: positiveWhole(15 * 60_000),
   /** How long a claimed provider call is owned before the sweeper takes it over (> provider timeouts). */
-  DISPATCH_LEASE_MS: millis(2 * 60_000),
+  DISPATCH_LEASE_MS: positiveWhole(2 * 60_000),
   /**
    * Time kept, beyond a provider call's timeout, to record its outcome: the dispatcher starts a call
    * only with more than both left in the invocation (lib/dispatch-queue.ts).
    */
-  DISPATCH_CALL_MARGIN_MS: millis(3_000),
+  DISPATCH_CALL_MARGIN_MS: positiveWhole(3_000),
   /** Wait before asking a provider again about a refund it left pending. */
-  DISPATCH_SYNC_DELAY_MS: millis(5 * 60_000),
+  DISPATCH_SYNC_DELAY_MS: positiveWhole(5 * 60_000),
   /** The dispatch queue (AWS only; locally the queue is in-process). */
   DISPATCH_QUEUE_URL: z.optional(z.url()),
 });
