@@ -1,5 +1,6 @@
 import type { Money } from '../domain/money';
-import type { PaymentLedger, PaymentProvider } from '../domain/order';
+import { own, type Order, type PaymentLedger, type PaymentProvider } from '../domain/order';
+import type { Refund } from '../domain/refund';
 
 /**
  * What every card-reversal connector (EPG, PayPro, Optty) offers the dispatcher. Connectors never
@@ -66,5 +67,21 @@ export function loadedOnFirstUse(provider: PaymentProvider, load: () => Promise<
     provider,
     submit: async (request) => (await connector()).submit(request),
     status: async (request) => (await connector()).status(request),
+  };
+}
+
+/** What a connector is asked to reverse for `refund` of `order`: the dispatcher's submit and follow-up, a notification's check, the operators' reconcile. */
+export function reversalRequest(order: Order, refund: Refund): ReversalRequest {
+  const payment = own(order.payments, refund.paymentId);
+  if (!payment) throw new Error(`order ${order.orderId} has no payment ${refund.paymentId}`);
+  return {
+    refundId: refund.id,
+    orderId: order.orderId,
+    amount: refund.amount,
+    payment,
+    description: `Refund ${refund.id} of order ${order.orderId}`,
+    firstAttempt: refund.attempts <= 1,
+    // What the provider called it when it first answered: a follow-up looks for exactly that refund.
+    ...(refund.refs.providerRef && { providerRef: refund.refs.providerRef }),
   };
 }

@@ -13,7 +13,7 @@ import {
 } from '../domain/refund';
 import type { CallbackUrls } from '../providers/apace/callback-token';
 import { fillTemplate, type OfferLinkTemplates } from '../providers/apace/offer-links';
-import type { ReversalConnector, ReversalOutcome, ReversalRequest } from '../providers/reversal';
+import { reversalRequest, type ReversalConnector, type ReversalOutcome } from '../providers/reversal';
 import type { Actor, OrderStore, Schedule, TransitionOutcome } from '../store/order-store';
 import { apaceOrderId, type ApaceOffers, type OfferItem } from './apace-offers';
 import type { OfferDelivery, PublishResult } from './offer-delivery';
@@ -570,19 +570,4 @@ export function offerItems(order: Order, refund: Refund, itemUrlTemplate?: strin
       quantity: units,
     };
   });
-}
-
-export function reversalRequest(order: Order, refund: Refund): ReversalRequest {
-  const payment = own(order.payments, refund.paymentId);
-  if (!payment) throw new Error(`order ${order.orderId} has no payment ${refund.paymentId}`);
-  return {
-    refundId: refund.id,
-    orderId: order.orderId,
-    amount: refund.amount,
-    payment,
-    description: `Refund ${refund.id} of order ${order.orderId}`,
-    firstAttempt: refund.attempts <= 1,
-    // What the provider called it when it first answered: a follow-up looks for exactly that refund.
-    ...(refund.refs.providerRef && { providerRef: refund.refs.providerRef }),
-  };
 }

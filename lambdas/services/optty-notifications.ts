@@ -1,7 +1,7 @@
 import { isRefundCallback, type OpttyNotification } from '../providers/optty/schemas';
 import type { ReversalConnector } from '../providers/reversal';
 import type { OrderStore } from '../store/order-store';
-import { reversalRequest } from './dispatcher';
+import { reversalRequest } from '../providers/reversal';
 import { CONFIRMABLE, followUpSooner, locateRefund, paidBy, settle, sha256, type NotificationContext } from './reversal-notices';
 
 /**

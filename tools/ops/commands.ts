@@ -1,6 +1,6 @@
 import { ledgerViolations, type Order } from '../../lambdas/domain/order';
 import { apaceQuietCutoff, type Refund, type RefundEvent, type RefundState } from '../../lambdas/domain/refund';
-import { reversalRequest } from '../../lambdas/services/dispatcher';
+import { reversalRequest } from '../../lambdas/providers/reversal';
 import { endRefund, type OperatorAction } from '../../lambdas/services/operator-actions';
 import type { ScanOptions, StoredInbound, StoredOrder } from '../../lambdas/store/order-store';
 import { stackName } from '../../lib/refund-relay-stack';
