@@ -1,6 +1,7 @@
 import { withLambdaContext } from '../commons/lambda-context';
 import type { PollRun } from '../services/ap21-poller';
-import { createAp21Poller, dispatchDoorbell } from './ap21-runtime';
+import { createAp21Poller } from './ap21-runtime';
+import { dispatchDoorbell } from './doorbell';
 import { runtime } from './runtime';
 
 const rt = runtime();

@@ -5,7 +5,8 @@ import { lazy } from '../commons/lazy';
 import { parseAllowlist, sourceIpMatcher } from '../commons/source-ip';
 import { ap21SecretSchema } from '../providers/ap21/schemas';
 import { authenticatePush, MAX_PUSH_BYTES, parseAp21Push } from '../services/ap21-push';
-import { createAp21Client, createAp21PushInbox, createReturnIntake, dispatchDoorbell } from './ap21-runtime';
+import { createAp21Client, createAp21PushInbox, createReturnIntake } from './ap21-runtime';
+import { dispatchDoorbell } from './doorbell';
 import { runtime } from './runtime';
 
 const rt = runtime();

@@ -1,4 +1,3 @@
-import { SQSClient } from '@aws-sdk/client-sqs';
 import { Ap21Client } from '../providers/ap21/client';
 import { loadAp21Config } from '../providers/ap21/config';
 import { ap21SecretSchema } from '../providers/ap21/schemas';
@@ -7,7 +6,6 @@ import { loadAp21LedgerSettings } from '../services/ap21-ledger';
 import { Ap21Poller, loadAp21PollerSettings } from '../services/ap21-poller';
 import { Ap21PushInbox } from '../services/ap21-push';
 import { ReturnIntake } from '../services/return-intake';
-import { SqsDoorbell } from '../services/sqs-doorbell';
 import type { Doorbell } from '../services/sweeper';
 import type { Runtime } from './runtime';
 
@@ -15,11 +13,6 @@ import type { Runtime } from './runtime';
  * Composition of the Ap21 return intake: the poller, the push inbox and what they share. Lambda
  * entries and the local runtime build them here, each from the same environment.
  */
-
-/** The SQS doorbell in AWS; none locally, where the in-process sweeper loop finds new refunds. */
-export function dispatchDoorbell(rt: Runtime): Doorbell | undefined {
-  return rt.config.DISPATCH_QUEUE_URL ? new SqsDoorbell(new SQSClient({}), rt.config.DISPATCH_QUEUE_URL) : undefined;
-}
 
 /** `maxTimeoutMs` caps AP21_TIMEOUT_MS for callers that answer an HTTP request while they wait. */
 export function createAp21Client(rt: Runtime, env: NodeJS.ProcessEnv = process.env, maxTimeoutMs = Number.POSITIVE_INFINITY): Ap21Client {

@@ -1,19 +1,18 @@
-import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context } from 'aws-lambda';
 import { ConfigurationError } from '../commons/config';
 import { lambdaDeadline, withDeadline } from '../commons/deadline';
 import { withLambdaContext } from '../commons/lambda-context';
 import { logger } from '../commons/logger';
-import { SqsDoorbell } from '../services/sqs-doorbell';
 import { replayInbox, sweep, type InboxReplayResult } from '../services/sweeper';
 import { createInboxReplay } from './dispatch-runtime';
+import { dispatchDoorbell } from './doorbell';
 import { runtime } from './runtime';
 
 const rt = runtime();
-const { store, config } = rt;
+const { store } = rt;
 const inboxDeps = createInboxReplay(rt);
-if (!config.DISPATCH_QUEUE_URL) throw new ConfigurationError('DISPATCH_QUEUE_URL is not set: the sweeper has no queue to wake the dispatcher with');
-const doorbell = new SqsDoorbell(new SQSClient({}), config.DISPATCH_QUEUE_URL);
+const doorbell = dispatchDoorbell(rt);
+if (!doorbell) throw new ConfigurationError('DISPATCH_QUEUE_URL is not set: the sweeper has no queue to wake the dispatcher with');
 
 /** Kept back from the invocation's timeout to report and log the outcome. */
 const REPORT_RESERVE_MS = 1_000;
