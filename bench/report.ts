@@ -84,7 +84,7 @@ export function report({ verification, bundles, pipeline, orderSize, poller, cor
   const text = [
     `refund-relay benchmark — node ${process.version}, ${cores} core(s), ${round(seconds, 1)} s`,
     '',
-    'Apace verification (handler in process, dynalite, Secrets Manager fake behind the real SDK and Powertools cache)',
+    'Apace verification (handler in process, dynalite, Secrets Manager fake behind the real SDK and our secrets cache)',
     ...columns([
       ['measure', 'value', 'target', ''],
       [

@@ -66,7 +66,7 @@ export async function startCountedDynalite(): Promise<CountedDynalite> {
 
 /**
  * A Secrets Manager stand-in speaking its JSON protocol (GetSecretValue only), so the real SDK
- * client and the real Powertools cache run in front of it; every call is counted.
+ * client and our own secrets cache (commons/secrets.ts) run in front of it; every call is counted.
  */
 export interface FakeSecretsManager {
   readonly url: string;
