@@ -1,0 +1,101 @@
+import { ledgerViolations } from '../../lambdas/domain/order';
+import type { SimOrder, SimReturn } from '../../lambdas/providers/ap21/simulator';
+import { loadAp21LedgerSettings } from '../../lambdas/services/ap21-ledger';
+import type { LocalQueue } from '../../lambdas/services/local-queue';
+import type { ReturnIntake } from '../../lambdas/services/return-intake';
+import { sweep } from '../../lambdas/services/sweeper';
+import type { ProviderSimulators } from '../../local/simulators';
+import { startPayoutWorld, type IngestHarness, type PayoutWorld } from '../ingest/harness';
+
+/**
+ * Review of the merge of issue 15.1 (exchanges) and 15.4 (pay on receipt), over dynalite and the
+ * Ap21 and EPG simulators on HTTP. A stage that reverses EPG cards only on receipt.
+ */
+let h: IngestHarness;
+let sims: ProviderSimulators;
+let queue: LocalQueue;
+let world: PayoutWorld;
+let watermarks = 0;
+
+beforeAll(async () => {
+  world = await startPayoutWorld({ AP21_PAY_ON_RECEIPT: 'addon_payments', AP21_RECEIPT_WAIT_DAYS: '30' });
+  ({ h, sims, queue } = world);
+});
+afterAll(() => world.close());
+beforeEach(() => h.newEra());
+
+const JACKET_M = { skuId: '61001', quantity: 1, priceMinor: 12000, productName: 'JACKET M' };
+const JACKET_L = { skuId: '61002', quantity: 1, priceMinor: 12000, productName: 'JACKET L' };
+const refundOf = async (order: SimOrder, ret: SimReturn) => (await h.store.getOrder(`ap21-${order.orderId}`))!.refunds[`ap21-${ret.returnId}`]!;
+const paidBy = (ret: SimReturn) => sims.payoutsByReference().get(`ap21-${ret.returnId}`);
+
+function intake(): ReturnIntake {
+  return h.intake({ doorbell: queue, ledger: loadAp21LedgerSettings(h.env) });
+}
+
+async function pollAndDispatch() {
+  const run = await h.poller({ settings: { watermark: `review2-${++watermarks}` }, intake: intake() }).run();
+  await queue.drained();
+  await sweep(h.store, queue, Date.now());
+  await queue.drained();
+  return run;
+}
+
+function returnedJacket(): { order: SimOrder; ret: SimReturn } {
+  const order = h.ap21.addOrder({ lines: [JACKET_M] });
+  const payment = order.payments[0]!;
+  sims.addonPayments.seedTransaction(payment.stan!, { amount: { minor: payment.amountMinor, currency: 'AUD' }, paymentSolution: 'creditcards' });
+  return { order, ret: h.ap21.addReturn(order.orderId, { lines: [{ skuId: JACKET_M.skuId, quantity: -1 }] }) };
+}
+
+describe('a plain return waiting for its receipt that Ap21 then settles by an exchange', () => {
+  it('sends no money once the exchange order its number names exists: the customer has the exchanged jacket', async () => {
+    const { order, ret } = returnedJacket();
+    // Seen as a plain return (its number names no order yet): a card reversal waiting for the receipt.
+    expect((await pollAndDispatch()).outcomes).toMatchObject({ created: 1 });
+    expect(await refundOf(order, ret)).toMatchObject({ state: 'awaiting_receipt', channel: 'reversal' });
+
+    // While the jacket travels, the store turns the return into an exchange: the exchange order takes the
+    // return's authorisation number. Then the warehouse receives the returned jacket.
+    h.ap21.addOrder({ personId: order.personId, orderNumber: ret.returnAuthorisationNumber, lines: [JACKET_L], payments: [] });
+    h.ap21.setReturnStatus(ret.returnId, 'Return Received');
+    await pollAndDispatch();
+
+    // The customer keeps the L jacket: refunding the M jacket to the card as well pays them twice.
+    expect(paidBy(ret)).toBeUndefined();
+    const after = await h.store.getOrder(`ap21-${order.orderId}`);
+    expect(ledgerViolations(after!)).toEqual([]);
+  });
+
+  it('sends no money when the return shows merged into an exchange while it waits, then received', async () => {
+    const { order, ret } = returnedJacket();
+    expect((await pollAndDispatch()).outcomes).toMatchObject({ created: 1 });
+    h.ap21.addOrder({ personId: order.personId, orderNumber: ret.returnAuthorisationNumber, lines: [JACKET_L], payments: [] });
+    h.ap21.setReturnStatus(ret.returnId, 'Return Merged');
+    await pollAndDispatch();
+    expect(paidBy(ret)).toBeUndefined();
+    h.ap21.setReturnStatus(ret.returnId, 'Completed');
+    await pollAndDispatch();
+    expect(paidBy(ret)).toBeUndefined();
+  });
+});
+
+describe('a receipt Ap21 pushes', () => {
+  it('releases a refund waiting for its receipt when Ap21 pushes the return again, received', async () => {
+    const { order, ret } = returnedJacket();
+    const push = () =>
+      fetch(`${h.stack.url}/ap21/returns`, {
+        method: 'POST',
+        headers: { 'content-type': 'text/xml; charset=utf-8', 'x-api-key': String(h.stack.secrets.ap21.pushApiKey) },
+        body: `<?xml version="1.0" encoding="utf-8"?>${h.ap21.returnDocument(ret.returnId)}`,
+      });
+    expect((await push()).status).toBe(202);
+    expect(await refundOf(order, ret)).toMatchObject({ state: 'awaiting_receipt' });
+
+    // The installation pushes returns (docs/design.md §2.9: "a push re-sends a return"); the poller has not run.
+    h.ap21.setReturnStatus(ret.returnId, 'Return Received');
+    expect((await push()).status).toBe(202);
+    await queue.drained();
+    expect((await refundOf(order, ret)).state).not.toBe('awaiting_receipt');
+  });
+});
