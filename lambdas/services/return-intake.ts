@@ -2,10 +2,18 @@ import { logger } from '../commons/logger';
 import { emitMetric } from '../commons/metrics';
 import { InvalidRefundError, RefundConflictError, UnitsUnavailableError } from '../domain/errors';
 import { formatDecimal, type Money } from '../domain/money';
-import { decideExchange, exchangeShown, mayBeExchange, needsExchangeLookup, type ExchangeOrderLookup, type ReturnExchangeFacts } from '../domain/exchanges';
+import {
+  decideExchange,
+  exchangeShown,
+  mayBeExchange,
+  needsExchangeLookup,
+  statusSaysExchange,
+  type ExchangeOrderLookup,
+  type ReturnExchangeFacts,
+} from '../domain/exchanges';
 import { openOrder, own, type NewRefund, type Order } from '../domain/order';
 import { returnReceived, waitsForReceipt } from '../domain/receipt';
-import { WORK_STATES, planTransition, type Refund, type RefundSourceKind } from '../domain/refund';
+import { WORK_STATES, guardHolds, planTransition, type Refund, type RefundSourceKind } from '../domain/refund';
 import { allocateReturnedUnits, choosePayment, matchingRefundidRma, proportionalValue } from '../domain/returns';
 import { paymentForReturn, type TenderDecision } from '../domain/tenders';
 import type { Ap21Order, Ap21Return } from '../providers/ap21/schemas';
@@ -149,6 +157,11 @@ export class ReturnIntake {
         if (known.settledBy !== undefined && known.source.kind === 'ap21_return' && !(await exchanges.stillShown())) {
           throw new InvalidRefundError(
             `Ap21 reversed the exchange of return ${ret.orderNumber} (${ret.returnId}) after refund ${known.id} refunded its difference: the rest of its value is owed, an operator refunds it`,
+          );
+        }
+        if (await this.exchangedWhileWaiting(known, ret, refundState.kind === 'not_refunded', exchanges)) {
+          throw new InvalidRefundError(
+            `Ap21 now shows return ${ret.orderNumber} (${ret.returnId}) settled by exchange while refund ${known.id} waited for its receipt: no money sent; an operator releases the refund (or re-routes it if no exchange was made)`,
           );
         }
         const receipt = await this.releaseOnReceipt(orderId, known, ret);
@@ -408,6 +421,22 @@ export class ReturnIntake {
     if (returnReceived(ret.status, rules)) return plan;
     if (!waitsForReceipt(spec.route, own(order.payments, spec.paymentId)?.provider ?? 'other', rules)) return plan;
     return { ...plan, spec: { ...spec, awaitReceiptUntil: new Date(this.now() + rules.waitMs).toISOString() } };
+  }
+
+  /**
+   * A plain refund that has moved no money yet (it waits for the receipt) whose return Ap21 now
+   * shows exchanged (docs/design.md §2.8–2.9): releasing it would pay for units the customer swapped.
+   * The status alone costs nothing; the exchange order is asked about only when the receipt would
+   * release the money now, once.
+   */
+  private async exchangedWhileWaiting(known: Refund, ret: Ap21Return, moneyToDecide: boolean, exchanges: ExchangeLookups): Promise<boolean> {
+    const rules = this.deps.ledger.exchanges;
+    const facts = exchangeFactsOf(ret);
+    if (!moneyToDecide || known.settledBy !== undefined || known.source.kind !== 'ap21_return' || !mayBeExchange(facts, rules)) return false;
+    if (!guardHolds(known, 'receipt_awaited', { now: this.iso(), claimWindowMs: 0 })) return false;
+    if (statusSaysExchange(facts.status, rules)) return true;
+    const receipt = this.deps.ledger.receipt;
+    return receipt !== undefined && returnReceived(ret.status, receipt) && (await exchanges.stillShown());
   }
 
   /**

@@ -65,6 +65,10 @@ describe('a plain return waiting for its receipt that Ap21 then settles by an ex
     expect(paidBy(ret)).toBeUndefined();
     const after = await h.store.getOrder(`ap21-${order.orderId}`);
     expect(ledgerViolations(after!)).toEqual([]);
+    // Not silent: the return is set aside for an operator with the reason, its refund still holding the units.
+    expect(await refundOf(order, ret)).toMatchObject({ state: 'awaiting_receipt' });
+    const isolated = (await h.store.listIsolations('ap21')).find((isolation) => isolation.subject === `return:${ret.returnId}`);
+    expect(isolated?.reason).toContain('settled by exchange while refund');
   });
 
   it('sends no money when the return shows merged into an exchange while it waits, then received', async () => {
