@@ -99,7 +99,15 @@ describe('a receipt Ap21 pushes', () => {
     // The installation pushes returns (docs/design.md §2.9: "a push re-sends a return"); the poller has not run.
     h.ap21.setReturnStatus(ret.returnId, 'Return Received');
     expect((await push()).status).toBe(202);
+    // The stack's own doorbell rang; here the sweeper finds the released refund.
+    await sweep(h.store, queue, Date.now());
     await queue.drained();
-    expect((await refundOf(order, ret)).state).not.toBe('awaiting_receipt');
+    expect(await refundOf(order, ret)).toMatchObject({ state: 'paid', channel: 'reversal' });
+    expect(paidBy(ret)).toBe(1);
+    // Pushed once more: nothing waits any more, so Ap21 is not asked again and nothing more is paid.
+    const calls = h.ap21.calls().length;
+    expect(await (await push()).json()).toMatchObject({ duplicate: true, status: 'processed' });
+    expect(h.ap21.calls()).toHaveLength(calls);
+    expect(paidBy(ret)).toBe(1);
   });
 });
