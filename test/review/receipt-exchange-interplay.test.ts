@@ -111,3 +111,32 @@ describe('a receipt Ap21 pushes', () => {
     expect(paidBy(ret)).toBe(1);
   });
 });
+
+describe('a return Ap21 shows refunded while its refund waits for the receipt', () => {
+  it('does not also reverse the card when Ap21 (or Refundid) already refunded the return', async () => {
+    const { order, ret } = returnedJacket();
+    expect((await pollAndDispatch()).outcomes).toMatchObject({ created: 1 });
+    expect(await refundOf(order, ret)).toMatchObject({ state: 'awaiting_receipt' });
+
+    // The return as Ap21 serves it later: received, and refunded to the card by Ap21 itself (a negative payment).
+    const client = h.client();
+    const [ap21Order, ap21Return] = await Promise.all([
+      client.getOrder(order.personId, order.orderId),
+      client.getReturn(order.personId, order.orderId, ret.returnId),
+    ]);
+    const card = order.payments[0]!;
+    const refunded = {
+      ...ap21Return,
+      status: 'Return Received',
+      payments: [{ origin: 'CreditCard', cardType: 'VISA', stan: card.stan!, amount: { minor: -JACKET_M.priceMinor, currency: 'AUD' } }],
+    };
+    await intake()
+      .ingest(ap21Order, refunded)
+      .catch(() => undefined);
+    await queue.drained();
+    await sweep(h.store, queue, Date.now());
+    await queue.drained();
+    expect(paidBy(ret)).toBeUndefined();
+    expect((await refundOf(order, ret)).state).not.toBe('reversal_pending');
+  });
+});
