@@ -164,6 +164,11 @@ export class ReturnIntake {
             `Ap21 now shows return ${ret.orderNumber} (${ret.returnId}) settled by exchange while refund ${known.id} waited for its receipt: no money sent; an operator releases the refund (or re-routes it if no exchange was made)`,
           );
         }
+        if (refundState.kind !== 'not_refunded' && this.awaitsReceipt(known)) {
+          throw new InvalidRefundError(
+            `Ap21 now shows return ${ret.orderNumber} (${ret.returnId}) already refunded (${refundState.kind === 'refunded_via_refundid' ? 'by Refundid' : 'by Ap21'}) while refund ${known.id} waited for its receipt: not released, so not paid twice; an operator releases it`,
+          );
+        }
         const receipt = await this.releaseOnReceipt(orderId, known, ret);
         if (receipt === 'changed') continue;
         return receipt === 'released' ? { kind: 'received', orderId, refundId: known.id } : { kind: 'already_ingested', orderId, refundId: known.id };
@@ -423,6 +428,11 @@ export class ReturnIntake {
     return { ...plan, spec: { ...spec, awaitReceiptUntil: new Date(this.now() + rules.waitMs).toISOString() } };
   }
 
+  /** Whether a refund still waits for its return's receipt (and so has sent no money yet, docs/design.md §2.9). */
+  private awaitsReceipt(refund: Refund): boolean {
+    return guardHolds(refund, 'receipt_awaited', { now: this.iso(), claimWindowMs: 0 });
+  }
+
   /**
    * A plain refund that has moved no money yet (it waits for the receipt) whose return Ap21 now
    * shows exchanged (docs/design.md §2.8–2.9): releasing it would pay for units the customer swapped.
@@ -433,7 +443,7 @@ export class ReturnIntake {
     const rules = this.deps.ledger.exchanges;
     const facts = exchangeFactsOf(ret);
     if (!moneyToDecide || known.settledBy !== undefined || known.source.kind !== 'ap21_return' || !mayBeExchange(facts, rules)) return false;
-    if (!guardHolds(known, 'receipt_awaited', { now: this.iso(), claimWindowMs: 0 })) return false;
+    if (!this.awaitsReceipt(known)) return false;
     if (statusSaysExchange(facts.status, rules)) return true;
     const receipt = this.deps.ledger.receipt;
     return receipt !== undefined && returnReceived(ret.status, receipt) && (await exchanges.stillShown());
