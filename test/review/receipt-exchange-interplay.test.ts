@@ -139,3 +139,28 @@ describe('a return Ap21 shows refunded while its refund waits for the receipt', 
     expect((await refundOf(order, ret)).state).toBe('awaiting_receipt');
   });
 });
+
+describe('an exchange Ap21 shows by its status alone (no ReturnAuthorisationNumber)', () => {
+  it('is not taken as reversed, and refunded in money, when the return later shows received or completed', async () => {
+    const { order, ret } = returnedJacket();
+    const client = h.client();
+    const [ap21Order, served] = await Promise.all([
+      client.getOrder(order.personId, order.orderId),
+      client.getReturn(order.personId, order.orderId, ret.returnId),
+    ]);
+    // Ap21 shows the exchange by the merged status only: there is no number to ask Ap21 about.
+    const { returnAuthorisationNumber: _number, ...numberless } = served;
+    expect(await intake().ingest(ap21Order, { ...numberless, status: 'Return Merged' })).toMatchObject({ kind: 'created' });
+    expect(await refundOf(order, ret)).toMatchObject({ state: 'paid', channel: 'exchange' });
+
+    // The warehouse then receives the swapped jacket: the return's status moves on, nothing in Ap21 reversed the exchange.
+    await intake()
+      .ingest(ap21Order, { ...numberless, status: 'Completed' })
+      .catch(() => undefined);
+    await queue.drained();
+    await sweep(h.store, queue, Date.now());
+    await queue.drained();
+    expect(sims.payoutsByReference().get(`ap21-${ret.returnId}-after-exchange`)).toBeUndefined();
+    expect(await refundOf(order, ret)).toMatchObject({ state: 'paid', channel: 'exchange' });
+  });
+});
