@@ -175,6 +175,12 @@ export class ReturnIntake {
       }
       if (settledByExchange) {
         if (await exchanges.stillShown()) return { kind: 'already_ingested', orderId, refundId: settledByExchange.id };
+        if (ret.returnAuthorisationNumber === undefined) {
+          // No exchange order to ask about: a status that moved on (received, completed) is no proof of a reversal.
+          throw new InvalidRefundError(
+            `Ap21 no longer shows return ${ret.orderNumber} (${ret.returnId}) exchanged (status ${ret.status ?? 'not shown'}) and names no exchange order to check: reversed or only received? No money on a guess; an operator decides`,
+          );
+        }
         await this.reverseExchange(orderId, settledByExchange, ret);
         continue;
       }
