@@ -3,6 +3,7 @@ import type { SimOrder, SimReturn } from '../../lambdas/providers/ap21/simulator
 import { loadAp21LedgerSettings } from '../../lambdas/services/ap21-ledger';
 import type { LocalQueue } from '../../lambdas/services/local-queue';
 import type { ReturnIntake } from '../../lambdas/services/return-intake';
+import { createRefundidSimulator } from '../../lambdas/providers/refundid/simulator';
 import { sweep } from '../../lambdas/services/sweeper';
 import type { ProviderSimulators } from '../../local/simulators';
 import { startPayoutWorld, type IngestHarness, type PayoutWorld } from '../ingest/harness';
@@ -186,6 +187,39 @@ describe('an Apace refund paid when seen that falls back to a card reversal the 
     const refund = await refundOf(order, ret);
     expect(refund).toMatchObject({ channel: 'reversal' });
     // Ap21 still shows the return Processing: the EPG card must not be reversed yet.
+    expect(paidBy(ret)).toBeUndefined();
+  });
+});
+
+describe('a Refundid RMA settled by exchange, then an Ap21 return of the same units', () => {
+  it('pays nothing for the Ap21 return: the units were settled by the RMA, and the return is set aside for an operator', async () => {
+    process.env.REFUNDID_ALLOWED_IPS = '127.0.0.1';
+    const portal = createRefundidSimulator({ baseUrl: h.stack.url, bearerToken: String(h.stack.secrets.refundid.bearerToken) });
+    const order = h.ap21.addOrder({ email: 'review2@example.com', lines: [JACKET_M] });
+    const payment = order.payments[0]!;
+    sims.addonPayments.seedTransaction(payment.stan!, { amount: { minor: payment.amountMinor, currency: 'AUD' }, paymentSolution: 'creditcards' });
+    expect((await portal.fetchOrder({ shop: 'demo', order_number: order.orderNumber, email: 'review2@example.com' })).status).toBe(200);
+    const jacket = order.lines[0]!.lineId;
+    const rma = await portal.runRma({
+      refundid_id: `r2ex-${order.orderId}`,
+      line_items: [{ merchant_order_ref: `ap21-${order.orderId}`, line_item_ref: jacket, quantity: 1, compensation_method: 'exchange' }],
+    });
+    expect(rma.reserved.status).toBe(200);
+
+    const ret = h.ap21.addReturn(order.orderId, { lines: [{ skuId: JACKET_M.skuId, quantity: -1 }] });
+    h.ap21.setReturnStatus(ret.returnId, 'Return Received');
+    expect((await pollAndDispatch()).outcomes).toMatchObject({ isolated: 1 });
+    expect(paidBy(ret)).toBeUndefined();
+    expect((await h.store.getOrder(`ap21-${order.orderId}`))!.refunds[`ap21-${ret.returnId}`]).toBeUndefined();
+  });
+});
+
+describe('a StockUpdate=False return on a stage that pays on receipt', () => {
+  it('is recorded paid by Ap21 at once: no wait, no card reversal of ours', async () => {
+    const order = h.ap21.addOrder({ lines: [JACKET_M] });
+    const ret = h.ap21.addReturn(order.orderId, { lines: [{ skuId: JACKET_M.skuId, quantity: -1 }], stockUpdate: false });
+    expect((await pollAndDispatch()).outcomes).toMatchObject({ created: 1 });
+    expect(await refundOf(order, ret)).toMatchObject({ state: 'paid', source: { kind: 'ap21_refunded' } });
     expect(paidBy(ret)).toBeUndefined();
   });
 });
