@@ -159,15 +159,15 @@ export class ReturnIntake {
             `Ap21 reversed the exchange of return ${ret.orderNumber} (${ret.returnId}) after refund ${known.id} refunded its difference: the rest of its value is owed, an operator refunds it`,
           );
         }
-        if (await this.exchangedWhileWaiting(known, ret, refundState.kind === 'not_refunded', exchanges)) {
-          throw new InvalidRefundError(
-            `Ap21 now shows return ${ret.orderNumber} (${ret.returnId}) settled by exchange while refund ${known.id} waited for its receipt: no money sent; an operator releases the refund (or re-routes it if no exchange was made)`,
-          );
-        }
-        if (refundState.kind !== 'not_refunded' && this.awaitsReceipt(known)) {
-          throw new InvalidRefundError(
-            `Ap21 now shows return ${ret.orderNumber} (${ret.returnId}) already refunded (${refundState.kind === 'refunded_via_refundid' ? 'by Refundid' : 'by Ap21'}) while refund ${known.id} waited for its receipt: not released, so not paid twice; an operator releases it`,
-          );
+        const notOwed =
+          refundState.kind !== 'not_refunded' && this.awaitsReceipt(known)
+            ? `Ap21 now shows return ${ret.orderNumber} (${ret.returnId}) already refunded (${refundState.kind === 'refunded_via_refundid' ? 'by Refundid' : 'by Ap21'}) while this refund waited for its receipt: not released, so not paid twice; release it`
+            : (await this.exchangedWhileWaiting(known, ret, refundState.kind === 'not_refunded', exchanges))
+              ? `Ap21 now shows return ${ret.orderNumber} (${ret.returnId}) settled by exchange while this refund waited for its receipt: no money sent; release it (or reroute if no exchange was made)`
+              : undefined;
+        if (notOwed !== undefined) {
+          if (await this.holdForOperator(orderId, known, notOwed)) continue;
+          return { kind: 'already_ingested', orderId, refundId: known.id };
         }
         const receipt = await this.releaseOnReceipt(orderId, known, ret);
         if (receipt === 'changed') continue;
@@ -432,6 +432,26 @@ export class ReturnIntake {
     if (returnReceived(ret.status, rules)) return plan;
     if (!waitsForReceipt(spec.route, own(order.payments, spec.paymentId)?.provider ?? 'other', rules)) return plan;
     return { ...plan, spec: { ...spec, awaitReceiptUntil: new Date(this.now() + rules.waitMs).toISOString() } };
+  }
+
+  /**
+   * A waiting refund whose money Ap21 shows is no longer owed goes to manual review with the reason
+   * (one conditional write), where an operator can release it at once. True: the refund moved under
+   * us, look again.
+   */
+  private async holdForOperator(orderId: string, known: Refund, reason: string): Promise<boolean> {
+    const outcome = await this.deps.store.applyEvent(
+      orderId,
+      known.id,
+      'receipt_release_refused',
+      { now: this.iso(), claimWindowMs: 0, reason },
+      { actor: 'ap21', note: reason },
+      known,
+    );
+    if (!outcome.applied) return outcome.why === 'superseded';
+    logger.error('refund needs manual review', { order_id: orderId, refund_id: known.id, reason });
+    emitMetric('RefundsInManualReview', 1);
+    return false;
   }
 
   /** Whether a refund still waits for its return's receipt (and so has sent no money yet, docs/design.md §2.9). */

@@ -4,6 +4,7 @@ import { loadAp21LedgerSettings } from '../../lambdas/services/ap21-ledger';
 import type { LocalQueue } from '../../lambdas/services/local-queue';
 import type { ReturnIntake } from '../../lambdas/services/return-intake';
 import { createRefundidSimulator } from '../../lambdas/providers/refundid/simulator';
+import { endRefund } from '../../lambdas/services/operator-actions';
 import { sweep } from '../../lambdas/services/sweeper';
 import type { ProviderSimulators } from '../../local/simulators';
 import { startPayoutWorld, type IngestHarness, type PayoutWorld } from '../ingest/harness';
@@ -66,10 +67,22 @@ describe('a plain return waiting for its receipt that Ap21 then settles by an ex
     expect(paidBy(ret)).toBeUndefined();
     const after = await h.store.getOrder(`ap21-${order.orderId}`);
     expect(ledgerViolations(after!)).toEqual([]);
-    // Not silent: the return is set aside for an operator with the reason, its refund still holding the units.
-    expect(await refundOf(order, ret)).toMatchObject({ state: 'awaiting_receipt' });
-    const isolated = (await h.store.listIsolations('ap21')).find((isolation) => isolation.subject === `return:${ret.returnId}`);
-    expect(isolated?.reason).toContain('settled by exchange while refund');
+    // Not silent: the refund goes to manual review with the reason, where an operator releases its units at once.
+    const held = await refundOf(order, ret);
+    expect(held).toMatchObject({ state: 'manual_review', reason: expect.stringContaining('settled by exchange while this refund waited') });
+    const released = await endRefund(h.store, 'release', {
+      orderId: `ap21-${order.orderId}`,
+      refund: held,
+      reason: 'exchanged for the L',
+      operator: 'review2',
+      now: new Date().toISOString(),
+      claimWindowMs: 0,
+    });
+    expect(released).toMatchObject({ done: true, refund: { state: 'released' } });
+    // Read again: nothing more happens, nothing is paid.
+    h.ap21.touchOrder(order.orderId);
+    expect((await pollAndDispatch()).outcomes).toMatchObject({ already_ingested: 1 });
+    expect(paidBy(ret)).toBeUndefined();
   });
 
   it('sends no money when the return shows merged into an exchange while it waits, then received', async () => {
@@ -79,6 +92,8 @@ describe('a plain return waiting for its receipt that Ap21 then settles by an ex
     h.ap21.setReturnStatus(ret.returnId, 'Return Merged');
     await pollAndDispatch();
     expect(paidBy(ret)).toBeUndefined();
+    // The merged status alone says so, without asking Ap21: the refund waits for an operator, not for the receipt.
+    expect(await refundOf(order, ret)).toMatchObject({ state: 'manual_review', reason: expect.stringContaining('settled by exchange') });
     h.ap21.setReturnStatus(ret.returnId, 'Completed');
     await pollAndDispatch();
     expect(paidBy(ret)).toBeUndefined();
@@ -132,12 +147,15 @@ describe('a return Ap21 shows refunded while its refund waits for the receipt', 
       payments: [{ origin: 'CreditCard', cardType: 'VISA', stan: card.stan!, amount: { minor: -JACKET_M.priceMinor, currency: 'AUD' } }],
     };
     // Set aside for an operator (the poller isolates a DomainError), the refund still holding its units.
-    await expect(intake().ingest(ap21Order, refunded)).rejects.toThrow('already refunded (by Ap21) while refund');
+    expect(await intake().ingest(ap21Order, refunded)).toMatchObject({ kind: 'already_ingested' });
     await queue.drained();
     await sweep(h.store, queue, Date.now());
     await queue.drained();
     expect(paidBy(ret)).toBeUndefined();
-    expect((await refundOf(order, ret)).state).toBe('awaiting_receipt');
+    expect(await refundOf(order, ret)).toMatchObject({
+      state: 'manual_review',
+      reason: expect.stringContaining('already refunded (by Ap21) while this refund waited'),
+    });
   });
 });
 
