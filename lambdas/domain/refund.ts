@@ -288,6 +288,12 @@ export const RULES = {
    * the plain refund the intake creates next.
    */
   exchange_reversed: { from: ['paid'], onlyChannel: 'exchange', to: 'released', ledger: 'unbook' },
+  /**
+   * Ap21 shows the money a waiting refund would release is no longer owed (its return exchanged or
+   * already refunded meanwhile, docs/design.md §2.9): an operator decides, with the reason, which no
+   * later receipt releases.
+   */
+  receipt_release_refused: { from: ['awaiting_receipt', 'manual_review'], to: 'manual_review', ledger: 'hold', guard: 'receipt_awaited' },
 } as const satisfies Record<string, TransitionRule>;
 
 export type RefundEvent = keyof typeof RULES;

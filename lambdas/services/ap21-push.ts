@@ -8,11 +8,12 @@ import { parseOrReject } from '../commons/validation';
 import { childElements, parseXml, XmlError, type XmlElement } from '../commons/xml';
 import { orderNumberKey } from '../domain/ap21-origin';
 import { DomainError } from '../domain/errors';
+import { guardHolds } from '../domain/refund';
 import type { Ap21Client } from '../providers/ap21/client';
 import type { Ap21Order, Ap21Return, Ap21Secret } from '../providers/ap21/schemas';
 import { Ap21NotFoundError, Ap21RejectedError, Ap21ResponseError } from '../providers/ap21/statuses';
 import type { InboundStatus, OrderStore, PendingInbound } from '../store/order-store';
-import { ledgerOrderId } from './ap21-ledger';
+import { AP21_RETURN_REF, ledgerOrderId, returnRefundId } from './ap21-ledger';
 import type { ReturnIntake } from './return-intake';
 
 /**
@@ -255,8 +256,33 @@ export class Ap21PushInbox {
     if (!stored && record.attributes.personId !== notice.personId) {
       throw new ConflictError(`return ${notice.returnId} was pushed before for another person`, 'push_conflict');
     }
+    if (record.status === 'processed' && !stored && (await this.mayReleaseOnReceipt(notice))) {
+      // Pushed again once processed: Ap21 may now show the return received (docs/design.md §2.9), so it is read again.
+      return { stored, status: await this.process(record, notice) };
+    }
     if (record.status !== 'pending') return { stored, status: record.status };
     return { stored, status: await this.process(record, notice) };
+  }
+
+  /**
+   * Whether a return pushed again may release a refund waiting for its receipt: only on a stage that
+   * pays some channel on receipt, and only when the order's ledger (by its Ap21 id, else its number)
+   * holds a refund of this return still waiting: otherwise a repeat costs no Ap21 call.
+   */
+  private async mayReleaseOnReceipt(notice: Ap21PushNotice): Promise<boolean> {
+    const rules = this.deps.intake.ledgerSettings.receipt;
+    if (!rules || rules.payOnReceipt.size === 0) return false;
+    const byNumber =
+      notice.orderId === undefined ? await this.deps.store.findReference('order_number', orderNumberKey(notice.origOrderNumber ?? '')) : undefined;
+    const orderId = notice.orderId !== undefined ? ledgerOrderId(notice.orderId) : byNumber?.orderId;
+    // An order not found by its number yet (the lookup index is eventually consistent): Ap21 is read, as for a first push.
+    if (orderId === undefined) return true;
+    const order = await this.deps.store.getOrder(orderId);
+    const ctx = { now: this.iso(), claimWindowMs: 0 };
+    return Object.values(order?.refunds ?? {}).some(
+      (refund) =>
+        (refund.id === returnRefundId(notice.returnId) || refund.refs[AP21_RETURN_REF] === notice.returnId) && guardHolds(refund, 'receipt_awaited', ctx),
+    );
   }
 
   /** Re-processes pushes still pending from earlier requests, starting each only while `hasTime()` (the caller's budget). */

@@ -2,10 +2,18 @@ import { logger } from '../commons/logger';
 import { emitMetric } from '../commons/metrics';
 import { InvalidRefundError, RefundConflictError, UnitsUnavailableError } from '../domain/errors';
 import { formatDecimal, type Money } from '../domain/money';
-import { decideExchange, exchangeShown, mayBeExchange, needsExchangeLookup, type ExchangeOrderLookup, type ReturnExchangeFacts } from '../domain/exchanges';
+import {
+  decideExchange,
+  exchangeShown,
+  mayBeExchange,
+  needsExchangeLookup,
+  statusSaysExchange,
+  type ExchangeOrderLookup,
+  type ReturnExchangeFacts,
+} from '../domain/exchanges';
 import { openOrder, own, type NewRefund, type Order } from '../domain/order';
 import { returnReceived, waitsForReceipt } from '../domain/receipt';
-import { WORK_STATES, planTransition, type Refund, type RefundSourceKind } from '../domain/refund';
+import { WORK_STATES, guardHolds, planTransition, type Refund, type RefundSourceKind } from '../domain/refund';
 import { allocateReturnedUnits, choosePayment, matchingRefundidRma, proportionalValue } from '../domain/returns';
 import { paymentForReturn, type TenderDecision } from '../domain/tenders';
 import type { Ap21Order, Ap21Return } from '../providers/ap21/schemas';
@@ -151,12 +159,28 @@ export class ReturnIntake {
             `Ap21 reversed the exchange of return ${ret.orderNumber} (${ret.returnId}) after refund ${known.id} refunded its difference: the rest of its value is owed, an operator refunds it`,
           );
         }
+        const notOwed =
+          refundState.kind !== 'not_refunded' && this.awaitsReceipt(known)
+            ? `Ap21 now shows return ${ret.orderNumber} (${ret.returnId}) already refunded (${refundState.kind === 'refunded_via_refundid' ? 'by Refundid' : 'by Ap21'}) while this refund waited for its receipt: not released, so not paid twice; release it`
+            : (await this.exchangedWhileWaiting(known, ret, refundState.kind === 'not_refunded', exchanges))
+              ? `Ap21 now shows return ${ret.orderNumber} (${ret.returnId}) settled by exchange while this refund waited for its receipt: no money sent; release it (or reroute if no exchange was made)`
+              : undefined;
+        if (notOwed !== undefined) {
+          if (await this.holdForOperator(orderId, known, notOwed)) continue;
+          return { kind: 'already_ingested', orderId, refundId: known.id };
+        }
         const receipt = await this.releaseOnReceipt(orderId, known, ret);
         if (receipt === 'changed') continue;
         return receipt === 'released' ? { kind: 'received', orderId, refundId: known.id } : { kind: 'already_ingested', orderId, refundId: known.id };
       }
       if (settledByExchange) {
         if (await exchanges.stillShown()) return { kind: 'already_ingested', orderId, refundId: settledByExchange.id };
+        if (ret.returnAuthorisationNumber === undefined) {
+          // No exchange order to ask about: a status that moved on (received, completed) is no proof of a reversal.
+          throw new InvalidRefundError(
+            `Ap21 no longer shows return ${ret.orderNumber} (${ret.returnId}) exchanged (status ${ret.status ?? 'not shown'}) and names no exchange order to check: reversed or only received? No money on a guess; an operator decides`,
+          );
+        }
         await this.reverseExchange(orderId, settledByExchange, ret);
         continue;
       }
@@ -408,6 +432,47 @@ export class ReturnIntake {
     if (returnReceived(ret.status, rules)) return plan;
     if (!waitsForReceipt(spec.route, own(order.payments, spec.paymentId)?.provider ?? 'other', rules)) return plan;
     return { ...plan, spec: { ...spec, awaitReceiptUntil: new Date(this.now() + rules.waitMs).toISOString() } };
+  }
+
+  /**
+   * A waiting refund whose money Ap21 shows is no longer owed goes to manual review with the reason
+   * (one conditional write), where an operator can release it at once. True: the refund moved under
+   * us, look again.
+   */
+  private async holdForOperator(orderId: string, known: Refund, reason: string): Promise<boolean> {
+    const outcome = await this.deps.store.applyEvent(
+      orderId,
+      known.id,
+      'receipt_release_refused',
+      { now: this.iso(), claimWindowMs: 0, reason },
+      { actor: 'ap21', note: reason },
+      known,
+    );
+    if (!outcome.applied) return outcome.why === 'superseded';
+    logger.error('refund needs manual review', { order_id: orderId, refund_id: known.id, reason });
+    emitMetric('RefundsInManualReview', 1);
+    return false;
+  }
+
+  /** Whether a refund still waits for its return's receipt (and so has sent no money yet, docs/design.md §2.9). */
+  private awaitsReceipt(refund: Refund): boolean {
+    return guardHolds(refund, 'receipt_awaited', { now: this.iso(), claimWindowMs: 0 });
+  }
+
+  /**
+   * A plain refund that has moved no money yet (it waits for the receipt) whose return Ap21 now
+   * shows exchanged (docs/design.md §2.8–2.9): releasing it would pay for units the customer swapped.
+   * The status alone costs nothing; the exchange order is asked about only when the receipt would
+   * release the money now, once.
+   */
+  private async exchangedWhileWaiting(known: Refund, ret: Ap21Return, moneyToDecide: boolean, exchanges: ExchangeLookups): Promise<boolean> {
+    const rules = this.deps.ledger.exchanges;
+    const facts = exchangeFactsOf(ret);
+    if (!moneyToDecide || known.settledBy !== undefined || known.source.kind !== 'ap21_return' || !mayBeExchange(facts, rules)) return false;
+    if (!this.awaitsReceipt(known)) return false;
+    if (statusSaysExchange(facts.status, rules)) return true;
+    const receipt = this.deps.ledger.receipt;
+    return receipt !== undefined && returnReceived(ret.status, receipt) && (await exchanges.stillShown());
   }
 
   /**
