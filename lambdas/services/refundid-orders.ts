@@ -4,7 +4,7 @@ import type { TtlCache } from '../commons/ttl-cache';
 import { ap21OriginOf, orderNumberKey } from '../domain/ap21-origin';
 import { DomainError } from '../domain/errors';
 import { formatDecimal } from '../domain/money';
-import { unitsValue, type Order } from '../domain/order';
+import { own, unitsValue, type Order } from '../domain/order';
 import type { Ap21Order, Ap21OrderLine } from '../providers/ap21/schemas';
 import { Ap21Error, Ap21InvalidRequestError, Ap21NotFoundError } from '../providers/ap21/statuses';
 import type { OrderQuery, RapiOrder, RapiOrderLineItem } from '../providers/refundid/schemas';
@@ -57,7 +57,15 @@ function lineItem(order: Order, line: Ap21OrderLine, facts: LedgerFacts): RapiOr
   if (notReturnable !== undefined) reasons.push(notReturnable);
   else if (!ledger) reasons.push('This item is not yet recorded for returns; please try again later.');
   else if (free) reasons.push('This item was free of charge; there is nothing to refund.');
-  else if (returnable < line.quantity) reasons.push(`${line.quantity - returnable} of ${line.quantity} already refunded or being refunded.`);
+  else if (returnable < line.quantity) {
+    // Units an exchange settled (docs/design.md §2.8) are told apart: the customer has the other item.
+    const exchanged = Object.values(order.refunds)
+      .filter((refund) => refund.channel === 'exchange' && refund.state === 'paid')
+      .reduce((sum, refund) => sum + (own(refund.lines, line.lineId) ?? 0), 0);
+    const unavailable = line.quantity - returnable;
+    if (exchanged > 0) reasons.push(`${Math.min(exchanged, unavailable)} of ${line.quantity} exchanged for another item.`);
+    if (unavailable > exchanged) reasons.push(`${unavailable - exchanged} of ${line.quantity} already refunded or being refunded.`);
+  }
   // What the customer paid per unit (the line's net value shared over its units, rounded down):
   // whatever Refundid does with it, it can never lead to more than was paid.
   const unitMinor = Math.floor(line.value.minor / line.quantity);

@@ -64,6 +64,11 @@ function cardOrder(): SimOrder {
 /** How often Ap21 was asked for the order this return's number names. */
 const lookupsOf = (ret: SimReturn) => h.ap21.calls('GET /OrderNumbers/{n}').filter((call) => call.path.endsWith(`/${ret.returnAuthorisationNumber}`)).length;
 
+async function reasons(order: SimOrder): Promise<Record<string, readonly string[]>> {
+  const { body } = await portal.fetchOrder({ shop: 'demo', order_number: order.orderNumber, email: EMAIL });
+  return Object.fromEntries((body as RapiOrder).line_items.map((line) => [line.line_item_ref, line.non_returnable_reasons ?? []]));
+}
+
 async function returnable(order: SimOrder): Promise<Record<string, number>> {
   const { status, body } = await portal.fetchOrder({ shop: 'demo', order_number: order.orderNumber, email: EMAIL });
   expect(status).toBe(200);
@@ -102,6 +107,7 @@ describe('exchanges are not refunds (issue 15.1)', () => {
     expect(ledgerViolations(after)).toEqual([]);
     // Refundid's order fetch shows the exchanged jacket as not returnable; the tees still are.
     expect(await returnable(order)).toEqual({ [jacket]: 0, [tee]: 2 });
+    expect(await reasons(order)).toEqual({ [jacket]: ['1 of 1 exchanged for another item.'], [tee]: [] });
     expect(lookupsOf(ret)).toBe(1);
 
     // Read again: already booked. Ap21 is asked once more, as on every read of an exchanged return, to see a reversal.
