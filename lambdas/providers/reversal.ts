@@ -1,3 +1,4 @@
+import { loadOnce } from '../commons/lazy';
 import type { Money } from '../domain/money';
 import { own, type Order, type PaymentLedger, type PaymentProvider } from '../domain/order';
 import type { Refund } from '../domain/refund';
@@ -57,12 +58,7 @@ export function assertConnectorFor(provider: PaymentProvider, request: ReversalR
  * tried again next time): the Lambda bundle keeps each provider's connector in a chunk of its own.
  */
 export function loadedOnFirstUse(provider: PaymentProvider, load: () => Promise<ReversalConnector>): ReversalConnector {
-  let loading: Promise<ReversalConnector> | undefined;
-  const connector = () =>
-    (loading ??= load().catch((error: unknown) => {
-      loading = undefined;
-      throw error;
-    }));
+  const connector = loadOnce(load);
   return {
     provider,
     submit: async (request) => (await connector()).submit(request),

@@ -1,3 +1,4 @@
+import { loadOnce } from '../commons/lazy';
 import { ap21OriginOf } from '../domain/ap21-origin';
 import type { Money } from '../domain/money';
 import type { Order } from '../domain/order';
@@ -75,12 +76,7 @@ export interface ApaceOffers {
 
 /** Apace offers whose client is loaded by `load` on first use (a failed load is tried again next time). */
 export function apaceOffersLoadedOnFirstUse(load: () => Promise<ApaceOffers>): ApaceOffers {
-  let loading: Promise<ApaceOffers> | undefined;
-  const offers = () =>
-    (loading ??= load().catch((error: unknown) => {
-      loading = undefined;
-      throw error;
-    }));
+  const offers = loadOnce(load);
   return {
     sendOfferEmail: async (apaceRefundId) => (await offers()).sendOfferEmail(apaceRefundId),
     create: async (request) => (await offers()).create(request),
