@@ -1,10 +1,11 @@
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
-import { build } from 'esbuild';
+import { build, type Metafile } from 'esbuild';
+import { initOutputs } from '../../bench/bundles';
 import { REBATE_PATH } from '../../lambdas/providers/addon-payments/client';
 import { functionBuild } from '../../lib/bundling';
 import { openOrder } from '../../lambdas/domain/order';
@@ -20,27 +21,19 @@ import { startTestStack, type TestStack } from '../support/stack';
 let stack: TestStack;
 let sims: ProviderSimulators;
 let dir: string;
+let metafile: Metafile;
 
 beforeAll(async () => {
   stack = await startTestStack({ ROUTING_POLICY: 'reversal_only' });
   sims = await startProviderSimulators(stack.secrets, { apaceProcessedDelayMs: 50, apaceWebhookRetryGapMs: 100 });
   dir = await mkdtemp(join(tmpdir(), 'refund-relay-bundle-'));
-  await build(functionBuild('dispatcher', dir));
+  ({ metafile } = await build({ ...functionBuild('dispatcher', dir), metafile: true }));
 });
 afterAll(async () => {
   await sims.close();
   await stack.close();
   await rm(dir, { recursive: true, force: true });
 });
-
-/** The text of the files Lambda loads at init: the entry and every chunk it imports statically, transitively. */
-async function loadedAtInit(file: string, seen = new Set<string>()): Promise<string> {
-  if (seen.has(file)) return '';
-  seen.add(file);
-  const text = await readFile(file, 'utf8');
-  const imported = [...text.matchAll(/(?:^|[;\s}])import\s*(?:[^"';()]*?from\s*)?"(\.[^"]+)"/g)].map((match) => join(file, '..', match[1]!));
-  return text + (await Promise.all(imported.map((next) => loadedAtInit(next, seen)))).join('');
-}
 
 /** Loads the bundle in a fresh node, as Lambda would, and hands it one doorbell message. */
 async function invokeBundle(orderId: string): Promise<unknown> {
@@ -59,7 +52,7 @@ it('keeps each provider connector out of the code loaded at init, and pays a car
   const chunks = await readdir(join(dir, 'chunks'));
   const everything = (await Promise.all(chunks.map((chunk) => readFile(join(dir, 'chunks', chunk), 'utf8')))).join('');
   expect(everything).toContain(REBATE_PATH);
-  const atInit = await loadedAtInit(join(dir, 'index.mjs'));
+  const atInit = (await Promise.all(initOutputs(metafile, relative(process.cwd(), join(dir, 'index.mjs'))).map((file) => readFile(file, 'utf8')))).join('');
   expect(atInit).toContain('DynamoDBClient');
   expect(atInit).not.toContain(REBATE_PATH);
 
