@@ -1,6 +1,6 @@
 import './env';
 import { availableParallelism } from 'node:os';
-import { SECRET_NAMES } from '../lambdas/commons/secrets';
+import { SECRET_NAMES } from '../lambdas/providers/registry';
 import { runtime } from '../lambdas/functions/runtime';
 import { ensureTable } from '../local/dynamodb';
 import { generateLocalSecrets } from '../local/secrets-file';

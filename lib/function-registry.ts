@@ -1,4 +1,4 @@
-import type { SecretName } from '../lambdas/commons/secrets';
+import { REVERSAL_PROVIDERS, type ProviderId } from '../lambdas/providers/registry';
 import { DISPATCH_BUDGET } from './dispatch-queue';
 
 /**
@@ -10,12 +10,12 @@ export interface FunctionDefinition {
   /** Module `lambdas/functions/<name>.ts` exporting `handler`. */
   readonly name: string;
   /** Provider secrets it reads; its role can read these and no others. */
-  readonly secrets: readonly SecretName[];
+  readonly secrets: readonly ProviderId[];
   /**
    * Providers it calls. A function that calls out runs in the private subnets so its traffic
    * leaves through the NAT gateways' static IPs, and gets those providers' base URLs.
    */
-  readonly callsOut: readonly SecretName[];
+  readonly callsOut: readonly ProviderId[];
   readonly table: 'none' | 'read' | 'readWrite';
   /** The outbox doorbell (docs/design.md §2.4): API handlers `send`, the dispatcher `consume`s. */
   readonly dispatchQueue?: 'send' | 'consume';
@@ -71,8 +71,9 @@ export const FUNCTIONS: readonly FunctionDefinition[] = [
   // The event source's maxConcurrency keeps a backlog from stampeding the providers (lib/dispatch-queue.ts).
   {
     name: 'dispatcher',
-    secrets: ['apace', 'addonPayments', 'paypro', 'optty'],
-    callsOut: ['apace', 'addonPayments', 'paypro', 'optty'],
+    // Apace's offers and every card-reversal provider of lambdas/providers/registry.ts.
+    secrets: ['apace', ...REVERSAL_PROVIDERS],
+    callsOut: ['apace', ...REVERSAL_PROVIDERS],
     table: 'readWrite',
     dispatchQueue: 'consume',
     offerEvents: 'publish',

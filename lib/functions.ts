@@ -13,6 +13,7 @@ import { DISPATCH_BUDGET, MAX_CONSUMER_TIMEOUT, dispatcherEnvironment, type Disp
 import type { FunctionDefinition } from './function-registry';
 import { protectedLogGroup } from './log-protection';
 import { secretsPrefix, type ProviderSecrets } from './provider-secrets';
+import { secretNameOf } from '../lambdas/providers/registry';
 import { PROVIDER_URLS_BY_PROVIDER, type StageConfig } from './stage-config';
 import type { StateTable } from './state-table';
 import type { StaticEgress } from './static-egress';
@@ -79,7 +80,7 @@ export class Functions extends Construct {
       description: `refund-relay ${config.stage} ${definition.name}`,
     });
     logGroup.grantWrite(role);
-    props.secrets.grantRead(role, definition.secrets);
+    props.secrets.grantRead(role, definition.secrets.map(secretNameOf));
     if (definition.table !== 'none') props.table.grantData(role, definition.table);
 
     const fn = new LambdaFn(this, id, {

@@ -2,7 +2,7 @@ import { ArnFormat, SecretValue, Stack, Validations, type RemovalPolicy } from '
 import { PolicyStatement, type IGrantable } from 'aws-cdk-lib/aws-iam';
 import { Secret, type ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { SECRET_NAMES, type SecretName } from '../lambdas/commons/secrets';
+import { SECRET_NAMES, type SecretName } from '../lambdas/providers/registry';
 
 /** The runtime's default `SECRETS_PREFIX` (lambdas/commons/config.ts): one name scheme for both. */
 export const secretsPrefix = (stage: string): string => `refund-relay/${stage}/`;

@@ -1,6 +1,6 @@
 import { RemovalPolicy } from 'aws-cdk-lib';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
-import type { SecretName } from '../lambdas/commons/secrets';
+import { PROVIDERS, type ProviderId } from '../lambdas/providers/registry';
 import type { ExchangePolicy } from '../lambdas/domain/exchanges';
 
 /**
@@ -13,27 +13,14 @@ import type { ExchangePolicy } from '../lambdas/domain/exchanges';
 export const STAGE_NAMES = ['dev', 'staging', 'prod'] as const;
 export type StageName = (typeof STAGE_NAMES)[number];
 
-/** The base-URL variables of docs/design.md §5; connectors append their documented paths (no trailing slash). */
-export const PROVIDER_URL_VARIABLES = [
-  'APACE_API_URL',
-  'AP21_API_URL',
-  'ADDON_PAYMENTS_API_URL',
-  'PAYPRO_API_URL',
-  'OPTTY_API_URL',
-  'OPTTY_AUTH_URL',
-  'REFUNDID_API_URL',
-] as const;
-export type ProviderUrlVariable = (typeof PROVIDER_URL_VARIABLES)[number];
+/** The base-URL variables of docs/design.md §5 (each provider's in lambdas/providers/registry.ts); connectors append their documented paths (no trailing slash). */
+export type ProviderUrlVariable = (typeof PROVIDERS)[number]['urlVariables'][number];
+export const PROVIDER_URL_VARIABLES: readonly ProviderUrlVariable[] = PROVIDERS.flatMap((provider) => provider.urlVariables);
 
 /** The base URLs a function needs for each provider it calls. */
-export const PROVIDER_URLS_BY_PROVIDER: Readonly<Record<SecretName, readonly ProviderUrlVariable[]>> = {
-  apace: ['APACE_API_URL'],
-  ap21: ['AP21_API_URL'],
-  addonPayments: ['ADDON_PAYMENTS_API_URL'],
-  paypro: ['PAYPRO_API_URL'],
-  optty: ['OPTTY_API_URL', 'OPTTY_AUTH_URL'],
-  refundid: ['REFUNDID_API_URL'],
-};
+export const PROVIDER_URLS_BY_PROVIDER: Readonly<Record<ProviderId, readonly ProviderUrlVariable[]>> = Object.fromEntries(
+  PROVIDERS.map((provider) => [provider.id, provider.urlVariables]),
+) as unknown as Record<ProviderId, readonly ProviderUrlVariable[]>;
 
 /** The AWS services the functions in the VPC call, which can be reached through interface endpoints. */
 export const INTERFACE_ENDPOINT_SERVICES = ['secretsmanager', 'sqs'] as const;
@@ -49,7 +36,7 @@ export interface StageConfig {
    * provider or hold its secret, e.g. Ap21's country code and time zone, or the currency of the
    * Apace vendor account (`APACE_CURRENCY`: Apace pays only in it; other refunds go to card reversal).
    */
-  readonly providerSettings: Readonly<Partial<Record<SecretName, Readonly<Record<string, string>>>>>;
+  readonly providerSettings: Readonly<Partial<Record<ProviderId, Readonly<Record<string, string>>>>>;
   /**
    * Source addresses or CIDRs allowed to call an inbound path (a path of `lambdas/routes.ts`, path
    * parameters included). The API's resource policy denies every other address on that path; a

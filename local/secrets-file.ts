@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { SecretName } from '../lambdas/commons/secrets';
+import type { SecretName } from '../lambdas/providers/registry';
 
 const random = (bytes = 24) => randomBytes(bytes).toString('base64url');
 

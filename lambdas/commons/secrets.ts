@@ -3,10 +3,7 @@ import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import type { RuntimeConfig } from './config';
 import type * as z from 'zod/mini';
 import { describeIssues } from './validation';
-
-/** One secret per provider, each a JSON object (keys documented in the README). */
-export const SECRET_NAMES = ['apace', 'addonPayments', 'paypro', 'optty', 'ap21', 'refundid'] as const;
-export type SecretName = (typeof SECRET_NAMES)[number];
+import type { SecretName } from '../providers/registry';
 
 /** The port: where secret JSON comes from. Secrets Manager in AWS, `.local/secrets.json` locally. */
 export interface SecretSource {

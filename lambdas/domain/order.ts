@@ -1,4 +1,5 @@
 import { InvalidRefundError, RefundConflictError, RefundNotFoundError, UnitsUnavailableError } from './errors';
+import type { PaymentProvider } from '../providers/registry';
 import { currencyExponent } from './money';
 import {
   HOLDING_STATES,
@@ -32,7 +33,8 @@ export interface LineLedger {
   readonly nonReturnable?: string;
 }
 
-export type PaymentProvider = 'addon_payments' | 'paypro' | 'optty' | 'refundid' | 'other';
+/** Who took a payment: a provider of lambdas/providers/registry.ts that takes payments, or `other`. */
+export type { PaymentProvider };
 
 export interface PaymentLedger {
   readonly capturedMinor: number;

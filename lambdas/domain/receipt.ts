@@ -1,4 +1,4 @@
-import type { PaymentProvider } from './order';
+import { REVERSAL_PROVIDERS, isReversalProvider, type PaymentProvider, type ReversalProvider } from '../providers/registry';
 
 /**
  * When money moves, per channel (docs/design.md §2.9): when the return is seen (the default, for
@@ -6,8 +6,8 @@ import type { PaymentProvider } from './order';
  */
 
 /** The channels whose payment refund-relay itself starts, so can hold: Apace's offer, and each card-reversal provider. */
-export const RECEIPT_CHANNELS = ['apace', 'addon_payments', 'paypro', 'optty'] as const;
-export type ReceiptChannel = (typeof RECEIPT_CHANNELS)[number];
+export type ReceiptChannel = 'apace' | ReversalProvider;
+export const RECEIPT_CHANNELS: readonly ReceiptChannel[] = ['apace', ...REVERSAL_PROVIDERS];
 
 export interface ReceiptRules {
   /** Channels paid only once Ap21 shows the return received; every other channel pays when the return is seen. */
@@ -44,7 +44,7 @@ export function returnReceived(status: string | undefined, rules: Pick<ReceiptRu
  */
 export function waitsForReceipt(route: 'apace' | 'reversal', provider: PaymentProvider, rules: Pick<ReceiptRules, 'payOnReceipt'>): boolean {
   if (route === 'apace') return rules.payOnReceipt.has('apace');
-  return (RECEIPT_CHANNELS as readonly string[]).includes(provider) && rules.payOnReceipt.has(provider as ReceiptChannel);
+  return isReversalProvider(provider) && rules.payOnReceipt.has(provider);
 }
 
 /**
@@ -56,7 +56,7 @@ export function parsePayOnReceipt(text: string): { channels: ReadonlySet<Receipt
   const channels = new Set<ReceiptChannel>();
   for (const entry of text.split(',').map((name) => name.trim().toLowerCase())) {
     if (entry === '') continue;
-    if (entry === 'reversal') ['addon_payments', 'paypro', 'optty'].forEach((name) => channels.add(name as ReceiptChannel));
+    if (entry === 'reversal') REVERSAL_PROVIDERS.forEach((name) => channels.add(name));
     else if ((RECEIPT_CHANNELS as readonly string[]).includes(entry)) channels.add(entry as ReceiptChannel);
     else if (entry === 'refundid')
       return { problem: 'refundid cannot pay on receipt: Refundid pays the customer itself when they confirm, and refund-relay cannot hold that payment' };

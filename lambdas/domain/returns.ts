@@ -1,6 +1,7 @@
 import { InvalidRefundError, UnitsUnavailableError } from './errors';
+import { paymentPreference } from '../providers/registry';
 import type { Money } from './money';
-import { own, unitsValue, type Order, type PaymentProvider } from './order';
+import { own, unitsValue, type Order } from './order';
 import type { Refund } from './refund';
 
 /**
@@ -66,20 +67,17 @@ export function proportionalValue(order: Pick<Order, 'lines' | 'currency'>, clai
   return { minor: total, currency: order.currency };
 }
 
-/** Channels money can go back through without a person: card reversal connectors first. */
-const PROVIDER_PREFERENCE: Record<PaymentProvider, number> = { addon_payments: 0, paypro: 0, optty: 0, other: 1, refundid: 2 };
-
 /**
  * The payment a refund goes back to: the one named by `transactionId` when it can cover the
- * amount (the payment Ap21 itself refunded), otherwise the payment with a reversal connector,
- * then the most left to refund, then the lowest id. Undefined when no single payment can cover it.
+ * amount (the payment Ap21 itself refunded), otherwise by its provider's payment preference
+ * (lambdas/providers/registry.ts: card-reversal connectors first), then the most left to refund, then the lowest id. Undefined when no single payment can cover it.
  */
 export function choosePayment(order: Pick<Order, 'payments'>, amountMinor: number, transactionId?: string): string | undefined {
   const covering = Object.entries(order.payments).filter(([, payment]) => payment.availableMinor >= amountMinor);
   const named = transactionId === undefined ? undefined : covering.find(([, payment]) => payment.transactionId === transactionId);
   if (named) return named[0];
   covering.sort(
-    ([idA, a], [idB, b]) => PROVIDER_PREFERENCE[a.provider] - PROVIDER_PREFERENCE[b.provider] || b.availableMinor - a.availableMinor || compareIds(idA, idB),
+    ([idA, a], [idB, b]) => paymentPreference(a.provider) - paymentPreference(b.provider) || b.availableMinor - a.availableMinor || compareIds(idA, idB),
   );
   return covering[0]?.[0];
 }

@@ -1,5 +1,6 @@
-import type { Order, PaymentLedger, PaymentProvider } from './order';
+import type { Order, PaymentLedger } from './order';
 import { compareIds } from './returns';
+import { isReversalProvider } from '../providers/registry';
 
 /**
  * Which of the order's payments a return's money goes back to (docs/design.md §2.7). Ap21 does not
@@ -19,9 +20,6 @@ export interface TenderRules {
 }
 
 export const DEFAULT_OPERATOR_TENDERS: readonly string[] = ['GiftVoucher'];
-
-/** Providers refund-relay reverses a payment through without a person. */
-const CONNECTORS: ReadonlySet<PaymentProvider> = new Set(['addon_payments', 'paypro', 'optty']);
 
 const normalized = (text: string) => text.trim().toLowerCase();
 
@@ -51,7 +49,7 @@ export function operatorOnlyReason(paymentId: string, payment: Pick<PaymentLedge
   if (payment.tender !== undefined && rules.operatorTenders.some((listed) => normalized(listed) === normalized(payment.tender!))) {
     return `payment ${paymentId} was made by ${tender}, which this stage refunds through an operator`;
   }
-  if (!CONNECTORS.has(payment.provider)) return `payment ${paymentId} was made by ${tender}, which refund-relay cannot reverse (no connector for it)`;
+  if (!isReversalProvider(payment.provider)) return `payment ${paymentId} was made by ${tender}, which refund-relay cannot reverse (no connector for it)`;
   return undefined;
 }
 

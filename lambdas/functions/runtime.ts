@@ -1,6 +1,7 @@
 import { createDocumentClient } from '../commons/clients/dynamodb';
 import { loadConfig, type RuntimeConfig } from '../commons/config';
-import { SecretReader, createSecretSource, type SecretName, type SecretSource } from '../commons/secrets';
+import { SecretReader, createSecretSource, type SecretSource } from '../commons/secrets';
+import type { SecretName } from '../providers/registry';
 import type * as z from 'zod/mini';
 import { DynamoOrderStore } from '../store/dynamodb-order-store';
 import type { OrderStore } from '../store/order-store';

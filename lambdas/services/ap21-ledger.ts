@@ -3,6 +3,7 @@ import { ConfigurationError } from '../commons/config';
 import { describeIssues } from '../commons/validation';
 import { ap21Origin, orderNumberKey } from '../domain/ap21-origin';
 import type { NewOrder, NewPayment, PaymentProvider } from '../domain/order';
+import { PAYMENT_PROVIDERS, isPaymentProvider } from '../providers/registry';
 import { DEFAULT_EXCHANGE_STATUSES, type ExchangeRules } from '../domain/exchanges';
 import { DEFAULT_RECEIPT_WAIT_DAYS, DEFAULT_RECEIVED_RETURN_STATUSES, parsePayOnReceipt, type ReceiptRules } from '../domain/receipt';
 import { DEFAULT_NON_RETURNABLE_STATUSES, notReturnableReason } from '../domain/returnability';
@@ -56,7 +57,6 @@ export interface Ap21LedgerSettings {
   readonly receipt?: ReceiptRules;
 }
 
-const PROVIDERS = ['addon_payments', 'paypro', 'optty', 'refundid', 'other'] as const;
 const RULE = /^(MerchantId|CardType|Origin):([^,=:]{1,100})=([a-z_]+)$/;
 
 /** Refundid's documented Ap21 set-up: merchant id `Refundid`, card type `REFUNDID` (docs/providers.md §2). */
@@ -72,9 +72,9 @@ function parsePaymentProviderRules(text: string): PaymentProviderRule[] {
     .filter(Boolean)
     .map((entry) => {
       const match = RULE.exec(entry);
-      const provider = match?.[3] as PaymentProvider | undefined;
-      if (!match || !provider || !PROVIDERS.includes(provider)) {
-        throw new ConfigurationError(`AP21_PAYMENT_PROVIDERS entry "${entry}" is not <MerchantId|CardType|Origin>:<value>=<${PROVIDERS.join('|')}>`);
+      const provider = match?.[3];
+      if (!match || !provider || !isPaymentProvider(provider)) {
+        throw new ConfigurationError(`AP21_PAYMENT_PROVIDERS entry "${entry}" is not <MerchantId|CardType|Origin>:<value>=<${PAYMENT_PROVIDERS.join('|')}>`);
       }
       return { field: match[1] as PaymentField, value: match[2]!.trim().toLowerCase(), provider };
     });

@@ -1,4 +1,5 @@
 import type { NewRefund, Order } from '../domain/order';
+import type { ProviderId } from '../providers/registry';
 import type { Refund, RefundEvent, RefundState, Rejection, TransitionContext, VerificationView } from '../domain/refund';
 
 /** Conflicting writers kept changing the refund between our read and our write. Retryable (503). */
@@ -6,8 +7,8 @@ export class StoreContentionError extends Error {
   override readonly name = 'StoreContentionError';
 }
 
-/** Who caused a change: the timeline answers "who did what, when" for on-call engineers. */
-export type Actor = 'apace' | 'refundid' | 'ap21' | 'addon_payments' | 'paypro' | 'optty' | 'dispatcher' | 'sweeper' | 'operator' | 'seed';
+/** Who caused a change (the timeline answers "who did what, when" for on-call engineers): a provider (lambdas/providers/registry.ts) or one of refund-relay's own parts. */
+export type Actor = ProviderId | 'dispatcher' | 'sweeper' | 'operator' | 'seed';
 
 export interface Audit {
   readonly actor: Actor;

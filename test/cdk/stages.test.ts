@@ -1,7 +1,7 @@
 import { RemovalPolicy } from 'aws-cdk-lib';
 import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { SECRET_NAMES } from '../../lambdas/commons/secrets';
+import { SECRET_NAMES, secretNameOf } from '../../lambdas/providers/registry';
 import { ROUTES } from '../../lambdas/routes';
 import { TABLE } from '../../lambdas/store/table';
 import { CUSTOM_METRICS } from '../../lib/alarms';
@@ -405,7 +405,7 @@ describe.each(STAGE_NAMES)('the %s stack', (stage) => {
 
         const secretStatements = statements.filter((statement) => actionsOf(statement).some((action) => action.startsWith('secretsmanager:')));
         expect(secretStatements.flatMap((statement) => secretNamesIn(statement.Resource)).sort()).toEqual(
-          definition.secrets.map((name) => `refund-relay/${stage}/${name}`).sort(),
+          definition.secrets.map((id) => `refund-relay/${stage}/${secretNameOf(id)}`).sort(),
         );
         for (const statement of secretStatements)
           expect(actionsOf(statement).sort()).toEqual(['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue']);

@@ -11,7 +11,7 @@ import {
 } from '@aws-sdk/client-secrets-manager';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { mockClient } from 'aws-sdk-client-mock';
-import { SECRET_NAMES, type SecretName } from '../../lambdas/commons/secrets';
+import { SECRET_NAMES, type SecretName } from '../../lambdas/providers/registry';
 import { STAGES, type StageConfig } from '../../lib/stage-config';
 import { generateLocalSecrets } from '../../local/secrets-file';
 import { awsAccount, type AwsClients } from '../../tools/preflight/aws-account';

@@ -1,4 +1,4 @@
-import { SECRET_NAMES } from '../../lambdas/commons/secrets';
+import { SECRET_NAMES } from '../../lambdas/providers/registry';
 import { STAGES } from '../../lib/stage-config';
 import { generateLocalSecrets } from '../../local/secrets-file';
 import type { AwsAccount } from '../../tools/preflight/account';

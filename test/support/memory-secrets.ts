@@ -1,4 +1,5 @@
-import { SecretReader, type SecretName, type SecretSource } from '../../lambdas/commons/secrets';
+import { SecretReader, type SecretSource } from '../../lambdas/commons/secrets';
+import type { SecretName } from '../../lambdas/providers/registry';
 import type * as z from 'zod/mini';
 
 /**

@@ -2,6 +2,7 @@ import { REDACTED, maskText, redactForLog } from '../../lambdas/commons/redact';
 import { orderNumberKey } from '../../lambdas/domain/ap21-origin';
 import type { Order, PaymentProvider } from '../../lambdas/domain/order';
 import type { Channel, Refund, RefundState } from '../../lambdas/domain/refund';
+import { PROVIDER_IDS, providerLabel } from '../../lambdas/providers/registry';
 import { StoreScanLimitError, type ReferenceKind, type ScanOptions } from '../../lambdas/store/order-store';
 import { orderStory, reviewQueue, type StoryEvent } from '../ops/commands';
 import { OpsError, type OpsTarget } from '../ops/target';
@@ -38,7 +39,8 @@ export interface Step {
   readonly inbox?: string;
 }
 
-const PROVIDERS = new Set(['apace', 'refundid', 'addon_payments', 'paypro', 'optty']);
+/** Providers that speak for themselves in the timeline (Ap21 has a lane of its own). */
+const PROVIDERS = new Set<string>(PROVIDER_IDS.filter((id) => id !== 'ap21'));
 /** refund-relay calling the provider. */
 const CALLS = new Set(['offer_created', 'offer_cancel_started', 'reversal_submitted', 'attempt_started', 'offer_delivery_started']);
 /** The provider's answer to a call. */
@@ -61,23 +63,15 @@ export function stepsOf(event: StoryEvent): Step[] {
   return steps;
 }
 
-const PROVIDER_NAMES: Record<PaymentProvider | Channel, string> = {
-  addon_payments: 'Addon Payments (EPG)',
-  paypro: 'PayPro Global',
-  optty: 'Optty',
-  refundid: 'Refundid',
-  other: 'other provider',
-  apace: 'Apace',
-  reversal: 'card reversal',
-  exchange: 'exchange (Ap21; no money moves)',
-};
+const CHANNEL_NAMES: Record<string, string> = { other: 'other provider', reversal: 'card reversal', exchange: 'exchange (Ap21; no money moves)' };
+const nameOf = (providerOrChannel: PaymentProvider | Channel): string => CHANNEL_NAMES[providerOrChannel] ?? providerLabel(providerOrChannel);
 
 /** The provider lane's name: every provider this order's refunds went through. */
 function providerLane(order: Order): string {
   const names = new Set<string>();
   for (const refund of Object.values(order.refunds)) {
-    if (refund.channel === 'reversal') names.add(PROVIDER_NAMES[order.payments[refund.paymentId]?.provider ?? 'other']);
-    else names.add(PROVIDER_NAMES[refund.channel]);
+    if (refund.channel === 'reversal') names.add(nameOf(order.payments[refund.paymentId]?.provider ?? 'other'));
+    else names.add(nameOf(refund.channel));
   }
   return names.size ? [...names].join(' / ') : 'provider';
 }
@@ -158,7 +152,7 @@ function scanMatches(order: Order, query: string): Match[] {
   for (const [key, value] of Object.entries(order.origin)) if (value.toLowerCase() === q) matches.push({ orderId: order.orderId, via: `Ap21 ${key}` });
   for (const [paymentId, payment] of Object.entries(order.payments)) {
     if (payment.transactionId?.toLowerCase() === q || payment.reference?.toLowerCase() === q)
-      matches.push({ orderId: order.orderId, via: `${PROVIDER_NAMES[payment.provider]} transaction of payment ${paymentId}` });
+      matches.push({ orderId: order.orderId, via: `${nameOf(payment.provider)} transaction of payment ${paymentId}` });
   }
   for (const refund of Object.values(order.refunds)) {
     if (refund.id.toLowerCase() === q) matches.push({ orderId: order.orderId, refundId: refund.id, via: 'refund id' });
@@ -277,7 +271,7 @@ export async function statsView(target: OpsTarget, now: Date, scan: ScanOptions 
         if (!failed && !SUCCESSES.has(entry.event)) continue;
         const refund = order.refunds[entry.refundId];
         const name = !refund ? 'other' : refund.channel === 'reversal' ? (order.payments[refund.paymentId]?.provider ?? 'other') : refund.channel;
-        const counts = (providers[PROVIDER_NAMES[name as PaymentProvider]] ??= { ok: 0, failed: 0 });
+        const counts = (providers[nameOf(name)] ??= { ok: 0, failed: 0 });
         if (failed) counts.failed++;
         else counts.ok++;
       }

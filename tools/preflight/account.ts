@@ -1,5 +1,5 @@
 import type * as z from 'zod/mini';
-import { SECRET_NAMES, type SecretName } from '../../lambdas/commons/secrets';
+import { SECRET_NAMES, type SecretName } from '../../lambdas/providers/registry';
 import { addonPaymentsSecretSchema } from '../../lambdas/providers/addon-payments/schemas';
 import { ap21SecretSchema } from '../../lambdas/providers/ap21/schemas';
 import { apaceSecretSchema } from '../../lambdas/providers/apace/schemas';
