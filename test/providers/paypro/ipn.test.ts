@@ -16,8 +16,8 @@ import {
   type PayProIpn,
 } from '../../../lambdas/providers/paypro/ipn';
 import { payProSecretSchema, type PayProSecret } from '../../../lambdas/providers/paypro/schemas';
-import { createPayProSimulator } from '../../../lambdas/providers/paypro/simulator';
-import { startSimulatorHost } from '../../../lambdas/providers/simulator-kit';
+import { createPayProSimulator } from '../../../simulators/paypro/simulator';
+import { startSimulatorHost } from '../../../simulators/kit';
 import { secretReader } from '../../support/memory-secrets';
 
 const secret: PayProSecret = { vendorAccountId: 42, apiSecretKey: 'api-key', ipnSecretKey: 'ipn-secret-key', ipnValidationKey: '123qwerty' };
