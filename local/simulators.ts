@@ -1,9 +1,9 @@
-import { AddonPaymentsSimulator } from '../lambdas/providers/addon-payments/simulator';
-import { Ap21Simulator } from '../lambdas/providers/ap21/simulator';
-import { createApaceSimulator, type ApaceSimulator } from '../lambdas/providers/apace/simulator';
-import { createOpttySimulators, type OpttySimulators } from '../lambdas/providers/optty/simulator';
-import { createPayProSimulator, type PayProSimulator } from '../lambdas/providers/paypro/simulator';
-import { startSimulatorHost, type SimulatorHost } from '../lambdas/providers/simulator-kit';
+import { AddonPaymentsSimulator } from '../simulators/addon-payments/simulator';
+import { Ap21Simulator } from '../simulators/ap21/simulator';
+import { createApaceSimulator, type ApaceSimulator } from '../simulators/apace/simulator';
+import { createOpttySimulators, type OpttySimulators } from '../simulators/optty/simulator';
+import { createPayProSimulator, type PayProSimulator } from '../simulators/paypro/simulator';
+import { startSimulatorHost, type SimulatorHost } from '../simulators/kit';
 import type { generateLocalSecrets } from './secrets-file';
 
 type Secrets = ReturnType<typeof generateLocalSecrets>;

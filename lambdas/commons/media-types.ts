@@ -1,6 +1,6 @@
 /**
  * The request media types each route with a body accepts. The handlers check them (415 otherwise)
- * and the OpenAPI document lists exactly these (lambdas/route-docs.ts), so the two cannot drift.
+ * and the OpenAPI document lists exactly these (tools/openapi/route-docs.ts), so the two cannot drift.
  */
 export const MEDIA_TYPES = {
   json: ['application/json'],

@@ -1,6 +1,6 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import fc from 'fast-check';
-import type { SimOrder, SimReturn } from '../../lambdas/providers/ap21/simulator';
+import type { SimOrder, SimReturn } from '../../simulators/ap21/simulator';
 import { MAX_PUSH_BYTES } from '../../lambdas/services/ap21-push';
 import { tableSnapshot } from '../support/fixtures';
 import { BELT, SHIRT, startIngest, type IngestHarness } from '../ingest/harness';

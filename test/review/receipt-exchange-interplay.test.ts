@@ -1,9 +1,9 @@
 import { ledgerViolations } from '../../lambdas/domain/order';
-import type { SimOrder, SimReturn } from '../../lambdas/providers/ap21/simulator';
+import type { SimOrder, SimReturn } from '../../simulators/ap21/simulator';
 import { loadAp21LedgerSettings } from '../../lambdas/services/ap21-ledger';
 import type { LocalQueue } from '../../lambdas/services/local-queue';
 import type { ReturnIntake } from '../../lambdas/services/return-intake';
-import { createRefundidSimulator } from '../../lambdas/providers/refundid/simulator';
+import { createRefundidSimulator } from '../../simulators/refundid/simulator';
 import { endRefund } from '../../lambdas/services/operator-actions';
 import { sweep } from '../../lambdas/services/sweeper';
 import type { ProviderSimulators } from '../../local/simulators';

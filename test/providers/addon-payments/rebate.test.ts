@@ -7,9 +7,9 @@ import { AddonPaymentsConnector, REBATE_PATH } from '../../../lambdas/providers/
 import { loadAddonPaymentsConfig } from '../../../lambdas/providers/addon-payments/config';
 import { encryptRebate, integrityCheckOf } from '../../../lambdas/providers/addon-payments/crypto';
 import { addonPaymentsSecretSchema, parseEpgResponse, type AddonPaymentsSecret } from '../../../lambdas/providers/addon-payments/schemas';
-import { AddonPaymentsSimulator } from '../../../lambdas/providers/addon-payments/simulator';
+import { AddonPaymentsSimulator } from '../../../simulators/addon-payments/simulator';
 import type { ReversalRequest } from '../../../lambdas/providers/reversal';
-import { NO_FAULTS, startSimulatorHost, type SimulatorHost } from '../../../lambdas/providers/simulator-kit';
+import { NO_FAULTS, startSimulatorHost, type SimulatorHost } from '../../../simulators/kit';
 
 const PREFIX = 'addon-payments';
 const SECRET: AddonPaymentsSecret = { merchantId: '123456', merchantPassword: randomBytes(24).toString('base64url') };

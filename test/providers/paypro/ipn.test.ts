@@ -8,8 +8,8 @@ import { DOCUMENTED_IPN_SOURCE_IPS, loadPayProConnectorConfig, loadPayProIpnConf
 import { TEST_ORDER_HASH, checkIpn, ipnHash, ipnSignature, parsePayProIpn, reversalSettlement, type PayProIpn } from '../../../lambdas/providers/paypro/ipn';
 import { payProInbound } from '../../../lambdas/providers/paypro/inbound';
 import { payProSecretSchema, type PayProSecret } from '../../../lambdas/providers/paypro/schemas';
-import { createPayProSimulator } from '../../../lambdas/providers/paypro/simulator';
-import { startSimulatorHost } from '../../../lambdas/providers/simulator-kit';
+import { createPayProSimulator } from '../../../simulators/paypro/simulator';
+import { startSimulatorHost } from '../../../simulators/kit';
 import { inboundRequest } from '../../support/inbound';
 import { secretReader } from '../../support/memory-secrets';
 

@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { SimRequest, SimResponse, Simulator } from '../simulator-kit';
-import { APACE_SIGNATURE_HEADER, signApaceBody } from './signature';
+import type { SimRequest, SimResponse, Simulator } from '../kit';
+import { APACE_SIGNATURE_HEADER, signApaceBody } from '../../lambdas/providers/apace/signature';
 
 /**
  * Apace's External module as its public source code behaves (docs/providers.md §1; repo

@@ -1,8 +1,8 @@
-import { childElement, childElements, parseXml, toXml, XmlError, type XmlElement } from '../../commons/xml';
-import { InvalidMoneyError } from '../../domain/errors';
-import { parseDecimal } from '../../domain/money';
-import type { SimRequest, SimResponse, Simulator } from '../simulator-kit';
-import { fromAp21DateTime } from './schemas';
+import { childElement, childElements, parseXml, toXml, XmlError, type XmlElement } from '../../lambdas/commons/xml';
+import { InvalidMoneyError } from '../../lambdas/domain/errors';
+import { parseDecimal } from '../../lambdas/domain/money';
+import type { SimRequest, SimResponse, Simulator } from '../kit';
+import { fromAp21DateTime } from '../../lambdas/providers/ap21/schemas';
 import {
   linesTotal,
   orderDocument,
@@ -16,15 +16,15 @@ import {
   type SimPaymentSeed,
   type SimPerson,
   type SimReturn,
-} from './simulator-documents';
-import { AP21_ERROR_CODES } from './statuses';
+} from './documents';
+import { AP21_ERROR_CODES } from '../../lambdas/providers/ap21/statuses';
 
-export type { Ap21Corruption, SimLineSeed, SimOrder, SimPaymentSeed, SimPerson, SimReturn } from './simulator-documents';
-export { DOCUMENTED_TENDERS } from './simulator-documents';
+export type { Ap21Corruption, SimLineSeed, SimOrder, SimPaymentSeed, SimPerson, SimReturn } from './documents';
+export { DOCUMENTED_TENDERS } from './documents';
 
 /**
  * A stand-in for the Ap21 Retail API (local runs and tests only), serving the endpoints the
- * client uses with the guide's full documents (simulator-documents.ts), `GET /OrderNumbers/{n}`
+ * client uses with the guide's full documents (documents.ts), `GET /OrderNumbers/{n}`
  * (the order by its web order number) included. Documented behaviour
  * (guide 2025.1) it reproduces: mandatory `countryCode`, `updatedAfter` wall-clock times,
  * `startRow`/`pageRows` with `TotalRows`, 5421 without `updatedAfter`, 5034 for bad paging,
@@ -57,7 +57,7 @@ export { DOCUMENTED_TENDERS } from './simulator-documents';
  * It fails the ways Ap21 does: `injectFailures` (the next answers), `refuseReturnsOf` (one order's
  * returns refused, e.g. 403 with 5087), `corruptOrder` (one order's data wrong) and `setChaos` (a
  * share of calls answered 500 with the SQL error 5015, an IIS 503 page or 429). Hangs and resets,
- * before or after the work, are the simulator host's (simulator-kit.ts).
+ * before or after the work, are the simulator host's (simulators/kit.ts).
  * `payouts()` counts returns posted with `StockUpdate=False`: the only case where Ap21 itself
  * refunds the customer (to the original payment).
  */

@@ -1,6 +1,6 @@
-import { toXml, type XmlValue } from '../../commons/xml';
-import { formatDecimal } from '../../domain/money';
-import { toAp21DateTime } from './schemas';
+import { toXml, type XmlValue } from '../../lambdas/commons/xml';
+import { formatDecimal } from '../../lambdas/domain/money';
+import { toAp21DateTime } from '../../lambdas/providers/ap21/schemas';
 
 /**
  * The documents the Ap21 simulator serves, element for element as the Retail API guide 2025.1
