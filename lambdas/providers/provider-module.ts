@@ -33,6 +33,8 @@ export interface InboundVerifier<Secret, Settings> {
  * of its own in the Lambda bundle (lib/bundling.ts), so an invocation loads only the providers it pays through.
  */
 export interface ReversalEntry<Settings> {
+  /** Its base-URL variable: a stage that sets it reverses this provider's payments (one that does not sends them to manual review). */
+  readonly enabledBy: string;
   loadSettings(env: NodeJS.ProcessEnv): Settings;
   /** The longest one operation may take (a call, plus a token request where one may be needed first). */
   callTimeoutMs(settings: Settings): number;
@@ -41,10 +43,8 @@ export interface ReversalEntry<Settings> {
 
 export interface ProviderModule<Id extends ProviderId = ProviderId> {
   readonly id: Id;
-  /** Its base-URL variable that, when set, means the stage uses it (the first of its `urlVariables`). */
-  readonly enabledBy: string;
   /** The check of its calls to us, loaded by the route that receives them. */
-  readonly inbound: () => Promise<InboundVerifier<never, unknown>>;
+  readonly inbound: () => Promise<InboundVerifier<unknown, unknown>>;
   /** For a card-reversal provider: its connector. */
   readonly reversal?: ReversalEntry<unknown>;
 }

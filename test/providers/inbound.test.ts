@@ -1,5 +1,7 @@
 import type { HttpRequest } from '../../lambdas/commons/http';
 import { addonPaymentsInbound } from '../../lambdas/providers/addon-payments/inbound';
+import { ap21Inbound } from '../../lambdas/providers/ap21/inbound';
+import type { Ap21Secret } from '../../lambdas/providers/ap21/schemas';
 import { callbackUrls } from '../../lambdas/providers/apace/callback-token';
 import { apaceInbound } from '../../lambdas/providers/apace/inbound';
 import type { ApaceSecret } from '../../lambdas/providers/apace/schemas';
@@ -72,7 +74,26 @@ function payProCall(secret: PayProSecret, overrides: Record<string, string> = {}
   return inboundRequest({ sourceIp, headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(signed).toString() });
 }
 
+const ap21Secret: Ap21Secret = { username: 'u', password: 'p', pushApiKey: 'ap21-push-key-0123456789' };
+const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+const ap21Push = (secret: Ap21Secret, sourceIp = '127.0.0.1') =>
+  inboundRequest({ sourceIp, headers: { authorization: basic('ap21', secret.pushApiKey!), 'content-type': 'application/xml' }, body: '<ReturnOrder/>' });
+
 const CASES = {
+  ap21: {
+    verifier: ap21Inbound,
+    secret: ap21Secret,
+    env: { AP21_PUSH_ALLOWED_IPS: '127.0.0.1' },
+    genuine: (secret) => ap21Push(secret),
+    forgeries: [
+      ['a stranger address', (secret) => ap21Push(secret, '203.0.113.9'), 403, 'forbidden_source'],
+      ['no credentials', (secret) => ({ ...ap21Push(secret), headers: {} }), 401, 'missing_credentials'],
+      ['both Basic and x-api-key', (secret) => withHeaders(ap21Push(secret), { 'x-api-key': secret.pushApiKey! }), 401, 'missing_credentials'],
+      ['another Basic user', (secret) => withHeaders(ap21Push(secret), { authorization: basic('admin', secret.pushApiKey!) }), 401, 'missing_credentials'],
+      ['another key', (secret) => withHeaders(ap21Push(secret), { authorization: basic('ap21', 'x'.repeat(24)) }), 401, 'invalid_credentials'],
+    ],
+    rotated: { ...ap21Secret, pushApiKey: 'ap21-push-key-rotated-000' },
+  } satisfies Case<Ap21Secret>,
   'apace verification': {
     verifier: apaceInbound,
     secret: apaceSecret,
@@ -178,5 +199,19 @@ describe('addon_payments', () => {
     await expect(
       addonPaymentsInbound.verify(inboundRequest({ sourceIp: '203.0.113.9' }), reader, addonPaymentsInbound.loadSettings({})),
     ).resolves.toBeUndefined();
+  });
+});
+
+describe('ap21 on a stage whose secret has no pushApiKey', () => {
+  it('takes no pushes: 503 not_configured, so the integration retries once the key is set', async () => {
+    const { pushApiKey: _key, ...withoutKey } = ap21Secret;
+    const { reader } = secretReader('ap21', withoutKey, ap21Inbound.secretSchema);
+    const settings = ap21Inbound.loadSettings({ AP21_PUSH_ALLOWED_IPS: '127.0.0.1' });
+    await expect(ap21Inbound.verify(ap21Push(ap21Secret), reader, settings)).rejects.toMatchObject({ status: 503, code: 'not_configured' });
+  });
+
+  it('refuses a push from everyone when AP21_PUSH_ALLOWED_IPS is empty', async () => {
+    const { reader } = secretReader('ap21', ap21Secret, ap21Inbound.secretSchema);
+    await expect(ap21Inbound.verify(ap21Push(ap21Secret), reader, ap21Inbound.loadSettings({}))).rejects.toMatchObject({ status: 403 });
   });
 });
