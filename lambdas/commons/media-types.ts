@@ -7,7 +7,7 @@ export const MEDIA_TYPES = {
   /** PayPro's IPN. */
   form: ['application/x-www-form-urlencoded'],
   /** EPG status notifications: XML `<response>` or JSON with `response`, the two forms its SDKs read. */
-  epgStatus: ['application/xml', 'text/xml', 'application/json'],
+  addonPaymentsStatus: ['application/xml', 'text/xml', 'application/json'],
   /** Pushed `<ReturnOrder>` documents, UTF-8 only. */
   ap21Push: ['text/xml', 'application/xml'],
 } as const satisfies Record<string, readonly string[]>;

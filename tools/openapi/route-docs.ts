@@ -495,7 +495,7 @@ export const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
     body: {
       maxBytes: 32 * 1024,
       content: Object.fromEntries(
-        MEDIA_TYPES.epgStatus.map((type) => [
+        MEDIA_TYPES.addonPaymentsStatus.map((type) => [
           type,
           type === 'application/json'
             ? {
