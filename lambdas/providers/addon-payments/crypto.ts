@@ -17,7 +17,7 @@ export interface RebateFields {
 }
 
 /** The order the SDK writes the fields in; absent ones are left out. */
-export const CLEAR_FIELD_ORDER = ['amount', 'merchantId', 'paymentSolution', 'transactionId', 'merchantTransactionId', 'description'] as const;
+const CLEAR_FIELD_ORDER = ['amount', 'merchantId', 'paymentSolution', 'transactionId', 'merchantTransactionId', 'description'] as const;
 
 export interface EncryptedRequest {
   readonly clear: string;
