@@ -59,17 +59,16 @@ const MAX_ATTEMPTS = 8;
 export const TIMELINE_WINDOW = 40;
 export const TIMELINE_SLACK = 20;
 /** A timeline note is cut here: the detail (provider answers, raw messages) lives elsewhere. */
-export const NOTE_LIMIT = 200;
-/** DynamoDB's item size limit, and the size from which an order is compacted before writing on. */
-export const ITEM_LIMIT_BYTES = 400 * 1024;
-export const NEAR_LIMIT_BYTES = 360 * 1024;
+const NOTE_LIMIT = 200;
+/** The size from which an order is compacted before writing on (DynamoDB's item limit is 400 KB). */
+const NEAR_LIMIT_BYTES = 360 * 1024;
 
 /** A write DynamoDB refused because the item would pass its 400 KB limit. */
-export class OrderItemTooLargeError extends Error {
+class OrderItemTooLargeError extends Error {
   override readonly name = 'OrderItemTooLargeError';
 }
 
-export function isSizeRefusal(error: unknown): boolean {
+function isSizeRefusal(error: unknown): boolean {
   const { name, message } = (error ?? {}) as { name?: string; message?: string };
   return name === 'ValidationException' && /maximum allowed size/i.test(message ?? '');
 }
