@@ -16,7 +16,7 @@ import { inboundRequest } from '../support/inbound';
 import { startTestStack, type TestStack } from '../support/stack';
 
 /**
- * A sixth provider, added the way docs/design.md §7 says a real one is: a provider module (its
+ * A sixth provider, added the way docs/design.md §4.1 says a real one is: a provider module (its
  * connector and inbound check) and a simulator entry, handed to the composition roots — nothing else
  * of refund-relay is edited. It is dispatched (a refund of a payment it took is reversed through
  * its connector, over real HTTP, once), verified (its inbound check, through the same `inboundCheck`
