@@ -1,5 +1,5 @@
 import * as z from 'zod/mini';
-import { BadRequestError, ConflictError, ServiceUnavailableError, UnauthorizedError } from '../commons/errors';
+import { BadRequestError, ConflictError } from '../commons/errors';
 import { logger } from '../commons/logger';
 import { emitMetric } from '../commons/metrics';
 import { parseOrReject } from '../commons/validation';
