@@ -10,6 +10,7 @@ import { apaceSecretSchema } from '../providers/apace/schemas';
 import { loadOpttyConfig } from '../providers/optty/config';
 import { loadPayProConnectorConfig } from '../providers/paypro/config';
 import { loadedOnFirstUse, type ReversalConnector } from '../providers/reversal';
+import { loadReceiptRules } from '../services/ap21-ledger';
 import { apaceOffersLoadedOnFirstUse, type ApaceOffers } from '../services/apace-offers';
 import { Dispatcher, type CallBudget, type DispatcherDeps } from '../services/dispatcher';
 import type { OfferDelivery } from '../services/offer-delivery';
@@ -123,6 +124,7 @@ export function createDispatcher(rt: Runtime, env: NodeJS.ProcessEnv = process.e
     apaceProcessedWithinMs: rt.apaceProcessedWithinMs,
     apaceCurrency: rt.config.APACE_CURRENCY,
     offerLinks: loadApaceOfferLinks(env),
+    receipt: loadReceiptRules(env),
     ...(apace && { offerDelivery: createOfferDelivery(env) }),
     callbackUrls: async (orderId, refundId, offerExpiresAt) =>
       callbackUrls(rt.config.PUBLIC_BASE_URL, await apaceSecret.get(), orderId, refundId, Date.parse(offerExpiresAt) + graceMs),
