@@ -152,7 +152,11 @@ export interface TransitionRule {
   readonly waivesReceipt?: boolean;
 }
 
-const APACE_PAYABLE: readonly RefundState[] = ['offer_pending', 'offered', 'offer_cancelling', 'reversal_pending'];
+/**
+ * Where an Apace payment is still booked: no other channel has sent money. `awaiting_receipt` holds
+ * a refund that left Apace and waits to be reversed on the card (docs/design.md §2.9) as well.
+ */
+const APACE_PAYABLE: readonly RefundState[] = ['offer_pending', 'offered', 'offer_cancelling', 'reversal_pending', 'awaiting_receipt'];
 
 /**
  * Every transition there is. Leaving the Apace channel always passes `offer_cancelling` (cancel
