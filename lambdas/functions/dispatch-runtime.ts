@@ -11,6 +11,7 @@ import { providerModules } from '../providers/modules';
 import type { ProviderModule } from '../providers/provider-module';
 import { secretNameOf } from '../providers/registry';
 import { loadedOnFirstUse, type ReversalConnector } from '../providers/reversal';
+import { loadReceiptRules } from '../services/ap21-ledger';
 import { apaceOffersLoadedOnFirstUse, type ApaceOffers } from '../services/apace-offers';
 import { Dispatcher, type CallBudget, type DispatcherDeps } from '../services/dispatcher';
 import type { OfferDelivery } from '../services/offer-delivery';
@@ -108,6 +109,7 @@ export function createDispatcher(rt: Runtime, env: NodeJS.ProcessEnv = process.e
     apaceProcessedWithinMs: rt.apaceProcessedWithinMs,
     apaceCurrency: rt.config.APACE_CURRENCY,
     offerLinks: loadApaceOfferLinks(env),
+    receipt: loadReceiptRules(env),
     ...(apace && { offerDelivery: createOfferDelivery(env) }),
     callbackUrls: async (orderId, refundId, offerExpiresAt) =>
       callbackUrls(rt.config.PUBLIC_BASE_URL, await apaceSecret.get(), orderId, refundId, Date.parse(offerExpiresAt) + graceMs),

@@ -141,6 +141,15 @@ function receiptRules(data: { AP21_PAY_ON_RECEIPT: string; AP21_RECEIVED_RETURN_
   return { payOnReceipt: parsed.channels, receivedStatuses, waitMs: data.AP21_RECEIPT_WAIT_DAYS * 86_400_000 };
 }
 
+const receiptSchema = z.pick(schema, { AP21_PAY_ON_RECEIPT: true, AP21_RECEIVED_RETURN_STATUSES: true, AP21_RECEIPT_WAIT_DAYS: true });
+
+/** The stage's receipt rules alone (docs/design.md §2.9), for the dispatcher, which reads no other Ap21 setting. */
+export function loadReceiptRules(env: NodeJS.ProcessEnv = process.env): ReceiptRules {
+  const result = receiptSchema.safeParse(env);
+  if (!result.success) throw new ConfigurationError(`bad Ap21 receipt environment: ${describeIssues(result.error.issues)}`);
+  return receiptRules(result.data);
+}
+
 export function loadAp21LedgerSettings(env: NodeJS.ProcessEnv = process.env): Ap21LedgerSettings {
   const result = schema.safeParse(env);
   if (!result.success) throw new ConfigurationError(`bad Ap21 ledger environment: ${describeIssues(result.error.issues)}`);

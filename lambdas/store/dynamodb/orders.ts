@@ -8,6 +8,8 @@ import { OrderNotFoundError, RefundNotFoundError } from '../../domain/errors';
 import { LEDGER_DELTAS, addRefund, newRefundRecord, own, validateRefundShape, type NewRefund, type Order } from '../../domain/order';
 import {
   RECEIPT_OVERDUE_REASON,
+  RECEIPT_WAIVED_REF,
+  RETURN_RECEIVED_REF,
   WORK_STATES,
   awaitsApaceConfirmation,
   apaceQuietCutoff,
@@ -396,6 +398,8 @@ export class DynamoOrders implements OrdersPort {
       conditions.push(
         `(${refundPath('state')} = ${expr.value('awaiting_receipt')} OR begins_with(${refundPath('reason')}, ${expr.value(RECEIPT_OVERDUE_REASON)}))`,
       );
+    } else if (rule.guard === 'receipt_unseen') {
+      conditions.push(`attribute_not_exists(${refundPath('refs', RETURN_RECEIVED_REF)})`, `attribute_not_exists(${refundPath('refs', RECEIPT_WAIVED_REF)})`);
     } else if (rule.guard === 'due') {
       conditions.push(`(attribute_not_exists(${refundPath('nextAttemptAt')}) OR ${refundPath('nextAttemptAt')} <= ${expr.value(ctx.now)})`);
     }
