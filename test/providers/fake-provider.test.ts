@@ -2,7 +2,6 @@ import { createHmac } from 'node:crypto';
 import * as z from 'zod/mini';
 import { sameSecret } from '../../lambdas/commons/constant-time';
 import { UnauthorizedError } from '../../lambdas/commons/errors';
-import { openOrder } from '../../lambdas/domain/order';
 import { callBudget, createDispatcher, createReversalConnectors } from '../../lambdas/functions/dispatch-runtime';
 import { inboundCheck } from '../../lambdas/functions/inbound-check';
 import { providerModules } from '../../lambdas/providers/modules';
@@ -12,6 +11,7 @@ import type { ReversalConnector, ReversalRequest } from '../../lambdas/providers
 import { startProviderSimulators, type ProviderSimulators } from '../../local/simulators';
 import type { Simulator, SimRequest } from '../../simulators/kit';
 import { SIMULATORS, type SimulatorEntry } from '../../simulators/registry';
+import { orderWithRefund } from '../support/fixtures';
 import { inboundRequest } from '../support/inbound';
 import { startTestStack, type TestStack } from '../support/stack';
 
@@ -126,31 +126,7 @@ describe('a provider added through the registry alone', () => {
       reversals: createReversalConnectors(stack.runtime, env, modules),
       callBudget: callBudget(stack.runtime.config, env, modules),
     });
-    const now = new Date().toISOString();
-    await stack.runtime.store.putOrder(
-      openOrder(
-        {
-          orderId: 'fake-1',
-          currency: 'AUD',
-          lines: [{ lineId: '1', quantity: 1, valueMinor: 4200 }],
-          payments: [{ paymentId: 'p1', capturedMinor: 4200, provider: FAKE as PaymentProvider, transactionId: 't-1' }],
-        },
-        now,
-      ),
-    );
-    await stack.runtime.store.createRefund(
-      'fake-1',
-      {
-        refundId: 'fake-1-r1',
-        lines: { '1': 1 },
-        paymentId: 'p1',
-        amount: { minor: 4200, currency: 'AUD' },
-        route: 'reversal',
-        source: { kind: 'manual', ref: 'fake-1-r1' },
-      },
-      now,
-      { actor: 'seed' },
-    );
+    await orderWithRefund(stack.runtime.store, 'fake-1', { provider: FAKE as PaymentProvider, transactionId: 't-1' }, { valueMinor: 4200 });
     await dispatcher.processOrder('fake-1');
     await dispatcher.processOrder('fake-1');
 
@@ -171,31 +147,7 @@ describe('control: without its module', () => {
   it('the same refund is not reversed: the default registry has no connector for it, so an operator is told', async () => {
     const env = { ...process.env, ...sims.env };
     const dispatcher = createDispatcher(stack.runtime, env);
-    const now = new Date().toISOString();
-    await stack.runtime.store.putOrder(
-      openOrder(
-        {
-          orderId: 'fake-2',
-          currency: 'AUD',
-          lines: [{ lineId: '1', quantity: 1, valueMinor: 4200 }],
-          payments: [{ paymentId: 'p1', capturedMinor: 4200, provider: FAKE as PaymentProvider, transactionId: 't-2' }],
-        },
-        now,
-      ),
-    );
-    await stack.runtime.store.createRefund(
-      'fake-2',
-      {
-        refundId: 'fake-2-r1',
-        lines: { '1': 1 },
-        paymentId: 'p1',
-        amount: { minor: 4200, currency: 'AUD' },
-        route: 'reversal',
-        source: { kind: 'manual', ref: 'fake-2-r1' },
-      },
-      now,
-      { actor: 'seed' },
-    );
+    await orderWithRefund(stack.runtime.store, 'fake-2', { provider: FAKE as PaymentProvider, transactionId: 't-2' }, { valueMinor: 4200 });
     await dispatcher.processOrder('fake-2');
     expect((await stack.runtime.store.getOrder('fake-2'))!.refunds['fake-2-r1']).toMatchObject({
       state: 'manual_review',
