@@ -107,10 +107,10 @@ async function settle(): Promise<void> {
 }
 
 describe('a late Apace payout for a fallen-back refund whose wait for the receipt ran out', () => {
-  // FAILING: Apace's record is not booked for a refund in review on the reversal channel (apace_paid_after_review
-  // is Apace-channel only), nor does review_required apply there, so the overdue reason stays and the late receipt
-  // releases the refund to the card: Apace and EPG both pay.
-  it.failing('books the Apace payout, so the receipt seen later does not also reverse the card', async () => {
+  // Before the fix: Apace's record was not booked for a refund in review on the reversal channel (apace_paid_after_review
+  // was Apace-channel only), nor does review_required apply there, so the overdue reason stayed and the late receipt
+  // released the refund to the card: Apace and EPG both paid.
+  it('books the Apace payout, so the receipt seen later does not also reverse the card', async () => {
     const jacket = await offered();
     // The customer opens the link: Apace hears `allow_refund: true` and pays 1.5 s later, whatever happens meanwhile.
     const customer = sims.apace.customerAccepts(jacket.apaceRefundId, '7001');
