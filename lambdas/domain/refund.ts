@@ -214,9 +214,11 @@ export const RULES = {
   /**
    * Ap21 shows the return of a refund that does not wait for it received: recorded
    * (`refs.returnReceivedAt`) so that a later fallback from Apace pays at once. Schedule untouched.
+   * Also when paid through Apace at `pending` (its payout may still fail) or in review (Apace may
+   * report it failed): either may fall back to the card later, and nothing reads the receipt again.
    */
   return_received_noted: {
-    from: ['offer_pending', 'offered', 'offer_cancelling', 'reversal_pending'],
+    from: ['offer_pending', 'offered', 'offer_cancelling', 'reversal_pending', 'paid', 'manual_review'],
     to: 'unchanged',
     ledger: 'hold',
     keepsSchedule: true,

@@ -145,9 +145,9 @@ describe('a late Apace payout for a fallen-back refund whose wait for the receip
 });
 
 describe('a receipt Ap21 showed while the refund was not where the noting looked', () => {
-  // FAILING: return_received_noted applies only from offer_pending, offered, offer_cancelling and reversal_pending, so a
-  // receipt read while the refund is paid through Apace (or in review on Apace) is not noted; the fallback then waits.
-  it.failing('reverses the card at once when Apace’s payout fails after Ap21 showed the return received while it was paid', async () => {
+  // Before the fix: return_received_noted applied only from offer_pending, offered, offer_cancelling and reversal_pending,
+  // so a receipt read while the refund was paid through Apace (or in review on Apace) was not noted; the fallback waited.
+  it('reverses the card at once when Apace’s payout fails after Ap21 showed the return received while it was paid', async () => {
     const jacket = await offered();
     // The customer claims; Apace's `pending` books the refund paid through Apace.
     expect(await sims.apace.customerAccepts(jacket.apaceRefundId, '7001')).toBe('paid');
@@ -165,9 +165,9 @@ describe('a receipt Ap21 showed while the refund was not where the noting looked
     expect(sims.addonPayments.payouts().get(jacket.refundId)).toBe(1);
   });
 
-  // FAILING: a push of a return already processed is read from Ap21 again only when its refund waits for the receipt,
-  // so a receipt pushed while the refund is on Apace is never noted; the fallback then waits for a receipt already sent.
-  it.failing('reverses the card at once when Ap21 pushed the return received while the refund was still on Apace', async () => {
+  // Before the fix: a push of a return already processed was read from Ap21 again only when its refund waited for the
+  // receipt, so a receipt pushed while the refund was on Apace was never noted; the fallback waited for a receipt already sent.
+  it('reverses the card at once when Ap21 pushed the return received while the refund was still on Apace', async () => {
     const jacket = returnedJacket();
     const push = () =>
       fetch(`${h.stack.url}/ap21/returns`, {
