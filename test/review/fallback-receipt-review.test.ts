@@ -3,6 +3,7 @@ import { RECEIPT_OVERDUE_REASON, type Refund } from '../../lambdas/domain/refund
 import { createDispatcher, createInboxReplay } from '../../lambdas/functions/dispatch-runtime';
 import type { Dispatcher } from '../../lambdas/services/dispatcher';
 import { LocalQueue } from '../../lambdas/services/local-queue';
+import { endRefund } from '../../lambdas/services/operator-actions';
 import { replayInbox, sweep } from '../../lambdas/services/sweeper';
 import { startProviderSimulators, type ProviderSimulators } from '../../local/simulators';
 import type { SimOrder, SimReturn } from '../../simulators/ap21/simulator';
@@ -187,5 +188,76 @@ describe('a receipt Ap21 showed while the refund was not where the noting looked
     await settle();
     expect(await jacket.refund()).toMatchObject({ state: 'paid', channel: 'reversal' });
     expect(sims.addonPayments.payouts().get(jacket.refundId)).toBe(1);
+  });
+});
+
+describe('a fallen-back refund waiting for its receipt that Ap21 settles otherwise (tried: holds)', () => {
+  /** The returned jacket's Apace offer expired unclaimed eleven days on: its card reversal waits for the receipt. */
+  async function fallenBackWaiting() {
+    const jacket = await offered();
+    await dispatcher(11 * DAY_MS).processOrder(jacket.orderId);
+    expect(await jacket.refund()).toMatchObject({ state: 'awaiting_receipt', channel: 'reversal' });
+    return jacket;
+  }
+
+  it('sends no money when Ap21 shows the return settled by an exchange, then received', async () => {
+    const jacket = await fallenBackWaiting();
+    h.ap21.addOrder({ personId: jacket.order.personId, orderNumber: jacket.ret.returnAuthorisationNumber, lines: [JACKET], payments: [] });
+    h.ap21.setReturnStatus(jacket.ret.returnId, 'Return Received');
+    await jacket.poll();
+    await settle();
+    expect(await jacket.refund()).toMatchObject({ state: 'manual_review', reason: expect.stringContaining('settled by exchange while this refund waited') });
+    expect(sims.payoutsByReference().get(jacket.refundId)).toBeUndefined();
+  });
+
+  it('sends no money when Ap21 shows the return already refunded by Ap21 while it waits', async () => {
+    const jacket = await fallenBackWaiting();
+    const client = h.client();
+    const [ap21Order, ap21Return] = await Promise.all([
+      client.getOrder(jacket.order.personId, jacket.order.orderId),
+      client.getReturn(jacket.order.personId, jacket.order.orderId, jacket.ret.returnId),
+    ]);
+    const card = jacket.order.payments[0]!;
+    const refunded = {
+      ...ap21Return,
+      status: 'Return Received',
+      payments: [{ origin: 'CreditCard', cardType: 'VISA', stan: card.stan!, amount: { minor: -JACKET.priceMinor, currency: 'AUD' } }],
+    };
+    expect(await h.intake({ doorbell: queue }).ingest(ap21Order, refunded)).toMatchObject({ kind: 'already_ingested' });
+    await settle();
+    expect(await jacket.refund()).toMatchObject({ state: 'manual_review', reason: expect.stringContaining('already refunded (by Ap21)') });
+    expect(sims.payoutsByReference().get(jacket.refundId)).toBeUndefined();
+  });
+
+  it('reverses the card once when two reads see the receipt after the wait ran out', async () => {
+    const jacket = await offered();
+    await dispatcher(31 * DAY_MS).processOrder(jacket.orderId);
+    expect(await jacket.refund()).toMatchObject({ state: 'manual_review', reason: expect.stringContaining(RECEIPT_OVERDUE_REASON) });
+    h.ap21.setReturnStatus(jacket.ret.returnId, 'Return Received');
+    // Two overlapping poller runs see the receipt at once: one release.
+    await Promise.all([jacket.poll(), jacket.poll()]);
+    await settle();
+    expect(await jacket.refund()).toMatchObject({ state: 'paid', channel: 'reversal' });
+    expect(sims.payoutsByReference().get(jacket.refundId)).toBe(1);
+  });
+
+  it('reverses the card once when an operator re-routes the overdue refund as the receipt is read', async () => {
+    const jacket = await offered();
+    await dispatcher(31 * DAY_MS).processOrder(jacket.orderId);
+    const overdue = await jacket.refund();
+    expect(overdue).toMatchObject({ state: 'manual_review', reason: expect.stringContaining(RECEIPT_OVERDUE_REASON) });
+    h.ap21.setReturnStatus(jacket.ret.returnId, 'Return Received');
+    const reroute = endRefund(h.store, 'reroute', {
+      orderId: jacket.orderId,
+      refund: overdue,
+      reason: 'customer called: the parcel was delivered',
+      operator: 'review3',
+      now: new Date().toISOString(),
+      claimWindowMs: 0,
+    });
+    await Promise.all([reroute, jacket.poll()]);
+    await settle();
+    expect(await jacket.refund()).toMatchObject({ state: 'paid', channel: 'reversal' });
+    expect(sims.payoutsByReference().get(jacket.refundId)).toBe(1);
   });
 });
