@@ -13,7 +13,7 @@ import {
 } from '../domain/exchanges';
 import { openOrder, own, type NewRefund, type Order, type PaymentProvider } from '../domain/order';
 import { fallbackHeldUntilReceipt, returnReceived, waitsForReceipt } from '../domain/receipt';
-import { RETURN_RECEIVED_REF, WORK_STATES, guardHolds, planTransition, type Refund, type RefundSourceKind } from '../domain/refund';
+import { RETURN_RECEIVED_REF, WORK_STATES, guardHolds, planTransition, ruleFor, type Refund, type RefundSourceKind } from '../domain/refund';
 import { allocateReturnedUnits, choosePayment, matchingRefundidRma, proportionalValue } from '../domain/returns';
 import { paymentForReturn, type TenderDecision } from '../domain/tenders';
 import type { Ap21Order, Ap21Return } from '../providers/ap21/schemas';
@@ -472,9 +472,9 @@ export class ReturnIntake {
   private receiptWouldBeNoted(known: Refund, provider: PaymentProvider): boolean {
     const rules = this.deps.ledger.receipt;
     if (!rules || known.source.kind !== 'ap21_return' || known.offerExpiresAt === null || known.refs[RETURN_RECEIVED_REF] !== undefined) return false;
-    // Paid through another channel, or ended: no fallback can follow.
-    if ((known.state === 'paid' && known.channel !== 'apace') || known.state === 'released') return false;
-    return fallbackHeldUntilReceipt(provider, rules);
+    // Paid through another channel: no fallback can follow.
+    if (known.state === 'paid' && known.channel !== 'apace') return false;
+    return ruleFor('return_received_noted').from.includes(known.state) && fallbackHeldUntilReceipt(provider, rules);
   }
 
   /** Whether a refund still waits for its return's receipt (and so has sent no money yet, docs/design.md §2.9). */
