@@ -1,6 +1,8 @@
 /**
- * Errors that carry their own HTTP answer. Everything a handler throws ends up in
- * `http.errorResponse`, which also knows the domain errors; nothing else builds error bodies.
+ * Transport errors, which carry their own HTTP answer: what the HTTP layer refuses before any
+ * service runs (body size, media type, query, path, source address, inbound credentials). Services
+ * throw domain errors (domain/errors.ts) or application errors (application-errors.ts) instead;
+ * `http.errorResponse` maps all three, and nothing else builds error bodies.
  */
 export class HttpError extends Error {
   constructor(
