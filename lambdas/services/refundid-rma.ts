@@ -167,7 +167,7 @@ export async function applyRmaPush(
     if (recorded) return rma.attach(recorded);
   } else if (unattachedFromAp21(existing) && recordedFromAp21(order, push)?.id === existing.id) {
     // The RMA was linked to this recorded refund, and the attach stopped before the refund took
-    // its id (a crash, an error Refundid retries after): Refundid's retry resumes it.
+    // its id (a crash, an error): Refundid's retry resumes it.
     return rma.attach(existing);
   }
   const ours = existing?.source.kind === 'refundid_rma' ? existing.source.ref === push.refundid_id : existing?.refs[REFUNDID_RMA_REF] === push.refundid_id;
