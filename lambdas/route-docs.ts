@@ -1,6 +1,6 @@
 import * as z from 'zod/mini';
 import { MEDIA_TYPES } from './commons/media-types';
-import type { VerificationAnswer } from './domain/refund';
+import type { VerificationAnswer } from './providers/apace/schemas';
 import { callbackPathSchema } from './functions/callback-path';
 import { apaceNotificationSchema } from './providers/apace/schemas';
 import { APACE_SIGNATURE_HEADER } from './providers/apace/signature';

@@ -1,7 +1,7 @@
 import { httpHandler, queryParam } from '../commons/http';
 import { authenticateCallback } from '../providers/apace/callback-token';
-import { apaceSecretSchema } from '../providers/apace/schemas';
-import { answerVerification } from '../services/apace-callbacks';
+import { apaceSecretSchema, verificationAnswer } from '../providers/apace/schemas';
+import { decideVerification } from '../services/apace-callbacks';
 import { refundIdsFrom } from './callback-path';
 import { runtime } from './runtime';
 
@@ -13,5 +13,5 @@ export const handler = httpHandler({ name: 'apace.verification', maxBodyBytes: 0
   const ids = refundIdsFrom(request);
   const now = Date.now();
   await authenticateCallback(apaceSecret, queryParam(request, 'auth_token'), 'verify', ids.orderId, ids.refundId, now);
-  return { status: 200, body: await answerVerification(store, ids, new Date(now).toISOString()) };
+  return { status: 200, body: verificationAnswer(await decideVerification(store, ids, new Date(now).toISOString())) };
 });

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { InvalidInputError } from '../commons/application-errors';
 import { logger } from '../commons/logger';
-import { apacePayoutFailed, verificationAnswer, type Refund, type RefundEvent, type TransitionContext, type VerificationAnswer } from '../domain/refund';
+import { apacePayoutFailed, verificationDecision, type Refund, type RefundEvent, type TransitionContext, type VerificationDecision } from '../domain/refund';
 import { RefundNotFoundError, OrderNotFoundError } from '../domain/errors';
 import { own, type Order } from '../domain/order';
 import { emitMetric } from '../commons/metrics';
@@ -14,10 +14,10 @@ export interface RefundIds {
   readonly refundId: string;
 }
 
-/** Apace asks whether it may pay: record the claim and answer from the refund's state, in one write. */
-export async function answerVerification(store: OrderStore, ids: RefundIds, now: string): Promise<VerificationAnswer> {
+/** Apace asks whether it may pay: record the claim and decide from the refund's state, in one write. */
+export async function decideVerification(store: OrderStore, ids: RefundIds, now: string): Promise<VerificationDecision> {
   const view = await store.recordVerification(ids.orderId, ids.refundId, now);
-  return verificationAnswer(view, now);
+  return verificationDecision(view, now);
 }
 
 export interface NotificationResult {

@@ -2,7 +2,7 @@ import { ConfigurationError } from '../../lambdas/commons/config';
 import { InvalidRefundError } from '../../lambdas/domain/errors';
 import { addRefund, applyRefundEvent, openOrder, validateRefundShape, type NewRefund, type Order } from '../../lambdas/domain/order';
 import { parsePayOnReceipt, returnReceived, waitsForReceipt } from '../../lambdas/domain/receipt';
-import { RECEIPT_OVERDUE_REASON, refundDueAt, verificationAnswer, type TransitionContext } from '../../lambdas/domain/refund';
+import { RECEIPT_OVERDUE_REASON, refundDueAt, verificationDecision, type TransitionContext } from '../../lambdas/domain/refund';
 import { loadAp21LedgerSettings } from '../../lambdas/services/ap21-ledger';
 
 const now = '2026-03-01T10:00:00.000Z';
@@ -39,7 +39,7 @@ describe('when money moves, per channel (docs/design.md §2.9)', () => {
     expect(refund.reason).toBeUndefined();
     expect(withRefund.lines['1']).toMatchObject({ reserved: 1, available: 1 });
     expect(refundDueAt(refund)).toBe(waitEnds);
-    expect(verificationAnswer({ state: 'awaiting_receipt', channel: 'apace', offerExpiresAt: waitEnds }, now)).toEqual({ allow_refund: false });
+    expect(verificationDecision({ state: 'awaiting_receipt', channel: 'apace', offerExpiresAt: waitEnds }, now)).toBe('refused');
   });
 
   it('releases it to its channel when the return is received, an Apace offer with an expiry counted from then', () => {
