@@ -33,18 +33,6 @@ export class ForbiddenError extends HttpError {
   }
 }
 
-export class NotFoundError extends HttpError {
-  constructor(message: string, code = 'not_found') {
-    super(404, code, message);
-  }
-}
-
-export class ConflictError extends HttpError {
-  constructor(message: string, code = 'conflict') {
-    super(409, code, message);
-  }
-}
-
 export class PayloadTooLargeError extends HttpError {
   constructor(limitBytes: number) {
     super(413, 'payload_too_large', `request body is larger than ${limitBytes} bytes`);
@@ -54,17 +42,5 @@ export class PayloadTooLargeError extends HttpError {
 export class UnsupportedMediaTypeError extends HttpError {
   constructor(expected: string) {
     super(415, 'unsupported_media_type', `content-type must be ${expected}`);
-  }
-}
-
-export class UnprocessableEntityError extends HttpError {
-  constructor(message: string, code = 'invalid_request') {
-    super(422, code, message);
-  }
-}
-
-export class ServiceUnavailableError extends HttpError {
-  constructor(message: string, code = 'temporarily_unavailable') {
-    super(503, code, message);
   }
 }

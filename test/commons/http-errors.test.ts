@@ -40,10 +40,6 @@ const TRANSPORT: Record<string, [Error, number, string]> = {
   BadRequestError: [new httpErrors.BadRequestError('m'), 400, 'bad_request'],
   UnauthorizedError: [new httpErrors.UnauthorizedError(), 401, 'unauthorized'],
   ForbiddenError: [new httpErrors.ForbiddenError('m'), 403, 'forbidden'],
-  NotFoundError: [new httpErrors.NotFoundError('m'), 404, 'not_found'],
-  ConflictError: [new httpErrors.ConflictError('m'), 409, 'conflict'],
-  UnprocessableEntityError: [new httpErrors.UnprocessableEntityError('m'), 422, 'invalid_request'],
-  ServiceUnavailableError: [new httpErrors.ServiceUnavailableError('m'), 503, 'temporarily_unavailable'],
   PayloadTooLargeError: [new httpErrors.PayloadTooLargeError(10), 413, 'payload_too_large'],
   UnsupportedMediaTypeError: [new httpErrors.UnsupportedMediaTypeError('text/xml'), 415, 'unsupported_media_type'],
 };
