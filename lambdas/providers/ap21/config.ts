@@ -1,6 +1,5 @@
-import { ConfigurationError } from '../../commons/config';
 import * as z from 'zod/mini';
-import { describeIssues } from '../../commons/validation';
+import { parseEnvironment } from '../../commons/config';
 import { currencyExponent } from '../../domain/money';
 
 /**
@@ -74,9 +73,7 @@ export interface Ap21Config {
 }
 
 export function loadAp21Config(env: NodeJS.ProcessEnv = process.env): Ap21Config {
-  const result = schema.safeParse(env);
-  if (!result.success) throw new ConfigurationError(`bad Ap21 environment: ${describeIssues(result.error.issues)}`);
-  const config = result.data;
+  const config = parseEnvironment(schema, env, 'Ap21 ');
   return {
     apiUrl: config.AP21_API_URL,
     countryCode: config.AP21_COUNTRY_CODE,
