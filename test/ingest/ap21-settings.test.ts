@@ -66,7 +66,9 @@ describe('Ap21 poller settings', () => {
     });
     expect(loadAp21PollerSettings({ AP21_POLL_RETURNS_READ: 'always' }).returnsRead).toBe('always');
     expect(() => loadAp21PollerSettings({ AP21_POLL_RETURNS_READ: 'never' })).toThrow(ConfigurationError);
+    expect(() => loadAp21PollerSettings({ AP21_POLL_RETURNS_READ: 'never' })).toThrow('bad Ap21 poller environment: AP21_POLL_RETURNS_READ');
     expect(() => loadAp21PollerSettings({ AP21_POLL_PAGE_ROWS: '5', AP21_POLL_PAGE_OVERLAP: '5' })).toThrow(ConfigurationError);
-    expect(() => loadAp21PollerSettings({ AP21_POLL_MAX_SECONDS: '0' })).toThrow(ConfigurationError);
+    expect(() => loadAp21PollerSettings({ AP21_POLL_MAX_SECONDS: '0' })).toThrow('bad Ap21 poller environment: AP21_POLL_MAX_SECONDS');
+    expect(() => loadAp21PollerSettings({ AP21_POLL_RETRIES: '2.5' })).toThrow('bad Ap21 poller environment: AP21_POLL_RETRIES');
   });
 });
