@@ -45,6 +45,14 @@ describe('Ap21 ledger settings', () => {
   ])('refuses %s', (_, env) => {
     expect(() => loadAp21LedgerSettings(env)).toThrow(ConfigurationError);
   });
+
+  it.each([
+    ['a receipt wait that is no whole number of days', { AP21_RECEIPT_WAIT_DAYS: '1.5' }, 'bad Ap21 ledger environment: AP21_RECEIPT_WAIT_DAYS'],
+    ['an unknown exchange policy', { EXCHANGE_POLICY: 'swap' }, 'bad exchange environment: EXCHANGE_POLICY'],
+  ])('names the variable when it refuses %s', (_, env, message) => {
+    expect(() => loadAp21LedgerSettings(env)).toThrow(ConfigurationError);
+    expect(() => loadAp21LedgerSettings(env)).toThrow(message);
+  });
 });
 
 describe('Ap21 poller settings', () => {
