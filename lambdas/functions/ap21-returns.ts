@@ -2,7 +2,8 @@ import { ForbiddenError, UnsupportedMediaTypeError } from '../commons/errors';
 import { httpHandler, textBody } from '../commons/http';
 import { MEDIA_TYPES } from '../commons/media-types';
 import { lazy } from '../commons/lazy';
-import { parseAllowlist, sourceIpMatcher } from '../commons/source-ip';
+import { sourceIpMatcher } from '../commons/source-ip';
+import { loadAp21PushSources } from '../providers/ap21/config';
 import { ap21SecretSchema } from '../providers/ap21/schemas';
 import { authenticatePush, MAX_PUSH_BYTES, parseAp21Push } from '../services/ap21-push';
 import { createAp21Client, createAp21PushInbox, createReturnIntake } from './ap21-runtime';
@@ -11,7 +12,7 @@ import { runtime } from './runtime';
 
 const rt = runtime();
 const ap21Secret = rt.secret('ap21', ap21SecretSchema);
-const isAllowedSource = sourceIpMatcher(parseAllowlist(process.env.AP21_PUSH_ALLOWED_IPS ?? ''));
+const isAllowedSource = sourceIpMatcher(loadAp21PushSources());
 /**
  * Three Ap21 reads (the order, the return, the exchange order it names: docs/design.md §2.8) must fit
  * well inside API Gateway's 29 s; a push Ap21 is slow to answer stays pending for the poller.

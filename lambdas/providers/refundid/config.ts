@@ -1,5 +1,5 @@
 import { ConfigurationError, parseEnvironment } from '../../commons/config';
-import { InvalidAllowlistError, parseAllowlist } from '../../commons/source-ip';
+import { allowlistSetting } from '../../commons/source-ip';
 import * as z from 'zod/mini';
 
 /**
@@ -30,13 +30,7 @@ export interface RefundidConfig {
 
 export function loadRefundidConfig(env: NodeJS.ProcessEnv = process.env): RefundidConfig {
   const settings = parseEnvironment(schema, env, 'Refundid ');
-  let allowedIps: string[];
-  try {
-    allowedIps = parseAllowlist(settings.REFUNDID_ALLOWED_IPS);
-  } catch (error) {
-    if (error instanceof InvalidAllowlistError) throw new ConfigurationError(`bad Refundid environment: REFUNDID_ALLOWED_IPS has ${error.message}`);
-    throw error;
-  }
+  const allowedIps = allowlistSetting('REFUNDID_ALLOWED_IPS', settings.REFUNDID_ALLOWED_IPS, 'Refundid ');
   if (allowedIps.length === 0) throw new ConfigurationError('bad Refundid environment: REFUNDID_ALLOWED_IPS lists no address');
   return {
     allowedIps,
