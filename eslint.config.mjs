@@ -26,6 +26,25 @@ export default tseslint.config(
     },
   },
   {
+    // Shipping code: what the Lambda bundles and the CDK app load. The simulators, the local runtime,
+    // the tools, the bench and the tests never ship, so nothing here imports them
+    // (test/cdk/bundle-contents.test.ts checks the built bundles, dynamic imports included).
+    files: ['lambdas/**/*.ts', 'lib/**/*.ts', 'bin/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '(^|/)(simulators|local|tools|bench|test)(/|$)',
+              message: 'simulators/, local/, tools/, bench/ and test/ do not ship: shipping code (lambdas/, lib/, bin/) must not import them.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['test/**/*.ts'],
     rules: {
       // jest's asymmetric matchers (`expect.any`, `expect.objectContaining`) are typed `any`.

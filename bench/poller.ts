@@ -1,8 +1,8 @@
 import { createReturnIntake } from '../lambdas/functions/ap21-runtime';
 import type { Runtime } from '../lambdas/functions/runtime';
 import { Ap21Client } from '../lambdas/providers/ap21/client';
-import { Ap21Simulator, type SimOrder } from '../lambdas/providers/ap21/simulator';
-import { startSimulatorHost } from '../lambdas/providers/simulator-kit';
+import { Ap21Simulator, type SimOrder } from '../simulators/ap21/simulator';
+import { startSimulatorHost } from '../simulators/kit';
 import { ledgerOrderId } from '../lambdas/services/ap21-ledger';
 import { Ap21Poller, loadAp21PollerSettings } from '../lambdas/services/ap21-poller';
 import type { ReturnsReadMode } from '../lambdas/services/ap21-returns-read';

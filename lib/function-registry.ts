@@ -16,6 +16,8 @@ export interface FunctionDefinition {
    * leaves through the NAT gateways' static IPs, and gets those providers' base URLs.
    */
   readonly callsOut: readonly ProviderId[];
+  /** Providers whose stage settings it reads without calling them or reading their secrets. */
+  readonly settings?: readonly ProviderId[];
   readonly table: 'none' | 'read' | 'readWrite';
   /** The outbox doorbell (docs/design.md §2.4): API handlers `send`, the dispatcher `consume`s. */
   readonly dispatchQueue?: 'send' | 'consume';
@@ -74,6 +76,8 @@ export const FUNCTIONS: readonly FunctionDefinition[] = [
     // Apace's offers and every card-reversal provider of lambdas/providers/registry.ts.
     secrets: ['apace', ...REVERSAL_PROVIDERS],
     callsOut: ['apace', ...REVERSAL_PROVIDERS],
+    // Ap21's receipt rules: a card reversal after Apace may wait for the return (docs/design.md §2.9).
+    settings: ['ap21'],
     table: 'readWrite',
     dispatchQueue: 'consume',
     offerEvents: 'publish',

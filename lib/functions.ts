@@ -151,7 +151,8 @@ export class Functions extends Construct {
     }
     // Settings go to every function that deals with the provider, e.g. Apace's currency and follow-up
     // time also to the notification handler that books Apace's `pending`.
-    for (const provider of new Set([...definition.callsOut, ...definition.secrets])) Object.assign(environment, config.providerSettings[provider]);
+    for (const provider of new Set([...definition.callsOut, ...definition.secrets, ...(definition.settings ?? [])]))
+      Object.assign(environment, config.providerSettings[provider]);
     if (definition.offerEvents === 'publish' && offerEventBus) environment.APACE_OFFER_EVENT_BUS = offerEventBus.eventBusName;
     if (definition.dispatchQueue === 'send') environment.DISPATCH_QUEUE_URL = dispatchQueue.queue.queueUrl;
     if (definition.dispatchQueue === 'consume') Object.assign(environment, dispatcherEnvironment());

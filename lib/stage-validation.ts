@@ -69,7 +69,7 @@ export function stageConfigProblems(config: StageConfig): string[] {
     }
   }
   problems.push(...apaceOfferProblems(config.providerSettings.apace ?? {}));
-  problems.push(...receiptProblems(config.providerSettings.ap21 ?? {}, config.routingPolicy));
+  problems.push(...receiptProblems(config.providerSettings.ap21 ?? {}));
   for (const [path, addresses] of Object.entries(config.ipAllowlists)) {
     if (!ROUTE_PATH.test(path)) problems.push(`ipAllowlists key "${path}" is not a route path`);
     if (addresses.length === 0) problems.push(`ipAllowlists["${path}"] is empty; remove the entry to leave the path open`);
@@ -152,17 +152,10 @@ function productionSafetyProblems(config: StageConfig): string[] {
 }
 
 /** When money moves (docs/design.md §2.9), checked as the poller and the push route will read it when they start. */
-function receiptProblems(settings: Readonly<Record<string, string>>, routingPolicy: StageConfig['routingPolicy']): string[] {
+function receiptProblems(settings: Readonly<Record<string, string>>): string[] {
   const problems: string[] = [];
   const parsed = parsePayOnReceipt(settings.AP21_PAY_ON_RECEIPT ?? '');
   if ('problem' in parsed) problems.push(`providerSettings.ap21.AP21_PAY_ON_RECEIPT: ${parsed.problem}`);
-  // An Apace refund that leaves Apace (offer expired, declined, payout failed) becomes a card reversal
-  // that does not wait for the receipt (an open defect, docs/design.md §2.9): a stage that holds card
-  // reversals until receipt while it makes Apace offers must hold those offers too.
-  else if (routingPolicy === 'apace_first' && !parsed.channels.has('apace') && parsed.channels.size > 0)
-    problems.push(
-      'providerSettings.ap21.AP21_PAY_ON_RECEIPT holds card reversals until receipt but not Apace offers: an Apace refund that falls back to a card reversal would reverse the card before the goods are back; add apace, or set routingPolicy reversal_only',
-    );
   const days = settings.AP21_RECEIPT_WAIT_DAYS;
   if (days !== undefined && !(/^\d{1,3}$/.test(days) && Number(days) >= 1 && Number(days) <= 365))
     problems.push(`providerSettings.ap21.AP21_RECEIPT_WAIT_DAYS "${days}" must be a whole number of days from 1 to 365`);

@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { SIMULATORS } from '../simulators/registry';
 
 /**
  * The local runtime's environment (docs/design.md §5): the same variable names as the Lambdas' environment
@@ -62,15 +63,13 @@ export function simulatorUrl(settings: LocalSettings): string {
   return `http://127.0.0.1:${settings.simulatorPort}`;
 }
 
+/** Each simulator's base URLs on the local host (simulators/registry.ts), and its other local settings. */
 function simulatorUrls(settings: LocalSettings): Record<string, string> {
   const base = simulatorUrl(settings);
-  return {
-    APACE_API_URL: `${base}/apace`,
-    ADDON_PAYMENTS_API_URL: `${base}/addon-payments`,
-    PAYPRO_API_URL: `${base}/paypro`,
-    OPTTY_API_URL: `${base}/optty`,
-    OPTTY_AUTH_URL: `${base}/optty-auth`,
-    AP21_API_URL: `${base}/ap21`,
-    AP21_COUNTRY_CODE: 'AU',
-  };
+  const env: Record<string, string> = {};
+  for (const entry of Object.values(SIMULATORS)) {
+    for (const [variable, prefix] of Object.entries(entry.urls ?? {})) env[variable] = `${base}/${prefix}`;
+    Object.assign(env, entry.env);
+  }
+  return env;
 }

@@ -1,25 +1,16 @@
-import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { SecretName } from '../lambdas/providers/registry';
-
-const random = (bytes = 24) => randomBytes(bytes).toString('base64url');
+import { PROVIDER_IDS, secretNameOf, type SecretName } from '../lambdas/providers/registry';
+import { SIMULATORS } from '../simulators/registry';
 
 /**
  * The local stand-in for Secrets Manager: one JSON object per provider, the same keys as the AWS
- * secrets (README, "Secrets"). Generated with random values so nothing real is ever needed locally.
+ * secrets (README, "Secrets"). Generated with random values (each provider's `localSecret` in
+ * simulators/registry.ts) so nothing real is ever needed locally.
  */
 export function generateLocalSecrets(): Record<SecretName, Record<string, unknown>> {
-  return {
-    apace: { publicId: `local-${random(6)}`, apiSecret: random(), callbackKeys: { k1: random(32) }, callbackKeyId: 'k1' },
-    // 24 random bytes are exactly 32 base64url characters: the AES-256 key EPG derives from the password.
-    addonPayments: { merchantId: '123456', merchantPassword: random(24) },
-    paypro: { vendorAccountId: 123456, apiSecretKey: random(), ipnSecretKey: random(), ipnValidationKey: random() },
-    optty: { clientId: `local-${random(6)}`, clientSecret: random(), merchantId: 'local-merchant', notificationSecret: random() },
-    ap21: { username: 'refund-relay', password: random(), pushApiKey: random() },
-    refundid: { bearerToken: random(32), apiKey: random() },
-  };
+  return Object.fromEntries(PROVIDER_IDS.map((id) => [secretNameOf(id), SIMULATORS[id].localSecret()])) as Record<SecretName, Record<string, unknown>>;
 }
 
 /** Reads the secrets file, creating it (mode 600) on first start. */

@@ -1,13 +1,17 @@
-import { AddonPaymentsSimulator } from '../lambdas/providers/addon-payments/simulator';
-import { Ap21Simulator } from '../lambdas/providers/ap21/simulator';
-import { createApaceSimulator, type ApaceSimulator } from '../lambdas/providers/apace/simulator';
-import { createOpttySimulators, type OpttySimulators } from '../lambdas/providers/optty/simulator';
-import { createPayProSimulator, type PayProSimulator } from '../lambdas/providers/paypro/simulator';
-import { startSimulatorHost, type SimulatorHost } from '../lambdas/providers/simulator-kit';
+import type { ProviderId } from '../lambdas/providers/registry';
+import type { AddonPaymentsSimulator } from '../simulators/addon-payments/simulator';
+import type { Ap21Simulator } from '../simulators/ap21/simulator';
+import type { ApaceSimulator } from '../simulators/apace/simulator';
+import { startSimulatorHost, type Simulator, type SimulatorHost } from '../simulators/kit';
+import type { OpttySimulators } from '../simulators/optty/simulator';
+import type { PayProSimulator } from '../simulators/paypro/simulator';
+import { SIMULATORS, type SimulatorOptions, type SimulatorRegistry } from '../simulators/registry';
+import { secretNameOf } from '../lambdas/providers/registry';
 import type { generateLocalSecrets } from './secrets-file';
 
+export type { SimulatorOptions } from '../simulators/registry';
+
 type Secrets = ReturnType<typeof generateLocalSecrets>;
-const text = (record: Record<string, unknown>, key: string) => String(record[key]);
 
 export interface ProviderSimulators {
   readonly host: SimulatorHost;
@@ -16,6 +20,8 @@ export interface ProviderSimulators {
   readonly paypro: PayProSimulator;
   readonly optty: OpttySimulators;
   readonly ap21: Ap21Simulator;
+  /** Every started simulator's handle, by provider id (simulators/registry.ts), including any a test added. */
+  readonly byId: Readonly<Record<string, unknown>>;
   /** The provider base URLs to hand refund-relay (docs/design.md §5 names). */
   readonly env: Readonly<Record<string, string>>;
   /** Money sent per our refund id, across every provider (PayPro counts per its order id). */
@@ -24,63 +30,50 @@ export interface ProviderSimulators {
 }
 
 /**
- * Every provider simulator on one loopback port, accepting exactly the credentials in `secrets`
- * (the local secrets file), so refund-relay talks to them as it would to the real providers.
+ * Every provider simulator of simulators/registry.ts (or of `registry`, for a test that adds one)
+ * on one loopback port, accepting exactly the credentials in `secrets` (the local secrets file), so
+ * refund-relay talks to them as it would to the real providers.
  */
-export interface SimulatorOptions {
-  readonly port?: number;
-  readonly apaceProcessedDelayMs?: number;
-  readonly apaceWebhookRetryGapMs?: number;
-  readonly apacePayoutDelayMs?: number;
-  readonly apaceHonoursLateCancel?: boolean;
-}
-
-export async function startProviderSimulators(secrets: Secrets, options: SimulatorOptions = {}): Promise<ProviderSimulators> {
-  const { apace: apaceSecret, addonPayments, paypro: payproSecret, optty: opttySecret, ap21: ap21Secret } = secrets;
-  const apace = createApaceSimulator({
-    apiKeys: [{ publicId: text(apaceSecret, 'publicId'), apiSecret: text(apaceSecret, 'apiSecret') }],
-    processedDelayMs: options.apaceProcessedDelayMs ?? 2_000,
-    webhookRetryGapMs: options.apaceWebhookRetryGapMs ?? 5_000,
-    ...(options.apacePayoutDelayMs !== undefined && { payoutDelayMs: options.apacePayoutDelayMs }),
-    ...(options.apaceHonoursLateCancel !== undefined && { honoursLateCancel: options.apaceHonoursLateCancel }),
-  });
-  const epg = new AddonPaymentsSimulator({ merchantId: text(addonPayments, 'merchantId'), merchantPassword: text(addonPayments, 'merchantPassword') });
-  const paypro = createPayProSimulator({ vendorAccountId: Number(payproSecret.vendorAccountId), apiSecretKey: text(payproSecret, 'apiSecretKey'), orders: [] });
-  const optty = createOpttySimulators({
-    clientId: text(opttySecret, 'clientId'),
-    clientSecret: text(opttySecret, 'clientSecret'),
-    merchantId: text(opttySecret, 'merchantId'),
-    orders: [],
-  });
-  const ap21 = new Ap21Simulator({ basic: { username: text(ap21Secret, 'username'), password: text(ap21Secret, 'password') } });
-  const host = await startSimulatorHost(
-    { apace, 'addon-payments': epg, paypro, optty: optty.api, 'optty-auth': optty.auth, ap21 },
-    { ...(options.port !== undefined && { port: options.port }) },
-  );
+export async function startProviderSimulators(
+  secrets: Secrets,
+  options: SimulatorOptions = {},
+  registry: SimulatorRegistry = SIMULATORS,
+): Promise<ProviderSimulators> {
+  const mounts: Record<string, Simulator> = {};
+  const paying: Simulator[] = [];
+  const closers: (() => void)[] = [];
+  const byId: Record<string, unknown> = {};
+  for (const [id, entry] of Object.entries(registry)) {
+    if (!entry.start) continue;
+    const secret = (secrets as Record<string, Record<string, unknown>>)[secretNameOf(id as ProviderId)] ?? {};
+    const started = entry.start(secret, options);
+    byId[id] = started.handle;
+    Object.assign(mounts, started.mounts);
+    paying.push(...(started.paying ?? []));
+    if (started.close) closers.push(started.close);
+  }
+  const host = await startSimulatorHost(mounts, { ...(options.port !== undefined && { port: options.port }) });
+  const env: Record<string, string> = {};
+  for (const entry of Object.values(registry)) {
+    for (const [variable, prefix] of Object.entries(entry.urls ?? {})) env[variable] = host.baseUrl(prefix);
+    Object.assign(env, entry.env);
+  }
   return {
     host,
-    apace,
-    addonPayments: epg,
-    paypro,
-    optty,
-    ap21,
-    env: {
-      AP21_API_URL: host.baseUrl('ap21'),
-      AP21_COUNTRY_CODE: 'AU',
-      APACE_API_URL: host.baseUrl('apace'),
-      ADDON_PAYMENTS_API_URL: host.baseUrl('addon-payments'),
-      PAYPRO_API_URL: host.baseUrl('paypro'),
-      OPTTY_API_URL: host.baseUrl('optty'),
-      OPTTY_AUTH_URL: host.baseUrl('optty-auth'),
-    },
+    apace: byId.apace as ApaceSimulator,
+    addonPayments: byId.addon_payments as AddonPaymentsSimulator,
+    paypro: byId.paypro as PayProSimulator,
+    optty: byId.optty as OpttySimulators,
+    ap21: byId.ap21 as Ap21Simulator,
+    byId,
+    env,
     payoutsByReference() {
       const total = new Map<string, number>();
-      for (const sim of [apace, epg, paypro, optty.api])
-        for (const [reference, count] of sim.payouts()) total.set(reference, (total.get(reference) ?? 0) + count);
+      for (const sim of paying) for (const [reference, count] of sim.payouts()) total.set(reference, (total.get(reference) ?? 0) + count);
       return total;
     },
     close: async () => {
-      apace.close();
+      closers.forEach((close) => close());
       await host.close();
     },
   };

@@ -1,6 +1,6 @@
 /**
  * What a use case could not do for a reason outside the domain rules (domain/errors.ts): its input,
- * its caller's credentials, a dependency. Services and parsers throw these and know nothing of the
+ * a dependency, a concurrent change. Services and parsers throw these and know nothing of the
  * transport; `commons/http` alone maps each class to one HTTP status. The code says which case it
  * was, for the caller's program; the message, for a person.
  */
@@ -23,9 +23,6 @@ export class InvalidInputError extends ApplicationError {
     super(message, code);
   }
 }
-
-/** The caller's credentials are missing or do not match (401). */
-export class AuthenticationError extends ApplicationError {}
 
 /** The input names something this service has no record of, and nothing else to find it by (404). */
 export class UnknownReferenceError extends ApplicationError {}

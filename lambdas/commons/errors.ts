@@ -44,3 +44,9 @@ export class UnsupportedMediaTypeError extends HttpError {
     super(415, 'unsupported_media_type', `content-type must be ${expected}`);
   }
 }
+
+export class ServiceUnavailableError extends HttpError {
+  constructor(message: string, code = 'temporarily_unavailable') {
+    super(503, code, message);
+  }
+}

@@ -5,7 +5,6 @@ import { withLambdaContext } from './lambda-context';
 import { MEDIA_TYPES } from './media-types';
 import {
   ApplicationError,
-  AuthenticationError,
   ConcurrentChangeError,
   DependencyUnavailableError,
   IdempotencyConflictError,
@@ -79,7 +78,6 @@ type ErrorClass = abstract new (...args: never[]) => Error;
  */
 const STATUS_OF = new Map<ErrorClass, number>([
   [MalformedInputError, 400],
-  [AuthenticationError, 401],
   [OrderNotFoundError, 404],
   [RefundNotFoundError, 404],
   [UnknownReferenceError, 404],

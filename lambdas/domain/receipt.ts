@@ -1,3 +1,4 @@
+import { RECEIPT_WAIVED_REF, RETURN_RECEIVED_REF, type Refund } from './refund';
 import { REVERSAL_PROVIDERS, isReversalProvider, type PaymentProvider, type ReversalProvider } from '../providers/registry';
 
 /**
@@ -63,4 +64,35 @@ export function parsePayOnReceipt(text: string): { channels: ReadonlySet<Receipt
     else return { problem: `"${entry.slice(0, 64)}" is not one of ${[...RECEIPT_CHANNELS, 'reversal'].join(', ')}` };
   }
   return { channels };
+}
+
+/**
+ * Whether the stage holds this provider's card reversals until receipt while it pays Apace offers
+ * when the return is seen: then an Apace refund that falls back to card reversal has not waited for
+ * the goods yet (docs/design.md §2.9). A stage that holds Apace too has waited already.
+ */
+export function fallbackHeldUntilReceipt(provider: PaymentProvider, rules: Pick<ReceiptRules, 'payOnReceipt'>): boolean {
+  return !rules.payOnReceipt.has('apace') && isReversalProvider(provider) && rules.payOnReceipt.has(provider);
+}
+
+/**
+ * Whether a refund about to be reversed on the card waits for Ap21 to show its return received
+ * first (docs/design.md §2.9): it came from an Ap21 return through Apace (an offer expiry is only
+ * ever set on the Apace route), nothing was sent to the card since it left Apace, the stage holds
+ * its provider until receipt, and neither the receipt nor an operator's "card reversal now" was seen.
+ */
+export function fallbackWaitsForReceipt(
+  refund: Pick<Refund, 'channel' | 'attempts' | 'offerExpiresAt' | 'source' | 'refs'>,
+  provider: PaymentProvider,
+  rules: Pick<ReceiptRules, 'payOnReceipt'>,
+): boolean {
+  return (
+    refund.channel === 'reversal' &&
+    refund.attempts === 0 &&
+    refund.offerExpiresAt !== null &&
+    refund.source.kind === 'ap21_return' &&
+    refund.refs[RETURN_RECEIVED_REF] === undefined &&
+    refund.refs[RECEIPT_WAIVED_REF] === undefined &&
+    fallbackHeldUntilReceipt(provider, rules)
+  );
 }

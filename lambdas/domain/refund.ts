@@ -105,14 +105,22 @@ export type LedgerEffect = 'hold' | 'settle' | 'release' | 'reopen' | 'unbook';
  * - `receipt_awaited`: the refund waits for Ap21 to show its return received (docs/design.md §2.9):
  *   `awaiting_receipt`, or in manual review only because that wait ran out (its reason says so;
  *   any later transition replaces the reason). No money was ever asked for, so none can be in flight.
+ * - `receipt_unseen`: refund-relay has not seen Ap21 show the refund's return received, nor an
+ *   operator send it to card reversal regardless (`refs.returnReceivedAt`, `refs.receiptWaivedAt`):
+ *   only then may a refund that left Apace wait for the receipt (docs/design.md §2.9).
  */
-export type Guard = 'apace_quiet' | 'unconfirmed' | 'due' | 'payout_not_failed' | 'off_apace' | 'never_offered' | 'receipt_awaited';
+export type Guard = 'apace_quiet' | 'unconfirmed' | 'due' | 'payout_not_failed' | 'off_apace' | 'never_offered' | 'receipt_awaited' | 'receipt_unseen';
 
 /**
  * The reason a refund whose return Ap21 did not show received in time is in manual review with
  * (docs/design.md §2.9). The receipt, seen later, still releases it: guard `receipt_awaited`.
  */
 export const RECEIPT_OVERDUE_REASON = 'return not received in Ap21 within';
+
+/** On a refund's `refs`: when refund-relay first saw Ap21 show the refund's return received (docs/design.md §2.9). */
+export const RETURN_RECEIVED_REF = 'returnReceivedAt';
+/** On a refund's `refs`: when an operator sent the refund on to card reversal (redrive, reroute), received or not. */
+export const RECEIPT_WAIVED_REF = 'receiptWaivedAt';
 
 export interface TransitionRule {
   readonly from: readonly RefundState[];
@@ -138,9 +146,17 @@ export interface TransitionRule {
   readonly recordsPayoutFailed?: boolean;
   /** The offer is only now requested: its expiry is `ctx.offerExpiresAt` (when given), counted from now. */
   readonly renewsOfferExpiry?: boolean;
+  /** Bookkeeping that leaves `nextAttemptAt` as it is: a dispatcher's lease or the next due time stands. */
+  readonly keepsSchedule?: boolean;
+  /** An operator's "card reversal now": records `refs.receiptWaivedAt`, so a refund that left Apace does not wait for the receipt. */
+  readonly waivesReceipt?: boolean;
 }
 
-const APACE_PAYABLE: readonly RefundState[] = ['offer_pending', 'offered', 'offer_cancelling', 'reversal_pending'];
+/**
+ * Where an Apace payment is still booked: no other channel has sent money. `awaiting_receipt` holds
+ * a refund that left Apace and waits to be reversed on the card (docs/design.md §2.9) as well.
+ */
+const APACE_PAYABLE: readonly RefundState[] = ['offer_pending', 'offered', 'offer_cancelling', 'reversal_pending', 'awaiting_receipt'];
 
 /**
  * Every transition there is. Leaving the Apace channel always passes `offer_cancelling` (cancel
@@ -171,6 +187,29 @@ export const RULES = {
   },
   /** The bounded wait for the receipt ran out (`nextAttemptAt`): an operator is told, with the reason. */
   receipt_overdue: { from: ['awaiting_receipt'], to: 'manual_review', ledger: 'hold', guard: 'due' },
+  /**
+   * A refund that left Apace for card reversal, on a stage that pays Apace when the return is seen
+   * but reverses this card only once Ap21 shows it received, and whose receipt was not seen: it
+   * waits as a new refund would, until `ctx.nextAttemptAt` (the end of the wait counted from when
+   * the return was seen), and `return_received` releases it (docs/design.md §2.9).
+   */
+  fallback_awaits_receipt: {
+    from: ['reversal_pending'],
+    onlyChannel: 'reversal',
+    to: 'awaiting_receipt',
+    ledger: 'hold',
+    guard: 'receipt_unseen',
+  },
+  /**
+   * Ap21 shows the return of a refund that does not wait for it received: recorded
+   * (`refs.returnReceivedAt`) so that a later fallback from Apace pays at once. Schedule untouched.
+   */
+  return_received_noted: {
+    from: ['offer_pending', 'offered', 'offer_cancelling', 'reversal_pending'],
+    to: 'unchanged',
+    ledger: 'hold',
+    keepsSchedule: true,
+  },
   attempt_started: { from: ['offer_pending', 'offer_cancelling', 'reversal_submitted'], to: 'unchanged', ledger: 'hold', countsAttempt: true, guard: 'due' },
   rescheduled: { from: ['offer_pending', 'offer_cancelling', 'reversal_pending', 'reversal_submitted', 'offered'], to: 'unchanged', ledger: 'hold' },
   /** The offer exists at Apace; callers record whether its delivery to the customer is owed (`refs.offerDelivery`). A fresh attempt budget, for the delivery. */
@@ -264,8 +303,16 @@ export const RULES = {
     to: 'manual_review',
     ledger: 'hold',
   },
-  redrive_reversal: { from: ['manual_review'], onlyChannel: 'reversal', to: 'reversal_pending', ledger: 'hold', resetsAttempts: true },
-  redrive_apace: { from: ['manual_review'], onlyChannel: 'apace', to: 'offer_cancelling', ledger: 'hold', guard: 'apace_quiet', resetsAttempts: true },
+  redrive_reversal: { from: ['manual_review'], onlyChannel: 'reversal', to: 'reversal_pending', ledger: 'hold', resetsAttempts: true, waivesReceipt: true },
+  redrive_apace: {
+    from: ['manual_review'],
+    onlyChannel: 'apace',
+    to: 'offer_cancelling',
+    ledger: 'hold',
+    guard: 'apace_quiet',
+    resetsAttempts: true,
+    waivesReceipt: true,
+  },
   released_by_operator: { from: ['manual_review'], to: 'released', ledger: 'release' },
   /** An operator sends a refund in review that Apace cannot pay to card reversal (an Apace one goes through `redrive_apace` or `apace_offer_failed`). */
   rerouted_by_operator: {
@@ -275,6 +322,7 @@ export const RULES = {
     ledger: 'hold',
     guard: 'off_apace',
     resetsAttempts: true,
+    waivesReceipt: true,
   },
   /**
    * Notes another system's id for the refund (e.g. the Ap21 return that shows a Refundid RMA).
@@ -358,6 +406,8 @@ export function guardHolds(refund: Refund, guard: Guard | undefined, ctx: Transi
       return refund.attempts === 0 && refund.refs.apaceRefundId === undefined;
     case 'receipt_awaited':
       return refund.state === 'awaiting_receipt' || (refund.reason?.startsWith(RECEIPT_OVERDUE_REASON) ?? false);
+    case 'receipt_unseen':
+      return refund.refs[RETURN_RECEIVED_REF] === undefined && refund.refs[RECEIPT_WAIVED_REF] === undefined;
   }
 }
 
@@ -378,7 +428,12 @@ export function planTransition(refund: Refund, event: RefundEvent, ctx: Transiti
     state: to,
     channel: rule.channel ?? refund.channel,
     updatedAt: ctx.now,
-    refs: { ...refund.refs, ...ctx.refs, ...(rule.recordsPayoutFailed && { apacePayout: 'failed' }) },
+    refs: {
+      ...refund.refs,
+      ...ctx.refs,
+      ...(rule.recordsPayoutFailed && { apacePayout: 'failed' }),
+      ...(rule.waivesReceipt && { [RECEIPT_WAIVED_REF]: ctx.now }),
+    },
   };
   for (const stamp of rule.stamps ?? []) next[stamp] = (refund as unknown as Record<string, unknown>)[stamp] ?? ctx.now;
   if (rule.resetsAttempts) next.attempts = 0;
@@ -386,7 +441,10 @@ export function planTransition(refund: Refund, event: RefundEvent, ctx: Transiti
   if (rule.renewsOfferExpiry && ctx.offerExpiresAt !== undefined) next.offerExpiresAt = ctx.offerExpiresAt;
   if (ctx.reason !== undefined) next.reason = ctx.reason;
   else if (rule.to !== 'unchanged') delete next.reason;
-  if (WORK_STATES.has(to)) next.nextAttemptAt = ctx.nextAttemptAt ?? ctx.now;
+  if (rule.keepsSchedule) {
+    // Left as it was: bookkeeping must not cut a lease short nor make a refund due.
+  } else if (WORK_STATES.has(to)) next.nextAttemptAt = ctx.nextAttemptAt ?? ctx.now;
+  else if (to === 'awaiting_receipt' && ctx.nextAttemptAt !== undefined) next.nextAttemptAt = ctx.nextAttemptAt;
   else if (to === 'offered' && ctx.nextAttemptAt !== undefined) next.nextAttemptAt = ctx.nextAttemptAt;
   else if (rule.awaitsProcessed && next.confirmedAt === undefined)
     next.nextAttemptAt = ctx.nextAttemptAt ?? new Date(Date.parse(ctx.now) + (ctx.apaceProcessedWithinMs ?? DEFAULT_APACE_PROCESSED_WITHIN_MS)).toISOString();

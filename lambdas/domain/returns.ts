@@ -83,7 +83,7 @@ export function choosePayment(order: Pick<Order, 'payments'>, amountMinor: numbe
 }
 
 /** Units per SKU of a refund's lines, as the order knows them (lines without a SKU are keyed by line id). */
-export function unitsBySkuOf(order: Pick<Order, 'lines'>, claim: Readonly<Record<string, number>>): Record<string, number> {
+function unitsBySkuOf(order: Pick<Order, 'lines'>, claim: Readonly<Record<string, number>>): Record<string, number> {
   const bySku: Record<string, number> = {};
   for (const [lineId, units] of Object.entries(claim)) {
     const sku = own(order.lines, lineId)?.sku ?? `line:${lineId}`;

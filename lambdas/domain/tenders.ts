@@ -44,7 +44,7 @@ export function inTenderOrder<P extends { readonly tender?: string }>(payments: 
 }
 
 /** Why an operator, not a connector, must refund this payment; undefined when a connector can. */
-export function operatorOnlyReason(paymentId: string, payment: Pick<PaymentLedger, 'provider' | 'tender'>, rules: TenderRules): string | undefined {
+function operatorOnlyReason(paymentId: string, payment: Pick<PaymentLedger, 'provider' | 'tender'>, rules: TenderRules): string | undefined {
   const tender = payment.tender ?? 'an unnamed tender';
   if (payment.tender !== undefined && rules.operatorTenders.some((listed) => normalized(listed) === normalized(payment.tender!))) {
     return `payment ${paymentId} was made by ${tender}, which this stage refunds through an operator`;

@@ -1,18 +1,16 @@
-import { ForbiddenError, UnsupportedMediaTypeError } from '../commons/errors';
+import { UnsupportedMediaTypeError } from '../commons/errors';
 import { httpHandler, textBody } from '../commons/http';
 import { MEDIA_TYPES } from '../commons/media-types';
 import { lazy } from '../commons/lazy';
-import { sourceIpMatcher } from '../commons/source-ip';
-import { loadAp21PushSources } from '../providers/ap21/config';
-import { ap21SecretSchema } from '../providers/ap21/schemas';
-import { authenticatePush, MAX_PUSH_BYTES, parseAp21Push } from '../services/ap21-push';
+import { ap21Inbound } from '../providers/ap21/inbound';
+import { MAX_PUSH_BYTES, parseAp21Push } from '../services/ap21-push';
 import { createAp21Client, createAp21PushInbox, createReturnIntake } from './ap21-runtime';
 import { dispatchDoorbell } from './doorbell';
+import { inboundCheck } from './inbound-check';
 import { runtime } from './runtime';
 
 const rt = runtime();
-const ap21Secret = rt.secret('ap21', ap21SecretSchema);
-const isAllowedSource = sourceIpMatcher(loadAp21PushSources());
+const pusher = inboundCheck(rt, ap21Inbound);
 /**
  * Three Ap21 reads (the order, the return, the exchange order it names: docs/design.md §2.8) must fit
  * well inside API Gateway's 29 s; a push Ap21 is slow to answer stays pending for the poller.
@@ -25,12 +23,11 @@ const pushInbox = lazy(() => {
 
 /**
  * POST /ap21/returns (XML `<ReturnOrder>`, see services/ap21-push.ts) → 202 once the push is stored.
- * Source address first (AP21_PUSH_ALLOWED_IPS; empty refuses everyone), then the push key, then the
- * body; nothing is written for a refused request.
+ * Source address first (AP21_PUSH_ALLOWED_IPS; empty refuses everyone), then the push key (both in
+ * providers/ap21/inbound.ts), then the body; nothing is written for a refused request.
  */
 export const handler = httpHandler({ name: 'ap21.returns', maxBodyBytes: MAX_PUSH_BYTES }, async (request) => {
-  if (!isAllowedSource(request.sourceIp)) throw new ForbiddenError('this address may not push returns', 'forbidden_source');
-  await authenticatePush(ap21Secret, request.headers);
+  await pusher.verify(request);
   const charset = /;\s*charset\s*=\s*"?([^";\s]+)"?/i.exec(request.headers['content-type'] ?? '')?.[1];
   if (charset !== undefined && !/^utf-?8$/i.test(charset)) throw new UnsupportedMediaTypeError(`${MEDIA_TYPES.ap21Push.join(' or ')} in UTF-8`);
   const raw = textBody(request, MEDIA_TYPES.ap21Push);

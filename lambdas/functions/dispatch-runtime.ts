@@ -1,15 +1,17 @@
 import type { Context, SQSBatchItemFailure, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import type * as z from 'zod/mini';
 import { lambdaDeadline, withDeadline } from '../commons/deadline';
 import { withLambdaContext } from '../commons/lambda-context';
 import { logger } from '../commons/logger';
 import type { PaymentProvider } from '../domain/order';
-import { loadAddonPaymentsConfig } from '../providers/addon-payments/config';
 import { callbackUrls } from '../providers/apace/callback-token';
 import { loadApaceConfig, loadApaceOfferDelivery, loadApaceOfferLinks } from '../providers/apace/config';
 import { apaceSecretSchema } from '../providers/apace/schemas';
-import { loadOpttyConfig } from '../providers/optty/config';
-import { loadPayProConnectorConfig } from '../providers/paypro/config';
+import { providerModules } from '../providers/modules';
+import type { ProviderModule } from '../providers/provider-module';
+import { secretNameOf } from '../providers/registry';
 import { loadedOnFirstUse, type ReversalConnector } from '../providers/reversal';
+import { loadReceiptRules } from '../services/ap21-ledger';
 import { apaceOffersLoadedOnFirstUse, type ApaceOffers } from '../services/apace-offers';
 import { Dispatcher, type CallBudget, type DispatcherDeps } from '../services/dispatcher';
 import type { OfferDelivery } from '../services/offer-delivery';
@@ -33,16 +35,17 @@ export function retryPolicy(config: Runtime['config']): RetryPolicy {
  * How long one provider operation may take, from the timeouts the connectors are configured with:
  * the dispatcher starts a call only when it fits in the invocation (lib/dispatch-queue.ts).
  */
-export function callBudget(config: Runtime['config'], env: NodeJS.ProcessEnv = process.env): CallBudget {
-  const timeoutMs: CallBudget['timeoutMs'] = {
+export function callBudget(
+  config: Runtime['config'],
+  env: NodeJS.ProcessEnv = process.env,
+  modules: readonly ProviderModule[] = providerModules(),
+): CallBudget {
+  const timeoutMs: Record<string, number> = {
     ...(env.APACE_API_URL && { apace: loadApaceConfig(env).timeoutMs }),
-    ...(env.ADDON_PAYMENTS_API_URL && { addon_payments: loadAddonPaymentsConfig(env).timeoutMs }),
-    ...(env.PAYPRO_API_URL && { paypro: loadPayProConnectorConfig(env).timeoutMs }),
-    // A refund call may first need an access token: two requests.
-    ...(env.OPTTY_API_URL && { optty: 2 * loadOpttyConfig(env).timeoutMs }),
     ...(env.APACE_OFFER_EVENT_BUS && { events: EVENTBRIDGE_TIMEOUT_MS }),
   };
-  return { timeoutMs, marginMs: config.DISPATCH_CALL_MARGIN_MS };
+  for (const { id, reversal } of modules) if (reversal && env[reversal.enabledBy]) timeoutMs[id] = reversal.callTimeoutMs(reversal.loadSettings(env));
+  return { timeoutMs: timeoutMs, marginMs: config.DISPATCH_CALL_MARGIN_MS };
 }
 
 /**
@@ -50,34 +53,17 @@ export function callBudget(config: Runtime['config'], env: NodeJS.ProcessEnv = p
  * wrong one stops the container at start); its code loads when it first has work, a chunk of its
  * own in the Lambda bundle (lib/bundling.ts), so an invocation loads only the providers it pays through.
  */
-export function createReversalConnectors(rt: Runtime, env: NodeJS.ProcessEnv = process.env): Partial<Record<PaymentProvider, ReversalConnector>> {
-  const reversals: Partial<Record<PaymentProvider, ReversalConnector>> = {};
-  if (env.ADDON_PAYMENTS_API_URL) {
-    const config = loadAddonPaymentsConfig(env);
-    reversals.addon_payments = loadedOnFirstUse('addon_payments', async () => {
-      const [{ AddonPaymentsConnector }, { addonPaymentsSecretSchema }] = await Promise.all([
-        import('../providers/addon-payments/client.js'),
-        import('../providers/addon-payments/schemas.js'),
-      ]);
-      return new AddonPaymentsConnector(config, rt.secret('addonPayments', addonPaymentsSecretSchema));
-    });
-  }
-  if (env.PAYPRO_API_URL) {
-    const config = loadPayProConnectorConfig(env);
-    reversals.paypro = loadedOnFirstUse('paypro', async () => {
-      const [{ PayProConnector }, { payProSecretSchema }] = await Promise.all([
-        import('../providers/paypro/client.js'),
-        import('../providers/paypro/schemas.js'),
-      ]);
-      return new PayProConnector(rt.secret('paypro', payProSecretSchema), config);
-    });
-  }
-  if (env.OPTTY_API_URL) {
-    const config = loadOpttyConfig(env);
-    reversals.optty = loadedOnFirstUse('optty', async () => {
-      const [{ OpttyConnector }, { opttySecretSchema }] = await Promise.all([import('../providers/optty/client.js'), import('../providers/optty/schemas.js')]);
-      return new OpttyConnector(rt.secret('optty', opttySecretSchema), config);
-    });
+export function createReversalConnectors(
+  rt: Runtime,
+  env: NodeJS.ProcessEnv = process.env,
+  modules: readonly ProviderModule[] = providerModules(),
+): Partial<Record<PaymentProvider, ReversalConnector>> {
+  const reversals: Record<string, ReversalConnector> = {};
+  for (const { id, reversal } of modules) {
+    if (!reversal || !env[reversal.enabledBy]) continue;
+    const settings = reversal.loadSettings(env);
+    const secret = <T>(schema: z.ZodMiniType<T>) => rt.secret(secretNameOf(id), schema);
+    reversals[id] = loadedOnFirstUse(id as PaymentProvider, () => reversal.connect(settings, secret));
   }
   return reversals;
 }
@@ -123,6 +109,7 @@ export function createDispatcher(rt: Runtime, env: NodeJS.ProcessEnv = process.e
     apaceProcessedWithinMs: rt.apaceProcessedWithinMs,
     apaceCurrency: rt.config.APACE_CURRENCY,
     offerLinks: loadApaceOfferLinks(env),
+    receipt: loadReceiptRules(env),
     ...(apace && { offerDelivery: createOfferDelivery(env) }),
     callbackUrls: async (orderId, refundId, offerExpiresAt) =>
       callbackUrls(rt.config.PUBLIC_BASE_URL, await apaceSecret.get(), orderId, refundId, Date.parse(offerExpiresAt) + graceMs),

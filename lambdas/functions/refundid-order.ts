@@ -1,22 +1,21 @@
 import { BadRequestError } from '../commons/errors';
 import { httpHandler, queryParam, type HttpRequest } from '../commons/http';
 import { lazy } from '../commons/lazy';
-import { sourceIpMatcher } from '../commons/source-ip';
 import { TtlCache } from '../commons/ttl-cache';
 import { parseOrReject } from '../commons/validation';
 import type { Ap21Order } from '../providers/ap21/schemas';
-import { authenticateRefundid } from '../providers/refundid/auth';
 import { loadRefundidConfig } from '../providers/refundid/config';
-import { ORDER_QUERY_PARAMETERS, orderQuerySchema, refundidSecretSchema, type OrderQuery } from '../providers/refundid/schemas';
+import { refundidInbound } from '../providers/refundid/inbound';
+import { ORDER_QUERY_PARAMETERS, orderQuerySchema, type OrderQuery } from '../providers/refundid/schemas';
 import { RefundidOrderDesk } from '../services/refundid-orders';
 import { createAp21Client, createReturnIntake } from './ap21-runtime';
+import { inboundCheck } from './inbound-check';
 import { runtime } from './runtime';
 
 const rt = runtime();
-const { store, secret } = rt;
-const refundidSecret = secret('refundid', refundidSecretSchema);
+const { store } = rt;
+const refundid = inboundCheck(rt, refundidInbound);
 const settings = lazy(loadRefundidConfig);
-const isRefundid = lazy(() => sourceIpMatcher(settings().allowedIps));
 /** Refundid waits on this answer: each Ap21 read is capped so a slow Ap21 still leaves time to answer within the route's deadline. */
 const ORDER_AP21_TIMEOUT_MS = 8_000;
 // One client and one cache per container: Ap21's throttle and the cache span invocations.
@@ -41,6 +40,6 @@ function orderQuery(request: HttpRequest): OrderQuery {
 
 /** GET /refundid/order?order_number=&email=[&merchant_order_ref=…] → RapiOrder */
 export const handler = httpHandler({ name: 'refundid.order', maxBodyBytes: 0 }, async (request) => {
-  await authenticateRefundid(refundidSecret, isRefundid(), request);
+  await refundid.verify(request);
   return { status: 200, body: await desk().find(orderQuery(request)) };
 });

@@ -55,7 +55,7 @@ async function readBounded(response: Response, provider: string): Promise<string
 }
 
 /** Time kept after a provider call for recording its outcome before the invocation's deadline. */
-export const RECORD_OUTCOME_MS = 1_000;
+const RECORD_OUTCOME_MS = 1_000;
 
 /**
  * Calls a provider, waiting at most `timeoutMs`, and never past the invocation's deadline

@@ -1,5 +1,5 @@
 /**
- * Every party refund-relay talks to, one line each (docs/design.md §7, "Adding a provider"). Everything
+ * Every party refund-relay talks to, one line each (docs/design.md §4.1, "Adding a provider"). Everything
  * else that names providers is derived from this list: the payment providers of an order's ledger,
  * the card-reversal connectors and their preference, the channels that can wait for a receipt, the
  * secret names, the actors of the audit trail, the base-URL variables a stack hands each function.

@@ -140,6 +140,13 @@ function receiptRules(data: { AP21_PAY_ON_RECEIPT: string; AP21_RECEIVED_RETURN_
   return { payOnReceipt: parsed.channels, receivedStatuses, waitMs: data.AP21_RECEIPT_WAIT_DAYS * 86_400_000 };
 }
 
+const receiptSchema = z.pick(schema, { AP21_PAY_ON_RECEIPT: true, AP21_RECEIVED_RETURN_STATUSES: true, AP21_RECEIPT_WAIT_DAYS: true });
+
+/** The stage's receipt rules alone (docs/design.md §2.9), for the dispatcher, which reads no other Ap21 setting. */
+export function loadReceiptRules(env: NodeJS.ProcessEnv = process.env): ReceiptRules {
+  return receiptRules(parseEnvironment(receiptSchema, env, 'Ap21 receipt '));
+}
+
 export function loadAp21LedgerSettings(env: NodeJS.ProcessEnv = process.env): Ap21LedgerSettings {
   const settings = parseEnvironment(schema, env, 'Ap21 ledger ');
   const { AP21_PAYMENT_PROVIDERS, AP21_CARD_LAST_FOUR_FIELD, AP21_CARD_LAST_FOUR_PATTERN } = settings;

@@ -1,16 +1,14 @@
-import { sameSecret } from '../commons/constant-time';
 import * as z from 'zod/mini';
-import { AuthenticationError, DependencyUnavailableError, IdempotencyConflictError, MalformedInputError } from '../commons/application-errors';
+import { IdempotencyConflictError, MalformedInputError } from '../commons/application-errors';
 import { logger } from '../commons/logger';
 import { emitMetric } from '../commons/metrics';
-import type { SecretReader } from '../commons/secrets';
 import { parseOrReject } from '../commons/validation';
 import { childElements, parseXml, XmlError, type XmlElement } from '../commons/xml';
 import { orderNumberKey } from '../domain/ap21-origin';
 import { DomainError } from '../domain/errors';
 import { guardHolds } from '../domain/refund';
 import type { Ap21Client } from '../providers/ap21/client';
-import type { Ap21Order, Ap21Return, Ap21Secret } from '../providers/ap21/schemas';
+import type { Ap21Order, Ap21Return } from '../providers/ap21/schemas';
 import { Ap21NotFoundError, Ap21RejectedError, Ap21ResponseError } from '../providers/ap21/statuses';
 import type { InboundStatus, OrderStore, PendingInbound } from '../store/order-store';
 import { AP21_RETURN_REF, ledgerOrderId, returnRefundId } from './ap21-ledger';
@@ -49,40 +47,6 @@ export interface Ap21PushNotice {
   /** The original order's number (`OrigOrderNum`); how Ap21 names it. */
   readonly origOrderNumber?: string;
   readonly lines: readonly { readonly skuId: string; readonly quantity: number; readonly returnReasonId?: string }[];
-}
-
-/** HTTP Basic user name of the push (its password is `pushApiKey` of the `ap21` secret). */
-const PUSH_BASIC_USER = 'ap21';
-/** The alternative to Basic auth: the same key in this header. */
-const PUSH_API_KEY_HEADER = 'x-api-key';
-
-const BASIC = /^Basic ([A-Za-z0-9+/]{1,1024}={0,2})$/i;
-
-/** The key a push presents: exactly one of Basic (user `ap21`) or the API-key header. */
-function presentedKey(headers: Readonly<Record<string, string>>): string | undefined {
-  const apiKey = headers[PUSH_API_KEY_HEADER];
-  const authorization = headers.authorization;
-  if (apiKey !== undefined && authorization !== undefined) return undefined;
-  if (apiKey !== undefined) return apiKey;
-  const basic = BASIC.exec(authorization ?? '');
-  if (!basic) return undefined;
-  const decoded = Buffer.from(basic[1]!, 'base64').toString('utf8');
-  const colon = decoded.indexOf(':');
-  return colon > 0 && decoded.slice(0, colon) === PUSH_BASIC_USER ? decoded.slice(colon + 1) : undefined;
-}
-
-/** Throws an AuthenticationError unless the request carries the push key (re-reading the secret once: it may have rotated). */
-export async function authenticatePush(secrets: SecretReader<Ap21Secret>, headers: Readonly<Record<string, string>>): Promise<void> {
-  const key = presentedKey(headers);
-  if (key === undefined)
-    throw new AuthenticationError(
-      `send exactly one of HTTP Basic credentials (user ${PUSH_BASIC_USER}) or an ${PUSH_API_KEY_HEADER} header`,
-      'missing_credentials',
-    );
-  if ((await secrets.get()).pushApiKey === undefined)
-    throw new DependencyUnavailableError('pushes are not configured on this stage (ap21 secret has no pushApiKey)', 'not_configured');
-  const valid = await secrets.verifyWithRotation((secret) => secret.pushApiKey !== undefined && sameSecret(key, secret.pushApiKey));
-  if (!valid) throw new AuthenticationError('push credentials do not match', 'invalid_credentials');
 }
 
 /**

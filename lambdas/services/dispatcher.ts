@@ -2,6 +2,7 @@ import { remainingMs } from '../commons/deadline';
 import { logger } from '../commons/logger';
 import { emitMetric } from '../commons/metrics';
 import { own, type Order, type PaymentProvider } from '../domain/order';
+import { fallbackWaitsForReceipt, type ReceiptRules } from '../domain/receipt';
 import {
   RECEIPT_OVERDUE_REASON,
   offerDeliveryOwed,
@@ -62,6 +63,12 @@ export interface DispatcherDeps {
    * not fit is handed back untouched for the next invocation (docs/design.md §2.5).
    */
   readonly callBudget?: CallBudget;
+  /**
+   * The stage's receipt rules (`AP21_PAY_ON_RECEIPT`, `AP21_RECEIPT_WAIT_DAYS`, docs/design.md §2.9):
+   * a refund that leaves Apace for a card reversal the stage holds until receipt waits for it.
+   * Absent: every card reversal is sent at once.
+   */
+  readonly receipt?: Pick<ReceiptRules, 'payOnReceipt' | 'waitMs'>;
   readonly now?: () => number;
   readonly random?: () => number;
   readonly actor?: Actor;
@@ -409,6 +416,9 @@ export class Dispatcher {
   }
 
   private async submitReversal(order: Order, refund: Refund): Promise<string> {
+    const provider = own(order.payments, refund.paymentId)?.provider;
+    const receipt = this.deps.receipt;
+    if (receipt && provider && fallbackWaitsForReceipt(refund, provider, receipt)) return this.awaitReceipt(order, refund, receipt.waitMs);
     const connector = this.connectorFor(order, refund);
     if (!connector)
       return this.review(order, refund, `no card-reversal connector for payment provider ${own(order.payments, refund.paymentId)?.provider ?? 'unknown'}`);
@@ -461,6 +471,22 @@ export class Dispatcher {
     const delay = backoffDelayMs(Math.max(1, refund.attempts), this.deps.policy, this.random);
     await this.apply(order, refund, event, { nextAttemptAt: later(this.now(), delay) }, reason);
     return `retry in ${Math.round(delay / 1000)} s: ${reason}`;
+  }
+
+  /**
+   * A refund that left Apace for a card reversal the stage holds until Ap21 shows the return
+   * received (docs/design.md §2.9): it waits as a new refund would, until the end of the wait
+   * counted from when the return was seen. One conditional write, refused when the receipt was
+   * noted meanwhile (then the refund stays due and is reversed at once). A wait already over goes
+   * straight on to manual review.
+   */
+  private async awaitReceipt(order: Order, refund: Refund, waitMs: number): Promise<string> {
+    const until = new Date(Date.parse(refund.createdAt) + waitMs).toISOString();
+    const note = `the stage reverses this card only once Ap21 shows the return received: waiting until ${until}`;
+    const moved = await this.apply(order, refund, 'fallback_awaits_receipt', { nextAttemptAt: until }, note);
+    if (!moved.applied) return `not moved to wait for the receipt (${moved.why})`;
+    if (until <= this.iso()) return this.receiptOverdue(order, moved.refund);
+    return `awaiting the receipt until ${until}`;
   }
 
   /**

@@ -6,8 +6,6 @@ import type { Money } from '../domain/money';
  */
 export type OfferDelivery = { readonly mode: 'email' } | { readonly mode: 'event'; readonly events: OfferEventPublisher };
 
-export type OfferDeliveryMode = OfferDelivery['mode'];
-
 /** The event of a created offer: what the retailer's messaging needs to send the customer the link. */
 export interface OfferEvent {
   /** Our refund id: the same on every publication of one offer, so a consumer can drop repeats. */

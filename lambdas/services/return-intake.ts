@@ -11,9 +11,9 @@ import {
   type ExchangeOrderLookup,
   type ReturnExchangeFacts,
 } from '../domain/exchanges';
-import { openOrder, own, type NewRefund, type Order } from '../domain/order';
-import { returnReceived, waitsForReceipt } from '../domain/receipt';
-import { WORK_STATES, guardHolds, planTransition, type Refund, type RefundSourceKind } from '../domain/refund';
+import { openOrder, own, type NewRefund, type Order, type PaymentProvider } from '../domain/order';
+import { fallbackHeldUntilReceipt, returnReceived, waitsForReceipt } from '../domain/receipt';
+import { RETURN_RECEIVED_REF, WORK_STATES, guardHolds, planTransition, type Refund, type RefundSourceKind } from '../domain/refund';
 import { allocateReturnedUnits, choosePayment, matchingRefundidRma, proportionalValue } from '../domain/returns';
 import { paymentForReturn, type TenderDecision } from '../domain/tenders';
 import type { Ap21Order, Ap21Return } from '../providers/ap21/schemas';
@@ -169,7 +169,7 @@ export class ReturnIntake {
           if (await this.holdForOperator(orderId, known, notOwed)) continue;
           return { kind: 'already_ingested', orderId, refundId: known.id };
         }
-        const receipt = await this.releaseOnReceipt(orderId, known, ret);
+        const receipt = await this.releaseOnReceipt(orderId, known, ret, own(stored.payments, known.paymentId)?.provider ?? 'other');
         if (receipt === 'changed') continue;
         return receipt === 'released' ? { kind: 'received', orderId, refundId: known.id } : { kind: 'already_ingested', orderId, refundId: known.id };
       }
@@ -429,8 +429,13 @@ export class ReturnIntake {
     const rules = this.deps.ledger.receipt;
     const spec = plan?.spec;
     if (!plan || !spec || !rules || spec.alreadyPaid || spec.held !== undefined || (spec.route !== 'apace' && spec.route !== 'reversal')) return plan;
-    if (returnReceived(ret.status, rules)) return plan;
-    if (!waitsForReceipt(spec.route, own(order.payments, spec.paymentId)?.provider ?? 'other', rules)) return plan;
+    const provider = own(order.payments, spec.paymentId)?.provider ?? 'other';
+    if (returnReceived(ret.status, rules)) {
+      // The goods are back: an Apace refund that later falls back to card reversal pays at once.
+      if (spec.route !== 'apace' || !fallbackHeldUntilReceipt(provider, rules)) return plan;
+      return { ...plan, spec: { ...spec, refs: { ...spec.refs, [RETURN_RECEIVED_REF]: this.iso() } } };
+    }
+    if (!waitsForReceipt(spec.route, provider, rules)) return plan;
     return { ...plan, spec: { ...spec, awaitReceiptUntil: new Date(this.now() + rules.waitMs).toISOString() } };
   }
 
@@ -479,16 +484,20 @@ export class ReturnIntake {
    * A known return read again: when Ap21 now shows it received and its refund waits for that, one
    * conditional write releases the refund to its channel (an Apace offer is requested only now, its
    * expiry counted from now). Of two readers at once (the poller and a push) one writes; the other
-   * finds it released. 'changed': the refund moved under us, look again.
+   * finds it released. 'changed': the refund moved under us, look again. A refund on Apace that
+   * does not wait has the receipt noted instead, when a fallback to card reversal would wait for it.
    */
-  private async releaseOnReceipt(orderId: string, known: Refund, ret: Ap21Return): Promise<'released' | 'unchanged' | 'changed'> {
+  private async releaseOnReceipt(orderId: string, known: Refund, ret: Ap21Return, provider: PaymentProvider): Promise<'released' | 'unchanged' | 'changed'> {
     const rules = this.deps.ledger.receipt;
     if (!rules || !returnReceived(ret.status, rules)) return 'unchanged';
+    if (!this.awaitsReceipt(known)) return this.noteReceipt(orderId, known, ret, provider);
     const event = known.channel === 'apace' ? 'return_received_for_offer' : 'return_received';
     const ctx = {
       now: this.iso(),
       claimWindowMs: 0,
       ...(known.channel === 'apace' && { offerExpiresAt: offerExpiry({ offerDays: this.deps.routing.offerDays }, new Date(this.now())) }),
+      // A refund that left Apace and waited: its card reversal is not held again.
+      ...(known.offerExpiresAt !== null && { refs: { [RETURN_RECEIVED_REF]: this.iso() } }),
     };
     if (!planTransition(known, event, ctx).ok) return 'unchanged';
     const note = `Ap21 shows return ${ret.orderNumber} (${ret.returnId}) received (status ${ret.status ?? ''})`;
@@ -497,6 +506,26 @@ export class ReturnIntake {
     logger.info('return received: refund released to its channel', { order_id: orderId, refund_id: known.id, channel: known.channel });
     await this.ring(orderId);
     return 'released';
+  }
+
+  /**
+   * Records that Ap21 shows the return of a refund paid through Apace received, once, where the
+   * stage would otherwise hold its fallback to card reversal until receipt (docs/design.md §2.9):
+   * the fallback then pays at once. One conditional write; against a fallback that moved the refund
+   * to wait meanwhile it loses ('changed'), and the next round releases the waiting refund instead.
+   */
+  private async noteReceipt(orderId: string, known: Refund, ret: Ap21Return, provider: PaymentProvider): Promise<'unchanged' | 'changed'> {
+    const rules = this.deps.ledger.receipt;
+    if (!rules || known.source.kind !== 'ap21_return' || known.offerExpiresAt === null || known.refs[RETURN_RECEIVED_REF] !== undefined) return 'unchanged';
+    if (!fallbackHeldUntilReceipt(provider, rules)) return 'unchanged';
+    const ctx = { now: this.iso(), claimWindowMs: 0, refs: { [RETURN_RECEIVED_REF]: this.iso() } };
+    if (!planTransition(known, 'return_received_noted', ctx).ok) return 'unchanged';
+    const note = `Ap21 shows return ${ret.orderNumber} (${ret.returnId}) received (status ${ret.status ?? ''}): a card reversal after Apace pays at once`;
+    const outcome = await this.deps.store.applyEvent(orderId, known.id, 'return_received_noted', ctx, { actor: 'ap21', note }, known);
+    if (!outcome.applied) return outcome.why === 'superseded' ? 'changed' : 'unchanged';
+    // A fallback that lost to this write left the refund due for card reversal.
+    await this.ring(orderId);
+    return 'unchanged';
   }
 
   /** Ties a Refundid RMA to the Ap21 return that shows Refundid paid it, settling it if still pending. */

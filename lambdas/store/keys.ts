@@ -28,7 +28,6 @@ export const orderPartition = (orderId: string): string => `${ORDER_PREFIX}${ord
 export const orderKey = (orderId: string): Key => ({ [PK]: orderPartition(orderId), [SK]: ORDER_SK });
 /** The order id of an item in an order's partition (the order itself, its inbox records). */
 export const orderIdOf = (item: Record<string, unknown>): string => String(item[PK]).slice(ORDER_PREFIX.length);
-export const isOrderItem = (item: Record<string, unknown>): boolean => item[SK] === ORDER_SK;
 export const ORDER_SORT_KEY = ORDER_SK;
 
 /**

@@ -14,7 +14,7 @@ import { FUNCTIONS_DIR, LAMBDA_ESBUILD } from '../../lib/bundling';
  * simulators, the local runtime, the operator tools, the bench and the tests are not production
  * code; none of them may reach a function's bundle through an import.
  */
-const NOT_SHIPPED = [/(^|\/)simulator[^/]*\.ts$/, /(^|\/)simulator-kit\.ts$/, /^(test|local|tools|bench)\//, /(^|\/)route-docs\.ts$/];
+const NOT_SHIPPED = [/^(simulators|local|tools|bench|test)\//, /(^|\/)simulator[^/]*\.ts$/];
 
 /** Source files (repository-relative) in each entry's outputs, following every import, static or dynamic. */
 function sourcesPerEntry(metafile: Metafile): Map<string, Set<string>> {

@@ -68,11 +68,8 @@ describe('stage configuration', () => {
       providerSettings: { ...STAGES.dev.providerSettings, ap21: { ...ap21, ...settings } },
     });
     expect(stageConfigProblems(config({ AP21_PAY_ON_RECEIPT: 'reversal,apace', AP21_RECEIPT_WAIT_DAYS: '14' }))).toEqual([]);
-    // Card reversals held, Apace offers not: an Apace refund's fallback to the card would not wait.
-    expect(stageConfigProblems(config({ AP21_PAY_ON_RECEIPT: 'addon_payments' }))).toEqual([
-      expect.stringMatching(/holds card reversals until receipt but not Apace offers/),
-    ]);
-    expect(stageConfigProblems({ ...config({ AP21_PAY_ON_RECEIPT: 'addon_payments' }), routingPolicy: 'reversal_only' })).toEqual([]);
+    // Card reversals held, Apace offers not: an Apace refund's fallback to the card waits for the receipt itself.
+    expect(stageConfigProblems(config({ AP21_PAY_ON_RECEIPT: 'addon_payments' }))).toEqual([]);
     expect(stageConfigProblems(config({ AP21_PAY_ON_RECEIPT: 'refundid', AP21_RECEIPT_WAIT_DAYS: '0' }))).toEqual([
       expect.stringMatching(/^providerSettings\.ap21\.AP21_PAY_ON_RECEIPT: refundid cannot pay on receipt/),
       'providerSettings.ap21.AP21_RECEIPT_WAIT_DAYS "0" must be a whole number of days from 1 to 365',

@@ -353,8 +353,11 @@ describe.each(STAGE_NAMES)('the %s stack', (stage) => {
           ...Object.fromEntries(
             definition.callsOut.flatMap((provider) => PROVIDER_URLS_BY_PROVIDER[provider].map((name) => [name, config.providerUrls[name]])),
           ),
-          // Provider settings go to every function that calls or authenticates that provider.
-          ...Object.assign({}, ...[...definition.callsOut, ...definition.secrets].map((provider) => config.providerSettings[provider])),
+          // Provider settings go to every function that calls, authenticates or reads the settings of that provider.
+          ...Object.assign(
+            {},
+            ...[...definition.callsOut, ...definition.secrets, ...(definition.settings ?? [])].map((provider) => config.providerSettings[provider]),
+          ),
           ...(definition.dispatchQueue === 'send' && { DISPATCH_QUEUE_URL: { Ref: logicalId(stack.dispatchQueue.queue) } }),
           // The dispatcher's time budget (lib/dispatch-queue.ts).
           ...(definition.dispatchQueue === 'consume' && dispatcherEnvironment()),

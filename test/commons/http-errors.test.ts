@@ -28,7 +28,6 @@ const DOMAIN: Record<string, [number, string]> = {
 const APPLICATION: Record<string, number> = {
   MalformedInputError: 400,
   InvalidInputError: 422,
-  AuthenticationError: 401,
   UnknownReferenceError: 404,
   IdempotencyConflictError: 409,
   DependencyUnavailableError: 503,
@@ -40,6 +39,7 @@ const TRANSPORT: Record<string, [Error, number, string]> = {
   BadRequestError: [new httpErrors.BadRequestError('m'), 400, 'bad_request'],
   UnauthorizedError: [new httpErrors.UnauthorizedError(), 401, 'unauthorized'],
   ForbiddenError: [new httpErrors.ForbiddenError('m'), 403, 'forbidden'],
+  ServiceUnavailableError: [new httpErrors.ServiceUnavailableError('m', 'not_configured'), 503, 'not_configured'],
   PayloadTooLargeError: [new httpErrors.PayloadTooLargeError(10), 413, 'payload_too_large'],
   UnsupportedMediaTypeError: [new httpErrors.UnsupportedMediaTypeError('text/xml'), 415, 'unsupported_media_type'],
 };

@@ -1,8 +1,15 @@
 import { ConfigurationError } from '../../lambdas/commons/config';
 import { InvalidRefundError } from '../../lambdas/domain/errors';
 import { addRefund, applyRefundEvent, openOrder, validateRefundShape, type NewRefund, type Order } from '../../lambdas/domain/order';
-import { parsePayOnReceipt, returnReceived, waitsForReceipt } from '../../lambdas/domain/receipt';
-import { RECEIPT_OVERDUE_REASON, refundDueAt, verificationDecision, type TransitionContext } from '../../lambdas/domain/refund';
+import { fallbackHeldUntilReceipt, fallbackWaitsForReceipt, parsePayOnReceipt, returnReceived, waitsForReceipt } from '../../lambdas/domain/receipt';
+import {
+  RECEIPT_OVERDUE_REASON,
+  RECEIPT_WAIVED_REF,
+  RETURN_RECEIVED_REF,
+  refundDueAt,
+  verificationDecision,
+  type TransitionContext,
+} from '../../lambdas/domain/refund';
 import { loadAp21LedgerSettings } from '../../lambdas/services/ap21-ledger';
 
 const now = '2026-03-01T10:00:00.000Z';
@@ -88,6 +95,65 @@ describe('when money moves, per channel (docs/design.md §2.9)', () => {
     expect(waitsForReceipt('reversal', 'addon_payments', rules)).toBe(false);
     expect(waitsForReceipt('apace', 'paypro', rules)).toBe(false);
     expect(waitsForReceipt('reversal', 'other', { payOnReceipt: new Set(['apace', 'addon_payments', 'paypro', 'optty'] as const) })).toBe(false);
+  });
+});
+
+describe('an Apace refund that falls back to a card reversal the stage holds until receipt (docs/design.md §2.9)', () => {
+  const epgHeld = { payOnReceipt: new Set(['addon_payments'] as const) };
+  const apaceRefund: NewRefund = { ...waiting, route: 'apace', offerExpiresAt: '2026-03-11T10:00:00.000Z', awaitReceiptUntil: undefined };
+  /** Created on Apace, then cancelled there and moved to card reversal. */
+  function fallenBack(refs: Record<string, string> = {}) {
+    let current = addRefund(order(), { ...apaceRefund, refs }, now).order;
+    for (const event of ['offer_cancel_started', 'attempt_started', 'offer_cancelled'] as const) {
+      const step = applyRefundEvent(current, 'r-1', event, ctx);
+      if (!step.plan.ok) throw new Error(`${event}: ${step.plan.why}`);
+      current = step.order;
+    }
+    return current;
+  }
+
+  it('waits only when it came through Apace from an Ap21 return, nothing was sent to the card yet, and neither the receipt nor an operator was seen', () => {
+    const refund = fallenBack().refunds['r-1']!;
+    expect(refund).toMatchObject({ state: 'reversal_pending', channel: 'reversal', attempts: 0 });
+    expect(fallbackWaitsForReceipt(refund, 'addon_payments', epgHeld)).toBe(true);
+    expect(fallbackWaitsForReceipt(refund, 'paypro', epgHeld)).toBe(false);
+    // A stage that holds Apace too waited before the offer: the goods are back.
+    expect(fallbackWaitsForReceipt(refund, 'addon_payments', { payOnReceipt: new Set(['apace', 'addon_payments'] as const) })).toBe(false);
+    expect(fallbackWaitsForReceipt({ ...refund, offerExpiresAt: null }, 'addon_payments', epgHeld)).toBe(false);
+    expect(fallbackWaitsForReceipt({ ...refund, attempts: 1 }, 'addon_payments', epgHeld)).toBe(false);
+    expect(fallbackWaitsForReceipt({ ...refund, source: { kind: 'refundid_rma', ref: 'x' } }, 'addon_payments', epgHeld)).toBe(false);
+    expect(fallbackWaitsForReceipt({ ...refund, refs: { [RETURN_RECEIVED_REF]: now } }, 'addon_payments', epgHeld)).toBe(false);
+    expect(fallbackWaitsForReceipt({ ...refund, refs: { [RECEIPT_WAIVED_REF]: now } }, 'addon_payments', epgHeld)).toBe(false);
+    expect(fallbackHeldUntilReceipt('other', epgHeld)).toBe(false);
+  });
+
+  it('moves to awaiting_receipt until the end of the wait, and is released, overdue or paid by a late Apace payout like any waiting refund', () => {
+    const waited = applyRefundEvent(fallenBack(), 'r-1', 'fallback_awaits_receipt', { ...ctx, nextAttemptAt: waitEnds });
+    expect(waited.plan.ok && waited.plan.refund).toMatchObject({ state: 'awaiting_receipt', channel: 'reversal', nextAttemptAt: waitEnds });
+    expect(waited.order.lines['1']).toMatchObject({ reserved: 1, available: 1 });
+    expect(applyRefundEvent(waited.order, 'r-1', 'return_received', ctx).plan).toMatchObject({ ok: true, refund: { state: 'reversal_pending' } });
+    expect(applyRefundEvent(waited.order, 'r-1', 'receipt_overdue', { now: waitEnds, claimWindowMs: 0 }).plan).toMatchObject({
+      ok: true,
+      refund: { state: 'manual_review' },
+    });
+    // Apace paid after all (its cancel not honoured): booked, so the receipt cannot also reverse the card.
+    const late = applyRefundEvent(waited.order, 'r-1', 'apace_paid', ctx);
+    expect(late.plan).toMatchObject({ ok: true, refund: { state: 'paid', channel: 'apace' } });
+    expect(applyRefundEvent(late.order, 'r-1', 'return_received', ctx).plan).toEqual({ ok: false, why: 'wrong_state' });
+  });
+
+  it('does not wait once the receipt was noted or an operator sent it on', () => {
+    expect(applyRefundEvent(fallenBack({ [RETURN_RECEIVED_REF]: now }), 'r-1', 'fallback_awaits_receipt', ctx).plan).toEqual({ ok: false, why: 'wrong_state' });
+    const noted = applyRefundEvent(addRefund(order(), apaceRefund, now).order, 'r-1', 'return_received_noted', {
+      ...ctx,
+      refs: { [RETURN_RECEIVED_REF]: later },
+    });
+    // Bookkeeping: the refund stays as due as it was.
+    expect(noted.plan.ok && noted.plan.refund).toMatchObject({ state: 'offer_pending', nextAttemptAt: now, refs: { [RETURN_RECEIVED_REF]: later } });
+    const redriven = applyRefundEvent(fallenBack(), 'r-1', 'review_required', { ...ctx, reason: 'provider refused' });
+    const sentOn = applyRefundEvent(redriven.order, 'r-1', 'redrive_reversal', ctx);
+    expect(sentOn.plan.ok && sentOn.plan.refund.refs).toMatchObject({ [RECEIPT_WAIVED_REF]: later });
+    expect(applyRefundEvent(sentOn.order, 'r-1', 'fallback_awaits_receipt', ctx).plan).toEqual({ ok: false, why: 'wrong_state' });
   });
 });
 

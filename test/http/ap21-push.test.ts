@@ -1,10 +1,7 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import fc from 'fast-check';
-import type { SimOrder, SimReturn } from '../../lambdas/providers/ap21/simulator';
-import { errorResponse } from '../../lambdas/commons/http';
-import { SecretReader } from '../../lambdas/commons/secrets';
-import { ap21SecretSchema } from '../../lambdas/providers/ap21/schemas';
-import { authenticatePush, MAX_PUSH_BYTES } from '../../lambdas/services/ap21-push';
+import type { SimOrder, SimReturn } from '../../simulators/ap21/simulator';
+import { MAX_PUSH_BYTES } from '../../lambdas/services/ap21-push';
 import { tableSnapshot } from '../support/fixtures';
 import { BELT, SHIRT, startIngest, type IngestHarness } from '../ingest/harness';
 
@@ -378,28 +375,5 @@ describe('POST /ap21/returns under generated hostile input', () => {
     expect([...statuses.keys()].filter((status) => status >= 500)).toEqual([]);
     expect([...statuses.values()].reduce((sum, count) => sum + count, 0)).toBeGreaterThan(3500);
     expect(await tableSnapshot(h.stack.dynamo.endpoint)).toEqual(before);
-  });
-});
-
-describe('Ap21 push credentials', () => {
-  const key = 'k'.repeat(32);
-  const secretOf = (value: object) => new SecretReader({ get: async () => ({ username: 'api', password: 'p', ...value }) }, 'ap21', ap21SecretSchema);
-  const answer = async (secret: object, headers: Record<string, string>) => {
-    try {
-      await authenticatePush(secretOf(secret), headers);
-      return { status: 'accepted' };
-    } catch (error) {
-      const { status, body } = errorResponse(error);
-      return { status, code: (body as { error: { code: string } }).error.code };
-    }
-  };
-
-  it.each([
-    ['the key in x-api-key', { pushApiKey: key }, { 'x-api-key': key }, { status: 'accepted' }],
-    ['no credentials', { pushApiKey: key }, {}, { status: 401, code: 'missing_credentials' }],
-    ['a wrong key', { pushApiKey: key }, { 'x-api-key': 'w'.repeat(32) }, { status: 401, code: 'invalid_credentials' }],
-    ['a key on a stage whose ap21 secret has none', {}, { 'x-api-key': key }, { status: 503, code: 'not_configured' }],
-  ])('answers %s', async (_, secret, headers, expected) => {
-    expect(await answer(secret, headers)).toEqual(expected);
   });
 });

@@ -312,7 +312,7 @@ function opttyRequests(): fc.Arbitrary<Hostile> {
   );
 }
 
-function epgRequests(): fc.Arbitrary<Hostile> {
+function addonPaymentsRequests(): fc.Arbitrary<Hostile> {
   const operation = (inner: string) => `<response><operations><operation sorted-order="1">${inner}</operation></operations><status>SUCCESS</status></response>`;
   const valid = operation(`<status>SUCCESS</status><merchantTransactionId>${'REF'}</merchantTransactionId><transactionId>1</transactionId>`);
   const post = (body: string | Buffer, type = 'text/xml') => ({
@@ -374,7 +374,7 @@ const ROUTES: [string, () => fc.Arbitrary<Hostile>][] = [
   ['GET /refundid/order', orderFetchRequests],
   ['POST /providers/paypro/ipn', ipnRequests],
   ['POST /providers/optty/notifications', opttyRequests],
-  ['POST /providers/addon-payments/status', epgRequests],
+  ['POST /providers/addon-payments/status', addonPaymentsRequests],
 ];
 
 describe('hostile requests to the Refundid and provider-notification routes', () => {

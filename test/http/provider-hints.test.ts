@@ -10,7 +10,7 @@ let stack: TestStack;
 let sims: ProviderSimulators;
 let dispatcher: Dispatcher;
 let opttyUrl: string;
-const epgUrl = () => `${stack.url}/providers/addon-payments/status`;
+const addonPaymentsUrl = () => `${stack.url}/providers/addon-payments/status`;
 
 beforeAll(async () => {
   stack = await startTestStack({ DISPATCH_LEASE_MS: String(LEASE_MS) });
@@ -74,7 +74,7 @@ const refundCallback = (refundReference: string | undefined, status = 'SUCCESSFU
     merchantReference: 'whatever',
     extra: { nested: true },
   });
-const epgXml = (merchantTransactionId: string, status = 'SUCCESS') =>
+const addonPaymentsXml = (merchantTransactionId: string, status = 'SUCCESS') =>
   `<response operation-size="1"><operations><operation sorted-order="1"><amount>30.0</amount><currency>AUD</currency><merchantTransactionId>${merchantTransactionId}</merchantTransactionId><operationType>REFUND</operationType><status>${status}</status><transactionId>7900123</transactionId></operation></operations><status>${status}</status></response>`;
 const inboxOf = async (partition: string) =>
   (await tableSnapshot(stack.dynamo.endpoint)).filter((item) => (item as { PK: string }).PK === partition && (item as { SK: string }).SK.startsWith('INBOX#'));
@@ -148,8 +148,8 @@ describe('POST /providers/optty/notifications', () => {
 describe('POST /providers/addon-payments/status', () => {
   it('changes no money state on an unsigned SUCCESS: keeps it and brings the follow-up forward', async () => {
     const { orderId, refundId, refund } = await pendingRefund('addon_payments');
-    const body = epgXml(refundId);
-    const response = await post(epgUrl(), body, 'text/xml');
+    const body = addonPaymentsXml(refundId);
+    const response = await post(addonPaymentsUrl(), body, 'text/xml');
     expect([response.status, await response.json()]).toEqual([200, { received: true }]);
     const hinted = await refundOf(orderId, refundId);
     expect(hinted).toMatchObject({ state: 'reversal_submitted', channel: 'reversal', attempts: refund.attempts });
@@ -165,21 +165,22 @@ describe('POST /providers/addon-payments/status', () => {
     const json = JSON.stringify({
       response: { status: 'SUCCESS', operationsArray: [{ status: 'SUCCESS', merchantTransactionId: refundId, transactionId: '7900123' }] },
     });
-    for (const body of [json, json, epgXml(refundId)]) expect((await post(epgUrl(), body)).status).toBe(body === json ? 200 : 400);
-    expect((await post(epgUrl(), epgXml(refundId), 'application/xml')).status).toBe(200);
+    for (const body of [json, json, addonPaymentsXml(refundId)]) expect((await post(addonPaymentsUrl(), body)).status).toBe(body === json ? 200 : 400);
+    expect((await post(addonPaymentsUrl(), addonPaymentsXml(refundId), 'application/xml')).status).toBe(200);
     expect(await inboxOf(`ORDER#${orderId}`)).toHaveLength(1);
   });
 
   it("refuses a notification that is not one of EPG's with 422 invalid_notification, and stores nothing", async () => {
     const before = await tableSnapshot(stack.dynamo.endpoint);
-    const response = await post(epgUrl(), '<response><status>SUCCESS</status></response>', 'text/xml');
+    const response = await post(addonPaymentsUrl(), '<response><status>SUCCESS</status></response>', 'text/xml');
     expect([response.status, ((await response.json()) as { error: { code: string } }).error.code]).toEqual([422, 'invalid_notification']);
     expect(await tableSnapshot(stack.dynamo.endpoint)).toEqual(before);
   });
 
   it('answers 200 for a refund it does not know and stores nothing: nothing vouches for the sender', async () => {
     const before = await tableSnapshot(stack.dynamo.endpoint);
-    for (const id of ['no-such-refund', 'x'.repeat(45), 'toString']) expect((await post(epgUrl(), epgXml(id), 'text/xml')).status).toBe(200);
+    for (const id of ['no-such-refund', 'x'.repeat(45), 'toString'])
+      expect((await post(addonPaymentsUrl(), addonPaymentsXml(id), 'text/xml')).status).toBe(200);
     expect(await tableSnapshot(stack.dynamo.endpoint)).toEqual(before);
   });
 });

@@ -1,4 +1,4 @@
-import { createRefundidSimulator } from '../../lambdas/providers/refundid/simulator';
+import { createRefundidSimulator } from '../../simulators/refundid/simulator';
 import { openAp21Order, startAp21ForStack, type Ap21ForStack } from '../support/ap21-orders';
 import { tableSnapshot } from '../support/fixtures';
 import { requestFrom } from '../support/source-address';

@@ -1,5 +1,5 @@
 import { ap21OriginOf, orderNumberKey } from '../../lambdas/domain/ap21-origin';
-import type { SimOrder, SimReturn } from '../../lambdas/providers/ap21/simulator';
+import type { SimOrder, SimReturn } from '../../simulators/ap21/simulator';
 import type { OrderStore } from '../../lambdas/store/order-store';
 import { BELT, SHIRT, refundsOf, startIngest, type IngestHarness } from './harness';
 

@@ -1,7 +1,7 @@
 import { parseXml } from '../../lambdas/commons/xml';
-import { orderDocument, type SimOrder } from '../../lambdas/providers/ap21/simulator-documents';
+import { orderDocument } from '../../simulators/ap21/documents';
 import { readOrder, type Ap21Order } from '../../lambdas/providers/ap21/schemas';
-import type { SimReturn } from '../../lambdas/providers/ap21/simulator';
+import type { SimOrder, SimReturn } from '../../simulators/ap21/simulator';
 import { Ap21Poller, type Ap21PollerSettings } from '../../lambdas/services/ap21-poller';
 import { isReturnInFeed, originalsNamedBy, returnSignsOf } from '../../lambdas/services/ap21-returns-read';
 import { BELT, POLL_SETTINGS, SHIRT, refundsOf, startIngest, type IngestHarness } from './harness';

@@ -1,7 +1,7 @@
 import { ledgerViolations } from '../../lambdas/domain/order';
-import type { SimOrder, SimReturn } from '../../lambdas/providers/ap21/simulator';
+import type { SimOrder, SimReturn } from '../../simulators/ap21/simulator';
 import type { RapiOrder } from '../../lambdas/providers/refundid/schemas';
-import { createRefundidSimulator, type RefundidSimulator, type RmaLine } from '../../lambdas/providers/refundid/simulator';
+import { createRefundidSimulator, type RefundidSimulator, type RmaLine } from '../../simulators/refundid/simulator';
 import { loadAp21LedgerSettings } from '../../lambdas/services/ap21-ledger';
 import type { LocalQueue } from '../../lambdas/services/local-queue';
 import { applyRmaPush } from '../../lambdas/services/refundid-rma';

@@ -1,7 +1,7 @@
 import { Ap21Client } from '../../lambdas/providers/ap21/client';
 import { loadAp21Config } from '../../lambdas/providers/ap21/config';
-import { Ap21Simulator, type SimOrder } from '../../lambdas/providers/ap21/simulator';
-import { startSimulatorHost, type SimRequest, type SimResponse, type Simulator, type SimulatorHost } from '../../lambdas/providers/simulator-kit';
+import { Ap21Simulator, type SimOrder } from '../../simulators/ap21/simulator';
+import { startSimulatorHost, type SimRequest, type SimResponse, type Simulator, type SimulatorHost } from '../../simulators/kit';
 import { loadAp21LedgerSettings } from '../../lambdas/services/ap21-ledger';
 import { Ap21Poller, type Ap21PollerSettings } from '../../lambdas/services/ap21-poller';
 import { Ap21PushInbox } from '../../lambdas/services/ap21-push';

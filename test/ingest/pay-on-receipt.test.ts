@@ -1,7 +1,7 @@
 import * as metrics from '../../lambdas/commons/metrics';
 import { ledgerViolations } from '../../lambdas/domain/order';
 import { RECEIPT_OVERDUE_REASON } from '../../lambdas/domain/refund';
-import type { SimOrder, SimReturn } from '../../lambdas/providers/ap21/simulator';
+import type { SimOrder, SimReturn } from '../../simulators/ap21/simulator';
 import { loadAp21LedgerSettings } from '../../lambdas/services/ap21-ledger';
 import type { LocalQueue } from '../../lambdas/services/local-queue';
 import type { ReturnIntake } from '../../lambdas/services/return-intake';

@@ -1,4 +1,4 @@
-import type { SimOrder } from '../../lambdas/providers/ap21/simulator';
+import type { SimOrder } from '../../simulators/ap21/simulator';
 import { SHIRT, startIngest, type IngestHarness } from './harness';
 
 let h: IngestHarness;

@@ -1,6 +1,6 @@
 import { ledgerViolations, openOrder } from '../../lambdas/domain/order';
 import { verificationDecision } from '../../lambdas/domain/refund';
-import type { SimOrder } from '../../lambdas/providers/ap21/simulator';
+import type { SimOrder } from '../../simulators/ap21/simulator';
 import { ledgerOrderFrom, loadAp21LedgerSettings } from '../../lambdas/services/ap21-ledger';
 import { LocalQueue } from '../../lambdas/services/local-queue';
 import { ReturnPaymentsNotVisibleError } from '../../lambdas/services/return-intake';

@@ -1,5 +1,5 @@
 import { ledgerViolations } from '../../lambdas/domain/order';
-import { DOCUMENTED_TENDERS, type SimOrder } from '../../lambdas/providers/ap21/simulator';
+import { DOCUMENTED_TENDERS, type SimOrder } from '../../simulators/ap21/simulator';
 import { loadAp21LedgerSettings } from '../../lambdas/services/ap21-ledger';
 import { LocalQueue } from '../../lambdas/services/local-queue';
 import { sweep } from '../../lambdas/services/sweeper';

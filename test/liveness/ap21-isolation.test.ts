@@ -1,6 +1,6 @@
 import { parseXml } from '../../lambdas/commons/xml';
 import { toAp21DateTime } from '../../lambdas/providers/ap21/schemas';
-import type { SimOrder, SimReturn } from '../../lambdas/providers/ap21/simulator';
+import type { SimOrder, SimReturn } from '../../simulators/ap21/simulator';
 import { Ap21UnprocessableError } from '../../lambdas/services/ap21-poller';
 import { runOps } from '../../tools/ops/cli';
 import { AP21_CREDENTIALS } from '../ingest/harness';

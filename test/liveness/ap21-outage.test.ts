@@ -1,4 +1,4 @@
-import type { SimOrder, SimReturn } from '../../lambdas/providers/ap21/simulator';
+import type { SimOrder, SimReturn } from '../../simulators/ap21/simulator';
 import type { PollRun } from '../../lambdas/services/ap21-poller';
 import { Ap21PushInbox } from '../../lambdas/services/ap21-push';
 import { countingOrderReads, seeded, startLivenessWorld, type LivenessWorld } from './harness';

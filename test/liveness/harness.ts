@@ -1,10 +1,10 @@
 import type { XmlLimits } from '../../lambdas/commons/xml';
 import { createDispatcher } from '../../lambdas/functions/dispatch-runtime';
-import { AddonPaymentsSimulator } from '../../lambdas/providers/addon-payments/simulator';
+import { AddonPaymentsSimulator } from '../../simulators/addon-payments/simulator';
 import { Ap21Client } from '../../lambdas/providers/ap21/client';
 import { loadAp21Config } from '../../lambdas/providers/ap21/config';
-import { Ap21Simulator, type SimLineSeed, type SimOrder, type SimReturn } from '../../lambdas/providers/ap21/simulator';
-import { startSimulatorHost, type SimulatorHost } from '../../lambdas/providers/simulator-kit';
+import { Ap21Simulator, type SimLineSeed, type SimOrder, type SimReturn } from '../../simulators/ap21/simulator';
+import { startSimulatorHost, type SimulatorHost } from '../../simulators/kit';
 import { loadAp21LedgerSettings } from '../../lambdas/services/ap21-ledger';
 import { Ap21Poller, type Ap21PollerSettings, type UnprocessablePolicy } from '../../lambdas/services/ap21-poller';
 import { Ap21PushInbox } from '../../lambdas/services/ap21-push';

@@ -5,7 +5,7 @@ import * as z from 'zod/mini';
 import { MEDIA_TYPES } from '../../lambdas/commons/media-types';
 import { parseStatusNotification } from '../../lambdas/providers/addon-payments/schemas';
 import { parsePayProIpn } from '../../lambdas/providers/paypro/ipn';
-import { ROUTE_DOCS, type RouteDoc } from '../../lambdas/route-docs';
+import { ROUTE_DOCS, type RouteDoc } from '../../tools/openapi/route-docs';
 import { ROUTES, type RouteDefinition } from '../../lambdas/routes';
 import { parseAp21Push } from '../../lambdas/services/ap21-push';
 import { STAGE_NAMES, STAGES } from '../../lib/stage-config';
@@ -100,9 +100,9 @@ describe('docs/openapi.json', () => {
   it('refuses a route without documentation, documentation without a route, and mismatched path parameters', () => {
     const extra: RouteDefinition = { method: 'POST', path: '/refunds/undocumented', fn: 'health', caller: 'nobody' };
     expect(() => openApiDocument([...ROUTES, extra])).toThrow(
-      new RouteDocumentationError('routes without an entry in lambdas/route-docs.ts: POST /refunds/undocumented'),
+      new RouteDocumentationError('routes without an entry in tools/openapi/route-docs.ts: POST /refunds/undocumented'),
     );
-    expect(() => openApiDocument(ROUTES.slice(1))).toThrow(/entries in lambdas\/route-docs.ts for no route: GET \/apace/);
+    expect(() => openApiDocument(ROUTES.slice(1))).toThrow(/entries in tools\/openapi\/route-docs.ts for no route: GET \/apace/);
     const health = ROUTE_DOCS['GET /health']!;
     const withParam: RouteDefinition = { method: 'GET', path: '/health/{probe}', fn: 'health', caller: 'anyone' };
     expect(() => openApiDocument([withParam], { 'GET /health/{probe}': health })).toThrow('path parameters probe but documented (none)');

@@ -2,7 +2,7 @@ import { UnitsUnavailableError } from '../../lambdas/domain/errors';
 import { openOrder } from '../../lambdas/domain/order';
 import type { Channel } from '../../lambdas/domain/refund';
 import { createDispatcher } from '../../lambdas/functions/dispatch-runtime';
-import { createRefundidSimulator, type RefundidSimulator, type RmaRun } from '../../lambdas/providers/refundid/simulator';
+import { createRefundidSimulator, type RefundidSimulator, type RmaRun } from '../../simulators/refundid/simulator';
 import { refundidRefundId } from '../../lambdas/providers/refundid/statuses';
 import type { Dispatcher } from '../../lambdas/services/dispatcher';
 import { startProviderSimulators, type ProviderSimulators } from '../../local/simulators';

@@ -2,7 +2,7 @@ import { UnitsUnavailableError } from '../../lambdas/domain/errors';
 import type { Channel } from '../../lambdas/domain/refund';
 import { createDispatcher } from '../../lambdas/functions/dispatch-runtime';
 import type { RapiOrder } from '../../lambdas/providers/refundid/schemas';
-import { createRefundidSimulator, type RefundidSimulator } from '../../lambdas/providers/refundid/simulator';
+import { createRefundidSimulator, type RefundidSimulator } from '../../simulators/refundid/simulator';
 import type { Dispatcher } from '../../lambdas/services/dispatcher';
 import { startProviderSimulators, type ProviderSimulators } from '../../local/simulators';
 import { openAp21Order, startAp21ForStack, type Ap21ForStack } from '../support/ap21-orders';

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openOrder, type PaymentProvider } from '../../lambdas/domain/order';
 import { createRuntime } from '../../lambdas/functions/runtime';
-import { startSimulatorHost, type Simulator, type SimulatorHost } from '../../lambdas/providers/simulator-kit';
+import { startSimulatorHost, type Simulator, type SimulatorHost } from '../../simulators/kit';
 import type { OrderStore } from '../../lambdas/store/order-store';
 import { generateLocalSecrets } from '../../local/secrets-file';
 import { startProviderSimulators, type ProviderSimulators } from '../../local/simulators';

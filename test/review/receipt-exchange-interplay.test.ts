@@ -1,9 +1,9 @@
 import { ledgerViolations } from '../../lambdas/domain/order';
-import type { SimOrder, SimReturn } from '../../lambdas/providers/ap21/simulator';
+import type { SimOrder, SimReturn } from '../../simulators/ap21/simulator';
 import { loadAp21LedgerSettings } from '../../lambdas/services/ap21-ledger';
 import type { LocalQueue } from '../../lambdas/services/local-queue';
 import type { ReturnIntake } from '../../lambdas/services/return-intake';
-import { createRefundidSimulator } from '../../lambdas/providers/refundid/simulator';
+import { createRefundidSimulator } from '../../simulators/refundid/simulator';
 import { endRefund } from '../../lambdas/services/operator-actions';
 import { sweep } from '../../lambdas/services/sweeper';
 import type { ProviderSimulators } from '../../local/simulators';
@@ -183,10 +183,9 @@ describe('an exchange Ap21 shows by its status alone (no ReturnAuthorisationNumb
 });
 
 describe('an Apace refund paid when seen that falls back to a card reversal the stage holds until receipt', () => {
-  // OPEN DEFECT (not fixed here): the fallback to card reversal never consults the receipt rule. The design's
-  // "does not wait again (the goods are back by then)" holds only when Apace itself waited. `it.failing` keeps
-  // the suite green while the defect stands; make it `it` once fixed.
-  it.failing('does not reverse the EPG card before Ap21 shows the return received', async () => {
+  // The design's "does not wait again (the goods are back by then)" holds only when Apace itself waited: here the
+  // fallback waits for the receipt as a new card reversal would (docs/design.md §2.9).
+  it('does not reverse the EPG card before Ap21 shows the return received, then reverses it once', async () => {
     // The stage holds EPG reversals until receipt; Apace pays when the return is seen.
     const env = { AP21_PAY_ON_RECEIPT: 'addon_payments', AP21_CARD_LAST_FOUR_FIELD: 'Reference' };
     const card = { origin: 'CreditCard', cardType: 'VISA', stan: `R2-${Date.now()}`, reference: '************7001', amountMinor: JACKET_M.priceMinor };
@@ -203,9 +202,57 @@ describe('an Apace refund paid when seen that falls back to a card reversal the 
     await queue.drained();
 
     const refund = await refundOf(order, ret);
-    expect(refund).toMatchObject({ channel: 'reversal' });
-    // Ap21 still shows the return Processing: the EPG card must not be reversed yet.
+    // Ap21 still shows the return Processing: the EPG card must not be reversed yet. The wait counts from when
+    // the return was seen, as a new refund's does.
+    expect(refund).toMatchObject({ channel: 'reversal', state: 'awaiting_receipt', nextAttemptAt: new Date(seen + 30 * 86_400_000).toISOString() });
     expect(paidBy(ret)).toBeUndefined();
+
+    // The warehouse receives the jacket: the same release as any refund waiting for its receipt.
+    h.ap21.setReturnStatus(ret.returnId, 'Return Received');
+    await h.poller({ settings: { watermark: `review2-${++watermarks}` }, intake: used }).run();
+    await queue.drained();
+    await sweep(h.store, queue, Date.now());
+    await queue.drained();
+    expect(await refundOf(order, ret)).toMatchObject({ state: 'paid', channel: 'reversal' });
+    expect(paidBy(ret)).toBe(1);
+  });
+
+  /** An Apace refund of a jacket whose return was seen eleven days ago: its offer has run out. */
+  function apaceJacketSeenLongAgo(doorbell: LocalQueue | undefined) {
+    const env = { AP21_PAY_ON_RECEIPT: 'addon_payments', AP21_CARD_LAST_FOUR_FIELD: 'Reference' };
+    const card = { origin: 'CreditCard', cardType: 'VISA', stan: `R2-${Date.now()}`, reference: '************7001', amountMinor: JACKET_M.priceMinor };
+    const order = h.ap21.addOrder({ lines: [JACKET_M], payments: [card] });
+    sims.addonPayments.seedTransaction(card.stan, { amount: { minor: card.amountMinor, currency: 'AUD' }, paymentSolution: 'creditcards' });
+    const ret = h.ap21.addReturn(order.orderId, { lines: [{ skuId: JACKET_M.skuId, quantity: -1 }] });
+    const seen = Date.now() - 11 * 86_400_000;
+    const used = h.intake({ ...(doorbell && { doorbell }), ledger: loadAp21LedgerSettings({ ...h.env, ...env }), now: () => seen });
+    const poll = () => h.poller({ settings: { watermark: `review2-${++watermarks}` }, intake: used }).run();
+    return { order, ret, poll };
+  }
+
+  it('reverses the card at once when Ap21 already showed the return received when it was seen', async () => {
+    const { order, ret, poll } = apaceJacketSeenLongAgo(queue);
+    h.ap21.setReturnStatus(ret.returnId, 'Return Received');
+    await poll();
+    await queue.drained();
+    await sweep(h.store, queue, Date.now());
+    await queue.drained();
+    expect(await refundOf(order, ret)).toMatchObject({ state: 'paid', channel: 'reversal' });
+    expect(paidBy(ret)).toBe(1);
+  });
+
+  it('reverses the card at once when Ap21 showed the return received while the refund was still with Apace', async () => {
+    // Nothing dispatched yet: the refund is still on Apace when Ap21 shows the return received.
+    const { order, ret, poll } = apaceJacketSeenLongAgo(undefined);
+    await poll();
+    expect(await refundOf(order, ret)).toMatchObject({ state: 'offer_pending', channel: 'apace' });
+    h.ap21.setReturnStatus(ret.returnId, 'Return Received');
+    expect((await poll()).outcomes).toMatchObject({ already_ingested: 1 });
+    expect((await refundOf(order, ret)).refs).toMatchObject({ returnReceivedAt: expect.any(String) });
+    await sweep(h.store, queue, Date.now());
+    await queue.drained();
+    expect(await refundOf(order, ret)).toMatchObject({ state: 'paid', channel: 'reversal' });
+    expect(paidBy(ret)).toBe(1);
   });
 });
 

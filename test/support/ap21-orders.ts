@@ -1,7 +1,7 @@
 import { ap21Origin, orderNumberKey } from '../../lambdas/domain/ap21-origin';
 import { openOrder, type NewPayment, type Order } from '../../lambdas/domain/order';
-import { Ap21Simulator, type SimOrder, type SimOrderSeed } from '../../lambdas/providers/ap21/simulator';
-import { startSimulatorHost, type SimulatorHost } from '../../lambdas/providers/simulator-kit';
+import { Ap21Simulator, type SimOrder, type SimOrderSeed } from '../../simulators/ap21/simulator';
+import { startSimulatorHost, type SimulatorHost } from '../../simulators/kit';
 import type { OrderStore } from '../../lambdas/store/order-store';
 import type { TestStack } from './stack';
 

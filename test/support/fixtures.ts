@@ -1,6 +1,7 @@
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { createDocumentClient } from '../../lambdas/commons/clients/dynamodb';
 import { openOrder, type NewOrder } from '../../lambdas/domain/order';
+import type { Channel } from '../../lambdas/domain/refund';
 import type { OrderStore, TimelineEntry } from '../../lambdas/store/order-store';
 import { callbackUrls } from '../../lambdas/providers/apace/callback-token';
 import { signApaceBody } from '../../lambdas/providers/apace/signature';
@@ -42,6 +43,36 @@ export async function offeredRefund(store: OrderStore, orderId: string, refundId
   );
   await store.applyEvent(orderId, refundId, 'offer_created', { now, claimWindowMs: 0, refs: { apaceRefundId: `apace-${refundId}` } }, { actor: 'seed' });
   return { orderId, refundId, offerExpiresAt };
+}
+
+/**
+ * An order of one line paid by one payment, with one refund of it booked on `route` (card reversal
+ * by default), as the intake would leave it: what a dispatcher test starts from.
+ */
+export async function orderWithRefund(
+  store: OrderStore,
+  orderId: string,
+  payment: Omit<NewOrder['payments'][number], 'paymentId' | 'capturedMinor'>,
+  {
+    valueMinor = 5000,
+    refundId = `${orderId}-r1`,
+    route = 'reversal',
+    now = new Date().toISOString(),
+  }: { valueMinor?: number; refundId?: string; route?: Channel; now?: string } = {},
+) {
+  await store.putOrder(
+    openOrder(
+      { orderId, currency: 'AUD', lines: [{ lineId: '1', quantity: 1, valueMinor }], payments: [{ paymentId: 'p1', capturedMinor: valueMinor, ...payment }] },
+      now,
+    ),
+  );
+  await store.createRefund(
+    orderId,
+    { refundId, lines: { '1': 1 }, paymentId: 'p1', amount: { minor: valueMinor, currency: 'AUD' }, route, source: { kind: 'manual', ref: refundId } },
+    now,
+    { actor: 'seed' },
+  );
+  return { orderId, refundId };
 }
 
 export function apaceUrls(baseUrl: string, secret: ApaceSecret, orderId: string, refundId: string, expiresAtMs = Date.now() + 10 * DAY_MS) {

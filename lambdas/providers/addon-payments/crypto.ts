@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { createCipheriv, createHash, randomBytes } from 'node:crypto';
 import { ConfigurationError } from '../../commons/config';
 import { formatDecimal, type Money } from '../../domain/money';
 
@@ -17,7 +17,7 @@ export interface RebateFields {
 }
 
 /** The order the SDK writes the fields in; absent ones are left out. */
-export const CLEAR_FIELD_ORDER = ['amount', 'merchantId', 'paymentSolution', 'transactionId', 'merchantTransactionId', 'description'] as const;
+const CLEAR_FIELD_ORDER = ['amount', 'merchantId', 'paymentSolution', 'transactionId', 'merchantTransactionId', 'description'] as const;
 
 export interface EncryptedRequest {
   readonly clear: string;
@@ -29,7 +29,7 @@ export interface EncryptedRequest {
   readonly iv: string;
 }
 
-const IV_BYTES = 16;
+export const IV_BYTES = 16;
 const KEY_BYTES = 32;
 // The SDK restores these after encoding the whole string, so they travel unencoded even inside values.
 const PUT_BACK: Readonly<Record<string, string>> = { '%3D': '=', '%26': '&', '%3B': ';', '%3A': ':', '%2C': ',' };
@@ -39,11 +39,6 @@ export function javaUrlEncode(text: string): string {
   return encodeURIComponent(text)
     .replace(/[!'()~]/g, (char) => `%${char.charCodeAt(0).toString(16).toUpperCase()}`)
     .replace(/%20/g, '+');
-}
-
-/** The inverse of the SDK's encoding, as Java's `URLDecoder` reads it (`+` is a space). */
-export function javaUrlDecode(text: string): string {
-  return decodeURIComponent(text.replace(/\+/g, ' '));
 }
 
 export function clearString(fields: RebateFields): string {
@@ -61,7 +56,8 @@ export function clearString(fields: RebateFields): string {
   return javaUrlEncode(query).replace(/%(?:3D|26|3B|3A|2C)/g, (escape) => PUT_BACK[escape]!);
 }
 
-function merchantKey(merchantPassword: string): Buffer {
+/** The AES-256 key: the merchant password's 32 bytes (the simulator decrypts with it too). */
+export function merchantKey(merchantPassword: string): Buffer {
   const key = Buffer.from(merchantPassword, 'utf8');
   if (key.length !== KEY_BYTES) throw new ConfigurationError(`the EPG merchant password must be ${KEY_BYTES} bytes (AES-256), got ${key.length}`);
   return key;
@@ -77,22 +73,4 @@ export function encryptRebate(fields: RebateFields, merchantPassword: string, iv
   const cipher = createCipheriv('aes-256-cbc', merchantKey(merchantPassword), iv);
   const ciphertext = Buffer.concat([cipher.update(clear, 'utf8'), cipher.final()]);
   return { clear, encrypted: ciphertext.toString('base64'), integrityCheck: integrityCheckOf(clear), iv: iv.toString('base64') };
-}
-
-export class DecryptionError extends Error {
-  override readonly name = 'DecryptionError';
-}
-
-/** The clear string of an encrypted request (the simulator's side), or DecryptionError. */
-export function decryptRebate(encrypted: string, ivBase64: string, merchantPassword: string): string {
-  const iv = Buffer.from(ivBase64, 'base64');
-  if (iv.length !== IV_BYTES) throw new DecryptionError(`iv must be ${IV_BYTES} bytes in base64`);
-  try {
-    const decipher = createDecipheriv('aes-256-cbc', merchantKey(merchantPassword), iv);
-    const clear = Buffer.concat([decipher.update(Buffer.from(encrypted, 'base64')), decipher.final()]);
-    return new TextDecoder('utf-8', { fatal: true }).decode(clear);
-  } catch (error) {
-    if (error instanceof ConfigurationError) throw error;
-    throw new DecryptionError('encrypted does not decrypt under the merchant password');
-  }
 }

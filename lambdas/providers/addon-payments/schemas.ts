@@ -18,7 +18,7 @@ export type AddonPaymentsSecret = z.infer<typeof addonPaymentsSecretSchema>;
  * One `<operation>` of an EPG answer. Values stay text: amounts are only reported, never computed
  * with. Unknown elements are ignored, as the SDK's parser does.
  */
-export interface EpgOperation {
+export interface AddonPaymentsOperation {
   /** Upper-cased; SUCCESS, PENDING, REDIRECTED, ERROR and FAIL are documented. */
   readonly status: string;
   readonly operationType?: string;
@@ -33,15 +33,15 @@ export interface EpgOperation {
   readonly respCode?: { readonly code?: string; readonly message?: string; readonly uuid?: string };
 }
 
-export interface EpgResponse {
+export interface AddonPaymentsResponse {
   readonly status?: string;
   readonly message?: string;
   /** In processing order: by `sorted-order` in XML, in array order in JSON. The last one decides. */
-  readonly operations: readonly EpgOperation[];
+  readonly operations: readonly AddonPaymentsOperation[];
 }
 
-export class EpgResponseError extends Error {
-  override readonly name = 'EpgResponseError';
+export class AddonPaymentsResponseError extends Error {
+  override readonly name = 'AddonPaymentsResponseError';
 }
 
 const text = z.string().check(z.maxLength(4096));
@@ -88,7 +88,7 @@ function present(value: string | number | null | undefined): string | undefined 
   return trimmed === '' ? undefined : trimmed;
 }
 
-function normalizeOperation(raw: RawOperation): EpgOperation {
+function normalizeOperation(raw: RawOperation): AddonPaymentsOperation {
   const fields: Record<string, string> = {};
   for (const name of OPERATION_FIELDS) {
     const value = present(raw[name]);
@@ -111,7 +111,7 @@ function leafTexts(element: XmlElement): Record<string, string | Record<string, 
 }
 
 function fromXml(root: XmlElement): unknown {
-  if (root.name !== 'response') throw new EpgResponseError(`expected a <response> element, got <${root.name}>`);
+  if (root.name !== 'response') throw new AddonPaymentsResponseError(`expected a <response> element, got <${root.name}>`);
   const wrapper = childElement(root, 'operations');
   const elements = wrapper ? childElements(wrapper, 'operation') : [];
   const order = (element: XmlElement) => Number(element.attributes['sorted-order'] ?? NaN);
@@ -128,30 +128,30 @@ function fromJson(source: string): unknown {
   try {
     parsed = JSON.parse(source);
   } catch {
-    throw new EpgResponseError('the body starts like JSON but is not JSON');
+    throw new AddonPaymentsResponseError('the body starts like JSON but is not JSON');
   }
   // Like the SDK: the notification is under `response` when that key exists, else the root itself.
   const root = (parsed as { response?: unknown })?.response ?? parsed;
-  if (typeof root !== 'object' || root === null) throw new EpgResponseError('the JSON answer is not an object');
+  if (typeof root !== 'object' || root === null) throw new AddonPaymentsResponseError('the JSON answer is not an object');
   const { operationsArray, ...rest } = root as { operationsArray?: unknown };
   return { ...rest, operations: operationsArray ?? [] };
 }
 
 /**
  * Reads an EPG answer or status notification: XML `<response>` or JSON with a `response` key,
- * the two forms the SDKs' NotificationAdapter accepts. Throws EpgResponseError when it is neither.
+ * the two forms the SDKs' NotificationAdapter accepts. Throws AddonPaymentsResponseError when it is neither.
  */
-export function parseEpgResponse(body: string): EpgResponse {
+export function parseAddonPaymentsResponse(body: string): AddonPaymentsResponse {
   const source = body.trim();
   let raw: unknown;
   try {
     raw = source.startsWith('{') ? fromJson(source) : fromXml(parseXml(source));
   } catch (error) {
-    if (error instanceof XmlError) throw new EpgResponseError(`the body is not well-formed XML: ${error.message}`);
+    if (error instanceof XmlError) throw new AddonPaymentsResponseError(`the body is not well-formed XML: ${error.message}`);
     throw error;
   }
   const result = responseSchema.safeParse(raw);
-  if (!result.success) throw new EpgResponseError(`unexpected EPG answer: ${describeIssues(result.error.issues)}`);
+  if (!result.success) throw new AddonPaymentsResponseError(`unexpected EPG answer: ${describeIssues(result.error.issues)}`);
   return {
     ...(present(result.data.status) !== undefined && { status: present(result.data.status)!.toUpperCase() }),
     ...(present(result.data.message) !== undefined && { message: present(result.data.message) }),
@@ -159,29 +159,29 @@ export function parseEpgResponse(body: string): EpgResponse {
   };
 }
 
-export function lastOperation(response: EpgResponse): EpgOperation | undefined {
+export function lastOperation(response: AddonPaymentsResponse): AddonPaymentsOperation | undefined {
   return response.operations[response.operations.length - 1];
 }
 
 /** What `POST /providers/addon-payments/status` needs from a notification to find and re-check a refund. */
-export interface EpgStatusNotification {
+export interface AddonPaymentsStatusNotification {
   /** Our refund id, as we sent it in the rebate. */
   readonly merchantTransactionId: string;
   readonly status: string;
   /** EPG's id of the operation the notification is about. */
   readonly transactionId?: string;
-  readonly response: EpgResponse;
+  readonly response: AddonPaymentsResponse;
 }
 
 /**
  * Parses an asynchronous status notification. Notifications are unsigned (docs/providers.md §4:
  * UNCONFIRMED), so the result is a hint naming a refund to re-check, never proof of payment.
  */
-export function parseStatusNotification(body: string): EpgStatusNotification {
-  const response = parseEpgResponse(body);
+export function parseStatusNotification(body: string): AddonPaymentsStatusNotification {
+  const response = parseAddonPaymentsResponse(body);
   const last = lastOperation(response);
-  if (!last) throw new EpgResponseError('the notification has no operation');
-  if (!last.merchantTransactionId) throw new EpgResponseError('the notification names no merchantTransactionId');
+  if (!last) throw new AddonPaymentsResponseError('the notification has no operation');
+  if (!last.merchantTransactionId) throw new AddonPaymentsResponseError('the notification names no merchantTransactionId');
   return {
     merchantTransactionId: last.merchantTransactionId,
     status: last.status,

@@ -1,7 +1,7 @@
 import { maskText } from '../../commons/redact';
 import { isRetryableStatus, type ProviderCallError } from '../outbound';
 import type { ReversalOutcome } from '../reversal';
-import { EpgResponseError, lastOperation, parseEpgResponse, type EpgOperation } from './schemas';
+import { AddonPaymentsResponseError, lastOperation, parseAddonPaymentsResponse, type AddonPaymentsOperation } from './schemas';
 
 /**
  * EPG answers → our outcomes. The facts (docs/providers.md §4) give the status values and that the last
@@ -23,7 +23,7 @@ function snippet(text: string): string {
   return flat.length > 200 ? `${flat.slice(0, 200)}…` : flat || '(empty body)';
 }
 
-function describeOperation(operation: EpgOperation): string {
+function describeOperation(operation: AddonPaymentsOperation): string {
   const parts = [`EPG ${operation.operationType ?? 'operation'} ${operation.status}`];
   if (operation.message) parts.push(operation.message);
   const code = operation.respCode;
@@ -35,9 +35,9 @@ function describeOperation(operation: EpgOperation): string {
 export function outcomeOfAnswer(body: string, merchantTransactionId: string): ReversalOutcome {
   let response;
   try {
-    response = parseEpgResponse(body);
+    response = parseAddonPaymentsResponse(body);
   } catch (error) {
-    if (!(error instanceof EpgResponseError)) throw error;
+    if (!(error instanceof AddonPaymentsResponseError)) throw error;
     // EPG may have acted; the same merchantTransactionId makes trying again safe.
     return { kind: 'failed', retryable: true, detail: `unreadable EPG answer (${error.message}): ${snippet(body)}` };
   }

@@ -1,6 +1,5 @@
 import * as z from 'zod/mini';
 import { parseEnvironment, wholeWithin } from '../../commons/config';
-import { allowlistSetting } from '../../commons/source-ip';
 import { currencyExponent } from '../../domain/money';
 
 /**
@@ -85,19 +84,6 @@ export function loadAp21Config(env: NodeJS.ProcessEnv = process.env): Ap21Config
     currency: config.AP21_CURRENCY,
     returnsListPath: config.AP21_RETURNS_LIST_PATH,
   };
-}
-
-const pushSchema = z.object({
-  /**
-   * Addresses (or CIDR blocks) that may push returns (`POST /ap21/returns`), comma-separated; the CDK
-   * stack fills it from the stage's `ipAllowlists['/ap21/returns']`. Unset or empty, every push is refused.
-   */
-  AP21_PUSH_ALLOWED_IPS: z._default(z.string(), ''),
-});
-
-/** The source addresses allowed to push returns; none when unset. */
-export function loadAp21PushSources(env: NodeJS.ProcessEnv = process.env): string[] {
-  return allowlistSetting('AP21_PUSH_ALLOWED_IPS', parseEnvironment(pushSchema, env, 'Ap21 push ').AP21_PUSH_ALLOWED_IPS, 'Ap21 push ');
 }
 
 /** Return payments (the Refundid proof) are visible only from payload version 4.0. */

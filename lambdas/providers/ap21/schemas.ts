@@ -425,7 +425,7 @@ export interface Ap21Unreadable {
 
 const sha = (text: string) => createHash('sha256').update(text).digest('hex').slice(0, 32);
 
-export function fingerprintOf(element: XmlElement): string {
+function fingerprintOf(element: XmlElement): string {
   return sha(canonicalXml(element, ['RowNumber']));
 }
 

@@ -1,7 +1,5 @@
 import { createHmac } from 'node:crypto';
 import { sameBytes } from '../../commons/constant-time';
-import { UnauthorizedError } from '../../commons/errors';
-import type { SecretReader } from '../../commons/secrets';
 import type { ApaceSecret } from './schemas';
 
 /**
@@ -35,23 +33,20 @@ function tokenValid(secret: ApaceSecret, parts: RegExpExecArray, purpose: Callba
 }
 
 /**
- * Throws 401 unless `token` was issued by us for this purpose, order and refund and has not
- * expired. An unknown key id or a bad MAC re-reads the secret once (it may have just rotated).
+ * Whether `token` was issued by us for this purpose, order and refund and has not expired:
+ * `missing`, `malformed`, `expired`, or a check of its MAC against one version of the secret.
  */
-export async function authenticateCallback(
-  secrets: SecretReader<ApaceSecret>,
+export function readCallbackToken(
   token: string | undefined,
-  purpose: CallbackPurpose,
-  orderId: string,
-  refundId: string,
   nowMs: number,
-): Promise<void> {
-  if (!token) throw new UnauthorizedError('auth_token is missing', 'missing_token');
+):
+  | { problem: 'missing' | 'malformed' | 'expired' }
+  | { matches: (secret: ApaceSecret, purpose: CallbackPurpose, orderId: string, refundId: string) => boolean } {
+  if (!token) return { problem: 'missing' };
   const parts = TOKEN.exec(token);
-  if (!parts) throw new UnauthorizedError('auth_token is malformed', 'invalid_token');
-  if (Number(parts[2]) * 1000 <= nowMs) throw new UnauthorizedError('auth_token has expired', 'expired_token');
-  const valid = await secrets.verifyWithRotation((secret) => tokenValid(secret, parts, purpose, orderId, refundId));
-  if (!valid) throw new UnauthorizedError('auth_token is not valid for this refund', 'invalid_token');
+  if (!parts) return { problem: 'malformed' };
+  if (Number(parts[2]) * 1000 <= nowMs) return { problem: 'expired' };
+  return { matches: (secret, purpose, orderId, refundId) => tokenValid(secret, parts, purpose, orderId, refundId) };
 }
 
 export interface CallbackUrls {

@@ -111,7 +111,7 @@ export const apaceEmailSentSchema = z.looseObject({ email_sent: z.literal(true) 
 export const apaceCancelledSchema = z.looseObject({ success: z.literal(true), canceled: z.literal(true) });
 
 /** `refundData` of GET /ext/refunds/:id (code evidence); only the fields we read are checked. */
-export const apaceRefundDetailsSchema = z.looseObject({
+const apaceRefundDetailsSchema = z.looseObject({
   id: apaceId,
   orderId: z.string(),
   productIds: z.array(z.string()),

@@ -71,7 +71,7 @@ const DUPLICATE = /already a refund request made to this product/i;
 const VERIFICATION_UNANSWERED = /refund_verification\.url does not return the correct response/i;
 
 /** The messages of a `{errors: [{error_code, error_message}]}` body, or none. */
-export function errorMessages(body: unknown): string[] {
+function errorMessages(body: unknown): string[] {
   const list = apaceErrorListSchema.safeParse(body);
   if (list.success) return list.data.errors.map((error) => `${error.error_code}: ${error.error_message}`);
   const single = apaceEmailErrorSchema.safeParse(body);

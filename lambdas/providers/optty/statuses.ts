@@ -7,7 +7,7 @@ import type { ReversalOutcome } from '../reversal';
  * status we do not recognise is a retryable failure: resubmitting reuses the same
  * refundReference, so it can only replay the refund, and bounded retries end in manual review.
  */
-export const PERMANENT_FAILURE_STATUSES: ReadonlySet<string> = new Set(['DECLINED', 'FAILED', 'REJECTED', 'CANCELLED', 'CANCELED', 'ERROR', 'EXPIRED']);
+const PERMANENT_FAILURE_STATUSES: ReadonlySet<string> = new Set(['DECLINED', 'FAILED', 'REJECTED', 'CANCELLED', 'CANCELED', 'ERROR', 'EXPIRED']);
 
 export function refundStatusOutcome(status: string, providerRef: string | undefined, subject: string, failureReason?: string | null): ReversalOutcome {
   const normalised = status.trim().toUpperCase();

@@ -1,10 +1,8 @@
 import { createHash } from 'node:crypto';
 import { sameBytes } from '../../commons/constant-time';
-import { BadRequestError, ForbiddenError, UnauthorizedError } from '../../commons/errors';
-import type { SecretReader } from '../../commons/secrets';
+import { BadRequestError } from '../../commons/errors';
 import * as z from 'zod/mini';
 import { parseOrReject } from '../../commons/validation';
-import type { PayProIpnConfig } from './config';
 import type { PayProSecret } from './schemas';
 
 /**
@@ -86,19 +84,6 @@ export function checkIpn(ipn: PayProIpn, secret: Pick<PayProSecret, 'ipnSecretKe
   const signatureOk = sameDigest(ipn.SIGNATURE, ipnSignature(ipn, secret.ipnValidationKey));
   if (!hashOk) return 'bad_hash';
   return signatureOk ? 'valid' : 'bad_signature';
-}
-
-/**
- * What the IPN route checks, once its source address has been (before the body is read): test
- * mode (403), HASH and SIGNATURE (401; retried once with a re-read secret, the keys may have rotated).
- */
-export async function verifyPayProIpn(secrets: SecretReader<PayProSecret>, config: PayProIpnConfig, ipn: PayProIpn): Promise<void> {
-  if (ipn.TEST_MODE === '1' && !config.allowTestMode) throw new ForbiddenError('test-mode IPNs are not accepted here', 'test_mode');
-  let last: IpnCheck = 'bad_hash';
-  const valid = await secrets.verifyWithRotation((secret) => (last = checkIpn(ipn, secret, config.allowTestMode)) === 'valid');
-  if (valid) return;
-  if (last === 'bad_hash') throw new UnauthorizedError('IPN HASH does not match', 'invalid_hash');
-  throw new UnauthorizedError('IPN SIGNATURE does not match', 'invalid_signature');
 }
 
 const REASON_REFUND_ID = /\(refund ([^\s()]{1,256})\)$/;

@@ -15,7 +15,7 @@ export const refundidSecretSchema = z.object({
 export type RefundidSecret = z.infer<typeof refundidSecretSchema>;
 
 /** Refundid's string limits (initial redirect docs): up to 255 characters, ASCII, no spaces. */
-export const refundidText = z.string().check(z.regex(/^[\x21-\x7E]{1,255}$/, 'must be 1 to 255 printable ASCII characters without spaces'));
+const refundidText = z.string().check(z.regex(/^[\x21-\x7E]{1,255}$/, 'must be 1 to 255 printable ASCII characters without spaces'));
 
 // eslint-disable-next-line no-control-regex -- refusing control characters is the point of this pattern
 const email = z.string().check(z.maxLength(320), z.regex(/^[^\s@\u0000-\u001f\u007f]+@[^\s@\u0000-\u001f\u007f]+$/, 'must be an e-mail address'));

@@ -10,7 +10,7 @@ export const RMA_OUTCOME_EVENTS = {
   failed: 'refundid_failed',
 } as const satisfies Record<Exclude<RmaStatus, 'refunding'>, RefundEvent>;
 
-export const REFUNDID_REFUND_PREFIX = 'rfd-';
+const REFUNDID_REFUND_PREFIX = 'rfd-';
 
 /**
  * Our refund id for a Refundid RMA: `rfd-<merchant_rma_ref>` when the RMA carries one (a

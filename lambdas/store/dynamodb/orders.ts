@@ -8,6 +8,8 @@ import { OrderNotFoundError, RefundNotFoundError } from '../../domain/errors';
 import { LEDGER_DELTAS, addRefund, newRefundRecord, own, validateRefundShape, type NewRefund, type Order } from '../../domain/order';
 import {
   RECEIPT_OVERDUE_REASON,
+  RECEIPT_WAIVED_REF,
+  RETURN_RECEIVED_REF,
   WORK_STATES,
   awaitsApaceConfirmation,
   apaceQuietCutoff,
@@ -59,17 +61,16 @@ const MAX_ATTEMPTS = 8;
 export const TIMELINE_WINDOW = 40;
 export const TIMELINE_SLACK = 20;
 /** A timeline note is cut here: the detail (provider answers, raw messages) lives elsewhere. */
-export const NOTE_LIMIT = 200;
-/** DynamoDB's item size limit, and the size from which an order is compacted before writing on. */
-export const ITEM_LIMIT_BYTES = 400 * 1024;
-export const NEAR_LIMIT_BYTES = 360 * 1024;
+const NOTE_LIMIT = 200;
+/** The size from which an order is compacted before writing on (DynamoDB's item limit is 400 KB). */
+const NEAR_LIMIT_BYTES = 360 * 1024;
 
 /** A write DynamoDB refused because the item would pass its 400 KB limit. */
-export class OrderItemTooLargeError extends Error {
+class OrderItemTooLargeError extends Error {
   override readonly name = 'OrderItemTooLargeError';
 }
 
-export function isSizeRefusal(error: unknown): boolean {
+function isSizeRefusal(error: unknown): boolean {
   const { name, message } = (error ?? {}) as { name?: string; message?: string };
   return name === 'ValidationException' && /maximum allowed size/i.test(message ?? '');
 }
@@ -397,6 +398,8 @@ export class DynamoOrders implements OrdersPort {
       conditions.push(
         `(${refundPath('state')} = ${expr.value('awaiting_receipt')} OR begins_with(${refundPath('reason')}, ${expr.value(RECEIPT_OVERDUE_REASON)}))`,
       );
+    } else if (rule.guard === 'receipt_unseen') {
+      conditions.push(`attribute_not_exists(${refundPath('refs', RETURN_RECEIVED_REF)})`, `attribute_not_exists(${refundPath('refs', RECEIPT_WAIVED_REF)})`);
     } else if (rule.guard === 'due') {
       conditions.push(`(attribute_not_exists(${refundPath('nextAttemptAt')}) OR ${refundPath('nextAttemptAt')} <= ${expr.value(ctx.now)})`);
     }

@@ -8,9 +8,9 @@ export interface TableAccess {
 }
 
 /** Raw inbound text kept in an item is cut here (DynamoDB items stop at 400 KB). */
-export const RAW_LIMIT = 16_384;
+const RAW_LIMIT = 16_384;
 /** Inbox records are kept this long after they were settled, then DynamoDB's TTL removes them. */
-export const INBOX_RETENTION_S = 90 * 24 * 3600;
+const INBOX_RETENTION_S = 90 * 24 * 3600;
 export const SCAN_PAGE_SIZE = 500;
 /** Marks an inbox item the store kept for a timeline entry (attribute `kept`), which a service's record of the message may replace. */
 export const KEPT_FOR_TIMELINE = 'timeline';

@@ -1,4 +1,9 @@
-import { addonPaymentsSecretSchema, EpgResponseError, parseEpgResponse, parseStatusNotification } from '../../../lambdas/providers/addon-payments/schemas';
+import {
+  addonPaymentsSecretSchema,
+  AddonPaymentsResponseError,
+  parseAddonPaymentsResponse,
+  parseStatusNotification,
+} from '../../../lambdas/providers/addon-payments/schemas';
 import { outcomeOfAnswer, outcomeOfHttpResponse } from '../../../lambdas/providers/addon-payments/statuses';
 
 /** The refund answer documented in docs/providers.md §4 (ap-java-sdk test NotificationResponses). */
@@ -10,7 +15,7 @@ const operation = (order: number, status: string, transactionId: string) =>
 
 describe('EPG answers and notifications', () => {
   it('reads the documented refund answer', () => {
-    expect(parseEpgResponse(DOCUMENTED)).toEqual({
+    expect(parseAddonPaymentsResponse(DOCUMENTED)).toEqual({
       status: 'SUCCESS',
       operations: [
         {
@@ -115,7 +120,7 @@ describe('EPG answers and notifications', () => {
     ['broken JSON', '{"response":'],
     ['a JSON array', '[1]'],
   ])('refuses a notification with %s', (_, body) => {
-    expect(() => parseStatusNotification(body)).toThrow(EpgResponseError);
+    expect(() => parseStatusNotification(body)).toThrow(AddonPaymentsResponseError);
   });
 
   it('validates the addonPayments secret without echoing it', () => {

@@ -1,15 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { ConfigurationError } from '../../../lambdas/commons/config';
-import {
-  clearString,
-  decryptRebate,
-  DecryptionError,
-  encryptRebate,
-  javaUrlDecode,
-  javaUrlEncode,
-  type RebateFields,
-} from '../../../lambdas/providers/addon-payments/crypto';
+import { clearString, encryptRebate, javaUrlEncode, type RebateFields } from '../../../lambdas/providers/addon-payments/crypto';
+import { decryptRebate, DecryptionError, javaUrlDecode } from '../../../simulators/addon-payments/crypto';
 import { money } from '../../../lambdas/domain/money';
 import fixture from './fixtures/vectors.json';
 

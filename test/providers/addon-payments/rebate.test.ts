@@ -6,10 +6,10 @@ import type { PaymentLedger } from '../../../lambdas/domain/order';
 import { AddonPaymentsConnector, REBATE_PATH } from '../../../lambdas/providers/addon-payments/client';
 import { loadAddonPaymentsConfig } from '../../../lambdas/providers/addon-payments/config';
 import { encryptRebate, integrityCheckOf } from '../../../lambdas/providers/addon-payments/crypto';
-import { addonPaymentsSecretSchema, parseEpgResponse, type AddonPaymentsSecret } from '../../../lambdas/providers/addon-payments/schemas';
-import { AddonPaymentsSimulator } from '../../../lambdas/providers/addon-payments/simulator';
+import { addonPaymentsSecretSchema, parseAddonPaymentsResponse, type AddonPaymentsSecret } from '../../../lambdas/providers/addon-payments/schemas';
+import { AddonPaymentsSimulator } from '../../../simulators/addon-payments/simulator';
 import type { ReversalRequest } from '../../../lambdas/providers/reversal';
-import { NO_FAULTS, startSimulatorHost, type SimulatorHost } from '../../../lambdas/providers/simulator-kit';
+import { NO_FAULTS, startSimulatorHost, type SimulatorHost } from '../../../simulators/kit';
 
 const PREFIX = 'addon-payments';
 const SECRET: AddonPaymentsSecret = { merchantId: '123456', merchantPassword: randomBytes(24).toString('base64url') };
@@ -207,7 +207,7 @@ describe('the Addon Payments simulator checks requests like the documented API',
 
   async function post(query: Record<string, string>, headers: Record<string, string> = { apiVersion: '5', encryptionMode: 'CBC', iv: iv.toString('base64') }) {
     const response = await fetch(`${host.baseUrl(PREFIX)}${REBATE_PATH}?${new URLSearchParams(query).toString()}`, { method: 'POST', headers, body: '' });
-    return { status: response.status, answer: parseEpgResponse(await response.text()) };
+    return { status: response.status, answer: parseAddonPaymentsResponse(await response.text()) };
   }
 
   it('recomputes the integrityCheck over the decrypted bytes: ours passes, any other is refused', async () => {

@@ -11,7 +11,7 @@ import {
   readAp21ErrorBody,
   refundStateOf,
 } from '../../../lambdas/providers/ap21/statuses';
-import { NO_FAULTS } from '../../../lambdas/providers/simulator-kit';
+import { NO_FAULTS } from '../../../simulators/kit';
 import { ACCESS_TOKEN, BASIC, BELT, LINEN_SHIRT, startAp21, type Ap21Harness } from './harness';
 
 const T0 = Date.parse('2026-01-15T00:00:00.000Z');

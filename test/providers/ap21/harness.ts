@@ -1,8 +1,8 @@
 import { Ap21Client, type Ap21Credentials } from '../../../lambdas/providers/ap21/client';
 import { loadAp21Config } from '../../../lambdas/providers/ap21/config';
 import type { Ap21Secret } from '../../../lambdas/providers/ap21/schemas';
-import { Ap21Simulator, type Ap21SimulatorOptions } from '../../../lambdas/providers/ap21/simulator';
-import { startSimulatorHost, type SimulatorHost } from '../../../lambdas/providers/simulator-kit';
+import { Ap21Simulator, type Ap21SimulatorOptions } from '../../../simulators/ap21/simulator';
+import { startSimulatorHost, type SimulatorHost } from '../../../simulators/kit';
 
 export const BASIC = { username: 'refund-relay', password: 'correct-horse-battery-staple' };
 export const ACCESS_TOKEN = 'ap21-token-3c1f0e6b9a';

@@ -1,7 +1,7 @@
 import { generateLocalSecrets } from '../../../local/secrets-file';
 import { ConfigurationError } from '../../../lambdas/commons/config';
 import { parseXml } from '../../../lambdas/commons/xml';
-import { loadAp21Config, loadAp21PushSources } from '../../../lambdas/providers/ap21/config';
+import { loadAp21Config } from '../../../lambdas/providers/ap21/config';
 import { ap21SecretSchema, fromAp21DateTime, readReturn, toAp21DateTime } from '../../../lambdas/providers/ap21/schemas';
 import { refundStateOf } from '../../../lambdas/providers/ap21/statuses';
 
@@ -37,20 +37,6 @@ describe('Ap21 configuration', () => {
   ])('refuses %s, naming the variable', (_, env, named) => {
     expect(() => loadAp21Config(env)).toThrow(ConfigurationError);
     expect(() => loadAp21Config(env)).toThrow(`bad Ap21 environment: ${named}`);
-  });
-});
-
-describe('Ap21 push sources', () => {
-  it('lists the addresses and blocks that may push, and none when unset (every push refused)', () => {
-    expect(loadAp21PushSources({ AP21_PUSH_ALLOWED_IPS: '127.0.0.1, ::1,198.51.100.0/24' })).toEqual(['127.0.0.1', '::1', '198.51.100.0/24']);
-    expect(loadAp21PushSources({})).toEqual([]);
-  });
-
-  it('refuses an entry that is no address, naming the variable', () => {
-    expect(() => loadAp21PushSources({ AP21_PUSH_ALLOWED_IPS: '127.0.0.1,ap21.example.com' })).toThrow(ConfigurationError);
-    expect(() => loadAp21PushSources({ AP21_PUSH_ALLOWED_IPS: '127.0.0.1,ap21.example.com' })).toThrow(
-      'bad Ap21 push environment: AP21_PUSH_ALLOWED_IPS has not IP addresses or CIDR blocks: ap21.example.com',
-    );
   });
 });
 

@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { parseXml } from '../../../lambdas/commons/xml';
 import { readOrder, readReturn } from '../../../lambdas/providers/ap21/schemas';
-import { Ap21Simulator } from '../../../lambdas/providers/ap21/simulator';
-import { orderDocument } from '../../../lambdas/providers/ap21/simulator-documents';
+import { Ap21Simulator } from '../../../simulators/ap21/simulator';
+import { orderDocument } from '../../../simulators/ap21/documents';
 import { parseAp21Push } from '../../../lambdas/services/ap21-push';
 
 /**

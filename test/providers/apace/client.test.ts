@@ -1,7 +1,7 @@
 import { money } from '../../../lambdas/domain/money';
 import { apaceOfferBody } from '../../../lambdas/providers/apace/client';
-import { startSimulatorHost, type SimulatorHost } from '../../../lambdas/providers/simulator-kit';
-import { createApaceSimulator } from '../../../lambdas/providers/apace/simulator';
+import { startSimulatorHost, type SimulatorHost } from '../../../simulators/kit';
+import { createApaceSimulator } from '../../../simulators/apace/simulator';
 import { DEFAULT_LOOKUP } from '../../../lambdas/providers/apace/config';
 import type { ApaceSecret } from '../../../lambdas/providers/apace/schemas';
 import { fixedSecrets, pendingOffer, startApaceWorld, type ApaceWorld } from './harness';

@@ -7,8 +7,8 @@ import { callbackUrls } from '../../../lambdas/providers/apace/callback-token';
 import { ApaceClient, type ApaceOfferRequest } from '../../../lambdas/providers/apace/client';
 import { DEFAULT_LOOKUP, offerExpiry, type ApaceConfig } from '../../../lambdas/providers/apace/config';
 import { apaceSecretSchema, type ApaceSecret } from '../../../lambdas/providers/apace/schemas';
-import { createApaceSimulator, type ApaceSimulator, type ApaceSimulatorOptions } from '../../../lambdas/providers/apace/simulator';
-import { startSimulatorHost, type SimulatorHost } from '../../../lambdas/providers/simulator-kit';
+import { createApaceSimulator, type ApaceSimulator, type ApaceSimulatorOptions } from '../../../simulators/apace/simulator';
+import { startSimulatorHost, type SimulatorHost } from '../../../simulators/kit';
 import { DAY_MS, demoOrder } from '../../support/fixtures';
 import { startTestStack, type TestStack } from '../../support/stack';
 

@@ -1,5 +1,5 @@
 import type { RefundEvent } from '../../../lambdas/domain/refund';
-import { MAXIMUM_TRIALS } from '../../../lambdas/providers/apace/simulator';
+import { MAXIMUM_TRIALS } from '../../../simulators/apace/simulator';
 import { eventually, flakyGate, pendingOffer, sleep, startApaceWorld, type ApaceWorld, type PendingOffer } from './harness';
 
 let world: ApaceWorld;

@@ -3,9 +3,9 @@ import { formatDecimal } from '../../../lambdas/domain/money';
 import { OpttyConnector, opttyAmount } from '../../../lambdas/providers/optty/client';
 import { loadOpttyConfig } from '../../../lambdas/providers/optty/config';
 import { isRefundCallback, opttyNotificationSchema, opttySecretSchema, type OpttySecret } from '../../../lambdas/providers/optty/schemas';
-import { createOpttySimulators, type OpttySimulators } from '../../../lambdas/providers/optty/simulator';
+import { createOpttySimulators, type OpttySimulators } from '../../../simulators/optty/simulator';
 import type { ReversalRequest } from '../../../lambdas/providers/reversal';
-import { startSimulatorHost, type SimulatorHost } from '../../../lambdas/providers/simulator-kit';
+import { startSimulatorHost, type SimulatorHost } from '../../../simulators/kit';
 import { generateLocalSecrets } from '../../../local/secrets-file';
 import { secretReader } from '../../support/memory-secrets';
 

@@ -1,9 +1,9 @@
 import { PayProConnector, type DoRefundRequestBody } from '../../../lambdas/providers/paypro/client';
 import { loadPayProConnectorConfig } from '../../../lambdas/providers/paypro/config';
 import { payProSecretSchema, type PayProSecret } from '../../../lambdas/providers/paypro/schemas';
-import { createPayProSimulator, type PayProSimulator } from '../../../lambdas/providers/paypro/simulator';
+import { createPayProSimulator, type PayProSimulator } from '../../../simulators/paypro/simulator';
 import { WrongConnectorError, type ReversalRequest } from '../../../lambdas/providers/reversal';
-import { startSimulatorHost, type SimulatorHost } from '../../../lambdas/providers/simulator-kit';
+import { startSimulatorHost, type SimulatorHost } from '../../../simulators/kit';
 import { generateLocalSecrets } from '../../../local/secrets-file';
 import { secretReader } from '../../support/memory-secrets';
 

@@ -5,19 +5,12 @@ import { errorResponse } from '../../../lambdas/commons/http';
 import { sourceIpMatcher } from '../../../lambdas/commons/source-ip';
 import { PayProConnector } from '../../../lambdas/providers/paypro/client';
 import { DOCUMENTED_IPN_SOURCE_IPS, loadPayProConnectorConfig, loadPayProIpnConfig } from '../../../lambdas/providers/paypro/config';
-import {
-  TEST_ORDER_HASH,
-  checkIpn,
-  ipnHash,
-  ipnSignature,
-  parsePayProIpn,
-  reversalSettlement,
-  verifyPayProIpn,
-  type PayProIpn,
-} from '../../../lambdas/providers/paypro/ipn';
+import { TEST_ORDER_HASH, checkIpn, ipnHash, ipnSignature, parsePayProIpn, reversalSettlement, type PayProIpn } from '../../../lambdas/providers/paypro/ipn';
+import { payProInbound } from '../../../lambdas/providers/paypro/inbound';
 import { payProSecretSchema, type PayProSecret } from '../../../lambdas/providers/paypro/schemas';
-import { createPayProSimulator } from '../../../lambdas/providers/paypro/simulator';
-import { startSimulatorHost } from '../../../lambdas/providers/simulator-kit';
+import { createPayProSimulator } from '../../../simulators/paypro/simulator';
+import { startSimulatorHost } from '../../../simulators/kit';
+import { inboundRequest } from '../../support/inbound';
 import { secretReader } from '../../support/memory-secrets';
 
 const secret: PayProSecret = { vendorAccountId: 42, apiSecretKey: 'api-key', ipnSecretKey: 'ipn-secret-key', ipnValidationKey: '123qwerty' };
@@ -140,34 +133,6 @@ describe('PayPro IPN form parsing', () => {
   });
 });
 
-describe('verifyPayProIpn', () => {
-  const config = loadPayProIpnConfig({ PAYPRO_IPN_SOURCE_IPS: '127.0.0.1' });
-
-  it('passes a genuine IPN from an allowed address', async () => {
-    await expect(verifyPayProIpn(secretReader('paypro', secret, payProSecretSchema).reader, config, signedIpn())).resolves.toBeUndefined();
-  });
-
-  it.each<[string, string, PayProIpn, number, string]>([
-    ['a test-mode IPN where test mode is off', '127.0.0.1', signedIpn({ TEST_MODE: '1' }), 403, 'test_mode'],
-    ['a HASH from another secret key', '127.0.0.1', signedIpn({}, { ...secret, ipnSecretKey: 'other' }), 401, 'invalid_hash'],
-    ['a SIGNATURE from another validation key', '127.0.0.1', signedIpn({}, { ...secret, ipnValidationKey: 'other' }), 401, 'invalid_signature'],
-  ])('refuses %s', async (_, sourceIp, ipn, status, code) => {
-    await expect(verifyPayProIpn(secretReader('paypro', secret, payProSecretSchema).reader, config, ipn)).rejects.toMatchObject({
-      status,
-      code,
-    });
-  });
-
-  it('re-reads the secret once when the IPN keys have rotated', async () => {
-    const rotated = { ...secret, ipnSecretKey: 'rotated-secret', ipnValidationKey: 'rotated-validation' };
-    const { source, reader } = secretReader('paypro', secret, payProSecretSchema);
-    await reader.get();
-    source.set('paypro', rotated);
-    await expect(verifyPayProIpn(reader, config, signedIpn({}, rotated))).resolves.toBeUndefined();
-    expect(source.reads.filter((read) => read.forceFetch)).toHaveLength(1);
-  });
-});
-
 describe('PayPro simulator IPN after a refund', () => {
   let receiver: Server;
   const received: { contentType: string | undefined; body: string; sourceIp: string }[] = [];
@@ -218,7 +183,8 @@ describe('PayPro simulator IPN after a refund', () => {
     const ipn = parsePayProIpn(delivery.body);
     expect(ipn).toMatchObject({ ORDER_ID: '555', ORDER_TOTAL_AMOUNT: '29.98', ORDER_CURRENCY_CODE: 'EUR', ACTION_REASON: 'Returned (refund rf-555)' });
     expect(reversalSettlement(ipn)).toBe('full');
-    const config = loadPayProIpnConfig({ PAYPRO_IPN_SOURCE_IPS: '127.0.0.1' });
-    await expect(verifyPayProIpn(secretReader('paypro', secret, payProSecretSchema).reader, config, ipn)).resolves.toBeUndefined();
+    const settings = payProInbound.loadSettings({ PAYPRO_IPN_SOURCE_IPS: '127.0.0.1' });
+    const request = inboundRequest({ body: delivery.body, headers: { 'content-type': delivery.contentType! }, sourceIp: delivery.sourceIp });
+    await expect(payProInbound.verify(request, secretReader('paypro', secret, payProSecretSchema).reader, settings)).resolves.toBeUndefined();
   });
 });

@@ -1,10 +1,11 @@
 import * as z from 'zod/mini';
 import { randomUUID, timingSafeEqual } from 'node:crypto';
-import { toXml, type XmlValue } from '../../commons/xml';
-import { formatDecimal, money, parseDecimal, type Money } from '../../domain/money';
-import type { SimRequest, SimResponse, Simulator } from '../simulator-kit';
-import { REBATE_PATH } from './client';
-import { decryptRebate, DecryptionError, integrityCheckOf, javaUrlDecode } from './crypto';
+import { toXml, type XmlValue } from '../../lambdas/commons/xml';
+import { formatDecimal, money, parseDecimal, type Money } from '../../lambdas/domain/money';
+import type { SimRequest, SimResponse, Simulator } from '../kit';
+import { REBATE_PATH } from '../../lambdas/providers/addon-payments/client';
+import { integrityCheckOf } from '../../lambdas/providers/addon-payments/crypto';
+import { decryptRebate, DecryptionError, javaUrlDecode } from './crypto';
 
 /**
  * EPG's H2H rebate for local runs and tests (mount prefix `addon-payments`). It checks what the

@@ -1,7 +1,7 @@
 import * as z from 'zod/mini';
 import { createHash } from 'node:crypto';
-import { formatDecimal, type Money } from '../../domain/money';
-import type { SimRequest, SimResponse, Simulator } from '../simulator-kit';
+import { formatDecimal, type Money } from '../../lambdas/domain/money';
+import type { SimRequest, SimResponse, Simulator } from '../kit';
 
 /**
  * PayPro Global DoRefund as documented (docs/providers.md §5), for local runs and tests only. It keeps the

@@ -1,5 +1,5 @@
 import { logger } from '../commons/logger';
-import type { EpgStatusNotification } from '../providers/addon-payments/schemas';
+import type { AddonPaymentsStatusNotification } from '../providers/addon-payments/schemas';
 import type { OrderStore } from '../store/order-store';
 import { followUpSooner, locateRefund, paidBy, sha256, type NotificationContext } from './reversal-notices';
 
@@ -9,7 +9,12 @@ import { followUpSooner, locateRefund, paidBy, sha256, type NotificationContext 
  * forward. One naming no card reversal of ours is answered and dropped unstored: nothing vouches
  * for its sender, and storing it would let anyone fill the table.
  */
-export async function recordEpgHint(store: OrderStore, notification: EpgStatusNotification, raw: string, ctx: NotificationContext): Promise<void> {
+export async function recordAddonPaymentsHint(
+  store: OrderStore,
+  notification: AddonPaymentsStatusNotification,
+  raw: string,
+  ctx: NotificationContext,
+): Promise<void> {
   const located = await locateRefund(store, notification.merchantTransactionId);
   if (!located || !paidBy(located, 'addon_payments')) {
     logger.warn('EPG notification names no card reversal of ours; ignored', { merchant_transaction_id: notification.merchantTransactionId.slice(0, 64) });

@@ -1,4 +1,4 @@
-import { refundidRefundId } from './statuses';
+import { refundidRefundId } from '../../lambdas/providers/refundid/statuses';
 
 /**
  * Refundid's side of the custom integration, for local runs and tests only: Refundid calls us, so

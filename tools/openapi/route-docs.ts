@@ -1,17 +1,17 @@
 import * as z from 'zod/mini';
-import { MEDIA_TYPES } from './commons/media-types';
-import type { VerificationAnswer } from './providers/apace/schemas';
-import { callbackPathSchema } from './functions/callback-path';
-import { apaceNotificationSchema } from './providers/apace/schemas';
-import { APACE_SIGNATURE_HEADER } from './providers/apace/signature';
-import { opttyNotificationSchema } from './providers/optty/schemas';
-import { payProIpnSchema } from './providers/paypro/ipn';
-import { MAX_PUSH_BYTES } from './services/ap21-push';
-import { orderQuerySchema, rmaPushSchema, type RapiOrder } from './providers/refundid/schemas';
-import { REFUND_STATES } from './domain/refund';
+import { MEDIA_TYPES } from '../../lambdas/commons/media-types';
+import type { VerificationAnswer } from '../../lambdas/providers/apace/schemas';
+import { callbackPathSchema } from '../../lambdas/functions/callback-path';
+import { apaceNotificationSchema } from '../../lambdas/providers/apace/schemas';
+import { APACE_SIGNATURE_HEADER } from '../../lambdas/providers/apace/signature';
+import { opttyNotificationSchema } from '../../lambdas/providers/optty/schemas';
+import { payProIpnSchema } from '../../lambdas/providers/paypro/ipn';
+import { MAX_PUSH_BYTES } from '../../lambdas/services/ap21-push';
+import { orderQuerySchema, rmaPushSchema, type RapiOrder } from '../../lambdas/providers/refundid/schemas';
+import { REFUND_STATES } from '../../lambdas/domain/refund';
 
 /**
- * What each inbound route of `routes.ts` accepts and answers, for the OpenAPI document
+ * What each inbound route of `lambdas/routes.ts` accepts and answers, for the OpenAPI document
  * (`npm run openapi` → docs/openapi.json). Request schemas are the very zod schemas the handlers
  * validate with. Only the document generator imports this module; the Lambda bundles and the CDK
  * app do not. Adding a route is one entry in ROUTE_DOCS (a test fails while a route has none).
@@ -495,7 +495,7 @@ export const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
     body: {
       maxBytes: 32 * 1024,
       content: Object.fromEntries(
-        MEDIA_TYPES.epgStatus.map((type) => [
+        MEDIA_TYPES.addonPaymentsStatus.map((type) => [
           type,
           type === 'application/json'
             ? {

@@ -1,6 +1,7 @@
-import { toXml, type XmlValue } from '../../commons/xml';
-import { formatDecimal } from '../../domain/money';
-import { toAp21DateTime } from './schemas';
+import { toXml, type XmlValue } from '../../lambdas/commons/xml';
+import { formatDecimal } from '../../lambdas/domain/money';
+import { toAp21DateTime } from '../../lambdas/providers/ap21/schemas';
+import { lineValue, linesTotal, type SimLine, type SimLineSeed, type SimOrder, type SimPayment, type SimPerson, type SimReturn } from './model';
 
 /**
  * The documents the Ap21 simulator serves, element for element as the Retail API guide 2025.1
@@ -9,112 +10,6 @@ import { toAp21DateTime } from './schemas';
  * ones included, and the payload-version rules of each. Real Ap21 sends all of this; refund-relay
  * reads a few fields, so the tests must see the rest to prove it is ignored.
  */
-
-/** The tenders an Ap21 payment's `Origin` may name (docs/providers.md §3); a seed may use any of them. */
-export const DOCUMENTED_TENDERS = ['CreditCard', 'GiftVoucher', 'Zip', 'Openpay', 'DirectDebit', 'AdyenWallet'] as const;
-
-export interface SimPaymentSeed {
-  /** One of DOCUMENTED_TENDERS, or any other text a real installation may hold. */
-  readonly origin?: string;
-  readonly cardType?: string;
-  readonly stan?: string;
-  readonly reference?: string;
-  readonly merchantId?: string;
-  readonly accountId?: string;
-  readonly amountMinor: number;
-}
-
-export interface SimLineSeed {
-  readonly skuId: string;
-  readonly quantity: number;
-  /** Unit price; the line's Value is quantity × price − discount. */
-  readonly priceMinor: number;
-  readonly discountMinor?: number;
-  readonly productName?: string;
-  readonly productCode?: string;
-  readonly colourCode?: string;
-  readonly colourName?: string;
-  readonly sizeCode?: string;
-  readonly nonReturnable?: boolean;
-  /** The line's `Status` (default Processing). */
-  readonly status?: 'Processing' | 'Shipped' | 'Cancelled' | 'Returned';
-}
-
-export interface SimLine extends SimLineSeed {
-  readonly lineId: string;
-}
-
-export interface SimPayment extends SimPaymentSeed {
-  readonly paymentId: string;
-}
-
-export interface SimPerson {
-  readonly personId: string;
-  readonly firstname: string;
-  readonly surname: string;
-  readonly email?: string;
-  updatedAt: number;
-}
-
-/**
- * Ways an order document can be wrong, as data in a real installation is: each is served until
- * the order is corrected (which, as any change, moves it to the end of the changed-orders list).
- */
-export type Ap21Corruption =
-  /** A Price with more decimals than the currency (informational: refund-relay prices from Value). */
-  | 'price_precision'
-  /** A line Value with more decimals than the currency: what the customer paid is unknowable. */
-  | 'value_precision'
-  /** `<Value />` on a line. */
-  | 'empty_value'
-  /** A product name of 300 characters (the guide says 30; installations hold longer). */
-  | 'long_product_name'
-  /** `Currency/Code` that is no ISO 4217 currency. */
-  | 'unknown_currency'
-  /** Elements no guide version documents, at order and line level. */
-  | 'unknown_elements'
-  /** An unescaped `&` in the delivery instructions: the whole page is then not well-formed XML. */
-  | 'broken_xml';
-
-export interface SimOrder {
-  readonly orderId: string;
-  readonly personId: string;
-  readonly orderNumber: string;
-  readonly email?: string;
-  readonly lines: readonly SimLine[];
-  readonly payments: readonly SimPayment[];
-  readonly orderedAt: number;
-  /** An order giving units back (Refundid's negative order) may name the order they came from. */
-  readonly origOrderNumber?: string;
-  updatedAt: number;
-  corruption?: Ap21Corruption;
-  /** A line `Status` other than `Processing`, by line id (`Ap21Simulator.setLineStatus`, by SKU). */
-  lineStatuses?: Readonly<Record<string, string>>;
-}
-
-export interface SimReturnLine extends SimLine {
-  readonly returnReasonId: string;
-  readonly returnReasonNotes?: string;
-  readonly carrier?: string;
-  readonly conNote?: string;
-}
-
-export interface SimReturn {
-  readonly returnId: string;
-  readonly orderId: string;
-  readonly personId: string;
-  readonly orderNumber: string;
-  readonly origOrderNumber: string;
-  readonly returnAuthorisationNumber: string;
-  readonly lines: readonly SimReturnLine[];
-  readonly payments: readonly SimPayment[];
-  readonly stockUpdate: boolean;
-  readonly createdAt: number;
-  /** The return's own `<Status>` (`Processing` until a test sets another, `Ap21Simulator.setReturnStatus`). */
-  status?: string;
-  /** When the return last changed in Ap21 (its status); `createdAt` until then. */
-  updatedAt?: number;
-}
 
 export interface DocumentContext {
   readonly currency: string;
@@ -143,8 +38,6 @@ export function withAttributes(name: string, attributes: Record<string, string |
 
 /** The tax inside a tax-inclusive amount at TAX_PERCENT, rounded to minor units. */
 const taxOf = (minor: number) => Math.round((minor * Number(TAX_PERCENT)) / (100 + Number(TAX_PERCENT)));
-const lineValue = (line: SimLineSeed) => line.quantity * line.priceMinor - Math.sign(line.quantity) * (line.discountMinor ?? 0);
-export const linesTotal = (lines: readonly SimLineSeed[]) => lines.reduce((sum, line) => sum + lineValue(line), 0);
 
 /** Stable product facts derived from the SKU when a seed leaves them out. */
 function productOf(line: SimLineSeed) {

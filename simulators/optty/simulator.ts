@@ -1,8 +1,8 @@
 import * as z from 'zod/mini';
 import { randomUUID } from 'node:crypto';
-import { InvalidMoneyError } from '../../domain/errors';
-import { formatDecimal, parseDecimal, type Money } from '../../domain/money';
-import type { SimRequest, SimResponse, Simulator } from '../simulator-kit';
+import { InvalidMoneyError } from '../../lambdas/domain/errors';
+import { formatDecimal, parseDecimal, type Money } from '../../lambdas/domain/money';
+import type { SimRequest, SimResponse, Simulator } from '../kit';
 
 /**
  * Optty's token, refund and transaction-details endpoints (docs/providers.md §6), for local runs and
