@@ -1,6 +1,6 @@
 import { ConfigurationError } from '../../lambdas/commons/config';
 import type { Ap21Payment } from '../../lambdas/providers/ap21/schemas';
-import { cardLastFourOf, loadAp21LedgerSettings, paymentProviderOf } from '../../lambdas/services/ap21-ledger';
+import { cardLastFourOf, loadAp21LedgerSettings, loadReceiptRules, paymentProviderOf } from '../../lambdas/services/ap21-ledger';
 import { loadAp21PollerSettings } from '../../lambdas/services/ap21-poller';
 
 const payment = (fields: Partial<Ap21Payment>): Ap21Payment => ({ amount: { minor: 5990, currency: 'AUD' }, ...fields });
@@ -52,6 +52,11 @@ describe('Ap21 ledger settings', () => {
   ])('names the variable when it refuses %s', (_, env, message) => {
     expect(() => loadAp21LedgerSettings(env)).toThrow(ConfigurationError);
     expect(() => loadAp21LedgerSettings(env)).toThrow(message);
+  });
+  it('names the variable when the receipt rules alone are read with a bad one', () => {
+    expect(() => loadReceiptRules({ AP21_RECEIPT_WAIT_DAYS: '0' })).toThrow(ConfigurationError);
+    expect(() => loadReceiptRules({ AP21_RECEIPT_WAIT_DAYS: '0' })).toThrow('bad Ap21 receipt environment: AP21_RECEIPT_WAIT_DAYS');
+    expect(loadReceiptRules({}).payOnReceipt.size).toBe(0);
   });
 });
 
