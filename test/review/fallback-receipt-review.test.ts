@@ -3,6 +3,8 @@ import { RECEIPT_OVERDUE_REASON, type Refund } from '../../lambdas/domain/refund
 import { createDispatcher, createInboxReplay } from '../../lambdas/functions/dispatch-runtime';
 import type { Dispatcher } from '../../lambdas/services/dispatcher';
 import { LocalQueue } from '../../lambdas/services/local-queue';
+import { loadAp21LedgerSettings, loadReceiptRules } from '../../lambdas/services/ap21-ledger';
+import type { ReceiptRules } from '../../lambdas/domain/receipt';
 import { endRefund } from '../../lambdas/services/operator-actions';
 import { replayInbox, sweep } from '../../lambdas/services/sweeper';
 import { startProviderSimulators, type ProviderSimulators } from '../../local/simulators';
@@ -28,8 +30,12 @@ let queue: LocalQueue;
 let rounds = 0;
 
 /** The stage's dispatcher, its clock `aheadMs` past the wall clock (the simulators keep the wall clock). */
-function dispatcher(aheadMs = 0): Dispatcher {
-  return createDispatcher(h.stack.runtime, { ...process.env, ...sims.env }, { policy: POLICY, claimWindowMs: 0, now: () => Date.now() + aheadMs });
+function dispatcher(aheadMs = 0, receipt?: ReceiptRules): Dispatcher {
+  return createDispatcher(
+    h.stack.runtime,
+    { ...process.env, ...sims.env },
+    { policy: POLICY, claimWindowMs: 0, now: () => Date.now() + aheadMs, ...(receipt && { receipt }) },
+  );
 }
 
 beforeAll(async () => {
@@ -257,6 +263,27 @@ describe('a fallen-back refund waiting for its receipt that Ap21 settles otherwi
     });
     await Promise.all([reroute, jacket.poll()]);
     await settle();
+    expect(await jacket.refund()).toMatchObject({ state: 'paid', channel: 'reversal' });
+    expect(sims.payoutsByReference().get(jacket.refundId)).toBe(1);
+  });
+});
+
+describe('a stage that holds Apace offers until receipt as well (tried: holds)', () => {
+  const BOTH = { ...RULES, AP21_PAY_ON_RECEIPT: 'apace,addon_payments' };
+
+  it('does not make a fallback wait again: the offer waited for the goods, the card is reversed at once', async () => {
+    const jacket = returnedJacket();
+    const ledger = loadAp21LedgerSettings({ ...h.env, ...BOTH });
+    const stage = dispatcher(0, loadReceiptRules({ ...h.env, ...BOTH }));
+    const read = () => h.poller({ settings: { watermark: `review3-${++rounds}` }, intake: h.intake({ ledger }) }).run();
+    await read();
+    expect(await jacket.refund()).toMatchObject({ state: 'awaiting_receipt', channel: 'apace' });
+    h.ap21.setReturnStatus(jacket.ret.returnId, 'Return Received');
+    expect(await read()).toMatchObject({ outcomes: { received: 1 } });
+    await stage.processOrder(jacket.orderId);
+    expect(await jacket.refund()).toMatchObject({ state: 'offered', channel: 'apace' });
+    // Unclaimed eleven days on: cancelled at Apace, and the EPG card reversed at once.
+    await dispatcher(11 * DAY_MS, loadReceiptRules({ ...h.env, ...BOTH })).processOrder(jacket.orderId);
     expect(await jacket.refund()).toMatchObject({ state: 'paid', channel: 'reversal' });
     expect(sims.payoutsByReference().get(jacket.refundId)).toBe(1);
   });
