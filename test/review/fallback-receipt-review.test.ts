@@ -151,6 +151,31 @@ describe('a late Apace payout for a fallen-back refund whose wait for the receip
   });
 });
 
+describe('a late Apace payout for a fallen-back refund still waiting for its receipt (tried: holds)', () => {
+  it('books the Apace payout, and the receipt read later releases nothing to the card', async () => {
+    const jacket = await offered();
+    const customer = sims.apace.customerAccepts(jacket.apaceRefundId, '7001');
+    await until(jacket.refund, (refund) => refund.lastVerifiedAt !== undefined);
+    // Eleven days on the offer expired: cancelled at Apace, the card reversal waits for the receipt.
+    await dispatcher(11 * DAY_MS).processOrder(jacket.orderId);
+    expect(await jacket.refund()).toMatchObject({ state: 'awaiting_receipt', channel: 'reversal' });
+    expect(await customer).toBe('paid');
+    await until(
+      async () => {
+        await settle();
+        return jacket.refund();
+      },
+      (refund) => refund.state === 'paid',
+      3_000,
+    );
+    h.ap21.setReturnStatus(jacket.ret.returnId, 'Return Received');
+    await jacket.poll();
+    await settle();
+    expect(await jacket.refund()).toMatchObject({ state: 'paid', channel: 'apace' });
+    expect(sims.payoutsByReference().get(jacket.refundId)).toBe(1);
+  });
+});
+
 describe('a receipt Ap21 showed while the refund was not where the noting looked', () => {
   // Before the fix: return_received_noted applied only from offer_pending, offered, offer_cancelling and reversal_pending,
   // so a receipt read while the refund was paid through Apace (or in review on Apace) was not noted; the fallback waited.
