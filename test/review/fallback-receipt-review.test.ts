@@ -9,6 +9,7 @@ import { endRefund } from '../../lambdas/services/operator-actions';
 import { replayInbox, sweep } from '../../lambdas/services/sweeper';
 import { startProviderSimulators, type ProviderSimulators } from '../../local/simulators';
 import type { SimOrder, SimReturn } from '../../simulators/ap21/simulator';
+import { createRefundidSimulator } from '../../simulators/refundid/simulator';
 import { startIngest, type IngestHarness } from '../ingest/harness';
 
 /**
@@ -258,6 +259,25 @@ describe('a fallen-back refund waiting for its receipt that Ap21 settles otherwi
     await settle();
     expect(await jacket.refund()).toMatchObject({ state: 'manual_review', reason: expect.stringContaining('already refunded (by Ap21)') });
     expect(sims.payoutsByReference().get(jacket.refundId)).toBeUndefined();
+  });
+
+  it('keeps its units from a Refundid RMA while it waits: no second channel takes them', async () => {
+    process.env.REFUNDID_ALLOWED_IPS = '127.0.0.1';
+    const portal = createRefundidSimulator({ baseUrl: h.stack.url, bearerToken: String(h.stack.secrets.refundid.bearerToken) });
+    const jacket = await fallenBackWaiting();
+    const fetched = await portal.fetchOrder({ shop: 'demo', order_number: jacket.order.orderNumber, email: 'review3@example.com' });
+    expect(fetched).toMatchObject({ status: 200, body: { line_items: [{ returnable_quantity: 0 }] } });
+    const rma = await portal.runRma({
+      refundid_id: `r3-${jacket.order.orderId}`,
+      line_items: [{ merchant_order_ref: jacket.orderId, line_item_ref: jacket.order.lines[0]!.lineId, quantity: 1 }],
+    });
+    expect(rma).toMatchObject({ reserved: { status: 409 }, paid: false });
+    h.ap21.setReturnStatus(jacket.ret.returnId, 'Return Received');
+    await jacket.poll();
+    await settle();
+    expect(await jacket.refund()).toMatchObject({ state: 'paid', channel: 'reversal' });
+    expect(sims.payoutsByReference().get(jacket.refundId)).toBe(1);
+    expect(portal.payouts().size).toBe(0);
   });
 
   it('reverses the card once when two reads see the receipt after the wait ran out', async () => {
