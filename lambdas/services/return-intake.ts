@@ -169,7 +169,9 @@ export class ReturnIntake {
           if (await this.holdForOperator(orderId, known, notOwed)) continue;
           return { kind: 'already_ingested', orderId, refundId: known.id };
         }
-        const receipt = await this.releaseOnReceipt(orderId, known, ret, own(stored.payments, known.paymentId)?.provider ?? 'other');
+        const provider = own(stored.payments, known.paymentId)?.provider ?? 'other';
+        const settledOtherwise = () => this.settledOtherwise(known, ret, refundState.kind === 'not_refunded', exchanges);
+        const receipt = await this.releaseOnReceipt(orderId, known, ret, provider, settledOtherwise);
         if (receipt === 'changed') continue;
         return receipt === 'released' ? { kind: 'received', orderId, refundId: known.id } : { kind: 'already_ingested', orderId, refundId: known.id };
       }
@@ -499,16 +501,35 @@ export class ReturnIntake {
   }
 
   /**
+   * Whether Ap21 shows the money of a refund that has not waited yet no longer owed: the return
+   * already refunded (by Ap21 or Refundid), or exchanged (its status, or the exchange order its
+   * number names: one lookup, docs/design.md §2.8). Asked only when a receipt would be noted.
+   */
+  private async settledOtherwise(known: Refund, ret: Ap21Return, moneyToDecide: boolean, exchanges: ExchangeLookups): Promise<boolean> {
+    if (!moneyToDecide) return true;
+    const rules = this.deps.ledger.exchanges;
+    const facts = exchangeFactsOf(ret);
+    if (known.settledBy !== undefined || !mayBeExchange(facts, rules)) return false;
+    return statusSaysExchange(facts.status, rules) || (await exchanges.stillShown());
+  }
+
+  /**
    * A known return read again: when Ap21 now shows it received and its refund waits for that, one
    * conditional write releases the refund to its channel (an Apace offer is requested only now, its
    * expiry counted from now). Of two readers at once (the poller and a push) one writes; the other
    * finds it released. 'changed': the refund moved under us, look again. A refund on Apace that
    * does not wait has the receipt noted instead, when a fallback to card reversal would wait for it.
    */
-  private async releaseOnReceipt(orderId: string, known: Refund, ret: Ap21Return, provider: PaymentProvider): Promise<'released' | 'unchanged' | 'changed'> {
+  private async releaseOnReceipt(
+    orderId: string,
+    known: Refund,
+    ret: Ap21Return,
+    provider: PaymentProvider,
+    settledOtherwise: () => Promise<boolean>,
+  ): Promise<'released' | 'unchanged' | 'changed'> {
     const rules = this.deps.ledger.receipt;
     if (!rules || !returnReceived(ret.status, rules)) return 'unchanged';
-    if (!this.awaitsReceipt(known)) return this.noteReceipt(orderId, known, ret, provider);
+    if (!this.awaitsReceipt(known)) return this.noteReceipt(orderId, known, ret, provider, settledOtherwise);
     const event = known.channel === 'apace' ? 'return_received_for_offer' : 'return_received';
     const ctx = {
       now: this.iso(),
@@ -532,8 +553,19 @@ export class ReturnIntake {
    * the fallback then pays at once. One conditional write; against a fallback that moved the refund
    * to wait meanwhile it loses ('changed'), and the next round releases the waiting refund instead.
    */
-  private async noteReceipt(orderId: string, known: Refund, ret: Ap21Return, provider: PaymentProvider): Promise<'unchanged' | 'changed'> {
+  private async noteReceipt(
+    orderId: string,
+    known: Refund,
+    ret: Ap21Return,
+    provider: PaymentProvider,
+    settledOtherwise: () => Promise<boolean>,
+  ): Promise<'unchanged' | 'changed'> {
     if (!this.receiptWouldBeNoted(known, provider)) return 'unchanged';
+    // A return Ap21 shows exchanged or already refunded is not noted: a fallback then waits, and its release refuses it.
+    if (await settledOtherwise()) {
+      logger.warn('Ap21 shows the return received but settled otherwise: receipt not noted', { order_id: orderId, refund_id: known.id });
+      return 'unchanged';
+    }
     const ctx = { now: this.iso(), claimWindowMs: 0, refs: { [RETURN_RECEIVED_REF]: this.iso() } };
     if (!planTransition(known, 'return_received_noted', ctx).ok) return 'unchanged';
     const note = `Ap21 shows return ${ret.orderNumber} (${ret.returnId}) received (status ${ret.status ?? ''}): a card reversal after Apace pays at once`;

@@ -224,9 +224,9 @@ describe('a receipt Ap21 showed while the refund was not where the noting looked
 });
 
 describe('a return Ap21 settles otherwise while its refund is still on Apace, then shows received', () => {
-  // FAILING: the receipt is noted although Ap21 shows the return exchanged, so the fallback does not wait and
-  // the card is reversed: the waiting refund's exchange check (docs/design.md §2.9) is bypassed.
-  it.failing('does not reverse the card for a return Ap21 shows exchanged: the customer kept the other jacket', async () => {
+  // Before the fix: the receipt was noted although Ap21 showed the return exchanged, so the fallback did not wait and
+  // the card was reversed: the waiting refund's exchange check (docs/design.md §2.9) was bypassed.
+  it('does not reverse the card for a return Ap21 shows exchanged: the customer kept the other jacket', async () => {
     const jacket = await offered();
     // The store turns the return into an exchange while the offer is live; the warehouse then receives the jacket.
     h.ap21.addOrder({ personId: jacket.order.personId, orderNumber: jacket.ret.returnAuthorisationNumber, lines: [JACKET], payments: [] });
