@@ -243,6 +243,27 @@ describe('a return Ap21 settles otherwise while its refund is still on Apace, th
     expect(await jacket.refund()).toMatchObject({ state: 'manual_review', reason: expect.stringContaining('settled by exchange') });
     expect(sims.payoutsByReference().get(jacket.refundId)).toBeUndefined();
   });
+
+  it('does not reverse the card for a return Ap21 shows already refunded by Ap21', async () => {
+    const jacket = await offered();
+    const client = h.client();
+    const [ap21Order, ap21Return] = await Promise.all([
+      client.getOrder(jacket.order.personId, jacket.order.orderId),
+      client.getReturn(jacket.order.personId, jacket.order.orderId, jacket.ret.returnId),
+    ]);
+    const card = jacket.order.payments[0]!;
+    // Received, and refunded to the card by Ap21 itself (a negative payment on the return).
+    const refunded = {
+      ...ap21Return,
+      status: 'Return Received',
+      payments: [{ origin: 'CreditCard', cardType: 'VISA', stan: card.stan!, amount: { minor: -JACKET.priceMinor, currency: 'AUD' } }],
+    };
+    expect(await h.intake({ doorbell: queue }).ingest(ap21Order, refunded)).toMatchObject({ kind: 'already_ingested' });
+    await dispatcher(11 * DAY_MS).processOrder(jacket.orderId);
+    await settle();
+    expect(await jacket.refund()).toMatchObject({ state: 'awaiting_receipt', channel: 'reversal' });
+    expect(sims.payoutsByReference().get(jacket.refundId)).toBeUndefined();
+  });
 });
 
 describe('a fallen-back refund waiting for its receipt that Ap21 settles otherwise (tried: holds)', () => {
