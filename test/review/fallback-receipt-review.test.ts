@@ -10,6 +10,7 @@ import { replayInbox, sweep } from '../../lambdas/services/sweeper';
 import { startProviderSimulators, type ProviderSimulators } from '../../local/simulators';
 import type { SimOrder, SimReturn } from '../../simulators/ap21/simulator';
 import { createRefundidSimulator } from '../../simulators/refundid/simulator';
+import type { OrderStore } from '../../lambdas/store/order-store';
 import { startIngest, type IngestHarness } from '../ingest/harness';
 
 /**
@@ -106,6 +107,23 @@ async function offered(): Promise<Case & { apaceRefundId: string }> {
   return { ...jacket, apaceRefundId: refund.refs.apaceRefundId! };
 }
 
+/** Runs `before` when `event` is about to be written through this store, then the write. */
+function gated(store: OrderStore, event: string, before: () => Promise<unknown>): OrderStore {
+  let opened = false;
+  return new Proxy(store, {
+    get(target, name, receiver) {
+      if (name !== 'applyEvent') return Reflect.get(target, name, receiver) as unknown;
+      return async (...args: Parameters<OrderStore['applyEvent']>) => {
+        if (args[2] === event && !opened) {
+          opened = true;
+          await before();
+        }
+        return target.applyEvent(...args);
+      };
+    },
+  });
+}
+
 /** What the stage's loop does: the queue dispatches what was rung, the sweeper finds the rest. */
 async function settle(): Promise<void> {
   await queue.drained();
@@ -200,6 +218,36 @@ describe('a receipt Ap21 showed while the refund was not where the noting looked
 
   // Before the fix: a push of a return already processed was read from Ap21 again only when its refund waited for the
   // receipt, so a receipt pushed while the refund was on Apace was never noted; the fallback waited for a receipt already sent.
+  it('reverses the card once when Apace’s payout fails and the fallback waits between the read of the receipt and its note', async () => {
+    const jacket = await offered();
+    expect(await sims.apace.customerAccepts(jacket.apaceRefundId, '7001')).toBe('paid');
+    await until(jacket.refund, (refund) => refund.state === 'paid');
+    h.ap21.setReturnStatus(jacket.ret.returnId, 'Return Received');
+    const client = h.client();
+    const [ap21Order, ap21Return] = await Promise.all([
+      client.getOrder(jacket.order.personId, jacket.order.orderId),
+      client.getReturn(jacket.order.personId, jacket.order.orderId, jacket.ret.returnId),
+    ]);
+    // The read saw the refund paid through Apace and is about to note the receipt; meanwhile the payout fails
+    // and the dispatcher moves the fallback to wait for the receipt.
+    const read = await h
+      .intake({
+        store: gated(h.store, 'return_received_noted', async () => {
+          expect(await sims.apace.payoutFails(jacket.apaceRefundId)).toBe(true);
+          await until(jacket.refund, (refund) => refund.channel === 'reversal');
+          await dispatcher().processOrder(jacket.orderId);
+          expect(await jacket.refund()).toMatchObject({ state: 'awaiting_receipt' });
+        }),
+        doorbell: queue,
+      })
+      .ingest(ap21Order, ap21Return);
+    // Its note refused, the read looks again and releases the waiting refund.
+    expect(read).toMatchObject({ kind: 'received' });
+    await settle();
+    expect(await jacket.refund()).toMatchObject({ state: 'paid', channel: 'reversal' });
+    expect(sims.addonPayments.payouts().get(jacket.refundId)).toBe(1);
+  });
+
   it('reverses the card at once when Ap21 pushed the return received while the refund was still on Apace', async () => {
     const jacket = returnedJacket();
     const push = () =>
