@@ -2,6 +2,7 @@ import { ledgerViolations } from '../../lambdas/domain/order';
 import { RECEIPT_OVERDUE_REASON, type Refund } from '../../lambdas/domain/refund';
 import { createDispatcher, createInboxReplay } from '../../lambdas/functions/dispatch-runtime';
 import type { Dispatcher } from '../../lambdas/services/dispatcher';
+import * as metrics from '../../lambdas/commons/metrics';
 import { LocalQueue } from '../../lambdas/services/local-queue';
 import { loadAp21LedgerSettings, loadReceiptRules } from '../../lambdas/services/ap21-ledger';
 import type { ReceiptRules } from '../../lambdas/domain/receipt';
@@ -422,5 +423,26 @@ describe('a stage that holds Apace offers until receipt as well (tried: holds)',
     await dispatcher(11 * DAY_MS, loadReceiptRules({ ...h.env, ...BOTH })).processOrder(jacket.orderId);
     expect(await jacket.refund()).toMatchObject({ state: 'paid', channel: 'reversal' });
     expect(sims.payoutsByReference().get(jacket.refundId)).toBe(1);
+  });
+});
+
+describe('the outbox after a fallback starts to wait (tried: holds)', () => {
+  it('is due exactly at the end of the wait, when the sweeper hands it to an operator with the alarm', async () => {
+    const jacket = await offered();
+    await dispatcher(11 * DAY_MS).processOrder(jacket.orderId);
+    const waiting = await jacket.refund();
+    const end = new Date(Date.parse(waiting.createdAt) + 30 * DAY_MS).toISOString();
+    expect(waiting).toMatchObject({ state: 'awaiting_receipt', nextAttemptAt: end });
+    // Nothing due before the wait ends (the sweeper does not wake it), due from then on.
+    expect(await h.store.findDueOrders(new Date(Date.parse(end) - 1).toISOString(), 500)).not.toContain(jacket.orderId);
+    expect(await h.store.findDueOrders(end, 500)).toContain(jacket.orderId);
+    const emitted = jest.spyOn(metrics, 'emitMetric');
+    // The sweeper at the wait's end rings the dispatcher (this order only: the other cases' orders are theirs).
+    const rung = await sweep(h.store, { ring: async () => undefined }, Date.parse(end));
+    expect(rung).toContain(jacket.orderId);
+    await dispatcher(31 * DAY_MS).processOrder(jacket.orderId);
+    expect(await jacket.refund()).toMatchObject({ state: 'manual_review', reason: expect.stringContaining(RECEIPT_OVERDUE_REASON) });
+    expect(emitted.mock.calls.filter(([name]) => name === 'ReturnsNotReceived')).toEqual([['ReturnsNotReceived', 1]]);
+    emitted.mockRestore();
   });
 });
