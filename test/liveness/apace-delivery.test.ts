@@ -12,8 +12,8 @@ import { publishedOfferEvents } from '../../lambdas/services/offer-events-log';
 import { money } from '../../lambdas/domain/money';
 import { openOrder } from '../../lambdas/domain/order';
 import { DAY_MS, demoOrder } from '../support/fixtures';
-import { startApaceLivenessWorld, type ApaceLivenessWorld } from './apace-harness';
-import { capturingMetrics } from './harness';
+import { startApaceLivenessWorld, type ApaceLivenessWorld } from '../support/harness/relay-with-apace-and-epg';
+import { capturingMetrics } from '../support/harness/relay-with-ap21-and-epg';
 
 const TEMPLATES = {
   APACE_ORDER_URL_TEMPLATE: 'https://shop.example.com/account/orders/{orderNumber}',

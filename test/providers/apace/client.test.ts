@@ -4,7 +4,7 @@ import { startSimulatorHost, type SimulatorHost } from '../../../simulators/kit'
 import { createApaceSimulator } from '../../../simulators/apace/simulator';
 import { DEFAULT_LOOKUP } from '../../../lambdas/providers/apace/config';
 import type { ApaceSecret } from '../../../lambdas/providers/apace/schemas';
-import { fixedSecrets, pendingOffer, startApaceWorld, type ApaceWorld } from './harness';
+import { fixedSecrets, pendingOffer, startApaceWorld, type ApaceWorld } from '../../support/harness/relay-with-apace';
 
 let world: ApaceWorld;
 beforeAll(async () => {

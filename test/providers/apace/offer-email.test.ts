@@ -1,5 +1,5 @@
 import { apaceOfferBody } from '../../../lambdas/providers/apace/client';
-import { pendingOffer, startApaceWorld, type ApaceWorld } from './harness';
+import { pendingOffer, startApaceWorld, type ApaceWorld } from '../../support/harness/relay-with-apace';
 
 let world: ApaceWorld;
 beforeAll(async () => {

@@ -1,18 +1,18 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { money } from '../../lambdas/domain/money';
-import { openOrder } from '../../lambdas/domain/order';
-import type { Refund } from '../../lambdas/domain/refund';
-import { createDispatcher, createInboxReplay } from '../../lambdas/functions/dispatch-runtime';
-import { AddonPaymentsSimulator } from '../../simulators/addon-payments/simulator';
-import { callbackUrls } from '../../lambdas/providers/apace/callback-token';
-import type { ApaceSecret } from '../../lambdas/providers/apace/schemas';
-import { createApaceSimulator, type ApaceSimulator } from '../../simulators/apace/simulator';
-import { startSimulatorHost, type SimRequest, type SimulatorHost } from '../../simulators/kit';
-import type { Dispatcher } from '../../lambdas/services/dispatcher';
-import { replayInbox, sweep, type InboxReplayDeps } from '../../lambdas/services/sweeper';
-import { DAY_MS, demoOrder } from '../support/fixtures';
-import { startTestStack, type TestStack } from '../support/stack';
+import { money } from '../../../lambdas/domain/money';
+import { openOrder } from '../../../lambdas/domain/order';
+import type { Refund } from '../../../lambdas/domain/refund';
+import { createDispatcher, createInboxReplay } from '../../../lambdas/functions/dispatch-runtime';
+import { AddonPaymentsSimulator } from '../../../simulators/addon-payments/simulator';
+import { callbackUrls } from '../../../lambdas/providers/apace/callback-token';
+import type { ApaceSecret } from '../../../lambdas/providers/apace/schemas';
+import { createApaceSimulator, type ApaceSimulator } from '../../../simulators/apace/simulator';
+import { startSimulatorHost, type SimRequest, type SimulatorHost } from '../../../simulators/kit';
+import type { Dispatcher } from '../../../lambdas/services/dispatcher';
+import { replayInbox, sweep, type InboxReplayDeps } from '../../../lambdas/services/sweeper';
+import { DAY_MS, demoOrder } from '../fixtures';
+import { startTestStack, type TestStack } from '../stack';
 
 /**
  * refund-relay on dynalite and real HTTP with Apace's and EPG's simulators on loopback: Apace
