@@ -6,7 +6,10 @@ import { describeIssues } from './validation';
  * and locally (set by `npm start`, overridable by the engineer). Read once per container.
  */
 /** A whole number above zero from the environment (a duration in the unit its name gives, or a count), `fallback` when unset. */
-const positiveWhole = (fallback: number) => z._default(z.coerce.number().check(z.int(), z.positive()), fallback);
+export const positiveWhole = (fallback: number) => z._default(z.coerce.number().check(z.int(), z.positive()), fallback);
+
+/** A whole number from `min` to `max` from the environment, `fallback` when unset. */
+export const wholeWithin = (fallback: number, min: number, max: number) => z._default(z.coerce.number().check(z.int(), z.gte(min), z.lte(max)), fallback);
 
 const schema = z.object({
   STAGE: z._default(z.string().check(z.regex(/^[a-z][a-z0-9-]{0,31}$/)), 'local'),

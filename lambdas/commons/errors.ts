@@ -1,6 +1,8 @@
 /**
- * Errors that carry their own HTTP answer. Everything a handler throws ends up in
- * `http.errorResponse`, which also knows the domain errors; nothing else builds error bodies.
+ * Transport errors, which carry their own HTTP answer: what the HTTP layer refuses before any
+ * service runs (body size, media type, query, path, source address, inbound credentials). Services
+ * throw domain errors (domain/errors.ts) or application errors (application-errors.ts) instead;
+ * `http.errorResponse` maps all three, and nothing else builds error bodies.
  */
 export class HttpError extends Error {
   constructor(
@@ -31,18 +33,6 @@ export class ForbiddenError extends HttpError {
   }
 }
 
-export class NotFoundError extends HttpError {
-  constructor(message: string, code = 'not_found') {
-    super(404, code, message);
-  }
-}
-
-export class ConflictError extends HttpError {
-  constructor(message: string, code = 'conflict') {
-    super(409, code, message);
-  }
-}
-
 export class PayloadTooLargeError extends HttpError {
   constructor(limitBytes: number) {
     super(413, 'payload_too_large', `request body is larger than ${limitBytes} bytes`);
@@ -52,12 +42,6 @@ export class PayloadTooLargeError extends HttpError {
 export class UnsupportedMediaTypeError extends HttpError {
   constructor(expected: string) {
     super(415, 'unsupported_media_type', `content-type must be ${expected}`);
-  }
-}
-
-export class UnprocessableEntityError extends HttpError {
-  constructor(message: string, code = 'invalid_request') {
-    super(422, code, message);
   }
 }
 

@@ -4,6 +4,15 @@ import { lambdaDeadline, withDeadline } from './deadline';
 import { withLambdaContext } from './lambda-context';
 import { MEDIA_TYPES } from './media-types';
 import {
+  ApplicationError,
+  ConcurrentChangeError,
+  DependencyUnavailableError,
+  IdempotencyConflictError,
+  InvalidInputError,
+  MalformedInputError,
+  UnknownReferenceError,
+} from './application-errors';
+import {
   DomainError,
   InvalidMoneyError,
   InvalidRefundError,
@@ -61,29 +70,49 @@ const ANSWER_RESERVE_MS = 500;
 /** A caller's `x-correlation-id` is kept when it matches this; otherwise the request id is used. */
 export const CORRELATION_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
-const DOMAIN_STATUS = new Map<unknown, number>([
-  [InvalidMoneyError, 422],
-  [InvalidRefundError, 422],
+type ErrorClass = abstract new (...args: never[]) => Error;
+
+/**
+ * The status of every domain and application error, by class: the one place a rule or a use case
+ * meets HTTP. Services throw these and never a status; a class missing here answers 500.
+ */
+const STATUS_OF = new Map<ErrorClass, number>([
+  [MalformedInputError, 400],
   [OrderNotFoundError, 404],
   [RefundNotFoundError, 404],
+  [UnknownReferenceError, 404],
   [UnitsUnavailableError, 409],
   [RefundConflictError, 409],
   [TransitionRejectedError, 409],
+  [IdempotencyConflictError, 409],
+  [InvalidMoneyError, 422],
+  [InvalidRefundError, 422],
+  [InvalidInputError, 422],
+  [DependencyUnavailableError, 503],
+  [ConcurrentChangeError, 503],
 ]);
+
+const INTERNAL_ERROR: HttpResponse = { status: 500, body: { error: { code: 'internal_error', message: 'unexpected error; it has been logged' } } };
+
+const answerWith = (status: number, code: string, message: string): HttpResponse => ({
+  status,
+  body: { error: { code, message: bounded(message, MAX_MESSAGE_CHARS) } },
+});
 
 /**
  * The one mapping from anything thrown to an HTTP answer. Messages are cut to MAX_MESSAGE_CHARS
  * here, once for every route: many name what the caller sent (an element, a key, a value).
  */
 export function errorResponse(error: unknown): HttpResponse {
-  if (error instanceof HttpError) return { status: error.status, body: { error: { code: error.code, message: bounded(error.message, MAX_MESSAGE_CHARS) } } };
-  if (error instanceof DomainError) {
-    return { status: DOMAIN_STATUS.get(error.constructor) ?? 422, body: { error: { code: error.code, message: bounded(error.message, MAX_MESSAGE_CHARS) } } };
+  if (error instanceof HttpError) return answerWith(error.status, error.code, error.message);
+  if (error instanceof DomainError || error instanceof ApplicationError) {
+    const status = STATUS_OF.get(error.constructor as ErrorClass);
+    return status === undefined ? INTERNAL_ERROR : answerWith(status, error.code, error.message);
   }
   if (error instanceof StoreContentionError) {
     return { status: 503, body: { error: { code: 'busy', message: 'the refund is changing concurrently; retry shortly' } } };
   }
-  return { status: 500, body: { error: { code: 'internal_error', message: 'unexpected error; it has been logged' } } };
+  return INTERNAL_ERROR;
 }
 
 function lowerCaseHeaders(headers: APIGatewayProxyEvent['headers']): Record<string, string> {

@@ -1,4 +1,5 @@
 import { BlockList, isIP } from 'node:net';
+import { ConfigurationError } from './config';
 
 export class InvalidAllowlistError extends Error {
   override readonly name = 'InvalidAllowlistError';
@@ -23,6 +24,19 @@ export function parseAllowlist(text: string): string[] {
   });
   if (invalid.length > 0) throw new InvalidAllowlistError(`not IP addresses or CIDR blocks: ${invalid.join(', ')}`);
   return entries;
+}
+
+/**
+ * The entries of an allowlist setting, as `parseAllowlist` reads them, or a ConfigurationError
+ * naming the variable (`what` names the settings, as in `parseEnvironment`).
+ */
+export function allowlistSetting(variable: string, text: string, what: string): string[] {
+  try {
+    return parseAllowlist(text);
+  } catch (error) {
+    if (error instanceof InvalidAllowlistError) throw new ConfigurationError(`bad ${what}environment: ${variable} has ${error.message}`);
+    throw error;
+  }
 }
 
 /**

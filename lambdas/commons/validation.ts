@@ -1,7 +1,7 @@
 import * as z from 'zod/mini';
 import en from 'zod/v4/locales/en.js';
 import { bounded, MAX_MESSAGE_CHARS, MAX_NAME_CHARS } from './bounded';
-import { UnprocessableEntityError } from './errors';
+import { InvalidInputError } from './application-errors';
 
 // zod/mini ships without messages; the English locale makes every 4xx say what was wrong. Import
 // schemas' `z` straight from 'zod/mini': re-exporting the namespace would defeat tree shaking
@@ -29,9 +29,9 @@ export function describeIssues(issues: readonly z.core.$ZodIssue[], limit = 10):
   return bounded(lines.join('; '), MAX_MESSAGE_CHARS);
 }
 
-/** Parses `input` or throws a 422 naming every problem. */
+/** Parses `input` or throws an InvalidInputError (422) naming every problem. */
 export function parseOrReject<T>(schema: z.ZodMiniType<T>, input: unknown, what: string): T {
   const result = schema.safeParse(input);
-  if (!result.success) throw new UnprocessableEntityError(`${what} is invalid: ${describeIssues(result.error.issues)}`);
+  if (!result.success) throw new InvalidInputError(`${what} is invalid: ${describeIssues(result.error.issues)}`);
   return result.data;
 }

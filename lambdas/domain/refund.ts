@@ -452,24 +452,22 @@ export function planTransition(refund: Refund, event: RefundEvent, ctx: Transiti
   return { ok: true, refund: next as unknown as Refund, ledger: rule.ledger };
 }
 
-export interface VerificationAnswer {
-  readonly allow_refund: boolean;
-  readonly refund_issued?: boolean;
-}
+/**
+ * Whether Apace may pay a refund it asks about: `allowed` while the offer is live, `issued_elsewhere`
+ * when the refund went out through another channel, `refused` otherwise.
+ */
+export type VerificationDecision = 'allowed' | 'issued_elsewhere' | 'refused';
 
-/** The fields of a refund the Apace verification answer depends on. */
+/** The fields of a refund the Apace verification decision depends on. */
 export type VerificationView = Pick<Refund, 'state' | 'channel' | 'offerExpiresAt'>;
 
-/**
- * What Apace is told when it asks whether it may pay (docs/design.md §2.3). `refund_issued: true` tells the
- * customer the normal refund already went out through another channel.
- */
-export function verificationAnswer(view: VerificationView, now: string): VerificationAnswer {
+/** What Apace is told when it asks whether it may pay (docs/design.md §2.3); its wording is Apace's (providers/apace/schemas.ts). */
+export function verificationDecision(view: VerificationView, now: string): VerificationDecision {
   if (view.state === 'offer_pending' || view.state === 'offered') {
-    return { allow_refund: view.offerExpiresAt !== null && now < view.offerExpiresAt };
+    return view.offerExpiresAt !== null && now < view.offerExpiresAt ? 'allowed' : 'refused';
   }
   const issuedElsewhere = view.state === 'reversal_submitted' || view.state === 'refundid_pending' || (view.state === 'paid' && view.channel !== 'apace');
-  return issuedElsewhere ? { allow_refund: false, refund_issued: true } : { allow_refund: false };
+  return issuedElsewhere ? 'issued_elsewhere' : 'refused';
 }
 
 /** Apace reported this refund's payout failed (recorded by `apace_payout_failed` / `apace_offer_failed`). */

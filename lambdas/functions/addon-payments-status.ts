@@ -1,4 +1,5 @@
-import { BadRequestError, UnprocessableEntityError } from '../commons/errors';
+import { InvalidInputError } from '../commons/application-errors';
+import { BadRequestError } from '../commons/errors';
 import { httpHandler, textBody } from '../commons/http';
 import { MEDIA_TYPES } from '../commons/media-types';
 import { AddonPaymentsResponseError, parseStatusNotification } from '../providers/addon-payments/schemas';
@@ -16,8 +17,7 @@ export const handler = httpHandler({ name: 'addon-payments.status', maxBodyBytes
   try {
     notification = parseStatusNotification(raw);
   } catch (error) {
-    if (error instanceof AddonPaymentsResponseError)
-      throw new UnprocessableEntityError(`status notification is invalid: ${error.message}`, 'invalid_notification');
+    if (error instanceof AddonPaymentsResponseError) throw new InvalidInputError(`status notification is invalid: ${error.message}`, 'invalid_notification');
     throw error;
   }
   await recordAddonPaymentsHint(store, notification, raw, { now: request.receivedAt, claimWindowMs, leaseMs: config.DISPATCH_LEASE_MS });

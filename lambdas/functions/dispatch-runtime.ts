@@ -1,5 +1,4 @@
 import type { Context, SQSBatchItemFailure, SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import type * as z from 'zod/mini';
 import { lambdaDeadline, withDeadline } from '../commons/deadline';
 import { withLambdaContext } from '../commons/lambda-context';
 import { logger } from '../commons/logger';
@@ -9,8 +8,7 @@ import { loadApaceConfig, loadApaceOfferDelivery, loadApaceOfferLinks } from '..
 import { apaceSecretSchema } from '../providers/apace/schemas';
 import { providerModules } from '../providers/modules';
 import type { ProviderModule } from '../providers/provider-module';
-import { secretNameOf } from '../providers/registry';
-import { loadedOnFirstUse, type ReversalConnector } from '../providers/reversal';
+import type { ReversalConnector } from '../providers/reversal';
 import { loadReceiptRules } from '../services/ap21-ledger';
 import { apaceOffersLoadedOnFirstUse, type ApaceOffers } from '../services/apace-offers';
 import { Dispatcher, type CallBudget, type DispatcherDeps } from '../services/dispatcher';
@@ -19,6 +17,7 @@ import { EVENTBRIDGE_TIMEOUT_MS, EventBridgeOfferEvents } from '../services/offe
 import { LoggedOfferEvents } from '../services/offer-events-log';
 import type { RetryPolicy } from '../services/retry-policy';
 import type { InboxReplayDeps } from '../services/sweeper';
+import { reversalConnector } from './reversal-connector';
 import type { Runtime } from './runtime';
 
 export function retryPolicy(config: Runtime['config']): RetryPolicy {
@@ -49,9 +48,9 @@ export function callBudget(
 }
 
 /**
- * A card-reversal connector for each provider whose base URL is set. Its settings are read now (a
- * wrong one stops the container at start); its code loads when it first has work, a chunk of its
- * own in the Lambda bundle (lib/bundling.ts), so an invocation loads only the providers it pays through.
+ * A card-reversal connector for each provider whose base URL is set (reversal-connector.ts): settings
+ * read now, so a wrong one stops the container at start; code loaded when it first has work, so an
+ * invocation loads only the providers it pays through.
  */
 export function createReversalConnectors(
   rt: Runtime,
@@ -59,11 +58,9 @@ export function createReversalConnectors(
   modules: readonly ProviderModule[] = providerModules(),
 ): Partial<Record<PaymentProvider, ReversalConnector>> {
   const reversals: Record<string, ReversalConnector> = {};
-  for (const { id, reversal } of modules) {
-    if (!reversal || !env[reversal.enabledBy]) continue;
-    const settings = reversal.loadSettings(env);
-    const secret = <T>(schema: z.ZodMiniType<T>) => rt.secret(secretNameOf(id), schema);
-    reversals[id] = loadedOnFirstUse(id as PaymentProvider, () => reversal.connect(settings, secret));
+  for (const module of modules) {
+    const connector = reversalConnector(rt, module, env);
+    if (connector) reversals[module.id] = connector;
   }
   return reversals;
 }

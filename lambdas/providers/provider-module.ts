@@ -43,6 +43,8 @@ export interface ReversalEntry<Settings> {
 
 export interface ProviderModule<Id extends ProviderId = ProviderId> {
   readonly id: Id;
+  /** The shape of its secret (its `schemas.ts`), loaded when asked for: the preflight checks a stage's secrets against it. */
+  readonly secretSchema: () => Promise<z.ZodMiniType>;
   /** The check of its calls to us, loaded by the route that receives them. */
   readonly inbound: () => Promise<InboundVerifier<unknown, unknown>>;
   /** For a card-reversal provider: its connector. */

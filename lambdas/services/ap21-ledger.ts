@@ -1,6 +1,5 @@
 import * as z from 'zod/mini';
-import { ConfigurationError } from '../commons/config';
-import { describeIssues } from '../commons/validation';
+import { ConfigurationError, parseEnvironment, wholeWithin } from '../commons/config';
 import { ap21Origin, orderNumberKey } from '../domain/ap21-origin';
 import type { NewOrder, NewPayment, PaymentProvider } from '../domain/order';
 import { PAYMENT_PROVIDERS, isPaymentProvider } from '../providers/registry';
@@ -117,7 +116,7 @@ const schema = z.object({
   /** Ap21 return statuses that mean received, comma-separated (UNCONFIRMED names, docs/providers.md §3). */
   AP21_RECEIVED_RETURN_STATUSES: z._default(z.string().check(z.maxLength(500)), DEFAULT_RECEIVED_RETURN_STATUSES.join(',')),
   /** How long a refund waits for its return to be received before an operator is told. */
-  AP21_RECEIPT_WAIT_DAYS: z._default(z.coerce.number().check(z.int(), z.gte(1), z.lte(365)), DEFAULT_RECEIPT_WAIT_DAYS),
+  AP21_RECEIPT_WAIT_DAYS: wholeWithin(DEFAULT_RECEIPT_WAIT_DAYS, 1, 365),
 });
 
 const NAME_LIST = /^[A-Za-z0-9 _-]{1,50}$/;
@@ -145,24 +144,21 @@ const receiptSchema = z.pick(schema, { AP21_PAY_ON_RECEIPT: true, AP21_RECEIVED_
 
 /** The stage's receipt rules alone (docs/design.md §2.9), for the dispatcher, which reads no other Ap21 setting. */
 export function loadReceiptRules(env: NodeJS.ProcessEnv = process.env): ReceiptRules {
-  const result = receiptSchema.safeParse(env);
-  if (!result.success) throw new ConfigurationError(`bad Ap21 receipt environment: ${describeIssues(result.error.issues)}`);
-  return receiptRules(result.data);
+  return receiptRules(parseEnvironment(receiptSchema, env, 'Ap21 receipt '));
 }
 
 export function loadAp21LedgerSettings(env: NodeJS.ProcessEnv = process.env): Ap21LedgerSettings {
-  const result = schema.safeParse(env);
-  if (!result.success) throw new ConfigurationError(`bad Ap21 ledger environment: ${describeIssues(result.error.issues)}`);
-  const { AP21_PAYMENT_PROVIDERS, AP21_CARD_LAST_FOUR_FIELD, AP21_CARD_LAST_FOUR_PATTERN } = result.data;
+  const settings = parseEnvironment(schema, env, 'Ap21 ledger ');
+  const { AP21_PAYMENT_PROVIDERS, AP21_CARD_LAST_FOUR_FIELD, AP21_CARD_LAST_FOUR_PATTERN } = settings;
   const base = {
     paymentProviders: parsePaymentProviderRules(AP21_PAYMENT_PROVIDERS),
-    nonReturnableStatuses: nameList('AP21_NON_RETURNABLE_STATUSES', result.data.AP21_NON_RETURNABLE_STATUSES),
+    nonReturnableStatuses: nameList('AP21_NON_RETURNABLE_STATUSES', settings.AP21_NON_RETURNABLE_STATUSES),
     tenders: {
-      order: nameList('AP21_TENDER_ORDER', result.data.AP21_TENDER_ORDER),
-      operatorTenders: nameList('AP21_OPERATOR_TENDERS', result.data.AP21_OPERATOR_TENDERS),
+      order: nameList('AP21_TENDER_ORDER', settings.AP21_TENDER_ORDER),
+      operatorTenders: nameList('AP21_OPERATOR_TENDERS', settings.AP21_OPERATOR_TENDERS),
     },
-    exchanges: { policy: loadExchangePolicy(env), statuses: nameList('AP21_EXCHANGE_STATUSES', result.data.AP21_EXCHANGE_STATUSES) },
-    receipt: receiptRules(result.data),
+    exchanges: { policy: loadExchangePolicy(env), statuses: nameList('AP21_EXCHANGE_STATUSES', settings.AP21_EXCHANGE_STATUSES) },
+    receipt: receiptRules(settings),
   };
   if (AP21_CARD_LAST_FOUR_FIELD === 'none') return base;
   let pattern: RegExp;

@@ -1,9 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as z from 'zod/mini';
-import { ConfigurationError } from '../commons/config';
+import { ConfigurationError, parseEnvironment, wholeWithin } from '../commons/config';
 import { logger } from '../commons/logger';
 import { emitMetric } from '../commons/metrics';
-import { describeIssues } from '../commons/validation';
 import { DomainError } from '../domain/errors';
 import { compareIds } from '../domain/returns';
 import type { Ap21Client } from '../providers/ap21/client';
@@ -53,28 +52,24 @@ export interface Ap21PollerSettings {
   readonly returnsRead: ReturnsReadMode;
 }
 
-const whole = (fallback: number, min: number, max: number) => z._default(z.coerce.number().check(z.int(), z.gte(min), z.lte(max)), fallback);
-
 const schema = z.object({
-  AP21_POLL_OVERLAP_SECONDS: whole(600, 0, 86_400),
-  AP21_POLL_PAGE_ROWS: whole(50, 2, 1000),
-  AP21_POLL_PAGE_OVERLAP: whole(5, 1, 500),
-  AP21_POLL_MAX_PAGES: whole(20, 1, 10_000),
+  AP21_POLL_OVERLAP_SECONDS: wholeWithin(600, 0, 86_400),
+  AP21_POLL_PAGE_ROWS: wholeWithin(50, 2, 1000),
+  AP21_POLL_PAGE_OVERLAP: wholeWithin(5, 1, 500),
+  AP21_POLL_MAX_PAGES: wholeWithin(20, 1, 10_000),
   /** Keep well under the Lambda timeout: a run stops between orders once this is spent. */
-  AP21_POLL_MAX_SECONDS: whole(50, 1, 840),
-  AP21_POLL_INITIAL_LOOKBACK_HOURS: whole(24, 0, 24 * 90),
-  AP21_POLL_PENDING_PUSHES: whole(20, 0, 500),
-  AP21_POLL_RETRIES: whole(3, 0, 10),
-  AP21_POLL_RETRY_BASE_MS: whole(500, 0, 60_000),
-  AP21_POLL_RETRY_MAX_MS: whole(5_000, 0, 120_000),
-  AP21_POLL_MAX_REFUSALS_IN_A_ROW: whole(5, 1, 1000),
+  AP21_POLL_MAX_SECONDS: wholeWithin(50, 1, 840),
+  AP21_POLL_INITIAL_LOOKBACK_HOURS: wholeWithin(24, 0, 24 * 90),
+  AP21_POLL_PENDING_PUSHES: wholeWithin(20, 0, 500),
+  AP21_POLL_RETRIES: wholeWithin(3, 0, 10),
+  AP21_POLL_RETRY_BASE_MS: wholeWithin(500, 0, 60_000),
+  AP21_POLL_RETRY_MAX_MS: wholeWithin(5_000, 0, 120_000),
+  AP21_POLL_MAX_REFUSALS_IN_A_ROW: wholeWithin(5, 1, 1000),
   AP21_POLL_RETURNS_READ: z._default(z.enum(RETURNS_READ_MODES), 'on_sign'),
 });
 
 export function loadAp21PollerSettings(env: NodeJS.ProcessEnv = process.env): Ap21PollerSettings {
-  const result = schema.safeParse(env);
-  if (!result.success) throw new ConfigurationError(`bad Ap21 poller environment: ${describeIssues(result.error.issues)}`);
-  const config = result.data;
+  const config = parseEnvironment(schema, env, 'Ap21 poller ');
   if (config.AP21_POLL_PAGE_OVERLAP >= config.AP21_POLL_PAGE_ROWS) {
     throw new ConfigurationError('AP21_POLL_PAGE_OVERLAP must be smaller than AP21_POLL_PAGE_ROWS, or paging cannot move forward');
   }

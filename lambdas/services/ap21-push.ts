@@ -1,5 +1,5 @@
 import * as z from 'zod/mini';
-import { BadRequestError, ConflictError } from '../commons/errors';
+import { IdempotencyConflictError, MalformedInputError } from '../commons/application-errors';
 import { logger } from '../commons/logger';
 import { emitMetric } from '../commons/metrics';
 import { parseOrReject } from '../commons/validation';
@@ -92,19 +92,19 @@ const noticeSchema = z
 
 /**
  * The one `name` child of `element` refund-relay reads: its trimmed text, or undefined when absent
- * or empty (Ap21 writes empty elements as `<Name />`). Twice, or holding elements, is ambiguous: 400.
+ * or empty (Ap21 writes empty elements as `<Name />`). Twice, or holding elements, is ambiguous: refused.
  */
 function single(element: XmlElement, name: string): string | undefined {
   const found = element.children.filter((child) => child.name === name);
-  if (found.length > 1) throw new BadRequestError(`<${name}> may appear only once in <${element.name}>`, 'invalid_return');
+  if (found.length > 1) throw new MalformedInputError(`<${name}> may appear only once in <${element.name}>`, 'invalid_return');
   const [only] = found;
-  if (only && only.children.length > 0) throw new BadRequestError(`<${name}> in <${element.name}> must hold text only`, 'invalid_return');
+  if (only && only.children.length > 0) throw new MalformedInputError(`<${name}> in <${element.name}> must hold text only`, 'invalid_return');
   return only?.text.trim() || undefined;
 }
 
 function required(element: XmlElement, name: string): string {
   const value = single(element, name);
-  if (value === undefined) throw new BadRequestError(`<${element.name}> needs <${name}>`, 'invalid_return');
+  if (value === undefined) throw new MalformedInputError(`<${element.name}> needs <${name}>`, 'invalid_return');
   return value;
 }
 
@@ -119,8 +119,8 @@ function leaves<T extends string>(element: XmlElement, needed: readonly T[], opt
 }
 
 /**
- * Parses a pushed `<ReturnOrder>`: 400 for XML we refuse or an element we need that is missing,
- * repeated or not text, 422 for a value that is wrong. Elements refund-relay does not read, known
+ * Parses a pushed `<ReturnOrder>`: a MalformedInputError for XML we refuse or an element we need
+ * that is missing, repeated or not text, an InvalidInputError for a value that is wrong. Elements refund-relay does not read, known
  * or not, anywhere, are ignored (as in every Ap21 read, docs/design.md §2.5).
  */
 export function parseAp21Push(xml: string): Ap21PushNotice {
@@ -128,23 +128,23 @@ export function parseAp21Push(xml: string): Ap21PushNotice {
   try {
     root = parseXml(xml, XML_LIMITS);
   } catch (error) {
-    if (error instanceof XmlError) throw new BadRequestError(`body is not acceptable XML: ${error.message}`, 'malformed_xml');
+    if (error instanceof XmlError) throw new MalformedInputError(`body is not acceptable XML: ${error.message}`, 'malformed_xml');
     throw error;
   }
-  if (root.name !== 'ReturnOrder') throw new BadRequestError(`expected <ReturnOrder>, got <${root.name}>`, 'invalid_return');
+  if (root.name !== 'ReturnOrder') throw new MalformedInputError(`expected <ReturnOrder>, got <${root.name}>`, 'invalid_return');
   const head = leaves(root, ['Id', 'PersonId'], ['OrigOrderId', 'OrderNumber', 'OrigOrderNum']);
   if (head.OrigOrderId === undefined && head.OrigOrderNum === undefined) {
-    throw new BadRequestError('<ReturnOrder> needs <OrigOrderNum>, the original order number (or <OrigOrderId>, its Ap21 id)', 'invalid_return');
+    throw new MalformedInputError('<ReturnOrder> needs <OrigOrderNum>, the original order number (or <OrigOrderId>, its Ap21 id)', 'invalid_return');
   }
   const detailsElements = root.children.filter((child) => child.name === 'OrderDetails');
   if (detailsElements.length !== 1) {
-    throw new BadRequestError(
+    throw new MalformedInputError(
       detailsElements.length ? '<OrderDetails> may appear only once in <ReturnOrder>' : '<ReturnOrder> needs <OrderDetails>',
       'invalid_return',
     );
   }
   const lineElements = childElements(detailsElements[0]!, 'OrderDetail');
-  if (lineElements.length === 0) throw new BadRequestError('<OrderDetails> needs <OrderDetail>', 'invalid_return');
+  if (lineElements.length === 0) throw new MalformedInputError('<OrderDetails> needs <OrderDetail>', 'invalid_return');
   const raw = { ...head, OrderDetails: lineElements.map((line) => leaves(line, ['SkuId', 'Quantity'], ['ReturnReasonId'])) };
   const notice = parseOrReject(noticeSchema, raw, 'pushed return');
   return {
@@ -218,7 +218,7 @@ export class Ap21PushInbox {
       this.iso(),
     );
     if (!stored && record.attributes.personId !== notice.personId) {
-      throw new ConflictError(`return ${notice.returnId} was pushed before for another person`, 'push_conflict');
+      throw new IdempotencyConflictError(`return ${notice.returnId} was pushed before for another person`, 'push_conflict');
     }
     if (record.status === 'processed' && !stored && (await this.mayReleaseOnReceipt(notice))) {
       // Pushed again once processed: Ap21 may now show the return received (docs/design.md §2.9), so it is read again.

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
+import { InvalidInputError } from '../commons/application-errors';
 import { logger } from '../commons/logger';
-import { apacePayoutFailed, verificationAnswer, type Refund, type RefundEvent, type TransitionContext, type VerificationAnswer } from '../domain/refund';
+import { apacePayoutFailed, verificationDecision, type Refund, type RefundEvent, type TransitionContext, type VerificationDecision } from '../domain/refund';
 import { RefundNotFoundError, OrderNotFoundError } from '../domain/errors';
-import { UnprocessableEntityError } from '../commons/errors';
 import { own, type Order } from '../domain/order';
 import { emitMetric } from '../commons/metrics';
 import { notificationKind, type ApaceNotification } from '../providers/apace/schemas';
@@ -14,10 +14,10 @@ export interface RefundIds {
   readonly refundId: string;
 }
 
-/** Apace asks whether it may pay: record the claim and answer from the refund's state, in one write. */
-export async function answerVerification(store: OrderStore, ids: RefundIds, now: string): Promise<VerificationAnswer> {
+/** Apace asks whether it may pay: record the claim and decide from the refund's state, in one write. */
+export async function decideVerification(store: OrderStore, ids: RefundIds, now: string): Promise<VerificationDecision> {
   const view = await store.recordVerification(ids.orderId, ids.refundId, now);
-  return verificationAnswer(view, now);
+  return verificationDecision(view, now);
 }
 
 export interface NotificationResult {
@@ -72,7 +72,7 @@ export async function applyApaceNotification(
   const { order, refund: current } = await currentOrderRefund(store, ids);
   // Apace echoes the offer's `order_id`: the customer's order number, or our id for an offer made before it was (docs/design.md §2.6).
   if (notification.order_id !== ids.orderId && notification.order_id !== apaceOrderId(order)) {
-    throw new UnprocessableEntityError('order_id in the body does not match the notification URL', 'order_mismatch');
+    throw new InvalidInputError('order_id in the body does not match the notification URL', 'order_mismatch');
   }
   const kind = notificationKind(notification);
   const key = apaceInboxKey(raw);
@@ -229,6 +229,6 @@ async function applyDeciding(
     if (outcome.applied || outcome.why !== 'superseded') return outcome;
     refund = outcome.refund;
   }
-  // Answering 503 makes Apace deliver again later rather than lose the payout.
+  // Contention is answered as retryable, so Apace delivers again later rather than lose the payout.
   throw new StoreContentionError(`refund ${ids.refundId} kept changing while booking an Apace notification`);
 }

@@ -1,6 +1,5 @@
 import * as z from 'zod/mini';
-import { ConfigurationError } from '../commons/config';
-import { describeIssues } from '../commons/validation';
+import { parseEnvironment } from '../commons/config';
 import { DEFAULT_EXCHANGE_RULES, EXCHANGE_POLICIES, type ExchangePolicy } from '../domain/exchanges';
 
 const schema = z.object({
@@ -10,7 +9,5 @@ const schema = z.object({
 
 /** The stage's exchange policy (`EXCHANGE_POLICY`), for every path that books returns: Ap21's and Refundid's. */
 export function loadExchangePolicy(env: NodeJS.ProcessEnv = process.env): ExchangePolicy {
-  const result = schema.safeParse(env);
-  if (!result.success) throw new ConfigurationError(`bad exchange environment: ${describeIssues(result.error.issues)}`);
-  return result.data.EXCHANGE_POLICY;
+  return parseEnvironment(schema, env, 'exchange ').EXCHANGE_POLICY;
 }

@@ -1,8 +1,8 @@
-import { NotFoundError, ServiceUnavailableError, UnprocessableEntityError } from '../commons/errors';
+import { DependencyUnavailableError, InvalidInputError } from '../commons/application-errors';
 import { logger } from '../commons/logger';
 import type { TtlCache } from '../commons/ttl-cache';
 import { ap21OriginOf, orderNumberKey } from '../domain/ap21-origin';
-import { DomainError } from '../domain/errors';
+import { DomainError, OrderNotFoundError } from '../domain/errors';
 import { formatDecimal } from '../domain/money';
 import { own, unitsValue, type Order } from '../domain/order';
 import type { Ap21Order, Ap21OrderLine } from '../providers/ap21/schemas';
@@ -33,7 +33,7 @@ class NoSuchAp21OrderError extends Error {
 }
 
 /** One answer for "no such order" and "wrong e-mail", so the fetch never confirms an order exists. */
-const noSuchOrder = () => new NotFoundError('no order matches this order number and e-mail address', 'order_not_found');
+const noSuchOrder = () => new OrderNotFoundError('no order matches this order number and e-mail address');
 
 const normalizedEmail = (email: string) => email.trim().toLowerCase();
 const sameEmail = (known: string | undefined, given: string) => known !== undefined && normalizedEmail(known) === normalizedEmail(given);
@@ -112,7 +112,7 @@ export function rapiOrder(order: Order, ap21: Ap21Order, email: string, facts: L
  * not opened yet (placed before it went live, or not polled yet) is read from Ap21 by its number and
  * its ledger opened the way the poller opens it (one conditional write, so a poller opening it at the
  * same moment changes nothing): Ap21 is the source of order data in Refundid's full integration
- * (docs/providers.md §2). Only an order Ap21 does not have, or a wrong e-mail, is the same 404.
+ * (docs/providers.md §2). Only an order Ap21 does not have, or a wrong e-mail, is the same "not found".
  */
 export class RefundidOrderDesk {
   constructor(
@@ -138,7 +138,7 @@ export class RefundidOrderDesk {
   private async openFromAp21(query: OrderQuery, wanted: string): Promise<RapiOrder> {
     const number = query.order_number.trim();
     if (number.length > AP21_ORDER_NUMBER_MAX) throw noSuchOrder();
-    // Any other 404 (not Ap21's "no data") is a wrong AP21_API_URL, not a missing order: 503.
+    // Any other 404 (not Ap21's "no data") is a wrong AP21_API_URL, not a missing order: Ap21 counts as unavailable.
     const ap21 = await this.ap21Order(`number/${wanted}`, number, async () => {
       const found = await this.ap21.getOrderByNumber(number);
       if (!found) throw new NoSuchAp21OrderError();
@@ -150,7 +150,7 @@ export class RefundidOrderDesk {
       order = await this.ledgers.openLedger(ap21);
     } catch (error) {
       if (!(error instanceof DomainError)) throw error;
-      throw new UnprocessableEntityError(`order ${ap21.orderNumber} has nothing that can be returned: ${error.message}`, 'nothing_to_return');
+      throw new InvalidInputError(`order ${ap21.orderNumber} has nothing that can be returned: ${error.message}`, 'nothing_to_return');
     }
     logger.info('order opened for Refundid from Ap21', { order_id: order.orderId, ap21_order: ap21.orderNumber });
     return this.answer(order, ap21, wanted, query.email);
@@ -171,7 +171,7 @@ export class RefundidOrderDesk {
       if (error instanceof Ap21NotFoundError && !byNumber) throw noSuchOrder();
       if (!(error instanceof Ap21Error)) throw error;
       logger.error('Ap21 could not serve an order for Refundid', { ap21_order: what, error });
-      throw new ServiceUnavailableError('the order system is unavailable; try again shortly', 'ap21_unavailable');
+      throw new DependencyUnavailableError('the order system is unavailable; try again shortly', 'ap21_unavailable');
     }
   }
 }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { NotFoundError, ServiceUnavailableError, UnprocessableEntityError } from '../commons/errors';
+import { ConcurrentChangeError, InvalidInputError, UnknownReferenceError } from '../commons/application-errors';
 import { logger } from '../commons/logger';
 import { InvalidRefundError, OrderNotFoundError, RefundConflictError, TransitionRejectedError, UnitsUnavailableError } from '../domain/errors';
 import { compensatedInMoney, DEFAULT_EXCHANGE_RULES, type ExchangePolicy } from '../domain/exchanges';
@@ -25,7 +25,7 @@ const answer = (refund: Pick<Refund, 'id' | 'state'>): RmaAnswer => ({ received:
 
 function orderOfLines(push: RmaPush): string | undefined {
   const orders = new Set((push.line_items ?? []).map((item) => item.merchant_order_ref));
-  if (orders.size > 1) throw new UnprocessableEntityError('the line items of one RMA must all belong to one order', 'multiple_orders');
+  if (orders.size > 1) throw new InvalidInputError('the line items of one RMA must all belong to one order', 'multiple_orders');
   return [...orders][0];
 }
 
@@ -39,7 +39,7 @@ async function locate(store: OrderStore, push: RmaPush): Promise<RmaPlace | unde
   const linked = await store.findReference('refundid_rma', push.refundid_id);
   if (linked) {
     if (named !== undefined && named !== linked.orderId) {
-      throw new UnprocessableEntityError(`RMA ${push.refundid_id} belongs to order ${linked.orderId}, not ${named}`, 'order_mismatch');
+      throw new InvalidInputError(`RMA ${push.refundid_id} belongs to order ${linked.orderId}, not ${named}`, 'order_mismatch');
     }
     return { orderId: linked.orderId, refundId: linked.refundId ?? refundidRefundId(push) };
   }
@@ -54,8 +54,7 @@ async function locate(store: OrderStore, push: RmaPush): Promise<RmaPlace | unde
  * exchange or credit are taken like the others but add no money (docs/design.md §2.8).
  */
 function refundSpec(order: Order, push: RmaPush, refundId: string, alreadyPaid: boolean, policy: ExchangePolicy): NewRefund {
-  if (!push.line_items)
-    throw new UnprocessableEntityError(`a "${push.status}" push for an RMA not reserved here must list its line items`, 'missing_line_items');
+  if (!push.line_items) throw new InvalidInputError(`a "${push.status}" push for an RMA not reserved here must list its line items`, 'missing_line_items');
   const units = new Map<string, number>();
   const paidUnits = new Map<string, number>();
   const settledBy = new Set<string>();
@@ -142,7 +141,7 @@ function sameLines(refund: Refund, push: RmaPush): boolean {
  * Idempotent on `refundid_id`; repeats and late pushes are answered from the refund's state and
  * kept once in the inbox. Out of order:
  * - `refundid` before `refunding`: Refundid has already paid, so the units are booked as refunded
- *   straight away (or refused with 409 and flagged when another channel holds them);
+ *   straight away (or refused as units unavailable, and flagged, when another channel holds them);
  * - `failed` before `refunding`: the units are reserved and released at once, so the late
  *   `refunding` finds a released refund and reserves nothing;
  * - `refundid` after `failed`, or `failed` after `refundid`: contradictions, kept and flagged.
@@ -157,7 +156,7 @@ export async function applyRmaPush(
   const place = await locate(store, push);
   if (!place) {
     if (push.status === 'refundid') logger.error('Refundid paid an RMA refund-relay never saw and cannot place', { refundid_id: push.refundid_id });
-    throw new NotFoundError(`RMA ${push.refundid_id} is not known here and its push names no order`, 'rma_not_found');
+    throw new UnknownReferenceError(`RMA ${push.refundid_id} is not known here and its push names no order`, 'rma_not_found');
   }
   const order = await store.getOrder(place.orderId);
   if (!order) throw new OrderNotFoundError(`order ${place.orderId} not found`);
@@ -168,7 +167,7 @@ export async function applyRmaPush(
     if (recorded) return rma.attach(recorded);
   } else if (unattachedFromAp21(existing) && recordedFromAp21(order, push)?.id === existing.id) {
     // The RMA was linked to this recorded refund, and the attach stopped before the refund took
-    // its id (a crash, an error answered 5xx): Refundid's retry resumes it.
+    // its id (a crash, an error): Refundid's retry resumes it.
     return rma.attach(existing);
   }
   const ours = existing?.source.kind === 'refundid_rma' ? existing.source.ref === push.refundid_id : existing?.refs[REFUNDID_RMA_REF] === push.refundid_id;
@@ -211,7 +210,7 @@ class RmaHandling {
     // before Refundid pays (docs/design.md §2.7). One Refundid already paid is booked (the money moved).
     for (const lineId of Object.keys(spec.lines)) {
       const reason = this.order.lines[lineId]?.nonReturnable;
-      if (reason !== undefined) throw new UnprocessableEntityError(`line ${lineId}: ${reason}`, 'not_returnable');
+      if (reason !== undefined) throw new InvalidInputError(`line ${lineId}: ${reason}`, 'not_returnable');
     }
     // Refused before anything is written: the conditional write below still decides races.
     const missing = shortfall(this.order, spec);
@@ -285,7 +284,7 @@ class RmaHandling {
       const fresh = await this.store.getOrder(this.order.orderId);
       candidate = fresh && recordedFromAp21(fresh, this.push);
     }
-    if (candidate) throw new ServiceUnavailableError(`RMA ${this.push.refundid_id}: the refunds recorded from Ap21 kept changing; try again`);
+    if (candidate) throw new ConcurrentChangeError(`RMA ${this.push.refundid_id}: the refunds recorded from Ap21 kept changing; try again`);
     throw new RefundConflictError(`RMA ${this.push.refundid_id}: no refund recorded from Ap21 is left for it; an operator must reconcile`);
   }
 
@@ -308,7 +307,7 @@ class RmaHandling {
     // A refund that does not exist may still be created by a push linking it a moment ago: only a link older than that is stale.
     const linkedBefore = named === undefined ? new Date(Date.parse(this.ctx.now) - STALE_LINK_MS).toISOString() : undefined;
     if (await this.store.relinkReference('refundid_rma', this.push.refundid_id, linked, wanted, this.ctx.now, linkedBefore)) return;
-    throw new ServiceUnavailableError(`RMA ${this.push.refundid_id} is being recorded by another delivery; try again`);
+    throw new ConcurrentChangeError(`RMA ${this.push.refundid_id} is being recorded by another delivery; try again`);
   }
 
   async failed(existing: Refund | undefined): Promise<RmaAnswer> {

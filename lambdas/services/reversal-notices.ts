@@ -70,7 +70,7 @@ export async function settle(
   }
   if (refund.state === 'paid' && refund.channel === 'reversal') return;
   // Still bookable, only overtaken every round: not applied, so the caller must not mark the proof
-  // done. A 503 keeps it pending for the sender's retry and the sweeper's replay.
+  // done. Contention is answered as retryable: it stays pending for the sender's retry and the sweeper's replay.
   if (refund.channel === 'reversal' && PROOF_EVENTS[refund.state]) {
     throw new StoreContentionError(`refund ${refund.id} kept changing while ${actor}'s proof of payment was applied; it is applied on the next try`);
   }

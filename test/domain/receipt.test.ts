@@ -7,7 +7,7 @@ import {
   RECEIPT_WAIVED_REF,
   RETURN_RECEIVED_REF,
   refundDueAt,
-  verificationAnswer,
+  verificationDecision,
   type TransitionContext,
 } from '../../lambdas/domain/refund';
 import { loadAp21LedgerSettings } from '../../lambdas/services/ap21-ledger';
@@ -46,7 +46,7 @@ describe('when money moves, per channel (docs/design.md §2.9)', () => {
     expect(refund.reason).toBeUndefined();
     expect(withRefund.lines['1']).toMatchObject({ reserved: 1, available: 1 });
     expect(refundDueAt(refund)).toBe(waitEnds);
-    expect(verificationAnswer({ state: 'awaiting_receipt', channel: 'apace', offerExpiresAt: waitEnds }, now)).toEqual({ allow_refund: false });
+    expect(verificationDecision({ state: 'awaiting_receipt', channel: 'apace', offerExpiresAt: waitEnds }, now)).toBe('refused');
   });
 
   it('releases it to its channel when the return is received, an Apace offer with an expiry counted from then', () => {

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { UnitsUnavailableError } from '../../lambdas/domain/errors';
 import { addRefund, applyRefundEvent, ledgerViolations, openOrder, recordVerification, type Order } from '../../lambdas/domain/order';
-import { verificationAnswer, type Channel, type RefundEvent } from '../../lambdas/domain/refund';
+import { verificationDecision, type Channel, type RefundEvent } from '../../lambdas/domain/refund';
 
 /**
  * A model of the world around one order: Apace, a card-reversal provider and Refundid, acting in
@@ -115,7 +115,7 @@ export function play(scenario: { purchased: number[]; steps: Step[] }, claimWind
   const verify = (id: string) => {
     order = recordVerification(order, id, iso());
     const refund = order.refunds[id]!;
-    return verificationAnswer(refund, iso());
+    return verificationDecision(refund, iso());
   };
 
   for (const step of scenario.steps) {
@@ -167,7 +167,7 @@ export function play(scenario: { purchased: number[]; steps: Step[] }, claimWind
         }
         break;
       case 'apace_verify':
-        if (w.apaceOffer === 'live' && !w.apacePaid && verify(id).allow_refund) w.apaceApprovedAt = now;
+        if (w.apaceOffer === 'live' && !w.apacePaid && verify(id) === 'allowed') w.apaceApprovedAt = now;
         break;
       case 'apace_payout':
         if (w.apaceApprovedAt !== undefined && !w.apacePaid) {

@@ -4,7 +4,8 @@ import {
   offerDeliveryOwed,
   planTransition,
   refundDueAt,
-  verificationAnswer,
+  verificationDecision,
+  type VerificationDecision,
   type Refund,
   type RefundState,
   type TransitionContext,
@@ -54,32 +55,32 @@ describe('refund transitions', () => {
   });
 });
 
-describe('Apace verification answer', () => {
+describe('Apace verification decision', () => {
   const future = '2026-03-02T00:00:00.000Z';
-  const answers: Record<RefundState, object> = {
-    awaiting_receipt: { allow_refund: false },
-    offer_pending: { allow_refund: true },
-    offered: { allow_refund: true },
-    offer_cancelling: { allow_refund: false },
-    reversal_pending: { allow_refund: false },
-    reversal_submitted: { allow_refund: false, refund_issued: true },
-    refundid_pending: { allow_refund: false, refund_issued: true },
-    paid: { allow_refund: false, refund_issued: true },
-    manual_review: { allow_refund: false },
-    released: { allow_refund: false },
+  const decisions: Record<RefundState, VerificationDecision> = {
+    awaiting_receipt: 'refused',
+    offer_pending: 'allowed',
+    offered: 'allowed',
+    offer_cancelling: 'refused',
+    reversal_pending: 'refused',
+    reversal_submitted: 'issued_elsewhere',
+    refundid_pending: 'issued_elsewhere',
+    paid: 'issued_elsewhere',
+    manual_review: 'refused',
+    released: 'refused',
   };
 
-  it.each(REFUND_STATES)('answers correctly for a refund in %s', (state) => {
+  it.each(REFUND_STATES)('decides correctly for a refund in %s', (state) => {
     const channel = state === 'paid' ? 'reversal' : 'apace';
-    expect(verificationAnswer({ state, channel, offerExpiresAt: future }, now)).toEqual(answers[state]);
+    expect(verificationDecision({ state, channel, offerExpiresAt: future }, now)).toBe(decisions[state]);
   });
 
   it('refuses an offer past its expiry', () => {
-    expect(verificationAnswer({ state: 'offered', channel: 'apace', offerExpiresAt: now }, now)).toEqual({ allow_refund: false });
+    expect(verificationDecision({ state: 'offered', channel: 'apace', offerExpiresAt: now }, now)).toBe('refused');
   });
 
   it('refuses a second Apace payout of a refund Apace already paid, without claiming another channel paid it', () => {
-    expect(verificationAnswer({ state: 'paid', channel: 'apace', offerExpiresAt: future }, now)).toEqual({ allow_refund: false });
+    expect(verificationDecision({ state: 'paid', channel: 'apace', offerExpiresAt: future }, now)).toBe('refused');
   });
 });
 

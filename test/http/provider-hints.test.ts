@@ -170,6 +170,13 @@ describe('POST /providers/addon-payments/status', () => {
     expect(await inboxOf(`ORDER#${orderId}`)).toHaveLength(1);
   });
 
+  it("refuses a notification that is not one of EPG's with 422 invalid_notification, and stores nothing", async () => {
+    const before = await tableSnapshot(stack.dynamo.endpoint);
+    const response = await post(addonPaymentsUrl(), '<response><status>SUCCESS</status></response>', 'text/xml');
+    expect([response.status, ((await response.json()) as { error: { code: string } }).error.code]).toEqual([422, 'invalid_notification']);
+    expect(await tableSnapshot(stack.dynamo.endpoint)).toEqual(before);
+  });
+
   it('answers 200 for a refund it does not know and stores nothing: nothing vouches for the sender', async () => {
     const before = await tableSnapshot(stack.dynamo.endpoint);
     for (const id of ['no-such-refund', 'x'.repeat(45), 'toString'])

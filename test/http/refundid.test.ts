@@ -186,6 +186,14 @@ describe('GET /refundid/order for an order refund-relay has not opened yet', () 
     expect(Object.values(ledger.lines).map((line) => line.available)).toEqual([3, 1]);
   });
 
+  it('answers 422 nothing_to_return, writing nothing, for an order Ap21 has but no ledger can be opened for', async () => {
+    const order = ap21.sim.addOrder({ email: 'carol@example.com', lines: [] });
+    const before = await tableSnapshot(stack.dynamo.endpoint);
+    const answer = await fetchNumber(order);
+    expect([answer.status, (answer.body as { error: { code: string } }).error.code]).toEqual([422, 'nothing_to_return']);
+    expect(await tableSnapshot(stack.dynamo.endpoint)).toEqual(before);
+  });
+
   it('answers 404, writing nothing, for an order Ap21 does not have and for the wrong e-mail; 503 while Ap21 is down', async () => {
     const order = neverPolled();
     const before = await tableSnapshot(stack.dynamo.endpoint);

@@ -1,6 +1,6 @@
 import { ConfigurationError } from '../../lambdas/commons/config';
 import type { Ap21Payment } from '../../lambdas/providers/ap21/schemas';
-import { cardLastFourOf, loadAp21LedgerSettings, paymentProviderOf } from '../../lambdas/services/ap21-ledger';
+import { cardLastFourOf, loadAp21LedgerSettings, loadReceiptRules, paymentProviderOf } from '../../lambdas/services/ap21-ledger';
 import { loadAp21PollerSettings } from '../../lambdas/services/ap21-poller';
 
 const payment = (fields: Partial<Ap21Payment>): Ap21Payment => ({ amount: { minor: 5990, currency: 'AUD' }, ...fields });
@@ -45,6 +45,19 @@ describe('Ap21 ledger settings', () => {
   ])('refuses %s', (_, env) => {
     expect(() => loadAp21LedgerSettings(env)).toThrow(ConfigurationError);
   });
+
+  it.each([
+    ['a receipt wait that is no whole number of days', { AP21_RECEIPT_WAIT_DAYS: '1.5' }, 'bad Ap21 ledger environment: AP21_RECEIPT_WAIT_DAYS'],
+    ['an unknown exchange policy', { EXCHANGE_POLICY: 'swap' }, 'bad exchange environment: EXCHANGE_POLICY'],
+  ])('names the variable when it refuses %s', (_, env, message) => {
+    expect(() => loadAp21LedgerSettings(env)).toThrow(ConfigurationError);
+    expect(() => loadAp21LedgerSettings(env)).toThrow(message);
+  });
+  it('names the variable when the receipt rules alone are read with a bad one', () => {
+    expect(() => loadReceiptRules({ AP21_RECEIPT_WAIT_DAYS: '0' })).toThrow(ConfigurationError);
+    expect(() => loadReceiptRules({ AP21_RECEIPT_WAIT_DAYS: '0' })).toThrow('bad Ap21 receipt environment: AP21_RECEIPT_WAIT_DAYS');
+    expect(loadReceiptRules({}).payOnReceipt.size).toBe(0);
+  });
 });
 
 describe('Ap21 poller settings', () => {
@@ -66,7 +79,9 @@ describe('Ap21 poller settings', () => {
     });
     expect(loadAp21PollerSettings({ AP21_POLL_RETURNS_READ: 'always' }).returnsRead).toBe('always');
     expect(() => loadAp21PollerSettings({ AP21_POLL_RETURNS_READ: 'never' })).toThrow(ConfigurationError);
+    expect(() => loadAp21PollerSettings({ AP21_POLL_RETURNS_READ: 'never' })).toThrow('bad Ap21 poller environment: AP21_POLL_RETURNS_READ');
     expect(() => loadAp21PollerSettings({ AP21_POLL_PAGE_ROWS: '5', AP21_POLL_PAGE_OVERLAP: '5' })).toThrow(ConfigurationError);
-    expect(() => loadAp21PollerSettings({ AP21_POLL_MAX_SECONDS: '0' })).toThrow(ConfigurationError);
+    expect(() => loadAp21PollerSettings({ AP21_POLL_MAX_SECONDS: '0' })).toThrow('bad Ap21 poller environment: AP21_POLL_MAX_SECONDS');
+    expect(() => loadAp21PollerSettings({ AP21_POLL_RETRIES: '2.5' })).toThrow('bad Ap21 poller environment: AP21_POLL_RETRIES');
   });
 });

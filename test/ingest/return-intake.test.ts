@@ -1,5 +1,5 @@
 import { ledgerViolations, openOrder } from '../../lambdas/domain/order';
-import { verificationAnswer } from '../../lambdas/domain/refund';
+import { verificationDecision } from '../../lambdas/domain/refund';
 import type { SimOrder } from '../../simulators/ap21/simulator';
 import { ledgerOrderFrom, loadAp21LedgerSettings } from '../../lambdas/services/ap21-ledger';
 import { LocalQueue } from '../../lambdas/services/local-queue';
@@ -60,7 +60,7 @@ describe('Ap21 returns already refunded elsewhere', () => {
       refs: { ap21ReturnId: viaRefundid.returnId, ap21RefundStan: '0938' },
     });
     expect(refundidRefund.nextAttemptAt).toBeUndefined();
-    expect(verificationAnswer(refundidRefund, now())).toEqual({ allow_refund: false, refund_issued: true });
+    expect(verificationDecision(refundidRefund, now())).toBe('issued_elsewhere');
     expect(stored.refunds[`ap21-${ordinary.returnId}`]).toMatchObject({ state: 'paid', channel: 'reversal', amount: { minor: 4500 } });
 
     const payouts = sims.payoutsByReference();

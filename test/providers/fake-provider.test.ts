@@ -78,6 +78,7 @@ const fakeInbound: InboundVerifier<FakeSecret, void> = {
 
 const fakeModule: ProviderModule = {
   id: FAKE,
+  secretSchema: async () => fakeSecretSchema,
   inbound: async () => fakeInbound,
   reversal: {
     enabledBy: 'FAKE_PAY_API_URL',

@@ -214,4 +214,10 @@ describe('ap21 on a stage whose secret has no pushApiKey', () => {
     const { reader } = secretReader('ap21', ap21Secret, ap21Inbound.secretSchema);
     await expect(ap21Inbound.verify(ap21Push(ap21Secret), reader, ap21Inbound.loadSettings({}))).rejects.toMatchObject({ status: 403 });
   });
+
+  it('will not load an AP21_PUSH_ALLOWED_IPS entry that is no address, and names the variable', () => {
+    expect(() => ap21Inbound.loadSettings({ AP21_PUSH_ALLOWED_IPS: '127.0.0.1,ap21.example.com' })).toThrow(
+      'bad Ap21 push environment: AP21_PUSH_ALLOWED_IPS has not IP addresses or CIDR blocks: ap21.example.com',
+    );
+  });
 });

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { ensureTable, startDynalite, type LocalDynamo } from '../../local/dynamodb';
 import { startDynamoDbLocal } from './dynamodb-local';
 
@@ -28,7 +29,9 @@ export async function startTestDynamo(baseTableName: string): Promise<TestDynamo
   } else {
     const shared = process.env.DYNAMODB_LOCAL_ENDPOINT;
     dynamo = shared ? { endpoint: shared, close: () => Promise.resolve() } : await startDynamoDbLocal();
-    tableName = `${baseTableName}-${process.pid}-${++tables}`;
+    // jest loads this module afresh for every test file of a worker, so the counter alone repeats
+    // across files in one process: a random part keeps each file's table its own.
+    tableName = `${baseTableName}-${process.pid}-${randomBytes(4).toString('hex')}-${++tables}`;
   }
   await ensureTable(dynamo.endpoint, tableName);
   return { ...dynamo, engine, tableName };

@@ -1,6 +1,6 @@
 import * as z from 'zod/mini';
 import { MEDIA_TYPES } from '../../lambdas/commons/media-types';
-import type { VerificationAnswer } from '../../lambdas/domain/refund';
+import type { VerificationAnswer } from '../../lambdas/providers/apace/schemas';
 import { callbackPathSchema } from '../../lambdas/functions/callback-path';
 import { apaceNotificationSchema } from '../../lambdas/providers/apace/schemas';
 import { APACE_SIGNATURE_HEADER } from '../../lambdas/providers/apace/signature';

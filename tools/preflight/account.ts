@@ -1,11 +1,5 @@
-import type * as z from 'zod/mini';
-import { SECRET_NAMES, type SecretName } from '../../lambdas/providers/registry';
-import { addonPaymentsSecretSchema } from '../../lambdas/providers/addon-payments/schemas';
-import { ap21SecretSchema } from '../../lambdas/providers/ap21/schemas';
-import { apaceSecretSchema } from '../../lambdas/providers/apace/schemas';
-import { opttySecretSchema } from '../../lambdas/providers/optty/schemas';
-import { payProSecretSchema } from '../../lambdas/providers/paypro/schemas';
-import { refundidSecretSchema } from '../../lambdas/providers/refundid/schemas';
+import { PROVIDER_MODULES } from '../../lambdas/providers/modules';
+import { PROVIDER_IDS, SECRET_NAMES, secretNameOf, type SecretName } from '../../lambdas/providers/registry';
 import { DISPATCH_BUDGET } from '../../lib/dispatch-queue';
 import { FUNCTIONS } from '../../lib/function-registry';
 import { secretsPrefix } from '../../lib/provider-secrets';
@@ -58,15 +52,6 @@ export interface AwsAccount {
   /** IPv4 addresses a name resolves to (empty when it does not). */
   resolve(hostname: string): Promise<readonly string[]>;
 }
-
-const SECRET_SCHEMAS: Readonly<Record<SecretName, z.ZodMiniType>> = {
-  apace: apaceSecretSchema,
-  addonPayments: addonPaymentsSecretSchema,
-  paypro: payProSecretSchema,
-  optty: opttySecretSchema,
-  ap21: ap21SecretSchema,
-  refundid: refundidSecretSchema,
-};
 
 /** Service Quotas code of "Concurrent executions" for Lambda. */
 const CONCURRENCY_QUOTA = 'L-B99A9384';
@@ -276,7 +261,7 @@ async function secretFindings(config: StageConfig, aws: AwsAccount, deployed: bo
       );
       continue;
     }
-    const problems = secretKeyProblems(name, await secret.value());
+    const problems = await secretKeyProblems(name, await secret.value());
     if (problems.length === 0) findings.push(ok(where, 'holds every required key'));
     else {
       const store = `aws secretsmanager put-secret-value --secret-id ${secretName} --secret-string file://${name}.json`;
@@ -290,9 +275,11 @@ async function secretFindings(config: StageConfig, aws: AwsAccount, deployed: bo
 }
 
 /** What is missing or wrong in a secret's JSON, by key name only. */
-export function secretKeyProblems(name: SecretName, value: unknown): string[] {
+export async function secretKeyProblems(name: SecretName, value: unknown): Promise<string[]> {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return ['is not a JSON object'];
-  const result = SECRET_SCHEMAS[name].safeParse(value);
+  const provider = PROVIDER_IDS.find((id) => secretNameOf(id) === name);
+  if (!provider) return [`${name} is no provider's secret`];
+  const result = (await PROVIDER_MODULES[provider].secretSchema()).safeParse(value);
   if (result.success) return [];
   const present = new Set(Object.keys(value));
   const problems = new Set<string>();

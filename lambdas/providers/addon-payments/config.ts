@@ -1,4 +1,4 @@
-import { parseEnvironment } from '../../commons/config';
+import { parseEnvironment, wholeWithin } from '../../commons/config';
 import * as z from 'zod/mini';
 
 /**
@@ -8,7 +8,7 @@ import * as z from 'zod/mini';
  */
 const schema = z.object({
   ADDON_PAYMENTS_API_URL: z.url(),
-  ADDON_PAYMENTS_TIMEOUT_MS: z._default(z.coerce.number().check(z.int(), z.positive(), z.lte(60_000)), 10_000),
+  ADDON_PAYMENTS_TIMEOUT_MS: wholeWithin(10_000, 1, 60_000),
   /**
    * Ap21's payment block does not say which EPG payment solution took the original payment, and
    * EPG wants "the value returned by the original payment"; one merchant usually takes cards

@@ -4,6 +4,7 @@ import { loadAddonPaymentsConfig, type AddonPaymentsConfig } from './config';
 /** Addon Payments (EPG): card reversal by rebate (docs/providers.md §4). */
 export const addonPayments: ProviderModule<'addon_payments'> = {
   id: 'addon_payments',
+  secretSchema: async () => (await import('./schemas.js')).addonPaymentsSecretSchema,
   inbound: async () => (await import('./inbound.js')).addonPaymentsInbound,
   reversal: {
     enabledBy: 'ADDON_PAYMENTS_API_URL',

@@ -1,6 +1,5 @@
-import { ConfigurationError } from '../../commons/config';
 import * as z from 'zod/mini';
-import { describeIssues } from '../../commons/validation';
+import { parseEnvironment, wholeWithin } from '../../commons/config';
 import { currencyExponent } from '../../domain/money';
 
 /**
@@ -40,7 +39,7 @@ const schema = z.object({
   AP21_API_VERSION: z._default(z.string().check(z.regex(/^\d{1,2}\.\d$/)), '4.0'),
   /** Client-side throttle. The official limit is UNCONFIRMED; the SDK keeps 0.5 s between calls. */
   AP21_MAX_CALLS_PER_SECOND: z._default(z.coerce.number().check(z.positive(), z.lte(50)), 2),
-  AP21_TIMEOUT_MS: z._default(z.coerce.number().check(z.int(), z.gte(100), z.lte(120_000)), 15_000),
+  AP21_TIMEOUT_MS: wholeWithin(15_000, 100, 120_000),
   /**
    * IANA zone of the wall-clock times Ap21 reads and writes (`updatedAfter`, `OrderDateTime`
    * carry no offset; guide example `2020-12-01T11:33:07`). UNCONFIRMED: the guide does not say
@@ -74,9 +73,7 @@ export interface Ap21Config {
 }
 
 export function loadAp21Config(env: NodeJS.ProcessEnv = process.env): Ap21Config {
-  const result = schema.safeParse(env);
-  if (!result.success) throw new ConfigurationError(`bad Ap21 environment: ${describeIssues(result.error.issues)}`);
-  const config = result.data;
+  const config = parseEnvironment(schema, env, 'Ap21 ');
   return {
     apiUrl: config.AP21_API_URL,
     countryCode: config.AP21_COUNTRY_CODE,

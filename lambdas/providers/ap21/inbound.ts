@@ -1,7 +1,7 @@
-import { ConfigurationError, parseEnvironment } from '../../commons/config';
+import { parseEnvironment } from '../../commons/config';
 import { sameSecret } from '../../commons/constant-time';
 import { ForbiddenError, ServiceUnavailableError, UnauthorizedError } from '../../commons/errors';
-import { InvalidAllowlistError, parseAllowlist, sourceIpMatcher } from '../../commons/source-ip';
+import { allowlistSetting, sourceIpMatcher } from '../../commons/source-ip';
 import * as z from 'zod/mini';
 import type { InboundVerifier } from '../provider-module';
 import { ap21SecretSchema, type Ap21Secret } from './schemas';
@@ -42,12 +42,7 @@ export const ap21Inbound: InboundVerifier<Ap21Secret, { isAllowedSource: (source
   secretSchema: ap21SecretSchema,
   loadSettings(env) {
     const { AP21_PUSH_ALLOWED_IPS } = parseEnvironment(settingsSchema, env, 'Ap21 push ');
-    try {
-      return { isAllowedSource: sourceIpMatcher(parseAllowlist(AP21_PUSH_ALLOWED_IPS)) };
-    } catch (error) {
-      if (error instanceof InvalidAllowlistError) throw new ConfigurationError(`bad Ap21 push environment: AP21_PUSH_ALLOWED_IPS has ${error.message}`);
-      throw error;
-    }
+    return { isAllowedSource: sourceIpMatcher(allowlistSetting('AP21_PUSH_ALLOWED_IPS', AP21_PUSH_ALLOWED_IPS, 'Ap21 push ')) };
   },
   async verify(request, secrets, { isAllowedSource }) {
     if (!isAllowedSource(request.sourceIp)) throw new ForbiddenError('this address may not push returns', 'forbidden_source');

@@ -1,9 +1,9 @@
-import { ConfigurationError, parseEnvironment } from '../../commons/config';
+import { ConfigurationError, parseEnvironment, wholeWithin } from '../../commons/config';
 import * as z from 'zod/mini';
 import { ITEM_PLACEHOLDERS, ORDER_PLACEHOLDERS, templateProblem, type OfferLinkTemplates } from './offer-links';
 
 /** How long an offer stays open; Apace's own default is 10 days. */
-const offerDays = z._default(z.coerce.number().check(z.int(), z.gte(1), z.lte(90)), 10);
+const offerDays = wholeWithin(10, 1, 90);
 
 /**
  * Apace settings (docs/design.md §5). `APACE_API_URL` has no default: the sandbox host
@@ -13,7 +13,7 @@ const offerDays = z._default(z.coerce.number().check(z.int(), z.gte(1), z.lte(90
 const schema = z.object({
   APACE_API_URL: z.optional(z.url({ protocol: /^https?$/ })),
   /** Hard limit per Apace call. A create also waits for Apace to call our verification URL. */
-  APACE_TIMEOUT_MS: z._default(z.coerce.number().check(z.int(), z.gte(100), z.lte(60_000)), 10_000),
+  APACE_TIMEOUT_MS: wholeWithin(10_000, 100, 60_000),
   APACE_OFFER_DAYS: offerDays,
 });
 

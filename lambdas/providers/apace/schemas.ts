@@ -1,4 +1,5 @@
 import * as z from 'zod/mini';
+import type { VerificationDecision } from '../../domain/refund';
 
 const KEY_ID = /^[A-Za-z0-9_-]{1,16}$/;
 
@@ -39,6 +40,25 @@ export type ApaceNotificationKind = 'pending' | 'processed' | 'failed';
 
 export function notificationKind(notification: ApaceNotification): ApaceNotificationKind {
   return notification.refund_status ?? (notification.refund_success ? 'processed' : 'pending');
+}
+
+/**
+ * Our answer to Apace's verification call (docs/design.md §2.3): `refund_issued: true` tells the
+ * customer the normal refund already went out through another channel.
+ */
+export interface VerificationAnswer {
+  readonly allow_refund: boolean;
+  readonly refund_issued?: boolean;
+}
+
+const VERIFICATION_ANSWERS: Readonly<Record<VerificationDecision, VerificationAnswer>> = {
+  allowed: { allow_refund: true },
+  issued_elsewhere: { allow_refund: false, refund_issued: true },
+  refused: { allow_refund: false },
+};
+
+export function verificationAnswer(decision: VerificationDecision): VerificationAnswer {
+  return VERIFICATION_ANSWERS[decision];
 }
 
 /** The create-offer body (docs "Create Refund Offer"); optional fields are left out, never null. */

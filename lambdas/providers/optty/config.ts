@@ -1,4 +1,4 @@
-import { parseEnvironment, regexSetting } from '../../commons/config';
+import { parseEnvironment, positiveWhole, regexSetting } from '../../commons/config';
 import * as z from 'zod/mini';
 
 /**
@@ -6,8 +6,6 @@ import * as z from 'zod/mini';
  * (sandbox https://api.qa.optty.com), auth https://auth.optty.com (sandbox
  * https://auth.qa.optty.com); the token endpoint is `${OPTTY_AUTH_URL}/token`.
  */
-const whole = (fallback: number, check: z.core.$ZodCheck<number>) => z._default(z.coerce.number().check(z.int(), check), fallback);
-
 /**
  * What Optty says when a refundReference is used a second time. Its real behaviour is
  * UNCONFIRMED beyond "unique refundReference": it may replay the first result (handled as a normal
@@ -19,9 +17,9 @@ export const DEFAULT_DUPLICATE_REFERENCE_PATTERN = String.raw`already|duplicate|
 const schema = z.object({
   OPTTY_API_URL: z.url(),
   OPTTY_AUTH_URL: z.url(),
-  OPTTY_TIMEOUT_MS: whole(10_000, z.positive()),
+  OPTTY_TIMEOUT_MS: positiveWhole(10_000),
   /** Tokens are refreshed this long before Optty says they expire (clock skew, slow calls). */
-  OPTTY_TOKEN_REFRESH_MARGIN_SECONDS: whole(60, z.nonnegative()),
+  OPTTY_TOKEN_REFRESH_MARGIN_SECONDS: z._default(z.coerce.number().check(z.int(), z.nonnegative()), 60),
   OPTTY_DUPLICATE_REFERENCE_PATTERN: z._default(regexSetting, DEFAULT_DUPLICATE_REFERENCE_PATTERN),
 });
 

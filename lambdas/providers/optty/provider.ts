@@ -4,6 +4,7 @@ import { loadOpttyConfig, type OpttyConfig } from './config';
 /** Optty: card reversal through its refund API, with an OAuth token first (docs/providers.md §6). */
 export const optty: ProviderModule<'optty'> = {
   id: 'optty',
+  secretSchema: async () => (await import('./schemas.js')).opttySecretSchema,
   inbound: async () => (await import('./inbound.js')).opttyInbound,
   reversal: {
     enabledBy: 'OPTTY_API_URL',

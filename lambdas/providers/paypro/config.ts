@@ -1,13 +1,11 @@
 import { isIP } from 'node:net';
-import { ConfigurationError, parseEnvironment, regexSetting } from '../../commons/config';
+import { ConfigurationError, parseEnvironment, positiveWhole, regexSetting } from '../../commons/config';
 import * as z from 'zod/mini';
 
 /**
  * PayPro Global settings from the environment. The connector and the IPN route run in different
  * Lambdas, so each reads only what it needs: the IPN route has no reason to require the API URL.
  */
-const positiveMs = (fallback: number) => z._default(z.coerce.number().check(z.int(), z.positive()), fallback);
-
 /**
  * What a `refundNotice` says when the order was refunded before. The wording is UNCONFIRMED
  * (docs/providers.md §5), so the default is deliberately broad: a refusal mistaken for "already
@@ -19,7 +17,7 @@ export const DEFAULT_ALREADY_REFUNDED_PATTERN = String.raw`\b(already|previously
 const connectorSchema = z.object({
   /** Base of the PayPro API, e.g. https://store.payproglobal.com/api (documentation only). */
   PAYPRO_API_URL: z.url(),
-  PAYPRO_TIMEOUT_MS: positiveMs(10_000),
+  PAYPRO_TIMEOUT_MS: positiveWhole(10_000),
   PAYPRO_ALREADY_REFUNDED_PATTERN: z._default(regexSetting, DEFAULT_ALREADY_REFUNDED_PATTERN),
 });
 

@@ -4,6 +4,7 @@ import { loadPayProConnectorConfig, type PayProConnectorConfig } from './config'
 /** PayPro Global: card reversal by DoRefund, settled by its IPN (docs/providers.md §5). */
 export const payPro: ProviderModule<'paypro'> = {
   id: 'paypro',
+  secretSchema: async () => (await import('./schemas.js')).payProSecretSchema,
   inbound: async () => (await import('./inbound.js')).payProInbound,
   reversal: {
     enabledBy: 'PAYPRO_API_URL',

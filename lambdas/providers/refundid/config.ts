@@ -1,5 +1,5 @@
-import { ConfigurationError, parseEnvironment } from '../../commons/config';
-import { InvalidAllowlistError, parseAllowlist } from '../../commons/source-ip';
+import { ConfigurationError, parseEnvironment, wholeWithin } from '../../commons/config';
+import { allowlistSetting } from '../../commons/source-ip';
 import * as z from 'zod/mini';
 
 /**
@@ -18,8 +18,8 @@ const schema = z.object({
    * Ap21's view (titles, prices, e-mail) is cached; returnable quantities come from the ledger on
    * every call.
    */
-  REFUNDID_ORDER_CACHE_SECONDS: z._default(z.coerce.number().check(z.int(), z.gte(0), z.lte(3600)), 60),
-  REFUNDID_ORDER_CACHE_MAX_ENTRIES: z._default(z.coerce.number().check(z.int(), z.positive(), z.lte(100_000)), 1000),
+  REFUNDID_ORDER_CACHE_SECONDS: wholeWithin(60, 0, 3600),
+  REFUNDID_ORDER_CACHE_MAX_ENTRIES: wholeWithin(1000, 1, 100_000),
 });
 
 export interface RefundidConfig {
@@ -30,13 +30,7 @@ export interface RefundidConfig {
 
 export function loadRefundidConfig(env: NodeJS.ProcessEnv = process.env): RefundidConfig {
   const settings = parseEnvironment(schema, env, 'Refundid ');
-  let allowedIps: string[];
-  try {
-    allowedIps = parseAllowlist(settings.REFUNDID_ALLOWED_IPS);
-  } catch (error) {
-    if (error instanceof InvalidAllowlistError) throw new ConfigurationError(`bad Refundid environment: REFUNDID_ALLOWED_IPS has ${error.message}`);
-    throw error;
-  }
+  const allowedIps = allowlistSetting('REFUNDID_ALLOWED_IPS', settings.REFUNDID_ALLOWED_IPS, 'Refundid ');
   if (allowedIps.length === 0) throw new ConfigurationError('bad Refundid environment: REFUNDID_ALLOWED_IPS lists no address');
   return {
     allowedIps,

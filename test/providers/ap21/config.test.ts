@@ -18,15 +18,20 @@ describe('Ap21 configuration', () => {
   });
 
   it.each([
-    ['no country code', { AP21_API_URL: required.AP21_API_URL }],
-    ['no base URL', { AP21_COUNTRY_CODE: 'AU' }],
-    ['a non-HTTP base URL', { ...required, AP21_API_URL: 'ftp://retailapi.example.com/' }],
-    ['an unknown time zone', { ...required, AP21_TIME_ZONE: 'Mars/Olympus' }],
-    ['an unknown currency', { ...required, AP21_CURRENCY: 'XYZ' }],
-    ['a version that is not n.n', { ...required, AP21_API_VERSION: 'latest' }],
-    ['a returns path without {orderId}', { ...required, AP21_RETURNS_LIST_PATH: 'Persons/{personId}/Returns' }],
-    ['zero calls per second', { ...required, AP21_MAX_CALLS_PER_SECOND: '0' }],
-  ])('refuses %s', (_, env) => {
+    ['no country code', { AP21_API_URL: required.AP21_API_URL }, 'AP21_COUNTRY_CODE'],
+    ['no base URL', { AP21_COUNTRY_CODE: 'AU' }, 'AP21_API_URL'],
+    ['a non-HTTP base URL', { ...required, AP21_API_URL: 'ftp://retailapi.example.com/' }, 'AP21_API_URL'],
+    ['an unknown time zone', { ...required, AP21_TIME_ZONE: 'Mars/Olympus' }, 'AP21_TIME_ZONE: not an IANA time zone'],
+    ['an unknown currency', { ...required, AP21_CURRENCY: 'XYZ' }, 'AP21_CURRENCY: not an ISO 4217 currency code'],
+    ['a version that is not n.n', { ...required, AP21_API_VERSION: 'latest' }, 'AP21_API_VERSION'],
+    [
+      'a returns path without {orderId}',
+      { ...required, AP21_RETURNS_LIST_PATH: 'Persons/{personId}/Returns' },
+      'AP21_RETURNS_LIST_PATH: must contain {personId} and {orderId}',
+    ],
+    ['zero calls per second', { ...required, AP21_MAX_CALLS_PER_SECOND: '0' }, 'AP21_MAX_CALLS_PER_SECOND'],
+  ])('refuses %s, naming the variable', (_, env, named) => {
     expect(() => loadAp21Config(env)).toThrow(ConfigurationError);
+    expect(() => loadAp21Config(env)).toThrow(`bad Ap21 environment: ${named}`);
   });
 });

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { HttpError } from '../../../lambdas/commons/errors';
+import { errorResponse } from '../../../lambdas/commons/http';
 import { PayProConnector } from '../../../lambdas/providers/paypro/client';
 import { loadPayProConnectorConfig } from '../../../lambdas/providers/paypro/config';
 import { TEST_ORDER_HASH, checkIpn, ipnHash, ipnSignature, parsePayProIpn, reversalSettlement, type PayProIpn } from '../../../lambdas/providers/paypro/ipn';
@@ -99,8 +99,7 @@ describe('PayPro IPN form parsing', () => {
     } catch (error) {
       thrown = error;
     }
-    expect(thrown).toBeInstanceOf(HttpError);
-    expect(thrown).toMatchObject({ status, message: expect.stringMatching(message) });
+    expect(errorResponse(thrown)).toMatchObject({ status, body: { error: { message: expect.stringMatching(message) } } });
   });
 
   it.each([
