@@ -1,19 +1,18 @@
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { createDocumentClient } from '../../lambdas/commons/clients/dynamodb';
-import { DynamoOrderStore } from '../../lambdas/store/dynamodb-order-store';
-import { TIMELINE_SLACK, TIMELINE_WINDOW } from '../../lambdas/store/dynamodb/orders';
-import { orderKey } from '../../lambdas/store/keys';
-import { ITEM_LIMIT_BYTES, driveRefunds, orderItemBytes, roomyOrder } from '../../bench/order-size';
-import { startTestDynamo, testEngine, type TestDynamo } from '../support/dynamo';
-import { demoOrderWithRefund } from '../support/fixtures';
+import { createDocumentClient } from '../../../lambdas/commons/clients/dynamodb';
+import type { DynamoOrderStore } from '../../../lambdas/store/dynamodb-order-store';
+import { TIMELINE_SLACK, TIMELINE_WINDOW } from '../../../lambdas/store/dynamodb/orders';
+import { orderKey } from '../../../lambdas/store/keys';
+import { ITEM_LIMIT_BYTES, driveRefunds, orderItemBytes, roomyOrder } from '../../../bench/order-size';
+import { startTestStore, testEngine, type TestDynamo } from '../../support/dynamo';
+import { demoOrderWithRefund } from '../../support/fixtures';
 
 let dynamo: TestDynamo;
 let store: DynamoOrderStore;
 const db = () => createDocumentClient(dynamo.endpoint);
 
 beforeAll(async () => {
-  dynamo = await startTestDynamo('order-size-test');
-  store = new DynamoOrderStore(db(), dynamo.tableName);
+  ({ dynamo, store } = await startTestStore('order-size-test'));
 });
 afterAll(() => dynamo.close(), 60_000);
 
