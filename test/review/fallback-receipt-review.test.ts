@@ -10,7 +10,7 @@ import { replayInbox, sweep } from '../../lambdas/services/sweeper';
 import { startProviderSimulators, type ProviderSimulators } from '../../local/simulators';
 import type { SimOrder, SimReturn } from '../../simulators/ap21/simulator';
 import { createRefundidSimulator } from '../../simulators/refundid/simulator';
-import { startIngest, type IngestHarness } from '../ingest/harness';
+import { startIngest, type IngestHarness } from '../support/harness/relay-with-ap21';
 
 /**
  * Review of the Apace → card fallback that waits for the receipt (docs/design.md §2.9), over
