@@ -8,9 +8,8 @@ import { build, type Metafile } from 'esbuild';
 import { initOutputs } from '../../bench/bundles';
 import { REBATE_PATH } from '../../lambdas/providers/addon-payments/client';
 import { functionBuild } from '../../lib/bundling';
-import { openOrder } from '../../lambdas/domain/order';
 import { startProviderSimulators, type ProviderSimulators } from '../../local/simulators';
-import { demoOrder } from '../support/fixtures';
+import { demoOrderWithRefund } from '../support/fixtures';
 import { startTestStack, type TestStack } from '../support/stack';
 
 /**
@@ -57,22 +56,8 @@ it('keeps each provider connector out of the code loaded at init, and pays a car
   expect(atInit).not.toContain(REBATE_PATH);
 
   const orderId = 'bundle-epg-1';
-  const now = new Date().toISOString();
-  await stack.runtime.store.putOrder(openOrder(demoOrder(orderId), now));
   sims.addonPayments.seedTransaction('7831830', { amount: { minor: 16480, currency: 'AUD' }, paymentSolution: 'creditcards' });
-  await stack.runtime.store.createRefund(
-    orderId,
-    {
-      refundId: `${orderId}-r1`,
-      lines: { '1': 1 },
-      paymentId: 'pay-1',
-      amount: { minor: 5990, currency: 'AUD' },
-      route: 'reversal',
-      source: { kind: 'manual', ref: 'bundle' },
-    },
-    now,
-    { actor: 'seed' },
-  );
+  await demoOrderWithRefund(stack.runtime.store, orderId, { source: { kind: 'manual', ref: 'bundle' } });
 
   expect(await invokeBundle(orderId)).toEqual({ batchItemFailures: [] });
   const stored = await stack.runtime.store.getOrder(orderId);

@@ -13,6 +13,7 @@ import { startProviderSimulators, type ProviderSimulators } from '../../local/si
 import { startConsole, type RunningConsole } from '../../tools/console/server';
 import { find } from '../../tools/console/views';
 import { localTarget } from '../../tools/ops/target';
+import { orderWithRefund } from '../support/fixtures';
 import { startTestStack, type TestStack } from '../support/stack';
 
 /**
@@ -299,34 +300,12 @@ async function waitFor(condition: () => Promise<boolean>, timeoutMs: number): Pr
 
 /** A refund that starts in manual review: no dispatcher touches it. */
 async function heldRefund(orderId: string): Promise<{ orderId: string; refundId: string }> {
-  const now = new Date().toISOString();
-  const refundId = `${orderId}-r1`;
-  await stack.runtime.store.putOrder(
-    openOrder(
-      {
-        orderId,
-        currency: 'AUD',
-        lines: [{ lineId: '1', quantity: 1, valueMinor: 1000 }],
-        payments: [{ paymentId: 'p1', capturedMinor: 1000, provider: 'optty', transactionId: `${orderId}-tx` }],
-      },
-      now,
-    ),
-  );
-  await stack.runtime.store.createRefund(
+  return orderWithRefund(
+    stack.runtime.store,
     orderId,
-    {
-      refundId,
-      lines: { '1': 1 },
-      paymentId: 'p1',
-      amount: { minor: 1000, currency: 'AUD' },
-      route: 'reversal',
-      source: { kind: 'manual', ref: 'test' },
-      held: 'held for the test',
-    },
-    now,
-    { actor: 'seed' },
+    { provider: 'optty', transactionId: `${orderId}-tx` },
+    { valueMinor: 1000, source: { kind: 'manual', ref: 'test' }, held: 'held for the test' },
   );
-  return { orderId, refundId };
 }
 
 /** An order of 500 units refunded one by one: 500 refunds on one order item. */

@@ -1,7 +1,7 @@
-import { InvalidRefundError, RefundConflictError, UnitsUnavailableError } from '../../lambdas/domain/errors';
-import { addRefund, applyRefundEvent, ledgerViolations, openOrder, type NewRefund, type Order } from '../../lambdas/domain/order';
+import { addRefund, applyRefundEvent, ledgerViolations } from '../../lambdas/domain/order';
 import {
   REFUND_STATES,
+  offerDeliveryOwed,
   planTransition,
   refundDueAt,
   verificationDecision,
@@ -10,92 +10,13 @@ import {
   type RefundState,
   type TransitionContext,
 } from '../../lambdas/domain/refund';
+import { apaceRefund, twoLineOrder } from '../support/ledger';
 
 const now = '2026-03-01T10:00:00.000Z';
 const later = '2026-03-01T10:05:00.000Z';
 const ctx = { now, claimWindowMs: 120_000 };
 
-function order(): Order {
-  return openOrder(
-    {
-      orderId: 'o-1',
-      currency: 'AUD',
-      lines: [
-        { lineId: 'l1', quantity: 2, valueMinor: 10000 },
-        { lineId: 'l2', quantity: 1, valueMinor: 2500 },
-      ],
-      payments: [{ paymentId: 'p1', capturedMinor: 12500, provider: 'addon_payments', transactionId: '7831830' }],
-    },
-    now,
-  );
-}
-
-const apaceRefund = (overrides: Partial<NewRefund> = {}): NewRefund => ({
-  refundId: 'r-1',
-  lines: { l1: 1 },
-  paymentId: 'p1',
-  amount: { minor: 5000, currency: 'AUD' },
-  route: 'apace',
-  offerExpiresAt: '2026-03-11T10:00:00.000Z',
-  source: { kind: 'ap21_return', ref: 'ret-1' },
-  ...overrides,
-});
-
-describe('order ledger', () => {
-  it('reserves units and amount when a refund is created, and settles them when it is paid', () => {
-    const { order: reserved, refund } = addRefund(order(), apaceRefund(), now);
-    expect(refund).toMatchObject({ state: 'offer_pending', channel: 'apace', nextAttemptAt: now });
-    expect(reserved.lines.l1).toMatchObject({ purchased: 2, reserved: 1, refunded: 0, available: 1 });
-    expect(reserved.payments.p1).toMatchObject({ reservedMinor: 5000, availableMinor: 7500 });
-
-    const paid = applyRefundEvent(reserved, 'r-1', 'apace_paid', ctx).order;
-    expect(paid.lines.l1).toMatchObject({ reserved: 0, refunded: 1, available: 1 });
-    expect(paid.payments.p1).toMatchObject({ reservedMinor: 0, refundedMinor: 5000, availableMinor: 7500 });
-    expect(ledgerViolations(paid)).toEqual([]);
-  });
-
-  it('gives units back when a Refundid RMA fails', () => {
-    const { order: reserved } = addRefund(order(), apaceRefund({ route: 'refundid', refundId: 'rma-1' }), now);
-    const failed = applyRefundEvent(reserved, 'rma-1', 'refundid_failed', ctx).order;
-    expect(failed.lines.l1).toMatchObject({ reserved: 0, refunded: 0, available: 2 });
-    expect(failed.refunds['rma-1']?.state).toBe('released');
-  });
-
-  it('refuses units already refunded or in flight, naming the line', () => {
-    const first = addRefund(order(), apaceRefund({ lines: { l1: 2 }, amount: { minor: 10000, currency: 'AUD' } }), now).order;
-    expect(() => addRefund(first, apaceRefund({ refundId: 'r-2' }), now)).toThrow(
-      new UnitsUnavailableError('line l1: 1 unit(s) asked, 0 not yet refunded or in flight'),
-    );
-  });
-
-  it('refuses an amount beyond what the payment has left', () => {
-    expect(() => addRefund(order(), apaceRefund({ amount: { minor: 12501, currency: 'AUD' } }), now)).toThrow(UnitsUnavailableError);
-  });
-
-  it('treats a retried create as the same refund and a different one under the same id as a conflict', () => {
-    const first = addRefund(order(), apaceRefund(), now);
-    const again = addRefund(first.order, apaceRefund(), later);
-    expect(again.created).toBe(false);
-    expect(again.order).toBe(first.order);
-    expect(() => addRefund(first.order, apaceRefund({ lines: { l2: 1 } }), later)).toThrow(RefundConflictError);
-  });
-
-  it.each<[string, Partial<NewRefund>]>([
-    ['no lines', { lines: {} }],
-    ['a line the order lacks', { lines: { l9: 1 } }],
-    ['more units than purchased', { lines: { l2: 2 } }],
-    ['fractional units', { lines: { l1: 0.5 } }],
-    ['zero amount', { amount: { minor: 0, currency: 'AUD' } }],
-    ['another currency', { amount: { minor: 100, currency: 'NZD' } }],
-    ['an unknown payment', { paymentId: 'p9' }],
-    ['an Apace route without offer expiry', { offerExpiresAt: undefined }],
-    ['a reversal that claims to be paid already', { route: 'reversal', alreadyPaid: true }],
-    ['an offer expiry written with an offset', { offerExpiresAt: '2026-03-11T20:00:00+10:00' }],
-    ['more lines than one conditional write can carry', { lines: Object.fromEntries(Array.from({ length: 41 }, (_, i) => [`x${i}`, 1])) }],
-  ])('rejects a refund with %s', (_, overrides) => {
-    expect(() => addRefund(order(), apaceRefund(overrides), now)).toThrow(InvalidRefundError);
-  });
-});
+const order = () => twoLineOrder(now);
 
 describe('refund transitions', () => {
   const offered = (): Refund => {
@@ -210,5 +131,63 @@ describe('Apace payouts that fail, and waits that end (docs/design.md §2.5)', (
       state: 'reversal_pending',
       reason: 'fixed',
     });
+  });
+});
+
+describe('Delivering an Apace offer (docs/design.md §2.6)', () => {
+  const expiry = '2026-03-11T10:00:00.000Z';
+  const ctx: TransitionContext = { now, claimWindowMs: 120_000 };
+
+  const pending: Refund = {
+    id: 'r-1',
+    orderId: 'o-1',
+    state: 'offer_pending',
+    channel: 'apace',
+    source: { kind: 'manual', ref: 'r-1' },
+    createdAt: now,
+    updatedAt: now,
+    offerExpiresAt: expiry,
+    attempts: 2,
+    refs: {},
+    lines: { '1': 1 },
+    paymentId: 'pay-1',
+    amount: { minor: 5990, currency: 'AUD' },
+  };
+
+  function apply(refund: Refund, event: Parameters<typeof planTransition>[1], extra: Partial<TransitionContext> = {}): Refund {
+    const plan = planTransition(refund, event, { ...ctx, ...extra });
+    if (!plan.ok) throw new Error(`${event} refused: ${plan.why}`);
+    return plan.refund;
+  }
+
+  const created = apply(pending, 'offer_created', { refs: { apaceRefundId: 'a-1', offerDelivery: 'pending' }, nextAttemptAt: now });
+
+  it('makes a created offer due at once while its delivery is owed, with a fresh attempt budget', () => {
+    expect(created).toMatchObject({ state: 'offered', attempts: 0, nextAttemptAt: now });
+    expect(offerDeliveryOwed(created)).toBe(true);
+    expect(refundDueAt(created)).toBe(now);
+  });
+
+  it('claims a delivery only when it is due, counting the attempt and recording the intent', () => {
+    const lease = '2026-03-01T10:02:00.000Z';
+    const claimed = apply(created, 'offer_delivery_started', { refs: { offerDelivery: 'sending' }, nextAttemptAt: lease });
+    expect(claimed).toMatchObject({ attempts: 1, nextAttemptAt: lease, refs: { offerDelivery: 'sending' } });
+    expect(planTransition(claimed, 'offer_delivery_started', ctx)).toEqual({ ok: false, why: 'not_due' });
+    // Its lease run out, the delivery is owed still: due at the lease's end.
+    expect(refundDueAt(claimed)).toBe(lease);
+  });
+
+  it('is due only at its expiry once delivered', () => {
+    const delivered = apply(created, 'offer_delivered', { refs: { offerDelivery: 'delivered' } });
+    expect(delivered.nextAttemptAt).toBeUndefined();
+    expect(offerDeliveryOwed(delivered)).toBe(false);
+    expect(refundDueAt(delivered)).toBe(expiry);
+    expect(planTransition(pending, 'offer_delivered', ctx)).toEqual({ ok: false, why: 'wrong_state' });
+  });
+
+  it('leaves an offer made before delivery existed (no offerDelivery) due at its expiry', () => {
+    const legacy = apply(pending, 'offer_created', { refs: { apaceRefundId: 'a-1' } });
+    expect(offerDeliveryOwed(legacy)).toBe(false);
+    expect(refundDueAt(legacy)).toBe(expiry);
   });
 });

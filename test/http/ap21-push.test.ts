@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import type { SimOrder, SimReturn } from '../../simulators/ap21/simulator';
 import { MAX_PUSH_BYTES } from '../../lambdas/services/ap21-push';
 import { tableSnapshot } from '../support/fixtures';
-import { BELT, SHIRT, startIngest, type IngestHarness } from '../ingest/harness';
+import { BELT, SHIRT, startIngest, type IngestHarness } from '../support/harness/relay-with-ap21';
 
 let h: IngestHarness;
 let handler: (event: APIGatewayProxyEvent, context: Context) => Promise<APIGatewayProxyResult>;

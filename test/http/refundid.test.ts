@@ -9,7 +9,7 @@ import type { SimOrder } from '../../simulators/ap21/simulator';
 import type { RapiOrder } from '../../lambdas/providers/refundid/schemas';
 import { createRefundidSimulator, type Rma, type RefundidSimulator } from '../../simulators/refundid/simulator';
 import { openAp21Order, startAp21ForStack, type Ap21ForStack } from '../support/ap21-orders';
-import { POLL_SETTINGS } from '../ingest/harness';
+import { POLL_SETTINGS } from '../support/harness/relay-with-ap21';
 import { tableSnapshot } from '../support/fixtures';
 import { startTestStack, type TestStack } from '../support/stack';
 

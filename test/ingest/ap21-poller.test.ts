@@ -1,7 +1,7 @@
 import { ap21OriginOf, orderNumberKey } from '../../lambdas/domain/ap21-origin';
 import type { SimOrder, SimReturn } from '../../simulators/ap21/simulator';
 import type { OrderStore } from '../../lambdas/store/order-store';
-import { BELT, SHIRT, refundsOf, startIngest, type IngestHarness } from './harness';
+import { BELT, SHIRT, refundsOf, startIngest, type IngestHarness } from '../support/harness/relay-with-ap21';
 
 let h: IngestHarness;
 let watermarks = 0;

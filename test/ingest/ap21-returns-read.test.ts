@@ -4,7 +4,7 @@ import { readOrder, type Ap21Order } from '../../lambdas/providers/ap21/schemas'
 import type { SimOrder, SimReturn } from '../../simulators/ap21/simulator';
 import { Ap21Poller, type Ap21PollerSettings } from '../../lambdas/services/ap21-poller';
 import { isReturnInFeed, originalsNamedBy, returnSignsOf } from '../../lambdas/services/ap21-returns-read';
-import { BELT, POLL_SETTINGS, SHIRT, refundsOf, startIngest, type IngestHarness } from './harness';
+import { BELT, POLL_SETTINGS, SHIRT, refundsOf, startIngest, type IngestHarness } from '../support/harness/relay-with-ap21';
 
 const context = { currency: 'AUD', timeZone: 'UTC', version: 4 };
 

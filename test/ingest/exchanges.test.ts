@@ -7,7 +7,7 @@ import type { LocalQueue } from '../../lambdas/services/local-queue';
 import { applyRmaPush } from '../../lambdas/services/refundid-rma';
 import { sweep } from '../../lambdas/services/sweeper';
 import type { ProviderSimulators } from '../../local/simulators';
-import { AP21_CREDENTIALS, startPayoutWorld, type IngestHarness, type PayoutWorld } from './harness';
+import { AP21_CREDENTIALS, startPayoutWorld, type IngestHarness, type PayoutWorld } from '../support/harness/relay-with-ap21';
 
 /**
  * Issue 15 point 1 (docs/design.md §2.8), over dynalite, the Ap21 simulator on real HTTP and the

@@ -10,7 +10,7 @@ import { sweep } from '../../lambdas/services/sweeper';
 import type { ProviderSimulators } from '../../local/simulators';
 import { manualReview } from '../../tools/ops/commands';
 import type { OpsTarget } from '../../tools/ops/target';
-import { startPayoutWorld, type IngestHarness, type PayoutWorld } from './harness';
+import { startPayoutWorld, type IngestHarness, type PayoutWorld } from '../support/harness/relay-with-ap21';
 
 /**
  * Issue 15 point 4 (docs/design.md §2.9), over dynalite, the Ap21 simulator and the EPG simulator on

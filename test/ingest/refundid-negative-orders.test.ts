@@ -1,5 +1,5 @@
 import type { SimOrder } from '../../simulators/ap21/simulator';
-import { SHIRT, startIngest, type IngestHarness } from './harness';
+import { SHIRT, startIngest, type IngestHarness } from '../support/harness/relay-with-ap21';
 
 let h: IngestHarness;
 let watermarks = 0;

@@ -6,7 +6,7 @@ import { LocalQueue } from '../../lambdas/services/local-queue';
 import { ReturnPaymentsNotVisibleError } from '../../lambdas/services/return-intake';
 import { sweep } from '../../lambdas/services/sweeper';
 import type { ProviderSimulators } from '../../local/simulators';
-import { BELT, SHIRT, startPayoutWorld, type IngestHarness, type PayoutWorld } from './harness';
+import { BELT, SHIRT, startPayoutWorld, type IngestHarness, type PayoutWorld } from '../support/harness/relay-with-ap21';
 
 let h: IngestHarness;
 let sims: ProviderSimulators;

@@ -4,7 +4,7 @@ import { loadAp21LedgerSettings } from '../../lambdas/services/ap21-ledger';
 import { LocalQueue } from '../../lambdas/services/local-queue';
 import { sweep } from '../../lambdas/services/sweeper';
 import type { ProviderSimulators } from '../../local/simulators';
-import { startPayoutWorld, type IngestHarness, type PayoutWorld } from './harness';
+import { startPayoutWorld, type IngestHarness, type PayoutWorld } from '../support/harness/relay-with-ap21';
 
 /**
  * Issue 15 points 2 and 3 (docs/design.md §2.7), over dynalite, the Ap21 simulator and the payment

@@ -3,8 +3,8 @@ import { toAp21DateTime } from '../../lambdas/providers/ap21/schemas';
 import type { SimOrder, SimReturn } from '../../simulators/ap21/simulator';
 import { Ap21UnprocessableError } from '../../lambdas/services/ap21-poller';
 import { runOps } from '../../tools/ops/cli';
-import { AP21_CREDENTIALS } from '../ingest/harness';
-import { capturingMetrics, startLivenessWorld, type LivenessWorld } from './harness';
+import { AP21_CREDENTIALS } from '../support/harness/relay-with-ap21';
+import { capturingMetrics, startLivenessWorld, type LivenessWorld } from '../support/harness/relay-with-ap21-and-epg';
 
 /**
  * Liveness of Ap21 ingestion (docs/design.md §2.5): one order Ap21 refuses and one it sends wrong,

@@ -1,7 +1,7 @@
 import type { SimOrder, SimReturn } from '../../simulators/ap21/simulator';
 import type { PollRun } from '../../lambdas/services/ap21-poller';
 import { Ap21PushInbox } from '../../lambdas/services/ap21-push';
-import { countingOrderReads, seeded, startLivenessWorld, type LivenessWorld } from './harness';
+import { countingOrderReads, seeded, startLivenessWorld, type LivenessWorld } from '../support/harness/relay-with-ap21-and-epg';
 
 /**
  * Ap21 partly down (docs/design.md §2.5): 30% of its calls fail the ways it fails — 10% an Ap21

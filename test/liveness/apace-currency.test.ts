@@ -1,4 +1,4 @@
-import { startApaceLivenessWorld, type ApaceLivenessWorld } from './apace-harness';
+import { startApaceLivenessWorld, type ApaceLivenessWorld } from '../support/harness/relay-with-apace-and-epg';
 
 let world: ApaceLivenessWorld;
 beforeAll(async () => {

@@ -10,10 +10,9 @@ import type { ApaceSecret } from '../../lambdas/providers/apace/schemas';
 import { EventBridgeOfferEvents } from '../../lambdas/services/offer-events-eventbridge';
 import { publishedOfferEvents } from '../../lambdas/services/offer-events-log';
 import { money } from '../../lambdas/domain/money';
-import { openOrder } from '../../lambdas/domain/order';
-import { DAY_MS, demoOrder } from '../support/fixtures';
-import { startApaceLivenessWorld, type ApaceLivenessWorld } from './apace-harness';
-import { capturingMetrics } from './harness';
+import { DAY_MS, demoOrderWithRefund } from '../support/fixtures';
+import { startApaceLivenessWorld, type ApaceLivenessWorld } from '../support/harness/relay-with-apace-and-epg';
+import { capturingMetrics } from '../support/harness/relay-with-ap21-and-epg';
 
 const TEMPLATES = {
   APACE_ORDER_URL_TEMPLATE: 'https://shop.example.com/account/orders/{orderNumber}',
@@ -37,26 +36,18 @@ async function ap21Refund(orderId: string, options: { email?: string } = {}): Pr
   const orderNumber = `W00${orderId.replace(/\D/g, '').padStart(5, '0')}-${++transactions}`;
   const transactionId = `79${String(transactions).padStart(5, '0')}`;
   world.epg.seed({ transactionId, amount: money(16480, 'AUD') });
-  const order = demoOrder(orderId, {
-    payments: [{ paymentId: 'pay-1', capturedMinor: 16480, provider: 'addon_payments', transactionId, cardLastFour: '7001' }],
-    origin: ap21Origin({ personId: '3583', orderId: orderId.replace(/\D/g, '') || '1', orderNumber }),
-    ...(options.email !== undefined && { customer: { email: options.email } }),
-  });
-  await store.putOrder(openOrder(order, now));
-  const refundId = `${orderId}-r1`;
-  await store.createRefund(
+  const { refundId } = await demoOrderWithRefund(
+    store,
     orderId,
+    { route: 'apace', amount: money(5990, 'AUD'), offerExpiresAt: new Date(Date.now() + 10 * DAY_MS).toISOString() },
     {
-      refundId,
-      lines: { '1': 1 },
-      paymentId: 'pay-1',
-      amount: money(5990, 'AUD'),
-      route: 'apace',
-      offerExpiresAt: new Date(Date.now() + 10 * DAY_MS).toISOString(),
-      source: { kind: 'manual', ref: refundId },
+      now,
+      order: {
+        payments: [{ paymentId: 'pay-1', capturedMinor: 16480, provider: 'addon_payments', transactionId, cardLastFour: '7001' }],
+        origin: ap21Origin({ personId: '3583', orderId: orderId.replace(/\D/g, '') || '1', orderNumber }),
+        ...(options.email !== undefined && { customer: { email: options.email } }),
+      },
     },
-    now,
-    { actor: 'seed' },
   );
   return { refundId, orderNumber };
 }

@@ -1,9 +1,9 @@
 import { apaceInboxKey } from '../../lambdas/services/apace-callbacks';
 import { endRefund } from '../../lambdas/services/operator-actions';
 import { INBOX_REPLAY_AFTER_MS } from '../../lambdas/services/sweeper';
-import { eventually } from '../providers/apace/harness';
+import { eventually } from '../support/harness/relay-with-apace';
 import { apaceWebhook } from '../support/fixtures';
-import { startApaceLivenessWorld, type ApaceLivenessWorld } from './apace-harness';
+import { startApaceLivenessWorld, type ApaceLivenessWorld } from '../support/harness/relay-with-apace-and-epg';
 
 let world: ApaceLivenessWorld;
 beforeAll(async () => {

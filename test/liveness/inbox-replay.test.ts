@@ -4,7 +4,7 @@ import { ipnHash, ipnSignature } from '../../lambdas/providers/paypro/ipn';
 import type { PayProSecret } from '../../lambdas/providers/paypro/schemas';
 import { INBOX_REPLAY_AFTER_MS, replayInbox } from '../../lambdas/services/sweeper';
 import type { OrderStore } from '../../lambdas/store/order-store';
-import { startApaceLivenessWorld, type ApaceLivenessWorld } from './apace-harness';
+import { startApaceLivenessWorld, type ApaceLivenessWorld } from '../support/harness/relay-with-apace-and-epg';
 
 let world: ApaceLivenessWorld;
 let store: OrderStore;

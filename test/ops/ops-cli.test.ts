@@ -1,13 +1,12 @@
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { openOrder } from '../../lambdas/domain/order';
 import { createDispatcher } from '../../lambdas/functions/dispatch-runtime';
 import { runOps } from '../../tools/ops/cli';
 import { readStackOutputs, type StackOutputsReader } from '../../tools/ops/target';
 import { startProviderSimulators, type ProviderSimulators } from '../../local/simulators';
 import { startAwsFakes, type AwsFakes } from '../support/aws-fakes';
-import { demoOrder, offeredRefund } from '../support/fixtures';
+import { demoOrderWithRefund, offeredRefund, orderWithRefund } from '../support/fixtures';
 import { startTestStack, type TestStack } from '../support/stack';
 
 let stack: TestStack;
@@ -26,6 +25,8 @@ async function ops(argv: string[], readOutputs: StackOutputsReader = noOutputs) 
 
 const now = () => new Date().toISOString();
 const ctx = () => ({ now: now(), claimWindowMs: 0 });
+/** The demo order's belt (line 2, 45.00 AUD): what the refunds an operator handles here return. */
+const BELT = { lines: { '2': 1 }, amount: { minor: 4500, currency: 'AUD' } };
 
 beforeAll(async () => {
   stack = await startTestStack();
@@ -43,20 +44,7 @@ beforeAll(async () => {
   );
 
   // A card reversal the provider refused for good: waiting for an operator.
-  await stack.runtime.store.putOrder(openOrder(demoOrder('ops-review'), now()));
-  await stack.runtime.store.createRefund(
-    'ops-review',
-    {
-      refundId: 'ops-review-r1',
-      lines: { '2': 1 },
-      paymentId: 'pay-1',
-      amount: { minor: 4500, currency: 'AUD' },
-      route: 'reversal',
-      source: { kind: 'ap21_return', ref: 'RET-9' },
-    },
-    now(),
-    { actor: 'ap21' },
-  );
+  await demoOrderWithRefund(stack.runtime.store, 'ops-review', { ...BELT, source: { kind: 'ap21_return', ref: 'RET-9' } }, { actor: 'ap21' });
   await stack.runtime.store.applyEvent('ops-review', 'ops-review-r1', 'reversal_submitted', ctx(), { actor: 'dispatcher' });
   await stack.runtime.store.applyEvent(
     'ops-review',
@@ -68,29 +56,11 @@ beforeAll(async () => {
 
   // Reversed on the card through Optty by the real dispatcher: Optty's view agrees with ours.
   sims.optty.api.seed?.({ reference: 'optty-tx-1', captured: { minor: 3000, currency: 'AUD' } });
-  await stack.runtime.store.putOrder(
-    openOrder(
-      {
-        orderId: 'ops-optty',
-        currency: 'AUD',
-        lines: [{ lineId: '1', quantity: 1, valueMinor: 3000 }],
-        payments: [{ paymentId: 'p1', capturedMinor: 3000, provider: 'optty', transactionId: 'optty-tx-1' }],
-      },
-      now(),
-    ),
-  );
-  await stack.runtime.store.createRefund(
+  await orderWithRefund(
+    stack.runtime.store,
     'ops-optty',
-    {
-      refundId: 'ops-optty-r1',
-      lines: { '1': 1 },
-      paymentId: 'p1',
-      amount: { minor: 3000, currency: 'AUD' },
-      route: 'reversal',
-      source: { kind: 'ap21_return', ref: 'RET-10' },
-    },
-    now(),
-    { actor: 'ap21' },
+    { provider: 'optty', transactionId: 'optty-tx-1' },
+    { valueMinor: 3000, actor: 'ap21', source: { kind: 'ap21_return', ref: 'RET-10' } },
   );
   await createDispatcher(stack.runtime, env).processOrder('ops-optty');
 });
@@ -245,11 +215,14 @@ describe('npm run ops -- reroute|release <refundId> --reason <text>', () => {
       await store.applyEvent(orderId, refundId, 'review_required', { ...ctx(), reason: 'Apace cancel failed after 8 attempts' }, { actor: 'dispatcher' });
       return refundId;
     }
-    await store.putOrder(openOrder(demoOrder(orderId), now()));
-    const spec = { refundId: `${orderId}-r1`, lines: { '2': 1 }, paymentId: 'pay-1', amount: { minor: 4500, currency: 'AUD' }, route };
-    await store.createRefund(orderId, { ...spec, source: { kind: 'ap21_return', ref: `RET-${orderId}` } }, now(), { actor: 'ap21' });
-    await store.applyEvent(orderId, spec.refundId, 'review_required', { ...ctx(), reason: 'provider refused' }, { actor: 'dispatcher' });
-    return spec.refundId;
+    const { refundId } = await demoOrderWithRefund(
+      store,
+      orderId,
+      { ...BELT, route, source: { kind: 'ap21_return', ref: `RET-${orderId}` } },
+      { actor: 'ap21' },
+    );
+    await store.applyEvent(orderId, refundId, 'review_required', { ...ctx(), reason: 'provider refused' }, { actor: 'dispatcher' });
+    return refundId;
   }
 
   it('re-routes a reversal in review to card reversal, with the reason on the refund and in the timeline', async () => {
@@ -291,10 +264,7 @@ describe('npm run ops -- reroute|release <refundId> --reason <text>', () => {
 
   it('releases a card reversal once sent to a provider only after the provider record was checked', async () => {
     const { store } = stack.runtime;
-    await store.putOrder(openOrder(demoOrder('ops-release-sent'), now()));
-    const refundId = 'ops-release-sent-r1';
-    const spec = { refundId, lines: { '2': 1 }, paymentId: 'pay-1', amount: { minor: 4500, currency: 'AUD' }, route: 'reversal' as const };
-    await store.createRefund('ops-release-sent', { ...spec, source: { kind: 'ap21_return', ref: 'RET-sent' } }, now(), { actor: 'ap21' });
+    const { refundId } = await demoOrderWithRefund(store, 'ops-release-sent', { ...BELT, source: { kind: 'ap21_return', ref: 'RET-sent' } }, { actor: 'ap21' });
     // Sent to the provider, then no final answer: the money may have moved.
     await store.applyEvent('ops-release-sent', refundId, 'reversal_submitted', ctx(), { actor: 'dispatcher' });
     await store.applyEvent('ops-release-sent', refundId, 'review_required', { ...ctx(), reason: 'no final answer from the provider' }, { actor: 'dispatcher' });

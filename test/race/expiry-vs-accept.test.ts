@@ -1,6 +1,6 @@
-import { openOrder } from '../../lambdas/domain/order';
 import { createDispatcher } from '../../lambdas/functions/dispatch-runtime';
 import { startProviderSimulators, type ProviderSimulators } from '../../local/simulators';
+import { orderWithRefund } from '../support/fixtures';
 import { startTestStack, type TestStack } from '../support/stack';
 
 let stack: TestStack;
@@ -35,31 +35,19 @@ async function round(name: string, customerOffsetMs: number, dispatchOffsetMs: n
   sims.addonPayments.seed({ transactionId, amount: { minor: 5000, currency: 'AUD' } });
   const { store } = stack.runtime;
   const created = new Date();
-  await store.putOrder(
-    openOrder(
-      {
-        orderId,
-        currency: 'AUD',
-        lines: [{ lineId: '1', quantity: 1, valueMinor: 5000 }],
-        payments: [{ paymentId: 'p1', capturedMinor: 5000, provider: 'addon_payments', transactionId, cardLastFour: '4242' }],
-      },
-      created.toISOString(),
-    ),
-  );
   const expiresAt = created.getTime() + 1_500;
-  await store.createRefund(
+  await orderWithRefund(
+    store,
     orderId,
+    { provider: 'addon_payments', transactionId, cardLastFour: '4242' },
     {
       refundId,
-      lines: { '1': 1 },
-      paymentId: 'p1',
-      amount: { minor: 5000, currency: 'AUD' },
       route: 'apace',
       offerExpiresAt: new Date(expiresAt).toISOString(),
+      now: created.toISOString(),
+      actor: 'ap21',
       source: { kind: 'ap21_return', ref: refundId },
     },
-    created.toISOString(),
-    { actor: 'ap21' },
   );
   const dispatcher = createDispatcher(stack.runtime, process.env, {
     claimWindowMs,

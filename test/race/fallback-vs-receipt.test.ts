@@ -4,7 +4,7 @@ import { loadAp21LedgerSettings } from '../../lambdas/services/ap21-ledger';
 import type { Dispatcher } from '../../lambdas/services/dispatcher';
 import { sweep } from '../../lambdas/services/sweeper';
 import type { OrderStore } from '../../lambdas/store/order-store';
-import { startPayoutWorld, type PayoutWorld } from '../ingest/harness';
+import { startPayoutWorld, type PayoutWorld } from '../support/harness/relay-with-ap21';
 
 /**
  * docs/design.md §2.9, fallback from Apace: a stage pays Apace when the return is seen and reverses

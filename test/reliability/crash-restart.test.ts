@@ -2,12 +2,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openOrder, type PaymentProvider } from '../../lambdas/domain/order';
+import type { PaymentProvider } from '../../lambdas/domain/order';
 import { createRuntime } from '../../lambdas/functions/runtime';
 import { startSimulatorHost, type Simulator, type SimulatorHost } from '../../simulators/kit';
 import type { OrderStore } from '../../lambdas/store/order-store';
 import { generateLocalSecrets } from '../../local/secrets-file';
 import { startProviderSimulators, type ProviderSimulators } from '../../local/simulators';
+import { orderWithRefund } from '../support/fixtures';
 import { freePort } from '../support/stack';
 
 /**
@@ -162,23 +163,11 @@ async function seedRefund(i: number): Promise<Seeded> {
   if (provider === 'addon_payments') sims.addonPayments.seed({ transactionId, amount });
   if (provider === 'paypro') sims.paypro.seed!({ orderId: Number(transactionId), email: `c${i}@example.com`, amount });
   if (provider === 'optty') sims.optty.api.seed!({ reference: transactionId, captured: amount });
-  const now = new Date().toISOString();
-  await store.putOrder(
-    openOrder(
-      {
-        orderId,
-        currency: 'AUD',
-        lines: [{ lineId: '1', quantity: 1, valueMinor: amount.minor, title: 'Shirt' }],
-        payments: [{ paymentId: 'p1', capturedMinor: amount.minor, provider, transactionId }],
-      },
-      now,
-    ),
-  );
-  await store.createRefund(
+  await orderWithRefund(
+    store,
     orderId,
-    { refundId, lines: { '1': 1 }, paymentId: 'p1', amount, route: 'reversal', source: { kind: 'ap21_return', ref: refundId } },
-    now,
-    { actor: 'ap21' },
+    { provider, transactionId },
+    { valueMinor: amount.minor, title: 'Shirt', refundId, actor: 'ap21', source: { kind: 'ap21_return', ref: refundId } },
   );
   return { orderId, refundId, provider, reference: provider === 'paypro' ? transactionId : refundId };
 }

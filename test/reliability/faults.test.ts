@@ -1,9 +1,9 @@
-import { openOrder, type NewOrder } from '../../lambdas/domain/order';
 import type { Channel } from '../../lambdas/domain/refund';
 import { createDispatcher } from '../../lambdas/functions/dispatch-runtime';
 import { LocalQueue } from '../../lambdas/services/local-queue';
 import { sweep } from '../../lambdas/services/sweeper';
 import { startProviderSimulators, type ProviderSimulators } from '../../local/simulators';
+import { orderWithRefund } from '../support/fixtures';
 import { startTestStack, type TestStack } from '../support/stack';
 
 let stack: TestStack;
@@ -29,31 +29,25 @@ async function createRefund(i: number, kind: Kind): Promise<{ orderId: string; r
   const amount = 1000 + i;
   const provider = kind === 'paypro' ? 'paypro' : kind === 'optty' ? 'optty' : 'addon_payments';
   const transactionId = kind === 'paypro' ? String(500_000 + i) : `tx-${i}`;
-  const order: NewOrder = {
-    orderId,
-    currency: 'AUD',
-    lines: [{ lineId: '1', quantity: 1, valueMinor: amount, title: 'Shirt' }],
-    payments: [{ paymentId: 'p1', capturedMinor: amount, provider, transactionId, ...(kind.startsWith('apace') && { cardLastFour: '7001' }) }],
-  };
   if (provider === 'addon_payments') sims.addonPayments.seed({ transactionId, amount: { minor: amount, currency: 'AUD' } });
   if (provider === 'paypro') sims.paypro.seed?.({ orderId: Number(transactionId), email: `c${i}@example.com`, amount: { minor: amount, currency: 'AUD' } });
   if (provider === 'optty') sims.optty.api.seed?.({ reference: transactionId, captured: { minor: amount, currency: 'AUD' } });
   const now = new Date();
   const route: Channel = kind.startsWith('apace') ? 'apace' : 'reversal';
-  await stack.runtime.store.putOrder(openOrder(order, now.toISOString()));
-  await stack.runtime.store.createRefund(
+  await orderWithRefund(
+    stack.runtime.store,
     orderId,
+    { provider, transactionId, ...(kind.startsWith('apace') && { cardLastFour: '7001' }) },
     {
+      valueMinor: amount,
+      title: 'Shirt',
       refundId,
-      lines: { '1': 1 },
-      paymentId: 'p1',
-      amount: { minor: amount, currency: 'AUD' },
       route,
+      now: now.toISOString(),
+      actor: 'ap21',
       source: { kind: 'ap21_return', ref: refundId },
       ...(route === 'apace' && { offerExpiresAt: new Date(now.getTime() + (kind === 'apace-expires' ? 3_000 : 120_000)).toISOString() }),
     },
-    now.toISOString(),
-    { actor: 'ap21' },
   );
   return { orderId, refundId, kind };
 }

@@ -1,7 +1,7 @@
 import type { Context, SQSEvent } from 'aws-lambda';
-import { openOrder } from '../../lambdas/domain/order';
 import { createDispatcher, dispatchHandler } from '../../lambdas/functions/dispatch-runtime';
 import { startProviderSimulators, type ProviderSimulators } from '../../local/simulators';
+import { orderWithRefund } from '../support/fixtures';
 import { startTestStack, type TestStack } from '../support/stack';
 
 /**
@@ -34,31 +34,12 @@ const doorbell = (orderId: string, messageId: string): SQSEvent => ({ Records: [
 async function reversalDue(orderId: string): Promise<string> {
   const refundId = `${orderId}-r1`;
   const transactionId = `tx-${orderId}`;
-  const now = new Date().toISOString();
   sims.addonPayments.seed({ transactionId, amount: { minor: 4200, currency: 'AUD' } });
-  await stack.runtime.store.putOrder(
-    openOrder(
-      {
-        orderId,
-        currency: 'AUD',
-        lines: [{ lineId: '1', quantity: 1, valueMinor: 4200 }],
-        payments: [{ paymentId: 'p1', capturedMinor: 4200, provider: 'addon_payments', transactionId }],
-      },
-      now,
-    ),
-  );
-  await stack.runtime.store.createRefund(
+  await orderWithRefund(
+    stack.runtime.store,
     orderId,
-    {
-      refundId,
-      lines: { '1': 1 },
-      paymentId: 'p1',
-      amount: { minor: 4200, currency: 'AUD' },
-      route: 'reversal',
-      source: { kind: 'ap21_return', ref: refundId },
-    },
-    now,
-    { actor: 'ap21' },
+    { provider: 'addon_payments', transactionId },
+    { valueMinor: 4200, refundId, actor: 'ap21', source: { kind: 'ap21_return', ref: refundId } },
   );
   return refundId;
 }

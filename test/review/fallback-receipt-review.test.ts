@@ -12,7 +12,7 @@ import { startProviderSimulators, type ProviderSimulators } from '../../local/si
 import type { SimOrder, SimReturn } from '../../simulators/ap21/simulator';
 import { createRefundidSimulator } from '../../simulators/refundid/simulator';
 import type { OrderStore } from '../../lambdas/store/order-store';
-import { startIngest, type IngestHarness } from '../ingest/harness';
+import { startIngest, type IngestHarness } from '../support/harness/relay-with-ap21';
 
 /**
  * Review of the Apace → card fallback that waits for the receipt (docs/design.md §2.9), over

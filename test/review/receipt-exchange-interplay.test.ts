@@ -7,7 +7,7 @@ import { createRefundidSimulator } from '../../simulators/refundid/simulator';
 import { endRefund } from '../../lambdas/services/operator-actions';
 import { sweep } from '../../lambdas/services/sweeper';
 import type { ProviderSimulators } from '../../local/simulators';
-import { startPayoutWorld, type IngestHarness, type PayoutWorld } from '../ingest/harness';
+import { startPayoutWorld, type IngestHarness, type PayoutWorld } from '../support/harness/relay-with-ap21';
 
 /**
  * Review of the merge of issue 15.1 (exchanges) and 15.4 (pay on receipt), over dynalite and the

@@ -1,7 +1,7 @@
 import { UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { createDocumentClient } from '../../lambdas/commons/clients/dynamodb';
 import { withDeadline } from '../../lambdas/commons/deadline';
-import { openOrder, type PaymentProvider } from '../../lambdas/domain/order';
+import type { PaymentProvider } from '../../lambdas/domain/order';
 import { refundDueAt, type Channel, type RefundState } from '../../lambdas/domain/refund';
 import type { ReversalConnector, ReversalOutcome } from '../../lambdas/providers/reversal';
 import type { ApaceOffers, OfferCancelResult, OfferCreateResult, OfferEmailResult, OfferStatusResult } from '../../lambdas/services/apace-offers';
@@ -10,7 +10,7 @@ import type { RetryPolicy } from '../../lambdas/services/retry-policy';
 import { DynamoOrderStore } from '../../lambdas/store/dynamodb-order-store';
 import { orderKey } from '../../lambdas/store/keys';
 import { startTestDynamo, type TestDynamo } from '../support/dynamo';
-import { DAY_MS, demoOrder } from '../support/fixtures';
+import { DAY_MS, demoOrder, demoOrderWithRefund } from '../support/fixtures';
 
 /**
  * The dispatcher's decisions (lambdas/services/dispatcher.ts; docs/design.md §2.2–2.6, §2.9) as a
@@ -260,21 +260,16 @@ async function seed(orderId: string, given: Given): Promise<string> {
   const refundId = `${orderId}-r1`;
   const createdAt = at(-(given.seenAgo ?? 60_000));
   const provider = given.provider ?? 'addon_payments';
-  const order = demoOrder(orderId);
-  await store.putOrder(openOrder({ ...order, payments: order.payments.map((payment) => ({ ...payment, provider })) }, createdAt));
-  await store.createRefund(
+  const { payments } = demoOrder(orderId);
+  await demoOrderWithRefund(
+    store,
     orderId,
     {
-      refundId,
-      lines: { '1': 1 },
-      paymentId: 'pay-1',
-      amount: { minor: 5990, currency: 'AUD' },
       route: given.route,
       ...(given.route === 'apace' && { offerExpiresAt: at(given.offerExpiresIn ?? OFFER_DAYS) }),
       source: { kind: 'ap21_return', ref: refundId },
     },
-    createdAt,
-    { actor: 'seed' },
+    { now: createdAt, order: { payments: payments.map((payment) => ({ ...payment, provider })) } },
   );
   const fields: Record<string, unknown> = {
     ...(given.state && { state: given.state }),

@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { createDocumentClient } from '../../lambdas/commons/clients/dynamodb';
+import { DynamoOrderStore } from '../../lambdas/store/dynamodb-order-store';
 import { ensureTable, startDynalite, type LocalDynamo } from '../../local/dynamodb';
 import { startDynamoDbLocal } from './dynamodb-local';
 
@@ -35,4 +37,10 @@ export async function startTestDynamo(baseTableName: string): Promise<TestDynamo
   }
   await ensureTable(dynamo.endpoint, tableName);
   return { ...dynamo, engine, tableName };
+}
+
+/** `startTestDynamo`, and the order store over this file's table: what a store test starts from. */
+export async function startTestStore(baseTableName: string): Promise<{ dynamo: TestDynamo; store: DynamoOrderStore }> {
+  const dynamo = await startTestDynamo(baseTableName);
+  return { dynamo, store: new DynamoOrderStore(createDocumentClient(dynamo.endpoint), dynamo.tableName) };
 }

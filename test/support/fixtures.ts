@@ -1,8 +1,8 @@
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { createDocumentClient } from '../../lambdas/commons/clients/dynamodb';
-import { openOrder, type NewOrder } from '../../lambdas/domain/order';
+import { openOrder, type NewOrder, type NewRefund } from '../../lambdas/domain/order';
 import type { Channel } from '../../lambdas/domain/refund';
-import type { OrderStore, TimelineEntry } from '../../lambdas/store/order-store';
+import type { Actor, OrderStore, TimelineEntry } from '../../lambdas/store/order-store';
 import { callbackUrls } from '../../lambdas/providers/apace/callback-token';
 import { signApaceBody } from '../../lambdas/providers/apace/signature';
 import type { ApaceSecret } from '../../lambdas/providers/apace/schemas';
@@ -25,8 +25,33 @@ export function demoOrder(orderId: string, overrides: Partial<NewOrder> = {}): N
 /** An order with one refund offered through Apace (as the connector will leave it). */
 export async function offeredRefund(store: OrderStore, orderId: string, refundId = `${orderId}-r1`, expiresInMs = 10 * DAY_MS) {
   const now = new Date().toISOString();
-  await store.putOrder(openOrder(demoOrder(orderId), now));
   const offerExpiresAt = new Date(Date.now() + expiresInMs).toISOString();
+  await demoOrderWithRefund(store, orderId, { refundId, route: 'apace', offerExpiresAt }, { now });
+  await store.applyEvent(orderId, refundId, 'offer_created', { now, claimWindowMs: 0, refs: { apaceRefundId: `apace-${refundId}` } }, { actor: 'seed' });
+  return { orderId, refundId, offerExpiresAt };
+}
+
+/** How a seeded refund was booked: when, by whom (the timeline's actor), and what it came from. */
+export interface RefundSeeding {
+  /** When the refund is booked; the order is opened then too unless `openedAt` says otherwise. */
+  readonly now?: string;
+  readonly openedAt?: string;
+  readonly actor?: Actor;
+}
+
+/**
+ * The demo order with one refund booked against it: by default one linen shirt (line 1, 59.90 AUD)
+ * by card reversal, a manual refund booked by the seed. `order` changes the demo order (its
+ * payments' provider, say), `refund` the refund.
+ */
+export async function demoOrderWithRefund(
+  store: OrderStore,
+  orderId: string,
+  refund: Partial<NewRefund> = {},
+  { now = new Date().toISOString(), openedAt = now, actor = 'seed', order = {} }: RefundSeeding & { order?: Partial<NewOrder> } = {},
+) {
+  const refundId = refund.refundId ?? `${orderId}-r1`;
+  await store.putOrder(openOrder(demoOrder(orderId, order), openedAt));
   await store.createRefund(
     orderId,
     {
@@ -34,20 +59,20 @@ export async function offeredRefund(store: OrderStore, orderId: string, refundId
       lines: { '1': 1 },
       paymentId: 'pay-1',
       amount: { minor: 5990, currency: 'AUD' },
-      route: 'apace',
-      offerExpiresAt,
+      route: 'reversal',
       source: { kind: 'manual', ref: refundId },
+      ...refund,
     },
     now,
-    { actor: 'seed' },
+    { actor },
   );
-  await store.applyEvent(orderId, refundId, 'offer_created', { now, claimWindowMs: 0, refs: { apaceRefundId: `apace-${refundId}` } }, { actor: 'seed' });
-  return { orderId, refundId, offerExpiresAt };
+  return { orderId, refundId };
 }
 
 /**
- * An order of one line paid by one payment, with one refund of it booked on `route` (card reversal
- * by default), as the intake would leave it: what a dispatcher test starts from.
+ * An order of one line (`title`, if given) paid by one payment, with one refund of it booked on
+ * `route` (card reversal by default), as the intake would leave it: what a dispatcher test starts from. `source`, `actor`,
+ * `held` and `offerExpiresAt` say how the refund was booked (by default a manual refund by the seed).
  */
 export async function orderWithRefund(
   store: OrderStore,
@@ -55,22 +80,40 @@ export async function orderWithRefund(
   payment: Omit<NewOrder['payments'][number], 'paymentId' | 'capturedMinor'>,
   {
     valueMinor = 5000,
+    title,
     refundId = `${orderId}-r1`,
     route = 'reversal',
     now = new Date().toISOString(),
-  }: { valueMinor?: number; refundId?: string; route?: Channel; now?: string } = {},
+    openedAt = now,
+    actor = 'seed',
+    ...refund
+  }: { valueMinor?: number; title?: string; refundId?: string; route?: Channel } & RefundSeeding &
+    Partial<Pick<NewRefund, 'source' | 'held' | 'offerExpiresAt'>> = {},
 ) {
   await store.putOrder(
     openOrder(
-      { orderId, currency: 'AUD', lines: [{ lineId: '1', quantity: 1, valueMinor }], payments: [{ paymentId: 'p1', capturedMinor: valueMinor, ...payment }] },
-      now,
+      {
+        orderId,
+        currency: 'AUD',
+        lines: [{ lineId: '1', quantity: 1, valueMinor, ...(title !== undefined && { title }) }],
+        payments: [{ paymentId: 'p1', capturedMinor: valueMinor, ...payment }],
+      },
+      openedAt,
     ),
   );
   await store.createRefund(
     orderId,
-    { refundId, lines: { '1': 1 }, paymentId: 'p1', amount: { minor: valueMinor, currency: 'AUD' }, route, source: { kind: 'manual', ref: refundId } },
+    {
+      refundId,
+      lines: { '1': 1 },
+      paymentId: 'p1',
+      amount: { minor: valueMinor, currency: 'AUD' },
+      route,
+      source: { kind: 'manual', ref: refundId },
+      ...refund,
+    },
     now,
-    { actor: 'seed' },
+    { actor },
   );
   return { orderId, refundId };
 }

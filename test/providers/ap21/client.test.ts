@@ -12,7 +12,7 @@ import {
   refundStateOf,
 } from '../../../lambdas/providers/ap21/statuses';
 import { NO_FAULTS } from '../../../simulators/kit';
-import { ACCESS_TOKEN, BASIC, BELT, LINEN_SHIRT, startAp21, type Ap21Harness } from './harness';
+import { ACCESS_TOKEN, BASIC, BELT, LINEN_SHIRT, startAp21, type Ap21Harness } from '../../support/harness/ap21-client';
 
 const T0 = Date.parse('2026-01-15T00:00:00.000Z');
 

@@ -1,10 +1,7 @@
-import { ConfigurationError } from '../../../lambdas/commons/config';
-import { openOrder } from '../../../lambdas/domain/order';
-import type { Ap21Order } from '../../../lambdas/providers/ap21/schemas';
-import { loadRefundidConfig } from '../../../lambdas/providers/refundid/config';
-import { refundidRefundId } from '../../../lambdas/providers/refundid/statuses';
-import { loadAp21LedgerSettings } from '../../../lambdas/services/ap21-ledger';
-import { rapiOrder } from '../../../lambdas/services/refundid-orders';
+import { openOrder } from '../../lambdas/domain/order';
+import type { Ap21Order } from '../../lambdas/providers/ap21/schemas';
+import { loadAp21LedgerSettings } from '../../lambdas/services/ap21-ledger';
+import { rapiOrder } from '../../lambdas/services/refundid-orders';
 
 const AUD = (minor: number) => ({ minor, currency: 'AUD' });
 
@@ -122,28 +119,5 @@ describe('the RapiOrder payment facts (docs/design.md §2.7)', () => {
       returnable_quantity: 0,
       non_returnable_reasons: ['This item was cancelled; there is nothing to return.'],
     });
-  });
-});
-
-describe('Refundid settings and ids', () => {
-  it('needs the addresses Refundid calls from, and reads the cache settings', () => {
-    expect(() => loadRefundidConfig({})).toThrow(ConfigurationError);
-    expect(() => loadRefundidConfig({ REFUNDID_ALLOWED_IPS: ' , ' })).toThrow('REFUNDID_ALLOWED_IPS lists no address');
-    expect(() => loadRefundidConfig({ REFUNDID_ALLOWED_IPS: 'rapi.refundid.com' })).toThrow(
-      'REFUNDID_ALLOWED_IPS has not IP addresses or CIDR blocks: rapi.refundid.com',
-    );
-    expect(() => loadRefundidConfig({ REFUNDID_ALLOWED_IPS: '34.87.219.187', REFUNDID_ORDER_CACHE_SECONDS: '-1' })).toThrow(ConfigurationError);
-    expect(loadRefundidConfig({ REFUNDID_ALLOWED_IPS: '34.87.219.187' })).toEqual({
-      allowedIps: ['34.87.219.187'],
-      orderCacheTtlMs: 60_000,
-      orderCacheMaxEntries: 1000,
-    });
-    expect(loadRefundidConfig({ REFUNDID_ALLOWED_IPS: '34.116.107.90', REFUNDID_ORDER_CACHE_SECONDS: '0' }).orderCacheTtlMs).toBe(0);
-  });
-
-  it('names the refund after the merchant RMA reference when there is one, else after Refundid’s id', () => {
-    expect(refundidRefundId({ refundid_id: 'rid-1', merchant_rma_ref: 'RMA-7' })).toBe('rfd-RMA-7');
-    expect(refundidRefundId({ refundid_id: 'rid-1', merchant_rma_ref: null })).toBe('rfd-rid-1');
-    expect(refundidRefundId({ refundid_id: 'rid-1' })).toBe('rfd-rid-1');
   });
 });

@@ -1,20 +1,18 @@
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { createDocumentClient } from '../../lambdas/commons/clients/dynamodb';
-import { openOrder } from '../../lambdas/domain/order';
-import { DynamoOrderStore } from '../../lambdas/store/dynamodb-order-store';
-import { TIMELINE_SLACK, TIMELINE_WINDOW } from '../../lambdas/store/dynamodb/orders';
-import { orderKey } from '../../lambdas/store/keys';
-import { ITEM_LIMIT_BYTES, driveRefunds, orderItemBytes, roomyOrder } from '../../bench/order-size';
-import { startTestDynamo, testEngine, type TestDynamo } from '../support/dynamo';
-import { demoOrder } from '../support/fixtures';
+import { createDocumentClient } from '../../../lambdas/commons/clients/dynamodb';
+import type { DynamoOrderStore } from '../../../lambdas/store/dynamodb-order-store';
+import { TIMELINE_SLACK, TIMELINE_WINDOW } from '../../../lambdas/store/dynamodb/orders';
+import { orderKey } from '../../../lambdas/store/keys';
+import { ITEM_LIMIT_BYTES, driveRefunds, orderItemBytes, roomyOrder } from '../../../bench/order-size';
+import { startTestStore, testEngine, type TestDynamo } from '../../support/dynamo';
+import { demoOrderWithRefund } from '../../support/fixtures';
 
 let dynamo: TestDynamo;
 let store: DynamoOrderStore;
 const db = () => createDocumentClient(dynamo.endpoint);
 
 beforeAll(async () => {
-  dynamo = await startTestDynamo('order-size-test');
-  store = new DynamoOrderStore(db(), dynamo.tableName);
+  ({ dynamo, store } = await startTestStore('order-size-test'));
 });
 afterAll(() => dynamo.close(), 60_000);
 
@@ -88,20 +86,7 @@ describe('an order item of bounded size (docs/design.md §2.1)', () => {
   });
 
   it('is compacted when it nears the limit, before a write fails, and its timeline still reads complete', async () => {
-    await store.putOrder(openOrder(demoOrder('near'), T(0)));
-    await store.createRefund(
-      'near',
-      {
-        refundId: 'n1',
-        lines: { '1': 1 },
-        paymentId: 'pay-1',
-        amount: { minor: 5990, currency: 'AUD' },
-        route: 'reversal',
-        source: { kind: 'ap21_return', ref: 'n1' },
-      },
-      T(1),
-      { actor: 'ap21' },
-    );
+    await demoOrderWithRefund(store, 'near', { refundId: 'n1', source: { kind: 'ap21_return', ref: 'n1' } }, { openedAt: T(0), now: T(1), actor: 'ap21' });
     await fillTo('near', 30_000);
     const outcome = await store.applyEvent('near', 'n1', 'reversal_submitted', { now: T(2), claimWindowMs: 0 }, { actor: 'dispatcher' });
     expect(outcome.applied).toBe(true);
@@ -110,20 +95,7 @@ describe('an order item of bounded size (docs/design.md §2.1)', () => {
   });
 
   it('sends a refund whose write is refused for size to manual review with that reason, instead of failing every retry', async () => {
-    await store.putOrder(openOrder(demoOrder('full'), T(0)));
-    await store.createRefund(
-      'full',
-      {
-        refundId: 'f1',
-        lines: { '1': 1 },
-        paymentId: 'pay-1',
-        amount: { minor: 5990, currency: 'AUD' },
-        route: 'reversal',
-        source: { kind: 'ap21_return', ref: 'f1' },
-      },
-      T(1),
-      { actor: 'ap21' },
-    );
+    await demoOrderWithRefund(store, 'full', { refundId: 'f1', source: { kind: 'ap21_return', ref: 'f1' } }, { openedAt: T(0), now: T(1), actor: 'ap21' });
     const submitted = await store.applyEvent('full', 'f1', 'reversal_submitted', { now: T(2), claimWindowMs: 0 }, { actor: 'dispatcher' });
     await fillTo('full', 1_000);
     // The provider paid and answers with a reference too big for what is left of the item.

@@ -4,7 +4,6 @@ import { payProSecretSchema, type PayProSecret } from '../../../lambdas/provider
 import { createPayProSimulator, type PayProSimulator } from '../../../simulators/paypro/simulator';
 import { WrongConnectorError, type ReversalRequest } from '../../../lambdas/providers/reversal';
 import { startSimulatorHost, type SimulatorHost } from '../../../simulators/kit';
-import { generateLocalSecrets } from '../../../local/secrets-file';
 import { secretReader } from '../../support/memory-secrets';
 
 const secret: PayProSecret = {
@@ -240,11 +239,5 @@ describe('PayPro DoRefund connector', () => {
 
   it('reports status as unknown: PayPro documents no status API', async () => {
     expect(await connector().status(reversal('1002'))).toEqual({ kind: 'unknown', detail: expect.stringContaining('no documented refund status API') });
-  });
-});
-
-describe('PayPro secret', () => {
-  it('is what the local secrets file generates', () => {
-    expect(payProSecretSchema.safeParse(generateLocalSecrets().paypro).success).toBe(true);
   });
 });

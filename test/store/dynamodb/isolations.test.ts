@@ -1,14 +1,12 @@
-import { createDocumentClient } from '../../lambdas/commons/clients/dynamodb';
-import { DynamoOrderStore } from '../../lambdas/store/dynamodb-order-store';
-import type { Isolation } from '../../lambdas/store/order-store';
-import { startTestDynamo, type TestDynamo } from '../support/dynamo';
+import type { DynamoOrderStore } from '../../../lambdas/store/dynamodb-order-store';
+import type { Isolation } from '../../../lambdas/store/order-store';
+import { startTestStore, type TestDynamo } from '../../support/dynamo';
 
 let dynamo: TestDynamo;
 let store: DynamoOrderStore;
 
 beforeAll(async () => {
-  dynamo = await startTestDynamo('isolation-test');
-  store = new DynamoOrderStore(createDocumentClient(dynamo.endpoint), dynamo.tableName);
+  ({ dynamo, store } = await startTestStore('isolation-test'));
 });
 afterAll(() => dynamo.close());
 

@@ -9,8 +9,8 @@ import { DEFAULT_LOOKUP, offerExpiry, type ApaceConfig } from '../../../lambdas/
 import { apaceSecretSchema, type ApaceSecret } from '../../../lambdas/providers/apace/schemas';
 import { createApaceSimulator, type ApaceSimulator, type ApaceSimulatorOptions } from '../../../simulators/apace/simulator';
 import { startSimulatorHost, type SimulatorHost } from '../../../simulators/kit';
-import { DAY_MS, demoOrder } from '../../support/fixtures';
-import { startTestStack, type TestStack } from '../../support/stack';
+import { DAY_MS, demoOrder } from '../fixtures';
+import { startTestStack, type TestStack } from '../stack';
 
 /**
  * A real refund-relay (dynalite + the handlers Lambda runs) and the Apace simulator on loopback,

@@ -1,18 +1,18 @@
-import { Ap21Client } from '../../lambdas/providers/ap21/client';
-import { loadAp21Config } from '../../lambdas/providers/ap21/config';
-import { Ap21Simulator, type SimOrder } from '../../simulators/ap21/simulator';
-import { startSimulatorHost, type SimRequest, type SimResponse, type Simulator, type SimulatorHost } from '../../simulators/kit';
-import { loadAp21LedgerSettings } from '../../lambdas/services/ap21-ledger';
-import { Ap21Poller, type Ap21PollerSettings } from '../../lambdas/services/ap21-poller';
-import { Ap21PushInbox } from '../../lambdas/services/ap21-push';
-import type { ReturnsReadMode } from '../../lambdas/services/ap21-returns-read';
-import { ReturnIntake, type ReturnIntakeDeps } from '../../lambdas/services/return-intake';
-import type { OrderStore } from '../../lambdas/store/order-store';
-import { createDispatcher } from '../../lambdas/functions/dispatch-runtime';
-import type { Dispatcher } from '../../lambdas/services/dispatcher';
-import { LocalQueue } from '../../lambdas/services/local-queue';
-import { startProviderSimulators, type ProviderSimulators } from '../../local/simulators';
-import { startTestStack, type TestStack } from '../support/stack';
+import { Ap21Client } from '../../../lambdas/providers/ap21/client';
+import { loadAp21Config } from '../../../lambdas/providers/ap21/config';
+import { Ap21Simulator, type SimOrder } from '../../../simulators/ap21/simulator';
+import { startSimulatorHost, type SimRequest, type SimResponse, type Simulator, type SimulatorHost } from '../../../simulators/kit';
+import { loadAp21LedgerSettings } from '../../../lambdas/services/ap21-ledger';
+import { Ap21Poller, type Ap21PollerSettings } from '../../../lambdas/services/ap21-poller';
+import { Ap21PushInbox } from '../../../lambdas/services/ap21-push';
+import type { ReturnsReadMode } from '../../../lambdas/services/ap21-returns-read';
+import { ReturnIntake, type ReturnIntakeDeps } from '../../../lambdas/services/return-intake';
+import type { OrderStore } from '../../../lambdas/store/order-store';
+import { createDispatcher } from '../../../lambdas/functions/dispatch-runtime';
+import type { Dispatcher } from '../../../lambdas/services/dispatcher';
+import { LocalQueue } from '../../../lambdas/services/local-queue';
+import { startProviderSimulators, type ProviderSimulators } from '../../../local/simulators';
+import { startTestStack, type TestStack } from '../stack';
 
 export const AP21_CREDENTIALS = { username: 'refund-relay', password: 'correct-horse-battery-staple' };
 

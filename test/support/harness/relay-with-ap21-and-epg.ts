@@ -1,20 +1,20 @@
-import type { XmlLimits } from '../../lambdas/commons/xml';
-import { createDispatcher } from '../../lambdas/functions/dispatch-runtime';
-import { AddonPaymentsSimulator } from '../../simulators/addon-payments/simulator';
-import { Ap21Client } from '../../lambdas/providers/ap21/client';
-import { loadAp21Config } from '../../lambdas/providers/ap21/config';
-import { Ap21Simulator, type SimLineSeed, type SimOrder, type SimReturn } from '../../simulators/ap21/simulator';
-import { startSimulatorHost, type SimulatorHost } from '../../simulators/kit';
-import { loadAp21LedgerSettings } from '../../lambdas/services/ap21-ledger';
-import { Ap21Poller, type Ap21PollerSettings, type UnprocessablePolicy } from '../../lambdas/services/ap21-poller';
-import { Ap21PushInbox } from '../../lambdas/services/ap21-push';
-import { LocalQueue } from '../../lambdas/services/local-queue';
-import { ReturnIntake } from '../../lambdas/services/return-intake';
-import { sweep } from '../../lambdas/services/sweeper';
-import type { Refund } from '../../lambdas/domain/refund';
-import type { OrderStore, StoredIsolation } from '../../lambdas/store/order-store';
-import { AP21_CREDENTIALS, ap21Env, POLL_SETTINGS, type IngestFeed } from '../ingest/harness';
-import { startTestStack, type TestStack } from '../support/stack';
+import type { XmlLimits } from '../../../lambdas/commons/xml';
+import { createDispatcher } from '../../../lambdas/functions/dispatch-runtime';
+import { AddonPaymentsSimulator } from '../../../simulators/addon-payments/simulator';
+import { Ap21Client } from '../../../lambdas/providers/ap21/client';
+import { loadAp21Config } from '../../../lambdas/providers/ap21/config';
+import { Ap21Simulator, type SimLineSeed, type SimOrder, type SimReturn } from '../../../simulators/ap21/simulator';
+import { startSimulatorHost, type SimulatorHost } from '../../../simulators/kit';
+import { loadAp21LedgerSettings } from '../../../lambdas/services/ap21-ledger';
+import { Ap21Poller, type Ap21PollerSettings, type UnprocessablePolicy } from '../../../lambdas/services/ap21-poller';
+import { Ap21PushInbox } from '../../../lambdas/services/ap21-push';
+import { LocalQueue } from '../../../lambdas/services/local-queue';
+import { ReturnIntake } from '../../../lambdas/services/return-intake';
+import { sweep } from '../../../lambdas/services/sweeper';
+import type { Refund } from '../../../lambdas/domain/refund';
+import type { OrderStore, StoredIsolation } from '../../../lambdas/store/order-store';
+import { AP21_CREDENTIALS, ap21Env, POLL_SETTINGS, type IngestFeed } from './relay-with-ap21';
+import { startTestStack, type TestStack } from '../stack';
 
 /**
  * The world a liveness case runs in: refund-relay on dynalite and real HTTP, the Ap21 simulator

@@ -1,18 +1,17 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { money } from '../../lambdas/domain/money';
-import { openOrder } from '../../lambdas/domain/order';
-import type { Refund } from '../../lambdas/domain/refund';
-import { createDispatcher, createInboxReplay } from '../../lambdas/functions/dispatch-runtime';
-import { AddonPaymentsSimulator } from '../../simulators/addon-payments/simulator';
-import { callbackUrls } from '../../lambdas/providers/apace/callback-token';
-import type { ApaceSecret } from '../../lambdas/providers/apace/schemas';
-import { createApaceSimulator, type ApaceSimulator } from '../../simulators/apace/simulator';
-import { startSimulatorHost, type SimRequest, type SimulatorHost } from '../../simulators/kit';
-import type { Dispatcher } from '../../lambdas/services/dispatcher';
-import { replayInbox, sweep, type InboxReplayDeps } from '../../lambdas/services/sweeper';
-import { DAY_MS, demoOrder } from '../support/fixtures';
-import { startTestStack, type TestStack } from '../support/stack';
+import { money } from '../../../lambdas/domain/money';
+import type { Refund } from '../../../lambdas/domain/refund';
+import { createDispatcher, createInboxReplay } from '../../../lambdas/functions/dispatch-runtime';
+import { AddonPaymentsSimulator } from '../../../simulators/addon-payments/simulator';
+import { callbackUrls } from '../../../lambdas/providers/apace/callback-token';
+import type { ApaceSecret } from '../../../lambdas/providers/apace/schemas';
+import { createApaceSimulator, type ApaceSimulator } from '../../../simulators/apace/simulator';
+import { startSimulatorHost, type SimRequest, type SimulatorHost } from '../../../simulators/kit';
+import type { Dispatcher } from '../../../lambdas/services/dispatcher';
+import { replayInbox, sweep, type InboxReplayDeps } from '../../../lambdas/services/sweeper';
+import { DAY_MS, demoOrderWithRefund } from '../fixtures';
+import { startTestStack, type TestStack } from '../stack';
 
 /**
  * refund-relay on dynalite and real HTTP with Apace's and EPG's simulators on loopback: Apace
@@ -94,26 +93,15 @@ export async function startApaceLivenessWorld(env: Record<string, string> = {}):
       const { store } = stack.runtime;
       const now = new Date().toISOString();
       const transactionId = `78${String(++orders).padStart(5, '0')}`;
-      const order = demoOrder(orderId, {
-        currency,
-        payments: [{ paymentId: 'pay-1', capturedMinor: 16480, provider: 'addon_payments', transactionId, cardLastFour: '7001' }],
-      });
       epg.seed({ transactionId, amount: { minor: 16480, currency } });
-      await store.putOrder(openOrder(order, now));
-      const refundId = `${orderId}-r1`;
-      await store.createRefund(
+      const { refundId } = await demoOrderWithRefund(
+        store,
         orderId,
+        { route: 'apace', amount: money(5990, currency), offerExpiresAt: new Date(Date.now() + 10 * DAY_MS).toISOString() },
         {
-          refundId,
-          lines: { '1': 1 },
-          paymentId: 'pay-1',
-          amount: money(5990, currency),
-          route: 'apace',
-          offerExpiresAt: new Date(Date.now() + 10 * DAY_MS).toISOString(),
-          source: { kind: 'manual', ref: refundId },
+          now,
+          order: { currency, payments: [{ paymentId: 'pay-1', capturedMinor: 16480, provider: 'addon_payments', transactionId, cardLastFour: '7001' }] },
         },
-        now,
-        { actor: 'seed' },
       );
       await dispatcher.processOrder(orderId);
       const apaceRefundId = (await refund(orderId, refundId)).refs.apaceRefundId;

@@ -1,10 +1,8 @@
 import { createCipheriv, randomBytes } from 'node:crypto';
-import { ConfigurationError } from '../../../lambdas/commons/config';
 import { SecretReader, SecretUnavailableError } from '../../../lambdas/commons/secrets';
 import { money } from '../../../lambdas/domain/money';
 import type { PaymentLedger } from '../../../lambdas/domain/order';
 import { AddonPaymentsConnector, REBATE_PATH } from '../../../lambdas/providers/addon-payments/client';
-import { loadAddonPaymentsConfig } from '../../../lambdas/providers/addon-payments/config';
 import { encryptRebate, integrityCheckOf } from '../../../lambdas/providers/addon-payments/crypto';
 import { addonPaymentsSecretSchema, parseAddonPaymentsResponse, type AddonPaymentsSecret } from '../../../lambdas/providers/addon-payments/schemas';
 import { AddonPaymentsSimulator } from '../../../simulators/addon-payments/simulator';
@@ -276,26 +274,5 @@ describe('the Addon Payments simulator checks requests like the documented API',
       message: 'merchantTransactionId was already used for a different request',
     });
     expect(paid(refundId)).toBe(1);
-  });
-});
-
-describe('Addon Payments configuration', () => {
-  it('needs the API URL and defaults the timeout and payment solution', () => {
-    expect(() => loadAddonPaymentsConfig({})).toThrow(ConfigurationError);
-    expect(loadAddonPaymentsConfig({ ADDON_PAYMENTS_API_URL: 'https://checkout-stg.addonpayments.com/' })).toEqual({
-      apiUrl: 'https://checkout-stg.addonpayments.com',
-      timeoutMs: 10_000,
-      paymentSolution: 'creditcards',
-    });
-    expect(
-      loadAddonPaymentsConfig({
-        ADDON_PAYMENTS_API_URL: 'http://127.0.0.1:9',
-        ADDON_PAYMENTS_TIMEOUT_MS: '2500',
-        ADDON_PAYMENTS_PAYMENT_SOLUTION: 'caixapucpuce',
-      }),
-    ).toEqual({ apiUrl: 'http://127.0.0.1:9', timeoutMs: 2500, paymentSolution: 'caixapucpuce' });
-    expect(() => loadAddonPaymentsConfig({ ADDON_PAYMENTS_API_URL: 'http://127.0.0.1:9', ADDON_PAYMENTS_TIMEOUT_MS: '0' })).toThrow(
-      /ADDON_PAYMENTS_TIMEOUT_MS/,
-    );
   });
 });

@@ -1,6 +1,6 @@
-import type { RefundEvent } from '../../../lambdas/domain/refund';
-import { MAXIMUM_TRIALS } from '../../../simulators/apace/simulator';
-import { eventually, flakyGate, pendingOffer, sleep, startApaceWorld, type ApaceWorld, type PendingOffer } from './harness';
+import type { RefundEvent } from '../../lambdas/domain/refund';
+import { MAXIMUM_TRIALS } from '../../simulators/apace/simulator';
+import { eventually, flakyGate, pendingOffer, sleep, startApaceWorld, type ApaceWorld, type PendingOffer } from '../support/harness/relay-with-apace';
 
 let world: ApaceWorld;
 beforeAll(async () => {
