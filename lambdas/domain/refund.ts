@@ -108,8 +108,19 @@ export type LedgerEffect = 'hold' | 'settle' | 'release' | 'reopen' | 'unbook';
  * - `receipt_unseen`: refund-relay has not seen Ap21 show the refund's return received, nor an
  *   operator send it to card reversal regardless (`refs.returnReceivedAt`, `refs.receiptWaivedAt`):
  *   only then may a refund that left Apace wait for the receipt (docs/design.md §2.9).
+ * - `apace_payable_in_review`: `payout_not_failed`, and the refund in review is on the Apace channel
+ *   or `receipt_awaited` holds (it left Apace and no money was asked for since).
  */
-export type Guard = 'apace_quiet' | 'unconfirmed' | 'due' | 'payout_not_failed' | 'off_apace' | 'never_offered' | 'receipt_awaited' | 'receipt_unseen';
+export type Guard =
+  | 'apace_quiet'
+  | 'unconfirmed'
+  | 'due'
+  | 'payout_not_failed'
+  | 'off_apace'
+  | 'never_offered'
+  | 'receipt_awaited'
+  | 'receipt_unseen'
+  | 'apace_payable_in_review';
 
 /**
  * The reason a refund whose return Ap21 did not show received in time is in manual review with
@@ -203,9 +214,11 @@ export const RULES = {
   /**
    * Ap21 shows the return of a refund that does not wait for it received: recorded
    * (`refs.returnReceivedAt`) so that a later fallback from Apace pays at once. Schedule untouched.
+   * Also when paid through Apace at `pending` (its payout may still fail) or in review (Apace may
+   * report it failed): either may fall back to the card later, and nothing reads the receipt again.
    */
   return_received_noted: {
-    from: ['offer_pending', 'offered', 'offer_cancelling', 'reversal_pending'],
+    from: ['offer_pending', 'offered', 'offer_cancelling', 'reversal_pending', 'paid', 'manual_review'],
     to: 'unchanged',
     ledger: 'hold',
     keepsSchedule: true,
@@ -225,12 +238,17 @@ export const RULES = {
   offer_cancelled: { from: ['offer_cancelling'], to: 'reversal_pending', channel: 'reversal', ledger: 'hold', resetsAttempts: true },
   offer_cancel_refused: { from: ['offer_cancelling'], to: 'offered', ledger: 'hold' },
   apace_paid: { from: APACE_PAYABLE, to: 'paid', channel: 'apace', ledger: 'settle', guard: 'payout_not_failed', stamps: ['paidAt'], awaitsProcessed: true },
+  /**
+   * An Apace payment booked for a refund in review: one on the Apace channel, or one that left Apace
+   * and is in review only because its wait for the receipt ran out (no other channel has asked for
+   * money, docs/design.md §2.9), which a later receipt would otherwise send to the card as well.
+   */
   apace_paid_after_review: {
     from: ['manual_review'],
-    onlyChannel: 'apace',
     to: 'paid',
+    channel: 'apace',
     ledger: 'settle',
-    guard: 'payout_not_failed',
+    guard: 'apace_payable_in_review',
     stamps: ['paidAt'],
     awaitsProcessed: true,
   },
@@ -406,6 +424,8 @@ export function guardHolds(refund: Refund, guard: Guard | undefined, ctx: Transi
       return refund.attempts === 0 && refund.refs.apaceRefundId === undefined;
     case 'receipt_awaited':
       return refund.state === 'awaiting_receipt' || (refund.reason?.startsWith(RECEIPT_OVERDUE_REASON) ?? false);
+    case 'apace_payable_in_review':
+      return !apacePayoutFailed(refund) && (refund.channel === 'apace' || guardHolds(refund, 'receipt_awaited', ctx));
     case 'receipt_unseen':
       return refund.refs[RETURN_RECEIVED_REF] === undefined && refund.refs[RECEIPT_WAIVED_REF] === undefined;
   }

@@ -6,7 +6,6 @@ import { parseOrReject } from '../commons/validation';
 import { childElements, parseXml, XmlError, type XmlElement } from '../commons/xml';
 import { orderNumberKey } from '../domain/ap21-origin';
 import { DomainError } from '../domain/errors';
-import { guardHolds } from '../domain/refund';
 import type { Ap21Client } from '../providers/ap21/client';
 import type { Ap21Order, Ap21Return } from '../providers/ap21/schemas';
 import { Ap21NotFoundError, Ap21RejectedError, Ap21ResponseError } from '../providers/ap21/statuses';
@@ -231,7 +230,8 @@ export class Ap21PushInbox {
   /**
    * Whether a return pushed again may release a refund waiting for its receipt: only on a stage that
    * pays some channel on receipt, and only when the order's ledger (by its Ap21 id, else its number)
-   * holds a refund of this return still waiting: otherwise a repeat costs no Ap21 call.
+   * holds a refund of this return still waiting, or on Apace with its fallback to the card held
+   * until a receipt not yet seen (docs/design.md §2.9): otherwise a repeat costs no Ap21 call.
    */
   private async mayReleaseOnReceipt(notice: Ap21PushNotice): Promise<boolean> {
     const rules = this.deps.intake.ledgerSettings.receipt;
@@ -242,10 +242,10 @@ export class Ap21PushInbox {
     // An order not found by its number yet (the lookup index is eventually consistent): Ap21 is read, as for a first push.
     if (orderId === undefined) return true;
     const order = await this.deps.store.getOrder(orderId);
-    const ctx = { now: this.iso(), claimWindowMs: 0 };
-    return Object.values(order?.refunds ?? {}).some(
+    if (!order) return false;
+    return Object.values(order.refunds).some(
       (refund) =>
-        (refund.id === returnRefundId(notice.returnId) || refund.refs[AP21_RETURN_REF] === notice.returnId) && guardHolds(refund, 'receipt_awaited', ctx),
+        (refund.id === returnRefundId(notice.returnId) || refund.refs[AP21_RETURN_REF] === notice.returnId) && this.deps.intake.receiptMatters(refund, order),
     );
   }
 

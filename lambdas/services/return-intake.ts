@@ -13,7 +13,7 @@ import {
 } from '../domain/exchanges';
 import { openOrder, own, type NewRefund, type Order, type PaymentProvider } from '../domain/order';
 import { fallbackHeldUntilReceipt, returnReceived, waitsForReceipt } from '../domain/receipt';
-import { RETURN_RECEIVED_REF, WORK_STATES, guardHolds, planTransition, type Refund, type RefundSourceKind } from '../domain/refund';
+import { RETURN_RECEIVED_REF, WORK_STATES, guardHolds, planTransition, ruleFor, type Refund, type RefundSourceKind } from '../domain/refund';
 import { allocateReturnedUnits, choosePayment, matchingRefundidRma, proportionalValue } from '../domain/returns';
 import { paymentForReturn, type TenderDecision } from '../domain/tenders';
 import type { Ap21Order, Ap21Return } from '../providers/ap21/schemas';
@@ -459,6 +459,24 @@ export class ReturnIntake {
     return false;
   }
 
+  /**
+   * Whether Ap21 showing this refund's return received changes anything (docs/design.md §2.9): the
+   * refund waits for it, or it came through Apace and a fallback to its card would wait for it.
+   * A push of a return already processed is read from Ap21 again only then.
+   */
+  receiptMatters(refund: Refund, order: Pick<Order, 'payments'>): boolean {
+    return this.awaitsReceipt(refund) || this.receiptWouldBeNoted(refund, own(order.payments, refund.paymentId)?.provider ?? 'other');
+  }
+
+  /** A refund from an Ap21 return through Apace, not settled elsewhere, whose fallback to this card the stage holds until a receipt not yet seen. */
+  private receiptWouldBeNoted(known: Refund, provider: PaymentProvider): boolean {
+    const rules = this.deps.ledger.receipt;
+    if (!rules || known.source.kind !== 'ap21_return' || known.offerExpiresAt === null || known.refs[RETURN_RECEIVED_REF] !== undefined) return false;
+    // Paid through another channel: no fallback can follow.
+    if (known.state === 'paid' && known.channel !== 'apace') return false;
+    return ruleFor('return_received_noted').from.includes(known.state) && fallbackHeldUntilReceipt(provider, rules);
+  }
+
   /** Whether a refund still waits for its return's receipt (and so has sent no money yet, docs/design.md §2.9). */
   private awaitsReceipt(refund: Refund): boolean {
     return guardHolds(refund, 'receipt_awaited', { now: this.iso(), claimWindowMs: 0 });
@@ -515,9 +533,7 @@ export class ReturnIntake {
    * to wait meanwhile it loses ('changed'), and the next round releases the waiting refund instead.
    */
   private async noteReceipt(orderId: string, known: Refund, ret: Ap21Return, provider: PaymentProvider): Promise<'unchanged' | 'changed'> {
-    const rules = this.deps.ledger.receipt;
-    if (!rules || known.source.kind !== 'ap21_return' || known.offerExpiresAt === null || known.refs[RETURN_RECEIVED_REF] !== undefined) return 'unchanged';
-    if (!fallbackHeldUntilReceipt(provider, rules)) return 'unchanged';
+    if (!this.receiptWouldBeNoted(known, provider)) return 'unchanged';
     const ctx = { now: this.iso(), claimWindowMs: 0, refs: { [RETURN_RECEIVED_REF]: this.iso() } };
     if (!planTransition(known, 'return_received_noted', ctx).ok) return 'unchanged';
     const note = `Ap21 shows return ${ret.orderNumber} (${ret.returnId}) received (status ${ret.status ?? ''}): a card reversal after Apace pays at once`;

@@ -394,7 +394,8 @@ export class DynamoOrders implements OrdersPort {
       );
     } else if (rule.guard === 'unconfirmed') {
       conditions.push(`attribute_not_exists(${refundPath('confirmedAt')})`);
-    } else if (rule.guard === 'receipt_awaited') {
+    } else if (rule.guard === 'receipt_awaited' || (rule.guard === 'apace_payable_in_review' && observed.channel !== 'apace')) {
+      // The channel is already held to the observed one: off Apace, only a refund still awaiting its receipt.
       conditions.push(
         `(${refundPath('state')} = ${expr.value('awaiting_receipt')} OR begins_with(${refundPath('reason')}, ${expr.value(RECEIPT_OVERDUE_REASON)}))`,
       );
