@@ -201,19 +201,21 @@ describe('Delivering an Apace offer by e-mail (APACE_OFFER_DELIVERY=email)', () 
   });
 });
 
-describe('Delivering an Apace offer by event (APACE_OFFER_DELIVERY=event)', () => {
-  const eventDispatcher = () =>
-    createDispatcher(
-      world.stack.runtime,
-      { ...process.env, APACE_OFFER_DELIVERY: 'event' },
-      {
-        claimWindowMs: 0,
-        policy: { maxAttempts: 8, baseDelayMs: 20, maxDelayMs: 200, leaseMs: 3_000, syncDelayMs: 100 },
-        callbackUrls: async (orderId, refundId, offerExpiresAt) =>
-          callbackUrls(world.stack.url, world.stack.secrets.apace as ApaceSecret, orderId, refundId, Date.parse(offerExpiresAt) + DAY_MS),
-      },
-    );
+/** A dispatcher that delivers offers by event (APACE_OFFER_DELIVERY=event); `overrides` replace its deps. */
+const eventDispatcher = (overrides: Parameters<typeof createDispatcher>[2] = {}) =>
+  createDispatcher(
+    world.stack.runtime,
+    { ...process.env, APACE_OFFER_DELIVERY: 'event' },
+    {
+      claimWindowMs: 0,
+      policy: { maxAttempts: 8, baseDelayMs: 20, maxDelayMs: 200, leaseMs: 3_000, syncDelayMs: 100 },
+      callbackUrls: async (orderId, refundId, offerExpiresAt) =>
+        callbackUrls(world.stack.url, world.stack.secrets.apace as ApaceSecret, orderId, refundId, Date.parse(offerExpiresAt) + DAY_MS),
+      ...overrides,
+    },
+  );
 
+describe('Delivering an Apace offer by event (APACE_OFFER_DELIVERY=event)', () => {
   it('publishes one event carrying the link, sends no e-mail, and needs no e-mail address', async () => {
     const { refundId, orderNumber } = await ap21Refund('dl-event-1');
     const dispatcher = eventDispatcher();
@@ -244,17 +246,7 @@ describe('Delivering an Apace offer by event (APACE_OFFER_DELIVERY=event)', () =
 describe('Offer delivery within the invocation’s time', () => {
   it('hands the delivery back, unclaimed, when the event call would not fit in the time left', async () => {
     const { refundId } = await ap21Refund('dl-time-1');
-    const dispatcher = createDispatcher(
-      world.stack.runtime,
-      { ...process.env, APACE_OFFER_DELIVERY: 'event' },
-      {
-        claimWindowMs: 0,
-        policy: { maxAttempts: 8, baseDelayMs: 20, maxDelayMs: 200, leaseMs: 3_000, syncDelayMs: 100 },
-        callbackUrls: async (orderId, id, offerExpiresAt) =>
-          callbackUrls(world.stack.url, world.stack.secrets.apace as ApaceSecret, orderId, id, Date.parse(offerExpiresAt) + DAY_MS),
-        callBudget: { timeoutMs: { apace: 1_000, events: 5_000 }, marginMs: 500 },
-      },
-    );
+    const dispatcher = eventDispatcher({ callBudget: { timeoutMs: { apace: 1_000, events: 5_000 }, marginMs: 500 } });
     // Time for the offer's create (1 s + 0.5 s), not for the event's call (5 s + 0.5 s).
     const steps = await withDeadline(Date.now() + 3_000, () => dispatcher.processOrder('dl-time-1'));
     expect(steps).toEqual([expect.objectContaining({ refundId, handedBack: true })]);

@@ -1,10 +1,10 @@
-import { openOrder } from '../../lambdas/domain/order';
 import { refundReason } from '../../lambdas/providers/paypro/client';
-import { ipnHash, ipnSignature } from '../../lambdas/providers/paypro/ipn';
 import type { PayProSecret } from '../../lambdas/providers/paypro/schemas';
 import { INBOX_REPLAY_AFTER_MS, replayInbox } from '../../lambdas/services/sweeper';
 import type { OrderStore } from '../../lambdas/store/order-store';
+import { orderWithRefund } from '../support/fixtures';
 import { startApaceLivenessWorld, type ApaceLivenessWorld } from '../support/harness/relay-with-apace-and-epg';
+import { signedPayProIpn } from '../support/inbound';
 
 let world: ApaceLivenessWorld;
 let store: OrderStore;
@@ -17,20 +17,12 @@ afterAll(() => world.close());
 /** A PayPro order and a refund of it whose DoRefund answer never came back (submitted, waiting). */
 async function submittedPayProRefund(orderId: string, payProOrderId: number) {
   const now = new Date().toISOString();
-  await store.putOrder(
-    openOrder(
-      {
-        orderId,
-        currency: 'AUD',
-        lines: [{ lineId: '1', quantity: 1, valueMinor: 4990 }],
-        payments: [{ paymentId: 'p1', capturedMinor: 4990, provider: 'paypro', transactionId: String(payProOrderId) }],
-      },
-      now,
-    ),
+  const { refundId } = await orderWithRefund(
+    store,
+    orderId,
+    { provider: 'paypro', transactionId: String(payProOrderId) },
+    { valueMinor: 4990, now, actor: 'ap21', source: { kind: 'ap21_return', ref: `${orderId}-r1` } },
   );
-  const refundId = `${orderId}-r1`;
-  const spec = { refundId, lines: { '1': 1 }, paymentId: 'p1', amount: { minor: 4990, currency: 'AUD' }, route: 'reversal' as const };
-  await store.createRefund(orderId, { ...spec, source: { kind: 'ap21_return', ref: refundId } }, now, { actor: 'ap21' });
   // As the dispatcher does before PayPro first hears the refund id (its one owner).
   await store.linkReference('refund', refundId, { orderId }, now);
   // Far in the future: no dispatcher follow-up interferes, only the IPN can settle it.
@@ -45,25 +37,16 @@ async function submittedPayProRefund(orderId: string, payProOrderId: number) {
 }
 
 function signedIpn(payProOrderId: number, refundId: string): string {
-  const keys = world.stack.secrets.paypro as unknown as PayProSecret;
-  const fields = {
+  const ipn = signedPayProIpn(world.stack.secrets.paypro as unknown as PayProSecret, {
     ORDER_ID: String(payProOrderId),
-    ORDER_STATUS: 'Refunded',
     ORDER_TOTAL_AMOUNT: '49.90',
     ORDER_CURRENCY_CODE: 'AUD',
-    IPN_TYPE_ID: '2',
-    IPN_TYPE_NAME: 'OrderRefunded',
     IS_RESENT: '0',
-    TEST_MODE: '0' as const,
     REFUND_ISSUED_BY: 'Vendor',
     ACTION_REASON: refundReason({ refundId, description: 'Customer return' }),
     CUSTOMER_EMAIL: `c${payProOrderId}@example.com`,
-  };
-  return new URLSearchParams({
-    ...fields,
-    HASH: ipnHash(fields.ORDER_ID, keys.ipnSecretKey),
-    SIGNATURE: ipnSignature(fields, keys.ipnValidationKey),
-  }).toString();
+  });
+  return new URLSearchParams(ipn).toString();
 }
 
 describe('nothing stored is forgotten: the sweeper applies what a crash left stored but not applied', () => {

@@ -9,13 +9,13 @@ import { APACE_SIGNATURE_HEADER, signApaceBody } from '../../lambdas/providers/a
 import { opttyInbound } from '../../lambdas/providers/optty/inbound';
 import type { OpttySecret } from '../../lambdas/providers/optty/schemas';
 import { payProInbound } from '../../lambdas/providers/paypro/inbound';
-import { ipnHash, ipnSignature } from '../../lambdas/providers/paypro/ipn';
+import type { PayProIpn } from '../../lambdas/providers/paypro/ipn';
 import type { PayProSecret } from '../../lambdas/providers/paypro/schemas';
 import type { InboundVerifier } from '../../lambdas/providers/provider-module';
 import { refundidInbound } from '../../lambdas/providers/refundid/inbound';
 import type { RefundidSecret } from '../../lambdas/providers/refundid/schemas';
 import { secretNameOf } from '../../lambdas/providers/registry';
-import { inboundRequest } from '../support/inbound';
+import { inboundRequest, signedPayProIpn } from '../support/inbound';
 import { secretReader } from '../support/memory-secrets';
 
 /**
@@ -58,20 +58,9 @@ const refundidCall = (secret: RefundidSecret, sourceIp = '127.0.0.1') =>
   inboundRequest({ method: 'GET', sourceIp, headers: { authorization: `Bearer ${secret.bearerToken}` } });
 
 const payProSecret: PayProSecret = { vendorAccountId: 42, apiSecretKey: 'api', ipnSecretKey: 'ipn-secret-key', ipnValidationKey: '123qwerty' };
-function payProCall(secret: PayProSecret, overrides: Record<string, string> = {}, sourceIp = '127.0.0.1'): HttpRequest {
-  const fields = {
-    ORDER_ID: '12345',
-    ORDER_STATUS: 'Refunded',
-    ORDER_TOTAL_AMOUNT: '9.99',
-    ORDER_CURRENCY_CODE: 'USD',
-    IPN_TYPE_ID: '2',
-    IPN_TYPE_NAME: 'OrderRefunded',
-    TEST_MODE: '0' as '0' | '1',
-    CUSTOMER_EMAIL: 'alice@example.com',
-    ...overrides,
-  };
-  const signed = { ...fields, HASH: ipnHash(fields.ORDER_ID, secret.ipnSecretKey), SIGNATURE: ipnSignature(fields, secret.ipnValidationKey), ...overrides };
-  return inboundRequest({ sourceIp, headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(signed).toString() });
+function payProCall(secret: PayProSecret, overrides: Partial<PayProIpn> = {}, sourceIp = '127.0.0.1'): HttpRequest {
+  const form = new URLSearchParams(signedPayProIpn(secret, overrides)).toString();
+  return inboundRequest({ sourceIp, headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form });
 }
 
 const ap21Secret: Ap21Secret = { username: 'u', password: 'p', pushApiKey: 'ap21-push-key-0123456789' };

@@ -186,17 +186,11 @@ describe('an Apace refund paid when seen that falls back to a card reversal the 
   // The design's "does not wait again (the goods are back by then)" holds only when Apace itself waited: here the
   // fallback waits for the receipt as a new card reversal would (docs/design.md §2.9).
   it('does not reverse the EPG card before Ap21 shows the return received, then reverses it once', async () => {
-    // The stage holds EPG reversals until receipt; Apace pays when the return is seen.
-    const env = { AP21_PAY_ON_RECEIPT: 'addon_payments', AP21_CARD_LAST_FOUR_FIELD: 'Reference' };
-    const card = { origin: 'CreditCard', cardType: 'VISA', stan: `R2-${Date.now()}`, reference: '************7001', amountMinor: JACKET_M.priceMinor };
-    const order = h.ap21.addOrder({ lines: [JACKET_M], payments: [card] });
-    sims.addonPayments.seedTransaction(card.stan, { amount: { minor: card.amountMinor, currency: 'AUD' }, paymentSolution: 'creditcards' });
-    const ret = h.ap21.addReturn(order.orderId, { lines: [{ skuId: JACKET_M.skuId, quantity: -1 }] });
-    // Seen eleven days ago, while Apace was down: its ten-day offer has run out, so the refund leaves Apace
-    // for card reversal (the same as an offer the customer let expire or declined).
-    const seen = Date.now() - 11 * 86_400_000;
-    const used = h.intake({ doorbell: queue, ledger: loadAp21LedgerSettings({ ...h.env, ...env }), now: () => seen });
-    await h.poller({ settings: { watermark: `review2-${++watermarks}` }, intake: used }).run();
+    // The stage holds EPG reversals until receipt; Apace pays when the return is seen. Seen eleven days ago,
+    // while Apace was down: its ten-day offer has run out, so the refund leaves Apace for card reversal (the
+    // same as an offer the customer let expire or declined).
+    const { order, ret, poll, seen } = apaceJacketSeenLongAgo(queue);
+    await poll();
     await queue.drained();
     await sweep(h.store, queue, Date.now());
     await queue.drained();
@@ -209,7 +203,7 @@ describe('an Apace refund paid when seen that falls back to a card reversal the 
 
     // The warehouse receives the jacket: the same release as any refund waiting for its receipt.
     h.ap21.setReturnStatus(ret.returnId, 'Return Received');
-    await h.poller({ settings: { watermark: `review2-${++watermarks}` }, intake: used }).run();
+    await poll();
     await queue.drained();
     await sweep(h.store, queue, Date.now());
     await queue.drained();
@@ -217,7 +211,7 @@ describe('an Apace refund paid when seen that falls back to a card reversal the 
     expect(paidBy(ret)).toBe(1);
   });
 
-  /** An Apace refund of a jacket whose return was seen eleven days ago: its offer has run out. */
+  /** An Apace refund of a jacket whose return was seen eleven days ago (`seen`): its offer has run out. */
   function apaceJacketSeenLongAgo(doorbell: LocalQueue | undefined) {
     const env = { AP21_PAY_ON_RECEIPT: 'addon_payments', AP21_CARD_LAST_FOUR_FIELD: 'Reference' };
     const card = { origin: 'CreditCard', cardType: 'VISA', stan: `R2-${Date.now()}`, reference: '************7001', amountMinor: JACKET_M.priceMinor };
@@ -227,7 +221,7 @@ describe('an Apace refund paid when seen that falls back to a card reversal the 
     const seen = Date.now() - 11 * 86_400_000;
     const used = h.intake({ ...(doorbell && { doorbell }), ledger: loadAp21LedgerSettings({ ...h.env, ...env }), now: () => seen });
     const poll = () => h.poller({ settings: { watermark: `review2-${++watermarks}` }, intake: used }).run();
-    return { order, ret, poll };
+    return { order, ret, poll, seen };
   }
 
   it('reverses the card at once when Ap21 already showed the return received when it was seen', async () => {

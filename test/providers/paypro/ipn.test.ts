@@ -9,25 +9,12 @@ import { payProInbound } from '../../../lambdas/providers/paypro/inbound';
 import { payProSecretSchema, type PayProSecret } from '../../../lambdas/providers/paypro/schemas';
 import { createPayProSimulator } from '../../../simulators/paypro/simulator';
 import { startSimulatorHost } from '../../../simulators/kit';
-import { inboundRequest } from '../../support/inbound';
+import { inboundRequest, signedPayProIpn } from '../../support/inbound';
 import { secretReader } from '../../support/memory-secrets';
 
 const secret: PayProSecret = { vendorAccountId: 42, apiSecretKey: 'api-key', ipnSecretKey: 'ipn-secret-key', ipnValidationKey: '123qwerty' };
 
-function signedIpn(overrides: Partial<PayProIpn> = {}, keys: PayProSecret = secret): PayProIpn {
-  const fields = {
-    ORDER_ID: '12345',
-    ORDER_STATUS: 'Refunded',
-    ORDER_TOTAL_AMOUNT: '9.99',
-    ORDER_CURRENCY_CODE: 'USD',
-    IPN_TYPE_ID: '2',
-    IPN_TYPE_NAME: 'OrderRefunded',
-    TEST_MODE: '0' as const,
-    CUSTOMER_EMAIL: 'alice@example.com',
-    ...overrides,
-  };
-  return { ...fields, HASH: ipnHash(fields.ORDER_ID, keys.ipnSecretKey), SIGNATURE: ipnSignature(fields, keys.ipnValidationKey), ...overrides };
-}
+const signedIpn = (overrides: Partial<PayProIpn> = {}) => signedPayProIpn(secret, overrides);
 
 const form = (fields: Record<string, string>) => new URLSearchParams(fields).toString();
 

@@ -1,5 +1,3 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { money } from '../../../lambdas/domain/money';
 import type { Refund } from '../../../lambdas/domain/refund';
 import { createDispatcher, createInboxReplay } from '../../../lambdas/functions/dispatch-runtime';
@@ -11,6 +9,7 @@ import { startSimulatorHost, type SimRequest, type SimulatorHost } from '../../.
 import type { Dispatcher } from '../../../lambdas/services/dispatcher';
 import { replayInbox, sweep, type InboxReplayDeps } from '../../../lambdas/services/sweeper';
 import { DAY_MS, demoOrderWithRefund } from '../fixtures';
+import { forwardingGate } from '../forwarding-gate';
 import { startTestStack, type TestStack } from '../stack';
 
 /**
@@ -122,36 +121,5 @@ export async function startApaceLivenessWorld(env: Record<string, string> = {}):
       await host.close();
       await stack.close();
     },
-  };
-}
-
-/** Forwards each request byte for byte to `target`, or answers 503 when `refuse()` says so. */
-async function forwardingGate(target: string, refuse: () => boolean): Promise<{ origin: string; close(): Promise<void> }> {
-  const server: Server = createServer((request, response) => {
-    const chunks: Buffer[] = [];
-    request.on('data', (chunk: Buffer) => chunks.push(chunk));
-    request.on('end', () => {
-      if (refuse()) {
-        response.writeHead(503, { 'content-type': 'application/json' }).end('{"error":"unavailable"}');
-        return;
-      }
-      const headers: Record<string, string> = {};
-      for (const name of ['content-type', 'x-request-signature-sha-256']) {
-        const value = request.headers[name];
-        if (typeof value === 'string') headers[name] = value;
-      }
-      fetch(`${target}${request.url}`, { method: request.method ?? 'POST', headers, body: Buffer.concat(chunks) })
-        .then(async (upstream) => response.writeHead(upstream.status, { 'content-type': 'application/json' }).end(await upstream.text()))
-        .catch(() => response.writeHead(502).end());
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  return {
-    origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
   };
 }

@@ -1,5 +1,3 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { SecretReader, type SecretSource } from '../../../lambdas/commons/secrets';
 import { money } from '../../../lambdas/domain/money';
 import { openOrder } from '../../../lambdas/domain/order';
@@ -10,6 +8,7 @@ import { apaceSecretSchema, type ApaceSecret } from '../../../lambdas/providers/
 import { createApaceSimulator, type ApaceSimulator, type ApaceSimulatorOptions } from '../../../simulators/apace/simulator';
 import { startSimulatorHost, type SimulatorHost } from '../../../simulators/kit';
 import { DAY_MS, demoOrder } from '../fixtures';
+import { forwardingGate } from '../forwarding-gate';
 import { startTestStack, type TestStack } from '../stack';
 
 /**
@@ -138,33 +137,6 @@ export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve
  */
 export async function flakyGate(targetOrigin: string, failFirst: number): Promise<{ origin: string; requests(): number; close(): Promise<void> }> {
   let seen = 0;
-  const server: Server = createServer((request, response) => {
-    const chunks: Buffer[] = [];
-    request.on('data', (chunk: Buffer) => chunks.push(chunk));
-    request.on('end', () => {
-      seen += 1;
-      if (seen <= failFirst) {
-        response.writeHead(503, { 'content-type': 'application/json' }).end('{"error":"unavailable"}');
-        return;
-      }
-      const headers: Record<string, string> = {};
-      for (const name of ['content-type', 'x-request-signature-sha-256']) {
-        const value = request.headers[name];
-        if (typeof value === 'string') headers[name] = value;
-      }
-      fetch(`${targetOrigin}${request.url}`, { method: request.method ?? 'POST', headers, body: Buffer.concat(chunks) })
-        .then(async (upstream) => response.writeHead(upstream.status, { 'content-type': 'application/json' }).end(await upstream.text()))
-        .catch(() => response.writeHead(502).end());
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  return {
-    origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    requests: () => seen,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  const gate = await forwardingGate(targetOrigin, () => ++seen <= failFirst);
+  return { ...gate, requests: () => seen };
 }
