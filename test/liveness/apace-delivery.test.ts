@@ -77,7 +77,9 @@ describe('Apace’s webhooks for an offer under the customer’s order number', 
     await world.dispatcher.processOrder('dl-hook-1');
     const { apaceRefundId } = (await world.refund('dl-hook-1', refundId)).refs;
     expect(await world.apace.customerAccepts(apaceRefundId!, '7001')).toBe('paid');
-    for (let round = 0; round < 20 && (await world.refund('dl-hook-1', refundId)).state !== 'paid'; round++)
+    // Our handler books the webhook before Apace's side records its answer: wait (bounded) for both.
+    const delivered = () => world.apace.webhookDeliveries().some((d) => d.apaceRefundId === apaceRefundId && d.event === 'pending' && d.status === 200);
+    for (let round = 0; round < 100 && ((await world.refund('dl-hook-1', refundId)).state !== 'paid' || !delivered()); round++)
       await new Promise((resolve) => setTimeout(resolve, 50));
     expect(await world.refund('dl-hook-1', refundId)).toMatchObject({ state: 'paid', channel: 'apace' });
     expect(world.apace.webhookDeliveries()).toContainEqual(expect.objectContaining({ apaceRefundId, event: 'pending', status: 200 }));
