@@ -132,6 +132,22 @@ export const RECEIPT_OVERDUE_REASON = 'return not received in Ap21 within';
 export const RETURN_RECEIVED_REF = 'returnReceivedAt';
 /** On a refund's `refs`: when an operator sent the refund on to card reversal (redrive, reroute), received or not. */
 export const RECEIPT_WAIVED_REF = 'receiptWaivedAt';
+/**
+ * On a refund's `refs`: why (`settledElsewhere`) and when (`settledElsewhereAt`) Ap21 showed the
+ * return of a refund with a live Apace offer exchanged or already refunded (docs/design.md §2.3,
+ * §2.8): the offer is cancelled first, then the refund goes to manual review, never to the card.
+ */
+export const SETTLED_ELSEWHERE_REF = 'settledElsewhere';
+export const SETTLED_ELSEWHERE_AT_REF = 'settledElsewhereAt';
+
+/** The reason a cancelled offer goes to manual review instead of card reversal; none once an operator sent it on since. */
+export function settledElsewhere(refund: Pick<Refund, 'refs'>): string | undefined {
+  const reason = refund.refs[SETTLED_ELSEWHERE_REF];
+  const at = refund.refs[SETTLED_ELSEWHERE_AT_REF];
+  if (reason === undefined || at === undefined) return undefined;
+  const waived = refund.refs[RECEIPT_WAIVED_REF];
+  return waived !== undefined && waived >= at ? undefined : reason;
+}
 
 export interface TransitionRule {
   readonly from: readonly RefundState[];

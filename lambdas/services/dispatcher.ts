@@ -8,6 +8,7 @@ import {
   offerDeliveryOwed,
   planTransition,
   refundDueAt,
+  settledElsewhere,
   type Refund,
   type RefundEvent,
   type TransitionContext,
@@ -326,13 +327,11 @@ export class Dispatcher {
     switch (result.kind) {
       case 'cancelled':
       case 'not_found': {
-        const moved = await this.apply(
-          order,
-          claim.refund,
-          'offer_cancelled',
-          {},
-          result.kind === 'cancelled' ? 'Apace offer cancelled' : 'no live Apace offer to cancel',
-        );
+        const cancelled = result.kind === 'cancelled' ? 'Apace offer cancelled' : 'no live Apace offer to cancel';
+        // Ap21 showed the return exchanged or already refunded while the offer was live: no money on any channel.
+        const notOwed = settledElsewhere(claim.refund);
+        if (notOwed !== undefined) return this.review(order, claim.refund, `${notOwed} (${cancelled})`);
+        const moved = await this.apply(order, claim.refund, 'offer_cancelled', {}, cancelled);
         return moved.applied ? this.submitReversal(order, moved.refund) : `not moved to reversal (${moved.why})`;
       }
       case 'refused':

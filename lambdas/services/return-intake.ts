@@ -13,7 +13,17 @@ import {
 } from '../domain/exchanges';
 import { openOrder, own, type NewRefund, type Order, type PaymentProvider } from '../domain/order';
 import { fallbackHeldUntilReceipt, returnReceived, waitsForReceipt } from '../domain/receipt';
-import { RETURN_RECEIVED_REF, WORK_STATES, guardHolds, planTransition, ruleFor, type Refund, type RefundSourceKind } from '../domain/refund';
+import {
+  RETURN_RECEIVED_REF,
+  SETTLED_ELSEWHERE_AT_REF,
+  SETTLED_ELSEWHERE_REF,
+  WORK_STATES,
+  guardHolds,
+  planTransition,
+  ruleFor,
+  type Refund,
+  type RefundSourceKind,
+} from '../domain/refund';
 import { allocateReturnedUnits, choosePayment, matchingRefundidRma, proportionalValue } from '../domain/returns';
 import { paymentForReturn, type TenderDecision } from '../domain/tenders';
 import type { Ap21Order, Ap21Return } from '../providers/ap21/schemas';
@@ -167,6 +177,11 @@ export class ReturnIntake {
               : undefined;
         if (notOwed !== undefined) {
           if (await this.holdForOperator(orderId, known, notOwed)) continue;
+          return { kind: 'already_ingested', orderId, refundId: known.id };
+        }
+        const offerNotOwed = await this.liveOfferNotOwed(known, ret, refundState, exchanges);
+        if (offerNotOwed !== undefined) {
+          if (await this.cancelLiveOffer(orderId, known, offerNotOwed)) continue;
           return { kind: 'already_ingested', orderId, refundId: known.id };
         }
         const provider = own(stored.payments, known.paymentId)?.provider ?? 'other';
@@ -477,6 +492,44 @@ export class ReturnIntake {
     // Paid through another channel: no fallback can follow.
     if (known.state === 'paid' && known.channel !== 'apace') return false;
     return ruleFor('return_received_noted').from.includes(known.state) && fallbackHeldUntilReceipt(provider, rules);
+  }
+
+  /**
+   * Why the money of a refund with a live Apace offer (`offer_pending`, `offered`: the customer has
+   * not claimed) is no longer owed, when Ap21 now shows its return already refunded (by Ap21 or
+   * Refundid) or exchanged (its status, or the exchange order its number names: one lookup per read
+   * while the offer is live, docs/design.md §2.8). Undefined: still owed, or already being cancelled.
+   */
+  private async liveOfferNotOwed(known: Refund, ret: Ap21Return, refundState: Ap21RefundState, exchanges: ExchangeLookups): Promise<string | undefined> {
+    if (known.channel !== 'apace' || known.source.kind !== 'ap21_return' || known.refs[SETTLED_ELSEWHERE_REF] !== undefined) return undefined;
+    if (!ruleFor('offer_cancel_started').from.includes(known.state)) return undefined;
+    const shown = `Ap21 now shows return ${ret.orderNumber} (${ret.returnId})`;
+    const after = 'while its Apace offer was live: the offer is cancelled first and no money sent on any channel';
+    if (refundState.kind !== 'not_refunded') {
+      return `${shown} already refunded (${refundState.kind === 'refunded_via_refundid' ? 'by Refundid' : 'by Ap21'}) ${after}; release it`;
+    }
+    const rules = this.deps.ledger.exchanges;
+    // A refund of only an exchange's difference was decided with the exchange known.
+    if (known.settledBy !== undefined || !mayBeExchange(exchangeFactsOf(ret), rules)) return undefined;
+    if (!(await exchanges.stillShown())) return undefined;
+    return `${shown} settled by exchange ${after}; release it (or redrive if no exchange was made)`;
+  }
+
+  /**
+   * Moves a refund whose live offer Ap21 shows is no longer owed onto the cancel-first path (one
+   * conditional write, docs/design.md §2.3): from now on Apace's verification answers
+   * `allow_refund: false`, and the dispatcher cancels the offer and hands the refund to an operator
+   * (never to the card). True: the refund moved under us, look again.
+   */
+  private async cancelLiveOffer(orderId: string, known: Refund, reason: string): Promise<boolean> {
+    // No claim window: this path never sends money elsewhere, so a payout Apace approved just before is booked as Apace's.
+    const now = this.iso();
+    const ctx = { now, claimWindowMs: 0, reason, refs: { [SETTLED_ELSEWHERE_REF]: reason, [SETTLED_ELSEWHERE_AT_REF]: now } };
+    const outcome = await this.deps.store.applyEvent(orderId, known.id, 'offer_cancel_started', ctx, { actor: 'ap21', note: reason }, known);
+    if (!outcome.applied) return outcome.why === 'superseded';
+    logger.warn('Ap21 shows the return settled elsewhere: cancelling the live Apace offer', { order_id: orderId, refund_id: known.id, reason });
+    await this.ring(orderId);
+    return false;
   }
 
   /** Whether a refund still waits for its return's receipt (and so has sent no money yet, docs/design.md §2.9). */

@@ -310,7 +310,8 @@ describe('a return Ap21 settles otherwise while its refund is still on Apace, th
     expect(await h.intake({ doorbell: queue }).ingest(ap21Order, refunded)).toMatchObject({ kind: 'already_ingested' });
     await dispatcher(11 * DAY_MS).processOrder(jacket.orderId);
     await settle();
-    expect(await jacket.refund()).toMatchObject({ state: 'awaiting_receipt', channel: 'reversal' });
+    // The read itself cancels the live offer (test/review/offer-live-vs-ap21.test.ts): an operator decides, no card reversal.
+    expect(await jacket.refund()).toMatchObject({ state: 'manual_review', channel: 'apace', reason: expect.stringContaining('already refunded (by Ap21)') });
     expect(sims.payoutsByReference().get(jacket.refundId)).toBeUndefined();
   });
 });

@@ -81,22 +81,27 @@ async function offeredJacket(): Promise<Offered> {
 
 /** What must hold once Ap21 showed the return settled elsewhere: no Apace payout, no card reversal, an operator told. */
 async function expectNoMoneyAndReview(jacket: Offered, reason: string): Promise<void> {
-  // The customer opens the e-mailed link and claims: Apace must not pay (the offer cancelled, or verification refuses).
-  expect(await sims.apace.customerAccepts(jacket.apaceRefundId, '7001')).not.toBe('paid');
+  // The customer opens the e-mailed link and claims: Apace must not pay (the dispatcher cancelled the offer at Apace).
+  expect(await sims.apace.customerAccepts(jacket.apaceRefundId, '7001')).toBe('unavailable');
   await settle();
   expect(sims.payoutsByReference().get(jacket.refundId)).toBeUndefined();
   expect(sims.addonPayments.payouts().get(jacket.refundId)).toBeUndefined();
   expect(await jacket.refund()).toMatchObject({ state: 'manual_review', channel: 'apace', reason: expect.stringContaining(reason) });
   expect(ledgerViolations((await h.store.getOrder(jacket.orderId))!)).toEqual([]);
+  // Read again: the refund stays with the operator, nothing is paid.
+  h.ap21.touchOrder(jacket.order.orderId);
+  await pollAndDispatch();
+  expect(await jacket.refund()).toMatchObject({ state: 'manual_review' });
+  expect(sims.payoutsByReference().get(jacket.refundId)).toBeUndefined();
 }
 
 describe('an Apace offer still live when Ap21 shows its return settled elsewhere', () => {
-  // DEFECT (found by this test): ReturnIntake.ingest sends a known refund to review only when it waits for its
-  // receipt (awaitsReceipt); for a refund on Apace whose offer is live (offered, not waiting) a return Ap21
-  // now shows exchanged or refunded reaches releaseOnReceipt/noteReceipt, which at most logs and answers
-  // already_ingested. The offer stays live at Apace, verification keeps answering allow_refund: true, and the
-  // customer's claim is paid: money for units exchanged (or refunded by Ap21) as well.
-  it.failing('cancels the offer when Ap21 shows the return exchanged (the exchange order its number names, merged status)', async () => {
+  // Before the fix: the intake sent a known refund to review only while it waited for its receipt; for a refund
+  // whose Apace offer was live, a return Ap21 then showed exchanged or refunded was acknowledged (already_ingested)
+  // and nothing else: verification kept answering allow_refund: true and Apace paid the customer's claim. Now the
+  // read takes the cancel-first path (offer_cancel_started, marked refs.settledElsewhere); once Apace cancels, the
+  // dispatcher sends the refund to manual review with the reason, never to the card.
+  it('cancels the offer when Ap21 shows the return exchanged (the exchange order its number names, merged status)', async () => {
     const jacket = await offeredJacket();
     // The store swaps the jacket: an exchange order takes the return's authorisation number, the return merges.
     h.ap21.addOrder({ personId: jacket.order.personId, orderNumber: jacket.ret.returnAuthorisationNumber, lines: [JACKET_L], payments: [] });
@@ -105,7 +110,15 @@ describe('an Apace offer still live when Ap21 shows its return settled elsewhere
     await expectNoMoneyAndReview(jacket, 'exchange');
   });
 
-  it.failing('cancels the offer when Ap21 shows the return already refunded by Ap21 (a negative card payment)', async () => {
+  it('cancels the offer when the exchange order the return names exists, its status not (yet) an exchange one', async () => {
+    const jacket = await offeredJacket();
+    h.ap21.addOrder({ personId: jacket.order.personId, orderNumber: jacket.ret.returnAuthorisationNumber, lines: [JACKET_L], payments: [] });
+    h.ap21.touchOrder(jacket.order.orderId);
+    await pollAndDispatch();
+    await expectNoMoneyAndReview(jacket, 'settled by exchange');
+  });
+
+  it('cancels the offer when Ap21 shows the return already refunded by Ap21 (a negative card payment)', async () => {
     const jacket = await offeredJacket();
     const client = h.client();
     const [ap21Order, ap21Return] = await Promise.all([
@@ -117,9 +130,7 @@ describe('an Apace offer still live when Ap21 shows its return settled elsewhere
       ...ap21Return,
       payments: [{ origin: 'CreditCard', cardType: 'VISA', stan: card.stan!, amount: { minor: -JACKET_M.priceMinor, currency: 'AUD' } }],
     };
-    await intake()
-      .ingest(ap21Order, refunded)
-      .catch(() => undefined);
+    expect(await intake().ingest(ap21Order, refunded)).toMatchObject({ kind: 'already_ingested' });
     await settle();
     await expectNoMoneyAndReview(jacket, 'already refunded');
   });
