@@ -4,6 +4,7 @@ import { loadAp21LedgerSettings } from '../../lambdas/services/ap21-ledger';
 import type { LocalQueue } from '../../lambdas/services/local-queue';
 import type { ReturnIntake } from '../../lambdas/services/return-intake';
 import { createInboxReplay } from '../../lambdas/functions/dispatch-runtime';
+import { endRefund } from '../../lambdas/services/operator-actions';
 import { replayInbox, sweep } from '../../lambdas/services/sweeper';
 import type { ProviderSimulators } from '../../local/simulators';
 import type { SimOrder, SimReturn } from '../../simulators/ap21/simulator';
@@ -133,6 +134,29 @@ describe('an Apace offer still live when Ap21 shows its return settled elsewhere
     expect(await intake().ingest(ap21Order, refunded)).toMatchObject({ kind: 'already_ingested' });
     await settle();
     await expectNoMoneyAndReview(jacket, 'already refunded');
+  });
+
+  it('lets an operator who finds no exchange was made reroute it: the card is reversed once, Apace pays nothing', async () => {
+    const jacket = await offeredJacket();
+    h.ap21.addOrder({ personId: jacket.order.personId, orderNumber: jacket.ret.returnAuthorisationNumber, lines: [JACKET_L], payments: [] });
+    h.ap21.touchOrder(jacket.order.orderId);
+    await pollAndDispatch();
+    const held = await jacket.refund();
+    expect(held).toMatchObject({ state: 'manual_review', channel: 'apace' });
+    const rerouted = await endRefund(h.store, 'reroute', {
+      orderId: jacket.orderId,
+      refund: held,
+      reason: 'the exchange order was cancelled at the till',
+      operator: 'offerlive',
+      now: new Date().toISOString(),
+      claimWindowMs: 0,
+    });
+    expect(rerouted).toMatchObject({ done: true, event: 'redrive_apace' });
+    await settle();
+    // The operator's redrive, later than the mark, lets the cancelled offer go on to the card.
+    expect(await jacket.refund()).toMatchObject({ state: 'paid', channel: 'reversal' });
+    expect(sims.addonPayments.payouts().get(jacket.refundId)).toBe(1);
+    expect(sims.payoutsByReference().get(jacket.refundId)).toBe(1);
   });
 
   it('control: with Ap21 showing the return unchanged, the customer claims the live offer and Apace pays once', async () => {
