@@ -3,8 +3,9 @@ import { createDispatcher } from '../../lambdas/functions/dispatch-runtime';
 import { loadAp21LedgerSettings } from '../../lambdas/services/ap21-ledger';
 import type { Dispatcher } from '../../lambdas/services/dispatcher';
 import { sweep } from '../../lambdas/services/sweeper';
-import type { OrderStore } from '../../lambdas/store/order-store';
 import { startPayoutWorld, type PayoutWorld } from '../support/harness/relay-with-ap21';
+import type { OrderStore } from '../../lambdas/store/order-store';
+import { gatedStore } from '../support/gated-store';
 
 /**
  * docs/design.md §2.9, fallback from Apace: a stage pays Apace when the return is seen and reverses
@@ -24,23 +25,6 @@ beforeAll(async () => {
 });
 afterAll(() => world.close());
 beforeEach(() => world.h.newEra());
-
-/** Runs `before` when `event` is about to be written through this store, then the write. */
-function gated(store: OrderStore, event: string, before: () => Promise<unknown>): OrderStore {
-  let opened = false;
-  return new Proxy(store, {
-    get(target, name, receiver) {
-      if (name !== 'applyEvent') return Reflect.get(target, name, receiver) as unknown;
-      return async (...args: Parameters<OrderStore['applyEvent']>) => {
-        if (args[2] === event && !opened) {
-          opened = true;
-          await before();
-        }
-        return target.applyEvent(...args);
-      };
-    },
-  });
-}
 
 /** An Apace refund of a jacket whose return was seen eleven days ago (its ten-day offer ran out), nothing dispatched yet. */
 async function fallenDue() {
@@ -97,7 +81,7 @@ describe('an Apace refund falling back to the card while a read of Ap21 finds it
     let read: unknown;
     // The dispatcher has left Apace and decided to wait; before its write, the read notes the receipt.
     const dispatcher = dispatcherOver(
-      gated(world.h.store, 'fallback_awaits_receipt', async () => {
+      gatedStore(world.h.store, 'fallback_awaits_receipt', async () => {
         read = await due.readReceipt();
       }),
     );
@@ -111,7 +95,7 @@ describe('an Apace refund falling back to the card while a read of Ap21 finds it
     const due = await fallenDue();
     // The read saw the refund on Apace and is about to note the receipt; meanwhile the fallback moves it to wait.
     const read = await due.readReceipt(
-      gated(world.h.store, 'return_received_noted', async () => {
+      gatedStore(world.h.store, 'return_received_noted', async () => {
         const steps = await dispatcherOver(world.h.store).processOrder(due.orderId);
         expect(steps).toEqual([expect.objectContaining({ action: expect.stringContaining('awaiting the receipt') })]);
       }),

@@ -11,8 +11,8 @@ import { replayInbox, sweep } from '../../lambdas/services/sweeper';
 import { startProviderSimulators, type ProviderSimulators } from '../../local/simulators';
 import type { SimOrder, SimReturn } from '../../simulators/ap21/simulator';
 import { createRefundidSimulator } from '../../simulators/refundid/simulator';
-import type { OrderStore } from '../../lambdas/store/order-store';
-import { startIngest, type IngestHarness } from '../support/harness/relay-with-ap21';
+import { startIngest, type IngestHarness, refundedByAp21 } from '../support/harness/relay-with-ap21';
+import { gatedStore } from '../support/gated-store';
 
 /**
  * Review of the Apace → card fallback that waits for the receipt (docs/design.md §2.9), over
@@ -106,23 +106,6 @@ async function offered(): Promise<Case & { apaceRefundId: string }> {
   const refund = await jacket.refund();
   expect(refund).toMatchObject({ state: 'offered', channel: 'apace', refs: { offerDelivery: 'delivered' } });
   return { ...jacket, apaceRefundId: refund.refs.apaceRefundId! };
-}
-
-/** Runs `before` when `event` is about to be written through this store, then the write. */
-function gated(store: OrderStore, event: string, before: () => Promise<unknown>): OrderStore {
-  let opened = false;
-  return new Proxy(store, {
-    get(target, name, receiver) {
-      if (name !== 'applyEvent') return Reflect.get(target, name, receiver) as unknown;
-      return async (...args: Parameters<OrderStore['applyEvent']>) => {
-        if (args[2] === event && !opened) {
-          opened = true;
-          await before();
-        }
-        return target.applyEvent(...args);
-      };
-    },
-  });
 }
 
 /** What the stage's loop does: the queue dispatches what was rung, the sweeper finds the rest. */
@@ -233,7 +216,7 @@ describe('a receipt Ap21 showed while the refund was not where the noting looked
     // and the dispatcher moves the fallback to wait for the receipt.
     const read = await h
       .intake({
-        store: gated(h.store, 'return_received_noted', async () => {
+        store: gatedStore(h.store, 'return_received_noted', async () => {
           expect(await sims.apace.payoutFails(jacket.apaceRefundId)).toBe(true);
           await until(jacket.refund, (refund) => refund.channel === 'reversal');
           await dispatcher().processOrder(jacket.orderId);
@@ -295,18 +278,7 @@ describe('a return Ap21 settles otherwise while its refund is still on Apace, th
 
   it('does not reverse the card for a return Ap21 shows already refunded by Ap21', async () => {
     const jacket = await offered();
-    const client = h.client();
-    const [ap21Order, ap21Return] = await Promise.all([
-      client.getOrder(jacket.order.personId, jacket.order.orderId),
-      client.getReturn(jacket.order.personId, jacket.order.orderId, jacket.ret.returnId),
-    ]);
-    const card = jacket.order.payments[0]!;
-    // Received, and refunded to the card by Ap21 itself (a negative payment on the return).
-    const refunded = {
-      ...ap21Return,
-      status: 'Return Received',
-      payments: [{ origin: 'CreditCard', cardType: 'VISA', stan: card.stan!, amount: { minor: -JACKET.priceMinor, currency: 'AUD' } }],
-    };
+    const [ap21Order, refunded] = await refundedByAp21(h, jacket.order, jacket.ret, JACKET.priceMinor, 'Return Received');
     expect(await h.intake({ doorbell: queue }).ingest(ap21Order, refunded)).toMatchObject({ kind: 'already_ingested' });
     await dispatcher(11 * DAY_MS).processOrder(jacket.orderId);
     await settle();
@@ -337,17 +309,7 @@ describe('a fallen-back refund waiting for its receipt that Ap21 settles otherwi
 
   it('sends no money when Ap21 shows the return already refunded by Ap21 while it waits', async () => {
     const jacket = await fallenBackWaiting();
-    const client = h.client();
-    const [ap21Order, ap21Return] = await Promise.all([
-      client.getOrder(jacket.order.personId, jacket.order.orderId),
-      client.getReturn(jacket.order.personId, jacket.order.orderId, jacket.ret.returnId),
-    ]);
-    const card = jacket.order.payments[0]!;
-    const refunded = {
-      ...ap21Return,
-      status: 'Return Received',
-      payments: [{ origin: 'CreditCard', cardType: 'VISA', stan: card.stan!, amount: { minor: -JACKET.priceMinor, currency: 'AUD' } }],
-    };
+    const [ap21Order, refunded] = await refundedByAp21(h, jacket.order, jacket.ret, JACKET.priceMinor, 'Return Received');
     expect(await h.intake({ doorbell: queue }).ingest(ap21Order, refunded)).toMatchObject({ kind: 'already_ingested' });
     await settle();
     expect(await jacket.refund()).toMatchObject({ state: 'manual_review', reason: expect.stringContaining('already refunded (by Ap21)') });

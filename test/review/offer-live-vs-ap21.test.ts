@@ -8,7 +8,7 @@ import { endRefund } from '../../lambdas/services/operator-actions';
 import { replayInbox, sweep } from '../../lambdas/services/sweeper';
 import type { ProviderSimulators } from '../../local/simulators';
 import type { SimOrder, SimReturn } from '../../simulators/ap21/simulator';
-import { startPayoutWorld, type IngestHarness, type PayoutWorld } from '../support/harness/relay-with-ap21';
+import { startPayoutWorld, type IngestHarness, type PayoutWorld, refundedByAp21 } from '../support/harness/relay-with-ap21';
 
 /**
  * Review: an Apace offer still live (created and e-mailed, the customer has not accepted) when Ap21
@@ -121,16 +121,7 @@ describe('an Apace offer still live when Ap21 shows its return settled elsewhere
 
   it('cancels the offer when Ap21 shows the return already refunded by Ap21 (a negative card payment)', async () => {
     const jacket = await offeredJacket();
-    const client = h.client();
-    const [ap21Order, ap21Return] = await Promise.all([
-      client.getOrder(jacket.order.personId, jacket.order.orderId),
-      client.getReturn(jacket.order.personId, jacket.order.orderId, jacket.ret.returnId),
-    ]);
-    const card = jacket.order.payments[0]!;
-    const refunded = {
-      ...ap21Return,
-      payments: [{ origin: 'CreditCard', cardType: 'VISA', stan: card.stan!, amount: { minor: -JACKET_M.priceMinor, currency: 'AUD' } }],
-    };
+    const [ap21Order, refunded] = await refundedByAp21(h, jacket.order, jacket.ret, JACKET_M.priceMinor);
     expect(await intake().ingest(ap21Order, refunded)).toMatchObject({ kind: 'already_ingested' });
     await settle();
     await expectNoMoneyAndReview(jacket, 'already refunded');

@@ -7,7 +7,7 @@ import { createRefundidSimulator } from '../../simulators/refundid/simulator';
 import { endRefund } from '../../lambdas/services/operator-actions';
 import { sweep } from '../../lambdas/services/sweeper';
 import type { ProviderSimulators } from '../../local/simulators';
-import { startPayoutWorld, type IngestHarness, type PayoutWorld } from '../support/harness/relay-with-ap21';
+import { startPayoutWorld, type IngestHarness, type PayoutWorld, refundedByAp21 } from '../support/harness/relay-with-ap21';
 
 /**
  * Review of the merge of issue 15.1 (exchanges) and 15.4 (pay on receipt), over dynalite and the
@@ -135,17 +135,7 @@ describe('a return Ap21 shows refunded while its refund waits for the receipt', 
     expect(await refundOf(order, ret)).toMatchObject({ state: 'awaiting_receipt' });
 
     // The return as Ap21 serves it later: received, and refunded to the card by Ap21 itself (a negative payment).
-    const client = h.client();
-    const [ap21Order, ap21Return] = await Promise.all([
-      client.getOrder(order.personId, order.orderId),
-      client.getReturn(order.personId, order.orderId, ret.returnId),
-    ]);
-    const card = order.payments[0]!;
-    const refunded = {
-      ...ap21Return,
-      status: 'Return Received',
-      payments: [{ origin: 'CreditCard', cardType: 'VISA', stan: card.stan!, amount: { minor: -JACKET_M.priceMinor, currency: 'AUD' } }],
-    };
+    const [ap21Order, refunded] = await refundedByAp21(h, order, ret, JACKET_M.priceMinor, 'Return Received');
     // Set aside for an operator (the poller isolates a DomainError), the refund still holding its units.
     expect(await intake().ingest(ap21Order, refunded)).toMatchObject({ kind: 'already_ingested' });
     await queue.drained();

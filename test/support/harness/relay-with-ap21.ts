@@ -1,6 +1,7 @@
 import { Ap21Client } from '../../../lambdas/providers/ap21/client';
 import { loadAp21Config } from '../../../lambdas/providers/ap21/config';
-import { Ap21Simulator, type SimOrder } from '../../../simulators/ap21/simulator';
+import type { Ap21Order, Ap21Return } from '../../../lambdas/providers/ap21/schemas';
+import { Ap21Simulator, type SimOrder, type SimReturn } from '../../../simulators/ap21/simulator';
 import { startSimulatorHost, type SimRequest, type SimResponse, type Simulator, type SimulatorHost } from '../../../simulators/kit';
 import { loadAp21LedgerSettings } from '../../../lambdas/services/ap21-ledger';
 import { Ap21Poller, type Ap21PollerSettings } from '../../../lambdas/services/ap21-poller';
@@ -184,4 +185,32 @@ export async function startPayoutWorld(extraEnv: Record<string, string> = {}): P
       await h.close();
     },
   };
+}
+
+/**
+ * The order and one of its returns as Ap21 serves them, the return shown refunded to the order's
+ * first card by Ap21 itself (a negative payment of `amountMinor`) and with `status` when given:
+ * what a later read sees after a store refunded at the till.
+ */
+export async function refundedByAp21(
+  h: IngestHarness,
+  order: SimOrder,
+  ret: SimReturn,
+  amountMinor: number,
+  status?: string,
+): Promise<[Ap21Order, Ap21Return]> {
+  const client = h.client();
+  const [ap21Order, ap21Return] = await Promise.all([
+    client.getOrder(order.personId, order.orderId),
+    client.getReturn(order.personId, order.orderId, ret.returnId),
+  ]);
+  const card = order.payments[0]!;
+  return [
+    ap21Order,
+    {
+      ...ap21Return,
+      ...(status !== undefined && { status }),
+      payments: [{ origin: 'CreditCard', cardType: 'VISA', stan: card.stan!, amount: { minor: -amountMinor, currency: 'AUD' } }],
+    },
+  ];
 }
