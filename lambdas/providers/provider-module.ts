@@ -45,7 +45,11 @@ export interface ProviderModule<Id extends ProviderId = ProviderId> {
   readonly id: Id;
   /** The shape of its secret (its `schemas.ts`), loaded when asked for: the preflight checks a stage's secrets against it. */
   readonly secretSchema: () => Promise<z.ZodMiniType>;
-  /** The check of its calls to us, loaded by the route that receives them. */
+  /**
+   * The check of its calls to us (its `inbound.ts`), loaded when asked for. A route imports its own
+   * provider's `inbound.ts` directly, so its bundle holds only that one; this handle serves code that
+   * works over every provider (test/providers/fake-provider.test.ts).
+   */
   readonly inbound: () => Promise<InboundVerifier<unknown, unknown>>;
   /** For a card-reversal provider: its connector. */
   readonly reversal?: ReversalEntry<unknown>;
