@@ -24,7 +24,7 @@ import {
 } from '../domain/errors';
 import { StoreContentionError } from '../store/order-store';
 import { bounded, MAX_MESSAGE_CHARS } from './bounded';
-import { BadRequestError, HttpError, PayloadTooLargeError, UnsupportedMediaTypeError } from './errors';
+import { BadRequestError, HttpError, PayloadTooLargeError, UnsupportedMediaTypeError } from './http-errors';
 import { logger } from './logger';
 import { describeError } from './redact';
 

@@ -1,5 +1,5 @@
 import { InvalidInputError } from '../commons/application-errors';
-import { BadRequestError } from '../commons/errors';
+import { BadRequestError } from '../commons/http-errors';
 import { httpHandler, textBody } from '../commons/http';
 import { MEDIA_TYPES } from '../commons/media-types';
 import { AddonPaymentsResponseError, parseStatusNotification } from '../providers/addon-payments/schemas';

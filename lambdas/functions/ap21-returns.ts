@@ -1,4 +1,4 @@
-import { UnsupportedMediaTypeError } from '../commons/errors';
+import { UnsupportedMediaTypeError } from '../commons/http-errors';
 import { httpHandler, textBody } from '../commons/http';
 import { MEDIA_TYPES } from '../commons/media-types';
 import { lazy } from '../commons/lazy';

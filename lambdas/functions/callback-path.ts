@@ -1,5 +1,5 @@
 import * as z from 'zod/mini';
-import { BadRequestError } from '../commons/errors';
+import { BadRequestError } from '../commons/http-errors';
 import type { HttpRequest } from '../commons/http';
 import type { RefundIds } from '../services/apace-callbacks';
 

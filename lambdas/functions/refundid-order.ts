@@ -1,4 +1,4 @@
-import { BadRequestError } from '../commons/errors';
+import { BadRequestError } from '../commons/http-errors';
 import { httpHandler, queryParam, type HttpRequest } from '../commons/http';
 import { lazy } from '../commons/lazy';
 import { TtlCache } from '../commons/ttl-cache';

@@ -1,5 +1,5 @@
 import * as applicationErrors from '../../lambdas/commons/application-errors';
-import * as httpErrors from '../../lambdas/commons/errors';
+import * as httpErrors from '../../lambdas/commons/http-errors';
 import { errorResponse } from '../../lambdas/commons/http';
 import * as domainErrors from '../../lambdas/domain/errors';
 import { StoreContentionError } from '../../lambdas/store/order-store';

@@ -1,6 +1,6 @@
 import * as z from 'zod/mini';
 import { MAX_MESSAGE_CHARS } from '../../lambdas/commons/bounded';
-import { BadRequestError } from '../../lambdas/commons/errors';
+import { BadRequestError } from '../../lambdas/commons/http-errors';
 import { errorResponse } from '../../lambdas/commons/http';
 import { logger } from '../../lambdas/commons/logger';
 import { describeError, MAX_LOG_TEXT, maskText, redactForLog } from '../../lambdas/commons/redact';

@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import * as z from 'zod/mini';
 import { sameSecret } from '../../lambdas/commons/constant-time';
-import { UnauthorizedError } from '../../lambdas/commons/errors';
+import { UnauthorizedError } from '../../lambdas/commons/http-errors';
 import { callBudget, createDispatcher, createReversalConnectors } from '../../lambdas/functions/dispatch-runtime';
 import { inboundCheck } from '../../lambdas/functions/inbound-check';
 import { providerModules } from '../../lambdas/providers/modules';

@@ -1,6 +1,6 @@
 import { parseEnvironment } from '../../commons/config';
 import { sameSecret } from '../../commons/constant-time';
-import { ForbiddenError, ServiceUnavailableError, UnauthorizedError } from '../../commons/errors';
+import { ForbiddenError, ServiceUnavailableError, UnauthorizedError } from '../../commons/http-errors';
 import { allowlistSetting, sourceIpMatcher } from '../../commons/source-ip';
 import * as z from 'zod/mini';
 import type { InboundVerifier } from '../provider-module';

@@ -1,4 +1,4 @@
-import { UnauthorizedError } from '../../commons/errors';
+import { UnauthorizedError } from '../../commons/http-errors';
 import { queryParam } from '../../commons/http';
 import { refundIdsFrom } from '../../functions/callback-path';
 import type { InboundVerifier } from '../provider-module';

@@ -1,5 +1,5 @@
 import { sameSecret } from '../../commons/constant-time';
-import { UnauthorizedError } from '../../commons/errors';
+import { UnauthorizedError } from '../../commons/http-errors';
 import { queryParam } from '../../commons/http';
 import { logger } from '../../commons/logger';
 import type { InboundVerifier } from '../provider-module';

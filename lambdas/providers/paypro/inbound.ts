@@ -1,4 +1,4 @@
-import { ForbiddenError, UnauthorizedError } from '../../commons/errors';
+import { ForbiddenError, UnauthorizedError } from '../../commons/http-errors';
 import { textBody } from '../../commons/http';
 import { MEDIA_TYPES } from '../../commons/media-types';
 import { sourceIpMatcher } from '../../commons/source-ip';

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { sameBytes } from '../../commons/constant-time';
-import { BadRequestError } from '../../commons/errors';
+import { BadRequestError } from '../../commons/http-errors';
 import * as z from 'zod/mini';
 import { parseOrReject } from '../../commons/validation';
 import type { PayProSecret } from './schemas';

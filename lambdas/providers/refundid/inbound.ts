@@ -1,5 +1,5 @@
 import { sameSecret } from '../../commons/constant-time';
-import { ForbiddenError, UnauthorizedError } from '../../commons/errors';
+import { ForbiddenError, UnauthorizedError } from '../../commons/http-errors';
 import { sourceIpMatcher } from '../../commons/source-ip';
 import type { InboundVerifier } from '../provider-module';
 import { loadRefundidConfig } from './config';
