@@ -166,9 +166,10 @@ describe('an Apace offer still live when Ap21 shows its return settled elsewhere
     expect(await jacket.refund()).toMatchObject({ state: 'paid', channel: 'apace' });
   });
 
-  // Gap: the read marks only a refund whose offer is live (offer_pending, offered); one already being cancelled
-  // (offer_cancelling: an expiry cancel retrying while Apace fails) got no mark, so once Apace's cancel went
-  // through the refund went on to the card for units Ap21 showed exchanged.
+  // Before the fix: the read marked only a refund whose offer is live (offer_pending, offered); one already being
+  // cancelled (offer_cancelling: an expiry cancel retrying while Apace fails) got no mark, so once Apace's cancel went
+  // through the refund went on to the card for units Ap21 showed exchanged. Now the read takes settled_elsewhere_noted
+  // (the mark only, its schedule untouched) and the completed cancel goes to review.
   it('sends a refund whose expiry cancel is in flight to review, not to the card, when Ap21 shows the return exchanged meanwhile', async () => {
     const jacket = await offeredJacket();
     // Thirty-one days on the offer has expired; the dispatcher starts the cancel, but Apace answers 503 to everything.
