@@ -239,6 +239,13 @@ export const RULES = {
     ledger: 'hold',
     keepsSchedule: true,
   },
+  /**
+   * Ap21 shows the return of a refund whose offer is already being cancelled (`offer_cancelling`, e.g.
+   * an expiry cancel Apace keeps failing) exchanged or already refunded: records the mark only
+   * (`refs.settledElsewhere`, `refs.settledElsewhereAt`), so that once Apace cancels the refund goes to
+   * manual review, not to the card (docs/design.md §2.3). Schedule and reason untouched.
+   */
+  settled_elsewhere_noted: { from: ['offer_cancelling'], onlyChannel: 'apace', to: 'unchanged', ledger: 'hold', keepsSchedule: true },
   attempt_started: { from: ['offer_pending', 'offer_cancelling', 'reversal_submitted'], to: 'unchanged', ledger: 'hold', countsAttempt: true, guard: 'due' },
   rescheduled: { from: ['offer_pending', 'offer_cancelling', 'reversal_pending', 'reversal_submitted', 'offered'], to: 'unchanged', ledger: 'hold' },
   /** The offer exists at Apace; callers record whether its delivery to the customer is owed (`refs.offerDelivery`). A fresh attempt budget, for the delivery. */

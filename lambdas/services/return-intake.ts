@@ -498,11 +498,12 @@ export class ReturnIntake {
    * Why the money of a refund with a live Apace offer (`offer_pending`, `offered`: the customer has
    * not claimed) is no longer owed, when Ap21 now shows its return already refunded (by Ap21 or
    * Refundid) or exchanged (its status, or the exchange order its number names: one lookup per read
-   * while the offer is live, docs/design.md §2.8). Undefined: still owed, or already being cancelled.
+   * while the offer is live, docs/design.md §2.8); also when its offer is already being cancelled
+   * (`offer_cancelling`), which would otherwise go on to the card. Undefined: still owed, or already marked.
    */
   private async liveOfferNotOwed(known: Refund, ret: Ap21Return, refundState: Ap21RefundState, exchanges: ExchangeLookups): Promise<string | undefined> {
     if (known.channel !== 'apace' || known.source.kind !== 'ap21_return' || known.refs[SETTLED_ELSEWHERE_REF] !== undefined) return undefined;
-    if (!ruleFor('offer_cancel_started').from.includes(known.state)) return undefined;
+    if (!ruleFor('offer_cancel_started').from.includes(known.state) && !ruleFor('settled_elsewhere_noted').from.includes(known.state)) return undefined;
     const shown = `Ap21 now shows return ${ret.orderNumber} (${ret.returnId})`;
     const after = 'while its Apace offer was live: the offer is cancelled first and no money sent on any channel';
     if (refundState.kind !== 'not_refunded') {
@@ -524,8 +525,13 @@ export class ReturnIntake {
   private async cancelLiveOffer(orderId: string, known: Refund, reason: string): Promise<boolean> {
     // No claim window: this path never sends money elsewhere, so a payout Apace approved just before is booked as Apace's.
     const now = this.iso();
-    const ctx = { now, claimWindowMs: 0, reason, refs: { [SETTLED_ELSEWHERE_REF]: reason, [SETTLED_ELSEWHERE_AT_REF]: now } };
-    const outcome = await this.deps.store.applyEvent(orderId, known.id, 'offer_cancel_started', ctx, { actor: 'ap21', note: reason }, known);
+    const refs = { [SETTLED_ELSEWHERE_REF]: reason, [SETTLED_ELSEWHERE_AT_REF]: now };
+    // A cancel already in flight (its lease and schedule stand) only takes the mark; one conditional write either way,
+    // so a dispatcher that claimed the refund before it loses its next write and reads the mark on its retry.
+    const cancelling = known.state === 'offer_cancelling';
+    const event = cancelling ? 'settled_elsewhere_noted' : 'offer_cancel_started';
+    const ctx = cancelling ? { now, claimWindowMs: 0, refs } : { now, claimWindowMs: 0, reason, refs };
+    const outcome = await this.deps.store.applyEvent(orderId, known.id, event, ctx, { actor: 'ap21', note: reason }, known);
     if (!outcome.applied) return outcome.why === 'superseded';
     logger.warn('Ap21 shows the return settled elsewhere: cancelling the live Apace offer', { order_id: orderId, refund_id: known.id, reason });
     await this.ring(orderId);

@@ -3,7 +3,7 @@ import type { Refund } from '../../lambdas/domain/refund';
 import { loadAp21LedgerSettings } from '../../lambdas/services/ap21-ledger';
 import type { LocalQueue } from '../../lambdas/services/local-queue';
 import type { ReturnIntake } from '../../lambdas/services/return-intake';
-import { createInboxReplay } from '../../lambdas/functions/dispatch-runtime';
+import { createDispatcher, createInboxReplay } from '../../lambdas/functions/dispatch-runtime';
 import { endRefund } from '../../lambdas/services/operator-actions';
 import { replayInbox, sweep } from '../../lambdas/services/sweeper';
 import type { ProviderSimulators } from '../../local/simulators';
@@ -22,6 +22,7 @@ let sims: ProviderSimulators;
 let queue: LocalQueue;
 let world: PayoutWorld;
 let rounds = 0;
+const DAY_MS = 86_400_000;
 
 beforeAll(async () => {
   world = await startPayoutWorld({ AP21_CARD_LAST_FOUR_FIELD: 'Reference' });
@@ -163,5 +164,36 @@ describe('an Apace offer still live when Ap21 shows its return settled elsewhere
     }
     expect(sims.payoutsByReference().get(jacket.refundId)).toBe(1);
     expect(await jacket.refund()).toMatchObject({ state: 'paid', channel: 'apace' });
+  });
+
+  // Before the fix: the read marked only a refund whose offer is live (offer_pending, offered); one already being
+  // cancelled (offer_cancelling: an expiry cancel retrying while Apace fails) got no mark, so once Apace's cancel went
+  // through the refund went on to the card for units Ap21 showed exchanged. Now the read takes settled_elsewhere_noted
+  // (the mark only, its schedule untouched) and the completed cancel goes to review.
+  it('sends a refund whose expiry cancel is in flight to review, not to the card, when Ap21 shows the return exchanged meanwhile', async () => {
+    const jacket = await offeredJacket();
+    // Thirty-one days on the offer has expired; the dispatcher starts the cancel, but Apace answers 503 to everything.
+    const late = createDispatcher(
+      h.stack.runtime,
+      { ...process.env, ...sims.env },
+      { policy: { maxAttempts: 3, baseDelayMs: 10, maxDelayMs: 50, leaseMs: 2_000, syncDelayMs: 100 }, claimWindowMs: 0, now: () => Date.now() + 31 * DAY_MS },
+    );
+    sims.host.setFaults('apace', { failureRate: 1 });
+    try {
+      await late.processOrder(jacket.orderId);
+      expect(await jacket.refund()).toMatchObject({ state: 'offer_cancelling', channel: 'apace' });
+      // Meanwhile the store swaps the jacket: Ap21 shows the return exchanged.
+      h.ap21.addOrder({ personId: jacket.order.personId, orderNumber: jacket.ret.returnAuthorisationNumber, lines: [JACKET_L], payments: [] });
+      h.ap21.setReturnStatus(jacket.ret.returnId, 'Return Merged');
+      await pollAndDispatch();
+      expect(await jacket.refund()).toMatchObject({ state: 'offer_cancelling' });
+    } finally {
+      sims.host.setFaults('apace', { failureRate: 0 });
+    }
+    // Apace is back: the cancel retried goes through.
+    await late.processOrder(jacket.orderId);
+    await settle();
+    expect(sims.addonPayments.payouts().get(jacket.refundId)).toBeUndefined();
+    await expectNoMoneyAndReview(jacket, 'exchange');
   });
 });
