@@ -110,6 +110,9 @@ export type LedgerEffect = 'hold' | 'settle' | 'release' | 'reopen' | 'unbook';
  *   only then may a refund that left Apace wait for the receipt (docs/design.md §2.9).
  * - `apace_payable_in_review`: `payout_not_failed`, and the refund in review is on the Apace channel
  *   or `receipt_awaited` holds (it left Apace and no money was asked for since).
+ * - `not_settled_elsewhere`: Ap21 has not been seen showing the refund's return exchanged or refunded
+ *   elsewhere (`refs.settledElsewhere`), or an operator sent the refund on since: only then may a cancelled Apace offer go on to card reversal,
+ *   even when the read that saw it landed while Apace was answering the cancel (docs/design.md §2.3).
  */
 export type Guard =
   | 'apace_quiet'
@@ -120,7 +123,8 @@ export type Guard =
   | 'never_offered'
   | 'receipt_awaited'
   | 'receipt_unseen'
-  | 'apace_payable_in_review';
+  | 'apace_payable_in_review'
+  | 'not_settled_elsewhere';
 
 /**
  * The reason a refund whose return Ap21 did not show received in time is in manual review with
@@ -258,7 +262,14 @@ export const RULES = {
   /** The customer has been sent the offer (`refs.offerDelivery = 'delivered'`); it is next due when it expires. */
   offer_delivered: { from: ['offered'], to: 'unchanged', ledger: 'hold' },
   offer_cancel_started: { from: ['offer_pending', 'offered'], to: 'offer_cancelling', ledger: 'hold', guard: 'apace_quiet', resetsAttempts: true },
-  offer_cancelled: { from: ['offer_cancelling'], to: 'reversal_pending', channel: 'reversal', ledger: 'hold', resetsAttempts: true },
+  offer_cancelled: {
+    from: ['offer_cancelling'],
+    to: 'reversal_pending',
+    channel: 'reversal',
+    ledger: 'hold',
+    resetsAttempts: true,
+    guard: 'not_settled_elsewhere',
+  },
   offer_cancel_refused: { from: ['offer_cancelling'], to: 'offered', ledger: 'hold' },
   apace_paid: { from: APACE_PAYABLE, to: 'paid', channel: 'apace', ledger: 'settle', guard: 'payout_not_failed', stamps: ['paidAt'], awaitsProcessed: true },
   /**
@@ -451,6 +462,8 @@ export function guardHolds(refund: Refund, guard: Guard | undefined, ctx: Transi
       return !apacePayoutFailed(refund) && (refund.channel === 'apace' || guardHolds(refund, 'receipt_awaited', ctx));
     case 'receipt_unseen':
       return refund.refs[RETURN_RECEIVED_REF] === undefined && refund.refs[RECEIPT_WAIVED_REF] === undefined;
+    case 'not_settled_elsewhere':
+      return settledElsewhere(refund) === undefined;
   }
 }
 

@@ -332,7 +332,11 @@ export class Dispatcher {
         const notOwed = settledElsewhere(claim.refund);
         if (notOwed !== undefined) return this.review(order, claim.refund, `${notOwed} (${cancelled})`);
         const moved = await this.apply(order, claim.refund, 'offer_cancelled', {}, cancelled);
-        return moved.applied ? this.submitReversal(order, moved.refund) : `not moved to reversal (${moved.why})`;
+        if (moved.applied) return this.submitReversal(order, moved.refund);
+        // A read of Ap21 marked it while Apace was answering: the store refused the move (not_settled_elsewhere).
+        const markedMeanwhile = settledElsewhere(moved.refund);
+        if (markedMeanwhile !== undefined) return this.review(order, moved.refund, `${markedMeanwhile} (${cancelled})`);
+        return `not moved to reversal (${moved.why})`;
       }
       case 'refused':
         return this.cancelRefused(order, claim.refund, result.payout, result.reason);

@@ -8,6 +8,7 @@ import { endRefund } from '../../lambdas/services/operator-actions';
 import { replayInbox, sweep } from '../../lambdas/services/sweeper';
 import type { ProviderSimulators } from '../../local/simulators';
 import type { SimOrder, SimReturn } from '../../simulators/ap21/simulator';
+import { gatedStore } from '../support/gated-store';
 import { startPayoutWorld, type IngestHarness, type PayoutWorld, refundedByAp21 } from '../support/harness/relay-with-ap21';
 
 /**
@@ -170,6 +171,31 @@ describe('an Apace offer still live when Ap21 shows its return settled elsewhere
   // cancelled (offer_cancelling: an expiry cancel retrying while Apace fails) got no mark, so once Apace's cancel went
   // through the refund went on to the card for units Ap21 showed exchanged. Now the read takes settled_elsewhere_noted
   // (the mark only, its schedule untouched) and the completed cancel goes to review.
+  it('sends the refund to review, not to the card, when Ap21 shows the return exchanged while Apace is answering the cancel', async () => {
+    const jacket = await offeredJacket();
+    // Thirty-one days on the offer has expired: the dispatcher cancels it at Apace. Between Apace's answer and the
+    // dispatcher's write of it, a read of Ap21 finds the return exchanged (forced, not timed: gatedStore).
+    const late = createDispatcher(
+      h.stack.runtime,
+      { ...process.env, ...sims.env },
+      {
+        store: gatedStore(h.store, 'offer_cancelled', async () => {
+          h.ap21.addOrder({ personId: jacket.order.personId, orderNumber: jacket.ret.returnAuthorisationNumber, lines: [JACKET_L], payments: [] });
+          h.ap21.setReturnStatus(jacket.ret.returnId, 'Return Merged');
+          await h.poller({ settings: { watermark: `offerlive-${++rounds}` }, intake: intake() }).run();
+        }),
+        policy: { maxAttempts: 3, baseDelayMs: 10, maxDelayMs: 50, leaseMs: 2_000, syncDelayMs: 100 },
+        claimWindowMs: 0,
+        now: () => Date.now() + 31 * DAY_MS,
+      },
+    );
+    await late.processOrder(jacket.orderId);
+    await late.processOrder(jacket.orderId);
+    await settle();
+    expect(sims.addonPayments.payouts().get(jacket.refundId)).toBeUndefined();
+    await expectNoMoneyAndReview(jacket, 'exchange');
+  });
+
   it('sends a refund whose expiry cancel is in flight to review, not to the card, when Ap21 shows the return exchanged meanwhile', async () => {
     const jacket = await offeredJacket();
     // Thirty-one days on the offer has expired; the dispatcher starts the cancel, but Apace answers 503 to everything.

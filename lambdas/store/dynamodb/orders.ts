@@ -10,6 +10,8 @@ import {
   RECEIPT_OVERDUE_REASON,
   RECEIPT_WAIVED_REF,
   RETURN_RECEIVED_REF,
+  SETTLED_ELSEWHERE_AT_REF,
+  SETTLED_ELSEWHERE_REF,
   WORK_STATES,
   awaitsApaceConfirmation,
   apaceQuietCutoff,
@@ -399,6 +401,14 @@ export class DynamoOrders implements OrdersPort {
       conditions.push(
         `(${refundPath('state')} = ${expr.value('awaiting_receipt')} OR begins_with(${refundPath('reason')}, ${expr.value(RECEIPT_OVERDUE_REASON)}))`,
       );
+    } else if (rule.guard === 'not_settled_elsewhere') {
+      // As settledElsewhere(): no mark, or an operator's later waiver (ISO times compare as strings).
+      const [mark, markedAt, waived] = [
+        refundPath('refs', SETTLED_ELSEWHERE_REF),
+        refundPath('refs', SETTLED_ELSEWHERE_AT_REF),
+        refundPath('refs', RECEIPT_WAIVED_REF),
+      ];
+      conditions.push(`(attribute_not_exists(${mark}) OR attribute_not_exists(${markedAt}) OR ${waived} >= ${markedAt})`);
     } else if (rule.guard === 'receipt_unseen') {
       conditions.push(`attribute_not_exists(${refundPath('refs', RETURN_RECEIVED_REF)})`, `attribute_not_exists(${refundPath('refs', RECEIPT_WAIVED_REF)})`);
     } else if (rule.guard === 'due') {
