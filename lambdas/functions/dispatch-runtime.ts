@@ -44,7 +44,7 @@ export function callBudget(
     ...(env.APACE_OFFER_EVENT_BUS && { events: EVENTBRIDGE_TIMEOUT_MS }),
   };
   for (const { id, reversal } of modules) if (reversal && env[reversal.enabledBy]) timeoutMs[id] = reversal.callTimeoutMs(reversal.loadSettings(env));
-  return { timeoutMs: timeoutMs, marginMs: config.DISPATCH_CALL_MARGIN_MS };
+  return { timeoutMs, marginMs: config.DISPATCH_CALL_MARGIN_MS };
 }
 
 /**
