@@ -557,15 +557,20 @@ export class ReturnIntake {
    * Why the card reversal of a refund from an Ap21 return is no longer owed, when Ap21 now shows its
    * return already refunded (by Ap21 or Refundid: refund-relay writes no refund to Ap21, so someone
    * else paid) or exchanged (the facts `settledOtherwise` reads: its status, or the exchange order its
-   * number names, one lookup per read), while the reversal waits to be sent, is in flight or is paid
-   * (docs/design.md §2.3). Undefined: still owed, or already marked (once; an operator's redrive stands).
+   * number names, one lookup per read; once paid, its status alone), while the reversal waits to be
+   * sent, is in flight or is paid (docs/design.md §2.3, §2.8). Undefined: still owed, or already marked (once; an operator's redrive stands).
    */
   private async cardReversalNotOwed(known: Refund, ret: Ap21Return, refundState: Ap21RefundState, exchanges: ExchangeLookups): Promise<string | undefined> {
     if (known.channel !== 'reversal' || known.source.kind !== 'ap21_return' || known.refs[SETTLED_ELSEWHERE_REF] !== undefined) return undefined;
     const stage = CARD_REVERSAL_STAGES[known.state];
     if (stage === undefined) return undefined;
     const refunded = refundState.kind !== 'not_refunded';
-    if (!refunded && !(await this.settledOtherwise(known, ret, true, exchanges))) return undefined;
+    // Paid already, the money cannot be held back: its status alone says it, sparing an Ap21 call on every later read.
+    const exchanged = () =>
+      known.state === 'paid'
+        ? known.settledBy === undefined && statusSaysExchange(exchangeFactsOf(ret).status, this.deps.ledger.exchanges)
+        : this.settledOtherwise(known, ret, true, exchanges);
+    if (!refunded && !(await exchanged())) return undefined;
     const how = refunded ? `already refunded (${refundState.kind === 'refunded_via_refundid' ? 'by Refundid' : 'by Ap21'})` : 'settled by exchange';
     return `Ap21 now shows return ${ret.orderNumber} (${ret.returnId}) ${how} ${stage}`;
   }

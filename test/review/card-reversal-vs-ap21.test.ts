@@ -55,7 +55,14 @@ function dispatcher(options: { aheadMs?: number; policy?: RetryPolicy; store?: O
   return createDispatcher(
     h.stack.runtime,
     { ...process.env, ...sims.env },
-    { policy: options.policy ?? FAST, claimWindowMs: 0, now: () => Date.now() + (options.aheadMs ?? 0), ...(options.store && { store: options.store }) },
+    {
+      policy: options.policy ?? FAST,
+      claimWindowMs: 0,
+      now: () => Date.now() + (options.aheadMs ?? 0),
+      // Full jitter at one half: a backoff of half its ceiling.
+      random: () => 0.5,
+      ...(options.store && { store: options.store }),
+    },
   );
 }
 
