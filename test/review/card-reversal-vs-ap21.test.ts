@@ -251,6 +251,24 @@ describe('a card reversal submitted when Ap21 shows its return settled elsewhere
   });
 });
 
+describe('a card reversal whose provider pays while Ap21 shows its return settled elsewhere', () => {
+  // The answer to a call made before the mark is recorded from the dispatcher's snapshot, which has no mark: before
+  // reversal_succeeded held guard mark_as_seen, it was booked without the dispatcher knowing, and since later reads
+  // find the refund marked, the double payment raised no alarm at all.
+  it('is booked paid and raises RefundsPaidTwice once, also when the mark landed while EPG was answering', async () => {
+    const jacket = await returnedJacket(false);
+    const emitted = jest.spyOn(metrics, 'emitMetric');
+    const inFlight = dispatcher({ store: gatedStore(h.store, 'reversal_succeeded', () => jacket.refundedAtTill()) });
+    await inFlight.processOrder(jacket.orderId);
+    expect(jacket.payouts()).toBe(1);
+    expect(await jacket.refund()).toMatchObject({ state: 'paid', channel: 'reversal', refs: { settledElsewhere: expect.stringContaining('in flight') } });
+    expect(metricCalls(emitted, 'ReversalsInFlightSettledElsewhere')).toBe(1);
+    expect(metricCalls(emitted, 'RefundsPaidTwice')).toBe(1);
+    await jacket.refundedAtTill();
+    expect(metricCalls(emitted, 'RefundsPaidTwice')).toBe(1);
+  });
+});
+
 describe('a card reversal already paid when Ap21 shows its return refunded at the till', () => {
   // Before the fix: nothing: the customer had been refunded twice and nobody was told.
   it('stays paid, is marked once in its timeline and raises RefundsPaidTwice once across two reads', async () => {
