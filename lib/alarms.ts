@@ -32,6 +32,8 @@ export const CUSTOM_METRICS = {
   apaceOffersUndelivered: 'ApaceOffersUndelivered',
   /** A refund whose return Ap21 did not show received within AP21_RECEIPT_WAIT_DAYS, sent to manual review (lambdas/services/dispatcher.ts). */
   returnsNotReceived: 'ReturnsNotReceived',
+  /** A card reversal paid whose return Ap21 shows refunded or exchanged elsewhere too (lambdas/services/return-intake.ts, dispatcher.ts). */
+  refundsPaidTwice: 'RefundsPaidTwice',
   /** From the API's access logs (a metric filter): 4xx answers on the allowlisted paths, dimension `stage` only. */
   allowlistedRoute4xx: 'AllowlistedRoute4xx',
 } as const;
@@ -109,6 +111,10 @@ export class Alarms extends Construct {
     this.add('ReturnsNotReceived', customMetric(config.stage, CUSTOM_METRICS.returnsNotReceived), 1, {
       description:
         'A refund paid only once Ap21 shows its return received (AP21_PAY_ON_RECEIPT) waited AP21_RECEIPT_WAIT_DAYS without it and is in manual review with the reason: check the return with the warehouse (npm run ops -- manual-review).',
+    });
+    this.add('RefundsPaidTwice', customMetric(config.stage, CUSTOM_METRICS.refundsPaidTwice), 1, {
+      description:
+        'A card reversal paid a refund whose return Ap21 shows refunded at the till, by Refundid or exchanged as well: the customer was paid twice. Recover the money (the refund timeline names both, docs/design.md §2.3).',
     });
     const allowlisted = Object.keys(config.ipAllowlists);
     if (allowlisted.length > 0) {
