@@ -141,6 +141,17 @@ export type Guard =
  */
 export const RECEIPT_OVERDUE_REASON = 'return not received in Ap21 within';
 
+/**
+ * How long a Refundid RMA may wait in `refundid_pending` (Refundid said `refunding`) for Refundid to say
+ * whether it paid, and how often an operator is reminded after (docs/design.md §2.5, the wait table).
+ * Refundid pays the customer itself and refund-relay only hears the outcome, so running out decides
+ * nothing: the refund stays pending (a late `refundid` or `failed` still applies) with the reason.
+ */
+export const REFUNDID_RESULT_WAIT_MS = 7 * 86_400_000;
+export const REFUNDID_REMINDER_MS = 86_400_000;
+/** The reason a Refundid RMA whose outcome is overdue carries (`refundid_overdue`). */
+export const REFUNDID_OVERDUE_REASON = 'Refundid has not said whether it paid';
+
 /** On a refund's `refs`: when refund-relay first saw Ap21 show the refund's return received (docs/design.md §2.9). */
 export const RETURN_RECEIVED_REF = 'returnReceivedAt';
 /** On a refund's `refs`: when an operator sent the refund on to card reversal (redrive, reroute), received or not. */
@@ -432,6 +443,11 @@ export const RULES = {
    * later receipt releases.
    */
   receipt_release_refused: { from: ['awaiting_receipt', 'manual_review'], to: 'manual_review', ledger: 'hold', guard: 'receipt_awaited' },
+  /**
+   * Refundid has not said within `REFUNDID_RESULT_WAIT_MS` whether it paid the RMA: the refund stays
+   * pending with the reason, and is due again at `ctx.nextAttemptAt` (the next reminder).
+   */
+  refundid_overdue: { from: ['refundid_pending'], to: 'unchanged', ledger: 'hold', guard: 'due' },
 } as const satisfies Record<string, TransitionRule>;
 
 export type RefundEvent = keyof typeof RULES;
@@ -550,7 +566,10 @@ export function planTransition(refund: Refund, event: RefundEvent, ctx: Transiti
   } else if (WORK_STATES.has(to)) next.nextAttemptAt = ctx.nextAttemptAt ?? ctx.now;
   else if (to === 'awaiting_receipt' && ctx.nextAttemptAt !== undefined) next.nextAttemptAt = ctx.nextAttemptAt;
   else if (to === 'offered' && ctx.nextAttemptAt !== undefined) next.nextAttemptAt = ctx.nextAttemptAt;
-  else if (rule.awaitsProcessed && next.confirmedAt === undefined)
+  else if (to === 'refundid_pending') {
+    // The next reminder stands until a `refundid_overdue` sets the one after it.
+    if (ctx.nextAttemptAt !== undefined) next.nextAttemptAt = ctx.nextAttemptAt;
+  } else if (rule.awaitsProcessed && next.confirmedAt === undefined)
     next.nextAttemptAt = ctx.nextAttemptAt ?? new Date(Date.parse(ctx.now) + (ctx.apaceProcessedWithinMs ?? DEFAULT_APACE_PROCESSED_WITHIN_MS)).toISOString();
   else delete next.nextAttemptAt;
   return { ok: true, refund: next as unknown as Refund, ledger: rule.ledger };
@@ -602,6 +621,8 @@ export function refundDueAt(refund: Refund): string | undefined {
   // The end of the wait for the receipt (docs/design.md §2.9).
   if (refund.state === 'awaiting_receipt') return refund.nextAttemptAt;
   if (awaitsApaceConfirmation(refund)) return refund.nextAttemptAt;
+  // Refundid's outcome overdue: an operator is told, then reminded (docs/design.md §2.5, the wait table).
+  if (refund.state === 'refundid_pending') return refund.nextAttemptAt ?? new Date(Date.parse(refund.createdAt) + REFUNDID_RESULT_WAIT_MS).toISOString();
   if (offerDeliveryOwed(refund)) return refund.nextAttemptAt ?? refund.updatedAt;
   if (refund.state !== 'offered') return undefined;
   const expiry = refund.offerExpiresAt ?? refund.updatedAt;

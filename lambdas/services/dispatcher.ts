@@ -5,6 +5,8 @@ import { own, type Order, type PaymentProvider } from '../domain/order';
 import { fallbackWaitsForReceipt, type ReceiptRules } from '../domain/receipt';
 import {
   RECEIPT_OVERDUE_REASON,
+  REFUNDID_OVERDUE_REASON,
+  REFUNDID_REMINDER_MS,
   offerDeliveryOwed,
   planTransition,
   refundDueAt,
@@ -160,6 +162,8 @@ export class Dispatcher {
         return this.followUpPayout(order, refund);
       case 'awaiting_receipt':
         return this.receiptOverdue(order, refund);
+      case 'refundid_pending':
+        return this.refundidOverdue(order, refund);
       default:
         return Promise.resolve('nothing to do');
     }
@@ -538,6 +542,21 @@ export class Dispatcher {
     emitMetric('ReturnsNotReceived', 1);
     emitMetric('RefundsInManualReview', 1);
     return `manual review: ${reason}`;
+  }
+
+  /**
+   * Refundid has not said whether it paid this RMA (docs/design.md §2.5, the wait table). Refundid
+   * pays the customer itself, so nothing here may decide: the reason goes on the refund, an operator
+   * is told (`RefundidResultsOverdue`) and reminded every `REFUNDID_REMINDER_MS` while it lasts. A late
+   * `refundid` or `failed` from Refundid still applies as it would have.
+   */
+  private async refundidOverdue(order: Order, refund: Refund): Promise<string> {
+    const reason = `${REFUNDID_OVERDUE_REASON} for RMA ${refund.source.ref} since ${refund.createdAt}: check the RMA with Refundid`;
+    const noted = await this.apply(order, refund, 'refundid_overdue', { reason, nextAttemptAt: later(this.now(), REFUNDID_REMINDER_MS) });
+    if (!noted.applied) return `not noted (${noted.why})`;
+    logger.error('a Refundid RMA has no outcome: an operator must check it with Refundid', { order_id: order.orderId, refund_id: refund.id, reason });
+    emitMetric('RefundidResultsOverdue', 1);
+    return `Refundid outcome overdue: ${reason}`;
   }
 
   private async review(order: Order, refund: Refund, reason: string): Promise<string> {

@@ -4,7 +4,7 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import { SECRET_NAMES, secretNameOf } from '../../lambdas/providers/registry';
 import { ROUTES } from '../../lambdas/routes';
 import { TABLE } from '../../lambdas/store/table';
-import { CUSTOM_METRICS } from '../../lib/alarms';
+import { CUSTOM_METRICS, OUTBOX_OVERDUE_SECONDS } from '../../lib/alarms';
 import { FUNCTIONS } from '../../lib/function-registry';
 import { API_GATEWAY_TIMEOUT_MS, INBOUND_DEADLINE_MS } from '../../lambdas/commons/http';
 import { monthlyCost } from '../../lib/cost-estimate';
@@ -483,7 +483,8 @@ describe.each(STAGE_NAMES)('the %s stack', (stage) => {
     const [topicId] = onlyOfType(resources, 'AWS::SNS::Topic');
     template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: config.alarmEmail, TopicArn: { Ref: topicId } });
     const alarms = resourcesOfType(resources, 'AWS::CloudWatch::Alarm').map(([, alarm]) => alarm.Properties!);
-    expect(alarms).toHaveLength(1 + FUNCTIONS.length + 10);
+    // The wait table's three (docs/design.md §2.5) beside the rest: test/liveness/wait-table.test.ts checks each.
+    expect(alarms).toHaveLength(1 + FUNCTIONS.length + 11 + 3);
     for (const alarm of alarms) expect(alarm).toMatchObject({ AlarmActions: [{ Ref: topicId }] });
     const named = (metricName: string) => alarms.filter((alarm) => alarm.MetricName === metricName);
     expect(named('ApproximateNumberOfMessagesVisible')).toHaveLength(1);
@@ -497,6 +498,10 @@ describe.each(STAGE_NAMES)('the %s stack', (stage) => {
       CUSTOM_METRICS.apaceOffersUndelivered,
       CUSTOM_METRICS.returnsNotReceived,
       CUSTOM_METRICS.refundsPaidTwice,
+      CUSTOM_METRICS.reversalsInFlightSettledElsewhere,
+      CUSTOM_METRICS.outboxOverdueSeconds,
+      CUSTOM_METRICS.ap21IsolationsOpen,
+      CUSTOM_METRICS.refundidResultsOverdue,
     ]) {
       const [alarm, ...others] = named(metricName);
       expect(others).toEqual([]);
@@ -507,7 +512,7 @@ describe.each(STAGE_NAMES)('the %s stack', (stage) => {
         { Name: 'stage', Value: stage },
       ]);
     }
-    // Silence is an alarm: the poller reports its lag on every run, so ten minutes without a report breach.
+    // Silence is an alarm: the poller and the sweeper report on every run, so ten minutes without a report breach.
     const silenceBreaches = alarms.filter((alarm) => alarm.TreatMissingData === 'breaching');
     expect(silenceBreaches).toEqual([
       expect.objectContaining({
@@ -516,8 +521,9 @@ describe.each(STAGE_NAMES)('the %s stack', (stage) => {
         EvaluationPeriods: 2,
         Threshold: config.alarmThresholds.pollerLagSeconds,
       }),
+      expect.objectContaining({ MetricName: CUSTOM_METRICS.outboxOverdueSeconds, Period: 300, EvaluationPeriods: 2, Threshold: OUTBOX_OVERDUE_SECONDS }),
     ]);
-    expect(alarms.filter((alarm) => alarm.TreatMissingData !== 'notBreaching')).toHaveLength(1);
+    expect(alarms.filter((alarm) => alarm.TreatMissingData !== 'notBreaching')).toHaveLength(2);
 
     // The 5xx rate counts only once enough errors happened: one error in a quiet hour is not 100%.
     const [api5xx, ...more5xx] = alarms.filter((alarm) => JSON.stringify(alarm.Metrics ?? '').includes('5XXError'));

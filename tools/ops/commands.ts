@@ -1,5 +1,14 @@
 import { ledgerViolations, type Order } from '../../lambdas/domain/order';
-import { apaceQuietCutoff, type Refund, type RefundEvent, type RefundState } from '../../lambdas/domain/refund';
+import {
+  RECEIPT_OVERDUE_REASON,
+  RECEIPT_WAIVED_REF,
+  apaceQuietCutoff,
+  type Refund,
+  type RefundEvent,
+  type RefundState,
+  type TransitionContext,
+} from '../../lambdas/domain/refund';
+import { loadApaceOfferDays, offerExpiry } from '../../lambdas/providers/apace/config';
 import { reversalRequest } from '../../lambdas/providers/reversal';
 import { endRefund, type OperatorAction } from '../../lambdas/services/operator-actions';
 import type { ScanOptions, StoredInbound, StoredOrder } from '../../lambdas/store/order-store';
@@ -291,6 +300,54 @@ export async function redrive(target: OpsTarget, refundId: string, options: Redr
   return {
     text: `refund ${refundId} of order ${order.orderId}: ${refund.state} → ${outcome.refund.state}; next: ${plan.next}; ${woken}`,
     json: { orderId: order.orderId, refundId, from: refund.state, to: outcome.refund.state, event: plan.event, rung: Boolean(target.doorbell) },
+  };
+}
+
+export interface WaiveReceiptOptions extends RedriveOptions {
+  /** Why the receipt is not awaited (the courier's proof, a store return, …): written to the timeline. */
+  readonly reason: string;
+}
+
+/**
+ * `waive-receipt <refundId> --reason …`: a refund waiting for Ap21 to show its return received
+ * (`awaiting_receipt`, docs/design.md §2.9) goes to its channel now, as the receipt would release it:
+ * the same transition the intake takes (`return_received`, or `return_received_for_offer` with an
+ * offer expiry counted from now), by the operator, recording `refs.receiptWaivedAt` so that no later
+ * fallback to the card waits again. One conditional write on the refund as read: a receipt read
+ * releasing it meanwhile wins, and the operator is told. Then the dispatcher is woken.
+ */
+export async function waiveReceipt(target: OpsTarget, refundId: string, options: WaiveReceiptOptions): Promise<CommandResult> {
+  const { order, refund } = await oneRefund(target, refundId, options.orderId);
+  if (refund.state !== 'awaiting_receipt') {
+    const instead =
+      refund.state === 'manual_review' && refund.reason?.startsWith(RECEIPT_OVERDUE_REASON)
+        ? `its wait ran out and it is in manual review: redrive it (card reversal now) or release it`
+        : `only a refund awaiting its return's receipt can have the receipt waived`;
+    throw new OpsError(`refund ${refundId} of order ${order.orderId} is ${refund.state}, not awaiting_receipt: ${instead}`);
+  }
+  const reason = options.reason.trim();
+  const now = (options.now ?? new Date()).toISOString();
+  const event: RefundEvent = refund.channel === 'apace' ? 'return_received_for_offer' : 'return_received';
+  const ctx: TransitionContext = {
+    now,
+    claimWindowMs: target.claimWindowMs,
+    refs: { [RECEIPT_WAIVED_REF]: now },
+    // The offer is requested only now: its days count from now, as on a receipt.
+    ...(refund.channel === 'apace' && { offerExpiresAt: offerExpiry({ offerDays: target.apaceOfferDays ?? loadApaceOfferDays({}) }, new Date(now)) }),
+  };
+  const note = `receipt waived by ${options.operator}: ${reason}`;
+  const outcome = await target.store.applyEvent(order.orderId, refundId, event, ctx, { actor: 'operator', note }, refund);
+  if (!outcome.applied) {
+    throw new OpsError(`refund ${refundId} changed meanwhile (now ${outcome.refund.state}): nothing waived; look again with: ops refund ${refundId}`);
+  }
+  if (target.doorbell) await target.doorbell.ring([order.orderId]);
+  const next = refund.channel === 'apace' ? 'the Apace offer is created now' : 'card reversal now';
+  const woken = target.doorbell
+    ? 'the dispatcher was rung through the dispatch queue'
+    : 'the local sweeper picks it up within seconds (npm start must be running)';
+  return {
+    text: `refund ${refundId} of order ${order.orderId}: ${refund.state} → ${outcome.refund.state} (${event}, receipt waived); next: ${next}; ${woken}`,
+    json: { orderId: order.orderId, refundId, from: refund.state, to: outcome.refund.state, event, receiptWaivedAt: now, rung: Boolean(target.doorbell) },
   };
 }
 

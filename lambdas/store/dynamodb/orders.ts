@@ -218,9 +218,10 @@ export class DynamoOrders implements OrdersPort {
         orderId,
         now,
         timelineEntry(now, 'refund_created', audit, { id: refund.id, to: refund.state }, inbox),
-        // A refund awaiting its return's receipt is due at the end of the wait; due now is never later than that,
-        // and the dispatcher's reschedule then sets the order's due time from all its refunds.
-        WORK_STATES.has(refund.state) || refund.state === 'awaiting_receipt',
+        // A refund awaiting its return's receipt is due at the end of the wait, a Refundid RMA when its outcome is
+        // overdue; due now is never later than that, and the dispatcher's reschedule then sets the order's due time
+        // from all its refunds.
+        WORK_STATES.has(refund.state) || refund.state === 'awaiting_receipt' || refund.state === 'refundid_pending',
       );
       try {
         const written = await this.sized(orderId, () => this.update(orderId, expr, sets, conditions));
