@@ -1,0 +1,256 @@
+import type { Refund } from '../../lambdas/domain/refund';
+import { ledgerViolations } from '../../lambdas/domain/order';
+import { loadAp21LedgerSettings } from '../../lambdas/services/ap21-ledger';
+import type { LocalQueue } from '../../lambdas/services/local-queue';
+import { createInboxReplay } from '../../lambdas/functions/dispatch-runtime';
+import { replayInbox, sweep } from '../../lambdas/services/sweeper';
+import type { ProviderSimulators } from '../../local/simulators';
+import type { SimOrder } from '../../simulators/ap21/simulator';
+import { createRefundidSimulator, type Rma, type RefundidSimulator } from '../../simulators/refundid/simulator';
+import { startPayoutWorld, type IngestHarness, type PayoutWorld } from '../support/harness/relay-with-ap21';
+
+/**
+ * Review of the Refundid money path (2026-12-03): Refundid pays the customer itself and pushes its
+ * RMAs to POST /refundid/refund (docs/design.md §2.2, §2.3; docs/providers.md §2). The ledger must
+ * record those units and that money so that no other channel pays them again, and must never lose a
+ * push. Over dynalite, the local server and the Ap21, Apace and EPG simulators on HTTP, with a
+ * dispatcher: a stage that pays every channel when the return is seen, the card's last four in
+ * Ap21's `Reference` where a case needs an Apace offer.
+ */
+let world: PayoutWorld;
+let h: IngestHarness;
+let sims: ProviderSimulators;
+let queue: LocalQueue;
+let portal: RefundidSimulator;
+let rounds = 0;
+
+beforeAll(async () => {
+  world = await startPayoutWorld({ REFUNDID_ALLOWED_IPS: '127.0.0.1', AP21_CARD_LAST_FOUR_FIELD: 'Reference' });
+  ({ h, sims, queue } = world);
+  portal = createRefundidSimulator({ baseUrl: h.stack.url, bearerToken: String(h.stack.secrets.refundid.bearerToken) });
+});
+afterAll(() => world.close());
+beforeEach(() => h.newEra());
+
+const SHIRT = { skuId: '21503', quantity: 2, priceMinor: 5990, productName: 'LINEN SHIRT' };
+const BELT = { skuId: '880', quantity: 1, priceMinor: 4500, productName: 'BELT' };
+
+interface Placed {
+  readonly sim: SimOrder;
+  readonly orderId: string;
+  readonly shirt: string;
+  readonly belt: string;
+}
+
+/** An order paid by an EPG card, its ledger opened by Refundid's order fetch as the portal does before any RMA. */
+async function placeOrder(options: { lastFour?: boolean } = {}): Promise<Placed> {
+  const stan = `RV-${Date.now()}-${++rounds}`;
+  const card = {
+    origin: 'CreditCard',
+    cardType: 'VISA',
+    stan,
+    ...(options.lastFour && { reference: '************7001' }),
+    amountMinor: 2 * SHIRT.priceMinor + BELT.priceMinor,
+  };
+  const sim = h.ap21.addOrder({ email: 'alice@example.com', lines: [SHIRT, BELT], payments: [card] });
+  sims.addonPayments.seedTransaction(stan, { amount: { minor: card.amountMinor, currency: 'AUD' }, paymentSolution: 'creditcards' });
+  const fetched = await portal.fetchOrder({ shop: 'demo', order_number: sim.orderNumber, email: 'alice@example.com' });
+  expect(fetched.status).toBe(200);
+  return { sim, orderId: `ap21-${sim.orderId}`, shirt: sim.lines[0]!.lineId, belt: sim.lines[1]!.lineId };
+}
+
+const rma = (placed: Placed, refundidId: string, lines: Record<string, number>, extra: Partial<Rma> = {}): Rma => ({
+  refundid_id: refundidId,
+  line_items: Object.entries(lines).map(([lineId, quantity]) => ({ merchant_order_ref: placed.orderId, line_item_ref: lineId, quantity })),
+  ...extra,
+});
+
+const orderOf = async (placed: Placed) => (await h.store.getOrder(placed.orderId))!;
+const refundOf = async (placed: Placed, refundId: string): Promise<Refund | undefined> => (await orderOf(placed)).refunds[refundId];
+const codeOf = (answer: { body: unknown }) => (answer.body as { error?: { code?: string } }).error?.code;
+
+/** Refundid pushes kept for an operator that no timeline entry points at, by their notes. */
+async function keptNotes(placed: Placed): Promise<string[]> {
+  const kept = await h.store.listInbound(placed.orderId);
+  const pointedAt = new Set((await h.store.readTimeline(placed.orderId)).map((entry) => entry.inbox));
+  return kept.filter((record) => record.source === 'refundid' && !pointedAt.has(`INBOX#${record.source}#${record.key}`)).map((record) => record.note);
+}
+
+async function settle(): Promise<void> {
+  await queue.drained();
+  await replayInbox(createInboxReplay(h.stack.runtime, { ...process.env, ...sims.env }), Date.now());
+  await sweep(h.store, queue, Date.now());
+  await queue.drained();
+}
+
+describe('review: RMA bodies the real Refundid may send', () => {
+  // Before: `price` was validated as {amount: non-negative decimal, currency: ISO code} although the
+  // refund is priced from the ledger and the price never read; any other shape of a field we ignore
+  // (a number, a lowercase currency, no currency, a discounted negative amount) was a 422, and a
+  // `refundid` push refused so is money Refundid paid that the ledger never hears of.
+  it.failing.each<[string, unknown]>([
+    ['a price as a bare number', 59.9],
+    ['a price without currency', { amount: '59.90' }],
+    ['a price in a lowercase currency', { amount: '59.90', currency: 'aud' }],
+    ['a negative price (a discount line)', { amount: '-5.00', currency: 'AUD' }],
+    ['a price as a bare string', '59.90'],
+  ])('books a refundid push whose line carries %s (the price is never read)', async (_, price) => {
+    const placed = await placeOrder();
+    const push = {
+      refundid_id: `rid-price-${++rounds}`,
+      status: 'refundid',
+      line_items: [{ merchant_order_ref: placed.orderId, line_item_ref: placed.belt, quantity: 1, price }],
+    };
+    const answer = await fetch(`${h.stack.url}/refundid/refund`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${String(h.stack.secrets.refundid.bearerToken)}`, 'content-type': 'application/json' },
+      body: JSON.stringify(push),
+    });
+    expect([answer.status, await answer.json()]).toEqual([200, { received: true, refund_id: `rfd-${push.refundid_id}`, state: 'paid' }]);
+    expect((await orderOf(placed)).lines[placed.belt]).toMatchObject({ refunded: 1, available: 0 });
+  });
+
+  it('control: a price as documented is accepted, and a malformed field we do read (quantity) is still refused', async () => {
+    const placed = await placeOrder();
+    const ok = await portal.push('refundid', rma(placed, `rid-price-ok-${++rounds}`, { [placed.belt]: 1 }));
+    expect(ok.status).toBe(200);
+    const bad = await portal.push('refunding', {
+      refundid_id: `rid-q-${++rounds}`,
+      line_items: [{ merchant_order_ref: placed.orderId, line_item_ref: placed.shirt, quantity: 0 }],
+    });
+    expect([bad.status, codeOf(bad)]).toEqual([422, 'invalid_request']);
+  });
+});
+
+describe('review: an RMA whose merchant_rma_ref another RMA of the order already used', () => {
+  // A merchant-initiated RMA carries our `merchant_rma_ref`; the refund id was `rfd-<merchant_rma_ref>`. When an
+  // RMA failed and the customer started again from the same link (a new refundid_id, the same merchant_rma_ref),
+  // the new RMA found the first one's released refund under its id and was refused 409 refund_conflict on every
+  // push: the customer could not be refunded, and its `refundid` push (Refundid paid) was lost.
+  it.failing('reserves and books the second RMA under a refund of its own; the first stays as it was', async () => {
+    const placed = await placeOrder();
+    const first = rma(placed, `rid-mr-a-${++rounds}`, { [placed.shirt]: 1 }, { merchant_rma_ref: `MR-${rounds}` });
+    const second = rma(placed, `rid-mr-b-${rounds}`, { [placed.shirt]: 1 }, { merchant_rma_ref: `MR-${rounds}` });
+    expect((await portal.runRma(first, 'failed')).final).toMatchObject({ status: 200, body: { state: 'released' } });
+    const run = await portal.runRma(second);
+    expect(run.reserved).toEqual({ status: 200, body: { received: true, refund_id: `rfd-${second.refundid_id}`, state: 'refundid_pending' } });
+    expect(run.final).toEqual({ status: 200, body: { received: true, refund_id: `rfd-${second.refundid_id}`, state: 'paid' } });
+    const order = await orderOf(placed);
+    expect(order.refunds[`rfd-MR-${rounds}`]).toMatchObject({ state: 'released', source: { ref: first.refundid_id } });
+    expect(order.lines[placed.shirt]).toMatchObject({ reserved: 0, refunded: 1, available: 1 });
+    // Later pushes of either RMA find their own refund.
+    expect(await portal.push('refundid', second)).toMatchObject({ status: 200, body: { refund_id: `rfd-${second.refundid_id}`, state: 'paid' } });
+    expect(await portal.push('failed', first)).toMatchObject({ status: 200, body: { refund_id: `rfd-MR-${rounds}`, state: 'released' } });
+    expect(portal.payouts().get(`rfd-${second.refundid_id}`)).toBe(1);
+  });
+
+  it('control: one RMA with a merchant_rma_ref is refunded under rfd-<merchant_rma_ref>', async () => {
+    const placed = await placeOrder();
+    const only = rma(placed, `rid-mr-c-${++rounds}`, { [placed.shirt]: 1 }, { merchant_rma_ref: `MR-C-${rounds}` });
+    expect((await portal.runRma(only)).final).toEqual({ status: 200, body: { received: true, refund_id: `rfd-MR-C-${rounds}`, state: 'paid' } });
+  });
+});
+
+describe('review: a refundid push refused is kept for an operator', () => {
+  // Refundid has paid by the time it pushes `refundid`. Before: a push refused before the service reached its
+  // booking (line items other than those reserved, an order other than the RMA's) was answered 409/422 and not
+  // kept anywhere but the access log: the RMA stayed refundid_pending holding the wrong units, and nobody was told.
+  it.failing('keeps a refundid push whose line items differ from those reserved, and answers 409', async () => {
+    const placed = await placeOrder();
+    const id = `rid-changed-${++rounds}`;
+    expect((await portal.push('refunding', rma(placed, id, { [placed.shirt]: 1 }))).status).toBe(200);
+    const changed = await portal.push('refundid', rma(placed, id, { [placed.shirt]: 2 }));
+    expect([changed.status, codeOf(changed)]).toEqual([409, 'refund_conflict']);
+    expect(await keptNotes(placed)).toEqual([expect.stringContaining(`RMA ${id} refundid: Refundid paid, but`)]);
+    // Refundid's retry keeps nothing twice.
+    await portal.push('refundid', rma(placed, id, { [placed.shirt]: 2 }));
+    expect(await keptNotes(placed)).toHaveLength(1);
+  });
+
+  it('control: a refunding push with other line items is refused 409 and kept nowhere (Refundid pays nothing after it)', async () => {
+    const placed = await placeOrder();
+    const id = `rid-changed-r-${++rounds}`;
+    expect((await portal.push('refunding', rma(placed, id, { [placed.shirt]: 1 }))).status).toBe(200);
+    const changed = await portal.push('refunding', rma(placed, id, { [placed.shirt]: 2 }));
+    expect([changed.status, codeOf(changed)]).toEqual([409, 'refund_conflict']);
+    expect(await keptNotes(placed)).toEqual([]);
+  });
+});
+
+describe('review: Refundid pays for units another channel is about to refund', () => {
+  // The customer returned the shirt through Refundid's portal, and Ap21 also shows the return (lodged in Ap21
+  // before Refundid's refund was written there): the poller made it a card refund, still waiting for the
+  // dispatcher. Refundid pays and pushes `refundid`. Before: the push was answered 409 and kept in the inbox,
+  // and nothing stopped the card refund: the dispatcher reversed the card, and the customer was paid twice.
+  it.failing('stops a card refund not yet sent, holding it for an operator, so the card is never reversed', async () => {
+    const placed = await placeOrder();
+    const ret = h.ap21.addReturn(placed.sim.orderId, { lines: [{ skuId: SHIRT.skuId, quantity: -2 }] });
+    const cardRefundId = `ap21-${ret.returnId}`;
+    const intake = h.intake({ ledger: loadAp21LedgerSettings(h.env) });
+    const reader = h.client();
+    await intake.ingest(
+      await reader.getOrder(placed.sim.personId, placed.sim.orderId),
+      await reader.getReturn(placed.sim.personId, placed.sim.orderId, ret.returnId),
+    );
+    expect(await refundOf(placed, cardRefundId)).toMatchObject({ state: 'reversal_pending', channel: 'reversal' });
+
+    const id = `rid-card-${++rounds}`;
+    const paid = await portal.push('refundid', rma(placed, id, { [placed.shirt]: 1 }));
+    expect([paid.status, codeOf(paid)]).toEqual([409, 'units_unavailable']);
+
+    await sweep(h.store, queue, Date.now() + 60_000);
+    await settle();
+    // Before the fix the card was reversed here: 1 payout for units Refundid had paid.
+    expect(sims.addonPayments.payouts().get(cardRefundId)).toBeUndefined();
+    expect(await refundOf(placed, cardRefundId)).toMatchObject({ state: 'manual_review', reason: expect.stringContaining(`Refundid RMA ${id}`) });
+    expect(ledgerViolations(await orderOf(placed))).toEqual([]);
+  });
+
+  it.failing('cancels a live Apace offer for those units first, so Apace never pays, and holds the refund for an operator', async () => {
+    const placed = await placeOrder({ lastFour: true });
+    const ret = h.ap21.addReturn(placed.sim.orderId, {
+      lines: [
+        { skuId: SHIRT.skuId, quantity: -1 },
+        { skuId: BELT.skuId, quantity: -1 },
+      ],
+    });
+    const offerId = `ap21-${ret.returnId}`;
+    await h
+      .poller({ settings: { watermark: `review-refundid-${++rounds}` }, intake: h.intake({ doorbell: queue, ledger: loadAp21LedgerSettings(h.env) }) })
+      .run();
+    await settle();
+    const offered = (await refundOf(placed, offerId))!;
+    expect(offered).toMatchObject({ state: 'offered', channel: 'apace' });
+
+    const id = `rid-apace-${++rounds}`;
+    const paid = await portal.push('refundid', rma(placed, id, { [placed.belt]: 1 }));
+    expect([paid.status, codeOf(paid)]).toEqual([409, 'units_unavailable']);
+
+    await sweep(h.store, queue, Date.now() + 60_000);
+    await settle();
+    // Before the fix the offer stayed live and Apace paid the customer's claim.
+    expect(await sims.apace.customerAccepts(offered.refs.apaceRefundId!, '7001')).toBe('unavailable');
+    await settle();
+    expect(sims.payoutsByReference().get(offerId)).toBeUndefined();
+    expect(sims.addonPayments.payouts().get(offerId)).toBeUndefined();
+    expect(await refundOf(placed, offerId)).toMatchObject({
+      state: 'manual_review',
+      channel: 'apace',
+      refs: { settledElsewhere: expect.stringContaining(`Refundid RMA ${id}`) },
+    });
+  });
+
+  it('control: a refunding push for units another channel holds is refused 409 and stops nothing (Refundid pays nothing after it)', async () => {
+    const placed = await placeOrder();
+    const ret = h.ap21.addReturn(placed.sim.orderId, { lines: [{ skuId: SHIRT.skuId, quantity: -2 }] });
+    const intake = h.intake({ ledger: loadAp21LedgerSettings(h.env) });
+    const reader = h.client();
+    await intake.ingest(
+      await reader.getOrder(placed.sim.personId, placed.sim.orderId),
+      await reader.getReturn(placed.sim.personId, placed.sim.orderId, ret.returnId),
+    );
+    const refused = await portal.push('refunding', rma(placed, `rid-card-r-${++rounds}`, { [placed.shirt]: 1 }));
+    expect([refused.status, codeOf(refused)]).toEqual([409, 'units_unavailable']);
+    expect(await refundOf(placed, `ap21-${ret.returnId}`)).toMatchObject({ state: 'reversal_pending' });
+  });
+});
