@@ -39,30 +39,27 @@ export const ORDER_QUERY_PARAMETERS = Object.keys(orderQuerySchema.shape) as (ke
 export type OrderQuery = z.infer<typeof orderQuerySchema>;
 
 /**
- * `RapiAmount`. Its fields are UNCONFIRMED (the models page names the type only): we answer and
- * read `{amount: "59.90", currency: "AUD"}`, a decimal string in major units.
+ * `RapiAmount`. Its fields are UNCONFIRMED (the models page names the type only): we answer
+ * `{amount: "59.90", currency: "AUD"}`, a decimal string in major units.
  */
 export interface RapiAmount {
   readonly amount: string;
   readonly currency: string;
 }
 
-const rapiAmountSchema = z.looseObject({
-  amount: z.union([z.string().check(z.regex(/^\d{1,12}(\.\d{1,6})?$/, 'must be a non-negative decimal')), z.number().check(z.gte(0), z.lte(1e12))]),
-  currency: z.string().check(z.regex(/^[A-Z]{3}$/, 'must be an ISO 4217 code')),
-});
-
 /**
  * One line of an RMA push, as `RapiReturn` documents its lines (`merchant_order_ref`,
  * `line_item_ref`, `quantity`, `price`, `compensation_method`, …). The refund's amount is priced
  * from our ledger, never from the push; a line compensated by `exchange` or `credit` adds no money
- * to it (docs/design.md §2.8). Another method, or none, is a refund.
+ * to it (docs/design.md §2.8). Another method, or none, is a refund. `price` and the other fields
+ * we never read are not validated: their shape is UNCONFIRMED (docs/providers.md §2), and a push
+ * refused for one of them would be money Refundid paid that the ledger never hears of. They are
+ * kept in the stored raw push.
  */
 const rmaLineSchema = z.looseObject({
   merchant_order_ref: refundidText,
   line_item_ref: refundidText,
   quantity: z.int().check(z.gte(1), z.lte(100_000)),
-  price: z.optional(z.nullable(rapiAmountSchema)),
   compensation_method: z.optional(z.nullable(z.string().check(z.maxLength(50)))),
 });
 
