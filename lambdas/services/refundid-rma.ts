@@ -3,10 +3,10 @@ import { ConcurrentChangeError, InvalidInputError, UnknownReferenceError } from 
 import { logger } from '../commons/logger';
 import { InvalidRefundError, OrderNotFoundError, RefundConflictError, TransitionRejectedError, UnitsUnavailableError } from '../domain/errors';
 import { compensatedInMoney, DEFAULT_EXCHANGE_RULES, type ExchangePolicy } from '../domain/exchanges';
-import { shortfall, unitsValue, validateNewRefund, type NewRefund, type Order } from '../domain/order';
+import { own, shortfall, unitsValue, validateNewRefund, type NewRefund, type Order } from '../domain/order';
 import type { Refund, RefundState, TransitionContext } from '../domain/refund';
 import type { RmaPush } from '../providers/refundid/schemas';
-import { RMA_OUTCOME_EVENTS, refundidRefundId } from '../providers/refundid/statuses';
+import { RMA_OUTCOME_EVENTS, refundidOwnRefundId, refundidRefundId } from '../providers/refundid/statuses';
 import type { Audit, OrderStore } from '../store/order-store';
 
 export interface RmaAnswer {
@@ -44,6 +44,21 @@ async function locate(store: OrderStore, push: RmaPush): Promise<RmaPlace | unde
     return { orderId: linked.orderId, refundId: linked.refundId ?? refundidRefundId(push) };
   }
   return named === undefined ? undefined : { orderId: named, refundId: refundidRefundId(push) };
+}
+
+/** A refund of another RMA: the one whose `merchant_rma_ref` this RMA reuses (a customer starting again after a failed RMA). */
+function ofAnotherRma(refund: Refund | undefined, push: RmaPush): boolean {
+  return refund !== undefined && refund.source.kind === 'refundid_rma' && refund.source.ref !== push.refundid_id;
+}
+
+/**
+ * The refund id this RMA's units go to: the one `locate` found, unless another RMA holds it (its
+ * `merchant_rma_ref` reused, docs/design.md §2.3), then `rfd-<refundid_id>`, which no other RMA can hold.
+ */
+function placeOwn(order: Order, place: RmaPlace, push: RmaPush): RmaPlace {
+  const ownId = refundidOwnRefundId(push);
+  if (place.refundId === ownId || !ofAnotherRma(own(order.refunds, place.refundId), push)) return place;
+  return { orderId: place.orderId, refundId: ownId };
 }
 
 /**
@@ -153,13 +168,14 @@ export async function applyRmaPush(
   ctx: TransitionContext,
   exchangePolicy: ExchangePolicy = DEFAULT_EXCHANGE_RULES.policy,
 ): Promise<RmaAnswer> {
-  const place = await locate(store, push);
-  if (!place) {
+  const located = await locate(store, push);
+  if (!located) {
     if (push.status === 'refundid') logger.error('Refundid paid an RMA refund-relay never saw and cannot place', { refundid_id: push.refundid_id });
     throw new UnknownReferenceError(`RMA ${push.refundid_id} is not known here and its push names no order`, 'rma_not_found');
   }
-  const order = await store.getOrder(place.orderId);
-  if (!order) throw new OrderNotFoundError(`order ${place.orderId} not found`);
+  const order = await store.getOrder(located.orderId);
+  if (!order) throw new OrderNotFoundError(`order ${located.orderId} not found`);
+  const place = placeOwn(order, located, push);
   const rma = new RmaHandling(store, push, raw, ctx, order, place, exchangePolicy);
   const existing = order.refunds[place.refundId];
   if (!existing) {
@@ -338,16 +354,36 @@ class RmaHandling {
     return answer(outcome.refund);
   }
 
-  /** Records the RMA against its refund first (crash-safe: a link without a refund is "not reserved"). */
+  /**
+   * Records the RMA against its refund first (crash-safe: a link without a refund is "not reserved").
+   * A link to another RMA's refund (both first seen at once with one `merchant_rma_ref`, the other
+   * created it) is moved to this RMA's own refund id, which the refund then takes.
+   */
   private async create(spec: NewRefund): Promise<Refund> {
     const target = { orderId: this.order.orderId, refundId: spec.refundId };
     const linked = await this.store.linkReference('refundid_rma', this.push.refundid_id, target, this.ctx.now);
     if (linked.orderId !== target.orderId || linked.refundId !== target.refundId) {
-      throw new RefundConflictError(`RMA ${this.push.refundid_id} is already recorded as refund ${linked.refundId ?? '?'} of order ${linked.orderId}`);
+      const moved =
+        linked.orderId === target.orderId &&
+        linked.refundId !== undefined &&
+        ofAnotherRma(own((await this.store.getOrder(target.orderId))?.refunds ?? {}, linked.refundId), this.push) &&
+        (await this.store.relinkReference('refundid_rma', this.push.refundid_id, linked, target, this.ctx.now));
+      if (!moved) {
+        throw new RefundConflictError(`RMA ${this.push.refundid_id} is already recorded as refund ${linked.refundId ?? '?'} of order ${linked.orderId}`);
+      }
     }
     // The timeline says which units no money is owed for (docs/design.md §2.8).
     const settled = spec.settledBy === undefined ? '' : `; settled without money: ${spec.settledBy}`;
-    return (await this.store.createRefund(this.order.orderId, spec, this.ctx.now, { ...this.audit, note: `${this.audit.note}${settled}` })).refund;
+    const audit = { ...this.audit, note: `${this.audit.note}${settled}` };
+    try {
+      return (await this.store.createRefund(this.order.orderId, spec, this.ctx.now, audit)).refund;
+    } catch (error) {
+      const ownId = refundidOwnRefundId(this.push);
+      if (!(error instanceof RefundConflictError) || spec.refundId === ownId) throw error;
+      // Another RMA with the same merchant_rma_ref created this refund id since we read the order: take our own.
+      if (!ofAnotherRma(own((await this.store.getOrder(target.orderId))?.refunds ?? {}, spec.refundId), this.push)) throw error;
+      return this.create({ ...spec, refundId: ownId });
+    }
   }
 
   private async keep(note: string): Promise<void> {

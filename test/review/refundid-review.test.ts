@@ -127,7 +127,7 @@ describe('review: an RMA whose merchant_rma_ref another RMA of the order already
   // RMA failed and the customer started again from the same link (a new refundid_id, the same merchant_rma_ref),
   // the new RMA found the first one's released refund under its id and was refused 409 refund_conflict on every
   // push: the customer could not be refunded, and its `refundid` push (Refundid paid) was lost.
-  it.failing('reserves and books the second RMA under a refund of its own; the first stays as it was', async () => {
+  it('reserves and books the second RMA under a refund of its own; the first stays as it was', async () => {
     const placed = await placeOrder();
     const first = rma(placed, `rid-mr-a-${++rounds}`, { [placed.shirt]: 1 }, { merchant_rma_ref: `MR-${rounds}` });
     const second = rma(placed, `rid-mr-b-${rounds}`, { [placed.shirt]: 1 }, { merchant_rma_ref: `MR-${rounds}` });
@@ -142,6 +142,25 @@ describe('review: an RMA whose merchant_rma_ref another RMA of the order already
     expect(await portal.push('refundid', second)).toMatchObject({ status: 200, body: { refund_id: `rfd-${second.refundid_id}`, state: 'paid' } });
     expect(await portal.push('failed', first)).toMatchObject({ status: 200, body: { refund_id: `rfd-MR-${rounds}`, state: 'released' } });
     expect(portal.payouts().get(`rfd-${second.refundid_id}`)).toBe(1);
+  });
+
+  // Two RMAs with one merchant_rma_ref first seen at once: both link their RMA to rfd-<merchant_rma_ref>, one creates
+  // it, and the other's create is refused; its link is then moved to its own refund id. Three rounds on fresh orders,
+  // so one round whose pushes happen not to overlap cannot hide a defect.
+  it('reserves each of two RMAs pushed at once with one merchant_rma_ref, and finds each again', async () => {
+    for (let round = 0; round < 3; round++) {
+      const placed = await placeOrder();
+      const ref = `MR-AT-ONCE-${++rounds}`;
+      const both = ['a', 'b'].map((side) => rma(placed, `rid-at-once-${rounds}${side}`, { [placed.shirt]: 1 }, { merchant_rma_ref: ref }));
+      const answers = await Promise.all(both.map((one) => portal.push('refunding', one)));
+      expect(answers.map((answer) => answer.status)).toEqual([200, 200]);
+      const ids = answers.map((answer) => (answer.body as { refund_id: string }).refund_id);
+      expect(new Set(ids).size).toBe(2);
+      for (const [index, one] of both.entries()) {
+        expect(await portal.push('refundid', one)).toEqual({ status: 200, body: { received: true, refund_id: ids[index], state: 'paid' } });
+      }
+      expect((await orderOf(placed)).lines[placed.shirt]).toMatchObject({ reserved: 0, refunded: 2, available: 0 });
+    }
   });
 
   it('control: one RMA with a merchant_rma_ref is refunded under rfd-<merchant_rma_ref>', async () => {
