@@ -1,10 +1,19 @@
 import { createHash } from 'node:crypto';
 import { ConcurrentChangeError, InvalidInputError, UnknownReferenceError } from '../commons/application-errors';
 import { logger } from '../commons/logger';
+import { emitMetric } from '../commons/metrics';
 import { InvalidRefundError, OrderNotFoundError, RefundConflictError, TransitionRejectedError, UnitsUnavailableError } from '../domain/errors';
 import { compensatedInMoney, DEFAULT_EXCHANGE_RULES, type ExchangePolicy } from '../domain/exchanges';
 import { own, shortfall, unitsValue, validateNewRefund, type NewRefund, type Order } from '../domain/order';
-import type { Refund, RefundState, TransitionContext } from '../domain/refund';
+import {
+  HOLDING_STATES,
+  SETTLED_ELSEWHERE_AT_REF,
+  SETTLED_ELSEWHERE_REF,
+  type Refund,
+  type RefundEvent,
+  type RefundState,
+  type TransitionContext,
+} from '../domain/refund';
 import type { RmaPush } from '../providers/refundid/schemas';
 import { RMA_OUTCOME_EVENTS, refundidOwnRefundId, refundidRefundId } from '../providers/refundid/statuses';
 import type { Audit, OrderStore } from '../store/order-store';
@@ -101,6 +110,42 @@ function refundSpec(order: Order, push: RmaPush, refundId: string, alreadyPaid: 
   };
   validateNewRefund(order, spec);
   return spec;
+}
+
+/**
+ * The refunds of other channels holding units of the lines `spec` is short of, that have sent no
+ * money and may still send it: the ones Refundid's payment must stop.
+ */
+function heldElsewhere(order: Order, spec: NewRefund): Refund[] {
+  const short = Object.entries(spec.lines)
+    .filter(([lineId, units]) => (own(order.lines, lineId)?.available ?? 0) < units)
+    .map(([lineId]) => lineId);
+  return Object.values(order.refunds).filter(
+    (refund) =>
+      refund.id !== spec.refundId &&
+      refund.channel !== 'refundid' &&
+      HOLDING_STATES.has(refund.state) &&
+      short.some((lineId) => own(refund.lines, lineId) !== undefined),
+  );
+}
+
+/** How a refund that has sent no money is kept from sending it (docs/design.md §2.3); none when it cannot be (money may be on its way). */
+function stopMove(refund: Refund, reason: string, now: string): { event: RefundEvent; ctx: TransitionContext } | undefined {
+  // No claim window: this path never sends money elsewhere, so a payout Apace approved just before is booked as Apace's.
+  const refs = { [SETTLED_ELSEWHERE_REF]: reason, [SETTLED_ELSEWHERE_AT_REF]: now };
+  switch (refund.state) {
+    case 'offer_pending':
+    case 'offered':
+      return { event: 'offer_cancel_started', ctx: { now, claimWindowMs: 0, reason, refs } };
+    case 'offer_cancelling':
+      return refund.refs[SETTLED_ELSEWHERE_REF] === undefined ? { event: 'settled_elsewhere_noted', ctx: { now, claimWindowMs: 0, refs } } : undefined;
+    case 'reversal_pending':
+      return { event: 'review_required', ctx: { now, claimWindowMs: 0, reason } };
+    case 'awaiting_receipt':
+      return { event: 'receipt_release_refused', ctx: { now, claimWindowMs: 0, reason } };
+    default:
+      return undefined;
+  }
 }
 
 /** The refund ref naming the Refundid RMA a refund recorded from Ap21 was attached to. */
@@ -237,20 +282,15 @@ class RmaHandling {
   async paid(existing: Refund | undefined): Promise<RmaAnswer> {
     let refund = existing;
     if (!refund) {
+      const spec = this.spec(true);
+      const missing = shortfall(this.order, spec);
+      if (missing) return this.paidForHeldUnits(spec, missing, this.order);
       try {
-        const spec = this.spec(true);
-        const missing = shortfall(this.order, spec);
-        if (missing) throw new UnitsUnavailableError(missing);
         refund = await this.create(spec);
       } catch (error) {
         if (!(error instanceof UnitsUnavailableError)) throw error;
-        await this.keep(`Refundid paid, but ${error.message}`);
-        logger.error('Refundid paid for units another channel holds', {
-          order_id: this.order.orderId,
-          refundid_id: this.push.refundid_id,
-          reason: error.message,
-        });
-        throw new UnitsUnavailableError(`Refundid paid RMA ${this.push.refundid_id}, but ${error.message}; an operator must reconcile`);
+        // Another refund took the units between our read and our write.
+        return this.paidForHeldUnits(spec, error.message, (await this.store.getOrder(this.order.orderId)) ?? this.order);
       }
       if (refund.state === 'paid') return answer(refund);
     }
@@ -269,6 +309,52 @@ class RmaHandling {
     throw new TransitionRejectedError(
       `Refundid says it paid RMA ${this.push.refundid_id}, but refund ${refund.id} is ${outcome.refund.state}; an operator must reconcile`,
     );
+  }
+
+  /**
+   * Refundid paid the customer for units another refund holds (docs/design.md §2.3). The push is
+   * refused (409) and kept, and every refund holding them that has sent no money yet is stopped, so
+   * no other channel pays the same units again: a card reversal not yet sent (or waiting for the
+   * receipt) goes to manual review with the reason; a live Apace offer takes the cancel-first path,
+   * marked settled elsewhere, so it reaches manual review once Apace cancels, never the card. One
+   * whose money may already be on its way (a reversal submitted, an Apace payout) is only reported.
+   */
+  private async paidForHeldUnits(spec: NewRefund, missing: string, order: Order): Promise<never> {
+    const note = `Refundid paid, but ${missing}`;
+    await this.keep(note);
+    const reason = `Refundid RMA ${this.push.refundid_id} paid the customer for these units: no money on any other channel; release it once reconciled`;
+    const stopped: string[] = [];
+    const notStopped: string[] = [];
+    for (const held of heldElsewhere(order, spec)) {
+      if (await this.stop(held, reason)) stopped.push(held.id);
+      else notStopped.push(held.id);
+    }
+    logger.error('Refundid paid for units another channel holds', {
+      order_id: this.order.orderId,
+      refundid_id: this.push.refundid_id,
+      reason: missing,
+      stopped: stopped.join(','),
+      not_stopped: notStopped.join(','),
+    });
+    throw new UnitsUnavailableError(`Refundid paid RMA ${this.push.refundid_id}, but ${missing}; an operator must reconcile`);
+  }
+
+  /** One conditional write that keeps `held` from sending money (read again when it moved meanwhile); false when it cannot. */
+  private async stop(held: Refund, reason: string): Promise<boolean> {
+    let current: Refund | undefined = held;
+    for (let round = 0; round < ATTACH_ROUNDS && current; round++) {
+      const move = stopMove(current, reason, this.ctx.now);
+      if (!move) return current.state === 'manual_review' || current.refs[SETTLED_ELSEWHERE_REF] !== undefined;
+      const audit = { ...this.audit, note: reason };
+      const outcome = await this.store.applyEvent(this.order.orderId, current.id, move.event, move.ctx, audit, current);
+      if (outcome.applied) {
+        if (outcome.refund.state === 'manual_review') emitMetric('RefundsInManualReview', 1);
+        return true;
+      }
+      if (outcome.why !== 'superseded') return false;
+      current = own((await this.store.getOrder(this.order.orderId))?.refunds ?? {}, held.id);
+    }
+    return false;
   }
 
   /**
