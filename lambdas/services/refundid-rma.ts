@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { ConcurrentChangeError, InvalidInputError, UnknownReferenceError } from '../commons/application-errors';
 import { logger } from '../commons/logger';
 import { emitMetric } from '../commons/metrics';
-import { InvalidRefundError, OrderNotFoundError, RefundConflictError, TransitionRejectedError, UnitsUnavailableError } from '../domain/errors';
+import { DomainError, InvalidRefundError, OrderNotFoundError, RefundConflictError, TransitionRejectedError, UnitsUnavailableError } from '../domain/errors';
 import { compensatedInMoney, DEFAULT_EXCHANGE_RULES, type ExchangePolicy } from '../domain/exchanges';
 import { own, shortfall, unitsValue, validateNewRefund, type NewRefund, type Order } from '../domain/order';
 import {
@@ -41,12 +41,13 @@ function orderOfLines(push: RmaPush): string | undefined {
 /**
  * Where an RMA's units live: the order and refund recorded when the RMA was first seen, else the
  * order its line items name (`merchant_order_ref`, our order id as the order fetch gave it) and
- * the refund id the id rule gives.
+ * the refund id the id rule gives. `seen` learns the RMA's order as soon as it is known.
  */
-async function locate(store: OrderStore, push: RmaPush): Promise<RmaPlace | undefined> {
+async function locate(store: OrderStore, push: RmaPush, seen: { orderId?: string }): Promise<RmaPlace | undefined> {
   const named = orderOfLines(push);
   const linked = await store.findReference('refundid_rma', push.refundid_id);
   if (linked) {
+    seen.orderId = linked.orderId;
     if (named !== undefined && named !== linked.orderId) {
       throw new InvalidInputError(`RMA ${push.refundid_id} belongs to order ${linked.orderId}, not ${named}`, 'order_mismatch');
     }
@@ -213,13 +214,45 @@ export async function applyRmaPush(
   ctx: TransitionContext,
   exchangePolicy: ExchangePolicy = DEFAULT_EXCHANGE_RULES.policy,
 ): Promise<RmaAnswer> {
-  const located = await locate(store, push);
-  if (!located) {
-    if (push.status === 'refundid') logger.error('Refundid paid an RMA refund-relay never saw and cannot place', { refundid_id: push.refundid_id });
-    throw new UnknownReferenceError(`RMA ${push.refundid_id} is not known here and its push names no order`, 'rma_not_found');
+  const seen: { orderId?: string } = {};
+  try {
+    return await applyPush(store, push, raw, ctx, exchangePolicy, seen);
+  } catch (error) {
+    if (push.status === 'refundid' && refusal(error)) await keepRefusedPayment(store, push, raw, ctx.now, seen.orderId, error);
+    throw error;
   }
+}
+
+/** What a push is refused for (4xx): its data, not our availability (a 5xx is retried by Refundid). */
+function refusal(error: unknown): error is Error {
+  return error instanceof DomainError || error instanceof InvalidInputError || error instanceof UnknownReferenceError;
+}
+
+/**
+ * Refundid paid before it pushed `refundid`: a push refused is money the ledger does not show, so it
+ * is kept for an operator (on its order when it names one, else unmatched) and logged as an error,
+ * once per distinct push however often Refundid retries it.
+ */
+async function keepRefusedPayment(store: OrderStore, push: RmaPush, raw: string, now: string, orderId: string | undefined, error: Error): Promise<void> {
+  const key = createHash('sha256').update(raw).digest('hex');
+  const record = { source: 'refundid' as const, key, raw, note: `RMA ${push.refundid_id} refundid: Refundid paid, but the push was refused: ${error.message}` };
+  const { stored } = orderId === undefined ? await store.recordUnmatchedInbound(record, now) : await store.recordInbound(orderId, record, now);
+  if (stored) logger.error('Refundid paid an RMA whose push was refused', { order_id: orderId, refundid_id: push.refundid_id, reason: error.message });
+}
+
+async function applyPush(
+  store: OrderStore,
+  push: RmaPush,
+  raw: string,
+  ctx: TransitionContext,
+  exchangePolicy: ExchangePolicy,
+  seen: { orderId?: string },
+): Promise<RmaAnswer> {
+  const located = await locate(store, push, seen);
+  if (!located) throw new UnknownReferenceError(`RMA ${push.refundid_id} is not known here and its push names no order`, 'rma_not_found');
   const order = await store.getOrder(located.orderId);
   if (!order) throw new OrderNotFoundError(`order ${located.orderId} not found`);
+  seen.orderId = order.orderId;
   const place = placeOwn(order, located, push);
   const rma = new RmaHandling(store, push, raw, ctx, order, place, exchangePolicy);
   const existing = order.refunds[place.refundId];

@@ -7,6 +7,7 @@ import { replayInbox, sweep } from '../../lambdas/services/sweeper';
 import type { ProviderSimulators } from '../../local/simulators';
 import type { SimOrder } from '../../simulators/ap21/simulator';
 import { createRefundidSimulator, type Rma, type RefundidSimulator } from '../../simulators/refundid/simulator';
+import { tableSnapshot } from '../support/fixtures';
 import { startPayoutWorld, type IngestHarness, type PayoutWorld } from '../support/harness/relay-with-ap21';
 
 /**
@@ -174,7 +175,7 @@ describe('review: a refundid push refused is kept for an operator', () => {
   // Refundid has paid by the time it pushes `refundid`. Before: a push refused before the service reached its
   // booking (line items other than those reserved, an order other than the RMA's) was answered 409/422 and not
   // kept anywhere but the access log: the RMA stayed refundid_pending holding the wrong units, and nobody was told.
-  it.failing('keeps a refundid push whose line items differ from those reserved, and answers 409', async () => {
+  it('keeps a refundid push whose line items differ from those reserved, and answers 409', async () => {
     const placed = await placeOrder();
     const id = `rid-changed-${++rounds}`;
     expect((await portal.push('refunding', rma(placed, id, { [placed.shirt]: 1 }))).status).toBe(200);
@@ -184,6 +185,24 @@ describe('review: a refundid push refused is kept for an operator', () => {
     // Refundid's retry keeps nothing twice.
     await portal.push('refundid', rma(placed, id, { [placed.shirt]: 2 }));
     expect(await keptNotes(placed)).toHaveLength(1);
+  });
+
+  it("keeps a refundid push naming an order we do not have, unmatched, and one naming another order than its RMA on the RMA's order", async () => {
+    const id = `rid-nowhere-${++rounds}`;
+    const nowhere = await portal.push('refundid', { refundid_id: id, line_items: [{ merchant_order_ref: 'ap21-0', line_item_ref: '1', quantity: 1 }] });
+    expect([nowhere.status, codeOf(nowhere)]).toEqual([404, 'order_not_found']);
+    const unmatched = (await tableSnapshot(h.stack.dynamo.endpoint)).filter((item) =>
+      String((item as { note?: string }).note).startsWith(`RMA ${id} refundid:`),
+    );
+    expect(unmatched).toEqual([expect.objectContaining({ note: expect.stringContaining('Refundid paid, but the push was refused') })]);
+
+    const placed = await placeOrder();
+    const other = await placeOrder();
+    const moved = `rid-moved-${++rounds}`;
+    expect((await portal.push('refunding', rma(placed, moved, { [placed.shirt]: 1 }))).status).toBe(200);
+    const mismatch = await portal.push('refundid', rma(other, moved, { [other.shirt]: 1 }));
+    expect([mismatch.status, codeOf(mismatch)]).toEqual([422, 'order_mismatch']);
+    expect(await keptNotes(placed)).toEqual([expect.stringContaining(`RMA ${moved} refundid: Refundid paid, but`)]);
   });
 
   it('control: a refunding push with other line items is refused 409 and kept nowhere (Refundid pays nothing after it)', async () => {
