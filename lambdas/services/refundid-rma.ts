@@ -327,8 +327,14 @@ class RmaHandling {
       }
       if (refund.state === 'paid') return answer(refund);
     }
-    const outcome = await this.store.applyEvent(this.order.orderId, refund.id, RMA_OUTCOME_EVENTS.refundid, this.ctx, this.audit, refund);
-    if (outcome.applied) return answer(outcome.refund);
+    const drift = existing && this.compensationDrift(existing);
+    const audit = drift === undefined ? this.audit : { ...this.audit, note: `${this.audit.note}; ${drift}` };
+    const outcome = await this.store.applyEvent(this.order.orderId, refund.id, RMA_OUTCOME_EVENTS.refundid, this.ctx, audit, refund);
+    if (outcome.applied) {
+      if (drift !== undefined)
+        logger.error('Refundid settled an RMA with other compensation than reserved', { order_id: this.order.orderId, refund_id: refund.id, drift });
+      return answer(outcome.refund);
+    }
     if (outcome.refund.state === 'paid' && outcome.refund.channel === 'refundid') {
       await this.keep('repeat: already paid through Refundid');
       return answer(outcome.refund);
@@ -342,6 +348,29 @@ class RmaHandling {
     throw new TransitionRejectedError(
       `Refundid says it paid RMA ${this.push.refundid_id}, but refund ${refund.id} is ${outcome.refund.state}; an operator must reconcile`,
     );
+  }
+
+  /**
+   * What the final push says about money that the reservation did not: a line's `compensation_method`
+   * changed between `refunding` and `refundid` (refund ↔ exchange or credit, docs/design.md §2.8). The
+   * units are settled either way; the refund keeps the amount it was reserved with, and the
+   * disagreement is named for an operator. Undefined when they agree.
+   */
+  private compensationDrift(reserved: Refund): string | undefined {
+    if (!this.push.line_items) return undefined;
+    // Priced as refundSpec prices a reservation: per line, its units in money together.
+    const inMoney = new Map<string, number>();
+    for (const item of this.push.line_items) {
+      if (compensatedInMoney(item.compensation_method, { policy: this.exchangePolicy }))
+        inMoney.set(item.line_item_ref, (inMoney.get(item.line_item_ref) ?? 0) + item.quantity);
+    }
+    let paidMinor = 0;
+    for (const [lineId, units] of inMoney) {
+      const line = own(this.order.lines, lineId);
+      if (line) paidMinor += unitsValue(line, units);
+    }
+    if (paidMinor === reserved.amount.minor) return undefined;
+    return `compensated differently than reserved: Refundid's final push is worth ${paidMinor}, the refund was reserved with ${reserved.amount.minor} (minor units, ${reserved.amount.currency}); the ledger keeps ${reserved.amount.minor}, an operator must reconcile`;
   }
 
   /**

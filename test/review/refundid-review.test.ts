@@ -292,3 +292,42 @@ describe('review: Refundid pays for units another channel is about to refund', (
     expect(await refundOf(placed, `ap21-${ret.returnId}`)).toMatchObject({ state: 'reversal_pending' });
   });
 });
+
+describe('review: an RMA whose compensation_method changes between refunding and refundid', () => {
+  const withMethod = (placed: Placed, id: string, method: 'refund' | 'exchange' | 'credit'): Rma => ({
+    refundid_id: id,
+    line_items: [{ merchant_order_ref: placed.orderId, line_item_ref: placed.shirt, quantity: 1, compensation_method: method }],
+  });
+  const settleEntry = async (placed: Placed, refundId: string) =>
+    (await h.store.readTimeline(placed.orderId)).find((entry) => entry.refundId === refundId && entry.event === 'refundid_refunded');
+
+  // The refund's money is fixed at `refunding`; `refundid` only settles it. Before: an RMA reserved as an exchange
+  // (no money) that Refundid then paid as a refund was booked paid with 0, and one reserved as a refund then settled
+  // by exchange was booked with the money it never paid, silently: the ledger's money and Refundid's disagreed and
+  // nobody was told. The units are settled either way (no other channel may pay them); the disagreement is now named
+  // in the timeline entry and logged as an error for an operator.
+  it.each<['exchange' | 'credit' | 'refund', 'exchange' | 'credit' | 'refund', number]>([
+    ['exchange', 'refund', 0],
+    ['refund', 'credit', SHIRT.priceMinor],
+  ])('settles the units of an RMA reserved as %s and paid as %s, and names the disagreement', async (reservedAs, paidAs, bookedMinor) => {
+    const placed = await placeOrder();
+    const id = `rid-method-${++rounds}`;
+    expect((await portal.push('refunding', withMethod(placed, id, reservedAs))).status).toBe(200);
+    expect(await portal.push('refundid', withMethod(placed, id, paidAs))).toEqual({
+      status: 200,
+      body: { received: true, refund_id: `rfd-${id}`, state: 'paid' },
+    });
+    const order = await orderOf(placed);
+    expect(order.lines[placed.shirt]).toMatchObject({ reserved: 0, refunded: 1, available: 1 });
+    expect(order.refunds[`rfd-${id}`]).toMatchObject({ state: 'paid', amount: { minor: bookedMinor } });
+    expect((await settleEntry(placed, `rfd-${id}`))?.note).toContain(`compensated differently than reserved`);
+  });
+
+  it('control: the same method at both pushes settles without a word about it', async () => {
+    const placed = await placeOrder();
+    const id = `rid-method-same-${++rounds}`;
+    expect((await portal.push('refunding', withMethod(placed, id, 'exchange'))).status).toBe(200);
+    expect((await portal.push('refundid', withMethod(placed, id, 'exchange'))).status).toBe(200);
+    expect((await settleEntry(placed, `rfd-${id}`))?.note).not.toContain('compensated differently');
+  });
+});
