@@ -117,7 +117,7 @@ describe('review: RMA bodies the real Refundid may send', () => {
 
   // Refundid's field types are UNCONFIRMED (docs/providers.md §2): its ids may come as JSON numbers (our line ids
   // and Ap21 ids are digits), and an absent merchant_rma_ref as "". Before: each was a 422 on every push.
-  it.failing.each<[string, (placed: Placed, id: number) => Record<string, unknown>, string]>([
+  it.each<[string, (placed: Placed, id: number) => Record<string, unknown>, string]>([
     [
       'refundid_id and line_item_ref as numbers',
       (placed, id) => ({ refundid_id: id, line_items: [{ merchant_order_ref: placed.orderId, line_item_ref: Number(placed.belt), quantity: 1 }] }),
