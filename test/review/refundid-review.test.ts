@@ -2,7 +2,7 @@ import type { Refund } from '../../lambdas/domain/refund';
 import { ledgerViolations } from '../../lambdas/domain/order';
 import { loadAp21LedgerSettings } from '../../lambdas/services/ap21-ledger';
 import type { LocalQueue } from '../../lambdas/services/local-queue';
-import { createInboxReplay } from '../../lambdas/functions/dispatch-runtime';
+import { createDispatcher, createInboxReplay } from '../../lambdas/functions/dispatch-runtime';
 import { rmaPushSchema } from '../../lambdas/providers/refundid/schemas';
 import { applyRmaPush } from '../../lambdas/services/refundid-rma';
 import { replayInbox, sweep } from '../../lambdas/services/sweeper';
@@ -309,6 +309,28 @@ describe('review: Refundid pays for units another channel is about to refund', (
       channel: 'apace',
       refs: { settledElsewhere: expect.stringContaining(`Refundid RMA ${id}`) },
     });
+  });
+
+  // The dispatcher read the order and is about to claim the card refund when Refundid's push stops it: its claim is
+  // refused (the refund moved), it reads again and finds the refund with an operator. Forced with gatedStore.
+  it('stops a card refund the dispatcher is about to claim: the claim is refused and the card never reversed', async () => {
+    const placed = await placeOrder();
+    const ret = h.ap21.addReturn(placed.sim.orderId, { lines: [{ skuId: SHIRT.skuId, quantity: -2 }] });
+    const cardRefundId = `ap21-${ret.returnId}`;
+    const reader = h.client();
+    await h
+      .intake({ ledger: loadAp21LedgerSettings(h.env) })
+      .ingest(await reader.getOrder(placed.sim.personId, placed.sim.orderId), await reader.getReturn(placed.sim.personId, placed.sim.orderId, ret.returnId));
+    const id = `rid-vs-dispatcher-${++rounds}`;
+    let pushed: { status: number } | undefined;
+    const store = gatedStore(h.store, 'reversal_submitted', async () => {
+      pushed = await portal.push('refundid', rma(placed, id, { [placed.shirt]: 1 }));
+    });
+    const dispatcher = createDispatcher(h.stack.runtime, { ...process.env, ...sims.env }, { store });
+    await dispatcher.processOrder(placed.orderId);
+    expect(pushed).toMatchObject({ status: 409 });
+    expect(sims.addonPayments.payouts().get(cardRefundId)).toBeUndefined();
+    expect(await refundOf(placed, cardRefundId)).toMatchObject({ state: 'manual_review', reason: expect.stringContaining(`Refundid RMA ${id}`) });
   });
 
   it('control: a refunding push for units another channel holds is refused 409 and stops nothing (Refundid pays nothing after it)', async () => {
