@@ -348,6 +348,50 @@ describe('review: Refundid pays for units another channel is about to refund', (
   });
 });
 
+describe('review: refundid after failed (a status going backwards)', () => {
+  // Refundid reported the RMA failed, so its units were released; then it reports it paid after all (a payout it
+  // retried). Before: the push was answered 409 and kept, and the units stayed available: a card refund or an Apace
+  // offer of the same return paid them a second time. The contradiction is still refused 409 and kept, but the
+  // units are booked as paid through Refundid (a refund of their own), or the refund that took them meanwhile is
+  // stopped, as for any refundid push for units another channel holds.
+  it.failing('books the units again as paid through Refundid, so no other channel pays them', async () => {
+    const placed = await placeOrder();
+    const id = `rid-back-${++rounds}`;
+    const push = rma(placed, id, { [placed.shirt]: 1 });
+    expect((await portal.push('refunding', push)).status).toBe(200);
+    expect((await portal.push('failed', push)).status).toBe(200);
+    const late = await portal.push('refundid', push);
+    expect([late.status, codeOf(late)]).toEqual([409, 'transition_rejected']);
+    const order = await orderOf(placed);
+    expect(order.lines[placed.shirt]).toMatchObject({ reserved: 0, refunded: 1, available: 1 });
+    expect(Object.values(order.refunds).filter((refund) => refund.state === 'paid')).toEqual([
+      expect.objectContaining({ channel: 'refundid', source: { kind: 'refundid_rma', ref: id }, lines: { [placed.shirt]: 1 } }),
+    ]);
+    // Refundid's retry books nothing twice.
+    expect((await portal.push('refundid', push)).status).toBe(409);
+    expect((await orderOf(placed)).lines[placed.shirt]).toMatchObject({ refunded: 1, available: 1 });
+    expect(ledgerViolations(await orderOf(placed))).toEqual([]);
+  });
+
+  it.failing('stops a card refund that took the released units meanwhile, so the card is never reversed', async () => {
+    const placed = await placeOrder();
+    const id = `rid-back-card-${++rounds}`;
+    const push = rma(placed, id, { [placed.shirt]: 1 });
+    expect((await portal.push('refunding', push)).status).toBe(200);
+    expect((await portal.push('failed', push)).status).toBe(200);
+    const ret = h.ap21.addReturn(placed.sim.orderId, { lines: [{ skuId: SHIRT.skuId, quantity: -2 }] });
+    const reader = h.client();
+    await h
+      .intake({ ledger: loadAp21LedgerSettings(h.env) })
+      .ingest(await reader.getOrder(placed.sim.personId, placed.sim.orderId), await reader.getReturn(placed.sim.personId, placed.sim.orderId, ret.returnId));
+    expect((await portal.push('refundid', push)).status).toBe(409);
+    await sweep(h.store, queue, Date.now() + 60_000);
+    await settle();
+    expect(sims.addonPayments.payouts().get(`ap21-${ret.returnId}`)).toBeUndefined();
+    expect(await refundOf(placed, `ap21-${ret.returnId}`)).toMatchObject({ state: 'manual_review', reason: expect.stringContaining(`Refundid RMA ${id}`) });
+  });
+});
+
 describe('review: an RMA whose compensation_method changes between refunding and refundid', () => {
   const withMethod = (placed: Placed, id: string, method: 'refund' | 'exchange' | 'credit'): Rma => ({
     refundid_id: id,
