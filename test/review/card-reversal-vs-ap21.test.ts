@@ -8,6 +8,7 @@ import type { LocalQueue } from '../../lambdas/services/local-queue';
 import { endRefund } from '../../lambdas/services/operator-actions';
 import type { ReturnIntake } from '../../lambdas/services/return-intake';
 import type { RetryPolicy } from '../../lambdas/services/retry-policy';
+import { settle as settleProof } from '../../lambdas/services/reversal-notices';
 import { replayInbox, sweep } from '../../lambdas/services/sweeper';
 import type { OrderStore } from '../../lambdas/store/order-store';
 import type { ProviderSimulators } from '../../local/simulators';
@@ -261,6 +262,33 @@ describe('a card reversal whose provider pays while Ap21 shows its return settle
     expect(jacket.payouts()).toBe(1);
     expect(await jacket.refund()).toMatchObject({ state: 'paid', channel: 'reversal', refs: { settledElsewhere: expect.stringContaining('in flight') } });
     expect(metricCalls(emitted, 'ReversalsInFlightSettledElsewhere')).toBe(1);
+    expect(metricCalls(emitted, 'RefundsPaidTwice')).toBe(1);
+    await jacket.refundedAtTill();
+    expect(metricCalls(emitted, 'RefundsPaidTwice')).toBe(1);
+  });
+});
+
+describe("a provider's own proof of payment for a card reversal Ap21 shows settled elsewhere", () => {
+  // Before: a PayPro IPN or Optty's record booked the marked refund paid (reversal_succeeded, or reversal_confirmed from
+  // review) and nobody was told; later reads found the refund marked and stayed quiet.
+  it('books it paid and raises RefundsPaidTwice once, also for a proof read before the mark', async () => {
+    const jacket = await returnedJacket(false);
+    const now = new Date().toISOString();
+    const claimed = await h.store.applyEvent(
+      jacket.orderId,
+      jacket.refundId,
+      'reversal_submitted',
+      { now, claimWindowMs: 0, nextAttemptAt: new Date(Date.now() + 60_000).toISOString() },
+      { actor: 'dispatcher' },
+      await jacket.refund(),
+    );
+    expect(claimed.applied).toBe(true);
+    // The notice handler locates the refund; before it writes, a read of Ap21 marks it.
+    const located = { order: (await h.store.getOrder(jacket.orderId))!, refund: await jacket.refund() };
+    await jacket.refundedAtTill();
+    const emitted = jest.spyOn(metrics, 'emitMetric');
+    await settleProof(h.store, located, { now: new Date().toISOString(), claimWindowMs: 0 }, 'addon_payments', '{}', 'the provider reports the rebate paid');
+    expect(await jacket.refund()).toMatchObject({ state: 'paid', channel: 'reversal' });
     expect(metricCalls(emitted, 'RefundsPaidTwice')).toBe(1);
     await jacket.refundedAtTill();
     expect(metricCalls(emitted, 'RefundsPaidTwice')).toBe(1);
