@@ -13,6 +13,8 @@ import { replayInbox, sweep } from '../../lambdas/services/sweeper';
 import type { OrderStore } from '../../lambdas/store/order-store';
 import type { ProviderSimulators } from '../../local/simulators';
 import type { SimOrder, SimReturn } from '../../simulators/ap21/simulator';
+import { redrive } from '../../tools/ops/commands';
+import type { OpsTarget } from '../../tools/ops/target';
 import { gatedStore } from '../support/gated-store';
 import { refundedByAp21, startPayoutWorld, type IngestHarness, type PayoutWorld } from '../support/harness/relay-with-ap21';
 
@@ -160,31 +162,48 @@ describe('a card reversal not yet sent when Ap21 shows its return settled elsewh
     expect(await jacket.refund()).toMatchObject({ state: 'manual_review', reason: expect.stringContaining('settled by exchange') });
   });
 
-  it('lets an operator who finds the till refund was voided reroute it: the card is reversed exactly once, and a later read changes nothing', async () => {
-    const jacket = await backingOff();
-    await jacket.refundedAtTill();
-    const held = await jacket.refund();
-    expect(held).toMatchObject({ state: 'manual_review' });
-    const rerouted = await endRefund(h.store, 'reroute', {
-      orderId: jacket.orderId,
-      refund: held,
-      reason: 'the till refund was voided',
-      operator: 'cardrev',
-      now: new Date().toISOString(),
-      claimWindowMs: 0,
-    });
-    expect(rerouted).toMatchObject({ done: true });
-    await settle();
-    expect(await jacket.refund()).toMatchObject({ state: 'paid', channel: 'reversal' });
-    expect(jacket.payouts()).toBe(1);
-    // Ap21 read again, still showing the till refund: the operator's decision stands, no alarm.
-    const emitted = jest.spyOn(metrics, 'emitMetric');
-    await jacket.refundedAtTill();
-    await hoursLater(jacket);
-    expect(jacket.payouts()).toBe(1);
-    expect(await jacket.refund()).toMatchObject({ state: 'paid' });
-    expect(metricCalls(emitted, 'RefundsPaidTwice')).toBe(0);
-  });
+  it.each(['redrive', 'reroute'] as const)(
+    'lets an operator who finds the till refund was voided %s it: the card is reversed exactly once, and a later read changes nothing',
+    async (action) => {
+      const jacket = await backingOff();
+      await jacket.refundedAtTill();
+      const held = await jacket.refund();
+      expect(held).toMatchObject({ state: 'manual_review' });
+      const reason = 'the till refund was voided';
+      if (action === 'redrive') {
+        const target: OpsTarget = {
+          name: 'local',
+          tableName: h.stack.dynamo.tableName,
+          store: h.store,
+          claimWindowMs: 0,
+          doorbell: queue,
+          reversals: {},
+          ap21Poller: () => h.poller(),
+        };
+        await redrive(target, jacket.refundId, { orderId: jacket.orderId, operator: 'cardrev', reason });
+      } else {
+        const rerouted = await endRefund(h.store, 'reroute', {
+          orderId: jacket.orderId,
+          refund: held,
+          reason,
+          operator: 'cardrev',
+          now: new Date().toISOString(),
+          claimWindowMs: 0,
+        });
+        expect(rerouted).toMatchObject({ done: true });
+      }
+      await settle();
+      expect(await jacket.refund()).toMatchObject({ state: 'paid', channel: 'reversal' });
+      expect(jacket.payouts()).toBe(1);
+      // Ap21 read again, still showing the till refund: the operator's decision stands, no alarm.
+      const emitted = jest.spyOn(metrics, 'emitMetric');
+      await jacket.refundedAtTill();
+      await hoursLater(jacket);
+      expect(jacket.payouts()).toBe(1);
+      expect(await jacket.refund()).toMatchObject({ state: 'paid' });
+      expect(metricCalls(emitted, 'RefundsPaidTwice')).toBe(0);
+    },
+  );
 
   it('control: with Ap21 showing the return unchanged, the retry after the backoff reverses the card once', async () => {
     const jacket = await backingOff();
