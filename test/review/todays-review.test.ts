@@ -111,8 +111,10 @@ describe('review: a card refund in manual review when Ap21 shows its return refu
   // review with its units held and its money possibly paid. Before: the read of Ap21 showing the till refund was
   // acknowledged and nothing recorded: the operator saw only the old reason (and could redrive it to the card), and
   // when the provider's own proof of payment came (reversal_confirmed from review) it was booked paid with no
-  // RefundsPaidTwice: a double payment nobody was told of.
-  it.failing('marks it with the reason for the operator, and a later proof of payment raises RefundsPaidTwice', async () => {
+  // RefundsPaidTwice: a double payment nobody was told of. Now the read marks it (and replaces its reason) in one
+  // conditional write, with RefundsInManualReview; control: with return-intake's CARD_REVERSAL_STAGES without
+  // manual_review, this test fails on the mark, and RefundsPaidTwice stays 0.
+  it('marks it with the reason for the operator, and a later proof of payment raises RefundsPaidTwice', async () => {
     const shirts = await returnedShirts();
     const at = () => new Date().toISOString();
     const submitted = await h.store.applyEvent(
