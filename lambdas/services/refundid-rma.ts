@@ -142,6 +142,12 @@ function stopMove(refund: Refund, reason: string, now: string): { event: RefundE
       return refund.refs[SETTLED_ELSEWHERE_REF] === undefined ? { event: 'settled_elsewhere_noted', ctx: { now, claimWindowMs: 0, refs } } : undefined;
     case 'reversal_pending':
       return { event: 'review_required', ctx: { now, claimWindowMs: 0, reason } };
+    case 'reversal_submitted':
+      // In flight, it cannot be unasked: the mark only, as a read of Ap21 showing it refunded leaves (docs/design.md §2.3),
+      // so the dispatcher never submits it again, and a payment it still books raises RefundsPaidTwice.
+      return refund.channel === 'reversal' && refund.refs[SETTLED_ELSEWHERE_REF] === undefined
+        ? { event: 'settled_elsewhere_noted', ctx: { now, claimWindowMs: 0, refs } }
+        : undefined;
     case 'awaiting_receipt':
       return { event: 'receipt_release_refused', ctx: { now, claimWindowMs: 0, reason } };
     default:
@@ -378,8 +384,9 @@ class RmaHandling {
    * refused (409) and kept, and every refund holding them that has sent no money yet is stopped, so
    * no other channel pays the same units again: a card reversal not yet sent (or waiting for the
    * receipt) goes to manual review with the reason; a live Apace offer takes the cancel-first path,
-   * marked settled elsewhere, so it reaches manual review once Apace cancels, never the card. One
-   * whose money may already be on its way (a reversal submitted, an Apace payout) is only reported.
+   * marked settled elsewhere, so it reaches manual review once Apace cancels, never the card; a
+   * reversal in flight only takes the mark, so it is never submitted again. One whose money may
+   * already be on its way through Apace (a payout) is only reported.
    */
   private async paidForHeldUnits(spec: NewRefund, missing: string, order: Order): Promise<never> {
     const note = `Refundid paid, but ${missing}`;
@@ -388,8 +395,12 @@ class RmaHandling {
     const stopped: string[] = [];
     const notStopped: string[] = [];
     for (const held of heldElsewhere(order, spec)) {
-      if (await this.stop(held, reason)) stopped.push(held.id);
-      else notStopped.push(held.id);
+      if (!(await this.stop(held, reason))) notStopped.push(held.id);
+      else {
+        stopped.push(held.id);
+        // A reversal in flight is only marked: ask the provider to stop it (the alarm says so, docs/design.md §2.3).
+        if (held.state === 'reversal_submitted' && held.refs[SETTLED_ELSEWHERE_REF] === undefined) emitMetric('ReversalsInFlightSettledElsewhere', 1);
+      }
     }
     logger.error('Refundid paid for units another channel holds', {
       order_id: this.order.orderId,

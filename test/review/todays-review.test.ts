@@ -187,8 +187,10 @@ describe('review: Refundid pays for units a card reversal in flight holds', () =
   // Refundid's stop (refundid-rma stopMove) acts on a card refund not yet sent and names one in flight in the error
   // log only; unlike the read of Ap21 showing the return refunded (settled_elsewhere_noted), it leaves no mark. So a
   // reversal in flight whose provider then answered a retryable failure went back to reversal_pending and was sent
-  // again: the card was reversed for units Refundid had paid (EPG payout 1), and nobody was told.
-  it.failing('is never submitted again once Refundid paid: EPG fails retryably, then the refund goes to review, no payout', async () => {
+  // again: the card was reversed for units Refundid had paid (EPG payout 1), and nobody was told. Now the push marks it
+  // (settled_elsewhere_noted, ReversalsInFlightSettledElsewhere); control: without stopMove's reversal_submitted case
+  // both tests below fail (EPG payout 1; RefundsPaidTwice 0).
+  it('is never submitted again once Refundid paid: EPG fails retryably, then the refund goes to review, no payout', async () => {
     const shirts = await returnedShirts();
     const id = `rid-inflight-${++rounds}`;
     let pushed: { status: number } | undefined;
@@ -215,7 +217,7 @@ describe('review: Refundid pays for units a card reversal in flight holds', () =
     });
   });
 
-  it.failing('once Refundid paid, a reversal in flight that pays after all raises RefundsPaidTwice', async () => {
+  it('once Refundid paid, a reversal in flight that pays after all raises RefundsPaidTwice', async () => {
     const shirts = await returnedShirts();
     const id = `rid-inflight-paid-${++rounds}`;
     const emitted = jest.spyOn(metrics, 'emitMetric');
@@ -227,6 +229,7 @@ describe('review: Refundid pays for units a card reversal in flight holds', () =
     await inFlight.processOrder(shirts.orderId);
     expect(shirts.payouts()).toBe(1);
     expect(await shirts.refund()).toMatchObject({ state: 'paid', channel: 'reversal' });
+    expect(metricCalls(emitted, 'ReversalsInFlightSettledElsewhere')).toBe(1);
     expect(metricCalls(emitted, 'RefundsPaidTwice')).toBe(1);
   });
 
