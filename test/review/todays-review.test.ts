@@ -3,6 +3,7 @@ import { ledgerViolations } from '../../lambdas/domain/order';
 import type { Refund } from '../../lambdas/domain/refund';
 import { createDispatcher, createInboxReplay } from '../../lambdas/functions/dispatch-runtime';
 import { loadAp21LedgerSettings } from '../../lambdas/services/ap21-ledger';
+import { applyApaceNotification } from '../../lambdas/services/apace-callbacks';
 import type { Dispatcher } from '../../lambdas/services/dispatcher';
 import type { LocalQueue } from '../../lambdas/services/local-queue';
 import type { RetryPolicy } from '../../lambdas/services/retry-policy';
@@ -33,7 +34,7 @@ const EPG = 'addon-payments';
 const FAST: RetryPolicy = { maxAttempts: 3, baseDelayMs: 10, maxDelayMs: 50, leaseMs: 2_000, syncDelayMs: 100 };
 
 beforeAll(async () => {
-  world = await startPayoutWorld({ REFUNDID_ALLOWED_IPS: '127.0.0.1' });
+  world = await startPayoutWorld({ REFUNDID_ALLOWED_IPS: '127.0.0.1', AP21_CARD_LAST_FOUR_FIELD: 'Reference' });
   ({ h, sims, queue } = world);
   portal = createRefundidSimulator({ baseUrl: h.stack.url, bearerToken: String(h.stack.secrets.refundid.bearerToken) });
 });
@@ -243,5 +244,43 @@ describe('review: Refundid pays for units a card reversal in flight holds', () =
     await settle();
     expect(shirts.payouts()).toBe(1);
     expect(await shirts.refund()).toMatchObject({ state: 'paid', channel: 'reversal' });
+  });
+});
+
+describe('review: an Apace payout booked for an offer Ap21 showed settled elsewhere', () => {
+  const JACKET = { skuId: '64001', quantity: 1, priceMinor: 11000, productName: 'JACKET' };
+
+  // Ap21 showed the return refunded at the till while the offer was live: the read took the cancel-first path
+  // (marked, no claim window: "a payout Apace already approved is booked as Apace's"), Apace cancelled and the refund
+  // is with an operator. Apace had approved the customer's claim just before and pays it (its pending webhook
+  // comes now): booked paid through Apace, for units the till refunded. Before: booked with no RefundsPaidTwice
+  // (only the card reversal raised it), and no later read looks at a paid Apace refund: a double payment nobody
+  // was told of.
+  it.failing("raises RefundsPaidTwice when Apace's payment for the marked offer is booked", async () => {
+    const card = {
+      origin: 'CreditCard',
+      cardType: 'VISA',
+      stan: `TA-${Date.now()}-${++rounds}`,
+      reference: '************7001',
+      amountMinor: JACKET.priceMinor,
+    };
+    const order = h.ap21.addOrder({ lines: [JACKET], payments: [card] });
+    sims.addonPayments.seedTransaction(card.stan, { amount: { minor: card.amountMinor, currency: 'AUD' }, paymentSolution: 'creditcards' });
+    const ret = h.ap21.addReturn(order.orderId, { lines: [{ skuId: JACKET.skuId, quantity: -1 }] });
+    const ids = { orderId: `ap21-${order.orderId}`, refundId: `ap21-${ret.returnId}` };
+    const refund = async () => (await h.store.getOrder(ids.orderId))!.refunds[ids.refundId]!;
+    const intake = () => h.intake({ doorbell: queue, ledger: loadAp21LedgerSettings(h.env) });
+    await h.poller({ settings: { watermark: `todays-${++rounds}` }, intake: intake() }).run();
+    await settle();
+    const offered = await refund();
+    expect(offered).toMatchObject({ state: 'offered', channel: 'apace' });
+    const emitted = jest.spyOn(metrics, 'emitMetric');
+    await intake().ingest(...(await refundedByAp21(h, order, ret, JACKET.priceMinor)));
+    await settle();
+    expect(await refund()).toMatchObject({ state: 'manual_review', channel: 'apace', refs: { settledElsewhere: expect.stringContaining('already refunded') } });
+    const body = { refund_id: offered.refs.apaceRefundId!, order_id: ids.orderId, refund_success: false, refund_status: 'pending' as const };
+    const booked = await applyApaceNotification(h.store, ids, body, JSON.stringify(body), { now: new Date().toISOString(), claimWindowMs: 0 });
+    expect(booked).toMatchObject({ applied: true, refund: { state: 'paid', channel: 'apace' } });
+    expect(metricCalls(emitted, 'RefundsPaidTwice')).toBe(1);
   });
 });
