@@ -21,7 +21,7 @@ import { reversalRequest, type ReversalConnector, type ReversalOutcome } from '.
 import type { Actor, OrderStore, Schedule, TransitionOutcome } from '../store/order-store';
 import { apaceOrderId, type ApaceOffers, type OfferItem } from './apace-offers';
 import type { OfferDelivery, PublishResult } from './offer-delivery';
-import { reportPaidTwice } from './paid-twice';
+import { reportApacePaidTwice, reportPaidTwice } from './paid-twice';
 import { backoffDelayMs, later, type RetryPolicy } from './retry-policy';
 
 /** The order as one dispatcher run read it and changed it since: its version and refunds. */
@@ -360,6 +360,7 @@ export class Dispatcher {
       return 'Apace refused to cancel; following up';
     }
     const paid = await this.apply(order, refund, payout === 'processed' ? 'apace_processed' : 'apace_paid', {}, `Apace refused to cancel: payout ${payout}`);
+    if (paid.applied) reportApacePaidTwice(order.orderId, paid.refund);
     return paid.applied ? `paid through Apace (${payout})` : `not applied (${paid.why})`;
   }
 
@@ -373,6 +374,7 @@ export class Dispatcher {
       if (status.kind === 'found' && (status.payout === 'pending' || status.payout === 'processed')) {
         const event = status.payout === 'processed' ? 'apace_processed' : 'apace_paid';
         const paid = await this.apply(order, refund, event, {}, `Apace reports payout ${status.payout}; its webhook had not arrived`);
+        if (paid.applied) reportApacePaidTwice(order.orderId, paid.refund);
         return paid.applied ? `recovered Apace payout (${status.payout})` : `not applied (${paid.why})`;
       }
       // Before expiry there is nothing to do but wait for it; after it, the cancel's answer tells

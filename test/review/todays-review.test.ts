@@ -250,13 +250,18 @@ describe('review: Refundid pays for units a card reversal in flight holds', () =
 describe('review: an Apace payout booked for an offer Ap21 showed settled elsewhere', () => {
   const JACKET = { skuId: '64001', quantity: 1, priceMinor: 11000, productName: 'JACKET' };
 
-  // Ap21 showed the return refunded at the till while the offer was live: the read took the cancel-first path
-  // (marked, no claim window: "a payout Apace already approved is booked as Apace's"), Apace cancelled and the refund
-  // is with an operator. Apace had approved the customer's claim just before and pays it (its pending webhook
-  // comes now): booked paid through Apace, for units the till refunded. Before: booked with no RefundsPaidTwice
-  // (only the card reversal raised it), and no later read looks at a paid Apace refund: a double payment nobody
-  // was told of.
-  it.failing("raises RefundsPaidTwice when Apace's payment for the marked offer is booked", async () => {
+  interface Offer {
+    readonly ids: { orderId: string; refundId: string };
+    readonly apaceRefundId: string;
+    refund(): Promise<Refund>;
+    /** A read of Ap21 after the store refunded the jacket at the till. */
+    refundedAtTill(): Promise<unknown>;
+    /** Apace's `pending` webhook for the payout of the customer's claim, through `store`. */
+    apacePays(store?: OrderStore): Promise<unknown>;
+  }
+
+  /** A jacket paid by EPG card (last four in `Reference`), returned, its refund offered through Apace. */
+  async function offeredJacket(): Promise<Offer> {
     const card = {
       origin: 'CreditCard',
       cardType: 'VISA',
@@ -274,13 +279,66 @@ describe('review: an Apace payout booked for an offer Ap21 showed settled elsewh
     await settle();
     const offered = await refund();
     expect(offered).toMatchObject({ state: 'offered', channel: 'apace' });
+    const apaceRefundId = offered.refs.apaceRefundId!;
+    return {
+      ids,
+      apaceRefundId,
+      refund,
+      refundedAtTill: async () => intake().ingest(...(await refundedByAp21(h, order, ret, JACKET.priceMinor))),
+      apacePays: (store = h.store) => {
+        const body = { refund_id: apaceRefundId, order_id: ids.orderId, refund_success: false, refund_status: 'pending' as const };
+        return applyApaceNotification(store, ids, body, JSON.stringify(body), { now: new Date().toISOString(), claimWindowMs: 0 });
+      },
+    };
+  }
+
+  // Ap21 showed the return refunded at the till while the offer was live: the read took the cancel-first path
+  // (marked, no claim window: "a payout Apace already approved is booked as Apace's"), Apace cancelled and the refund
+  // is with an operator. Apace had approved the customer's claim just before and pays it (its pending webhook
+  // comes now): booked paid through Apace, for units the till refunded. Before: booked with no RefundsPaidTwice
+  // (only the card reversal raised it), and no later read looks at a paid Apace refund: a double payment nobody
+  // was told of. Now every booking of an Apace payment reports a marked refund (paid-twice.ts reportApacePaidTwice);
+  // control: without that call here (apace-callbacks), RefundsPaidTwice is 0.
+  it("raises RefundsPaidTwice when Apace's payment for the marked offer is booked", async () => {
+    const jacket = await offeredJacket();
     const emitted = jest.spyOn(metrics, 'emitMetric');
-    await intake().ingest(...(await refundedByAp21(h, order, ret, JACKET.priceMinor)));
+    await jacket.refundedAtTill();
     await settle();
-    expect(await refund()).toMatchObject({ state: 'manual_review', channel: 'apace', refs: { settledElsewhere: expect.stringContaining('already refunded') } });
-    const body = { refund_id: offered.refs.apaceRefundId!, order_id: ids.orderId, refund_success: false, refund_status: 'pending' as const };
-    const booked = await applyApaceNotification(h.store, ids, body, JSON.stringify(body), { now: new Date().toISOString(), claimWindowMs: 0 });
-    expect(booked).toMatchObject({ applied: true, refund: { state: 'paid', channel: 'apace' } });
+    expect(await jacket.refund()).toMatchObject({
+      state: 'manual_review',
+      channel: 'apace',
+      refs: { settledElsewhere: expect.stringContaining('already refunded') },
+    });
+    expect(await jacket.apacePays()).toMatchObject({ applied: true, refund: { state: 'paid', channel: 'apace' } });
     expect(metricCalls(emitted, 'RefundsPaidTwice')).toBe(1);
+  });
+
+  // The offer is already being cancelled (an expiry cancel Apace keeps failing): the read only marks it
+  // (settled_elsewhere_noted), its state unchanged. Apace's webhook read the refund before the mark and books it
+  // after (forced: gatedStore): from that snapshot the booking knows no mark. Now apace_paid holds guard mark_as_seen,
+  // so it is refused once and booked again knowing it; control: without mark_as_seen on apace_paid, RefundsPaidTwice is 0.
+  it('raises RefundsPaidTwice also when the mark lands between the webhook reading the refund and booking it', async () => {
+    const jacket = await offeredJacket();
+    const cancelling = await h.store.applyEvent(
+      jacket.ids.orderId,
+      jacket.ids.refundId,
+      'offer_cancel_started',
+      { now: new Date().toISOString(), claimWindowMs: 0, nextAttemptAt: new Date(Date.now() + HOUR_MS).toISOString(), reason: 'the Apace offer expired' },
+      { actor: 'dispatcher' },
+      await jacket.refund(),
+    );
+    expect(cancelling).toMatchObject({ applied: true, refund: { state: 'offer_cancelling' } });
+    const emitted = jest.spyOn(metrics, 'emitMetric');
+    const booked = await jacket.apacePays(gatedStore(h.store, 'apace_paid', () => jacket.refundedAtTill()));
+    expect(booked).toMatchObject({ applied: true, refund: { state: 'paid', channel: 'apace' } });
+    expect((await jacket.refund()).refs).toMatchObject({ settledElsewhere: expect.stringContaining('already refunded') });
+    expect(metricCalls(emitted, 'RefundsPaidTwice')).toBe(1);
+  });
+
+  it('control: Apace paying an offer Ap21 shows unchanged is booked without RefundsPaidTwice', async () => {
+    const jacket = await offeredJacket();
+    const emitted = jest.spyOn(metrics, 'emitMetric');
+    expect(await jacket.apacePays()).toMatchObject({ applied: true, refund: { state: 'paid', channel: 'apace' } });
+    expect(metricCalls(emitted, 'RefundsPaidTwice')).toBe(0);
   });
 });
