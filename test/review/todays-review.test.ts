@@ -247,7 +247,7 @@ describe('review: Refundid pays for units a card reversal in flight holds', () =
   });
 });
 
-describe('review: an Apace payout booked for an offer Ap21 showed settled elsewhere', () => {
+describe('review: an Apace offer Ap21 showed settled elsewhere, paid or reviewed', () => {
   const JACKET = { skuId: '64001', quantity: 1, priceMinor: 11000, productName: 'JACKET' };
 
   interface Offer {
@@ -333,6 +333,30 @@ describe('review: an Apace payout booked for an offer Ap21 showed settled elsewh
     expect(booked).toMatchObject({ applied: true, refund: { state: 'paid', channel: 'apace' } });
     expect((await jacket.refund()).refs).toMatchObject({ settledElsewhere: expect.stringContaining('already refunded') });
     expect(metricCalls(emitted, 'RefundsPaidTwice')).toBe(1);
+  });
+
+  // The cancel-first path's mark says why no money is owed, but the dispatcher's review() wrote only its own reason:
+  // a marked offer whose cancel Apace kept failing reached the operator as "Apace cancel failed after 3 attempts",
+  // with nothing about Ap21; the operator's redrive (whose waiver outranks the mark) then sends it to the card, for
+  // a jacket refunded at the till. The same for a marked card reversal in flight ending in review for "no final
+  // answer" or "provider refused".
+  it.failing('reaches the operator with the mark in its reason when Apace keeps failing the cancel', async () => {
+    const jacket = await offeredJacket();
+    sims.host.setFaults('apace', { failureRate: 1 });
+    try {
+      await jacket.refundedAtTill();
+      await settle();
+      for (let round = 0; round < 4 && (await jacket.refund()).state !== 'manual_review'; round++) {
+        await dispatcher({ aheadMs: (round + 1) * HOUR_MS }).processOrder(jacket.ids.orderId);
+      }
+    } finally {
+      sims.host.setFaults('apace', { failureRate: 0 });
+    }
+    expect(await jacket.refund()).toMatchObject({
+      state: 'manual_review',
+      channel: 'apace',
+      reason: expect.stringMatching(/Apace cancel failed after 3 attempts.*already refunded \(by Ap21\)/),
+    });
   });
 
   it('control: Apace paying an offer Ap21 shows unchanged is booked without RefundsPaidTwice', async () => {
