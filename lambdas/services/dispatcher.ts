@@ -557,7 +557,11 @@ export class Dispatcher {
     return `Refundid outcome overdue: ${reason}`;
   }
 
-  private async review(order: Order, refund: Refund, reason: string): Promise<string> {
+  private async review(order: Order, refund: Refund, why: string): Promise<string> {
+    // A refund Ap21 showed settled elsewhere reaches the operator with that said, whatever path sent it (docs/design.md §2.3):
+    // their redrive outranks the mark. After the path's own short words; refs.settledElsewhere keeps the whole of it.
+    const notOwed = settledElsewhere(refund);
+    const reason = notOwed !== undefined && !why.includes(notOwed) ? `${why}; ${notOwed}` : why;
     const moved = await this.apply(order, refund, 'review_required', { reason });
     if (moved.applied) {
       logger.error('refund needs manual review', { order_id: order.orderId, refund_id: refund.id, reason });

@@ -339,8 +339,9 @@ describe('review: an Apace offer Ap21 showed settled elsewhere, paid or reviewed
   // a marked offer whose cancel Apace kept failing reached the operator as "Apace cancel failed after 3 attempts",
   // with nothing about Ap21; the operator's redrive (whose waiver outranks the mark) then sends it to the card, for
   // a jacket refunded at the till. The same for a marked card reversal in flight ending in review for "no final
-  // answer" or "provider refused".
-  it.failing('reaches the operator with the mark in its reason when Apace keeps failing the cancel', async () => {
+  // answer" or "provider refused". Now the dispatcher's review() adds the mark to whatever reason it writes;
+  // control: without that, the reason is the path's alone.
+  it('reaches the operator with the mark in its reason when Apace keeps failing the cancel', async () => {
     const jacket = await offeredJacket();
     sims.host.setFaults('apace', { failureRate: 1 });
     try {
