@@ -234,6 +234,28 @@ describe('review: Refundid pays for units a card reversal in flight holds', () =
     expect(metricCalls(emitted, 'RefundsPaidTwice')).toBe(1);
   });
 
+  // The card reversal already paid the shirts when Refundid pays one of them too and pushes `refundid`: refused 409
+  // and kept (the units are refunded), its stop acts only on refunds still holding units, so nobody is told that the
+  // customer was paid twice: the push's 409 and an error log, no metric an alarm watches (RefundsPaidTwice is the
+  // card rule's, for the same money story).
+  it.failing('raises RefundsPaidTwice when Refundid pays for units a card reversal already paid', async () => {
+    const shirts = await returnedShirts();
+    await dispatcher().processOrder(shirts.orderId);
+    expect(await shirts.refund()).toMatchObject({ state: 'paid', channel: 'reversal' });
+    expect(shirts.payouts()).toBe(1);
+    const emitted = jest.spyOn(metrics, 'emitMetric');
+    const id = `rid-after-card-${++rounds}`;
+    const pushed = await portal.push('refundid', {
+      refundid_id: id,
+      line_items: [{ merchant_order_ref: shirts.orderId, line_item_ref: shirts.shirt, quantity: 1 }],
+    });
+    expect(pushed).toMatchObject({ status: 409 });
+    expect(metricCalls(emitted, 'RefundsPaidTwice')).toBe(1);
+    // Refundid retries the same push: the kept push is not counted again.
+    await portal.push('refundid', { refundid_id: id, line_items: [{ merchant_order_ref: shirts.orderId, line_item_ref: shirts.shirt, quantity: 1 }] });
+    expect(metricCalls(emitted, 'RefundsPaidTwice')).toBe(1);
+  });
+
   it('control: with no Refundid push, the retry after the retryable failure reverses the card once', async () => {
     const shirts = await returnedShirts();
     sims.host.setFaults(EPG, { failureRate: 1 });
