@@ -17,6 +17,7 @@ import {
 import type { RmaPush } from '../providers/refundid/schemas';
 import { RMA_OUTCOME_EVENTS, refundidOwnRefundId, refundidRefundId } from '../providers/refundid/statuses';
 import type { Audit, OrderStore } from '../store/order-store';
+import { reportPaidTwice } from './paid-twice';
 
 export interface RmaAnswer {
   readonly received: true;
@@ -113,20 +114,33 @@ function refundSpec(order: Order, push: RmaPush, refundId: string, alreadyPaid: 
   return spec;
 }
 
+/** The lines of `spec` the order has fewer units available on than it asks for. */
+function shortLines(order: Order, spec: NewRefund): string[] {
+  return Object.entries(spec.lines)
+    .filter(([lineId, units]) => (own(order.lines, lineId)?.available ?? 0) < units)
+    .map(([lineId]) => lineId);
+}
+
 /**
  * The refunds of other channels holding units of the lines `spec` is short of, that have sent no
  * money and may still send it: the ones Refundid's payment must stop.
  */
 function heldElsewhere(order: Order, spec: NewRefund): Refund[] {
-  const short = Object.entries(spec.lines)
-    .filter(([lineId, units]) => (own(order.lines, lineId)?.available ?? 0) < units)
-    .map(([lineId]) => lineId);
+  const short = shortLines(order, spec);
   return Object.values(order.refunds).filter(
     (refund) =>
       refund.id !== spec.refundId &&
       refund.channel !== 'refundid' &&
       HOLDING_STATES.has(refund.state) &&
       short.some((lineId) => own(refund.lines, lineId) !== undefined),
+  );
+}
+
+/** The refunds of other channels that already settled units of the lines `spec` is short of. */
+function paidElsewhere(order: Order, spec: NewRefund): Refund[] {
+  const short = shortLines(order, spec);
+  return Object.values(order.refunds).filter(
+    (refund) => refund.channel !== 'refundid' && refund.state === 'paid' && short.some((lineId) => own(refund.lines, lineId) !== undefined),
   );
 }
 
@@ -390,7 +404,15 @@ class RmaHandling {
    */
   private async paidForHeldUnits(spec: NewRefund, missing: string, order: Order): Promise<never> {
     const note = `Refundid paid, but ${missing}`;
-    await this.keep(note);
+    const first = await this.keep(note);
+    // Units another channel already paid: the customer was paid twice, told once per distinct push (docs/design.md §2.3).
+    for (const paid of first ? paidElsewhere(order, spec) : []) {
+      reportPaidTwice(
+        order.orderId,
+        paid.id,
+        `Refundid RMA ${this.push.refundid_id} paid for units refund ${paid.id} already settled via ${paid.channel}: recover the money`,
+      );
+    }
     const reason = `Refundid RMA ${this.push.refundid_id} paid the customer for these units: no money on any other channel; release it once reconciled`;
     const stopped: string[] = [];
     const notStopped: string[] = [];
@@ -545,12 +567,14 @@ class RmaHandling {
     }
   }
 
-  private async keep(note: string): Promise<void> {
+  /** Keeps the push on its order's inbox, once per distinct push: true the first time. */
+  private async keep(note: string): Promise<boolean> {
     const key = createHash('sha256').update(this.raw).digest('hex');
-    await this.store.recordInbound(
+    const { stored } = await this.store.recordInbound(
       this.order.orderId,
       { source: 'refundid', key, raw: this.raw, note: `RMA ${this.push.refundid_id} ${this.push.status}: ${note}` },
       this.ctx.now,
     );
+    return stored;
   }
 }

@@ -238,7 +238,7 @@ describe('review: Refundid pays for units a card reversal in flight holds', () =
   // and kept (the units are refunded), its stop acts only on refunds still holding units, so nobody is told that the
   // customer was paid twice: the push's 409 and an error log, no metric an alarm watches (RefundsPaidTwice is the
   // card rule's, for the same money story).
-  it.failing('raises RefundsPaidTwice when Refundid pays for units a card reversal already paid', async () => {
+  it('raises RefundsPaidTwice when Refundid pays for units a card reversal already paid', async () => {
     const shirts = await returnedShirts();
     await dispatcher().processOrder(shirts.orderId);
     expect(await shirts.refund()).toMatchObject({ state: 'paid', channel: 'reversal' });
