@@ -36,6 +36,8 @@ export const CUSTOM_METRICS = {
   outboxOverdueSeconds: 'OutboxOverdueSeconds',
   /** A Refundid RMA still `refundid_pending` past its wait, at each daily reminder (lambdas/services/dispatcher.ts). */
   refundidResultsOverdue: 'RefundidResultsOverdue',
+  /** A card reversal paid whose return Ap21 shows refunded or exchanged elsewhere too (lambdas/services/return-intake.ts, dispatcher.ts). */
+  refundsPaidTwice: 'RefundsPaidTwice',
   /** From the API's access logs (a metric filter): 4xx answers on the allowlisted paths, dimension `stage` only. */
   allowlistedRoute4xx: 'AllowlistedRoute4xx',
 } as const;
@@ -133,6 +135,10 @@ export class Alarms extends Construct {
     this.add('RefundidResultsOverdue', customMetric(config.stage, CUSTOM_METRICS.refundidResultsOverdue), 1, {
       description:
         'Refundid has not said for days whether it paid an RMA (the refund stays refundid_pending with the reason; a late answer still applies): check the RMA with Refundid (npm run ops -- manual-review lists it with the reason).',
+    });
+    this.add('RefundsPaidTwice', customMetric(config.stage, CUSTOM_METRICS.refundsPaidTwice), 1, {
+      description:
+        'A card reversal paid a refund whose return Ap21 shows refunded at the till, by Refundid or exchanged as well: the customer was paid twice. Recover the money (the refund timeline names both, docs/design.md §2.3).',
     });
     const allowlisted = Object.keys(config.ipAllowlists);
     if (allowlisted.length > 0) {

@@ -5,6 +5,10 @@
  */
 export type MetricName =
   | 'RefundsInManualReview'
+  /** A card reversal paid whose return Ap21 shows refunded or exchanged elsewhere too: money to recover (docs/design.md §2.3). */
+  | 'RefundsPaidTwice'
+  /** A card reversal in flight whose return Ap21 shows settled elsewhere: marked, never submitted again (docs/design.md §2.3). */
+  | 'ReversalsInFlightSettledElsewhere'
   /** Emitted by every poller run, a failed one included: how far behind the watermark is. */
   | 'PollerLagSeconds'
   /** An Ap21 order or return newly set aside for an operator (with RefundsInManualReview). */

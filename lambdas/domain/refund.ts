@@ -112,7 +112,14 @@ export type LedgerEffect = 'hold' | 'settle' | 'release' | 'reopen' | 'unbook';
  *   or `receipt_awaited` holds (it left Apace and no money was asked for since).
  * - `not_settled_elsewhere`: Ap21 has not been seen showing the refund's return exchanged or refunded
  *   elsewhere (`refs.settledElsewhere`), or an operator sent the refund on since: only then may a cancelled Apace offer go on to card reversal,
- *   even when the read that saw it landed while Apace was answering the cancel (docs/design.md §2.3).
+ *   even when the read that saw it landed while Apace was answering the cancel, and only then may
+ *   a dispatcher claim a card reversal's submission (docs/design.md §2.3).
+ * - `reversal_owed`: `not_settled_elsewhere` on the card-reversal channel; on the others it holds (an
+ *   offer marked settled elsewhere must still be cancelled at Apace, so its claims are not refused).
+ * - `mark_as_seen`: the mark (`refs.settledElsewhere`) is as the writer's snapshot shows it. Always
+ *   true of the refund as it is; in the store's write condition it makes an answer recorded from a
+ *   snapshot older than the mark lose, so the writer records it again knowing the mark (a card
+ *   reversal paid after Ap21 showed the return settled elsewhere is seen as paid twice, docs/design.md §2.3).
  */
 export type Guard =
   | 'apace_quiet'
@@ -124,7 +131,9 @@ export type Guard =
   | 'receipt_awaited'
   | 'receipt_unseen'
   | 'apace_payable_in_review'
-  | 'not_settled_elsewhere';
+  | 'not_settled_elsewhere'
+  | 'reversal_owed'
+  | 'mark_as_seen';
 
 /**
  * The reason a refund whose return Ap21 did not show received in time is in manual review with
@@ -149,13 +158,15 @@ export const RETURN_RECEIVED_REF = 'returnReceivedAt';
 export const RECEIPT_WAIVED_REF = 'receiptWaivedAt';
 /**
  * On a refund's `refs`: why (`settledElsewhere`) and when (`settledElsewhereAt`) Ap21 showed the
- * return of a refund with a live Apace offer exchanged or already refunded (docs/design.md §2.3,
- * §2.8): the offer is cancelled first, then the refund goes to manual review, never to the card.
+ * return of a refund exchanged or already refunded (docs/design.md §2.3, §2.8):
+ * a live Apace offer is cancelled first, then the refund goes to manual review, never to the card; a
+ * card reversal is never submitted again; on a card reversal already paid it records, once, that
+ * the customer was paid twice.
  */
 export const SETTLED_ELSEWHERE_REF = 'settledElsewhere';
 export const SETTLED_ELSEWHERE_AT_REF = 'settledElsewhereAt';
 
-/** The reason a cancelled offer goes to manual review instead of card reversal; none once an operator sent it on since. */
+/** The reason a refund goes to manual review instead of (again) to the card; none once an operator sent it on since. */
 export function settledElsewhere(refund: Pick<Refund, 'refs'>): string | undefined {
   const reason = refund.refs[SETTLED_ELSEWHERE_REF];
   const at = refund.refs[SETTLED_ELSEWHERE_AT_REF];
@@ -173,7 +184,8 @@ export interface TransitionRule {
   /** The channel after the transition; unchanged when absent. */
   readonly channel?: Channel;
   readonly ledger: LedgerEffect;
-  readonly guard?: Guard;
+  /** Conditions beyond the source state, all of which must hold. */
+  readonly guard?: Guard | readonly Guard[];
   readonly stamps?: readonly ('paidAt' | 'confirmedAt')[];
   /** Counts a provider call attempt. */
   readonly countsAttempt?: boolean;
@@ -255,13 +267,33 @@ export const RULES = {
     keepsSchedule: true,
   },
   /**
-   * Ap21 shows the return of a refund whose offer is already being cancelled (`offer_cancelling`, e.g.
-   * an expiry cancel Apace keeps failing) exchanged or already refunded: records the mark only
-   * (`refs.settledElsewhere`, `refs.settledElsewhereAt`), so that once Apace cancels the refund goes to
-   * manual review, not to the card (docs/design.md §2.3). Schedule and reason untouched.
+   * Ap21 shows the return of a refund whose provider call may be under way exchanged or already
+   * refunded: records the mark only (`refs.settledElsewhere`, `refs.settledElsewhereAt`). An offer
+   * already being cancelled (`offer_cancelling`, e.g. an expiry cancel Apace keeps failing) then goes
+   * to manual review once Apace cancels, not to the card; a card reversal already submitted (its
+   * call in flight, or its answer unknown) is never submitted again (docs/design.md §2.3). Schedule,
+   * lease and reason untouched.
    */
-  settled_elsewhere_noted: { from: ['offer_cancelling'], onlyChannel: 'apace', to: 'unchanged', ledger: 'hold', keepsSchedule: true },
-  attempt_started: { from: ['offer_pending', 'offer_cancelling', 'reversal_submitted'], to: 'unchanged', ledger: 'hold', countsAttempt: true, guard: 'due' },
+  settled_elsewhere_noted: { from: ['offer_cancelling', 'reversal_submitted'], to: 'unchanged', ledger: 'hold', keepsSchedule: true },
+  /**
+   * Ap21 shows the return of a refund already reversed on the card refunded or exchanged elsewhere as
+   * well: the customer was paid twice. Records the mark once (the write is refused to a second
+   * reader), for an operator to recover the money (docs/design.md §2.3).
+   */
+  paid_twice_noted: { from: ['paid'], onlyChannel: 'reversal', to: 'unchanged', ledger: 'hold', keepsSchedule: true },
+  /** A provider call claimed; for a submitted card reversal (a status query, maybe a re-submission) only while still owed. */
+  attempt_started: {
+    from: ['offer_pending', 'offer_cancelling', 'reversal_submitted'],
+    to: 'unchanged',
+    ledger: 'hold',
+    countsAttempt: true,
+    guard: ['due', 'reversal_owed'],
+  },
+  /**
+   * A submitted card reversal marked settled elsewhere: the provider is only asked where it stands,
+   * never sent it again (docs/design.md §2.3). Counts the attempt and takes the lease.
+   */
+  reversal_status_started: { from: ['reversal_submitted'], onlyChannel: 'reversal', to: 'unchanged', ledger: 'hold', countsAttempt: true, guard: 'due' },
   rescheduled: { from: ['offer_pending', 'offer_cancelling', 'reversal_pending', 'reversal_submitted', 'offered'], to: 'unchanged', ledger: 'hold' },
   /** The offer exists at Apace; callers record whether its delivery to the customer is owed (`refs.offerDelivery`). A fresh attempt budget, for the delivery. */
   offer_created: { from: ['offer_pending'], to: 'offered', ledger: 'hold', resetsAttempts: true },
@@ -343,8 +375,14 @@ export const RULES = {
     guard: 'never_offered',
     resetsAttempts: true,
   },
-  reversal_submitted: { from: ['reversal_pending'], to: 'reversal_submitted', ledger: 'hold', countsAttempt: true, guard: 'due' },
-  reversal_succeeded: { from: ['reversal_submitted'], to: 'paid', ledger: 'settle', stamps: ['paidAt'] },
+  reversal_submitted: {
+    from: ['reversal_pending'],
+    to: 'reversal_submitted',
+    ledger: 'hold',
+    countsAttempt: true,
+    guard: ['due', 'not_settled_elsewhere'],
+  },
+  reversal_succeeded: { from: ['reversal_submitted'], to: 'paid', ledger: 'settle', stamps: ['paidAt'], guard: 'mark_as_seen' },
   reversal_retry: { from: ['reversal_submitted'], to: 'reversal_pending', ledger: 'hold' },
   /**
    * The provider itself proves, later, that the reversal paid (a signed PayPro IPN naming our
@@ -419,6 +457,11 @@ export function ruleFor(event: RefundEvent): TransitionRule {
   return RULES[event];
 }
 
+/** A rule's guards, all of which must hold. */
+export function guardsOf(rule: TransitionRule): readonly Guard[] {
+  return rule.guard === undefined ? [] : typeof rule.guard === 'string' ? [rule.guard] : rule.guard;
+}
+
 export interface TransitionContext {
   /** UTC ISO time of the event as refund-relay saw it. */
   readonly now: string;
@@ -480,6 +523,10 @@ export function guardHolds(refund: Refund, guard: Guard | undefined, ctx: Transi
       return refund.refs[RETURN_RECEIVED_REF] === undefined && refund.refs[RECEIPT_WAIVED_REF] === undefined;
     case 'not_settled_elsewhere':
       return settledElsewhere(refund) === undefined;
+    case 'reversal_owed':
+      return refund.channel !== 'reversal' || settledElsewhere(refund) === undefined;
+    case 'mark_as_seen':
+      return true;
   }
 }
 
@@ -488,11 +535,12 @@ export function planTransition(refund: Refund, event: RefundEvent, ctx: Transiti
   const rule = ruleFor(event);
   const to = rule.to === 'unchanged' ? refund.state : rule.to;
   const inSourceState = rule.from.includes(refund.state) && (!rule.onlyChannel || rule.onlyChannel === refund.channel);
-  if (!inSourceState || !guardHolds(refund, rule.guard, ctx)) {
+  const failed = guardsOf(rule).find((guard) => !guardHolds(refund, guard, ctx));
+  if (!inSourceState || failed !== undefined) {
     const alreadyThere = rule.to !== 'unchanged' && refund.state === rule.to && (rule.channel === undefined || rule.channel === refund.channel);
-    if (alreadyThere && (!inSourceState || rule.guard === 'unconfirmed')) return { ok: false, why: 'already_applied' };
-    if (inSourceState && rule.guard === 'apace_quiet') return { ok: false, why: 'apace_recently_verified' };
-    if (inSourceState && rule.guard === 'due') return { ok: false, why: 'not_due' };
+    if (alreadyThere && (!inSourceState || failed === 'unconfirmed')) return { ok: false, why: 'already_applied' };
+    if (inSourceState && failed === 'apace_quiet') return { ok: false, why: 'apace_recently_verified' };
+    if (inSourceState && failed === 'due') return { ok: false, why: 'not_due' };
     return { ok: false, why: 'wrong_state' };
   }
   const next: Record<string, unknown> = {

@@ -423,6 +423,9 @@ export class Dispatcher {
   }
 
   private async submitReversal(order: Order, refund: Refund): Promise<string> {
+    // Ap21 showed the return settled elsewhere (docs/design.md §2.3): no money on the card unless an operator sends it on.
+    const notOwed = settledElsewhere(refund);
+    if (notOwed !== undefined) return this.review(order, refund, `${notOwed} (card reversal not submitted again)`);
     const provider = own(order.payments, refund.paymentId)?.provider;
     const receipt = this.deps.receipt;
     if (receipt && provider && fallbackWaitsForReceipt(refund, provider, receipt)) return this.awaitReceipt(order, refund, receipt.waitMs);
@@ -447,7 +450,10 @@ export class Dispatcher {
     if (!connector) return this.review(order, refund, 'no card-reversal connector to follow up the submitted reversal');
     if (refund.attempts >= this.deps.policy.maxAttempts)
       return this.review(order, refund, `no final answer from the provider after ${refund.attempts} attempts`);
-    // A status query, and a re-submission when the provider does not know the refund.
+    const notOwed = settledElsewhere(refund);
+    if (notOwed !== undefined) return this.askOnly(order, refund, connector, notOwed);
+    // A status query, and a re-submission when the provider does not know the refund. The claim is
+    // refused once Ap21 was seen showing the return settled elsewhere, also after this run read the order.
     const claim = await this.claim(order, refund, 'attempt_started', connector.provider, 2);
     if (!claim.applied) return `not claimed (${claim.why})`;
     const request = reversalRequest(order, claim.refund);
@@ -457,12 +463,39 @@ export class Dispatcher {
     return this.recordReversal(order, claim.refund, outcome);
   }
 
+  /**
+   * A submitted reversal whose return Ap21 showed settled elsewhere (docs/design.md §2.3): the
+   * provider is asked where it stands, and the answer booked, but the reversal is never sent again.
+   * One the provider has no record of goes to an operator.
+   */
+  private async askOnly(order: Order, refund: Refund, connector: ReversalConnector, notOwed: string): Promise<string> {
+    const claim = await this.claim(order, refund, 'reversal_status_started', connector.provider);
+    if (!claim.applied) return `not claimed (${claim.why})`;
+    const outcome = await connector.status(reversalRequest(order, claim.refund));
+    if (outcome.kind === 'unknown') return this.review(order, claim.refund, `${notOwed} (card reversal not submitted again: ${outcome.detail})`);
+    return this.recordReversal(order, claim.refund, outcome);
+  }
+
   private async recordReversal(order: Order, refund: Refund, outcome: ReversalOutcome): Promise<string> {
     const refs: Record<string, string> = 'providerRef' in outcome && outcome.providerRef ? { providerRef: outcome.providerRef } : {};
     switch (outcome.kind) {
-      case 'succeeded':
-        await this.apply(order, refund, 'reversal_succeeded', { refs }, outcome.detail);
+      case 'succeeded': {
+        let paid = await this.apply(order, refund, 'reversal_succeeded', { refs }, outcome.detail);
+        // Ap21 was seen showing the return settled elsewhere while the provider answered: booked knowing it.
+        if (!paid.applied && paid.refund.state === 'reversal_submitted')
+          paid = await this.apply(order, paid.refund, 'reversal_succeeded', { refs }, outcome.detail);
+        const twice = paid.applied ? settledElsewhere(paid.refund) : undefined;
+        if (twice !== undefined) {
+          logger.error('refund paid twice: reversed on the card and settled elsewhere in Ap21; recover the money', {
+            order_id: order.orderId,
+            refund_id: refund.id,
+            reason: twice,
+          });
+          emitMetric('RefundsPaidTwice', 1);
+          return `reversed on the card, and paid twice: ${twice}`;
+        }
         return 'reversed on the card';
+      }
       case 'pending':
         await this.apply(order, refund, 'rescheduled', { refs, nextAttemptAt: later(this.now(), this.deps.policy.syncDelayMs) }, outcome.detail);
         return 'provider pending';
@@ -545,7 +578,13 @@ export class Dispatcher {
    * when the call fits in the invocation's remaining time: otherwise nothing is written and the
    * refund stays due as it was.
    */
-  private claim(order: Order, refund: Refund, event: 'attempt_started' | 'reversal_submitted', channel: CallChannel, calls = 1): Promise<TransitionOutcome> {
+  private claim(
+    order: Order,
+    refund: Refund,
+    event: 'attempt_started' | 'reversal_submitted' | 'reversal_status_started',
+    channel: CallChannel,
+    calls = 1,
+  ): Promise<TransitionOutcome> {
     this.ensureTime(channel, calls);
     return this.apply(order, refund, event, { nextAttemptAt: later(this.now(), this.deps.policy.leaseMs) });
   }

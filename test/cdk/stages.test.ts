@@ -478,13 +478,13 @@ describe.each(STAGE_NAMES)('the %s stack', (stage) => {
     expect(resourcesOfType(resources, 'AWS::SQS::QueuePolicy')).toHaveLength(2);
   });
 
-  it('alarms on dead letters, each function, API 5xx rate, manual review, isolated Ap21 orders, poller lag, waiting inbox records, unconfirmed Apace payouts, returns not received and allowlisted-route 4xx, all to the e-mailed topic', () => {
+  it('alarms on dead letters, each function, API 5xx rate, manual review, isolated Ap21 orders, poller lag, waiting inbox records, unconfirmed Apace payouts, returns not received, refunds paid twice and allowlisted-route 4xx, all to the e-mailed topic', () => {
     const { template, resources } = get();
     const [topicId] = onlyOfType(resources, 'AWS::SNS::Topic');
     template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: config.alarmEmail, TopicArn: { Ref: topicId } });
     const alarms = resourcesOfType(resources, 'AWS::CloudWatch::Alarm').map(([, alarm]) => alarm.Properties!);
     // The wait table's three (docs/design.md §2.5) beside the rest: test/liveness/wait-table.test.ts checks each.
-    expect(alarms).toHaveLength(1 + FUNCTIONS.length + 9 + 3);
+    expect(alarms).toHaveLength(1 + FUNCTIONS.length + 10 + 3);
     for (const alarm of alarms) expect(alarm).toMatchObject({ AlarmActions: [{ Ref: topicId }] });
     const named = (metricName: string) => alarms.filter((alarm) => alarm.MetricName === metricName);
     expect(named('ApproximateNumberOfMessagesVisible')).toHaveLength(1);
@@ -500,6 +500,7 @@ describe.each(STAGE_NAMES)('the %s stack', (stage) => {
       CUSTOM_METRICS.outboxOverdueSeconds,
       CUSTOM_METRICS.ap21IsolationsOpen,
       CUSTOM_METRICS.refundidResultsOverdue,
+      CUSTOM_METRICS.refundsPaidTwice,
     ]) {
       const [alarm, ...others] = named(metricName);
       expect(others).toEqual([]);
