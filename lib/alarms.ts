@@ -32,12 +32,14 @@ export const CUSTOM_METRICS = {
   apaceOffersUndelivered: 'ApaceOffersUndelivered',
   /** A refund whose return Ap21 did not show received within AP21_RECEIPT_WAIT_DAYS, sent to manual review (lambdas/services/dispatcher.ts). */
   returnsNotReceived: 'ReturnsNotReceived',
+  /** A card reversal paid whose return Ap21 shows refunded or exchanged elsewhere too (lambdas/services/return-intake.ts, dispatcher.ts). */
+  refundsPaidTwice: 'RefundsPaidTwice',
+  /** A card reversal in flight when Ap21 showed its return refunded or exchanged elsewhere (lambdas/services/return-intake.ts). */
+  reversalsInFlightSettledElsewhere: 'ReversalsInFlightSettledElsewhere',
   /** Per sweep: how long the longest-due order in the outbox has been due, in seconds (lambdas/services/sweeper.ts). */
   outboxOverdueSeconds: 'OutboxOverdueSeconds',
   /** A Refundid RMA still `refundid_pending` past its wait, at each daily reminder (lambdas/services/dispatcher.ts). */
   refundidResultsOverdue: 'RefundidResultsOverdue',
-  /** A card reversal paid whose return Ap21 shows refunded or exchanged elsewhere too (lambdas/services/return-intake.ts, dispatcher.ts). */
-  refundsPaidTwice: 'RefundsPaidTwice',
   /** From the API's access logs (a metric filter): 4xx answers on the allowlisted paths, dimension `stage` only. */
   allowlistedRoute4xx: 'AllowlistedRoute4xx',
 } as const;
@@ -123,6 +125,14 @@ export class Alarms extends Construct {
       description:
         'A refund paid only once Ap21 shows its return received (AP21_PAY_ON_RECEIPT) waited AP21_RECEIPT_WAIT_DAYS without it and is in manual review with the reason: check the return with the warehouse (npm run ops -- manual-review).',
     });
+    this.add('RefundsPaidTwice', customMetric(config.stage, CUSTOM_METRICS.refundsPaidTwice), 1, {
+      description:
+        'A card reversal paid a refund whose return Ap21 shows refunded at the till, by Refundid or exchanged as well: the customer was paid twice. Recover the money (the refund timeline names both, docs/design.md §2.3).',
+    });
+    this.add('ReversalsInFlightSettledElsewhere', customMetric(config.stage, CUSTOM_METRICS.reversalsInFlightSettledElsewhere), 1, {
+      description:
+        'A card reversal was already with its provider when Ap21 showed the return refunded or exchanged elsewhere: it is never submitted again, but the provider may still pay. Ask the provider to stop it now if it can (npm run ops -- refund <id>); if it pays, RefundsPaidTwice follows (docs/design.md §2.3).',
+    });
     this.add('OutboxOverdue', customMetric(config.stage, CUSTOM_METRICS.outboxOverdueSeconds), OUTBOX_OVERDUE_SECONDS, {
       description: `Work in the outbox has been due for more than ${OUTBOX_OVERDUE_SECONDS} s (the dispatcher keeps failing it or cannot keep up: dispatcher logs, npm run ops -- refund <id>), or the sweeper has reported nothing for 10 minutes (it fails, or does not run): lost doorbells, expired leases, offer expiries and receipt waits are then re-driven by nobody.`,
       missingData: TreatMissingData.BREACHING,
@@ -135,10 +145,6 @@ export class Alarms extends Construct {
     this.add('RefundidResultsOverdue', customMetric(config.stage, CUSTOM_METRICS.refundidResultsOverdue), 1, {
       description:
         'Refundid has not said for days whether it paid an RMA (the refund stays refundid_pending with the reason; a late answer still applies): check the RMA with Refundid (npm run ops -- manual-review lists it with the reason).',
-    });
-    this.add('RefundsPaidTwice', customMetric(config.stage, CUSTOM_METRICS.refundsPaidTwice), 1, {
-      description:
-        'A card reversal paid a refund whose return Ap21 shows refunded at the till, by Refundid or exchanged as well: the customer was paid twice. Recover the money (the refund timeline names both, docs/design.md §2.3).',
     });
     const allowlisted = Object.keys(config.ipAllowlists);
     if (allowlisted.length > 0) {

@@ -38,8 +38,8 @@ export function monthlyCost(config: StageConfig): CostEstimate {
   const allowlisted = Object.keys(config.ipAllowlists).length > 0 ? 1 : 0;
   // Dead letters, one per function, 5xx rate, manual review, isolated Ap21 orders, poller lag,
   // inbox records waiting, Apace payouts unconfirmed, Apace offers undelivered, returns not
-  // received, refunds paid twice, allowlisted 4xx.
-  const alarms = 1 + FUNCTIONS.length + 9 + allowlisted;
+  // received, refunds paid twice, reversals in flight settled elsewhere, allowlisted 4xx.
+  const alarms = 1 + FUNCTIONS.length + 10 + allowlisted;
   // The wait table's (docs/design.md §2.5): outbox overdue, Ap21 isolations still open, Refundid outcomes overdue.
   const waitAlarms = 3;
   const candidates: CostLine[] = [

@@ -117,7 +117,7 @@ export type LedgerEffect = 'hold' | 'settle' | 'release' | 'reopen' | 'unbook';
  * - `reversal_owed`: `not_settled_elsewhere` on the card-reversal channel; on the others it holds (an
  *   offer marked settled elsewhere must still be cancelled at Apace, so its claims are not refused).
  * - `mark_as_seen`: the mark (`refs.settledElsewhere`) is as the writer's snapshot shows it. Always
- *   true of the refund as it is; in the store's write condition it makes an answer recorded from a
+ *   true of the refund as it is; in the store's write condition it makes a payment recorded from a
  *   snapshot older than the mark lose, so the writer records it again knowing the mark (a card
  *   reversal paid after Ap21 showed the return settled elsewhere is seen as paid twice, docs/design.md §2.3).
  */
@@ -396,6 +396,7 @@ export const RULES = {
     to: 'paid',
     ledger: 'settle',
     stamps: ['paidAt'],
+    guard: 'mark_as_seen',
   },
   refundid_refunded: { from: ['refundid_pending'], to: 'paid', ledger: 'settle', stamps: ['paidAt'] },
   refundid_failed: { from: ['refundid_pending'], to: 'released', ledger: 'release' },

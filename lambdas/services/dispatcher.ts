@@ -21,6 +21,7 @@ import { reversalRequest, type ReversalConnector, type ReversalOutcome } from '.
 import type { Actor, OrderStore, Schedule, TransitionOutcome } from '../store/order-store';
 import { apaceOrderId, type ApaceOffers, type OfferItem } from './apace-offers';
 import type { OfferDelivery, PublishResult } from './offer-delivery';
+import { reportPaidTwice } from './paid-twice';
 import { backoffDelayMs, later, type RetryPolicy } from './retry-policy';
 
 /** The order as one dispatcher run read it and changed it since: its version and refunds. */
@@ -486,12 +487,7 @@ export class Dispatcher {
           paid = await this.apply(order, paid.refund, 'reversal_succeeded', { refs }, outcome.detail);
         const twice = paid.applied ? settledElsewhere(paid.refund) : undefined;
         if (twice !== undefined) {
-          logger.error('refund paid twice: reversed on the card and settled elsewhere in Ap21; recover the money', {
-            order_id: order.orderId,
-            refund_id: refund.id,
-            reason: twice,
-          });
-          emitMetric('RefundsPaidTwice', 1);
+          reportPaidTwice(order.orderId, refund.id, twice);
           return `reversed on the card, and paid twice: ${twice}`;
         }
         return 'reversed on the card';

@@ -1,12 +1,21 @@
 import { createHash } from 'node:crypto';
 import { ConcurrentChangeError, InvalidInputError, UnknownReferenceError } from '../commons/application-errors';
 import { logger } from '../commons/logger';
-import { InvalidRefundError, OrderNotFoundError, RefundConflictError, TransitionRejectedError, UnitsUnavailableError } from '../domain/errors';
+import { emitMetric } from '../commons/metrics';
+import { DomainError, InvalidRefundError, OrderNotFoundError, RefundConflictError, TransitionRejectedError, UnitsUnavailableError } from '../domain/errors';
 import { compensatedInMoney, DEFAULT_EXCHANGE_RULES, type ExchangePolicy } from '../domain/exchanges';
-import { shortfall, unitsValue, validateNewRefund, type NewRefund, type Order } from '../domain/order';
-import type { Refund, RefundState, TransitionContext } from '../domain/refund';
+import { own, shortfall, unitsValue, validateNewRefund, type NewRefund, type Order } from '../domain/order';
+import {
+  HOLDING_STATES,
+  SETTLED_ELSEWHERE_AT_REF,
+  SETTLED_ELSEWHERE_REF,
+  type Refund,
+  type RefundEvent,
+  type RefundState,
+  type TransitionContext,
+} from '../domain/refund';
 import type { RmaPush } from '../providers/refundid/schemas';
-import { RMA_OUTCOME_EVENTS, refundidRefundId } from '../providers/refundid/statuses';
+import { RMA_OUTCOME_EVENTS, refundidOwnRefundId, refundidRefundId } from '../providers/refundid/statuses';
 import type { Audit, OrderStore } from '../store/order-store';
 
 export interface RmaAnswer {
@@ -32,18 +41,34 @@ function orderOfLines(push: RmaPush): string | undefined {
 /**
  * Where an RMA's units live: the order and refund recorded when the RMA was first seen, else the
  * order its line items name (`merchant_order_ref`, our order id as the order fetch gave it) and
- * the refund id the id rule gives.
+ * the refund id the id rule gives. `seen` learns the RMA's order as soon as it is known.
  */
-async function locate(store: OrderStore, push: RmaPush): Promise<RmaPlace | undefined> {
+async function locate(store: OrderStore, push: RmaPush, seen: { orderId?: string }): Promise<RmaPlace | undefined> {
   const named = orderOfLines(push);
   const linked = await store.findReference('refundid_rma', push.refundid_id);
   if (linked) {
+    seen.orderId = linked.orderId;
     if (named !== undefined && named !== linked.orderId) {
       throw new InvalidInputError(`RMA ${push.refundid_id} belongs to order ${linked.orderId}, not ${named}`, 'order_mismatch');
     }
     return { orderId: linked.orderId, refundId: linked.refundId ?? refundidRefundId(push) };
   }
   return named === undefined ? undefined : { orderId: named, refundId: refundidRefundId(push) };
+}
+
+/** A refund of another RMA: the one whose `merchant_rma_ref` this RMA reuses (a customer starting again after a failed RMA). */
+function ofAnotherRma(refund: Refund | undefined, push: RmaPush): boolean {
+  return refund !== undefined && refund.source.kind === 'refundid_rma' && refund.source.ref !== push.refundid_id;
+}
+
+/**
+ * The refund id this RMA's units go to: the one `locate` found, unless another RMA holds it (its
+ * `merchant_rma_ref` reused, docs/design.md §2.3), then `rfd-<refundid_id>`, which no other RMA can hold.
+ */
+function placeOwn(order: Order, place: RmaPlace, push: RmaPush): RmaPlace {
+  const ownId = refundidOwnRefundId(push);
+  if (place.refundId === ownId || !ofAnotherRma(own(order.refunds, place.refundId), push)) return place;
+  return { orderId: place.orderId, refundId: ownId };
 }
 
 /**
@@ -86,6 +111,42 @@ function refundSpec(order: Order, push: RmaPush, refundId: string, alreadyPaid: 
   };
   validateNewRefund(order, spec);
   return spec;
+}
+
+/**
+ * The refunds of other channels holding units of the lines `spec` is short of, that have sent no
+ * money and may still send it: the ones Refundid's payment must stop.
+ */
+function heldElsewhere(order: Order, spec: NewRefund): Refund[] {
+  const short = Object.entries(spec.lines)
+    .filter(([lineId, units]) => (own(order.lines, lineId)?.available ?? 0) < units)
+    .map(([lineId]) => lineId);
+  return Object.values(order.refunds).filter(
+    (refund) =>
+      refund.id !== spec.refundId &&
+      refund.channel !== 'refundid' &&
+      HOLDING_STATES.has(refund.state) &&
+      short.some((lineId) => own(refund.lines, lineId) !== undefined),
+  );
+}
+
+/** How a refund that has sent no money is kept from sending it (docs/design.md §2.3); none when it cannot be (money may be on its way). */
+function stopMove(refund: Refund, reason: string, now: string): { event: RefundEvent; ctx: TransitionContext } | undefined {
+  // No claim window: this path never sends money elsewhere, so a payout Apace approved just before is booked as Apace's.
+  const refs = { [SETTLED_ELSEWHERE_REF]: reason, [SETTLED_ELSEWHERE_AT_REF]: now };
+  switch (refund.state) {
+    case 'offer_pending':
+    case 'offered':
+      return { event: 'offer_cancel_started', ctx: { now, claimWindowMs: 0, reason, refs } };
+    case 'offer_cancelling':
+      return refund.refs[SETTLED_ELSEWHERE_REF] === undefined ? { event: 'settled_elsewhere_noted', ctx: { now, claimWindowMs: 0, refs } } : undefined;
+    case 'reversal_pending':
+      return { event: 'review_required', ctx: { now, claimWindowMs: 0, reason } };
+    case 'awaiting_receipt':
+      return { event: 'receipt_release_refused', ctx: { now, claimWindowMs: 0, reason } };
+    default:
+      return undefined;
+  }
 }
 
 /** The refund ref naming the Refundid RMA a refund recorded from Ap21 was attached to. */
@@ -153,13 +214,46 @@ export async function applyRmaPush(
   ctx: TransitionContext,
   exchangePolicy: ExchangePolicy = DEFAULT_EXCHANGE_RULES.policy,
 ): Promise<RmaAnswer> {
-  const place = await locate(store, push);
-  if (!place) {
-    if (push.status === 'refundid') logger.error('Refundid paid an RMA refund-relay never saw and cannot place', { refundid_id: push.refundid_id });
-    throw new UnknownReferenceError(`RMA ${push.refundid_id} is not known here and its push names no order`, 'rma_not_found');
+  const seen: { orderId?: string } = {};
+  try {
+    return await applyPush(store, push, raw, ctx, exchangePolicy, seen);
+  } catch (error) {
+    if (push.status === 'refundid' && refusal(error)) await keepRefusedPayment(store, push, raw, ctx.now, seen.orderId, error);
+    throw error;
   }
-  const order = await store.getOrder(place.orderId);
-  if (!order) throw new OrderNotFoundError(`order ${place.orderId} not found`);
+}
+
+/** What a push is refused for (4xx): its data, not our availability (a 5xx is retried by Refundid). */
+function refusal(error: unknown): error is Error {
+  return error instanceof DomainError || error instanceof InvalidInputError || error instanceof UnknownReferenceError;
+}
+
+/**
+ * Refundid paid before it pushed `refundid`: a push refused is money the ledger does not show, so it
+ * is kept for an operator (on its order when it names one, else unmatched) and logged as an error,
+ * once per distinct push however often Refundid retries it.
+ */
+async function keepRefusedPayment(store: OrderStore, push: RmaPush, raw: string, now: string, orderId: string | undefined, error: Error): Promise<void> {
+  const key = createHash('sha256').update(raw).digest('hex');
+  const record = { source: 'refundid' as const, key, raw, note: `RMA ${push.refundid_id} refundid: Refundid paid, but the push was refused: ${error.message}` };
+  const { stored } = orderId === undefined ? await store.recordUnmatchedInbound(record, now) : await store.recordInbound(orderId, record, now);
+  if (stored) logger.error('Refundid paid an RMA whose push was refused', { order_id: orderId, refundid_id: push.refundid_id, reason: error.message });
+}
+
+async function applyPush(
+  store: OrderStore,
+  push: RmaPush,
+  raw: string,
+  ctx: TransitionContext,
+  exchangePolicy: ExchangePolicy,
+  seen: { orderId?: string },
+): Promise<RmaAnswer> {
+  const located = await locate(store, push, seen);
+  if (!located) throw new UnknownReferenceError(`RMA ${push.refundid_id} is not known here and its push names no order`, 'rma_not_found');
+  const order = await store.getOrder(located.orderId);
+  if (!order) throw new OrderNotFoundError(`order ${located.orderId} not found`);
+  seen.orderId = order.orderId;
+  const place = placeOwn(order, located, push);
   const rma = new RmaHandling(store, push, raw, ctx, order, place, exchangePolicy);
   const existing = order.refunds[place.refundId];
   if (!existing) {
@@ -221,25 +315,26 @@ class RmaHandling {
   async paid(existing: Refund | undefined): Promise<RmaAnswer> {
     let refund = existing;
     if (!refund) {
+      const spec = this.spec(true);
+      const missing = shortfall(this.order, spec);
+      if (missing) return this.paidForHeldUnits(spec, missing, this.order);
       try {
-        const spec = this.spec(true);
-        const missing = shortfall(this.order, spec);
-        if (missing) throw new UnitsUnavailableError(missing);
         refund = await this.create(spec);
       } catch (error) {
         if (!(error instanceof UnitsUnavailableError)) throw error;
-        await this.keep(`Refundid paid, but ${error.message}`);
-        logger.error('Refundid paid for units another channel holds', {
-          order_id: this.order.orderId,
-          refundid_id: this.push.refundid_id,
-          reason: error.message,
-        });
-        throw new UnitsUnavailableError(`Refundid paid RMA ${this.push.refundid_id}, but ${error.message}; an operator must reconcile`);
+        // Another refund took the units between our read and our write.
+        return this.paidForHeldUnits(spec, error.message, (await this.store.getOrder(this.order.orderId)) ?? this.order);
       }
       if (refund.state === 'paid') return answer(refund);
     }
-    const outcome = await this.store.applyEvent(this.order.orderId, refund.id, RMA_OUTCOME_EVENTS.refundid, this.ctx, this.audit, refund);
-    if (outcome.applied) return answer(outcome.refund);
+    const drift = existing && this.compensationDrift(existing);
+    const audit = drift === undefined ? this.audit : { ...this.audit, note: `${this.audit.note}; ${drift}` };
+    const outcome = await this.store.applyEvent(this.order.orderId, refund.id, RMA_OUTCOME_EVENTS.refundid, this.ctx, audit, refund);
+    if (outcome.applied) {
+      if (drift !== undefined)
+        logger.error('Refundid settled an RMA with other compensation than reserved', { order_id: this.order.orderId, refund_id: refund.id, drift });
+      return answer(outcome.refund);
+    }
     if (outcome.refund.state === 'paid' && outcome.refund.channel === 'refundid') {
       await this.keep('repeat: already paid through Refundid');
       return answer(outcome.refund);
@@ -253,6 +348,75 @@ class RmaHandling {
     throw new TransitionRejectedError(
       `Refundid says it paid RMA ${this.push.refundid_id}, but refund ${refund.id} is ${outcome.refund.state}; an operator must reconcile`,
     );
+  }
+
+  /**
+   * What the final push says about money that the reservation did not: a line's `compensation_method`
+   * changed between `refunding` and `refundid` (refund ↔ exchange or credit, docs/design.md §2.8). The
+   * units are settled either way; the refund keeps the amount it was reserved with, and the
+   * disagreement is named for an operator. Undefined when they agree.
+   */
+  private compensationDrift(reserved: Refund): string | undefined {
+    if (!this.push.line_items) return undefined;
+    // Priced as refundSpec prices a reservation: per line, its units in money together.
+    const inMoney = new Map<string, number>();
+    for (const item of this.push.line_items) {
+      if (compensatedInMoney(item.compensation_method, { policy: this.exchangePolicy }))
+        inMoney.set(item.line_item_ref, (inMoney.get(item.line_item_ref) ?? 0) + item.quantity);
+    }
+    let paidMinor = 0;
+    for (const [lineId, units] of inMoney) {
+      const line = own(this.order.lines, lineId);
+      if (line) paidMinor += unitsValue(line, units);
+    }
+    if (paidMinor === reserved.amount.minor) return undefined;
+    return `compensated differently than reserved: Refundid's final push is worth ${paidMinor}, the refund was reserved with ${reserved.amount.minor} (minor units, ${reserved.amount.currency}); the ledger keeps ${reserved.amount.minor}, an operator must reconcile`;
+  }
+
+  /**
+   * Refundid paid the customer for units another refund holds (docs/design.md §2.3). The push is
+   * refused (409) and kept, and every refund holding them that has sent no money yet is stopped, so
+   * no other channel pays the same units again: a card reversal not yet sent (or waiting for the
+   * receipt) goes to manual review with the reason; a live Apace offer takes the cancel-first path,
+   * marked settled elsewhere, so it reaches manual review once Apace cancels, never the card. One
+   * whose money may already be on its way (a reversal submitted, an Apace payout) is only reported.
+   */
+  private async paidForHeldUnits(spec: NewRefund, missing: string, order: Order): Promise<never> {
+    const note = `Refundid paid, but ${missing}`;
+    await this.keep(note);
+    const reason = `Refundid RMA ${this.push.refundid_id} paid the customer for these units: no money on any other channel; release it once reconciled`;
+    const stopped: string[] = [];
+    const notStopped: string[] = [];
+    for (const held of heldElsewhere(order, spec)) {
+      if (await this.stop(held, reason)) stopped.push(held.id);
+      else notStopped.push(held.id);
+    }
+    logger.error('Refundid paid for units another channel holds', {
+      order_id: this.order.orderId,
+      refundid_id: this.push.refundid_id,
+      reason: missing,
+      stopped: stopped.join(','),
+      not_stopped: notStopped.join(','),
+    });
+    throw new UnitsUnavailableError(`Refundid paid RMA ${this.push.refundid_id}, but ${missing}; an operator must reconcile`);
+  }
+
+  /** One conditional write that keeps `held` from sending money (read again when it moved meanwhile); false when it cannot. */
+  private async stop(held: Refund, reason: string): Promise<boolean> {
+    let current: Refund | undefined = held;
+    for (let round = 0; round < ATTACH_ROUNDS && current; round++) {
+      const move = stopMove(current, reason, this.ctx.now);
+      if (!move) return current.state === 'manual_review' || current.refs[SETTLED_ELSEWHERE_REF] !== undefined;
+      const audit = { ...this.audit, note: reason };
+      const outcome = await this.store.applyEvent(this.order.orderId, current.id, move.event, move.ctx, audit, current);
+      if (outcome.applied) {
+        if (outcome.refund.state === 'manual_review') emitMetric('RefundsInManualReview', 1);
+        return true;
+      }
+      if (outcome.why !== 'superseded') return false;
+      current = own((await this.store.getOrder(this.order.orderId))?.refunds ?? {}, held.id);
+    }
+    return false;
   }
 
   /**
@@ -338,16 +502,36 @@ class RmaHandling {
     return answer(outcome.refund);
   }
 
-  /** Records the RMA against its refund first (crash-safe: a link without a refund is "not reserved"). */
+  /**
+   * Records the RMA against its refund first (crash-safe: a link without a refund is "not reserved").
+   * A link to another RMA's refund (both first seen at once with one `merchant_rma_ref`, the other
+   * created it) is moved to this RMA's own refund id, which the refund then takes.
+   */
   private async create(spec: NewRefund): Promise<Refund> {
     const target = { orderId: this.order.orderId, refundId: spec.refundId };
     const linked = await this.store.linkReference('refundid_rma', this.push.refundid_id, target, this.ctx.now);
     if (linked.orderId !== target.orderId || linked.refundId !== target.refundId) {
-      throw new RefundConflictError(`RMA ${this.push.refundid_id} is already recorded as refund ${linked.refundId ?? '?'} of order ${linked.orderId}`);
+      const moved =
+        linked.orderId === target.orderId &&
+        linked.refundId !== undefined &&
+        ofAnotherRma(own((await this.store.getOrder(target.orderId))?.refunds ?? {}, linked.refundId), this.push) &&
+        (await this.store.relinkReference('refundid_rma', this.push.refundid_id, linked, target, this.ctx.now));
+      if (!moved) {
+        throw new RefundConflictError(`RMA ${this.push.refundid_id} is already recorded as refund ${linked.refundId ?? '?'} of order ${linked.orderId}`);
+      }
     }
     // The timeline says which units no money is owed for (docs/design.md §2.8).
     const settled = spec.settledBy === undefined ? '' : `; settled without money: ${spec.settledBy}`;
-    return (await this.store.createRefund(this.order.orderId, spec, this.ctx.now, { ...this.audit, note: `${this.audit.note}${settled}` })).refund;
+    const audit = { ...this.audit, note: `${this.audit.note}${settled}` };
+    try {
+      return (await this.store.createRefund(this.order.orderId, spec, this.ctx.now, audit)).refund;
+    } catch (error) {
+      const ownId = refundidOwnRefundId(this.push);
+      if (!(error instanceof RefundConflictError) || spec.refundId === ownId) throw error;
+      // Another RMA with the same merchant_rma_ref created this refund id since we read the order: take our own.
+      if (!ofAnotherRma(own((await this.store.getOrder(target.orderId))?.refunds ?? {}, spec.refundId), this.push)) throw error;
+      return this.create({ ...spec, refundId: ownId });
+    }
   }
 
   private async keep(note: string): Promise<void> {

@@ -41,6 +41,7 @@ import {
   returnRefundId,
   type Ap21LedgerSettings,
 } from './ap21-ledger';
+import { reportPaidTwice } from './paid-twice';
 import { chooseRoute, type RoutingPolicy } from './routing';
 import type { Doorbell } from './sweeper';
 
@@ -597,8 +598,7 @@ export class ReturnIntake {
       logger.warn('Ap21 shows the return settled elsewhere while its card reversal is in flight: not submitted again', fields);
       emitMetric('ReversalsInFlightSettledElsewhere', 1);
     } else {
-      logger.error('refund paid twice: reversed on the card and settled elsewhere in Ap21; recover the money', fields);
-      emitMetric('RefundsPaidTwice', 1);
+      reportPaidTwice(orderId, known.id, reason);
     }
     return false;
   }

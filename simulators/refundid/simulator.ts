@@ -4,8 +4,9 @@ import { refundidRefundId } from '../../lambdas/providers/refundid/statuses';
  * Refundid's side of the custom integration, for local runs and tests only: Refundid calls us, so
  * this plays the caller. It fetches orders as its portal does and runs RMAs the documented way
  * (docs/providers.md §2): `refunding` first; once we accept, Refundid pays the customer from its own
- * funds and reports `refundid` (or `failed`). `payouts()` counts those payments per our refund id,
- * whatever we answer to the final push, because the money has left by then.
+ * funds and reports `refundid` (or `failed`). `payouts()` counts those payments per our refund id
+ * (as our answer to `refunding` names it), whatever we answer to the final push, because the money
+ * has left by then.
  */
 export interface RefundidSimulatorOptions {
   /** Base URL of refund-relay's API. */
@@ -80,7 +81,9 @@ export function createRefundidSimulator(options: RefundidSimulatorOptions): Refu
       if (reserved.status !== 200) return { reserved, paid: false };
       const paid = outcome === 'refundid';
       if (paid) {
-        const reference = refundidRefundId(rma);
+        // Counted under the refund our answer named (the id rule's when it names none).
+        const answered = (reserved.body as { refund_id?: unknown } | null)?.refund_id;
+        const reference = typeof answered === 'string' ? answered : refundidRefundId(rma);
         payouts.set(reference, (payouts.get(reference) ?? 0) + 1);
       }
       return { reserved, paid, final: await push(outcome, rma) };

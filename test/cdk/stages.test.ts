@@ -484,7 +484,7 @@ describe.each(STAGE_NAMES)('the %s stack', (stage) => {
     template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: config.alarmEmail, TopicArn: { Ref: topicId } });
     const alarms = resourcesOfType(resources, 'AWS::CloudWatch::Alarm').map(([, alarm]) => alarm.Properties!);
     // The wait table's three (docs/design.md §2.5) beside the rest: test/liveness/wait-table.test.ts checks each.
-    expect(alarms).toHaveLength(1 + FUNCTIONS.length + 10 + 3);
+    expect(alarms).toHaveLength(1 + FUNCTIONS.length + 11 + 3);
     for (const alarm of alarms) expect(alarm).toMatchObject({ AlarmActions: [{ Ref: topicId }] });
     const named = (metricName: string) => alarms.filter((alarm) => alarm.MetricName === metricName);
     expect(named('ApproximateNumberOfMessagesVisible')).toHaveLength(1);
@@ -497,10 +497,11 @@ describe.each(STAGE_NAMES)('the %s stack', (stage) => {
       CUSTOM_METRICS.apacePayoutsUnconfirmed,
       CUSTOM_METRICS.apaceOffersUndelivered,
       CUSTOM_METRICS.returnsNotReceived,
+      CUSTOM_METRICS.refundsPaidTwice,
+      CUSTOM_METRICS.reversalsInFlightSettledElsewhere,
       CUSTOM_METRICS.outboxOverdueSeconds,
       CUSTOM_METRICS.ap21IsolationsOpen,
       CUSTOM_METRICS.refundidResultsOverdue,
-      CUSTOM_METRICS.refundsPaidTwice,
     ]) {
       const [alarm, ...others] = named(metricName);
       expect(others).toEqual([]);

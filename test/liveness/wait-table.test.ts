@@ -56,23 +56,6 @@ function waitTable(): WaitRow[] {
   return rows;
 }
 
-/**
- * Metrics the design counts without an alarm of their own ("**Counted, not alarmed**", a list under the
- * table): each item's first name, with the alarmed metrics where what it counts ends.
- */
-function countedOnly(): Map<string, string[]> {
-  const design = readFileSync(join(ROOT, 'docs', 'design.md'), 'utf8');
-  const start = design.indexOf('**Counted, not alarmed**');
-  const counted = new Map<string, string[]>();
-  if (start < 0) return counted;
-  const items = design.slice(start, design.indexOf('\n\n', start)).split('\n- ').slice(1);
-  for (const item of items) {
-    const [name, ...endsIn] = ticked(item);
-    if (name) counted.set(name, endsIn);
-  }
-  return counted;
-}
-
 /** Metric names some shipped code emits (`emitMetric('Name', …)`), by scanning lambdas/. */
 function emittedMetrics(): Set<string> {
   const names = new Set<string>();
@@ -137,7 +120,6 @@ function waitTableProblems(
   emitted: ReadonlySet<string>,
   alarms: readonly WatchingAlarm[],
   filterMetrics: ReadonlySet<string>,
-  counted: ReadonlyMap<string, readonly string[]> = new Map(),
 ): string[] {
   const problems: string[] = [];
   const byKey = new Map(rows.map((row) => [row.key, row]));
@@ -172,14 +154,7 @@ function waitTableProblems(
       if (alarm && stated !== undefined && stated !== alarm.threshold) problems.push(`${row.key}: alarm ${name} breaches at ${alarm.threshold}, not ${stated}`);
     }
   }
-  for (const metric of emitted) {
-    if (watching(metric).length === 0 && !counted.has(metric)) problems.push(`metric ${metric} is emitted but no alarm watches it`);
-  }
-  for (const [metric, endsIn] of counted) {
-    if (!emitted.has(metric)) problems.push(`metric ${metric} is counted, not alarmed, but no code emits it`);
-    if (endsIn.length === 0) problems.push(`metric ${metric} is counted, not alarmed, without saying where it ends`);
-    for (const end of endsIn) if (watching(end).length === 0) problems.push(`metric ${metric} ends in ${end}, which no alarm watches`);
-  }
+  for (const metric of emitted) if (watching(metric).length === 0) problems.push(`metric ${metric} is emitted but no alarm watches it`);
   for (const alarm of alarms) {
     if (alarm.namespace !== CUSTOM_METRICS.namespace) continue;
     if (!produced(alarm.metricName ?? '')) problems.push(`alarm ${alarm.id} watches ${alarm.metricName}, which no code emits`);
@@ -196,22 +171,10 @@ describe('the wait table (docs/design.md §2.5)', () => {
     ),
   );
   const rows = waitTable();
-  const counted = countedOnly();
 
   it('gives every holding state of the domain and every other wait a bound, a metric the code emits and an alarm the stack has on it', () => {
     expect(rows.length).toBeGreaterThanOrEqual(HOLDING_STATES.size + OTHER_WAITS.length);
-    expect(waitTableProblems(rows, emittedMetrics(), alarms, filterMetrics, counted)).toEqual([]);
-  });
-
-  it('accepts a metric without an alarm only where the design lists it as counted, and says where what it counts ends', () => {
-    expect([...counted.keys()]).toEqual(['ReversalsInFlightSettledElsewhere']);
-    const emitted = emittedMetrics();
-    expect(waitTableProblems(rows, emitted, alarms, filterMetrics)).toEqual(['metric ReversalsInFlightSettledElsewhere is emitted but no alarm watches it']);
-    expect(waitTableProblems(rows, emitted, alarms, filterMetrics, new Map([...counted, ['Gone', ['RefundsInManualReview']], ['Nowhere', []]]))).toEqual([
-      'metric Gone is counted, not alarmed, but no code emits it',
-      'metric Nowhere is counted, not alarmed, but no code emits it',
-      'metric Nowhere is counted, not alarmed, without saying where it ends',
-    ]);
+    expect(waitTableProblems(rows, emittedMetrics(), alarms, filterMetrics)).toEqual([]);
   });
 
   it('names what is missing: a dropped alarm, a state without a row, a metric nobody emits, a state the sweeper never finds', () => {
@@ -222,7 +185,6 @@ describe('the wait table (docs/design.md §2.5)', () => {
         emitted,
         alarms.filter((alarm) => alarm.id !== 'ReturnsNotReceived'),
         filterMetrics,
-        counted,
       ),
     ).toEqual(
       expect.arrayContaining([
@@ -237,18 +199,17 @@ describe('the wait table (docs/design.md §2.5)', () => {
         emitted,
         alarms,
         filterMetrics,
-        counted,
       ),
     ).toEqual(['offered: no row in the wait table']);
     const silent = new Set([...emitted].filter((metric) => metric !== 'InboxRecordsWaiting'));
-    expect(waitTableProblems(rows, silent, alarms, filterMetrics, counted)).toEqual([
+    expect(waitTableProblems(rows, silent, alarms, filterMetrics)).toEqual([
       'inbox: metric InboxRecordsWaiting is emitted by no code',
       'alarm InboxRecordsWaiting watches InboxRecordsWaiting, which no code emits',
     ]);
     const misquoted = rows.map((row) => (row.key === 'outbox' ? { ...row, thresholds: new Map([['OutboxOverdue', 600]]) } : row));
-    expect(waitTableProblems(misquoted, emitted, alarms, filterMetrics, counted)).toEqual(['outbox: alarm OutboxOverdue breaches at 900, not 600']);
+    expect(waitTableProblems(misquoted, emitted, alarms, filterMetrics)).toEqual(['outbox: alarm OutboxOverdue breaches at 900, not 600']);
     const noDueTime = rows.map((row) => (row.key === 'refundid_pending' ? { ...row, key: 'manual_review', actor: 'the dispatcher' } : row));
-    expect(waitTableProblems(noDueTime, emitted, alarms, filterMetrics, counted)).toEqual(
+    expect(waitTableProblems(noDueTime, emitted, alarms, filterMetrics)).toEqual(
       expect.arrayContaining(['refundid_pending: no row in the wait table', 'manual_review: no due time, so its row must hand it to the operator']),
     );
   });

@@ -8,10 +8,13 @@ import type { LocalQueue } from '../../lambdas/services/local-queue';
 import { endRefund } from '../../lambdas/services/operator-actions';
 import type { ReturnIntake } from '../../lambdas/services/return-intake';
 import type { RetryPolicy } from '../../lambdas/services/retry-policy';
+import { settle as settleProof } from '../../lambdas/services/reversal-notices';
 import { replayInbox, sweep } from '../../lambdas/services/sweeper';
 import type { OrderStore } from '../../lambdas/store/order-store';
 import type { ProviderSimulators } from '../../local/simulators';
 import type { SimOrder, SimReturn } from '../../simulators/ap21/simulator';
+import { redrive } from '../../tools/ops/commands';
+import type { OpsTarget } from '../../tools/ops/target';
 import { gatedStore } from '../support/gated-store';
 import { refundedByAp21, startPayoutWorld, type IngestHarness, type PayoutWorld } from '../support/harness/relay-with-ap21';
 
@@ -159,31 +162,48 @@ describe('a card reversal not yet sent when Ap21 shows its return settled elsewh
     expect(await jacket.refund()).toMatchObject({ state: 'manual_review', reason: expect.stringContaining('settled by exchange') });
   });
 
-  it('lets an operator who finds the till refund was voided reroute it: the card is reversed exactly once, and a later read changes nothing', async () => {
-    const jacket = await backingOff();
-    await jacket.refundedAtTill();
-    const held = await jacket.refund();
-    expect(held).toMatchObject({ state: 'manual_review' });
-    const rerouted = await endRefund(h.store, 'reroute', {
-      orderId: jacket.orderId,
-      refund: held,
-      reason: 'the till refund was voided',
-      operator: 'cardrev',
-      now: new Date().toISOString(),
-      claimWindowMs: 0,
-    });
-    expect(rerouted).toMatchObject({ done: true });
-    await settle();
-    expect(await jacket.refund()).toMatchObject({ state: 'paid', channel: 'reversal' });
-    expect(jacket.payouts()).toBe(1);
-    // Ap21 read again, still showing the till refund: the operator's decision stands, no alarm.
-    const emitted = jest.spyOn(metrics, 'emitMetric');
-    await jacket.refundedAtTill();
-    await hoursLater(jacket);
-    expect(jacket.payouts()).toBe(1);
-    expect(await jacket.refund()).toMatchObject({ state: 'paid' });
-    expect(metricCalls(emitted, 'RefundsPaidTwice')).toBe(0);
-  });
+  it.each(['redrive', 'reroute'] as const)(
+    'lets an operator who finds the till refund was voided %s it: the card is reversed exactly once, and a later read changes nothing',
+    async (action) => {
+      const jacket = await backingOff();
+      await jacket.refundedAtTill();
+      const held = await jacket.refund();
+      expect(held).toMatchObject({ state: 'manual_review' });
+      const reason = 'the till refund was voided';
+      if (action === 'redrive') {
+        const target: OpsTarget = {
+          name: 'local',
+          tableName: h.stack.dynamo.tableName,
+          store: h.store,
+          claimWindowMs: 0,
+          doorbell: queue,
+          reversals: {},
+          ap21Poller: () => h.poller(),
+        };
+        await redrive(target, jacket.refundId, { orderId: jacket.orderId, operator: 'cardrev', reason });
+      } else {
+        const rerouted = await endRefund(h.store, 'reroute', {
+          orderId: jacket.orderId,
+          refund: held,
+          reason,
+          operator: 'cardrev',
+          now: new Date().toISOString(),
+          claimWindowMs: 0,
+        });
+        expect(rerouted).toMatchObject({ done: true });
+      }
+      await settle();
+      expect(await jacket.refund()).toMatchObject({ state: 'paid', channel: 'reversal' });
+      expect(jacket.payouts()).toBe(1);
+      // Ap21 read again, still showing the till refund: the operator's decision stands, no alarm.
+      const emitted = jest.spyOn(metrics, 'emitMetric');
+      await jacket.refundedAtTill();
+      await hoursLater(jacket);
+      expect(jacket.payouts()).toBe(1);
+      expect(await jacket.refund()).toMatchObject({ state: 'paid' });
+      expect(metricCalls(emitted, 'RefundsPaidTwice')).toBe(0);
+    },
+  );
 
   it('control: with Ap21 showing the return unchanged, the retry after the backoff reverses the card once', async () => {
     const jacket = await backingOff();
@@ -261,6 +281,33 @@ describe('a card reversal whose provider pays while Ap21 shows its return settle
     expect(jacket.payouts()).toBe(1);
     expect(await jacket.refund()).toMatchObject({ state: 'paid', channel: 'reversal', refs: { settledElsewhere: expect.stringContaining('in flight') } });
     expect(metricCalls(emitted, 'ReversalsInFlightSettledElsewhere')).toBe(1);
+    expect(metricCalls(emitted, 'RefundsPaidTwice')).toBe(1);
+    await jacket.refundedAtTill();
+    expect(metricCalls(emitted, 'RefundsPaidTwice')).toBe(1);
+  });
+});
+
+describe("a provider's own proof of payment for a card reversal Ap21 shows settled elsewhere", () => {
+  // Before: a PayPro IPN or Optty's record booked the marked refund paid (reversal_succeeded, or reversal_confirmed from
+  // review) and nobody was told; later reads found the refund marked and stayed quiet.
+  it('books it paid and raises RefundsPaidTwice once, also for a proof read before the mark', async () => {
+    const jacket = await returnedJacket(false);
+    const now = new Date().toISOString();
+    const claimed = await h.store.applyEvent(
+      jacket.orderId,
+      jacket.refundId,
+      'reversal_submitted',
+      { now, claimWindowMs: 0, nextAttemptAt: new Date(Date.now() + 60_000).toISOString() },
+      { actor: 'dispatcher' },
+      await jacket.refund(),
+    );
+    expect(claimed.applied).toBe(true);
+    // The notice handler locates the refund; before it writes, a read of Ap21 marks it.
+    const located = { order: (await h.store.getOrder(jacket.orderId))!, refund: await jacket.refund() };
+    await jacket.refundedAtTill();
+    const emitted = jest.spyOn(metrics, 'emitMetric');
+    await settleProof(h.store, located, { now: new Date().toISOString(), claimWindowMs: 0 }, 'addon_payments', '{}', 'the provider reports the rebate paid');
+    expect(await jacket.refund()).toMatchObject({ state: 'paid', channel: 'reversal' });
     expect(metricCalls(emitted, 'RefundsPaidTwice')).toBe(1);
     await jacket.refundedAtTill();
     expect(metricCalls(emitted, 'RefundsPaidTwice')).toBe(1);

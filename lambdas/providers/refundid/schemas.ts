@@ -39,30 +39,36 @@ export const ORDER_QUERY_PARAMETERS = Object.keys(orderQuerySchema.shape) as (ke
 export type OrderQuery = z.infer<typeof orderQuerySchema>;
 
 /**
- * `RapiAmount`. Its fields are UNCONFIRMED (the models page names the type only): we answer and
- * read `{amount: "59.90", currency: "AUD"}`, a decimal string in major units.
+ * `RapiAmount`. Its fields are UNCONFIRMED (the models page names the type only): we answer
+ * `{amount: "59.90", currency: "AUD"}`, a decimal string in major units.
  */
 export interface RapiAmount {
   readonly amount: string;
   readonly currency: string;
 }
 
-const rapiAmountSchema = z.looseObject({
-  amount: z.union([z.string().check(z.regex(/^\d{1,12}(\.\d{1,6})?$/, 'must be a non-negative decimal')), z.number().check(z.gte(0), z.lte(1e12))]),
-  currency: z.string().check(z.regex(/^[A-Z]{3}$/, 'must be an ISO 4217 code')),
-});
+/**
+ * An id Refundid echoes back to us, read as text: a string, or a whole number (Refundid's field types
+ * are UNCONFIRMED, docs/providers.md §2, and our line ids and Ap21's are digits it may type as numbers).
+ */
+const refundidRef = z.pipe(
+  z.union([refundidText, z.int().check(z.gte(0), z.lte(Number.MAX_SAFE_INTEGER))]),
+  z.transform((value) => String(value)),
+);
 
 /**
  * One line of an RMA push, as `RapiReturn` documents its lines (`merchant_order_ref`,
  * `line_item_ref`, `quantity`, `price`, `compensation_method`, …). The refund's amount is priced
  * from our ledger, never from the push; a line compensated by `exchange` or `credit` adds no money
- * to it (docs/design.md §2.8). Another method, or none, is a refund.
+ * to it (docs/design.md §2.8). Another method, or none, is a refund. `price` and the other fields
+ * we never read are not validated: their shape is UNCONFIRMED (docs/providers.md §2), and a push
+ * refused for one of them would be money Refundid paid that the ledger never hears of. They are
+ * kept in the stored raw push.
  */
 const rmaLineSchema = z.looseObject({
-  merchant_order_ref: refundidText,
-  line_item_ref: refundidText,
+  merchant_order_ref: refundidRef,
+  line_item_ref: refundidRef,
   quantity: z.int().check(z.gte(1), z.lte(100_000)),
-  price: z.optional(z.nullable(rapiAmountSchema)),
   compensation_method: z.optional(z.nullable(z.string().check(z.maxLength(50)))),
 });
 
@@ -73,8 +79,14 @@ const rmaLineSchema = z.looseObject({
  * so unknown ones are tolerated and kept in the stored raw push.
  */
 export const rmaPushSchema = z.looseObject({
-  refundid_id: refundidText,
-  merchant_rma_ref: z.optional(z.nullable(refundidText)),
+  refundid_id: refundidRef,
+  // An empty string is an absent reference, as null is.
+  merchant_rma_ref: z.optional(
+    z.pipe(
+      z.nullable(z.union([z.literal(''), refundidRef])),
+      z.transform((value) => (value === '' ? null : value)),
+    ),
+  ),
   status: z.enum(RMA_STATUSES),
   // A return of more lines than this is not a customer's; it also keeps the one conditional write
   // that reserves them within DynamoDB's 4 KB expression limit.

@@ -16,9 +16,15 @@ const REFUNDID_REFUND_PREFIX = 'rfd-';
  * Our refund id for a Refundid RMA: `rfd-<merchant_rma_ref>` when the RMA carries one (a
  * merchant-initiated RMA, whose reference is ours), else `rfd-<refundid_id>`. It is fixed when the
  * RMA is first seen and recorded against `refundid_id`, so later pushes find the same refund even
- * if they carry `merchant_rma_ref` differently. The Ap21 poller links a Refundid-paid Ap21 return
- * to the refund by this rule.
+ * if they carry `merchant_rma_ref` differently. A `merchant_rma_ref` another RMA of the order
+ * already holds (a customer starting again from the same link after a failed RMA) gives way to
+ * `refundidOwnRefundId`.
  */
 export function refundidRefundId(rma: { readonly refundid_id: string; readonly merchant_rma_ref?: string | null }): string {
   return `${REFUNDID_REFUND_PREFIX}${rma.merchant_rma_ref ?? rma.refundid_id}`;
+}
+
+/** The refund id no other RMA can hold: `rfd-<refundid_id>`. */
+export function refundidOwnRefundId(rma: { readonly refundid_id: string }): string {
+  return `${REFUNDID_REFUND_PREFIX}${rma.refundid_id}`;
 }
