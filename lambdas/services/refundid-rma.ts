@@ -152,6 +152,9 @@ function stopMove(refund: Refund, reason: string, now: string): { event: RefundE
 /** The refund ref naming the Refundid RMA a refund recorded from Ap21 was attached to. */
 export const REFUNDID_RMA_REF = 'refundidId';
 
+/** The refund that books an RMA's units again when Refundid pays after its `failed` released them. */
+const REBOOKED_SUFFIX = '-paid';
+
 /** Rounds of re-deciding an attach that another RMA's attach overtook. */
 const ATTACH_ROUNDS = 3;
 /**
@@ -339,7 +342,9 @@ class RmaHandling {
       await this.keep('repeat: already paid through Refundid');
       return answer(outcome.refund);
     }
-    await this.keep(`Refundid paid, but the refund is ${outcome.refund.state}`);
+    // Refundid paid after all for units its `failed` released: they are booked again, so no other channel pays them.
+    const rebooked = outcome.refund.state === 'released' && outcome.refund.source.kind === 'refundid_rma' ? await this.rebook(outcome.refund) : '';
+    await this.keep(`Refundid paid, but the refund is ${outcome.refund.state}${rebooked}`);
     logger.error('Refundid paid an RMA whose refund is no longer reserved', {
       order_id: this.order.orderId,
       refund_id: refund.id,
@@ -348,6 +353,29 @@ class RmaHandling {
     throw new TransitionRejectedError(
       `Refundid says it paid RMA ${this.push.refundid_id}, but refund ${refund.id} is ${outcome.refund.state}; an operator must reconcile`,
     );
+  }
+
+  /**
+   * Books the units of an RMA refund that `failed` released as paid through Refundid after all, in a
+   * refund of their own (`<refund id>-paid`, deterministic: Refundid's retries find it), so that no
+   * other channel pays them (docs/design.md §2.3). Units another refund took meanwhile: that refund is
+   * stopped instead (`paidForHeldUnits`, 409). Answers what the kept push's note adds.
+   */
+  private async rebook(released: Refund): Promise<string> {
+    const bookingId = `${released.id}${REBOOKED_SUFFIX}`;
+    const current = (await this.store.getOrder(this.order.orderId)) ?? this.order;
+    if (own(current.refunds, bookingId)) return `; its units are booked as refund ${bookingId}`;
+    const spec = refundSpec(current, this.push, bookingId, true, this.exchangePolicy);
+    const missing = shortfall(current, spec);
+    if (missing) return this.paidForHeldUnits(spec, missing, current);
+    const note = `${this.audit.note}: paid after the RMA failed, its units booked again`;
+    try {
+      await this.store.createRefund(this.order.orderId, spec, this.ctx.now, { ...this.audit, note });
+    } catch (error) {
+      if (!(error instanceof UnitsUnavailableError)) throw error;
+      return this.paidForHeldUnits(spec, error.message, (await this.store.getOrder(this.order.orderId)) ?? current);
+    }
+    return `; its units are booked again as refund ${bookingId}`;
   }
 
   /**
