@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
 import { ConcurrentChangeError, InvalidInputError, UnknownReferenceError } from '../commons/application-errors';
+import { bounded, MAX_NAME_CHARS } from '../commons/bounded';
 import { logger } from '../commons/logger';
 import { emitMetric } from '../commons/metrics';
+import { parseOrReject } from '../commons/validation';
 import { DomainError, InvalidRefundError, OrderNotFoundError, RefundConflictError, TransitionRejectedError, UnitsUnavailableError } from '../domain/errors';
 import { compensatedInMoney, DEFAULT_EXCHANGE_RULES, type ExchangePolicy } from '../domain/exchanges';
 import { own, shortfall, unitsValue, validateNewRefund, type NewRefund, type Order } from '../domain/order';
@@ -14,7 +16,7 @@ import {
   type RefundState,
   type TransitionContext,
 } from '../domain/refund';
-import type { RmaPush } from '../providers/refundid/schemas';
+import { rmaPushSchema, type RmaPush } from '../providers/refundid/schemas';
 import { RMA_OUTCOME_EVENTS, refundidOwnRefundId, refundidRefundId } from '../providers/refundid/statuses';
 import type { Audit, OrderStore } from '../store/order-store';
 
@@ -236,11 +238,34 @@ function refusal(error: unknown): error is Error {
  * is kept for an operator (on its order when it names one, else unmatched) and logged as an error,
  * once per distinct push however often Refundid retries it.
  */
-async function keepRefusedPayment(store: OrderStore, push: RmaPush, raw: string, now: string, orderId: string | undefined, error: Error): Promise<void> {
+async function keepRefusedPayment(
+  store: OrderStore,
+  push: Pick<RmaPush, 'refundid_id'>,
+  raw: string,
+  now: string,
+  orderId: string | undefined,
+  error: Error,
+): Promise<void> {
   const key = createHash('sha256').update(raw).digest('hex');
   const record = { source: 'refundid' as const, key, raw, note: `RMA ${push.refundid_id} refundid: Refundid paid, but the push was refused: ${error.message}` };
   const { stored } = orderId === undefined ? await store.recordUnmatchedInbound(record, now) : await store.recordInbound(orderId, record, now);
   if (stored) logger.error('Refundid paid an RMA whose push was refused', { order_id: orderId, refundid_id: push.refundid_id, reason: error.message });
+}
+
+/**
+ * Reads Refundid's push (422 naming every problem). A `refundid` push refused here is money Refundid
+ * already paid: it is kept, unmatched, and logged first (`keepRefusedPayment`).
+ */
+export async function readRmaPush(store: OrderStore, value: unknown, raw: string, now: string): Promise<RmaPush> {
+  try {
+    return parseOrReject(rmaPushSchema, value, 'RMA push');
+  } catch (error) {
+    const claimed = typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : {};
+    if (error instanceof InvalidInputError && claimed.status === 'refundid') {
+      await keepRefusedPayment(store, { refundid_id: bounded(String(claimed.refundid_id), MAX_NAME_CHARS) }, raw, now, undefined, error);
+    }
+    throw error;
+  }
 }
 
 async function applyPush(
@@ -365,6 +390,16 @@ class RmaHandling {
     const bookingId = `${released.id}${REBOOKED_SUFFIX}`;
     const current = (await this.store.getOrder(this.order.orderId)) ?? this.order;
     if (own(current.refunds, bookingId)) return `; its units are booked as refund ${bookingId}`;
+    // The poller recorded this payout from Ap21 meanwhile (nothing reserved to tie it to): it is the booking.
+    const recorded = recordedFromAp21(current, this.push);
+    if (recorded) {
+      if (recorded.refs[REFUNDID_RMA_REF] === undefined) {
+        const refs = { [REFUNDID_RMA_REF]: this.push.refundid_id };
+        const audit = { ...this.audit, note: `${this.audit.note}: paid after the RMA failed, as Ap21 shows; attached to refund ${recorded.id}` };
+        await this.store.applyEvent(this.order.orderId, recorded.id, 'external_ref_recorded', { ...this.ctx, refs }, audit, recorded);
+      }
+      return `; Ap21 shows it paid by Refundid as refund ${recorded.id}`;
+    }
     const spec = refundSpec(current, this.push, bookingId, true, this.exchangePolicy);
     const missing = shortfall(current, spec);
     if (missing) return this.paidForHeldUnits(spec, missing, current);
