@@ -1,4 +1,4 @@
-import type { Refund } from '../../lambdas/domain/refund';
+import { RECEIPT_OVERDUE_REASON, type Refund } from '../../lambdas/domain/refund';
 import { ledgerViolations } from '../../lambdas/domain/order';
 import { loadAp21LedgerSettings } from '../../lambdas/services/ap21-ledger';
 import type { LocalQueue } from '../../lambdas/services/local-queue';
@@ -356,6 +356,72 @@ describe('review: Refundid pays for units another channel is about to refund', (
     expect(pushed).toMatchObject({ status: 409 });
     expect(sims.addonPayments.payouts().get(cardRefundId)).toBeUndefined();
     expect(await refundOf(placed, cardRefundId)).toMatchObject({ state: 'manual_review', reason: expect.stringContaining(`Refundid RMA ${id}`) });
+  });
+
+  // A stage that reverses cards only once Ap21 shows the return received (docs/design.md §2.9): the card refund
+  // waits (awaiting_receipt), or waited too long and is with an operator only for that (manual_review, receipt
+  // overdue), where a receipt seen later still releases it to the card. Refundid's payment must end both waits.
+  describe('on a stage that reverses cards only once the return is received', () => {
+    const onReceipt = () => loadAp21LedgerSettings({ ...h.env, AP21_PAY_ON_RECEIPT: 'reversal' });
+
+    async function waitingCardRefund(placed: Placed) {
+      const ret = h.ap21.addReturn(placed.sim.orderId, { lines: [{ skuId: SHIRT.skuId, quantity: -2 }] });
+      const reader = h.client();
+      const ingest = async () =>
+        h
+          .intake({ ledger: onReceipt(), doorbell: queue })
+          .ingest(
+            await reader.getOrder(placed.sim.personId, placed.sim.orderId),
+            await reader.getReturn(placed.sim.personId, placed.sim.orderId, ret.returnId),
+          );
+      await ingest();
+      const refundId = `ap21-${ret.returnId}`;
+      expect(await refundOf(placed, refundId)).toMatchObject({ state: 'awaiting_receipt', channel: 'reversal' });
+      return { ret, refundId, ingest };
+    }
+
+    async function receivedLater(placed: Placed, waiting: Awaited<ReturnType<typeof waitingCardRefund>>, id: string) {
+      h.ap21.setReturnStatus(waiting.ret.returnId, 'Return Received');
+      await waiting.ingest();
+      // Before the fix the receipt released the overdue one here (reversal_pending), and the card was reversed.
+      expect(await refundOf(placed, waiting.refundId)).toMatchObject({ state: 'manual_review' });
+      await sweep(h.store, queue, Date.now() + 60_000);
+      await settle();
+      expect(sims.addonPayments.payouts().get(waiting.refundId)).toBeUndefined();
+      expect(await refundOf(placed, waiting.refundId)).toMatchObject({ state: 'manual_review', reason: expect.stringContaining(`Refundid RMA ${id}`) });
+    }
+
+    it('stops a card refund waiting for its receipt: the receipt seen later releases nothing', async () => {
+      const placed = await placeOrder();
+      const waiting = await waitingCardRefund(placed);
+      const id = `rid-waiting-${++rounds}`;
+      expect((await portal.push('refundid', rma(placed, id, { [placed.shirt]: 1 }))).status).toBe(409);
+      expect(await refundOf(placed, waiting.refundId)).toMatchObject({ state: 'manual_review' });
+      await receivedLater(placed, waiting, id);
+    });
+
+    it.failing('stops a card refund in review only because its receipt was overdue: the receipt seen later releases nothing', async () => {
+      const placed = await placeOrder();
+      const waiting = await waitingCardRefund(placed);
+      const overdue = (await refundOf(placed, waiting.refundId))!;
+      const later = new Date(Date.parse(overdue.nextAttemptAt!) + 1000).toISOString();
+      const reason = `${RECEIPT_OVERDUE_REASON} the stage's wait`;
+      expect(
+        (
+          await h.store.applyEvent(
+            placed.orderId,
+            waiting.refundId,
+            'receipt_overdue',
+            { now: later, claimWindowMs: 0, reason },
+            { actor: 'dispatcher' },
+            overdue,
+          )
+        ).applied,
+      ).toBe(true);
+      const id = `rid-overdue-${++rounds}`;
+      expect((await portal.push('refundid', rma(placed, id, { [placed.shirt]: 1 }))).status).toBe(409);
+      await receivedLater(placed, waiting, id);
+    });
   });
 
   it('control: a refunding push for units another channel holds is refused 409 and stops nothing (Refundid pays nothing after it)', async () => {
