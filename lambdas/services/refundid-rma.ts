@@ -8,6 +8,7 @@ import { DomainError, InvalidRefundError, OrderNotFoundError, RefundConflictErro
 import { compensatedInMoney, DEFAULT_EXCHANGE_RULES, type ExchangePolicy } from '../domain/exchanges';
 import { own, shortfall, unitsValue, validateNewRefund, type NewRefund, type Order } from '../domain/order';
 import {
+  guardHolds,
   HOLDING_STATES,
   SETTLED_ELSEWHERE_AT_REF,
   SETTLED_ELSEWHERE_REF,
@@ -146,6 +147,11 @@ function stopMove(refund: Refund, reason: string, now: string): { event: RefundE
       return { event: 'review_required', ctx: { now, claimWindowMs: 0, reason } };
     case 'awaiting_receipt':
       return { event: 'receipt_release_refused', ctx: { now, claimWindowMs: 0, reason } };
+    case 'manual_review':
+      // In review only because its receipt was overdue, a receipt seen later would still release it to the card.
+      if (guardHolds(refund, 'receipt_awaited', { now, claimWindowMs: 0 })) return { event: 'receipt_release_refused', ctx: { now, claimWindowMs: 0, reason } };
+      // Else with an operator already: the mark tells them Refundid paid (docs/design.md §2.3).
+      return refund.refs[SETTLED_ELSEWHERE_REF] === undefined ? { event: 'external_ref_recorded', ctx: { now, claimWindowMs: 0, refs } } : undefined;
     default:
       return undefined;
   }
@@ -473,7 +479,7 @@ class RmaHandling {
       const audit = { ...this.audit, note: reason };
       const outcome = await this.store.applyEvent(this.order.orderId, current.id, move.event, move.ctx, audit, current);
       if (outcome.applied) {
-        if (outcome.refund.state === 'manual_review') emitMetric('RefundsInManualReview', 1);
+        if (outcome.refund.state === 'manual_review' && current.state !== 'manual_review') emitMetric('RefundsInManualReview', 1);
         return true;
       }
       if (outcome.why !== 'superseded') return false;

@@ -336,6 +336,26 @@ describe('review: Refundid pays for units another channel is about to refund', (
     });
   });
 
+  it('marks a card refund already with an operator (for another reason) with the RMA that paid its units', async () => {
+    const placed = await placeOrder();
+    const ret = h.ap21.addReturn(placed.sim.orderId, { lines: [{ skuId: SHIRT.skuId, quantity: -2 }] });
+    const cardRefundId = `ap21-${ret.returnId}`;
+    const reader = h.client();
+    await h
+      .intake({ ledger: loadAp21LedgerSettings(h.env) })
+      .ingest(await reader.getOrder(placed.sim.personId, placed.sim.orderId), await reader.getReturn(placed.sim.personId, placed.sim.orderId, ret.returnId));
+    const pending = (await refundOf(placed, cardRefundId))!;
+    const ctx = { now: new Date().toISOString(), claimWindowMs: 0, reason: 'EPG refused: card expired' };
+    expect((await h.store.applyEvent(placed.orderId, cardRefundId, 'review_required', ctx, { actor: 'dispatcher' }, pending)).applied).toBe(true);
+    const id = `rid-in-review-${++rounds}`;
+    expect((await portal.push('refundid', rma(placed, id, { [placed.shirt]: 1 }))).status).toBe(409);
+    expect(await refundOf(placed, cardRefundId)).toMatchObject({
+      state: 'manual_review',
+      reason: 'EPG refused: card expired',
+      refs: { settledElsewhere: expect.stringContaining(`Refundid RMA ${id}`) },
+    });
+  });
+
   // The dispatcher read the order and is about to claim the card refund when Refundid's push stops it: its claim is
   // refused (the refund moved), it reads again and finds the refund with an operator. Forced with gatedStore.
   it('stops a card refund the dispatcher is about to claim: the claim is refused and the card never reversed', async () => {
@@ -400,7 +420,7 @@ describe('review: Refundid pays for units another channel is about to refund', (
       await receivedLater(placed, waiting, id);
     });
 
-    it.failing('stops a card refund in review only because its receipt was overdue: the receipt seen later releases nothing', async () => {
+    it('stops a card refund in review only because its receipt was overdue: the receipt seen later releases nothing', async () => {
       const placed = await placeOrder();
       const waiting = await waitingCardRefund(placed);
       const overdue = (await refundOf(placed, waiting.refundId))!;
