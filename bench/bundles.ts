@@ -37,6 +37,9 @@ export interface BundleResult {
   readonly bytes: number;
   /** Chunks loaded only on first use (`import()`), e.g. a provider's connector. */
   readonly lazyBytes: number;
+  /** Of `bytes`: zod's, and refund-relay's own code (the rest is the SDK, as in the baseline). */
+  readonly zodBytes: number;
+  readonly ownBytes: number;
   readonly baselineBytes: number;
   readonly initMs: number;
   readonly baselineInitMs: number;
@@ -65,6 +68,18 @@ export function sdkUse(metafile: Metafile, outputs: readonly string[] = Object.k
     }
   }
   return { packages };
+}
+
+/** Bytes at init that come from zod, and from refund-relay's own files (outside node_modules). */
+export function initParts(metafile: Metafile, outputs: readonly string[]): { zodBytes: number; ownBytes: number } {
+  let zodBytes = 0;
+  let ownBytes = 0;
+  for (const output of outputs)
+    for (const [path, { bytesInOutput }] of Object.entries(metafile.outputs[output]!.inputs)) {
+      if (path.includes('node_modules/zod/')) zodBytes += bytesInOutput;
+      else if (!path.includes('node_modules/')) ownBytes += bytesInOutput;
+    }
+  return { zodBytes, ownBytes };
 }
 
 /** A module that loads exactly those SDK clients and commands and builds the clients at load, as the Lambda's init does. */
@@ -127,7 +142,17 @@ async function initTime(file: string, env: NodeJS.ProcessEnv): Promise<number> {
 export async function benchBundles(initEnv: NodeJS.ProcessEnv): Promise<BundleResult[]> {
   const dir = await mkdtemp(join(tmpdir(), 'refund-relay-bench-'));
   try {
-    const built: { name: string; outfile: string; baselineFile: string; bytes: number; baselineBytes: number; lazyBytes: number; sdk: string }[] = [];
+    const built: {
+      name: string;
+      outfile: string;
+      baselineFile: string;
+      bytes: number;
+      baselineBytes: number;
+      lazyBytes: number;
+      zodBytes: number;
+      ownBytes: number;
+      sdk: string;
+    }[] = [];
     for (const { name } of FUNCTIONS) {
       const outdir = join(dir, name);
       const { metafile } = await build({ ...functionBuild(name, outdir), metafile: true });
@@ -149,7 +174,7 @@ export async function benchBundles(initEnv: NodeJS.ProcessEnv): Promise<BundleRe
       const bytes = bytesOf(metafile, atInit);
       const baselineBytes = bytesOf(baseline.metafile, initOutputs(baseline.metafile, relative(process.cwd(), baselineFile)));
       const lazyBytes = bytesOf(metafile, Object.keys(metafile.outputs)) - bytes;
-      built.push({ name, outfile, baselineFile, bytes, baselineBytes, lazyBytes, sdk: describeUse(use) });
+      built.push({ name, outfile, baselineFile, bytes, baselineBytes, lazyBytes, ...initParts(metafile, atInit), sdk: describeUse(use) });
     }
     // Every file loaded once first, so no bundle is measured against a cold file cache.
     for (let run = 0; run < INIT_WARM_UPS; run++)

@@ -14,6 +14,8 @@ export interface RemoteSimulators {
   seed(prefix: 'addon-payments' | 'paypro' | 'optty', record: unknown): Promise<void>;
   /** Payouts per reference, summed over the paying simulators (Apace, EPG, PayPro, Optty). */
   payoutsByReference(): Promise<Map<string, number>>;
+  /** One loopback round trip the simulators answer without work (a path they do not serve). */
+  ping(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -48,6 +50,9 @@ export async function startSimulatorProcess(secrets: Secrets): Promise<RemoteSim
       for (const prefix of PAYING)
         for (const [reference, count] of Object.entries(byPrefix[prefix] ?? {})) total.set(reference, (total.get(reference) ?? 0) + count);
       return total;
+    },
+    ping: async () => {
+      await (await fetch(new URL('ping', control))).arrayBuffer();
     },
     close: async () => {
       if (child.exitCode !== null) return;

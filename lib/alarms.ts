@@ -22,7 +22,7 @@ export const CUSTOM_METRICS = {
   pollerLagSeconds: 'PollerLagSeconds',
   /** An Ap21 order or return the poller newly set aside for an operator (lambdas/services/ap21-isolations.ts). */
   ap21OrdersIsolated: 'Ap21OrdersIsolated',
-  /** Per poller run: Ap21 orders and returns set aside and not yet gone through (for the dashboard). */
+  /** Per poller run: Ap21 orders and returns set aside and not yet gone through (alarm `Ap21IsolationsOpen`, and the dashboard). */
   ap21IsolationsOpen: 'Ap21IsolationsOpen',
   /** Per sweep: Apace notifications stored but still not applied or checked with Apace a minute on (lambdas/services/sweeper.ts). */
   inboxRecordsWaiting: 'InboxRecordsWaiting',
@@ -32,11 +32,25 @@ export const CUSTOM_METRICS = {
   apaceOffersUndelivered: 'ApaceOffersUndelivered',
   /** A refund whose return Ap21 did not show received within AP21_RECEIPT_WAIT_DAYS, sent to manual review (lambdas/services/dispatcher.ts). */
   returnsNotReceived: 'ReturnsNotReceived',
+  /** A card reversal paid whose return Ap21 shows refunded or exchanged elsewhere too (lambdas/services/return-intake.ts, dispatcher.ts). */
+  refundsPaidTwice: 'RefundsPaidTwice',
+  /** A card reversal in flight when Ap21 showed its return refunded or exchanged elsewhere (lambdas/services/return-intake.ts). */
+  reversalsInFlightSettledElsewhere: 'ReversalsInFlightSettledElsewhere',
+  /** Per sweep: how long the longest-due order in the outbox has been due, in seconds (lambdas/services/sweeper.ts). */
+  outboxOverdueSeconds: 'OutboxOverdueSeconds',
+  /** A Refundid RMA still `refundid_pending` past its wait, at each daily reminder (lambdas/services/dispatcher.ts). */
+  refundidResultsOverdue: 'RefundidResultsOverdue',
   /** From the API's access logs (a metric filter): 4xx answers on the allowlisted paths, dimension `stage` only. */
   allowlistedRoute4xx: 'AllowlistedRoute4xx',
 } as const;
 
 const PERIOD = Duration.minutes(5);
+
+/**
+ * How long due work may stay undone before someone is called (docs/design.md §2.5, the wait table):
+ * well past a dispatcher lease (120 s) and a few sweeps, far short of any wait a customer notices.
+ */
+export const OUTBOX_OVERDUE_SECONDS = 900;
 
 export function customMetric(stage: string, metricName: string): Metric {
   return new Metric({ namespace: CUSTOM_METRICS.namespace, metricName, dimensionsMap: { service: SERVICE_NAME, stage }, statistic: 'Maximum', period: PERIOD });
@@ -59,8 +73,9 @@ interface AlarmOptions {
 
 /**
  * The signals that need a person (docs/design.md §6), all to one topic that e-mails the stage's address.
- * Missing data is not breaching — a quiet stage is not an incident — except for the poller's lag:
- * the poller reports it on every run, so its silence means Ap21 returns are not being read.
+ * Missing data is not breaching — a quiet stage is not an incident — except for the poller's lag and
+ * the outbox's overdue time: the poller and the sweeper report them on every run, so their silence
+ * means Ap21 returns are not being read, or due work is re-driven by nobody.
  */
 export class Alarms extends Construct {
   readonly topic: Topic;
@@ -109,6 +124,27 @@ export class Alarms extends Construct {
     this.add('ReturnsNotReceived', customMetric(config.stage, CUSTOM_METRICS.returnsNotReceived), 1, {
       description:
         'A refund paid only once Ap21 shows its return received (AP21_PAY_ON_RECEIPT) waited AP21_RECEIPT_WAIT_DAYS without it and is in manual review with the reason: check the return with the warehouse (npm run ops -- manual-review).',
+    });
+    this.add('RefundsPaidTwice', customMetric(config.stage, CUSTOM_METRICS.refundsPaidTwice), 1, {
+      description:
+        'A card reversal paid a refund whose return Ap21 shows refunded at the till, by Refundid or exchanged as well: the customer was paid twice. Recover the money (the refund timeline names both, docs/design.md §2.3).',
+    });
+    this.add('ReversalsInFlightSettledElsewhere', customMetric(config.stage, CUSTOM_METRICS.reversalsInFlightSettledElsewhere), 1, {
+      description:
+        'A card reversal was already with its provider when Ap21 showed the return refunded or exchanged elsewhere: it is never submitted again, but the provider may still pay. Ask the provider to stop it now if it can (npm run ops -- refund <id>); if it pays, RefundsPaidTwice follows (docs/design.md §2.3).',
+    });
+    this.add('OutboxOverdue', customMetric(config.stage, CUSTOM_METRICS.outboxOverdueSeconds), OUTBOX_OVERDUE_SECONDS, {
+      description: `Work in the outbox has been due for more than ${OUTBOX_OVERDUE_SECONDS} s (the dispatcher keeps failing it or cannot keep up: dispatcher logs, npm run ops -- refund <id>), or the sweeper has reported nothing for 10 minutes (it fails, or does not run): lost doorbells, expired leases, offer expiries and receipt waits are then re-driven by nobody.`,
+      missingData: TreatMissingData.BREACHING,
+      evaluationPeriods: 2,
+    });
+    this.add('Ap21IsolationsOpen', customMetric(config.stage, CUSTOM_METRICS.ap21IsolationsOpen), 1, {
+      description:
+        'Ap21 orders or returns set aside by the poller are still waiting for an operator (npm run ops -- manual-review, then retry-ap21): stays in alarm until every one has gone through.',
+    });
+    this.add('RefundidResultsOverdue', customMetric(config.stage, CUSTOM_METRICS.refundidResultsOverdue), 1, {
+      description:
+        'Refundid has not said for days whether it paid an RMA (the refund stays refundid_pending with the reason; a late answer still applies): check the RMA with Refundid (npm run ops -- manual-review lists it with the reason).',
     });
     const allowlisted = Object.keys(config.ipAllowlists);
     if (allowlisted.length > 0) {

@@ -38,8 +38,10 @@ export function monthlyCost(config: StageConfig): CostEstimate {
   const allowlisted = Object.keys(config.ipAllowlists).length > 0 ? 1 : 0;
   // Dead letters, one per function, 5xx rate, manual review, isolated Ap21 orders, poller lag,
   // inbox records waiting, Apace payouts unconfirmed, Apace offers undelivered, returns not
-  // received, allowlisted 4xx.
-  const alarms = 1 + FUNCTIONS.length + 8 + allowlisted;
+  // received, refunds paid twice, reversals in flight settled elsewhere, allowlisted 4xx.
+  const alarms = 1 + FUNCTIONS.length + 10 + allowlisted;
+  // The wait table's (docs/design.md §2.5): outbox overdue, Ap21 isolations still open, Refundid outcomes overdue.
+  const waitAlarms = 3;
   const candidates: CostLine[] = [
     { item: 'NAT gateways', count: natGateways, monthlyUsd: natGateways * LIST_PRICES.natGatewayHour * HOURS_PER_MONTH },
     { item: 'public IPv4 addresses (the egress IPs)', count: natGateways, monthlyUsd: natGateways * LIST_PRICES.publicIpv4Hour * HOURS_PER_MONTH },
@@ -54,7 +56,7 @@ export function monthlyCost(config: StageConfig): CostEstimate {
       count: config.tableEncryption === 'customer-managed' ? 1 : 0,
       monthlyUsd: config.tableEncryption === 'customer-managed' ? LIST_PRICES.kmsKeyMonth : 0,
     },
-    { item: 'CloudWatch alarms', count: alarms, monthlyUsd: alarms * LIST_PRICES.alarmMonth },
+    { item: 'CloudWatch alarms', count: alarms + waitAlarms, monthlyUsd: (alarms + waitAlarms) * LIST_PRICES.alarmMonth },
     { item: 'CloudWatch dashboard', count: 1, monthlyUsd: LIST_PRICES.dashboardMonth },
   ];
   const lines = candidates.filter((line) => line.count > 0).map((line) => ({ ...line, monthlyUsd: usd(line.monthlyUsd) }));

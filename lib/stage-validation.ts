@@ -1,8 +1,10 @@
 import { isIP } from 'node:net';
 import { RemovalPolicy } from 'aws-cdk-lib';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
-import { parsePayOnReceipt } from '../lambdas/domain/receipt';
+import { DEFAULT_RECEIPT_WAIT_DAYS, fallbackHeldUntilReceipt, parsePayOnReceipt } from '../lambdas/domain/receipt';
+import { loadApaceOfferDays } from '../lambdas/providers/apace/config';
 import { ITEM_PLACEHOLDERS, ORDER_PLACEHOLDERS, templateProblem } from '../lambdas/providers/apace/offer-links';
+import { REVERSAL_PROVIDERS } from '../lambdas/providers/registry';
 import { INTERFACE_ENDPOINT_SERVICES, PROVIDER_URL_VARIABLES, STAGES, type StageConfig } from './stage-config';
 
 export class StageConfigError extends Error {
@@ -70,6 +72,7 @@ export function stageConfigProblems(config: StageConfig): string[] {
   }
   problems.push(...apaceOfferProblems(config.providerSettings.apace ?? {}));
   problems.push(...receiptProblems(config.providerSettings.ap21 ?? {}));
+  problems.push(...receiptWaitProblems(config));
   for (const [path, addresses] of Object.entries(config.ipAllowlists)) {
     if (!ROUTE_PATH.test(path)) problems.push(`ipAllowlists key "${path}" is not a route path`);
     if (addresses.length === 0) problems.push(`ipAllowlists["${path}"] is empty; remove the entry to leave the path open`);
@@ -160,6 +163,35 @@ function receiptProblems(settings: Readonly<Record<string, string>>): string[] {
   if (days !== undefined && !(/^\d{1,3}$/.test(days) && Number(days) >= 1 && Number(days) <= 365))
     problems.push(`providerSettings.ap21.AP21_RECEIPT_WAIT_DAYS "${days}" must be a whole number of days from 1 to 365`);
   return problems;
+}
+
+/**
+ * A stage that pays Apace offers when the return is seen but holds card reversals until receipt
+ * makes an Apace refund whose offer expired wait for the receipt before its card is reversed, counted
+ * from when the return was seen (docs/design.md §2.9). Unless that wait outlasts the offer, every
+ * such fallback is overdue as it starts and lands in manual review at once: refused here.
+ */
+function receiptWaitProblems(config: StageConfig): string[] {
+  const ap21 = config.providerSettings.ap21 ?? {};
+  const parsed = parsePayOnReceipt(ap21.AP21_PAY_ON_RECEIPT ?? '');
+  if ('problem' in parsed || config.routingPolicy !== 'apace_first') return [];
+  const held = REVERSAL_PROVIDERS.filter((provider) => fallbackHeldUntilReceipt(provider, { payOnReceipt: parsed.channels }));
+  const waitText = ap21.AP21_RECEIPT_WAIT_DAYS;
+  if (held.length === 0 || (waitText !== undefined && !/^\d{1,3}$/.test(waitText))) return [];
+  let offerDays: number;
+  try {
+    offerDays = loadApaceOfferDays({ ...config.providerSettings.apace });
+  } catch (error) {
+    return [`providerSettings.apace.APACE_OFFER_DAYS: ${(error as Error).message}`];
+  }
+  const waitDays = waitText === undefined ? DEFAULT_RECEIPT_WAIT_DAYS : Number(waitText);
+  if (waitDays > offerDays) return [];
+  return [
+    `providerSettings.ap21.AP21_RECEIPT_WAIT_DAYS (${waitDays}) must be longer than the Apace offer's APACE_OFFER_DAYS (${offerDays}): ` +
+      `this stage pays Apace when the return is seen but holds card reversals (${held.join(', ')}) until Ap21 shows it received, ` +
+      'so an Apace refund whose offer expires falls back to a card that waits for the receipt from when the return was seen, and would ' +
+      'land in manual review at once (docs/design.md §2.9)',
+  ];
 }
 
 /** Apace offer delivery and link templates, checked as the dispatcher will check them when it starts. */

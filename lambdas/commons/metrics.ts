@@ -5,6 +5,10 @@
  */
 export type MetricName =
   | 'RefundsInManualReview'
+  /** A card reversal paid whose return Ap21 shows refunded or exchanged elsewhere too: money to recover (docs/design.md §2.3). */
+  | 'RefundsPaidTwice'
+  /** A card reversal in flight whose return Ap21 shows settled elsewhere: marked, never submitted again (docs/design.md §2.3). */
+  | 'ReversalsInFlightSettledElsewhere'
   /** Emitted by every poller run, a failed one included: how far behind the watermark is. */
   | 'PollerLagSeconds'
   /** An Ap21 order or return newly set aside for an operator (with RefundsInManualReview). */
@@ -18,7 +22,11 @@ export type MetricName =
   /** An Apace offer that could not reach the customer: the refund went to card reversal instead (docs/design.md §2.6). */
   | 'ApaceOffersUndelivered'
   /** A refund whose return Ap21 did not show received within the stage's wait: sent to manual review (docs/design.md §2.9). */
-  | 'ReturnsNotReceived';
+  | 'ReturnsNotReceived'
+  /** Per sweep: how long the longest-due order in the outbox has been due (0: none is); its silence means no sweeper runs. */
+  | 'OutboxOverdueSeconds'
+  /** A Refundid RMA whose outcome Refundid has not sent within its wait, noted on the refund; again at each reminder. */
+  | 'RefundidResultsOverdue';
 
 export function emitMetric(name: MetricName, value: number, unit: 'Count' | 'Seconds' = 'Count', env: NodeJS.ProcessEnv = process.env): void {
   if (!env.AWS_LAMBDA_FUNCTION_NAME) return;

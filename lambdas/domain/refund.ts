@@ -112,7 +112,14 @@ export type LedgerEffect = 'hold' | 'settle' | 'release' | 'reopen' | 'unbook';
  *   or `receipt_awaited` holds (it left Apace and no money was asked for since).
  * - `not_settled_elsewhere`: Ap21 has not been seen showing the refund's return exchanged or refunded
  *   elsewhere (`refs.settledElsewhere`), or an operator sent the refund on since: only then may a cancelled Apace offer go on to card reversal,
- *   even when the read that saw it landed while Apace was answering the cancel (docs/design.md §2.3).
+ *   even when the read that saw it landed while Apace was answering the cancel, and only then may
+ *   a dispatcher claim a card reversal's submission (docs/design.md §2.3).
+ * - `reversal_owed`: `not_settled_elsewhere` on the card-reversal channel; on the others it holds (an
+ *   offer marked settled elsewhere must still be cancelled at Apace, so its claims are not refused).
+ * - `mark_as_seen`: the mark (`refs.settledElsewhere`) is as the writer's snapshot shows it. Always
+ *   true of the refund as it is; in the store's write condition it makes a payment recorded from a
+ *   snapshot older than the mark lose, so the writer records it again knowing the mark (a card
+ *   reversal paid after Ap21 showed the return settled elsewhere is seen as paid twice, docs/design.md §2.3).
  */
 export type Guard =
   | 'apace_quiet'
@@ -124,7 +131,9 @@ export type Guard =
   | 'receipt_awaited'
   | 'receipt_unseen'
   | 'apace_payable_in_review'
-  | 'not_settled_elsewhere';
+  | 'not_settled_elsewhere'
+  | 'reversal_owed'
+  | 'mark_as_seen';
 
 /**
  * The reason a refund whose return Ap21 did not show received in time is in manual review with
@@ -132,19 +141,32 @@ export type Guard =
  */
 export const RECEIPT_OVERDUE_REASON = 'return not received in Ap21 within';
 
+/**
+ * How long a Refundid RMA may wait in `refundid_pending` (Refundid said `refunding`) for Refundid to say
+ * whether it paid, and how often an operator is reminded after (docs/design.md §2.5, the wait table).
+ * Refundid pays the customer itself and refund-relay only hears the outcome, so running out decides
+ * nothing: the refund stays pending (a late `refundid` or `failed` still applies) with the reason.
+ */
+export const REFUNDID_RESULT_WAIT_MS = 7 * 86_400_000;
+export const REFUNDID_REMINDER_MS = 86_400_000;
+/** The reason a Refundid RMA whose outcome is overdue carries (`refundid_overdue`). */
+export const REFUNDID_OVERDUE_REASON = 'Refundid has not said whether it paid';
+
 /** On a refund's `refs`: when refund-relay first saw Ap21 show the refund's return received (docs/design.md §2.9). */
 export const RETURN_RECEIVED_REF = 'returnReceivedAt';
 /** On a refund's `refs`: when an operator sent the refund on to card reversal (redrive, reroute), received or not. */
 export const RECEIPT_WAIVED_REF = 'receiptWaivedAt';
 /**
  * On a refund's `refs`: why (`settledElsewhere`) and when (`settledElsewhereAt`) Ap21 showed the
- * return of a refund with a live Apace offer exchanged or already refunded (docs/design.md §2.3,
- * §2.8): the offer is cancelled first, then the refund goes to manual review, never to the card.
+ * return of a refund exchanged or already refunded (docs/design.md §2.3, §2.8):
+ * a live Apace offer is cancelled first, then the refund goes to manual review, never to the card; a
+ * card reversal is never submitted again; on a card reversal already paid it records, once, that
+ * the customer was paid twice.
  */
 export const SETTLED_ELSEWHERE_REF = 'settledElsewhere';
 export const SETTLED_ELSEWHERE_AT_REF = 'settledElsewhereAt';
 
-/** The reason a cancelled offer goes to manual review instead of card reversal; none once an operator sent it on since. */
+/** The reason a refund goes to manual review instead of (again) to the card; none once an operator sent it on since. */
 export function settledElsewhere(refund: Pick<Refund, 'refs'>): string | undefined {
   const reason = refund.refs[SETTLED_ELSEWHERE_REF];
   const at = refund.refs[SETTLED_ELSEWHERE_AT_REF];
@@ -162,7 +184,8 @@ export interface TransitionRule {
   /** The channel after the transition; unchanged when absent. */
   readonly channel?: Channel;
   readonly ledger: LedgerEffect;
-  readonly guard?: Guard;
+  /** Conditions beyond the source state, all of which must hold. */
+  readonly guard?: Guard | readonly Guard[];
   readonly stamps?: readonly ('paidAt' | 'confirmedAt')[];
   /** Counts a provider call attempt. */
   readonly countsAttempt?: boolean;
@@ -244,13 +267,33 @@ export const RULES = {
     keepsSchedule: true,
   },
   /**
-   * Ap21 shows the return of a refund whose offer is already being cancelled (`offer_cancelling`, e.g.
-   * an expiry cancel Apace keeps failing) exchanged or already refunded: records the mark only
-   * (`refs.settledElsewhere`, `refs.settledElsewhereAt`), so that once Apace cancels the refund goes to
-   * manual review, not to the card (docs/design.md §2.3). Schedule and reason untouched.
+   * Ap21 shows the return of a refund whose provider call may be under way exchanged or already
+   * refunded: records the mark only (`refs.settledElsewhere`, `refs.settledElsewhereAt`). An offer
+   * already being cancelled (`offer_cancelling`, e.g. an expiry cancel Apace keeps failing) then goes
+   * to manual review once Apace cancels, not to the card; a card reversal already submitted (its
+   * call in flight, or its answer unknown) is never submitted again (docs/design.md §2.3). Schedule,
+   * lease and reason untouched.
    */
-  settled_elsewhere_noted: { from: ['offer_cancelling'], onlyChannel: 'apace', to: 'unchanged', ledger: 'hold', keepsSchedule: true },
-  attempt_started: { from: ['offer_pending', 'offer_cancelling', 'reversal_submitted'], to: 'unchanged', ledger: 'hold', countsAttempt: true, guard: 'due' },
+  settled_elsewhere_noted: { from: ['offer_cancelling', 'reversal_submitted'], to: 'unchanged', ledger: 'hold', keepsSchedule: true },
+  /**
+   * Ap21 shows the return of a refund already reversed on the card refunded or exchanged elsewhere as
+   * well: the customer was paid twice. Records the mark once (the write is refused to a second
+   * reader), for an operator to recover the money (docs/design.md §2.3).
+   */
+  paid_twice_noted: { from: ['paid'], onlyChannel: 'reversal', to: 'unchanged', ledger: 'hold', keepsSchedule: true },
+  /** A provider call claimed; for a submitted card reversal (a status query, maybe a re-submission) only while still owed. */
+  attempt_started: {
+    from: ['offer_pending', 'offer_cancelling', 'reversal_submitted'],
+    to: 'unchanged',
+    ledger: 'hold',
+    countsAttempt: true,
+    guard: ['due', 'reversal_owed'],
+  },
+  /**
+   * A submitted card reversal marked settled elsewhere: the provider is only asked where it stands,
+   * never sent it again (docs/design.md §2.3). Counts the attempt and takes the lease.
+   */
+  reversal_status_started: { from: ['reversal_submitted'], onlyChannel: 'reversal', to: 'unchanged', ledger: 'hold', countsAttempt: true, guard: 'due' },
   rescheduled: { from: ['offer_pending', 'offer_cancelling', 'reversal_pending', 'reversal_submitted', 'offered'], to: 'unchanged', ledger: 'hold' },
   /** The offer exists at Apace; callers record whether its delivery to the customer is owed (`refs.offerDelivery`). A fresh attempt budget, for the delivery. */
   offer_created: { from: ['offer_pending'], to: 'offered', ledger: 'hold', resetsAttempts: true },
@@ -332,8 +375,14 @@ export const RULES = {
     guard: 'never_offered',
     resetsAttempts: true,
   },
-  reversal_submitted: { from: ['reversal_pending'], to: 'reversal_submitted', ledger: 'hold', countsAttempt: true, guard: 'due' },
-  reversal_succeeded: { from: ['reversal_submitted'], to: 'paid', ledger: 'settle', stamps: ['paidAt'] },
+  reversal_submitted: {
+    from: ['reversal_pending'],
+    to: 'reversal_submitted',
+    ledger: 'hold',
+    countsAttempt: true,
+    guard: ['due', 'not_settled_elsewhere'],
+  },
+  reversal_succeeded: { from: ['reversal_submitted'], to: 'paid', ledger: 'settle', stamps: ['paidAt'], guard: 'mark_as_seen' },
   reversal_retry: { from: ['reversal_submitted'], to: 'reversal_pending', ledger: 'hold' },
   /**
    * The provider itself proves, later, that the reversal paid (a signed PayPro IPN naming our
@@ -347,6 +396,7 @@ export const RULES = {
     to: 'paid',
     ledger: 'settle',
     stamps: ['paidAt'],
+    guard: 'mark_as_seen',
   },
   refundid_refunded: { from: ['refundid_pending'], to: 'paid', ledger: 'settle', stamps: ['paidAt'] },
   refundid_failed: { from: ['refundid_pending'], to: 'released', ledger: 'release' },
@@ -394,6 +444,11 @@ export const RULES = {
    * later receipt releases.
    */
   receipt_release_refused: { from: ['awaiting_receipt', 'manual_review'], to: 'manual_review', ledger: 'hold', guard: 'receipt_awaited' },
+  /**
+   * Refundid has not said within `REFUNDID_RESULT_WAIT_MS` whether it paid the RMA: the refund stays
+   * pending with the reason, and is due again at `ctx.nextAttemptAt` (the next reminder).
+   */
+  refundid_overdue: { from: ['refundid_pending'], to: 'unchanged', ledger: 'hold', guard: 'due' },
 } as const satisfies Record<string, TransitionRule>;
 
 export type RefundEvent = keyof typeof RULES;
@@ -401,6 +456,11 @@ export const REFUND_EVENTS = Object.keys(RULES) as RefundEvent[];
 
 export function ruleFor(event: RefundEvent): TransitionRule {
   return RULES[event];
+}
+
+/** A rule's guards, all of which must hold. */
+export function guardsOf(rule: TransitionRule): readonly Guard[] {
+  return rule.guard === undefined ? [] : typeof rule.guard === 'string' ? [rule.guard] : rule.guard;
 }
 
 export interface TransitionContext {
@@ -464,6 +524,10 @@ export function guardHolds(refund: Refund, guard: Guard | undefined, ctx: Transi
       return refund.refs[RETURN_RECEIVED_REF] === undefined && refund.refs[RECEIPT_WAIVED_REF] === undefined;
     case 'not_settled_elsewhere':
       return settledElsewhere(refund) === undefined;
+    case 'reversal_owed':
+      return refund.channel !== 'reversal' || settledElsewhere(refund) === undefined;
+    case 'mark_as_seen':
+      return true;
   }
 }
 
@@ -472,11 +536,12 @@ export function planTransition(refund: Refund, event: RefundEvent, ctx: Transiti
   const rule = ruleFor(event);
   const to = rule.to === 'unchanged' ? refund.state : rule.to;
   const inSourceState = rule.from.includes(refund.state) && (!rule.onlyChannel || rule.onlyChannel === refund.channel);
-  if (!inSourceState || !guardHolds(refund, rule.guard, ctx)) {
+  const failed = guardsOf(rule).find((guard) => !guardHolds(refund, guard, ctx));
+  if (!inSourceState || failed !== undefined) {
     const alreadyThere = rule.to !== 'unchanged' && refund.state === rule.to && (rule.channel === undefined || rule.channel === refund.channel);
-    if (alreadyThere && (!inSourceState || rule.guard === 'unconfirmed')) return { ok: false, why: 'already_applied' };
-    if (inSourceState && rule.guard === 'apace_quiet') return { ok: false, why: 'apace_recently_verified' };
-    if (inSourceState && rule.guard === 'due') return { ok: false, why: 'not_due' };
+    if (alreadyThere && (!inSourceState || failed === 'unconfirmed')) return { ok: false, why: 'already_applied' };
+    if (inSourceState && failed === 'apace_quiet') return { ok: false, why: 'apace_recently_verified' };
+    if (inSourceState && failed === 'due') return { ok: false, why: 'not_due' };
     return { ok: false, why: 'wrong_state' };
   }
   const next: Record<string, unknown> = {
@@ -502,7 +567,10 @@ export function planTransition(refund: Refund, event: RefundEvent, ctx: Transiti
   } else if (WORK_STATES.has(to)) next.nextAttemptAt = ctx.nextAttemptAt ?? ctx.now;
   else if (to === 'awaiting_receipt' && ctx.nextAttemptAt !== undefined) next.nextAttemptAt = ctx.nextAttemptAt;
   else if (to === 'offered' && ctx.nextAttemptAt !== undefined) next.nextAttemptAt = ctx.nextAttemptAt;
-  else if (rule.awaitsProcessed && next.confirmedAt === undefined)
+  else if (to === 'refundid_pending') {
+    // The next reminder stands until a `refundid_overdue` sets the one after it.
+    if (ctx.nextAttemptAt !== undefined) next.nextAttemptAt = ctx.nextAttemptAt;
+  } else if (rule.awaitsProcessed && next.confirmedAt === undefined)
     next.nextAttemptAt = ctx.nextAttemptAt ?? new Date(Date.parse(ctx.now) + (ctx.apaceProcessedWithinMs ?? DEFAULT_APACE_PROCESSED_WITHIN_MS)).toISOString();
   else delete next.nextAttemptAt;
   return { ok: true, refund: next as unknown as Refund, ledger: rule.ledger };
@@ -554,6 +622,8 @@ export function refundDueAt(refund: Refund): string | undefined {
   // The end of the wait for the receipt (docs/design.md §2.9).
   if (refund.state === 'awaiting_receipt') return refund.nextAttemptAt;
   if (awaitsApaceConfirmation(refund)) return refund.nextAttemptAt;
+  // Refundid's outcome overdue: an operator is told, then reminded (docs/design.md §2.5, the wait table).
+  if (refund.state === 'refundid_pending') return refund.nextAttemptAt ?? new Date(Date.parse(refund.createdAt) + REFUNDID_RESULT_WAIT_MS).toISOString();
   if (offerDeliveryOwed(refund)) return refund.nextAttemptAt ?? refund.updatedAt;
   if (refund.state !== 'offered') return undefined;
   const expiry = refund.offerExpiresAt ?? refund.updatedAt;

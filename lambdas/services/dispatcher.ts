@@ -5,6 +5,8 @@ import { own, type Order, type PaymentProvider } from '../domain/order';
 import { fallbackWaitsForReceipt, type ReceiptRules } from '../domain/receipt';
 import {
   RECEIPT_OVERDUE_REASON,
+  REFUNDID_OVERDUE_REASON,
+  REFUNDID_REMINDER_MS,
   offerDeliveryOwed,
   planTransition,
   refundDueAt,
@@ -19,6 +21,7 @@ import { reversalRequest, type ReversalConnector, type ReversalOutcome } from '.
 import type { Actor, OrderStore, Schedule, TransitionOutcome } from '../store/order-store';
 import { apaceOrderId, type ApaceOffers, type OfferItem } from './apace-offers';
 import type { OfferDelivery, PublishResult } from './offer-delivery';
+import { reportPaidTwice } from './paid-twice';
 import { backoffDelayMs, later, type RetryPolicy } from './retry-policy';
 
 /** The order as one dispatcher run read it and changed it since: its version and refunds. */
@@ -160,6 +163,8 @@ export class Dispatcher {
         return this.followUpPayout(order, refund);
       case 'awaiting_receipt':
         return this.receiptOverdue(order, refund);
+      case 'refundid_pending':
+        return this.refundidOverdue(order, refund);
       default:
         return Promise.resolve('nothing to do');
     }
@@ -419,6 +424,9 @@ export class Dispatcher {
   }
 
   private async submitReversal(order: Order, refund: Refund): Promise<string> {
+    // Ap21 showed the return settled elsewhere (docs/design.md §2.3): no money on the card unless an operator sends it on.
+    const notOwed = settledElsewhere(refund);
+    if (notOwed !== undefined) return this.review(order, refund, `${notOwed} (card reversal not submitted again)`);
     const provider = own(order.payments, refund.paymentId)?.provider;
     const receipt = this.deps.receipt;
     if (receipt && provider && fallbackWaitsForReceipt(refund, provider, receipt)) return this.awaitReceipt(order, refund, receipt.waitMs);
@@ -443,7 +451,10 @@ export class Dispatcher {
     if (!connector) return this.review(order, refund, 'no card-reversal connector to follow up the submitted reversal');
     if (refund.attempts >= this.deps.policy.maxAttempts)
       return this.review(order, refund, `no final answer from the provider after ${refund.attempts} attempts`);
-    // A status query, and a re-submission when the provider does not know the refund.
+    const notOwed = settledElsewhere(refund);
+    if (notOwed !== undefined) return this.askOnly(order, refund, connector, notOwed);
+    // A status query, and a re-submission when the provider does not know the refund. The claim is
+    // refused once Ap21 was seen showing the return settled elsewhere, also after this run read the order.
     const claim = await this.claim(order, refund, 'attempt_started', connector.provider, 2);
     if (!claim.applied) return `not claimed (${claim.why})`;
     const request = reversalRequest(order, claim.refund);
@@ -453,12 +464,34 @@ export class Dispatcher {
     return this.recordReversal(order, claim.refund, outcome);
   }
 
+  /**
+   * A submitted reversal whose return Ap21 showed settled elsewhere (docs/design.md §2.3): the
+   * provider is asked where it stands, and the answer booked, but the reversal is never sent again.
+   * One the provider has no record of goes to an operator.
+   */
+  private async askOnly(order: Order, refund: Refund, connector: ReversalConnector, notOwed: string): Promise<string> {
+    const claim = await this.claim(order, refund, 'reversal_status_started', connector.provider);
+    if (!claim.applied) return `not claimed (${claim.why})`;
+    const outcome = await connector.status(reversalRequest(order, claim.refund));
+    if (outcome.kind === 'unknown') return this.review(order, claim.refund, `${notOwed} (card reversal not submitted again: ${outcome.detail})`);
+    return this.recordReversal(order, claim.refund, outcome);
+  }
+
   private async recordReversal(order: Order, refund: Refund, outcome: ReversalOutcome): Promise<string> {
     const refs: Record<string, string> = 'providerRef' in outcome && outcome.providerRef ? { providerRef: outcome.providerRef } : {};
     switch (outcome.kind) {
-      case 'succeeded':
-        await this.apply(order, refund, 'reversal_succeeded', { refs }, outcome.detail);
+      case 'succeeded': {
+        let paid = await this.apply(order, refund, 'reversal_succeeded', { refs }, outcome.detail);
+        // Ap21 was seen showing the return settled elsewhere while the provider answered: booked knowing it.
+        if (!paid.applied && paid.refund.state === 'reversal_submitted')
+          paid = await this.apply(order, paid.refund, 'reversal_succeeded', { refs }, outcome.detail);
+        const twice = paid.applied ? settledElsewhere(paid.refund) : undefined;
+        if (twice !== undefined) {
+          reportPaidTwice(order.orderId, refund.id, twice);
+          return `reversed on the card, and paid twice: ${twice}`;
+        }
         return 'reversed on the card';
+      }
       case 'pending':
         await this.apply(order, refund, 'rescheduled', { refs, nextAttemptAt: later(this.now(), this.deps.policy.syncDelayMs) }, outcome.detail);
         return 'provider pending';
@@ -507,6 +540,21 @@ export class Dispatcher {
     return `manual review: ${reason}`;
   }
 
+  /**
+   * Refundid has not said whether it paid this RMA (docs/design.md §2.5, the wait table). Refundid
+   * pays the customer itself, so nothing here may decide: the reason goes on the refund, an operator
+   * is told (`RefundidResultsOverdue`) and reminded every `REFUNDID_REMINDER_MS` while it lasts. A late
+   * `refundid` or `failed` from Refundid still applies as it would have.
+   */
+  private async refundidOverdue(order: Order, refund: Refund): Promise<string> {
+    const reason = `${REFUNDID_OVERDUE_REASON} for RMA ${refund.source.ref} since ${refund.createdAt}: check the RMA with Refundid`;
+    const noted = await this.apply(order, refund, 'refundid_overdue', { reason, nextAttemptAt: later(this.now(), REFUNDID_REMINDER_MS) });
+    if (!noted.applied) return `not noted (${noted.why})`;
+    logger.error('a Refundid RMA has no outcome: an operator must check it with Refundid', { order_id: order.orderId, refund_id: refund.id, reason });
+    emitMetric('RefundidResultsOverdue', 1);
+    return `Refundid outcome overdue: ${reason}`;
+  }
+
   private async review(order: Order, refund: Refund, reason: string): Promise<string> {
     const moved = await this.apply(order, refund, 'review_required', { reason });
     if (moved.applied) {
@@ -526,7 +574,13 @@ export class Dispatcher {
    * when the call fits in the invocation's remaining time: otherwise nothing is written and the
    * refund stays due as it was.
    */
-  private claim(order: Order, refund: Refund, event: 'attempt_started' | 'reversal_submitted', channel: CallChannel, calls = 1): Promise<TransitionOutcome> {
+  private claim(
+    order: Order,
+    refund: Refund,
+    event: 'attempt_started' | 'reversal_submitted' | 'reversal_status_started',
+    channel: CallChannel,
+    calls = 1,
+  ): Promise<TransitionOutcome> {
     this.ensureTime(channel, calls);
     return this.apply(order, refund, event, { nextAttemptAt: later(this.now(), this.deps.policy.leaseMs) });
   }

@@ -41,6 +41,7 @@ import {
   returnRefundId,
   type Ap21LedgerSettings,
 } from './ap21-ledger';
+import { reportPaidTwice } from './paid-twice';
 import { chooseRoute, type RoutingPolicy } from './routing';
 import type { Doorbell } from './sweeper';
 
@@ -91,6 +92,16 @@ const SOURCE_KIND: Record<Exclude<Ap21RefundState['kind'], 'payments_not_visible
   not_refunded: 'ap21_return',
   refunded_via_refundid: 'ap21_refundid',
   refunded_in_ap21: 'ap21_refunded',
+};
+
+/**
+ * The states of a card reversal a read of Ap21 showing its return settled elsewhere acts on
+ * (docs/design.md §2.3), and what each reason adds: not sent yet, in flight, or paid.
+ */
+const CARD_REVERSAL_STAGES: Partial<Record<Refund['state'], string>> = {
+  reversal_pending: 'before its card reversal was sent: not sent, so not paid twice; release it (or reroute if Ap21 is wrong)',
+  reversal_submitted: 'while its card reversal was in flight: not submitted again; check the provider, then release it',
+  paid: 'after its card reversal paid: the customer was paid twice; recover the money',
 };
 
 /** What the intake knows of a return's exchange when it prices it: Ap21's answer, or that Ap21 reversed it. */
@@ -182,6 +193,11 @@ export class ReturnIntake {
         const offerNotOwed = await this.liveOfferNotOwed(known, ret, refundState, exchanges);
         if (offerNotOwed !== undefined) {
           if (await this.cancelLiveOffer(orderId, known, offerNotOwed)) continue;
+          return { kind: 'already_ingested', orderId, refundId: known.id };
+        }
+        const cardNotOwed = await this.cardReversalNotOwed(known, ret, refundState, exchanges);
+        if (cardNotOwed !== undefined) {
+          if (await this.markCardReversal(orderId, known, cardNotOwed)) continue;
           return { kind: 'already_ingested', orderId, refundId: known.id };
         }
         const provider = own(stored.payments, known.paymentId)?.provider ?? 'other';
@@ -535,6 +551,55 @@ export class ReturnIntake {
     if (!outcome.applied) return outcome.why === 'superseded';
     logger.warn('Ap21 shows the return settled elsewhere: cancelling the live Apace offer', { order_id: orderId, refund_id: known.id, reason });
     await this.ring(orderId);
+    return false;
+  }
+
+  /**
+   * Why the card reversal of a refund from an Ap21 return is no longer owed, when Ap21 now shows its
+   * return already refunded (by Ap21 or Refundid: refund-relay writes no refund to Ap21, so someone
+   * else paid) or exchanged (the facts `settledOtherwise` reads: its status, or the exchange order its
+   * number names, one lookup per read; once paid, its status alone), while the reversal waits to be
+   * sent, is in flight or is paid (docs/design.md §2.3, §2.8). Undefined: still owed, or already marked (once; an operator's redrive stands).
+   */
+  private async cardReversalNotOwed(known: Refund, ret: Ap21Return, refundState: Ap21RefundState, exchanges: ExchangeLookups): Promise<string | undefined> {
+    if (known.channel !== 'reversal' || known.source.kind !== 'ap21_return' || known.refs[SETTLED_ELSEWHERE_REF] !== undefined) return undefined;
+    const stage = CARD_REVERSAL_STAGES[known.state];
+    if (stage === undefined) return undefined;
+    const refunded = refundState.kind !== 'not_refunded';
+    // Paid already, the money cannot be held back: its status alone says it, sparing an Ap21 call on every later read.
+    const exchanged = () =>
+      known.state === 'paid'
+        ? known.settledBy === undefined && statusSaysExchange(exchangeFactsOf(ret).status, this.deps.ledger.exchanges)
+        : this.settledOtherwise(known, ret, true, exchanges);
+    if (!refunded && !(await exchanged())) return undefined;
+    const how = refunded ? `already refunded (${refundState.kind === 'refunded_via_refundid' ? 'by Refundid' : 'by Ap21'})` : 'settled by exchange';
+    return `Ap21 now shows return ${ret.orderNumber} (${ret.returnId}) ${how} ${stage}`;
+  }
+
+  /**
+   * One conditional write per card-reversal stage (docs/design.md §2.3), each marking
+   * `refs.settledElsewhere` once: not sent yet → manual review (no money moved); submitted → the
+   * mark only (its lease and schedule stand; the dispatcher never submits it again); paid → the mark
+   * only, and an alert (`RefundsPaidTwice`): the customer was paid twice. True: the refund moved
+   * under us, look again.
+   */
+  private async markCardReversal(orderId: string, known: Refund, reason: string): Promise<boolean> {
+    const now = this.iso();
+    const refs = { [SETTLED_ELSEWHERE_REF]: reason, [SETTLED_ELSEWHERE_AT_REF]: now };
+    const event = known.state === 'reversal_pending' ? 'review_required' : known.state === 'paid' ? 'paid_twice_noted' : 'settled_elsewhere_noted';
+    const ctx = event === 'review_required' ? { now, claimWindowMs: 0, reason, refs } : { now, claimWindowMs: 0, refs };
+    const outcome = await this.deps.store.applyEvent(orderId, known.id, event, ctx, { actor: 'ap21', note: reason }, known);
+    if (!outcome.applied) return outcome.why === 'superseded';
+    const fields = { order_id: orderId, refund_id: known.id, reason };
+    if (event === 'review_required') {
+      logger.error('refund needs manual review', fields);
+      emitMetric('RefundsInManualReview', 1);
+    } else if (event === 'settled_elsewhere_noted') {
+      logger.warn('Ap21 shows the return settled elsewhere while its card reversal is in flight: not submitted again', fields);
+      emitMetric('ReversalsInFlightSettledElsewhere', 1);
+    } else {
+      reportPaidTwice(orderId, known.id, reason);
+    }
     return false;
   }
 

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import { logger } from '../commons/logger';
 import type { PaymentProvider } from '../domain/order';
-import type { Refund, RefundEvent, RefundState, TransitionContext } from '../domain/refund';
+import { settledElsewhere, type Refund, type RefundEvent, type RefundState, type TransitionContext } from '../domain/refund';
 import { StoreContentionError, type Actor, type OrderStore, type StoredOrder } from '../store/order-store';
+import { reportPaidTwice } from './paid-twice';
 
 /**
  * What a provider tells us about a card reversal, after its route authenticated and validated the
@@ -65,7 +66,12 @@ export async function settle(
     const event = refund.channel === 'reversal' ? PROOF_EVENTS[refund.state] : undefined;
     if (!event) break;
     const outcome = await store.applyEvent(order.orderId, refund.id, event, { ...ctx, refs }, { actor, raw, note }, refund);
-    if (outcome.applied) return;
+    if (outcome.applied) {
+      // Ap21 showed the return settled elsewhere (guard mark_as_seen: a proof read before the mark is applied again knowing it).
+      const twice = settledElsewhere(outcome.refund);
+      if (twice !== undefined) reportPaidTwice(order.orderId, refund.id, twice);
+      return;
+    }
     refund = outcome.refund;
   }
   if (refund.state === 'paid' && refund.channel === 'reversal') return;

@@ -18,11 +18,18 @@ export interface Doorbell {
  * lost, leases of crashed dispatchers, offers that expired, reversals a provider left pending,
  * Apace payouts whose `processed` is overdue — are handed to the dispatcher again. The dispatcher
  * decides what each refund needs.
+ *
+ * Every sweep reports `OutboxOverdueSeconds`, how long the longest-due order has been due (0 when
+ * none is): work the dispatcher keeps failing to do, or cannot keep up with, grows it, and a sweeper
+ * that stops running stops it (docs/design.md §2.5, the wait table: both raise `OutboxOverdue`).
  */
 export async function sweep(store: OrderStore, doorbell: Doorbell, nowMs: number, limit = 200): Promise<string[]> {
-  const due = await store.findDueOrders(new Date(nowMs).toISOString(), limit);
-  if (due.length) await doorbell.ring(due);
-  return due;
+  const due = await store.findDue(new Date(nowMs).toISOString(), limit);
+  const oldest = due[0];
+  emitMetric('OutboxOverdueSeconds', oldest ? Math.max(0, Math.floor((nowMs - Date.parse(oldest.dueAt)) / 1000)) : 0, 'Seconds');
+  const orderIds = due.map((entry) => entry.orderId);
+  if (orderIds.length) await doorbell.ring(orderIds);
+  return orderIds;
 }
 
 /** A message stored this long ago and still pending was not applied by its own request (a crash). */

@@ -104,6 +104,9 @@ export class DynamoOrderStore implements OrderStore {
   findDueOrders(now: string, limit: number) {
     return this.outbox.findDueOrders(now, limit);
   }
+  findDue(now: string, limit: number) {
+    return this.outbox.findDue(now, limit);
+  }
   reschedule(orderId: string, version: number, dueAt: string | undefined) {
     return this.outbox.reschedule(orderId, version, dueAt);
   }

@@ -243,10 +243,18 @@ export interface InboxPort {
   settleInbound(orderId: string, source: Actor, key: string, status: Exclude<InboundStatus, 'pending'>, note: string, now: string): Promise<void>;
 }
 
+/** An order in the outbox and the time its earliest work fell due. */
+export interface DueOrder {
+  readonly orderId: string;
+  readonly dueAt: string;
+}
+
 /** The outbox: orders with outbound work due, as the dispatcher and sweeper find them. */
 export interface OutboxPort {
   /** Orders whose earliest due time has come (the outbox), up to `limit`. */
   findDueOrders(now: string, limit: number): Promise<string[]>;
+  /** The same, each with the due time it is listed under, longest due first. */
+  findDue(now: string, limit: number): Promise<DueOrder[]>;
   /**
    * Sets when the order next needs attention (undefined: nothing to do), only if the order is still
    * at `version`; false when it changed meanwhile and the caller must look again.

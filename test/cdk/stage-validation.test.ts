@@ -76,6 +76,46 @@ describe('stage configuration', () => {
     ]);
   });
 
+  it('refuses a receipt wait no longer than the Apace offer where card fallbacks wait for the receipt (docs/design.md §2.9)', () => {
+    const config = (
+      ap21: Record<string, string>,
+      apace: Record<string, string> = {},
+      routingPolicy: StageConfig['routingPolicy'] = 'apace_first',
+    ): StageConfig => ({
+      ...STAGES.dev,
+      routingPolicy,
+      providerSettings: {
+        ...STAGES.dev.providerSettings,
+        ap21: { ...STAGES.dev.providerSettings.ap21!, ...ap21 },
+        apace: { ...STAGES.dev.providerSettings.apace!, ...apace },
+      },
+    });
+    const refusal = (wait: number, offer: number, held: string) =>
+      `providerSettings.ap21.AP21_RECEIPT_WAIT_DAYS (${wait}) must be longer than the Apace offer's APACE_OFFER_DAYS (${offer}): ` +
+      `this stage pays Apace when the return is seen but holds card reversals (${held}) until Ap21 shows it received, ` +
+      'so an Apace refund whose offer expires falls back to a card that waits for the receipt from when the return was seen, and would ' +
+      'land in manual review at once (docs/design.md §2.9)';
+    // EPG cards held until receipt, Apace paid when seen: the fallback's wait must outlast the offer.
+    expect(stageConfigProblems(config({ AP21_PAY_ON_RECEIPT: 'addon_payments', AP21_RECEIPT_WAIT_DAYS: '10' }))).toEqual([refusal(10, 10, 'addon_payments')]);
+    expect(stageConfigProblems(config({ AP21_PAY_ON_RECEIPT: 'reversal', AP21_RECEIPT_WAIT_DAYS: '14' }, { APACE_OFFER_DAYS: '21' }))).toEqual([
+      refusal(14, 21, 'addon_payments, paypro, optty'),
+    ]);
+    // The defaults (30 days against Apace's 10) and a wait one day past the offer are fine.
+    expect(stageConfigProblems(config({ AP21_PAY_ON_RECEIPT: 'addon_payments' }))).toEqual([]);
+    expect(stageConfigProblems(config({ AP21_PAY_ON_RECEIPT: 'addon_payments', AP21_RECEIPT_WAIT_DAYS: '11' }))).toEqual([]);
+    // No fallback waits: Apace held too (the goods are back before any offer), nothing held, or no Apace at all.
+    expect(stageConfigProblems(config({ AP21_PAY_ON_RECEIPT: 'apace,addon_payments', AP21_RECEIPT_WAIT_DAYS: '5' }))).toEqual([]);
+    expect(stageConfigProblems(config({ AP21_PAY_ON_RECEIPT: '', AP21_RECEIPT_WAIT_DAYS: '5' }))).toEqual([]);
+    expect(stageConfigProblems(config({ AP21_PAY_ON_RECEIPT: 'addon_payments', AP21_RECEIPT_WAIT_DAYS: '5' }, {}, 'reversal_only'))).toEqual([]);
+    // A synth of such a stage stops with the reason.
+    expect(() => stageConfig('dev', { dev: config({ AP21_PAY_ON_RECEIPT: 'addon_payments', AP21_RECEIPT_WAIT_DAYS: '7' }) })).toThrow(
+      /AP21_RECEIPT_WAIT_DAYS \(7\) must be longer than the Apace offer's APACE_OFFER_DAYS \(10\)/,
+    );
+    expect(stageConfigProblems(config({ AP21_PAY_ON_RECEIPT: 'addon_payments' }, { APACE_OFFER_DAYS: 'ten' }))).toEqual([
+      expect.stringMatching(/^providerSettings\.apace\.APACE_OFFER_DAYS: /),
+    ]);
+  });
+
   it('refuses named secrets that would outlive the stack and block its next deploy, and a hosted zone the domain is not in', () => {
     const config: StageConfig = {
       ...STAGES.dev,

@@ -4,7 +4,7 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import { SECRET_NAMES, secretNameOf } from '../../lambdas/providers/registry';
 import { ROUTES } from '../../lambdas/routes';
 import { TABLE } from '../../lambdas/store/table';
-import { CUSTOM_METRICS } from '../../lib/alarms';
+import { CUSTOM_METRICS, OUTBOX_OVERDUE_SECONDS } from '../../lib/alarms';
 import { FUNCTIONS } from '../../lib/function-registry';
 import { API_GATEWAY_TIMEOUT_MS, INBOUND_DEADLINE_MS } from '../../lambdas/commons/http';
 import { monthlyCost } from '../../lib/cost-estimate';
@@ -478,12 +478,13 @@ describe.each(STAGE_NAMES)('the %s stack', (stage) => {
     expect(resourcesOfType(resources, 'AWS::SQS::QueuePolicy')).toHaveLength(2);
   });
 
-  it('alarms on dead letters, each function, API 5xx rate, manual review, isolated Ap21 orders, poller lag, waiting inbox records, unconfirmed Apace payouts, returns not received and allowlisted-route 4xx, all to the e-mailed topic', () => {
+  it('alarms on dead letters, each function, API 5xx rate, manual review, isolated Ap21 orders, poller lag, waiting inbox records, unconfirmed Apace payouts, returns not received, refunds paid twice and allowlisted-route 4xx, all to the e-mailed topic', () => {
     const { template, resources } = get();
     const [topicId] = onlyOfType(resources, 'AWS::SNS::Topic');
     template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: config.alarmEmail, TopicArn: { Ref: topicId } });
     const alarms = resourcesOfType(resources, 'AWS::CloudWatch::Alarm').map(([, alarm]) => alarm.Properties!);
-    expect(alarms).toHaveLength(1 + FUNCTIONS.length + 9);
+    // The wait table's three (docs/design.md §2.5) beside the rest: test/liveness/wait-table.test.ts checks each.
+    expect(alarms).toHaveLength(1 + FUNCTIONS.length + 11 + 3);
     for (const alarm of alarms) expect(alarm).toMatchObject({ AlarmActions: [{ Ref: topicId }] });
     const named = (metricName: string) => alarms.filter((alarm) => alarm.MetricName === metricName);
     expect(named('ApproximateNumberOfMessagesVisible')).toHaveLength(1);
@@ -496,6 +497,11 @@ describe.each(STAGE_NAMES)('the %s stack', (stage) => {
       CUSTOM_METRICS.apacePayoutsUnconfirmed,
       CUSTOM_METRICS.apaceOffersUndelivered,
       CUSTOM_METRICS.returnsNotReceived,
+      CUSTOM_METRICS.refundsPaidTwice,
+      CUSTOM_METRICS.reversalsInFlightSettledElsewhere,
+      CUSTOM_METRICS.outboxOverdueSeconds,
+      CUSTOM_METRICS.ap21IsolationsOpen,
+      CUSTOM_METRICS.refundidResultsOverdue,
     ]) {
       const [alarm, ...others] = named(metricName);
       expect(others).toEqual([]);
@@ -506,7 +512,7 @@ describe.each(STAGE_NAMES)('the %s stack', (stage) => {
         { Name: 'stage', Value: stage },
       ]);
     }
-    // Silence is an alarm: the poller reports its lag on every run, so ten minutes without a report breach.
+    // Silence is an alarm: the poller and the sweeper report on every run, so ten minutes without a report breach.
     const silenceBreaches = alarms.filter((alarm) => alarm.TreatMissingData === 'breaching');
     expect(silenceBreaches).toEqual([
       expect.objectContaining({
@@ -515,8 +521,9 @@ describe.each(STAGE_NAMES)('the %s stack', (stage) => {
         EvaluationPeriods: 2,
         Threshold: config.alarmThresholds.pollerLagSeconds,
       }),
+      expect.objectContaining({ MetricName: CUSTOM_METRICS.outboxOverdueSeconds, Period: 300, EvaluationPeriods: 2, Threshold: OUTBOX_OVERDUE_SECONDS }),
     ]);
-    expect(alarms.filter((alarm) => alarm.TreatMissingData !== 'notBreaching')).toHaveLength(1);
+    expect(alarms.filter((alarm) => alarm.TreatMissingData !== 'notBreaching')).toHaveLength(2);
 
     // The 5xx rate counts only once enough errors happened: one error in a quiet hour is not 100%.
     const [api5xx, ...more5xx] = alarms.filter((alarm) => JSON.stringify(alarm.Metrics ?? '').includes('5XXError'));

@@ -191,3 +191,33 @@ describe('Delivering an Apace offer (docs/design.md §2.6)', () => {
     expect(refundDueAt(legacy)).toBe(expiry);
   });
 });
+
+describe('card reversals Ap21 shows settled elsewhere (docs/design.md §2.3)', () => {
+  const mark = { settledElsewhere: 'Ap21 now shows the return already refunded (by Ap21)', settledElsewhereAt: now };
+  const onCard = (state: RefundState, refs: Record<string, string> = {}): Refund => {
+    const created = addRefund(order(), apaceRefund({ route: 'reversal', offerExpiresAt: undefined }), now).order.refunds['r-1']!;
+    return { ...created, state, channel: 'reversal', refs: { ...created.refs, ...refs }, nextAttemptAt: now };
+  };
+
+  it('refuses the claims of a card reversal once marked, until an operator sends it on', () => {
+    expect(planTransition(onCard('reversal_pending', mark), 'reversal_submitted', ctx)).toEqual({ ok: false, why: 'wrong_state' });
+    expect(planTransition(onCard('reversal_submitted', mark), 'attempt_started', ctx)).toEqual({ ok: false, why: 'wrong_state' });
+    const redriven = { ...mark, receiptWaivedAt: later };
+    expect(planTransition(onCard('reversal_pending', redriven), 'reversal_submitted', { ...ctx, now: later })).toMatchObject({ ok: true });
+    expect(planTransition(onCard('reversal_pending'), 'reversal_submitted', ctx)).toMatchObject({ ok: true });
+  });
+
+  it('lets a marked submitted reversal only be asked about, and a marked Apace offer still be cancelled', () => {
+    expect(planTransition(onCard('reversal_submitted', mark), 'reversal_status_started', ctx)).toMatchObject({ ok: true, refund: { attempts: 1 } });
+    const cancelling = { ...onCard('offer_cancelling', mark), channel: 'apace' as const };
+    expect(planTransition(cancelling, 'attempt_started', ctx)).toMatchObject({ ok: true });
+  });
+
+  it('marks a submitted or paid card reversal without touching its schedule, and a paid one only on the card', () => {
+    const submitted = planTransition(onCard('reversal_submitted'), 'settled_elsewhere_noted', { ...ctx, now: later, refs: mark });
+    expect(submitted).toMatchObject({ ok: true, refund: { state: 'reversal_submitted', nextAttemptAt: now, refs: mark } });
+    const paid = { ...onCard('paid'), nextAttemptAt: undefined };
+    expect(planTransition(paid, 'paid_twice_noted', { ...ctx, refs: mark })).toMatchObject({ ok: true, refund: { state: 'paid', refs: mark } });
+    expect(planTransition({ ...paid, channel: 'apace' }, 'paid_twice_noted', ctx)).toEqual({ ok: false, why: 'wrong_state' });
+  });
+});

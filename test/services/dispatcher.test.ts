@@ -71,6 +71,12 @@ const created: OfferCreateResult = { kind: 'created', apaceRefundId: 'apace-1', 
 const OFFER_DAYS = 10 * DAY_MS;
 const offered = (expiresIn: number): Given => ({ route: 'apace', state: 'offered', offerExpiresIn: expiresIn, refs: { apaceRefundId: 'apace-1' } });
 
+/** Ap21 was seen showing the refund's return refunded at the till a minute ago (docs/design.md §2.3). */
+const MARKED = {
+  settledElsewhere: 'Ap21 now shows return R1 (1) already refunded (by Ap21) while its card reversal was in flight',
+  settledElsewhereAt: at(-60_000),
+};
+
 const ROWS: readonly Row[] = [
   // Card reversal: one submit, its answer decides.
   { name: 'submit succeeded', given: { route: 'reversal' }, answers: { submit: ok }, then: { state: 'paid', calls: ['submit'], dueIn: null } },
@@ -124,6 +130,36 @@ const ROWS: readonly Row[] = [
     name: 'no connector for the payment provider: manual review',
     given: { route: 'reversal', provider: 'paypro' },
     then: { state: 'manual_review', calls: [], dueIn: null, reason: /no card-reversal connector for payment provider paypro/ },
+  },
+  // Ap21 showed the return settled elsewhere (refs.settledElsewhere, docs/design.md §2.3): the card is never asked again.
+  {
+    name: 'marked settled elsewhere before it was sent: manual review without a call',
+    given: { route: 'reversal', refs: MARKED },
+    then: { state: 'manual_review', calls: [], dueIn: null, reason: /already refunded \(by Ap21\).*\(card reversal not submitted again\)/ },
+  },
+  {
+    name: 'marked settled elsewhere, an operator sent it on since (redrive): reversed',
+    given: { route: 'reversal', refs: { ...MARKED, receiptWaivedAt: at(0) } },
+    answers: { submit: ok },
+    then: { state: 'paid', calls: ['submit'], dueIn: null },
+  },
+  {
+    name: 'marked while submitted, its lease ran out, the provider has no record: manual review, not submitted again',
+    given: { route: 'reversal', state: 'reversal_submitted', attempts: 1, nextAttemptIn: -1, refs: MARKED },
+    answers: { reversalStatus: { kind: 'unknown', detail: 'no such refund' }, submit: ok },
+    then: { state: 'manual_review', calls: ['status'], dueIn: null, reason: /not submitted again: no such refund/ },
+  },
+  {
+    name: 'marked while submitted, the provider reports it paid: booked paid',
+    given: { route: 'reversal', state: 'reversal_submitted', attempts: 1, nextAttemptIn: -1, refs: MARKED },
+    answers: { reversalStatus: ok },
+    then: { state: 'paid', calls: ['status'], dueIn: null },
+  },
+  {
+    name: 'marked while submitted, the provider still processing: asked again after the sync delay',
+    given: { route: 'reversal', state: 'reversal_submitted', attempts: 1, nextAttemptIn: -1, refs: MARKED },
+    answers: { reversalStatus: { kind: 'pending', detail: 'processing' } },
+    then: { state: 'reversal_submitted', calls: ['status'], dueIn: POLICY.syncDelayMs },
   },
   // Apace.
   {

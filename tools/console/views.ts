@@ -42,7 +42,7 @@ export interface Step {
 /** Providers that speak for themselves in the timeline (Ap21 has a lane of its own). */
 const PROVIDERS = new Set<string>(PROVIDER_IDS.filter((id) => id !== 'ap21'));
 /** refund-relay calling the provider. */
-const CALLS = new Set(['offer_created', 'offer_cancel_started', 'reversal_submitted', 'attempt_started', 'offer_delivery_started']);
+const CALLS = new Set(['offer_created', 'offer_cancel_started', 'reversal_submitted', 'attempt_started', 'reversal_status_started', 'offer_delivery_started']);
 /** The provider's answer to a call. */
 const ANSWERS = new Set(['reversal_succeeded', 'reversal_confirmed', 'reversal_retry', 'offer_cancelled', 'offer_cancel_refused', 'apace_offer_failed']);
 

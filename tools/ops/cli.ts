@@ -2,7 +2,7 @@ import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
 import { STAGE_NAMES } from '../../lib/stage-config';
 import { retryAp21 } from './ap21';
-import { egressIps, endRefundCommand, manualReview, reconcile, redrive, showRefund, timeline, type CommandResult } from './commands';
+import { egressIps, endRefundCommand, manualReview, reconcile, redrive, showRefund, timeline, waiveReceipt, type CommandResult } from './commands';
 import { OpsError, localTarget, readStackOutputs, stageNamed, stageTarget, type OpsTarget, type StackOutputsReader } from './target';
 
 export const USAGE = `refund-relay operator commands
@@ -12,7 +12,8 @@ export const USAGE = `refund-relay operator commands
   timeline <orderId>       every event and state change of an order's refunds, and its ledger
   refund <refundId>        one refund: state, amounts, references, its timeline
   manual-review            refunds waiting for an operator, with the reason (reads the whole table),
-                           and the Ap21 orders and returns the poller set aside, with reason and age
+                           Refundid RMAs Refundid has not answered in time, and the Ap21 orders and
+                           returns the poller set aside, with reason and age
   retry-ap21 <ap21OrderId> read a set-aside Ap21 order again now and ingest its returns; what goes
                            through is released, what fails stays with its reason [--all: every one]
   redrive <refundId>       out of manual review with a fresh attempt budget, then wake the dispatcher
@@ -27,6 +28,10 @@ export const USAGE = `refund-relay operator commands
                            the reason goes to the timeline [--order <orderId>]; a card reversal
                            once sent to a provider is released only with --provider-checked, after
                            the provider's own record shows it did not pay
+  waive-receipt <refundId> --reason <text>
+                           a refund awaiting its return's receipt (AP21_PAY_ON_RECEIPT) goes to its
+                           channel now, as the receipt would release it (card reversal, or the Apace
+                           offer is created); the reason goes to the timeline [--order <orderId>]
   egress-ips --stage <s>   the IPs Ap21 and the providers must allowlist
   reconcile                compare our paid refunds with the providers' view and report drift
                            [--since <ISO time>] (default 7 days ago) [--limit <n>] (default 100)
@@ -47,7 +52,7 @@ export interface OpsDeps {
   readonly now?: () => Date;
 }
 
-const COMMANDS = ['timeline', 'refund', 'manual-review', 'redrive', 'reroute', 'release', 'egress-ips', 'reconcile', 'retry-ap21'] as const;
+const COMMANDS = ['timeline', 'refund', 'manual-review', 'redrive', 'reroute', 'release', 'waive-receipt', 'egress-ips', 'reconcile', 'retry-ap21'] as const;
 type Command = (typeof COMMANDS)[number];
 const DEFAULT_RECONCILE_DAYS = 7;
 const DEFAULT_RECONCILE_LIMIT = 100;
@@ -166,6 +171,14 @@ function runOnTarget(
         operator: userInfo().username,
         reason: values.reason,
         providerChecked: values['provider-checked'] === true,
+        now,
+      });
+    case 'waive-receipt':
+      if (!values.reason?.trim()) throw new OpsError(`waive-receipt needs a reason: npm run ops -- waive-receipt <refundId> --reason "<why>"`);
+      return waiveReceipt(target, requireArgument(command, argument, 'refundId'), {
+        ...(values.order !== undefined && { orderId: values.order }),
+        operator: userInfo().username,
+        reason: values.reason,
         now,
       });
     case 'reconcile':

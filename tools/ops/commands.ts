@@ -1,5 +1,15 @@
 import { ledgerViolations, type Order } from '../../lambdas/domain/order';
-import { apaceQuietCutoff, type Refund, type RefundEvent, type RefundState } from '../../lambdas/domain/refund';
+import {
+  RECEIPT_OVERDUE_REASON,
+  RECEIPT_WAIVED_REF,
+  REFUNDID_OVERDUE_REASON,
+  apaceQuietCutoff,
+  type Refund,
+  type RefundEvent,
+  type RefundState,
+  type TransitionContext,
+} from '../../lambdas/domain/refund';
+import { loadApaceOfferDays, offerExpiry } from '../../lambdas/providers/apace/config';
 import { reversalRequest } from '../../lambdas/providers/reversal';
 import { endRefund, type OperatorAction } from '../../lambdas/services/operator-actions';
 import type { ScanOptions, StoredInbound, StoredOrder } from '../../lambdas/store/order-store';
@@ -207,9 +217,19 @@ export async function reviewQueue(target: OpsTarget, options: ScanOptions = {}):
   return queue;
 }
 
-/** `manual-review`: every refund an operator must look at, oldest first, with why; then the Ap21 records the poller set aside. */
+/** A Refundid RMA whose outcome Refundid has not sent in time (`refundid_overdue`, docs/design.md §2.5): it waits on, with the reason. */
+const refundidOverdue = (refund: Refund) => refund.state === 'refundid_pending' && (refund.reason?.startsWith(REFUNDID_OVERDUE_REASON) ?? false);
+
+/**
+ * `manual-review`: every refund an operator must look at, oldest first, with why; then the Refundid
+ * RMAs Refundid has not answered in time, and the Ap21 records the poller set aside. One scan.
+ */
 export async function manualReview(target: OpsTarget, options: ScanOptions = {}, now = new Date()): Promise<CommandResult> {
-  const { found, orders } = await reviewQueue(target, options);
+  const scanned = await scanRefunds(target, (refund) => refund.state === 'manual_review' || refundidOverdue(refund), options);
+  const orders = scanned.orders;
+  const oldestFirst = (a: { refund: Refund }, b: { refund: Refund }) => a.refund.updatedAt.localeCompare(b.refund.updatedAt);
+  const found = scanned.found.filter(({ refund }) => refund.state === 'manual_review').sort(oldestFirst);
+  const unanswered = scanned.found.filter(({ refund }) => refundidOverdue(refund)).sort((a, b) => a.refund.createdAt.localeCompare(b.refund.createdAt));
   const header = `${found.length} refund(s) in manual review in ${target.name} (scanned all ${orders} order(s) of ${target.tableName})`;
   const rows = table([
     ['since', 'order', 'refund', 'channel', 'amount', 'attempts', 'reason'],
@@ -224,8 +244,26 @@ export async function manualReview(target: OpsTarget, options: ScanOptions = {},
     ]),
   ]);
   const isolated = await ap21Isolations(target, now);
+  const rmaRows = table([
+    ['since', 'order', 'refund', 'rma', 'amount', 'reason'],
+    ...unanswered.map(({ order, refund }) => [
+      refund.createdAt,
+      order.orderId,
+      refund.id,
+      refund.source.ref,
+      money(refund.amount),
+      oneLine(refund.reason ?? ''),
+    ]),
+  ]);
+  const rmas = unanswered.length
+    ? [
+        '',
+        `${unanswered.length} Refundid RMA(s) Refundid has not said it paid or failed (check each with Refundid; a late answer still applies)`,
+        ...rmaRows.map((row) => `  ${row}`),
+      ]
+    : [];
   return {
-    text: [header, ...(found.length ? rows.map((row) => `  ${row}`) : []), ...isolated.text].join('\n'),
+    text: [header, ...(found.length ? rows.map((row) => `  ${row}`) : []), ...rmas, ...isolated.text].join('\n'),
     json: [
       ...found.map(({ order, refund }) => ({
         kind: 'refund',
@@ -235,6 +273,15 @@ export async function manualReview(target: OpsTarget, options: ScanOptions = {},
         amount: refund.amount,
         attempts: refund.attempts,
         since: refund.updatedAt,
+        reason: refund.reason ?? null,
+      })),
+      ...unanswered.map(({ order, refund }) => ({
+        kind: 'refundid_unanswered',
+        orderId: order.orderId,
+        refundId: refund.id,
+        rma: refund.source.ref,
+        amount: refund.amount,
+        since: refund.createdAt,
         reason: refund.reason ?? null,
       })),
       ...isolated.json,
@@ -291,6 +338,54 @@ export async function redrive(target: OpsTarget, refundId: string, options: Redr
   return {
     text: `refund ${refundId} of order ${order.orderId}: ${refund.state} → ${outcome.refund.state}; next: ${plan.next}; ${woken}`,
     json: { orderId: order.orderId, refundId, from: refund.state, to: outcome.refund.state, event: plan.event, rung: Boolean(target.doorbell) },
+  };
+}
+
+export interface WaiveReceiptOptions extends RedriveOptions {
+  /** Why the receipt is not awaited (the courier's proof, a store return, …): written to the timeline. */
+  readonly reason: string;
+}
+
+/**
+ * `waive-receipt <refundId> --reason …`: a refund waiting for Ap21 to show its return received
+ * (`awaiting_receipt`, docs/design.md §2.9) goes to its channel now, as the receipt would release it:
+ * the same transition the intake takes (`return_received`, or `return_received_for_offer` with an
+ * offer expiry counted from now), by the operator, recording `refs.receiptWaivedAt` so that no later
+ * fallback to the card waits again. One conditional write on the refund as read: a receipt read
+ * releasing it meanwhile wins, and the operator is told. Then the dispatcher is woken.
+ */
+export async function waiveReceipt(target: OpsTarget, refundId: string, options: WaiveReceiptOptions): Promise<CommandResult> {
+  const { order, refund } = await oneRefund(target, refundId, options.orderId);
+  if (refund.state !== 'awaiting_receipt') {
+    const instead =
+      refund.state === 'manual_review' && refund.reason?.startsWith(RECEIPT_OVERDUE_REASON)
+        ? `its wait ran out and it is in manual review: redrive it (card reversal now) or release it`
+        : `only a refund awaiting its return's receipt can have the receipt waived`;
+    throw new OpsError(`refund ${refundId} of order ${order.orderId} is ${refund.state}, not awaiting_receipt: ${instead}`);
+  }
+  const reason = options.reason.trim();
+  const now = (options.now ?? new Date()).toISOString();
+  const event: RefundEvent = refund.channel === 'apace' ? 'return_received_for_offer' : 'return_received';
+  const ctx: TransitionContext = {
+    now,
+    claimWindowMs: target.claimWindowMs,
+    refs: { [RECEIPT_WAIVED_REF]: now },
+    // The offer is requested only now: its days count from now, as on a receipt.
+    ...(refund.channel === 'apace' && { offerExpiresAt: offerExpiry({ offerDays: target.apaceOfferDays ?? loadApaceOfferDays({}) }, new Date(now)) }),
+  };
+  const note = `receipt waived by ${options.operator}: ${reason}`;
+  const outcome = await target.store.applyEvent(order.orderId, refundId, event, ctx, { actor: 'operator', note }, refund);
+  if (!outcome.applied) {
+    throw new OpsError(`refund ${refundId} changed meanwhile (now ${outcome.refund.state}): nothing waived; look again with: ops refund ${refundId}`);
+  }
+  if (target.doorbell) await target.doorbell.ring([order.orderId]);
+  const next = refund.channel === 'apace' ? 'the Apace offer is created now' : 'card reversal now';
+  const woken = target.doorbell
+    ? 'the dispatcher was rung through the dispatch queue'
+    : 'the local sweeper picks it up within seconds (npm start must be running)';
+  return {
+    text: `refund ${refundId} of order ${order.orderId}: ${refund.state} → ${outcome.refund.state} (${event}, receipt waived); next: ${next}; ${woken}`,
+    json: { orderId: order.orderId, refundId, from: refund.state, to: outcome.refund.state, event, receiptWaivedAt: now, rung: Boolean(target.doorbell) },
   };
 }
 

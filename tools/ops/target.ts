@@ -4,6 +4,7 @@ import { createAp21Poller } from '../../lambdas/functions/ap21-runtime';
 import { createApaceOffers, createReversalConnectors } from '../../lambdas/functions/dispatch-runtime';
 import { createRuntime } from '../../lambdas/functions/runtime';
 import type { PaymentProvider } from '../../lambdas/domain/order';
+import { loadApaceOfferDays } from '../../lambdas/providers/apace/config';
 import type { ReversalConnector } from '../../lambdas/providers/reversal';
 import type { Ap21Poller } from '../../lambdas/services/ap21-poller';
 import type { ApaceOffers } from '../../lambdas/services/apace-offers';
@@ -37,6 +38,8 @@ export interface OpsTarget {
   readonly doorbell?: Doorbell;
   readonly reversals: Partial<Record<PaymentProvider, ReversalConnector>>;
   readonly apace?: ApaceOffers;
+  /** How long the target's Apace offers live (`APACE_OFFER_DAYS`): an offer requested by the operator counts from then. */
+  readonly apaceOfferDays?: number;
   /** The Ap21 poller of this target, built when a command needs it (it reads the Ap21 settings). */
   readonly ap21Poller: () => Ap21Poller;
 }
@@ -79,6 +82,7 @@ export function localTarget(env: NodeJS.ProcessEnv = process.env): OpsTarget {
     claimWindowMs: rt.claimWindowMs,
     reversals: createReversalConnectors(rt, localEnv),
     ...(apace && { apace }),
+    apaceOfferDays: loadApaceOfferDays(localEnv),
     ap21Poller: () => createAp21Poller(rt, localEnv),
   };
 }
@@ -127,6 +131,7 @@ export async function stageTarget(stage: string, readOutputs: StackOutputsReader
     ...(queueUrl && { doorbell: new SqsDoorbell(new SQSClient({ region: config.region }), queueUrl) }),
     reversals: createReversalConnectors(rt, stageEnv),
     ...(apace && { apace }),
+    apaceOfferDays: loadApaceOfferDays({ ...config.providerSettings.apace }),
     ap21Poller: () => createAp21Poller(rt, stageEnv),
   };
 }

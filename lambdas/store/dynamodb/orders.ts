@@ -15,6 +15,7 @@ import {
   WORK_STATES,
   awaitsApaceConfirmation,
   apaceQuietCutoff,
+  guardsOf,
   planTransition,
   refundDueAt,
   ruleFor,
@@ -217,9 +218,10 @@ export class DynamoOrders implements OrdersPort {
         orderId,
         now,
         timelineEntry(now, 'refund_created', audit, { id: refund.id, to: refund.state }, inbox),
-        // A refund awaiting its return's receipt is due at the end of the wait; due now is never later than that,
-        // and the dispatcher's reschedule then sets the order's due time from all its refunds.
-        WORK_STATES.has(refund.state) || refund.state === 'awaiting_receipt',
+        // A refund awaiting its return's receipt is due at the end of the wait, a Refundid RMA when its outcome is
+        // overdue; due now is never later than that, and the dispatcher's reschedule then sets the order's due time
+        // from all its refunds.
+        WORK_STATES.has(refund.state) || refund.state === 'awaiting_receipt' || refund.state === 'refundid_pending',
       );
       try {
         const written = await this.sized(orderId, () => this.update(orderId, expr, sets, conditions));
@@ -388,31 +390,34 @@ export class DynamoOrders implements OrdersPort {
       `${refundPath('channel')} = ${expr.value(observed.channel)}`,
       `${refundPath('attempts')} = ${expr.value(observed.attempts)}`,
     ];
-    const rule = ruleFor(event);
-    if (rule.guard === 'apace_quiet') {
-      const verified = refundPath('lastVerifiedAt');
-      conditions.push(
-        `(attribute_not_exists(${verified}) OR ${verified} < ${expr.value(apaceQuietCutoff(ctx))} OR ${verified} >= ${refundPath('offerExpiresAt')})`,
-      );
-    } else if (rule.guard === 'unconfirmed') {
-      conditions.push(`attribute_not_exists(${refundPath('confirmedAt')})`);
-    } else if (rule.guard === 'receipt_awaited' || (rule.guard === 'apace_payable_in_review' && observed.channel !== 'apace')) {
-      // The channel is already held to the observed one: off Apace, only a refund still awaiting its receipt.
-      conditions.push(
-        `(${refundPath('state')} = ${expr.value('awaiting_receipt')} OR begins_with(${refundPath('reason')}, ${expr.value(RECEIPT_OVERDUE_REASON)}))`,
-      );
-    } else if (rule.guard === 'not_settled_elsewhere') {
-      // As settledElsewhere(): no mark, or an operator's later waiver (ISO times compare as strings).
-      const [mark, markedAt, waived] = [
-        refundPath('refs', SETTLED_ELSEWHERE_REF),
-        refundPath('refs', SETTLED_ELSEWHERE_AT_REF),
-        refundPath('refs', RECEIPT_WAIVED_REF),
-      ];
-      conditions.push(`(attribute_not_exists(${mark}) OR attribute_not_exists(${markedAt}) OR ${waived} >= ${markedAt})`);
-    } else if (rule.guard === 'receipt_unseen') {
-      conditions.push(`attribute_not_exists(${refundPath('refs', RETURN_RECEIVED_REF)})`, `attribute_not_exists(${refundPath('refs', RECEIPT_WAIVED_REF)})`);
-    } else if (rule.guard === 'due') {
-      conditions.push(`(attribute_not_exists(${refundPath('nextAttemptAt')}) OR ${refundPath('nextAttemptAt')} <= ${expr.value(ctx.now)})`);
+    const guards = guardsOf(ruleFor(event));
+    // A path registers its names: built only where a condition uses it (DynamoDB refuses unused names).
+    const mark = () => refundPath('refs', SETTLED_ELSEWHERE_REF);
+    for (const guard of guards) {
+      if (guard === 'apace_quiet') {
+        const verified = refundPath('lastVerifiedAt');
+        conditions.push(
+          `(attribute_not_exists(${verified}) OR ${verified} < ${expr.value(apaceQuietCutoff(ctx))} OR ${verified} >= ${refundPath('offerExpiresAt')})`,
+        );
+      } else if (guard === 'unconfirmed') {
+        conditions.push(`attribute_not_exists(${refundPath('confirmedAt')})`);
+      } else if (guard === 'receipt_awaited' || (guard === 'apace_payable_in_review' && observed.channel !== 'apace')) {
+        // The channel is already held to the observed one: off Apace, only a refund still awaiting its receipt.
+        conditions.push(
+          `(${refundPath('state')} = ${expr.value('awaiting_receipt')} OR begins_with(${refundPath('reason')}, ${expr.value(RECEIPT_OVERDUE_REASON)}))`,
+        );
+      } else if (guard === 'not_settled_elsewhere' || (guard === 'reversal_owed' && observed.channel === 'reversal')) {
+        // As settledElsewhere(): no mark, or an operator's later waiver (ISO times compare as strings).
+        const [markedAt, waived] = [refundPath('refs', SETTLED_ELSEWHERE_AT_REF), refundPath('refs', RECEIPT_WAIVED_REF)];
+        conditions.push(`(attribute_not_exists(${mark()}) OR attribute_not_exists(${markedAt}) OR ${waived} >= ${markedAt})`);
+      } else if (guard === 'mark_as_seen') {
+        const seen = observed.refs[SETTLED_ELSEWHERE_REF];
+        conditions.push(seen === undefined ? `attribute_not_exists(${mark()})` : `${mark()} = ${expr.value(seen)}`);
+      } else if (guard === 'receipt_unseen') {
+        conditions.push(`attribute_not_exists(${refundPath('refs', RETURN_RECEIVED_REF)})`, `attribute_not_exists(${refundPath('refs', RECEIPT_WAIVED_REF)})`);
+      } else if (guard === 'due') {
+        conditions.push(`(attribute_not_exists(${refundPath('nextAttemptAt')}) OR ${refundPath('nextAttemptAt')} <= ${expr.value(ctx.now)})`);
+      }
     }
     const sets = [`${refundPath('updatedAt')} = ${expr.value(next.updatedAt)}`];
     const removes: string[] = [];

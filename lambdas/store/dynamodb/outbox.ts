@@ -1,7 +1,7 @@
 import { QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { ExpressionBuilder } from '../expression';
 import { dueShard, dueShardName, orderIdOf, orderKey } from '../keys';
-import type { OutboxPort } from '../order-store';
+import type { DueOrder, OutboxPort } from '../order-store';
 import { TABLE } from '../table';
 import { conditionally, type TableAccess } from './table-access';
 
@@ -10,6 +10,10 @@ export class DynamoOutbox implements OutboxPort {
   constructor(private readonly table: TableAccess) {}
 
   async findDueOrders(now: string, limit: number): Promise<string[]> {
+    return (await this.findDue(now, limit)).map((entry) => entry.orderId);
+  }
+
+  async findDue(now: string, limit: number): Promise<DueOrder[]> {
     const { name, partitionKey, sortKey } = TABLE.dueIndex;
     const pages = await Promise.all(
       Array.from({ length: TABLE.dueShards }, (_, shard) =>
@@ -26,10 +30,7 @@ export class DynamoOutbox implements OutboxPort {
       ),
     );
     const due = pages.flatMap((page) => (page.Items ?? []).map((item) => ({ orderId: orderIdOf(item), dueAt: String(item[sortKey]) })));
-    return due
-      .sort((a, b) => a.dueAt.localeCompare(b.dueAt))
-      .slice(0, limit)
-      .map((entry) => entry.orderId);
+    return due.sort((a, b) => a.dueAt.localeCompare(b.dueAt)).slice(0, limit);
   }
 
   reschedule(orderId: string, version: number, dueAt: string | undefined): Promise<boolean> {
