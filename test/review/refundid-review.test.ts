@@ -356,6 +356,53 @@ describe('review: Refundid pays for units another channel is about to refund', (
     });
   });
 
+  /** A card refund of both shirts of `placed`, created by the intake as the poller does (not dispatched). */
+  async function cardRefundOfBothShirts(placed: Placed): Promise<string> {
+    const ret = h.ap21.addReturn(placed.sim.orderId, { lines: [{ skuId: SHIRT.skuId, quantity: -2 }] });
+    const reader = h.client();
+    await h
+      .intake({ ledger: loadAp21LedgerSettings(h.env) })
+      .ingest(await reader.getOrder(placed.sim.personId, placed.sim.orderId), await reader.getReturn(placed.sim.personId, placed.sim.orderId, ret.returnId));
+    return `ap21-${ret.returnId}`;
+  }
+
+  // Before: a refundid push for units a card reversal already paid was refused and kept, and nothing else: the
+  // customer paid twice, told to nobody but the error log. Now the card refund takes the mark (paid_twice_noted), and
+  // RefundsPaidTwice (an alarm) tells an operator to recover the money.
+  it.failing('marks a card refund already paid for the same units as paid twice', async () => {
+    const placed = await placeOrder();
+    const cardRefundId = await cardRefundOfBothShirts(placed);
+    await sweep(h.store, queue, Date.now() + 60_000);
+    await settle();
+    expect(await refundOf(placed, cardRefundId)).toMatchObject({ state: 'paid', channel: 'reversal' });
+    const id = `rid-after-card-${++rounds}`;
+    expect((await portal.push('refundid', rma(placed, id, { [placed.shirt]: 1 }))).status).toBe(409);
+    expect(await refundOf(placed, cardRefundId)).toMatchObject({ state: 'paid', refs: { settledElsewhere: expect.stringContaining(`Refundid RMA ${id}`) } });
+    expect(sims.addonPayments.payouts().get(cardRefundId)).toBe(1);
+  });
+
+  // A card reversal already submitted (its answer unknown) cannot be held back, but must never be submitted again.
+  it.failing('marks a card reversal already submitted, so it is never submitted again', async () => {
+    const placed = await placeOrder();
+    const cardRefundId = await cardRefundOfBothShirts(placed);
+    const pending = (await refundOf(placed, cardRefundId))!;
+    const submitted = await h.store.applyEvent(
+      placed.orderId,
+      cardRefundId,
+      'reversal_submitted',
+      { now: new Date().toISOString(), claimWindowMs: 0 },
+      { actor: 'dispatcher' },
+      pending,
+    );
+    expect(submitted.applied).toBe(true);
+    const id = `rid-in-flight-${++rounds}`;
+    expect((await portal.push('refundid', rma(placed, id, { [placed.shirt]: 1 }))).status).toBe(409);
+    expect(await refundOf(placed, cardRefundId)).toMatchObject({
+      state: 'reversal_submitted',
+      refs: { settledElsewhere: expect.stringContaining(`Refundid RMA ${id}`) },
+    });
+  });
+
   // The dispatcher read the order and is about to claim the card refund when Refundid's push stops it: its claim is
   // refused (the refund moved), it reads again and finds the refund with an operator. Forced with gatedStore.
   it('stops a card refund the dispatcher is about to claim: the claim is refused and the card never reversed', async () => {
