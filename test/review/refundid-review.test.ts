@@ -144,6 +144,36 @@ describe('review: RMA bodies the real Refundid may send', () => {
     expect((await orderOf(placed)).lines[placed.belt]).toMatchObject({ refunded: 1, available: 0 });
   });
 
+  // Holds on main, kept as a regression: RapiReturn's documented extras and nulls where a field is absent.
+  it('books a refundid push with RapiReturn fields we do not read and nulls, and answers a failed with null line items', async () => {
+    const placed = await placeOrder();
+    const id = `rid-extras-${++rounds}`;
+    const send = (body: Record<string, unknown>) =>
+      fetch(`${h.stack.url}/refundid/refund`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${String(h.stack.secrets.refundid.bearerToken)}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    const line = {
+      merchant_order_ref: placed.orderId,
+      line_item_ref: placed.belt,
+      quantity: 1,
+      price: null,
+      compensation_method: null,
+      tax_detail: { amount: '4.09', rate: 0.1 },
+      return_reason: 'too_big',
+      child_return_reason: null,
+      adjustments: [{ type: 'restocking_fee', amount: { amount: '5.00', currency: 'AUD' } }],
+    };
+    const extras = { created_at: '2026-12-03T10:00:00Z', return_shipping: { tracking: null, deductions: [] }, api_version: '2025-01', shop: 'demo' };
+    const paid = await send({ refundid_id: id, merchant_rma_ref: null, status: 'refundid', line_items: [line], ...extras });
+    expect([paid.status, await paid.json()]).toEqual([200, { received: true, refund_id: `rfd-${id}`, state: 'paid' }]);
+    const reserved = rma(placed, `rid-extras-failed-${rounds}`, { [placed.shirt]: 1 });
+    expect((await portal.push('refunding', reserved)).status).toBe(200);
+    const failedNull = await send({ refundid_id: reserved.refundid_id, merchant_rma_ref: null, status: 'failed', line_items: null, ...extras });
+    expect([failedNull.status, await failedNull.json()]).toEqual([200, { received: true, refund_id: `rfd-${reserved.refundid_id}`, state: 'released' }]);
+  });
+
   it('control: a price as documented is accepted, and a malformed field we do read (quantity) is still refused', async () => {
     const placed = await placeOrder();
     const ok = await portal.push('refundid', rma(placed, `rid-price-ok-${++rounds}`, { [placed.belt]: 1 }));
