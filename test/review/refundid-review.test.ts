@@ -536,6 +536,30 @@ describe('review: Refundid pays for units another channel is about to refund', (
   });
 });
 
+describe('review: an RMA worth more than any one payment of a split-tender order has left', () => {
+  // The order was paid half by one card, half by another; Refundid refunds both shirts (AUD 119.80), more than either
+  // payment (AUD 82.40). Before: refundSpec found no single payment covering it and the push was refused 409 —
+  // `refunding` (the customer could not use Refundid) as well as `refundid` (money Refundid paid, the units left free
+  // for another channel). Now the units are booked, the money against the payment with most left, capped at what it
+  // has, and the timeline names the rest for an operator to divide (as docs/design.md §2.7 does for a straddling return).
+  it.failing('reserves and books the units, the money capped at the payment with most left, and says what is not booked', async () => {
+    const cards = [0, 1].map((n) => ({ origin: 'CreditCard', cardType: 'VISA', stan: `SPLIT-${Date.now()}-${++rounds}-${n}`, amountMinor: 8240 }));
+    const sim = h.ap21.addOrder({ email: 'alice@example.com', lines: [SHIRT, BELT], payments: cards });
+    expect((await portal.fetchOrder({ shop: 'demo', order_number: sim.orderNumber, email: 'alice@example.com' })).status).toBe(200);
+    const placed: Placed = { sim, orderId: `ap21-${sim.orderId}`, shirt: sim.lines[0]!.lineId, belt: sim.lines[1]!.lineId };
+    const id = `rid-split-${rounds}`;
+    const run = await portal.runRma(rma(placed, id, { [placed.shirt]: 2 }));
+    expect(run.reserved).toMatchObject({ status: 200, body: { state: 'refundid_pending' } });
+    expect(run.final).toMatchObject({ status: 200, body: { state: 'paid' } });
+    const order = await orderOf(placed);
+    expect(order.lines[placed.shirt]).toMatchObject({ reserved: 0, refunded: 2, available: 0 });
+    expect(order.refunds[`rfd-${id}`]!.amount.minor).toBe(8240);
+    const created = (await h.store.readTimeline(placed.orderId)).find((entry) => entry.refundId === `rfd-${id}` && entry.event === 'refund_created');
+    expect(created?.note).toContain('3740 not booked');
+    expect(ledgerViolations(order)).toEqual([]);
+  });
+});
+
 describe('review: refundid after failed (a status going backwards)', () => {
   // Refundid reported the RMA failed, so its units were released; then it reports it paid after all (a payout it
   // retried). Before: the push was answered 409 and kept, and the units stayed available: a card refund or an Apace
