@@ -22,6 +22,7 @@ import {
   planTransition,
   ruleFor,
   type Refund,
+  type RefundEvent,
   type RefundSourceKind,
 } from '../domain/refund';
 import { allocateReturnedUnits, choosePayment, matchingRefundidRma, proportionalValue } from '../domain/returns';
@@ -102,6 +103,19 @@ const CARD_REVERSAL_STAGES: Partial<Record<Refund['state'], string>> = {
   reversal_pending: 'before its card reversal was sent: not sent, so not paid twice; release it (or reroute if Ap21 is wrong)',
   reversal_submitted: 'while its card reversal was in flight: not submitted again; check the provider, then release it',
   paid: 'after its card reversal paid: the customer was paid twice; recover the money',
+  // Often a reversal sent whose answer never came: its money may have moved, and a provider's proof may still book it.
+  manual_review: 'while it was in manual review: no card reversal unless Ap21 is wrong; check the provider, then release it',
+};
+
+/**
+ * The one conditional write that marks each of those states: to review; the mark only (in flight, or paid);
+ * in review already, the mark and the reason (`external_ref_recorded`: bookkeeping from review, schedule untouched).
+ */
+const CARD_REVERSAL_MARKS: Partial<Record<Refund['state'], RefundEvent>> = {
+  reversal_pending: 'review_required',
+  reversal_submitted: 'settled_elsewhere_noted',
+  paid: 'paid_twice_noted',
+  manual_review: 'external_ref_recorded',
 };
 
 /** What the intake knows of a return's exchange when it prices it: Ap21's answer, or that Ap21 reversed it. */
@@ -580,18 +594,26 @@ export class ReturnIntake {
    * One conditional write per card-reversal stage (docs/design.md §2.3), each marking
    * `refs.settledElsewhere` once: not sent yet → manual review (no money moved); submitted → the
    * mark only (its lease and schedule stand; the dispatcher never submits it again); paid → the mark
-   * only, and an alert (`RefundsPaidTwice`): the customer was paid twice. True: the refund moved
-   * under us, look again.
+   * only, and an alert (`RefundsPaidTwice`): the customer was paid twice; in review already → the
+   * mark and the reason (the operator's next step changes; a provider's later proof of payment then
+   * raises `RefundsPaidTwice`). True: the refund moved under us, look again.
    */
   private async markCardReversal(orderId: string, known: Refund, reason: string): Promise<boolean> {
     const now = this.iso();
     const refs = { [SETTLED_ELSEWHERE_REF]: reason, [SETTLED_ELSEWHERE_AT_REF]: now };
-    const event = known.state === 'reversal_pending' ? 'review_required' : known.state === 'paid' ? 'paid_twice_noted' : 'settled_elsewhere_noted';
-    const ctx = event === 'review_required' ? { now, claimWindowMs: 0, reason, refs } : { now, claimWindowMs: 0, refs };
+    const event = CARD_REVERSAL_MARKS[known.state];
+    if (event === undefined) return false;
+    // In review already: the reason is replaced (cut at 200 characters, so the mark's reason first), the earlier one kept after it.
+    const ctx =
+      event === 'review_required'
+        ? { now, claimWindowMs: 0, reason, refs }
+        : event === 'external_ref_recorded'
+          ? { now, claimWindowMs: 0, reason: `${reason} (in review before: ${known.reason ?? 'no reason given'})`, refs }
+          : { now, claimWindowMs: 0, refs };
     const outcome = await this.deps.store.applyEvent(orderId, known.id, event, ctx, { actor: 'ap21', note: reason }, known);
     if (!outcome.applied) return outcome.why === 'superseded';
     const fields = { order_id: orderId, refund_id: known.id, reason };
-    if (event === 'review_required') {
+    if (event === 'review_required' || event === 'external_ref_recorded') {
       logger.error('refund needs manual review', fields);
       emitMetric('RefundsInManualReview', 1);
     } else if (event === 'settled_elsewhere_noted') {
