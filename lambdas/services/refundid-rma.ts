@@ -75,34 +75,42 @@ function placeOwn(order: Order, place: RmaPlace, push: RmaPush): RmaPlace {
   return { orderId: place.orderId, refundId: ownId };
 }
 
+/** On a Refundid refund's `refs`: the part of its value no single payment had left, not booked (minor units). */
+export const UNBOOKED_REF = 'refundidUnbookedMinor';
+
 /**
  * The refund an RMA asks for: its units per order line, priced from the ledger (each line's value
  * shared over its units, rounded down) rather than from the push, against the first payment (by
  * id) that still covers it. Refundid pays the customer itself; what the ledger records is that
  * these units and this money must never be refunded through another channel. Units compensated by
- * exchange or credit are taken like the others but add no money (docs/design.md §2.8).
+ * exchange or credit are taken like the others but add no money (docs/design.md §2.8). Money no
+ * single payment has left (a split-tender order) straddles payments (docs/design.md §2.7): it is
+ * booked against the payment with most left, capped at what it has, the rest named in
+ * `refs.refundidUnbookedMinor` for an operator to divide; the units are booked all the same.
  */
 function refundSpec(order: Order, push: RmaPush, refundId: string, alreadyPaid: boolean, policy: ExchangePolicy): NewRefund {
   if (!push.line_items) throw new InvalidInputError(`a "${push.status}" push for an RMA not reserved here must list its line items`, 'missing_line_items');
   const units = new Map<string, number>();
-  const paidUnits = new Map<string, number>();
   const settledBy = new Set<string>();
   for (const item of push.line_items) {
     units.set(item.line_item_ref, (units.get(item.line_item_ref) ?? 0) + item.quantity);
-    const inMoney = compensatedInMoney(item.compensation_method, { policy });
-    if (inMoney) paidUnits.set(item.line_item_ref, (paidUnits.get(item.line_item_ref) ?? 0) + item.quantity);
-    else settledBy.add(`Refundid ${String(item.compensation_method).trim().toLowerCase()} (line ${item.line_item_ref})`);
+    if (!compensatedInMoney(item.compensation_method, { policy })) {
+      settledBy.add(`Refundid ${String(item.compensation_method).trim().toLowerCase()} (line ${item.line_item_ref})`);
+    }
   }
-  let amount = 0;
   for (const [lineId, count] of units) {
     const line = Object.hasOwn(order.lines, lineId) ? order.lines[lineId] : undefined;
     if (!line) throw new InvalidRefundError(`order ${order.orderId} has no line ${lineId}`);
     if (count > line.purchased) throw new InvalidRefundError(`line ${lineId}: only ${line.purchased} unit(s) were purchased`);
-    amount += unitsValue(line, paidUnits.get(lineId) ?? 0);
   }
+  const value = moneyOf(order, push, policy);
   const payments = Object.entries(order.payments).sort(([a], [b]) => a.localeCompare(b));
-  const [paymentId] = payments.find(([, payment]) => payment.availableMinor >= amount) ?? payments[0] ?? [];
+  const covering = payments.find(([, payment]) => payment.availableMinor >= value);
+  const most = [...payments].sort(([a, x], [b, y]) => y.availableMinor - x.availableMinor || a.localeCompare(b))[0];
+  const straddles = covering === undefined && most !== undefined && most[1].availableMinor > 0;
+  const [paymentId] = (straddles ? most : covering) ?? payments[0] ?? [];
   if (paymentId === undefined) throw new InvalidRefundError(`order ${order.orderId} has no payment to refund`);
+  const amount = straddles ? most[1].availableMinor : value;
   const spec: NewRefund = {
     refundId,
     lines: Object.fromEntries(units),
@@ -112,9 +120,24 @@ function refundSpec(order: Order, push: RmaPush, refundId: string, alreadyPaid: 
     source: { kind: 'refundid_rma', ref: push.refundid_id },
     ...(alreadyPaid && { alreadyPaid: true }),
     ...(settledBy.size > 0 && { settledBy: [...settledBy].join(', ') }),
+    ...(straddles && { refs: { [UNBOOKED_REF]: String(value - amount) } }),
   };
   validateNewRefund(order, spec);
   return spec;
+}
+
+/** What the push's units compensated in money are worth, priced from the ledger per line (lines the order lacks count 0). */
+function moneyOf(order: Order, push: RmaPush, policy: ExchangePolicy): number {
+  const inMoney = new Map<string, number>();
+  for (const item of push.line_items ?? []) {
+    if (compensatedInMoney(item.compensation_method, { policy })) inMoney.set(item.line_item_ref, (inMoney.get(item.line_item_ref) ?? 0) + item.quantity);
+  }
+  let value = 0;
+  for (const [lineId, count] of inMoney) {
+    const line = own(order.lines, lineId);
+    if (line) value += unitsValue(line, count);
+  }
+  return value;
 }
 
 /**
@@ -440,19 +463,10 @@ class RmaHandling {
    */
   private compensationDrift(reserved: Refund): string | undefined {
     if (!this.push.line_items) return undefined;
-    // Priced as refundSpec prices a reservation: per line, its units in money together.
-    const inMoney = new Map<string, number>();
-    for (const item of this.push.line_items) {
-      if (compensatedInMoney(item.compensation_method, { policy: this.exchangePolicy }))
-        inMoney.set(item.line_item_ref, (inMoney.get(item.line_item_ref) ?? 0) + item.quantity);
-    }
-    let paidMinor = 0;
-    for (const [lineId, units] of inMoney) {
-      const line = own(this.order.lines, lineId);
-      if (line) paidMinor += unitsValue(line, units);
-    }
-    if (paidMinor === reserved.amount.minor) return undefined;
-    return `compensated differently than reserved: Refundid's final push is worth ${paidMinor}, the refund was reserved with ${reserved.amount.minor} (minor units, ${reserved.amount.currency}); the ledger keeps ${reserved.amount.minor}, an operator must reconcile`;
+    const paidMinor = moneyOf(this.order, this.push, this.exchangePolicy);
+    const reservedMinor = reserved.amount.minor + Number(reserved.refs[UNBOOKED_REF] ?? 0);
+    if (paidMinor === reservedMinor) return undefined;
+    return `compensated differently than reserved: Refundid's final push is worth ${paidMinor}, the refund was reserved with ${reservedMinor} (minor units, ${reserved.amount.currency}); the ledger keeps ${reserved.amount.minor}, an operator must reconcile`;
   }
 
   /**
@@ -602,9 +616,14 @@ class RmaHandling {
         throw new RefundConflictError(`RMA ${this.push.refundid_id} is already recorded as refund ${linked.refundId ?? '?'} of order ${linked.orderId}`);
       }
     }
-    // The timeline says which units no money is owed for (docs/design.md §2.8).
+    // The timeline says which units no money is owed for (docs/design.md §2.8), and money no single payment had left (§2.7).
     const settled = spec.settledBy === undefined ? '' : `; settled without money: ${spec.settledBy}`;
-    const audit = { ...this.audit, note: `${this.audit.note}${settled}` };
+    const unbooked = spec.refs?.[UNBOOKED_REF];
+    const straddling =
+      unbooked === undefined
+        ? ''
+        : `; the money straddles the order's payments: ${spec.amount.minor} booked against payment ${spec.paymentId}, ${unbooked} not booked, an operator divides it`;
+    const audit = { ...this.audit, note: `${this.audit.note}${settled}${straddling}` };
     try {
       return (await this.store.createRefund(this.order.orderId, spec, this.ctx.now, audit)).refund;
     } catch (error) {
