@@ -144,7 +144,7 @@ export class Alarms extends Construct {
     });
     this.add('RefundidResultsOverdue', customMetric(config.stage, CUSTOM_METRICS.refundidResultsOverdue), 1, {
       description:
-        'Refundid has not said for days whether it paid an RMA (the refund stays refundid_pending with the reason; a late answer still applies): check the RMA with Refundid (dispatcher logs name the refund; npm run ops -- refund <id>).',
+        'Refundid has not said for days whether it paid an RMA (the refund stays refundid_pending with the reason; a late answer still applies): check the RMA with Refundid (npm run ops -- manual-review lists it with the reason).',
     });
     const allowlisted = Object.keys(config.ipAllowlists);
     if (allowlisted.length > 0) {

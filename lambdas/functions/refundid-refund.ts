@@ -1,10 +1,8 @@
 import { httpHandler, jsonBody } from '../commons/http';
 import { lazy } from '../commons/lazy';
-import { parseOrReject } from '../commons/validation';
 import { refundidInbound } from '../providers/refundid/inbound';
-import { rmaPushSchema } from '../providers/refundid/schemas';
 import { loadExchangePolicy } from '../services/exchange-policy';
-import { applyRmaPush } from '../services/refundid-rma';
+import { applyRmaPush, readRmaPush } from '../services/refundid-rma';
 import { inboundCheck } from './inbound-check';
 import { runtime } from './runtime';
 
@@ -17,6 +15,6 @@ const exchangePolicy = lazy(() => loadExchangePolicy());
 export const handler = httpHandler({ name: 'refundid.refund', maxBodyBytes: 64 * 1024 }, async (request) => {
   await refundid.verify(request);
   const { raw, value } = jsonBody(request);
-  const push = parseOrReject(rmaPushSchema, value, 'RMA push');
+  const push = await readRmaPush(store, value, raw, request.receivedAt);
   return { status: 200, body: await applyRmaPush(store, push, raw, { now: request.receivedAt, claimWindowMs }, exchangePolicy()) };
 });

@@ -1,11 +1,14 @@
 import { createHash } from 'node:crypto';
 import { ConcurrentChangeError, InvalidInputError, UnknownReferenceError } from '../commons/application-errors';
+import { bounded, MAX_NAME_CHARS } from '../commons/bounded';
 import { logger } from '../commons/logger';
 import { emitMetric } from '../commons/metrics';
+import { parseOrReject } from '../commons/validation';
 import { DomainError, InvalidRefundError, OrderNotFoundError, RefundConflictError, TransitionRejectedError, UnitsUnavailableError } from '../domain/errors';
 import { compensatedInMoney, DEFAULT_EXCHANGE_RULES, type ExchangePolicy } from '../domain/exchanges';
 import { own, shortfall, unitsValue, validateNewRefund, type NewRefund, type Order } from '../domain/order';
 import {
+  guardHolds,
   HOLDING_STATES,
   SETTLED_ELSEWHERE_AT_REF,
   SETTLED_ELSEWHERE_REF,
@@ -14,7 +17,7 @@ import {
   type RefundState,
   type TransitionContext,
 } from '../domain/refund';
-import type { RmaPush } from '../providers/refundid/schemas';
+import { rmaPushSchema, type RmaPush } from '../providers/refundid/schemas';
 import { RMA_OUTCOME_EVENTS, refundidOwnRefundId, refundidRefundId } from '../providers/refundid/statuses';
 import type { Audit, OrderStore } from '../store/order-store';
 import { reportPaidTwice } from './paid-twice';
@@ -72,34 +75,42 @@ function placeOwn(order: Order, place: RmaPlace, push: RmaPush): RmaPlace {
   return { orderId: place.orderId, refundId: ownId };
 }
 
+/** On a Refundid refund's `refs`: the part of its value no single payment had left, not booked (minor units). */
+export const UNBOOKED_REF = 'refundidUnbookedMinor';
+
 /**
  * The refund an RMA asks for: its units per order line, priced from the ledger (each line's value
  * shared over its units, rounded down) rather than from the push, against the first payment (by
  * id) that still covers it. Refundid pays the customer itself; what the ledger records is that
  * these units and this money must never be refunded through another channel. Units compensated by
- * exchange or credit are taken like the others but add no money (docs/design.md §2.8).
+ * exchange or credit are taken like the others but add no money (docs/design.md §2.8). Money no
+ * single payment has left (a split-tender order) straddles payments (docs/design.md §2.7): it is
+ * booked against the payment with most left, capped at what it has, the rest named in
+ * `refs.refundidUnbookedMinor` for an operator to divide; the units are booked all the same.
  */
 function refundSpec(order: Order, push: RmaPush, refundId: string, alreadyPaid: boolean, policy: ExchangePolicy): NewRefund {
   if (!push.line_items) throw new InvalidInputError(`a "${push.status}" push for an RMA not reserved here must list its line items`, 'missing_line_items');
   const units = new Map<string, number>();
-  const paidUnits = new Map<string, number>();
   const settledBy = new Set<string>();
   for (const item of push.line_items) {
     units.set(item.line_item_ref, (units.get(item.line_item_ref) ?? 0) + item.quantity);
-    const inMoney = compensatedInMoney(item.compensation_method, { policy });
-    if (inMoney) paidUnits.set(item.line_item_ref, (paidUnits.get(item.line_item_ref) ?? 0) + item.quantity);
-    else settledBy.add(`Refundid ${String(item.compensation_method).trim().toLowerCase()} (line ${item.line_item_ref})`);
+    if (!compensatedInMoney(item.compensation_method, { policy })) {
+      settledBy.add(`Refundid ${String(item.compensation_method).trim().toLowerCase()} (line ${item.line_item_ref})`);
+    }
   }
-  let amount = 0;
   for (const [lineId, count] of units) {
     const line = Object.hasOwn(order.lines, lineId) ? order.lines[lineId] : undefined;
     if (!line) throw new InvalidRefundError(`order ${order.orderId} has no line ${lineId}`);
     if (count > line.purchased) throw new InvalidRefundError(`line ${lineId}: only ${line.purchased} unit(s) were purchased`);
-    amount += unitsValue(line, paidUnits.get(lineId) ?? 0);
   }
+  const value = moneyOf(order, push, policy);
   const payments = Object.entries(order.payments).sort(([a], [b]) => a.localeCompare(b));
-  const [paymentId] = payments.find(([, payment]) => payment.availableMinor >= amount) ?? payments[0] ?? [];
+  const covering = payments.find(([, payment]) => payment.availableMinor >= value);
+  const most = [...payments].sort(([a, x], [b, y]) => y.availableMinor - x.availableMinor || a.localeCompare(b))[0];
+  const straddles = covering === undefined && most !== undefined && most[1].availableMinor > 0;
+  const [paymentId] = (straddles ? most : covering) ?? payments[0] ?? [];
   if (paymentId === undefined) throw new InvalidRefundError(`order ${order.orderId} has no payment to refund`);
+  const amount = straddles ? most[1].availableMinor : value;
   const spec: NewRefund = {
     refundId,
     lines: Object.fromEntries(units),
@@ -109,61 +120,74 @@ function refundSpec(order: Order, push: RmaPush, refundId: string, alreadyPaid: 
     source: { kind: 'refundid_rma', ref: push.refundid_id },
     ...(alreadyPaid && { alreadyPaid: true }),
     ...(settledBy.size > 0 && { settledBy: [...settledBy].join(', ') }),
+    ...(straddles && { refs: { [UNBOOKED_REF]: String(value - amount) } }),
   };
   validateNewRefund(order, spec);
   return spec;
 }
 
-/** The lines of `spec` the order has fewer units available on than it asks for. */
-function shortLines(order: Order, spec: NewRefund): string[] {
-  return Object.entries(spec.lines)
-    .filter(([lineId, units]) => (own(order.lines, lineId)?.available ?? 0) < units)
-    .map(([lineId]) => lineId);
+/** What the push's units compensated in money are worth, priced from the ledger per line (lines the order lacks count 0). */
+function moneyOf(order: Order, push: RmaPush, policy: ExchangePolicy): number {
+  const inMoney = new Map<string, number>();
+  for (const item of push.line_items ?? []) {
+    if (compensatedInMoney(item.compensation_method, { policy })) inMoney.set(item.line_item_ref, (inMoney.get(item.line_item_ref) ?? 0) + item.quantity);
+  }
+  let value = 0;
+  for (const [lineId, count] of inMoney) {
+    const line = own(order.lines, lineId);
+    if (line) value += unitsValue(line, count);
+  }
+  return value;
 }
 
 /**
- * The refunds of other channels holding units of the lines `spec` is short of, that have sent no
- * money and may still send it: the ones Refundid's payment must stop.
+ * The refunds of other channels on the lines `spec` is short of that Refundid's payment concerns:
+ * those holding units (money not sent, or maybe on its way) and card reversals already paid.
  */
 function heldElsewhere(order: Order, spec: NewRefund): Refund[] {
-  const short = shortLines(order, spec);
+  const short = Object.entries(spec.lines)
+    .filter(([lineId, units]) => (own(order.lines, lineId)?.available ?? 0) < units)
+    .map(([lineId]) => lineId);
   return Object.values(order.refunds).filter(
     (refund) =>
       refund.id !== spec.refundId &&
       refund.channel !== 'refundid' &&
-      HOLDING_STATES.has(refund.state) &&
+      (HOLDING_STATES.has(refund.state) || (refund.state === 'paid' && refund.channel === 'reversal')) &&
       short.some((lineId) => own(refund.lines, lineId) !== undefined),
   );
 }
 
-/** The refunds of other channels that already settled units of the lines `spec` is short of. */
-function paidElsewhere(order: Order, spec: NewRefund): Refund[] {
-  const short = shortLines(order, spec);
-  return Object.values(order.refunds).filter(
-    (refund) => refund.channel !== 'refundid' && refund.state === 'paid' && short.some((lineId) => own(refund.lines, lineId) !== undefined),
-  );
-}
-
-/** How a refund that has sent no money is kept from sending it (docs/design.md §2.3); none when it cannot be (money may be on its way). */
+/**
+ * The one conditional write that marks `refund` paid by Refundid (docs/design.md §2.3), as a read of
+ * Ap21 marks a refund settled elsewhere: not sent yet → manual review (a live Apace offer cancelled
+ * first); a card reversal in flight → the mark only, never submitted again; a card reversal paid →
+ * the mark, the customer paid twice. None when there is nothing to write (marked already, or an
+ * Apace payout under way).
+ */
 function stopMove(refund: Refund, reason: string, now: string): { event: RefundEvent; ctx: TransitionContext } | undefined {
   // No claim window: this path never sends money elsewhere, so a payout Apace approved just before is booked as Apace's.
   const refs = { [SETTLED_ELSEWHERE_REF]: reason, [SETTLED_ELSEWHERE_AT_REF]: now };
+  const marked = refund.refs[SETTLED_ELSEWHERE_REF] !== undefined;
   switch (refund.state) {
     case 'offer_pending':
     case 'offered':
       return { event: 'offer_cancel_started', ctx: { now, claimWindowMs: 0, reason, refs } };
     case 'offer_cancelling':
-      return refund.refs[SETTLED_ELSEWHERE_REF] === undefined ? { event: 'settled_elsewhere_noted', ctx: { now, claimWindowMs: 0, refs } } : undefined;
+      return marked ? undefined : { event: 'settled_elsewhere_noted', ctx: { now, claimWindowMs: 0, refs } };
     case 'reversal_pending':
-      return { event: 'review_required', ctx: { now, claimWindowMs: 0, reason } };
+      return { event: 'review_required', ctx: { now, claimWindowMs: 0, reason, refs } };
     case 'reversal_submitted':
-      // In flight, it cannot be unasked: the mark only, as a read of Ap21 showing it refunded leaves (docs/design.md §2.3),
-      // so the dispatcher never submits it again, and a payment it still books raises RefundsPaidTwice.
-      return refund.channel === 'reversal' && refund.refs[SETTLED_ELSEWHERE_REF] === undefined
-        ? { event: 'settled_elsewhere_noted', ctx: { now, claimWindowMs: 0, refs } }
-        : undefined;
+      return marked || refund.channel !== 'reversal' ? undefined : { event: 'settled_elsewhere_noted', ctx: { now, claimWindowMs: 0, refs } };
+    case 'paid':
+      return marked ? undefined : { event: 'paid_twice_noted', ctx: { now, claimWindowMs: 0, refs } };
     case 'awaiting_receipt':
-      return { event: 'receipt_release_refused', ctx: { now, claimWindowMs: 0, reason } };
+      return { event: 'receipt_release_refused', ctx: { now, claimWindowMs: 0, reason, refs } };
+    case 'manual_review':
+      // In review only because its receipt was overdue, a receipt seen later would still release it to the card.
+      if (guardHolds(refund, 'receipt_awaited', { now, claimWindowMs: 0 }))
+        return { event: 'receipt_release_refused', ctx: { now, claimWindowMs: 0, reason, refs } };
+      // Else with an operator already: the mark tells them Refundid paid.
+      return marked ? undefined : { event: 'external_ref_recorded', ctx: { now, claimWindowMs: 0, refs } };
     default:
       return undefined;
   }
@@ -171,6 +195,9 @@ function stopMove(refund: Refund, reason: string, now: string): { event: RefundE
 
 /** The refund ref naming the Refundid RMA a refund recorded from Ap21 was attached to. */
 export const REFUNDID_RMA_REF = 'refundidId';
+
+/** The refund that books an RMA's units again when Refundid pays after its `failed` released them. */
+const REBOOKED_SUFFIX = '-paid';
 
 /** Rounds of re-deciding an attach that another RMA's attach overtook. */
 const ATTACH_ROUNDS = 3;
@@ -253,11 +280,34 @@ function refusal(error: unknown): error is Error {
  * is kept for an operator (on its order when it names one, else unmatched) and logged as an error,
  * once per distinct push however often Refundid retries it.
  */
-async function keepRefusedPayment(store: OrderStore, push: RmaPush, raw: string, now: string, orderId: string | undefined, error: Error): Promise<void> {
+async function keepRefusedPayment(
+  store: OrderStore,
+  push: Pick<RmaPush, 'refundid_id'>,
+  raw: string,
+  now: string,
+  orderId: string | undefined,
+  error: Error,
+): Promise<void> {
   const key = createHash('sha256').update(raw).digest('hex');
   const record = { source: 'refundid' as const, key, raw, note: `RMA ${push.refundid_id} refundid: Refundid paid, but the push was refused: ${error.message}` };
   const { stored } = orderId === undefined ? await store.recordUnmatchedInbound(record, now) : await store.recordInbound(orderId, record, now);
   if (stored) logger.error('Refundid paid an RMA whose push was refused', { order_id: orderId, refundid_id: push.refundid_id, reason: error.message });
+}
+
+/**
+ * Reads Refundid's push (422 naming every problem). A `refundid` push refused here is money Refundid
+ * already paid: it is kept, unmatched, and logged first (`keepRefusedPayment`).
+ */
+export async function readRmaPush(store: OrderStore, value: unknown, raw: string, now: string): Promise<RmaPush> {
+  try {
+    return parseOrReject(rmaPushSchema, value, 'RMA push');
+  } catch (error) {
+    const claimed = typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : {};
+    if (error instanceof InvalidInputError && claimed.status === 'refundid') {
+      await keepRefusedPayment(store, { refundid_id: bounded(String(claimed.refundid_id), MAX_NAME_CHARS) }, raw, now, undefined, error);
+    }
+    throw error;
+  }
 }
 
 async function applyPush(
@@ -359,7 +409,9 @@ class RmaHandling {
       await this.keep('repeat: already paid through Refundid');
       return answer(outcome.refund);
     }
-    await this.keep(`Refundid paid, but the refund is ${outcome.refund.state}`);
+    // Refundid paid after all for units its `failed` released: they are booked again, so no other channel pays them.
+    const rebooked = outcome.refund.state === 'released' && outcome.refund.source.kind === 'refundid_rma' ? await this.rebook(outcome.refund) : '';
+    await this.keep(`Refundid paid, but the refund is ${outcome.refund.state}${rebooked}`);
     logger.error('Refundid paid an RMA whose refund is no longer reserved', {
       order_id: this.order.orderId,
       refund_id: refund.id,
@@ -371,6 +423,39 @@ class RmaHandling {
   }
 
   /**
+   * Books the units of an RMA refund that `failed` released as paid through Refundid after all, in a
+   * refund of their own (`<refund id>-paid`, deterministic: Refundid's retries find it), so that no
+   * other channel pays them (docs/design.md §2.3). Units another refund took meanwhile: that refund is
+   * stopped instead (`paidForHeldUnits`, 409). Answers what the kept push's note adds.
+   */
+  private async rebook(released: Refund): Promise<string> {
+    const bookingId = `${released.id}${REBOOKED_SUFFIX}`;
+    const current = (await this.store.getOrder(this.order.orderId)) ?? this.order;
+    if (own(current.refunds, bookingId)) return `; its units are booked as refund ${bookingId}`;
+    // The poller recorded this payout from Ap21 meanwhile (nothing reserved to tie it to): it is the booking.
+    const recorded = recordedFromAp21(current, this.push);
+    if (recorded) {
+      if (recorded.refs[REFUNDID_RMA_REF] === undefined) {
+        const refs = { [REFUNDID_RMA_REF]: this.push.refundid_id };
+        const audit = { ...this.audit, note: `${this.audit.note}: paid after the RMA failed, as Ap21 shows; attached to refund ${recorded.id}` };
+        await this.store.applyEvent(this.order.orderId, recorded.id, 'external_ref_recorded', { ...this.ctx, refs }, audit, recorded);
+      }
+      return `; Ap21 shows it paid by Refundid as refund ${recorded.id}`;
+    }
+    const spec = refundSpec(current, this.push, bookingId, true, this.exchangePolicy);
+    const missing = shortfall(current, spec);
+    if (missing) return this.paidForHeldUnits(spec, missing, current);
+    const note = `${this.audit.note}: paid after the RMA failed, its units booked again`;
+    try {
+      await this.store.createRefund(this.order.orderId, spec, this.ctx.now, { ...this.audit, note });
+    } catch (error) {
+      if (!(error instanceof UnitsUnavailableError)) throw error;
+      return this.paidForHeldUnits(spec, error.message, (await this.store.getOrder(this.order.orderId)) ?? current);
+    }
+    return `; its units are booked again as refund ${bookingId}`;
+  }
+
+  /**
    * What the final push says about money that the reservation did not: a line's `compensation_method`
    * changed between `refunding` and `refundid` (refund ↔ exchange or credit, docs/design.md §2.8). The
    * units are settled either way; the refund keeps the amount it was reserved with, and the
@@ -378,78 +463,56 @@ class RmaHandling {
    */
   private compensationDrift(reserved: Refund): string | undefined {
     if (!this.push.line_items) return undefined;
-    // Priced as refundSpec prices a reservation: per line, its units in money together.
-    const inMoney = new Map<string, number>();
-    for (const item of this.push.line_items) {
-      if (compensatedInMoney(item.compensation_method, { policy: this.exchangePolicy }))
-        inMoney.set(item.line_item_ref, (inMoney.get(item.line_item_ref) ?? 0) + item.quantity);
-    }
-    let paidMinor = 0;
-    for (const [lineId, units] of inMoney) {
-      const line = own(this.order.lines, lineId);
-      if (line) paidMinor += unitsValue(line, units);
-    }
-    if (paidMinor === reserved.amount.minor) return undefined;
-    return `compensated differently than reserved: Refundid's final push is worth ${paidMinor}, the refund was reserved with ${reserved.amount.minor} (minor units, ${reserved.amount.currency}); the ledger keeps ${reserved.amount.minor}, an operator must reconcile`;
+    const paidMinor = moneyOf(this.order, this.push, this.exchangePolicy);
+    const reservedMinor = reserved.amount.minor + Number(reserved.refs[UNBOOKED_REF] ?? 0);
+    if (paidMinor === reservedMinor) return undefined;
+    return `compensated differently than reserved: Refundid's final push is worth ${paidMinor}, the refund was reserved with ${reservedMinor} (minor units, ${reserved.amount.currency}); the ledger keeps ${reserved.amount.minor}, an operator must reconcile`;
   }
 
   /**
    * Refundid paid the customer for units another refund holds (docs/design.md §2.3). The push is
-   * refused (409) and kept, and every refund holding them that has sent no money yet is stopped, so
-   * no other channel pays the same units again: a card reversal not yet sent (or waiting for the
-   * receipt) goes to manual review with the reason; a live Apace offer takes the cancel-first path,
-   * marked settled elsewhere, so it reaches manual review once Apace cancels, never the card; a
-   * reversal in flight only takes the mark, so it is never submitted again. One whose money may
-   * already be on its way through Apace (a payout) is only reported.
+   * refused (409) and kept, and every refund of another channel on those lines is marked in one
+   * conditional write (`stopMove`), so no other channel pays the same units again: one that has sent
+   * no money goes to manual review (a live Apace offer cancelled first, never on to the card), a card
+   * reversal in flight is never submitted again, and one already paid is reported paid twice.
    */
   private async paidForHeldUnits(spec: NewRefund, missing: string, order: Order): Promise<never> {
     const note = `Refundid paid, but ${missing}`;
-    const first = await this.keep(note);
-    // Units another channel already paid: the customer was paid twice, told once per distinct push (docs/design.md §2.3).
-    for (const paid of first ? paidElsewhere(order, spec) : []) {
-      reportPaidTwice(
-        order.orderId,
-        paid.id,
-        `Refundid RMA ${this.push.refundid_id} paid for units refund ${paid.id} already settled via ${paid.channel}: recover the money`,
-      );
-    }
+    await this.keep(note);
     const reason = `Refundid RMA ${this.push.refundid_id} paid the customer for these units: no money on any other channel; release it once reconciled`;
-    const stopped: string[] = [];
-    const notStopped: string[] = [];
-    for (const held of heldElsewhere(order, spec)) {
-      if (!(await this.stop(held, reason))) notStopped.push(held.id);
-      else {
-        stopped.push(held.id);
-        // A reversal in flight is only marked: ask the provider to stop it (the alarm says so, docs/design.md §2.3).
-        if (held.state === 'reversal_submitted' && held.refs[SETTLED_ELSEWHERE_REF] === undefined) emitMetric('ReversalsInFlightSettledElsewhere', 1);
-      }
-    }
+    const outcomes: string[] = [];
+    for (const held of heldElsewhere(order, spec)) outcomes.push(`${held.id}: ${await this.stop(held, reason)}`);
     logger.error('Refundid paid for units another channel holds', {
       order_id: this.order.orderId,
       refundid_id: this.push.refundid_id,
       reason: missing,
-      stopped: stopped.join(','),
-      not_stopped: notStopped.join(','),
+      other_refunds: outcomes.join(', '),
     });
     throw new UnitsUnavailableError(`Refundid paid RMA ${this.push.refundid_id}, but ${missing}; an operator must reconcile`);
   }
 
-  /** One conditional write that keeps `held` from sending money (read again when it moved meanwhile); false when it cannot. */
-  private async stop(held: Refund, reason: string): Promise<boolean> {
+  /** Marks `held` (`stopMove`), reading it again when it moved meanwhile; answers what became of it, for the log. */
+  private async stop(held: Refund, reason: string): Promise<string> {
     let current: Refund | undefined = held;
     for (let round = 0; round < ATTACH_ROUNDS && current; round++) {
       const move = stopMove(current, reason, this.ctx.now);
-      if (!move) return current.state === 'manual_review' || current.refs[SETTLED_ELSEWHERE_REF] !== undefined;
+      if (!move) return `${current.state}, not marked`;
       const audit = { ...this.audit, note: reason };
       const outcome = await this.store.applyEvent(this.order.orderId, current.id, move.event, move.ctx, audit, current);
       if (outcome.applied) {
-        if (outcome.refund.state === 'manual_review') emitMetric('RefundsInManualReview', 1);
-        return true;
+        const fields = { order_id: this.order.orderId, refund_id: current.id, reason };
+        if (outcome.refund.state === 'manual_review' && current.state !== 'manual_review') emitMetric('RefundsInManualReview', 1);
+        if (move.event === 'paid_twice_noted') reportPaidTwice(this.order.orderId, current.id, reason);
+        if (move.event === 'settled_elsewhere_noted' && current.state === 'reversal_submitted') {
+          logger.warn('Refundid paid the units of a card reversal in flight: not submitted again', fields);
+          emitMetric('ReversalsInFlightSettledElsewhere', 1);
+        }
+        return `${current.state} → ${outcome.refund.state} (${move.event})`;
       }
-      if (outcome.why !== 'superseded') return false;
+      if (outcome.why !== 'superseded') return `${current.state}, refused (${outcome.why})`;
       current = own((await this.store.getOrder(this.order.orderId))?.refunds ?? {}, held.id);
     }
-    return false;
+    return 'kept changing';
   }
 
   /**
@@ -553,9 +616,14 @@ class RmaHandling {
         throw new RefundConflictError(`RMA ${this.push.refundid_id} is already recorded as refund ${linked.refundId ?? '?'} of order ${linked.orderId}`);
       }
     }
-    // The timeline says which units no money is owed for (docs/design.md §2.8).
+    // The timeline says which units no money is owed for (docs/design.md §2.8), and money no single payment had left (§2.7).
     const settled = spec.settledBy === undefined ? '' : `; settled without money: ${spec.settledBy}`;
-    const audit = { ...this.audit, note: `${this.audit.note}${settled}` };
+    const unbooked = spec.refs?.[UNBOOKED_REF];
+    const straddling =
+      unbooked === undefined
+        ? ''
+        : `; the money straddles the order's payments: ${spec.amount.minor} booked against payment ${spec.paymentId}, ${unbooked} not booked, an operator divides it`;
+    const audit = { ...this.audit, note: `${this.audit.note}${settled}${straddling}` };
     try {
       return (await this.store.createRefund(this.order.orderId, spec, this.ctx.now, audit)).refund;
     } catch (error) {
@@ -567,14 +635,12 @@ class RmaHandling {
     }
   }
 
-  /** Keeps the push on its order's inbox, once per distinct push: true the first time. */
-  private async keep(note: string): Promise<boolean> {
+  private async keep(note: string): Promise<void> {
     const key = createHash('sha256').update(this.raw).digest('hex');
-    const { stored } = await this.store.recordInbound(
+    await this.store.recordInbound(
       this.order.orderId,
       { source: 'refundid', key, raw: this.raw, note: `RMA ${this.push.refundid_id} ${this.push.status}: ${note}` },
       this.ctx.now,
     );
-    return stored;
   }
 }

@@ -9,7 +9,7 @@ import type { RetryPolicy } from '../../lambdas/services/retry-policy';
 import { sweep, type Doorbell } from '../../lambdas/services/sweeper';
 import type { DynamoOrderStore } from '../../lambdas/store/dynamodb-order-store';
 import { OUTBOX_OVERDUE_SECONDS } from '../../lib/alarms';
-import { showRefund } from '../../tools/ops/commands';
+import { manualReview, showRefund } from '../../tools/ops/commands';
 import type { OpsTarget } from '../../tools/ops/target';
 import { startTestStore, type TestDynamo } from '../support/dynamo';
 import { DAY_MS, demoOrder, demoOrderWithRefund } from '../support/fixtures';
@@ -69,6 +69,11 @@ describe('a Refundid RMA Refundid never answers (refundid_pending)', () => {
     expect(emittedOf(emitted, 'RefundidResultsOverdue')).toEqual([1]);
     const target = { name: 'test', tableName: 'silent-waits', store, claimWindowMs: 0, reversals: {} } as unknown as OpsTarget;
     expect((await showRefund(target, refundId)).text).toContain(REFUNDID_OVERDUE_REASON);
+    // In the operator's queue with the reason, beside the refunds in manual review.
+    const queued = (await manualReview(target)).json as { kind: string; refundId: string; reason: string }[];
+    expect(queued.filter((entry) => entry.kind === 'refundid_unanswered')).toEqual([
+      expect.objectContaining({ refundId, rma: 'RID-77', reason: noted.reason }),
+    ]);
 
     // Quiet until the next reminder; then told again.
     expect(await dueAt(NOW + REFUNDID_REMINDER_MS - 1)).not.toContain(orderId);
@@ -82,6 +87,7 @@ describe('a Refundid RMA Refundid never answers (refundid_pending)', () => {
     const paid = await refund();
     expect(paid).toMatchObject({ state: 'paid', channel: 'refundid' });
     expect(paid.reason).toBeUndefined();
+    expect(((await manualReview(target)).json as { refundId: string }[]).map((entry) => entry.refundId)).not.toContain(refundId);
     await dispatcherAt(NOW + 2 * REFUNDID_REMINDER_MS).processOrder(orderId);
     expect(await dueAt(NOW + 30 * DAY_MS)).not.toContain(orderId);
   });

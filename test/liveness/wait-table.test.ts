@@ -23,6 +23,8 @@ interface WaitRow {
   readonly actor: string;
   readonly metrics: string[];
   readonly alarms: string[];
+  /** The thresholds the row states, e.g. "`OutboxOverdue` (≥ 900 s", by alarm. */
+  readonly thresholds: ReadonlyMap<string, number>;
 }
 
 const ticked = (cell: string): string[] => [...cell.matchAll(/`([^`]+)`/g)].map((match) => match[1]!);
@@ -42,7 +44,14 @@ function waitTable(): WaitRow[] {
       .slice(1, -1)
       .map((cell) => cell.trim());
     // A metric cell names metrics; an alarm cell names alarms and, in words, their thresholds.
-    rows.push({ key: ticked(wait)[0] ?? wait, bound, actor, metrics: ticked(metric), alarms: ticked(alarm).filter((name) => /^[A-Z]\w+$/.test(name)) });
+    rows.push({
+      key: ticked(wait)[0] ?? wait,
+      bound,
+      actor,
+      metrics: ticked(metric),
+      alarms: ticked(alarm).filter((name) => /^[A-Z]\w+$/.test(name)),
+      thresholds: new Map([...alarm.matchAll(/`(\w+)` \(≥ (\d+)/g)].map((match) => [match[1]!, Number(match[2])])),
+    });
   }
   return rows;
 }
@@ -65,6 +74,7 @@ interface WatchingAlarm {
   readonly id: string;
   readonly namespace: string | undefined;
   readonly metricName: string | undefined;
+  readonly threshold: number | undefined;
 }
 
 /** Every alarm of the stage's stack by its construct id (`lib/alarms.ts`), with the metric it watches. */
@@ -74,7 +84,12 @@ function stackAlarms(synthesized: SynthesizedStage): WatchingAlarm[] {
     .filter((construct): construct is Alarm => construct instanceof Alarm)
     .map((alarm) => {
       const properties = synthesized.resources[logicalId(alarm)]!.Properties ?? {};
-      return { id: alarm.node.id, namespace: properties.Namespace as string | undefined, metricName: properties.MetricName as string | undefined };
+      return {
+        id: alarm.node.id,
+        namespace: properties.Namespace as string | undefined,
+        metricName: properties.MetricName as string | undefined,
+        threshold: properties.Threshold as number | undefined,
+      };
     });
 }
 
@@ -135,6 +150,8 @@ function waitTableProblems(
       const alarm = alarms.find((candidate) => candidate.id === name);
       if (!alarm) problems.push(`${row.key}: alarm ${name} is not in the synthesized stack`);
       else if (!row.metrics.includes(alarm.metricName ?? '')) problems.push(`${row.key}: alarm ${name} watches ${alarm.metricName}, not a metric of its row`);
+      const stated = row.thresholds.get(name);
+      if (alarm && stated !== undefined && stated !== alarm.threshold) problems.push(`${row.key}: alarm ${name} breaches at ${alarm.threshold}, not ${stated}`);
     }
   }
   for (const metric of emitted) if (watching(metric).length === 0) problems.push(`metric ${metric} is emitted but no alarm watches it`);
@@ -189,6 +206,8 @@ describe('the wait table (docs/design.md §2.5)', () => {
       'inbox: metric InboxRecordsWaiting is emitted by no code',
       'alarm InboxRecordsWaiting watches InboxRecordsWaiting, which no code emits',
     ]);
+    const misquoted = rows.map((row) => (row.key === 'outbox' ? { ...row, thresholds: new Map([['OutboxOverdue', 600]]) } : row));
+    expect(waitTableProblems(misquoted, emitted, alarms, filterMetrics)).toEqual(['outbox: alarm OutboxOverdue breaches at 900, not 600']);
     const noDueTime = rows.map((row) => (row.key === 'refundid_pending' ? { ...row, key: 'manual_review', actor: 'the dispatcher' } : row));
     expect(waitTableProblems(noDueTime, emitted, alarms, filterMetrics)).toEqual(
       expect.arrayContaining(['refundid_pending: no row in the wait table', 'manual_review: no due time, so its row must hand it to the operator']),

@@ -398,7 +398,10 @@ export const ROUTE_DOCS: Readonly<Record<string, RouteDoc>> = {
       '`refunding` reserves the units (409 naming the line when they are not available, 422 `not_returnable` for a unit the order fetch answered 0 returnable), `refundid` marks them paid via Refundid, `failed` releases them. ' +
       "Idempotent on Refundid's ids; out-of-order pushes are handled and kept. A push for a Refundid refund the Ap21 poller already recorded " +
       "(a return or negative order with a Refundid payment, named by the push's ids or with exactly its units) is attached to that refund and answered 200 " +
-      'with its id; only other line items than it holds are a 409 (`refund_conflict`).',
+      'with its id; only other line items than it holds are a 409 (`refund_conflict`). ' +
+      'Refundid has paid by the time it pushes `refundid`: such a push refused (4xx) is kept for an operator, and one for units another refund ' +
+      'holds (409 `units_unavailable`) also stops that refund before it sends money (card reversal to manual review, Apace offer cancelled first). ' +
+      "Fields the refund does not read (a line's `price`) are not validated; ids may be strings or whole numbers.",
     security: [REFUNDID_BEARER],
     body: bodyIn(MEDIA_TYPES.json, 64 * 1024, {
       schema: { zod: rmaPushSchema },

@@ -12,7 +12,8 @@ export const USAGE = `refund-relay operator commands
   timeline <orderId>       every event and state change of an order's refunds, and its ledger
   refund <refundId>        one refund: state, amounts, references, its timeline
   manual-review            refunds waiting for an operator, with the reason (reads the whole table),
-                           and the Ap21 orders and returns the poller set aside, with reason and age
+                           Refundid RMAs Refundid has not answered in time, and the Ap21 orders and
+                           returns the poller set aside, with reason and age
   retry-ap21 <ap21OrderId> read a set-aside Ap21 order again now and ingest its returns; what goes
                            through is released, what fails stays with its reason [--all: every one]
   redrive <refundId>       out of manual review with a fresh attempt budget, then wake the dispatcher

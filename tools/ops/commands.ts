@@ -2,6 +2,7 @@ import { ledgerViolations, type Order } from '../../lambdas/domain/order';
 import {
   RECEIPT_OVERDUE_REASON,
   RECEIPT_WAIVED_REF,
+  REFUNDID_OVERDUE_REASON,
   apaceQuietCutoff,
   type Refund,
   type RefundEvent,
@@ -216,9 +217,19 @@ export async function reviewQueue(target: OpsTarget, options: ScanOptions = {}):
   return queue;
 }
 
-/** `manual-review`: every refund an operator must look at, oldest first, with why; then the Ap21 records the poller set aside. */
+/** A Refundid RMA whose outcome Refundid has not sent in time (`refundid_overdue`, docs/design.md §2.5): it waits on, with the reason. */
+const refundidOverdue = (refund: Refund) => refund.state === 'refundid_pending' && (refund.reason?.startsWith(REFUNDID_OVERDUE_REASON) ?? false);
+
+/**
+ * `manual-review`: every refund an operator must look at, oldest first, with why; then the Refundid
+ * RMAs Refundid has not answered in time, and the Ap21 records the poller set aside. One scan.
+ */
 export async function manualReview(target: OpsTarget, options: ScanOptions = {}, now = new Date()): Promise<CommandResult> {
-  const { found, orders } = await reviewQueue(target, options);
+  const scanned = await scanRefunds(target, (refund) => refund.state === 'manual_review' || refundidOverdue(refund), options);
+  const orders = scanned.orders;
+  const oldestFirst = (a: { refund: Refund }, b: { refund: Refund }) => a.refund.updatedAt.localeCompare(b.refund.updatedAt);
+  const found = scanned.found.filter(({ refund }) => refund.state === 'manual_review').sort(oldestFirst);
+  const unanswered = scanned.found.filter(({ refund }) => refundidOverdue(refund)).sort((a, b) => a.refund.createdAt.localeCompare(b.refund.createdAt));
   const header = `${found.length} refund(s) in manual review in ${target.name} (scanned all ${orders} order(s) of ${target.tableName})`;
   const rows = table([
     ['since', 'order', 'refund', 'channel', 'amount', 'attempts', 'reason'],
@@ -233,8 +244,26 @@ export async function manualReview(target: OpsTarget, options: ScanOptions = {},
     ]),
   ]);
   const isolated = await ap21Isolations(target, now);
+  const rmaRows = table([
+    ['since', 'order', 'refund', 'rma', 'amount', 'reason'],
+    ...unanswered.map(({ order, refund }) => [
+      refund.createdAt,
+      order.orderId,
+      refund.id,
+      refund.source.ref,
+      money(refund.amount),
+      oneLine(refund.reason ?? ''),
+    ]),
+  ]);
+  const rmas = unanswered.length
+    ? [
+        '',
+        `${unanswered.length} Refundid RMA(s) Refundid has not said it paid or failed (check each with Refundid; a late answer still applies)`,
+        ...rmaRows.map((row) => `  ${row}`),
+      ]
+    : [];
   return {
-    text: [header, ...(found.length ? rows.map((row) => `  ${row}`) : []), ...isolated.text].join('\n'),
+    text: [header, ...(found.length ? rows.map((row) => `  ${row}`) : []), ...rmas, ...isolated.text].join('\n'),
     json: [
       ...found.map(({ order, refund }) => ({
         kind: 'refund',
@@ -244,6 +273,15 @@ export async function manualReview(target: OpsTarget, options: ScanOptions = {},
         amount: refund.amount,
         attempts: refund.attempts,
         since: refund.updatedAt,
+        reason: refund.reason ?? null,
+      })),
+      ...unanswered.map(({ order, refund }) => ({
+        kind: 'refundid_unanswered',
+        orderId: order.orderId,
+        refundId: refund.id,
+        rma: refund.source.ref,
+        amount: refund.amount,
+        since: refund.createdAt,
         reason: refund.reason ?? null,
       })),
       ...isolated.json,
