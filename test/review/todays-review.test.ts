@@ -12,6 +12,8 @@ import { replayInbox, sweep } from '../../lambdas/services/sweeper';
 import type { OrderStore } from '../../lambdas/store/order-store';
 import type { ProviderSimulators } from '../../local/simulators';
 import type { SimOrder, SimReturn } from '../../simulators/ap21/simulator';
+import { redrive } from '../../tools/ops/commands';
+import type { OpsTarget } from '../../tools/ops/target';
 import { createRefundidSimulator, type RefundidSimulator } from '../../simulators/refundid/simulator';
 import { gatedStore } from '../support/gated-store';
 import { refundedByAp21, startPayoutWorld, type IngestHarness, type PayoutWorld } from '../support/harness/relay-with-ap21';
@@ -181,6 +183,45 @@ describe('review: a card refund in manual review when Ap21 shows its return refu
     expect(await shirts.refund()).toMatchObject({ state: 'paid', channel: 'reversal' });
     expect(metricCalls(emitted, 'RefundsPaidTwice')).toBe(0);
     expect(metricCalls(emitted, 'RefundsInManualReview')).toBe(0);
+  });
+});
+
+describe("review: an operator's redrive and a later mark, on two clocks", () => {
+  // settledElsewhere() let an operator's waiver outrank the mark by comparing two times from two clocks: the ops CLI's
+  // (the operator's machine, or the console's host) and the intake's (the poller's Lambda). With the operator's clock
+  // ahead, a mark written after the redrive read as older: a reversal in flight that Ap21 then showed refunded at the
+  // till was, after a retryable failure, sent again and paid (EPG payout 1), and nobody was told.
+  it.failing('a mark written after the redrive stands, whatever the clocks say: no second submission, review', async () => {
+    const shirts = await returnedShirts();
+    const reviewed = await h.store.applyEvent(
+      shirts.orderId,
+      shirts.refundId,
+      'review_required',
+      { now: new Date().toISOString(), claimWindowMs: 0, reason: 'provider refused the reversal: do not honour' },
+      { actor: 'dispatcher' },
+      await shirts.refund(),
+    );
+    expect(reviewed.applied).toBe(true);
+    // The operator's machine runs ten minutes ahead.
+    const target: OpsTarget = {
+      name: 'local',
+      tableName: h.stack.dynamo.tableName,
+      store: h.store,
+      claimWindowMs: 0,
+      reversals: {},
+      ap21Poller: () => h.poller(),
+    };
+    await redrive(target, shirts.refundId, { orderId: shirts.orderId, operator: 'todays', reason: 'EPG says try again', now: new Date(Date.now() + 600_000) });
+    // EPG answers 503; before the dispatcher writes it, a read of Ap21 shows the till refund and marks the reversal in flight.
+    sims.host.setFaults(EPG, { failureRate: 1 });
+    // (The redrive made it due by the operator's clock: the dispatcher takes it then.)
+    await dispatcher({ aheadMs: 660_000, store: gatedStore(h.store, 'reversal_retry', () => shirts.refundedAtTill()) }).processOrder(shirts.orderId);
+    sims.host.setFaults(EPG, { failureRate: 0 });
+    expect((await shirts.refund()).refs).toMatchObject({ settledElsewhere: expect.stringContaining('in flight') });
+    await dispatcher({ aheadMs: HOUR_MS }).processOrder(shirts.orderId);
+    await settle();
+    expect(shirts.payouts()).toBe(0);
+    expect(await shirts.refund()).toMatchObject({ state: 'manual_review', reason: expect.stringContaining('already refunded (by Ap21)') });
   });
 });
 
