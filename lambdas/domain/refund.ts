@@ -166,14 +166,19 @@ export const RECEIPT_WAIVED_REF = 'receiptWaivedAt';
  */
 export const SETTLED_ELSEWHERE_REF = 'settledElsewhere';
 export const SETTLED_ELSEWHERE_AT_REF = 'settledElsewhereAt';
+/**
+ * On a refund's `refs`: the mark (its `settledElsewhereAt`) an operator sent the refund on over (redrive, reroute).
+ * Named, not compared by time: the operator's clock and the intake's are two clocks, and a mark written after the
+ * operator acted must stand however they differ.
+ */
+export const SETTLED_ELSEWHERE_WAIVED_REF = 'settledElsewhereWaived';
 
-/** The reason a refund goes to manual review instead of (again) to the card; none once an operator sent it on since. */
+/** The reason a refund goes to manual review instead of (again) to the card; none once an operator sent it on over this mark. */
 export function settledElsewhere(refund: Pick<Refund, 'refs'>): string | undefined {
   const reason = refund.refs[SETTLED_ELSEWHERE_REF];
   const at = refund.refs[SETTLED_ELSEWHERE_AT_REF];
   if (reason === undefined || at === undefined) return undefined;
-  const waived = refund.refs[RECEIPT_WAIVED_REF];
-  return waived !== undefined && waived >= at ? undefined : reason;
+  return refund.refs[SETTLED_ELSEWHERE_WAIVED_REF] === at ? undefined : reason;
 }
 
 export interface TransitionRule {
@@ -563,6 +568,9 @@ export function planTransition(refund: Refund, event: RefundEvent, ctx: Transiti
       ...ctx.refs,
       ...(rule.recordsPayoutFailed && { apacePayout: 'failed' }),
       ...(rule.waivesReceipt && { [RECEIPT_WAIVED_REF]: ctx.now }),
+      // The operator sends it on over the mark they saw, and over no later one.
+      ...(rule.waivesReceipt &&
+        refund.refs[SETTLED_ELSEWHERE_AT_REF] !== undefined && { [SETTLED_ELSEWHERE_WAIVED_REF]: refund.refs[SETTLED_ELSEWHERE_AT_REF] }),
     },
   };
   for (const stamp of rule.stamps ?? []) next[stamp] = (refund as unknown as Record<string, unknown>)[stamp] ?? ctx.now;

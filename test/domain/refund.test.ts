@@ -202,7 +202,7 @@ describe('card reversals Ap21 shows settled elsewhere (docs/design.md §2.3)', (
   it('refuses the claims of a card reversal once marked, until an operator sends it on', () => {
     expect(planTransition(onCard('reversal_pending', mark), 'reversal_submitted', ctx)).toEqual({ ok: false, why: 'wrong_state' });
     expect(planTransition(onCard('reversal_submitted', mark), 'attempt_started', ctx)).toEqual({ ok: false, why: 'wrong_state' });
-    const redriven = { ...mark, receiptWaivedAt: later };
+    const redriven = { ...mark, receiptWaivedAt: later, settledElsewhereWaived: mark.settledElsewhereAt };
     expect(planTransition(onCard('reversal_pending', redriven), 'reversal_submitted', { ...ctx, now: later })).toMatchObject({ ok: true });
     expect(planTransition(onCard('reversal_pending'), 'reversal_submitted', ctx)).toMatchObject({ ok: true });
   });

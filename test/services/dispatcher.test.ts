@@ -139,7 +139,7 @@ const ROWS: readonly Row[] = [
   },
   {
     name: 'marked settled elsewhere, an operator sent it on since (redrive): reversed',
-    given: { route: 'reversal', refs: { ...MARKED, receiptWaivedAt: at(0) } },
+    given: { route: 'reversal', refs: { ...MARKED, receiptWaivedAt: at(0), settledElsewhereWaived: MARKED.settledElsewhereAt } },
     answers: { submit: ok },
     then: { state: 'paid', calls: ['submit'], dueIn: null },
   },

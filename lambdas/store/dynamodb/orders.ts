@@ -12,6 +12,7 @@ import {
   RETURN_RECEIVED_REF,
   SETTLED_ELSEWHERE_AT_REF,
   SETTLED_ELSEWHERE_REF,
+  SETTLED_ELSEWHERE_WAIVED_REF,
   WORK_STATES,
   awaitsApaceConfirmation,
   apaceQuietCutoff,
@@ -407,9 +408,9 @@ export class DynamoOrders implements OrdersPort {
           `(${refundPath('state')} = ${expr.value('awaiting_receipt')} OR begins_with(${refundPath('reason')}, ${expr.value(RECEIPT_OVERDUE_REASON)}))`,
         );
       } else if (guard === 'not_settled_elsewhere' || (guard === 'reversal_owed' && observed.channel === 'reversal')) {
-        // As settledElsewhere(): no mark, or an operator's later waiver (ISO times compare as strings).
-        const [markedAt, waived] = [refundPath('refs', SETTLED_ELSEWHERE_AT_REF), refundPath('refs', RECEIPT_WAIVED_REF)];
-        conditions.push(`(attribute_not_exists(${mark()}) OR attribute_not_exists(${markedAt}) OR ${waived} >= ${markedAt})`);
+        // As settledElsewhere(): no mark, or an operator sent the refund on over this very mark.
+        const [markedAt, waived] = [refundPath('refs', SETTLED_ELSEWHERE_AT_REF), refundPath('refs', SETTLED_ELSEWHERE_WAIVED_REF)];
+        conditions.push(`(attribute_not_exists(${mark()}) OR attribute_not_exists(${markedAt}) OR ${waived} = ${markedAt})`);
       } else if (guard === 'mark_as_seen') {
         const seen = observed.refs[SETTLED_ELSEWHERE_REF];
         conditions.push(seen === undefined ? `attribute_not_exists(${mark()})` : `${mark()} = ${expr.value(seen)}`);
