@@ -453,6 +453,12 @@ export const RULES = {
    */
   exchange_reversed: { from: ['paid'], onlyChannel: 'exchange', to: 'released', ledger: 'unbook' },
   /**
+   * A Refundid payout booked twice because its RMA's push and the read of Ap21's record of it each
+   * wrote before seeing the other (docs/design.md §2.3): Ap21's record is withdrawn, its units and
+   * money back to available, once the RMA's own refund is tied to it (`refs.ap21ReturnId`, first wins).
+   */
+  refundid_record_withdrawn: { from: ['paid'], onlyChannel: 'refundid', to: 'released', ledger: 'unbook' },
+  /**
    * Ap21 shows the money a waiting refund would release is no longer owed (its return exchanged or
    * already refunded meanwhile, docs/design.md §2.9): an operator decides, with the reason, which no
    * later receipt releases.

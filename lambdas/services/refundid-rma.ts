@@ -20,6 +20,7 @@ import {
 import { rmaPushSchema, type RmaPush } from '../providers/refundid/schemas';
 import { RMA_OUTCOME_EVENTS, refundidOwnRefundId, refundidRefundId } from '../providers/refundid/statuses';
 import type { Audit, OrderStore } from '../store/order-store';
+import { AP21_RETURN_REF } from './ap21-ledger';
 import { reportPaidTwice } from './paid-twice';
 
 export interface RmaAnswer {
@@ -195,6 +196,8 @@ function stopMove(refund: Refund, reason: string, now: string): { event: RefundE
 
 /** The refund ref naming the Refundid RMA a refund recorded from Ap21 was attached to. */
 export const REFUNDID_RMA_REF = 'refundidId';
+/** On a record of Ap21 withdrawn as a second booking of one Refundid payout: the refund that books it. */
+export const REFUNDID_BOOKED_AS_REF = 'refundidBookedAs';
 
 /** The refund that books an RMA's units again when Refundid pays after its `failed` released them. */
 const REBOOKED_SUFFIX = '-paid';
@@ -221,7 +224,7 @@ function unattachedFromAp21(refund: Refund): boolean {
  */
 function recordedFromAp21(order: Order, push: RmaPush): Refund | undefined {
   const candidates = Object.values(order.refunds)
-    .filter((refund) => refund.source.kind === 'ap21_refundid' && refund.channel === 'refundid')
+    .filter((refund) => refund.source.kind === 'ap21_refundid' && refund.channel === 'refundid' && refund.state === 'paid')
     .filter((refund) => (refund.refs[REFUNDID_RMA_REF] ?? push.refundid_id) === push.refundid_id)
     .sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
   const names = [push.refundid_id, push.merchant_rma_ref].filter((name): name is string => typeof name === 'string');
@@ -235,6 +238,26 @@ function recordedFromAp21(order: Order, push: RmaPush): Refund | undefined {
     return named;
   }
   return push.line_items ? candidates.find((refund) => sameLines(refund, push)) : undefined;
+}
+
+/**
+ * Ap21's record of the payout `booking` (this RMA's refund, paid) books as well: recorded from Ap21
+ * after this push read the order and before it wrote (docs/design.md §2.3), so neither saw the other.
+ * The one `booking` is tied to already (`tiedTo`, its Ap21 return id), else, as `recordedFromAp21`
+ * finds it, one no RMA is attached to with exactly the booking's units, named by the RMA first.
+ */
+function twinRecordedFromAp21(order: Order, push: RmaPush, booking: Refund): Refund | undefined {
+  const tiedTo = booking.refs[AP21_RETURN_REF];
+  const records = Object.values(order.refunds)
+    .filter((refund) => unattachedFromAp21(refund) && refund.state === 'paid')
+    .sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
+  if (tiedTo !== undefined) return records.find((refund) => (refund.refs[AP21_RETURN_REF] ?? refund.source.ref) === tiedTo);
+  const units = Object.entries(booking.lines);
+  const same = records.filter(
+    (refund) => Object.keys(refund.lines).length === units.length && units.every(([lineId, count]) => refund.lines[lineId] === count),
+  );
+  const names = [push.refundid_id, push.merchant_rma_ref].filter((name): name is string => typeof name === 'string');
+  return same.find((refund) => [refund.id, refund.source.ref, ...Object.values(refund.refs)].some((value) => names.includes(value))) ?? same[0];
 }
 
 function sameLines(refund: Refund, push: RmaPush): boolean {
@@ -395,7 +418,10 @@ class RmaHandling {
         // Another refund took the units between our read and our write.
         return this.paidForHeldUnits(spec, error.message, (await this.store.getOrder(this.order.orderId)) ?? this.order);
       }
-      if (refund.state === 'paid') return answer(refund);
+      if (refund.state === 'paid') {
+        await this.withdrawTwin(refund);
+        return answer(refund);
+      }
     }
     const drift = existing && this.compensationDrift(existing);
     const audit = drift === undefined ? this.audit : { ...this.audit, note: `${this.audit.note}; ${drift}` };
@@ -403,10 +429,13 @@ class RmaHandling {
     if (outcome.applied) {
       if (drift !== undefined)
         logger.error('Refundid settled an RMA with other compensation than reserved', { order_id: this.order.orderId, refund_id: refund.id, drift });
+      await this.withdrawTwin(outcome.refund);
       return answer(outcome.refund);
     }
     if (outcome.refund.state === 'paid' && outcome.refund.channel === 'refundid') {
       await this.keep('repeat: already paid through Refundid');
+      // A retry after a failure between our booking and its check finishes the check.
+      await this.withdrawTwin(outcome.refund);
       return answer(outcome.refund);
     }
     // Refundid paid after all for units its `failed` released: they are booked again, so no other channel pays them.
@@ -420,6 +449,45 @@ class RmaHandling {
     throw new TransitionRejectedError(
       `Refundid says it paid RMA ${this.push.refundid_id}, but refund ${refund.id} is ${outcome.refund.state}; an operator must reconcile`,
     );
+  }
+
+  /**
+   * After this RMA's refund was booked paid: a read of Ap21 may have recorded the same payout between
+   * this push's read and its write, each side blind to the other, and the order had units for both
+   * (docs/design.md §2.3). The order is read again (one read per booking push); such a record is
+   * withdrawn (`refundid_record_withdrawn`: units and money back to available) once the RMA's refund
+   * is tied to its Ap21 return (`refs.ap21ReturnId`). Both are conditional writes the poller makes
+   * too, from its side: the tie is first-wins, and the record is withdrawn only while paid with no
+   * RMA attached, so whoever writes last, one booking remains. Refundid's retry of a push that failed
+   * in between finishes it.
+   */
+  private async withdrawTwin(booking: Refund): Promise<void> {
+    for (let round = 0; round < ATTACH_ROUNDS; round++) {
+      const current = await this.store.getOrder(this.order.orderId);
+      const mine = current && own(current.refunds, booking.id);
+      if (!current || mine?.state !== 'paid' || mine.channel !== 'refundid') return;
+      const twin = twinRecordedFromAp21(current, this.push, mine);
+      if (!twin) return;
+      if (mine.refs[AP21_RETURN_REF] === undefined) {
+        const refs = { [AP21_RETURN_REF]: twin.refs[AP21_RETURN_REF] ?? twin.source.ref };
+        const audit = { ...this.audit, note: `${this.audit.note}; Ap21 shows this payout too, recorded meanwhile as refund ${twin.id}: tied to it` };
+        const tied = await this.store.applyEvent(this.order.orderId, mine.id, 'external_ref_recorded', { ...this.ctx, refs }, audit, mine);
+        // Tied to another return, or by the poller itself, meanwhile: read again.
+        if (!tied.applied) continue;
+      }
+      const reason = `Refundid's payout of RMA ${this.push.refundid_id} is booked as refund ${mine.id}: this record of it withdrawn, not booked twice`;
+      const ctx = { ...this.ctx, reason, refs: { [REFUNDID_RMA_REF]: this.push.refundid_id, [REFUNDID_BOOKED_AS_REF]: mine.id } };
+      const withdrawn = await this.store.applyEvent(this.order.orderId, twin.id, 'refundid_record_withdrawn', ctx, { ...this.audit, note: reason }, twin);
+      if (withdrawn.applied) {
+        logger.warn('a Refundid payout was booked twice at once: the record from Ap21 is withdrawn', {
+          order_id: this.order.orderId,
+          refund_id: mine.id,
+          withdrawn: twin.id,
+        });
+        return;
+      }
+    }
+    throw new ConcurrentChangeError(`RMA ${this.push.refundid_id}: the refunds recorded from Ap21 kept changing; try again`);
   }
 
   /**

@@ -43,6 +43,7 @@ import {
   type Ap21LedgerSettings,
 } from './ap21-ledger';
 import { reportPaidTwice } from './paid-twice';
+import { REFUNDID_BOOKED_AS_REF, REFUNDID_RMA_REF } from './refundid-rma';
 import { chooseRoute, type RoutingPolicy } from './routing';
 import type { Doorbell } from './sweeper';
 
@@ -183,6 +184,9 @@ export class ReturnIntake {
     for (let round = 1; round <= MAX_ROUNDS; round++) {
       const stored: StoredOrder = carried ?? (await this.ledgerOf(order, orderId));
       carried = undefined;
+      const bookedTwice = await this.withdrawIfBookedTwice(orderId, stored, ret, refundState, unitsBySku);
+      if (bookedTwice === 'changed') continue;
+      if (bookedTwice) return { kind: 'linked', orderId, refundId: bookedTwice.id };
       const ofReturn = Object.values(stored.refunds).filter(
         (refund) => refund.id === returnRefundId(ret.returnId) || refund.refs[AP21_RETURN_REF] === ret.returnId,
       );
@@ -262,6 +266,12 @@ export class ReturnIntake {
         });
         if (!created) return { kind: 'already_ingested', orderId, refundId: refund.id };
         logger.info('refund created from an Ap21 return', { order_id: orderId, refund_id: refund.id, state: refund.state, channel: refund.channel });
+        if (refundState.kind === 'refunded_via_refundid') {
+          // A push of its RMA may have booked the same payout since our read, blind to this record: read again.
+          const bookedTwice = await this.withdrawIfBookedTwice(orderId, await this.ledgerOf(order, orderId), ret, refundState, unitsBySku);
+          if (bookedTwice === 'changed') continue;
+          if (bookedTwice) return { kind: 'linked', orderId, refundId: bookedTwice.id };
+        }
         this.logHeld(orderId, refund);
         if (WORK_STATES.has(refund.state)) await this.ring(orderId);
         return { kind: 'created', orderId, refund };
@@ -720,6 +730,52 @@ export class ReturnIntake {
     // A fallback that lost to this write left the refund due for card reversal.
     await this.ring(orderId);
     return 'unchanged';
+  }
+
+  /**
+   * One Refundid payout booked twice (docs/design.md §2.3): this return's record (paid via Refundid, no
+   * RMA attached) and the refund of the RMA it matches (as `link` would have tied them, had either
+   * side seen the other), each written after the other side's read: a push and this read at once, or
+   * a record left by a read that failed before this check. The RMA's refund is tied to the return
+   * first (`link`, first wins; kept when tied already), then the record is withdrawn
+   * (`refundid_record_withdrawn`: units and money back to available), each one conditional write the
+   * push makes too, from its side: one booking remains whoever writes last. 'changed': look again.
+   */
+  private async withdrawIfBookedTwice(
+    orderId: string,
+    stored: StoredOrder,
+    ret: Ap21Return,
+    refundState: Exclude<Ap21RefundState, { kind: 'payments_not_visible' }>,
+    unitsBySku: Record<string, number>,
+  ): Promise<Refund | 'changed' | undefined> {
+    if (refundState.kind !== 'refunded_via_refundid') return undefined;
+    const refunds = Object.values(stored.refunds);
+    const record = refunds.find(
+      (refund) =>
+        refund.source.kind === 'ap21_refundid' && refund.source.ref === ret.returnId && refund.state === 'paid' && refund.refs[REFUNDID_RMA_REF] === undefined,
+    );
+    if (!record) return undefined;
+    const tied = refunds.find((refund) => refund.source.kind === 'refundid_rma' && refund.state === 'paid' && refund.refs[AP21_RETURN_REF] === ret.returnId);
+    const references = refundState.payments.flatMap((payment) => [payment.stan, payment.reference].filter((value): value is string => value !== undefined));
+    const rma = tied ?? matchingRefundidRma(stored, unitsBySku, references, AP21_RETURN_REF);
+    if (!rma) return undefined;
+    if (!tied && !(await this.link(orderId, rma, ret))) return 'changed';
+    const reason = `Refundid's payout of RMA ${rma.source.ref} is booked as refund ${rma.id}: this record of it withdrawn, not booked twice`;
+    const outcome = await this.deps.store.applyEvent(
+      orderId,
+      record.id,
+      'refundid_record_withdrawn',
+      { now: this.iso(), claimWindowMs: 0, reason, refs: { [REFUNDID_RMA_REF]: rma.source.ref, [REFUNDID_BOOKED_AS_REF]: rma.id } },
+      { actor: 'ap21', note: reason },
+      record,
+    );
+    if (!outcome.applied) return 'changed';
+    logger.warn('a Refundid payout was booked twice at once: the record from Ap21 is withdrawn', {
+      order_id: orderId,
+      refund_id: rma.id,
+      withdrawn: record.id,
+    });
+    return rma;
   }
 
   /** Ties a Refundid RMA to the Ap21 return that shows Refundid paid it, settling it if still pending. */

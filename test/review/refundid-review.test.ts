@@ -733,21 +733,93 @@ describe('review: pushes of one RMA at once, and a push racing the poller', () =
     expect(sims.addonPayments.payouts().get(`ap21-${ret.returnId}`)).toBeUndefined();
   });
 
-  // Found by this review, not fixed here (the fix needs lambdas/domain/refund.ts and services/return-intake.ts; see
-  // the review's report): a `refundid` push for an RMA never reserved (its `refunding` lost) and the poller
-  // recording Refundid's refund of the same shirt from Ap21 each read the order before the other wrote. Neither sees
-  // the other's refund, and the order has a second shirt, so both bookings go through: the ledger shows 2 shirts
-  // refunded for one payout, and the customer's later return of the second shirt is refused (no unit left).
-  it.failing('books one shirt when a first refundid push and the poller record the same Refundid refund at once', async () => {
+  /** The refundid push of `push` as Refundid sends it, applied through `store`. */
+  const applyRefundid = (store: OrderStore, push: Rma) => {
+    const raw = JSON.stringify({ ...push, status: 'refundid' });
+    return applyRmaPush(store, rmaPushSchema.parse(JSON.parse(raw)), raw, { now: new Date().toISOString(), claimWindowMs: 0 });
+  };
+
+  /** One booking of the payout: the RMA's refund paid and tied to Ap21's return, Ap21's record withdrawn, one shirt refunded. */
+  async function expectBookedOnce(placed: Placed, id: string, returnId: string): Promise<void> {
+    const order = await orderOf(placed);
+    expect(order.lines[placed.shirt]).toMatchObject({ reserved: 0, refunded: 1, available: 1 });
+    expect(Object.values(order.refunds).filter((refund) => refund.state === 'paid')).toEqual([
+      expect.objectContaining({ id: `rfd-${id}`, channel: 'refundid', refs: expect.objectContaining({ ap21ReturnId: returnId }) }),
+    ]);
+    expect(order.refunds[`ap21-${returnId}`]).toMatchObject({ state: 'released', refs: { refundidId: id, refundidBookedAs: `rfd-${id}` } });
+    expect(ledgerViolations(order)).toEqual([]);
+  }
+
+  // Before (it.failing since the review): a `refundid` push for an RMA never reserved (its `refunding` lost) and the
+  // poller recording Refundid's refund of the same shirt from Ap21 each read the order before the other wrote; the
+  // order has a second shirt, so both bookings went through: 2 shirts refunded for one payout, and the customer's later
+  // return of the second shirt was refused (no unit left). Now the push reads again after its booking, ties its refund
+  // to Ap21's return and withdraws Ap21's record (refundid_record_withdrawn). Control: without `withdrawTwin`, 2 refunded.
+  it('books one shirt when a first refundid push and the poller record the same Refundid refund at once', async () => {
     const placed = await placeOrder();
     const id = `rid-first-vs-poller-${++rounds}`;
-    const { ingest } = await refundidReturnRead(placed, id);
+    const { ret, ingest } = await refundidReturnRead(placed, id);
+    let polled: unknown;
     const store = createGatedStore(h.store, async () => {
-      await ingest();
+      polled = await ingest();
     });
-    const raw = JSON.stringify({ ...rma(placed, id, { [placed.shirt]: 1 }), status: 'refundid' });
-    await applyRmaPush(store, rmaPushSchema.parse(JSON.parse(raw)), raw, { now: new Date().toISOString(), claimWindowMs: 0 }).catch(() => undefined);
-    expect((await orderOf(placed)).lines[placed.shirt]).toMatchObject({ reserved: 0, refunded: 1, available: 1 });
+    expect(await applyRefundid(store, rma(placed, id, { [placed.shirt]: 1 }))).toEqual({ received: true, refund_id: `rfd-${id}`, state: 'paid' });
+    expect(polled).toMatchObject({ kind: 'created', refund: { id: `ap21-${ret.returnId}` } });
+    await expectBookedOnce(placed, id, ret.returnId);
+    // Refundid's retry and the poller's next read change nothing; the customer's later return of the other shirt is refunded.
+    expect(await portal.push('refundid', rma(placed, id, { [placed.shirt]: 1 }))).toMatchObject({
+      status: 200,
+      body: { refund_id: `rfd-${id}`, state: 'paid' },
+    });
+    expect(await ingest()).toMatchObject({ kind: 'already_ingested' });
+    await expectBookedOnce(placed, id, ret.returnId);
+    const second = h.ap21.addReturn(placed.sim.orderId, { lines: [{ skuId: SHIRT.skuId, quantity: -1 }] });
+    const reader = h.client();
+    const later = await h
+      .intake({ ledger: loadAp21LedgerSettings(h.env) })
+      .ingest(await reader.getOrder(placed.sim.personId, placed.sim.orderId), await reader.getReturn(placed.sim.personId, placed.sim.orderId, second.returnId));
+    expect(later).toMatchObject({ kind: 'created', refund: { lines: { [placed.shirt]: 1 } } });
+  });
+
+  // The reverse interleaving: the poller's read, then the push's booking, then the poller's write. The poller reads
+  // again after its write, ties the RMA's refund to the return and withdraws its own record. Control: without the
+  // check after the create in ReturnIntake.ingest, 2 shirts refunded.
+  it('books one shirt when the refundid push books between the poller read and its write', async () => {
+    const placed = await placeOrder();
+    const id = `rid-poller-vs-first-${++rounds}`;
+    const { ret } = await refundidReturnRead(placed, id);
+    let pushed: unknown;
+    const gated = createGatedStore(h.store, async () => {
+      pushed = await applyRefundid(h.store, rma(placed, id, { [placed.shirt]: 1 }));
+    });
+    const reader = h.client();
+    const polled = await h
+      .intake({ store: gated, ledger: loadAp21LedgerSettings(h.env) })
+      .ingest(await reader.getOrder(placed.sim.personId, placed.sim.orderId), await reader.getReturn(placed.sim.personId, placed.sim.orderId, ret.returnId));
+    await expectBookedOnce(placed, id, ret.returnId);
+    expect(pushed).toEqual({ received: true, refund_id: `rfd-${id}`, state: 'paid' });
+    expect(polled).toEqual({ kind: 'linked', orderId: placed.orderId, refundId: `rfd-${id}` });
+  });
+
+  // Push and poller at once over dynalite, no gate: whichever interleaving each round takes, one booking. Five rounds on
+  // fresh orders, so a round whose two sides happen not to overlap cannot hide a defect. Control: without both checks,
+  // rounds end with 2 shirts refunded.
+  it('books one shirt in every round of a refundid push and the poller recording the same payout at once', async () => {
+    for (let round = 0; round < 5; round++) {
+      const placed = await placeOrder();
+      const id = `rid-at-once-poller-${++rounds}`;
+      const { ingest } = await refundidReturnRead(placed, id);
+      const [pushed] = await Promise.all([portal.push('refundid', rma(placed, id, { [placed.shirt]: 1 })), ingest()]);
+      expect(pushed).toMatchObject({ status: 200, body: { state: 'paid' } });
+      const order = await orderOf(placed);
+      expect(order.lines[placed.shirt]).toMatchObject({ reserved: 0, refunded: 1, available: 1 });
+      expect(Object.values(order.refunds).filter((refund) => refund.state === 'paid')).toHaveLength(1);
+      expect(ledgerViolations(order)).toEqual([]);
+      // Whichever side wrote first, the survivor is the one the other attached to, and a retry books nothing more.
+      expect(await portal.push('refundid', rma(placed, id, { [placed.shirt]: 1 }))).toMatchObject({ status: 200, body: { state: 'paid' } });
+      expect(await ingest()).toMatchObject({ kind: expect.stringMatching(/^(already_ingested|linked)$/) });
+      expect((await orderOf(placed)).lines[placed.shirt]).toMatchObject({ reserved: 0, refunded: 1, available: 1 });
+    }
   });
 
   it('control: the same push and poller one after the other book one shirt (the push attaches to the record)', async () => {
