@@ -820,6 +820,26 @@ describe('review: pushes of one RMA at once, and a push racing the poller', () =
     expect(answer).toMatchObject(by === "the poller's next read" ? { kind: 'linked', refundId: `rfd-${id}` } : { refund_id: `rfd-${id}`, state: 'paid' });
   });
 
+  // The same race one push earlier: the `refunding` push reserves the shirt while the poller records Refundid's refund
+  // of it from Ap21, neither seeing the other. The `refundid` push that settles the reservation reads again and
+  // withdraws the record. Control: without withdrawTwin after the settle, 2 shirts refunded.
+  it('books one shirt when a refunding push and the poller record the same payout at once, once refundid settles it', async () => {
+    const placed = await placeOrder();
+    const id = `rid-reserved-vs-poller-${++rounds}`;
+    const { ret, ingest } = await refundidReturnRead(placed, id);
+    const store = createGatedStore(h.store, async () => {
+      await ingest();
+    });
+    const raw = JSON.stringify({ ...rma(placed, id, { [placed.shirt]: 1 }), status: 'refunding' });
+    const reserved = await applyRmaPush(store, rmaPushSchema.parse(JSON.parse(raw)), raw, { now: new Date().toISOString(), claimWindowMs: 0 });
+    expect(reserved).toMatchObject({ state: 'refundid_pending' });
+    expect(await portal.push('refundid', rma(placed, id, { [placed.shirt]: 1 }))).toMatchObject({
+      status: 200,
+      body: { refund_id: `rfd-${id}`, state: 'paid' },
+    });
+    await expectBookedOnce(placed, id, ret.returnId);
+  });
+
   // Push and poller at once over dynalite, no gate: whichever interleaving each round takes, one booking. Five rounds on
   // fresh orders, so a round whose two sides happen not to overlap cannot hide a defect. Control: without both checks,
   // rounds end with 2 shirts refunded.
