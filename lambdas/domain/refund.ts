@@ -119,7 +119,8 @@ export type LedgerEffect = 'hold' | 'settle' | 'release' | 'reopen' | 'unbook';
  * - `mark_as_seen`: the mark (`refs.settledElsewhere`) is as the writer's snapshot shows it. Always
  *   true of the refund as it is; in the store's write condition it makes a payment recorded from a
  *   snapshot older than the mark lose, so the writer records it again knowing the mark (a card
- *   reversal paid after Ap21 showed the return settled elsewhere is seen as paid twice, docs/design.md §2.3).
+ *   reversal or an Apace payout booked after Ap21 showed the return settled elsewhere is seen as paid
+ *   twice, docs/design.md §2.3).
  */
 export type Guard =
   | 'apace_quiet'
@@ -314,7 +315,15 @@ export const RULES = {
     guard: 'not_settled_elsewhere',
   },
   offer_cancel_refused: { from: ['offer_cancelling'], to: 'offered', ledger: 'hold' },
-  apace_paid: { from: APACE_PAYABLE, to: 'paid', channel: 'apace', ledger: 'settle', guard: 'payout_not_failed', stamps: ['paidAt'], awaitsProcessed: true },
+  apace_paid: {
+    from: APACE_PAYABLE,
+    to: 'paid',
+    channel: 'apace',
+    ledger: 'settle',
+    guard: ['payout_not_failed', 'mark_as_seen'],
+    stamps: ['paidAt'],
+    awaitsProcessed: true,
+  },
   /**
    * An Apace payment booked for a refund in review: one on the Apace channel, or one that left Apace
    * and is in review only because its wait for the receipt ran out (no other channel has asked for
@@ -325,7 +334,7 @@ export const RULES = {
     to: 'paid',
     channel: 'apace',
     ledger: 'settle',
-    guard: 'apace_payable_in_review',
+    guard: ['apace_payable_in_review', 'mark_as_seen'],
     stamps: ['paidAt'],
     awaitsProcessed: true,
   },
@@ -334,7 +343,7 @@ export const RULES = {
     to: 'paid',
     channel: 'apace',
     ledger: 'settle',
-    guard: 'payout_not_failed',
+    guard: ['payout_not_failed', 'mark_as_seen'],
     stamps: ['paidAt', 'confirmedAt'],
   },
   apace_confirmed: { from: ['paid'], onlyChannel: 'apace', to: 'paid', ledger: 'hold', guard: 'unconfirmed', stamps: ['confirmedAt'] },

@@ -8,6 +8,7 @@ import { emitMetric } from '../commons/metrics';
 import { notificationKind, type ApaceNotification } from '../providers/apace/schemas';
 import { StoreContentionError, type Audit, type OrderStore, type TransitionOutcome } from '../store/order-store';
 import { apaceOrderId, type ApaceOffers } from './apace-offers';
+import { reportApacePaidTwice } from './paid-twice';
 
 export interface RefundIds {
   readonly orderId: string;
@@ -110,6 +111,7 @@ export async function processApaceNotification(
   const audit = { actor: 'apace' as const, raw, note: `Apace refund ${notification.refund_id}: ${kind}` };
   const decide = (refund: Refund): RefundEvent => (kind === 'failed' ? failureEvent(refund) : paymentEvent(refund, kind));
   let outcome = await applyDeciding(store, ids, current, decide, ctx, audit);
+  if (outcome.applied && kind !== 'failed') reportApacePaidTwice(ids.orderId, outcome.refund);
   if (kind === 'processed' && outcome.refund.state === 'paid' && outcome.refund.channel === 'apace' && !outcome.refund.confirmedAt) {
     const confirmed = await applyDeciding(store, ids, outcome.refund, () => 'apace_confirmed', ctx, audit);
     if (confirmed.applied) outcome = confirmed;
@@ -189,7 +191,10 @@ export async function checkApaceRecord(
         return settle('processed', `Apace's record says processed`, confirmed.applied ? 'applied' : 'unchanged');
       }
       const paid = apacePayoutFailed(refund) ? undefined : await apply(paymentEvent(refund, answer.payout));
-      if (paid?.applied) return settle('processed', `Apace's record says ${answer.payout}: booked paid via Apace`, 'applied');
+      if (paid?.applied) {
+        reportApacePaidTwice(ids.orderId, paid.refund);
+        return settle('processed', `Apace's record says ${answer.payout}: booked paid via Apace`, 'applied');
+      }
       // Apace paid, or says it is paying, a refund we hold for another channel: a person must look.
       const reason = `Apace's record says payout ${answer.payout} for a refund that is ${refund.state} via ${refund.channel}`;
       const review = await apply('review_required', { reason });

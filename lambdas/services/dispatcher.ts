@@ -21,7 +21,7 @@ import { reversalRequest, type ReversalConnector, type ReversalOutcome } from '.
 import type { Actor, OrderStore, Schedule, TransitionOutcome } from '../store/order-store';
 import { apaceOrderId, type ApaceOffers, type OfferItem } from './apace-offers';
 import type { OfferDelivery, PublishResult } from './offer-delivery';
-import { reportPaidTwice } from './paid-twice';
+import { reportApacePaidTwice, reportPaidTwice } from './paid-twice';
 import { backoffDelayMs, later, type RetryPolicy } from './retry-policy';
 
 /** The order as one dispatcher run read it and changed it since: its version and refunds. */
@@ -360,6 +360,7 @@ export class Dispatcher {
       return 'Apace refused to cancel; following up';
     }
     const paid = await this.apply(order, refund, payout === 'processed' ? 'apace_processed' : 'apace_paid', {}, `Apace refused to cancel: payout ${payout}`);
+    if (paid.applied) reportApacePaidTwice(order.orderId, paid.refund);
     return paid.applied ? `paid through Apace (${payout})` : `not applied (${paid.why})`;
   }
 
@@ -373,6 +374,7 @@ export class Dispatcher {
       if (status.kind === 'found' && (status.payout === 'pending' || status.payout === 'processed')) {
         const event = status.payout === 'processed' ? 'apace_processed' : 'apace_paid';
         const paid = await this.apply(order, refund, event, {}, `Apace reports payout ${status.payout}; its webhook had not arrived`);
+        if (paid.applied) reportApacePaidTwice(order.orderId, paid.refund);
         return paid.applied ? `recovered Apace payout (${status.payout})` : `not applied (${paid.why})`;
       }
       // Before expiry there is nothing to do but wait for it; after it, the cancel's answer tells
@@ -555,7 +557,11 @@ export class Dispatcher {
     return `Refundid outcome overdue: ${reason}`;
   }
 
-  private async review(order: Order, refund: Refund, reason: string): Promise<string> {
+  private async review(order: Order, refund: Refund, why: string): Promise<string> {
+    // A refund Ap21 showed settled elsewhere reaches the operator with that said, whatever path sent it (docs/design.md §2.3):
+    // their redrive outranks the mark. After the path's own short words; refs.settledElsewhere keeps the whole of it.
+    const notOwed = settledElsewhere(refund);
+    const reason = notOwed !== undefined && !why.includes(notOwed) ? `${why}; ${notOwed}` : why;
     const moved = await this.apply(order, refund, 'review_required', { reason });
     if (moved.applied) {
       logger.error('refund needs manual review', { order_id: order.orderId, refund_id: refund.id, reason });

@@ -12,6 +12,8 @@ import { replayInbox, sweep } from '../../lambdas/services/sweeper';
 import type { OrderStore } from '../../lambdas/store/order-store';
 import type { ProviderSimulators } from '../../local/simulators';
 import type { SimOrder, SimReturn } from '../../simulators/ap21/simulator';
+import { redrive } from '../../tools/ops/commands';
+import type { OpsTarget } from '../../tools/ops/target';
 import { createRefundidSimulator, type RefundidSimulator } from '../../simulators/refundid/simulator';
 import { gatedStore } from '../support/gated-store';
 import { refundedByAp21, startPayoutWorld, type IngestHarness, type PayoutWorld } from '../support/harness/relay-with-ap21';
@@ -184,6 +186,45 @@ describe('review: a card refund in manual review when Ap21 shows its return refu
   });
 });
 
+describe("review: an operator's redrive and a later mark, on two clocks", () => {
+  // settledElsewhere() let an operator's waiver outrank the mark by comparing two times from two clocks: the ops CLI's
+  // (the operator's machine, or the console's host) and the intake's (the poller's Lambda). With the operator's clock
+  // ahead, a mark written after the redrive read as older: a reversal in flight that Ap21 then showed refunded at the
+  // till was, after a retryable failure, sent again and paid (EPG payout 1), and nobody was told.
+  it.failing('a mark written after the redrive stands, whatever the clocks say: no second submission, review', async () => {
+    const shirts = await returnedShirts();
+    const reviewed = await h.store.applyEvent(
+      shirts.orderId,
+      shirts.refundId,
+      'review_required',
+      { now: new Date().toISOString(), claimWindowMs: 0, reason: 'provider refused the reversal: do not honour' },
+      { actor: 'dispatcher' },
+      await shirts.refund(),
+    );
+    expect(reviewed.applied).toBe(true);
+    // The operator's machine runs ten minutes ahead.
+    const target: OpsTarget = {
+      name: 'local',
+      tableName: h.stack.dynamo.tableName,
+      store: h.store,
+      claimWindowMs: 0,
+      reversals: {},
+      ap21Poller: () => h.poller(),
+    };
+    await redrive(target, shirts.refundId, { orderId: shirts.orderId, operator: 'todays', reason: 'EPG says try again', now: new Date(Date.now() + 600_000) });
+    // EPG answers 503; before the dispatcher writes it, a read of Ap21 shows the till refund and marks the reversal in flight.
+    sims.host.setFaults(EPG, { failureRate: 1 });
+    // (The redrive made it due by the operator's clock: the dispatcher takes it then.)
+    await dispatcher({ aheadMs: 660_000, store: gatedStore(h.store, 'reversal_retry', () => shirts.refundedAtTill()) }).processOrder(shirts.orderId);
+    sims.host.setFaults(EPG, { failureRate: 0 });
+    expect((await shirts.refund()).refs).toMatchObject({ settledElsewhere: expect.stringContaining('in flight') });
+    await dispatcher({ aheadMs: HOUR_MS }).processOrder(shirts.orderId);
+    await settle();
+    expect(shirts.payouts()).toBe(0);
+    expect(await shirts.refund()).toMatchObject({ state: 'manual_review', reason: expect.stringContaining('already refunded (by Ap21)') });
+  });
+});
+
 describe('review: Refundid pays for units a card reversal in flight holds', () => {
   // Refundid's stop (refundid-rma stopMove) acts on a card refund not yet sent and names one in flight in the error
   // log only; unlike the read of Ap21 showing the return refunded (settled_elsewhere_noted), it leaves no mark. So a
@@ -234,6 +275,28 @@ describe('review: Refundid pays for units a card reversal in flight holds', () =
     expect(metricCalls(emitted, 'RefundsPaidTwice')).toBe(1);
   });
 
+  // The card reversal already paid the shirts when Refundid pays one of them too and pushes `refundid`: refused 409
+  // and kept (the units are refunded), its stop acts only on refunds still holding units, so nobody is told that the
+  // customer was paid twice: the push's 409 and an error log, no metric an alarm watches (RefundsPaidTwice is the
+  // card rule's, for the same money story).
+  it('raises RefundsPaidTwice when Refundid pays for units a card reversal already paid', async () => {
+    const shirts = await returnedShirts();
+    await dispatcher().processOrder(shirts.orderId);
+    expect(await shirts.refund()).toMatchObject({ state: 'paid', channel: 'reversal' });
+    expect(shirts.payouts()).toBe(1);
+    const emitted = jest.spyOn(metrics, 'emitMetric');
+    const id = `rid-after-card-${++rounds}`;
+    const pushed = await portal.push('refundid', {
+      refundid_id: id,
+      line_items: [{ merchant_order_ref: shirts.orderId, line_item_ref: shirts.shirt, quantity: 1 }],
+    });
+    expect(pushed).toMatchObject({ status: 409 });
+    expect(metricCalls(emitted, 'RefundsPaidTwice')).toBe(1);
+    // Refundid retries the same push: the kept push is not counted again.
+    await portal.push('refundid', { refundid_id: id, line_items: [{ merchant_order_ref: shirts.orderId, line_item_ref: shirts.shirt, quantity: 1 }] });
+    expect(metricCalls(emitted, 'RefundsPaidTwice')).toBe(1);
+  });
+
   it('control: with no Refundid push, the retry after the retryable failure reverses the card once', async () => {
     const shirts = await returnedShirts();
     sims.host.setFaults(EPG, { failureRate: 1 });
@@ -247,16 +310,21 @@ describe('review: Refundid pays for units a card reversal in flight holds', () =
   });
 });
 
-describe('review: an Apace payout booked for an offer Ap21 showed settled elsewhere', () => {
+describe('review: an Apace offer Ap21 showed settled elsewhere, paid or reviewed', () => {
   const JACKET = { skuId: '64001', quantity: 1, priceMinor: 11000, productName: 'JACKET' };
 
-  // Ap21 showed the return refunded at the till while the offer was live: the read took the cancel-first path
-  // (marked, no claim window: "a payout Apace already approved is booked as Apace's"), Apace cancelled and the refund
-  // is with an operator. Apace had approved the customer's claim just before and pays it (its pending webhook
-  // comes now): booked paid through Apace, for units the till refunded. Before: booked with no RefundsPaidTwice
-  // (only the card reversal raised it), and no later read looks at a paid Apace refund: a double payment nobody
-  // was told of.
-  it.failing("raises RefundsPaidTwice when Apace's payment for the marked offer is booked", async () => {
+  interface Offer {
+    readonly ids: { orderId: string; refundId: string };
+    readonly apaceRefundId: string;
+    refund(): Promise<Refund>;
+    /** A read of Ap21 after the store refunded the jacket at the till. */
+    refundedAtTill(): Promise<unknown>;
+    /** Apace's `pending` webhook for the payout of the customer's claim, through `store`. */
+    apacePays(store?: OrderStore): Promise<unknown>;
+  }
+
+  /** A jacket paid by EPG card (last four in `Reference`), returned, its refund offered through Apace. */
+  async function offeredJacket(): Promise<Offer> {
     const card = {
       origin: 'CreditCard',
       cardType: 'VISA',
@@ -274,13 +342,91 @@ describe('review: an Apace payout booked for an offer Ap21 showed settled elsewh
     await settle();
     const offered = await refund();
     expect(offered).toMatchObject({ state: 'offered', channel: 'apace' });
+    const apaceRefundId = offered.refs.apaceRefundId!;
+    return {
+      ids,
+      apaceRefundId,
+      refund,
+      refundedAtTill: async () => intake().ingest(...(await refundedByAp21(h, order, ret, JACKET.priceMinor))),
+      apacePays: (store = h.store) => {
+        const body = { refund_id: apaceRefundId, order_id: ids.orderId, refund_success: false, refund_status: 'pending' as const };
+        return applyApaceNotification(store, ids, body, JSON.stringify(body), { now: new Date().toISOString(), claimWindowMs: 0 });
+      },
+    };
+  }
+
+  // Ap21 showed the return refunded at the till while the offer was live: the read took the cancel-first path
+  // (marked, no claim window: "a payout Apace already approved is booked as Apace's"), Apace cancelled and the refund
+  // is with an operator. Apace had approved the customer's claim just before and pays it (its pending webhook
+  // comes now): booked paid through Apace, for units the till refunded. Before: booked with no RefundsPaidTwice
+  // (only the card reversal raised it), and no later read looks at a paid Apace refund: a double payment nobody
+  // was told of. Now every booking of an Apace payment reports a marked refund (paid-twice.ts reportApacePaidTwice);
+  // control: without that call here (apace-callbacks), RefundsPaidTwice is 0.
+  it("raises RefundsPaidTwice when Apace's payment for the marked offer is booked", async () => {
+    const jacket = await offeredJacket();
     const emitted = jest.spyOn(metrics, 'emitMetric');
-    await intake().ingest(...(await refundedByAp21(h, order, ret, JACKET.priceMinor)));
+    await jacket.refundedAtTill();
     await settle();
-    expect(await refund()).toMatchObject({ state: 'manual_review', channel: 'apace', refs: { settledElsewhere: expect.stringContaining('already refunded') } });
-    const body = { refund_id: offered.refs.apaceRefundId!, order_id: ids.orderId, refund_success: false, refund_status: 'pending' as const };
-    const booked = await applyApaceNotification(h.store, ids, body, JSON.stringify(body), { now: new Date().toISOString(), claimWindowMs: 0 });
-    expect(booked).toMatchObject({ applied: true, refund: { state: 'paid', channel: 'apace' } });
+    expect(await jacket.refund()).toMatchObject({
+      state: 'manual_review',
+      channel: 'apace',
+      refs: { settledElsewhere: expect.stringContaining('already refunded') },
+    });
+    expect(await jacket.apacePays()).toMatchObject({ applied: true, refund: { state: 'paid', channel: 'apace' } });
     expect(metricCalls(emitted, 'RefundsPaidTwice')).toBe(1);
+  });
+
+  // The offer is already being cancelled (an expiry cancel Apace keeps failing): the read only marks it
+  // (settled_elsewhere_noted), its state unchanged. Apace's webhook read the refund before the mark and books it
+  // after (forced: gatedStore): from that snapshot the booking knows no mark. Now apace_paid holds guard mark_as_seen,
+  // so it is refused once and booked again knowing it; control: without mark_as_seen on apace_paid, RefundsPaidTwice is 0.
+  it('raises RefundsPaidTwice also when the mark lands between the webhook reading the refund and booking it', async () => {
+    const jacket = await offeredJacket();
+    const cancelling = await h.store.applyEvent(
+      jacket.ids.orderId,
+      jacket.ids.refundId,
+      'offer_cancel_started',
+      { now: new Date().toISOString(), claimWindowMs: 0, nextAttemptAt: new Date(Date.now() + HOUR_MS).toISOString(), reason: 'the Apace offer expired' },
+      { actor: 'dispatcher' },
+      await jacket.refund(),
+    );
+    expect(cancelling).toMatchObject({ applied: true, refund: { state: 'offer_cancelling' } });
+    const emitted = jest.spyOn(metrics, 'emitMetric');
+    const booked = await jacket.apacePays(gatedStore(h.store, 'apace_paid', () => jacket.refundedAtTill()));
+    expect(booked).toMatchObject({ applied: true, refund: { state: 'paid', channel: 'apace' } });
+    expect((await jacket.refund()).refs).toMatchObject({ settledElsewhere: expect.stringContaining('already refunded') });
+    expect(metricCalls(emitted, 'RefundsPaidTwice')).toBe(1);
+  });
+
+  // The cancel-first path's mark says why no money is owed, but the dispatcher's review() wrote only its own reason:
+  // a marked offer whose cancel Apace kept failing reached the operator as "Apace cancel failed after 3 attempts",
+  // with nothing about Ap21; the operator's redrive (whose waiver outranks the mark) then sends it to the card, for
+  // a jacket refunded at the till. The same for a marked card reversal in flight ending in review for "no final
+  // answer" or "provider refused". Now the dispatcher's review() adds the mark to whatever reason it writes;
+  // control: without that, the reason is the path's alone.
+  it('reaches the operator with the mark in its reason when Apace keeps failing the cancel', async () => {
+    const jacket = await offeredJacket();
+    sims.host.setFaults('apace', { failureRate: 1 });
+    try {
+      await jacket.refundedAtTill();
+      await settle();
+      for (let round = 0; round < 4 && (await jacket.refund()).state !== 'manual_review'; round++) {
+        await dispatcher({ aheadMs: (round + 1) * HOUR_MS }).processOrder(jacket.ids.orderId);
+      }
+    } finally {
+      sims.host.setFaults('apace', { failureRate: 0 });
+    }
+    expect(await jacket.refund()).toMatchObject({
+      state: 'manual_review',
+      channel: 'apace',
+      reason: expect.stringMatching(/Apace cancel failed after 3 attempts.*already refunded \(by Ap21\)/),
+    });
+  });
+
+  it('control: Apace paying an offer Ap21 shows unchanged is booked without RefundsPaidTwice', async () => {
+    const jacket = await offeredJacket();
+    const emitted = jest.spyOn(metrics, 'emitMetric');
+    expect(await jacket.apacePays()).toMatchObject({ applied: true, refund: { state: 'paid', channel: 'apace' } });
+    expect(metricCalls(emitted, 'RefundsPaidTwice')).toBe(0);
   });
 });
