@@ -801,6 +801,45 @@ describe('review: pushes of one RMA at once, and a push racing the poller', () =
     expect(polled).toEqual({ kind: 'linked', orderId: placed.orderId, refundId: `rfd-${id}` });
   });
 
+  // The push fails after tying its refund to the return and before withdrawing Ap21's record (a crash, a timeout): both
+  // bookings stand for a moment. Refundid retries a push not answered 200, and the poller reads the return again on
+  // its next overlapping run: either finishes the withdrawal. Control: without the check on a repeat push (paid()) or
+  // in the intake's rounds before `known`, 2 shirts stay refunded.
+  it.each(["Refundid's retry of the push", "the poller's next read"])('finishes a withdrawal cut short by a failure: %s', async (by) => {
+    const placed = await placeOrder();
+    const id = `rid-cut-short-${++rounds}`;
+    const { ret, ingest } = await refundidReturnRead(placed, id);
+    const failing = gatedStore(h.store, 'refundid_record_withdrawn', () => Promise.reject(new Error('the Lambda timed out')));
+    const store = createGatedStore(failing, async () => {
+      await ingest();
+    });
+    await expect(applyRefundid(store, rma(placed, id, { [placed.shirt]: 1 }))).rejects.toThrow('the Lambda timed out');
+    expect((await orderOf(placed)).lines[placed.shirt]).toMatchObject({ refunded: 2, available: 0 });
+    const answer = by === "the poller's next read" ? await ingest() : (await portal.push('refundid', rma(placed, id, { [placed.shirt]: 1 }))).body;
+    await expectBookedOnce(placed, id, ret.returnId);
+    expect(answer).toMatchObject(by === "the poller's next read" ? { kind: 'linked', refundId: `rfd-${id}` } : { refund_id: `rfd-${id}`, state: 'paid' });
+  });
+
+  // The same race one push earlier: the `refunding` push reserves the shirt while the poller records Refundid's refund
+  // of it from Ap21, neither seeing the other. The `refundid` push that settles the reservation reads again and
+  // withdraws the record. Control: without withdrawTwin after the settle, 2 shirts refunded.
+  it('books one shirt when a refunding push and the poller record the same payout at once, once refundid settles it', async () => {
+    const placed = await placeOrder();
+    const id = `rid-reserved-vs-poller-${++rounds}`;
+    const { ret, ingest } = await refundidReturnRead(placed, id);
+    const store = createGatedStore(h.store, async () => {
+      await ingest();
+    });
+    const raw = JSON.stringify({ ...rma(placed, id, { [placed.shirt]: 1 }), status: 'refunding' });
+    const reserved = await applyRmaPush(store, rmaPushSchema.parse(JSON.parse(raw)), raw, { now: new Date().toISOString(), claimWindowMs: 0 });
+    expect(reserved).toMatchObject({ state: 'refundid_pending' });
+    expect(await portal.push('refundid', rma(placed, id, { [placed.shirt]: 1 }))).toMatchObject({
+      status: 200,
+      body: { refund_id: `rfd-${id}`, state: 'paid' },
+    });
+    await expectBookedOnce(placed, id, ret.returnId);
+  });
+
   // Push and poller at once over dynalite, no gate: whichever interleaving each round takes, one booking. Five rounds on
   // fresh orders, so a round whose two sides happen not to overlap cannot hide a defect. Control: without both checks,
   // rounds end with 2 shirts refunded.
