@@ -318,6 +318,8 @@ describe('review: an Apace offer Ap21 showed settled elsewhere, paid or reviewed
   interface Offer {
     readonly ids: { orderId: string; refundId: string };
     readonly apaceRefundId: string;
+    /** The jacket's line id, as Refundid's push names it. */
+    readonly line: string;
     refund(): Promise<Refund>;
     /** A read of Ap21 after the store refunded the jacket at the till. */
     refundedAtTill(): Promise<unknown>;
@@ -348,6 +350,7 @@ describe('review: an Apace offer Ap21 showed settled elsewhere, paid or reviewed
     return {
       ids,
       apaceRefundId,
+      line: order.lines[0]!.lineId,
       refund,
       refundedAtTill: async () => intake().ingest(...(await refundedByAp21(h, order, ret, JACKET.priceMinor))),
       apacePays: (store = h.store) => {
@@ -423,6 +426,26 @@ describe('review: an Apace offer Ap21 showed settled elsewhere, paid or reviewed
       channel: 'apace',
       reason: expect.stringMatching(/Apace cancel failed after 3 attempts.*already refunded \(by Ap21\)/),
     });
+  });
+
+  // Refundid's stop marks a refund of another channel holding the units it paid (refundid-rma stopMove), and a card
+  // reversal already paid takes paid_twice_noted (RefundsPaidTwice). One Apace already paid does not: heldElsewhere
+  // lists only holding states and paid card reversals, and paid_twice_noted was the card's alone. Refundid paying for
+  // a jacket Apace paid was the push's 409 and an error log: the customer paid twice, no metric an alarm watches.
+  it.failing('raises RefundsPaidTwice once when Refundid pays for units Apace already paid', async () => {
+    const jacket = await offeredJacket();
+    expect(await jacket.apacePays()).toMatchObject({ applied: true, refund: { state: 'paid', channel: 'apace' } });
+    const emitted = jest.spyOn(metrics, 'emitMetric');
+    const push = {
+      refundid_id: `rid-after-apace-${++rounds}`,
+      line_items: [{ merchant_order_ref: jacket.ids.orderId, line_item_ref: jacket.line, quantity: 1 }],
+    };
+    expect(await portal.push('refundid', push)).toMatchObject({ status: 409 });
+    expect(metricCalls(emitted, 'RefundsPaidTwice')).toBe(1);
+    expect((await jacket.refund()).refs).toMatchObject({ settledElsewhere: expect.stringContaining(`Refundid RMA ${push.refundid_id}`) });
+    // Refundid retries the push: the mark is there, nobody is told twice.
+    expect(await portal.push('refundid', push)).toMatchObject({ status: 409 });
+    expect(metricCalls(emitted, 'RefundsPaidTwice')).toBe(1);
   });
 
   it('control: Apace paying an offer Ap21 shows unchanged is booked without RefundsPaidTwice', async () => {
