@@ -283,10 +283,11 @@ export const RULES = {
   settled_elsewhere_noted: { from: ['offer_cancelling', 'reversal_submitted'], to: 'unchanged', ledger: 'hold', keepsSchedule: true },
   /**
    * Ap21 shows the return of a refund already reversed on the card refunded or exchanged elsewhere as
-   * well: the customer was paid twice. Records the mark once (the write is refused to a second
-   * reader), for an operator to recover the money (docs/design.md §2.3).
+   * well, or Refundid paid for units another channel (card, Apace, exchange) already settled: the
+   * customer was paid twice. Records the mark once (the write is refused to a second reader), for an
+   * operator to recover the money (docs/design.md §2.3).
    */
-  paid_twice_noted: { from: ['paid'], onlyChannel: 'reversal', to: 'unchanged', ledger: 'hold', keepsSchedule: true },
+  paid_twice_noted: { from: ['paid'], to: 'unchanged', ledger: 'hold', keepsSchedule: true },
   /** A provider call claimed; for a submitted card reversal (a status query, maybe a re-submission) only while still owed. */
   attempt_started: {
     from: ['offer_pending', 'offer_cancelling', 'reversal_submitted'],

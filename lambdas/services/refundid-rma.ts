@@ -143,7 +143,7 @@ function moneyOf(order: Order, push: RmaPush, policy: ExchangePolicy): number {
 
 /**
  * The refunds of other channels on the lines `spec` is short of that Refundid's payment concerns:
- * those holding units (money not sent, or maybe on its way) and card reversals already paid.
+ * those holding units (money not sent, or maybe on its way) and those already paid (card, Apace, exchange).
  */
 function heldElsewhere(order: Order, spec: NewRefund): Refund[] {
   const short = Object.entries(spec.lines)
@@ -153,7 +153,7 @@ function heldElsewhere(order: Order, spec: NewRefund): Refund[] {
     (refund) =>
       refund.id !== spec.refundId &&
       refund.channel !== 'refundid' &&
-      (HOLDING_STATES.has(refund.state) || (refund.state === 'paid' && refund.channel === 'reversal')) &&
+      (HOLDING_STATES.has(refund.state) || refund.state === 'paid') &&
       short.some((lineId) => own(refund.lines, lineId) !== undefined),
   );
 }

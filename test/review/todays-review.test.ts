@@ -432,7 +432,9 @@ describe('review: an Apace offer Ap21 showed settled elsewhere, paid or reviewed
   // reversal already paid takes paid_twice_noted (RefundsPaidTwice). One Apace already paid does not: heldElsewhere
   // lists only holding states and paid card reversals, and paid_twice_noted was the card's alone. Refundid paying for
   // a jacket Apace paid was the push's 409 and an error log: the customer paid twice, no metric an alarm watches.
-  it.failing('raises RefundsPaidTwice once when Refundid pays for units Apace already paid', async () => {
+  // Now every paid refund of another channel takes the mark; control: with heldElsewhere's paid card reversals only,
+  // RefundsPaidTwice is 0.
+  it('raises RefundsPaidTwice once when Refundid pays for units Apace already paid', async () => {
     const jacket = await offeredJacket();
     expect(await jacket.apacePays()).toMatchObject({ applied: true, refund: { state: 'paid', channel: 'apace' } });
     const emitted = jest.spyOn(metrics, 'emitMetric');
