@@ -734,8 +734,8 @@ export class ReturnIntake {
 
   /**
    * One Refundid payout booked twice (docs/design.md §2.3): this return's record (paid via Refundid, no
-   * RMA attached) and the refund of the RMA it matches (as `link` would have tied them, had either
-   * side seen the other), each written after the other side's read: a push and this read at once, or
+   * RMA attached) and the refund of the RMA its payment names (Stan or Reference) or that is tied to it,
+   * each written after the other side's read: a push and this read at once, or
    * a record left by a read that failed before this check. The RMA's refund is tied to the return
    * first (`link`, first wins; kept when tied already), then the record is withdrawn
    * (`refundid_record_withdrawn`: units and money back to available), each one conditional write the
@@ -757,7 +757,10 @@ export class ReturnIntake {
     if (!record) return undefined;
     const tied = refunds.find((refund) => refund.source.kind === 'refundid_rma' && refund.state === 'paid' && refund.refs[AP21_RETURN_REF] === ret.returnId);
     const references = refundState.payments.flatMap((payment) => [payment.stan, payment.reference].filter((value): value is string => value !== undefined));
-    const rma = tied ?? matchingRefundidRma(stored, unitsBySku, references, AP21_RETURN_REF);
+    const matching = matchingRefundidRma(stored, unitsBySku, references, AP21_RETURN_REF);
+    // Units alone are no proof: another RMA's payout for identical units looks the same, so only one the payment names is withdrawn for.
+    const named = matching && [matching.source.ref, ...Object.values(matching.refs)].some((value) => references.includes(value));
+    const rma = tied ?? (named ? matching : undefined);
     if (!rma) return undefined;
     if (!tied && !(await this.link(orderId, rma, ret))) return 'changed';
     const reason = `Refundid's payout of RMA ${rma.source.ref} is booked as refund ${rma.id}: this record of it withdrawn, not booked twice`;
