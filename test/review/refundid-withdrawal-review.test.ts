@@ -175,3 +175,29 @@ describe('review: two real Refundid payouts for two identical shirts are never b
     await expectTwoBookings(placed, lodged.returnId);
   });
 });
+
+describe('review: one Refundid payout booked at once by its push and the poller is booked once whichever id Ap21 shows', () => {
+  // Ap21's record of one payout and the RMA's first `refundid` push book it at once, the push writing last. Which of
+  // the Refundid payment's Stan or Reference carries the refundid_id is UNCONFIRMED (docs/providers.md §2–3); the
+  // poller's check names the RMA by either, but the record kept only the Stan, so the push's check could not name it
+  // by its Reference and both bookings stayed: 2 shirts refunded for one payout (it.failing since the review).
+  it.failing('withdraws the record whose Refundid payment names the RMA by its Reference', async () => {
+    const placed = await placeOrder();
+    const id = `rid-wd-ref-${++rounds}`;
+    const ret = h.ap21.addReturn(placed.sim.orderId, {
+      lines: [{ skuId: SHIRT.skuId, quantity: -1 }],
+      payments: [{ merchantId: 'Refundid', cardType: 'Refundid', origin: 'CreditCard', stan: `ST-${rounds}`, reference: id, amountMinor: -SHIRT.priceMinor }],
+    });
+    const reader = h.client();
+    const read = await Promise.all([
+      reader.getOrder(placed.sim.personId, placed.sim.orderId),
+      reader.getReturn(placed.sim.personId, placed.sim.orderId, ret.returnId),
+    ]);
+    const store = createGatedStore(h.store, () => h.intake({ ledger: loadAp21LedgerSettings(h.env) }).ingest(...read));
+    expect(await applyRefundid(store, oneShirt(placed, id))).toEqual({ received: true, refund_id: `rfd-${id}`, state: 'paid' });
+    const order = await orderOf(placed);
+    expect(order.lines[placed.shirt]).toMatchObject({ reserved: 0, refunded: 1, available: 1 });
+    expect(order.refunds[`ap21-${ret.returnId}`]).toMatchObject({ state: 'released', refs: { refundidId: id, refundidBookedAs: `rfd-${id}` } });
+    expect(ledgerViolations(order)).toEqual([]);
+  });
+});
