@@ -419,6 +419,8 @@ export class ReturnIntake {
     const amount: Money = exchange.differenceMinor === undefined ? value : { minor: exchange.differenceMinor, currency: value.currency };
     if (amount.minor === 0) return undefined;
     const refundedStan = refundState.kind === 'not_refunded' ? undefined : refundState.payments.find((payment) => payment.stan !== undefined)?.stan;
+    const refundedReference =
+      refundState.kind === 'refunded_via_refundid' ? refundState.payments.find((payment) => payment.reference !== undefined)?.reference : undefined;
     // Money that already moved is booked against the payment it went to; new money follows the tender rule.
     const decision: TenderDecision | undefined =
       refundState.kind === 'not_refunded'
@@ -431,6 +433,8 @@ export class ReturnIntake {
       ap21ReturnNumber: ret.orderNumber,
       ...exchange.refs,
       ...(refundedStan !== undefined && { ap21RefundStan: refundedStan }),
+      // Which of Stan and Reference carries Refundid's refundid_id is UNCONFIRMED (docs/design.md §2.3): a push names its record by either.
+      ...(refundedReference !== undefined && { ap21RefundReference: refundedReference }),
     };
     const source = { kind: SOURCE_KIND[refundState.kind], ref: ret.returnId };
     const base = {

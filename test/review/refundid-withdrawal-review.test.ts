@@ -180,8 +180,9 @@ describe('review: one Refundid payout booked at once by its push and the poller 
   // Ap21's record of one payout and the RMA's first `refundid` push book it at once, the push writing last. Which of
   // the Refundid payment's Stan or Reference carries the refundid_id is UNCONFIRMED (docs/providers.md §2–3); the
   // poller's check names the RMA by either, but the record kept only the Stan, so the push's check could not name it
-  // by its Reference and both bookings stayed: 2 shirts refunded for one payout (it.failing since the review).
-  it.failing('withdraws the record whose Refundid payment names the RMA by its Reference', async () => {
+  // by its Reference and both bookings stayed: 2 shirts refunded for one payout (it.failing since the review). Now the
+  // record keeps the Reference too (`refs.ap21RefundReference`). Control: without it, 2 shirts refunded.
+  it('withdraws the record whose Refundid payment names the RMA by its Reference', async () => {
     const placed = await placeOrder();
     const id = `rid-wd-ref-${++rounds}`;
     const ret = h.ap21.addReturn(placed.sim.orderId, {
