@@ -202,3 +202,44 @@ describe('review: one Refundid payout booked at once by its push and the poller 
     expect(ledgerViolations(order)).toEqual([]);
   });
 });
+
+/** A `refundid` push as Refundid sends it, sent again while the answer is a 5xx (contention: "try again"), as Refundid retries. */
+async function pushAnswered(push: Rma): Promise<{ status: number; body: unknown }> {
+  let answer = await portal.push('refundid', push);
+  for (let attempt = 1; attempt < 5 && answer.status >= 500; attempt++) answer = await portal.push('refundid', push);
+  return answer;
+}
+
+describe('review: two real Refundid payouts, their pushes and the poller reads all at once, then retried', () => {
+  // RMA 1 and RMA 2 (one shirt each, both paid, their `refunding` lost) push `refundid` while the poller reads Ap21's
+  // returns R1 and R2 of them, all at once over dynalite, in whatever order each round takes; then Refundid retries
+  // both pushes and the poller reads both returns again. Both payouts stay booked (2 shirts), no retry is refused, a
+  // second retry changes nothing (no flip-flop), and a card return of a shirt finds none left to pay.
+  it.each([
+    ['Stan names the RMA', true],
+    ['Stan unrelated to the RMA', false],
+  ])('ends with two bookings in every round (%s)', async (_, ids) => {
+    for (let round = 0; round < 3; round++) {
+      const placed = await placeOrder();
+      const [first, second] = [`rid-all-1-${++rounds}`, `rid-all-2-${rounds}`];
+      const reads = [await refundidReturnRead(placed, ids ? first : `ST-1-${rounds}`), await refundidReturnRead(placed, ids ? second : `ST-2-${rounds}`)];
+      const wave = () =>
+        Promise.all([
+          pushAnswered(oneShirt(placed, first)),
+          pushAnswered(oneShirt(placed, second)),
+          ...reads.map(({ ingest }) => ingest().catch((error: unknown) => ({ refused: (error as Error).message }))),
+        ]);
+      await wave();
+      const retried = await wave();
+      // A push refused for units the records took leaves its RMA linked to a refund never created: for STALE_LINK_MS a
+      // retry is 503 "being recorded by another delivery", never a refusal.
+      for (const answer of retried.slice(0, 2)) expect([200, 503]).toContain((answer as { status: number }).status);
+      const booked = await orderOf(placed);
+      expect(booked.lines[placed.shirt]).toMatchObject({ reserved: 0, refunded: 2, available: 0 });
+      await wave();
+      expect(await orderOf(placed)).toMatchObject({ lines: booked.lines, refunds: booked.refunds });
+      const lodged = await plainReturnIngested(placed);
+      await expectTwoBookings(placed, lodged.returnId);
+    }
+  });
+});
