@@ -501,7 +501,12 @@ class RmaHandling {
   private async rebook(released: Refund): Promise<string> {
     const bookingId = `${released.id}${REBOOKED_SUFFIX}`;
     const current = (await this.store.getOrder(this.order.orderId)) ?? this.order;
-    if (own(current.refunds, bookingId)) return `; its units are booked as refund ${bookingId}`;
+    const rebooked = own(current.refunds, bookingId);
+    if (rebooked) {
+      // A retry after a failure between the re-booking and its check finishes the check.
+      await this.withdrawTwin(rebooked);
+      return `; its units are booked as refund ${bookingId}`;
+    }
     // The poller recorded this payout from Ap21 meanwhile (nothing reserved to tie it to): it is the booking.
     const recorded = recordedFromAp21(current, this.push);
     if (recorded) {
@@ -516,12 +521,15 @@ class RmaHandling {
     const missing = shortfall(current, spec);
     if (missing) return this.paidForHeldUnits(spec, missing, current);
     const note = `${this.audit.note}: paid after the RMA failed, its units booked again`;
+    let booked: Refund;
     try {
-      await this.store.createRefund(this.order.orderId, spec, this.ctx.now, { ...this.audit, note });
+      booked = (await this.store.createRefund(this.order.orderId, spec, this.ctx.now, { ...this.audit, note })).refund;
     } catch (error) {
       if (!(error instanceof UnitsUnavailableError)) throw error;
       return this.paidForHeldUnits(spec, error.message, (await this.store.getOrder(this.order.orderId)) ?? current);
     }
+    // The poller may have recorded this payout from Ap21 since our read, as for a first booking.
+    await this.withdrawTwin(booked);
     return `; its units are booked again as refund ${bookingId}`;
   }
 
