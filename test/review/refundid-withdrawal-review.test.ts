@@ -268,3 +268,28 @@ describe('review: a refundid push after failed, racing the poller', () => {
     expect(ledgerViolations(order)).toEqual([]);
   });
 });
+
+describe('review: after a withdrawal, later pushes and reads change nothing', () => {
+  // One payout booked at once by its first push and the poller (Stan naming the RMA): Ap21's record withdrawn. Then a
+  // contradicting `failed` push, the `refundid` retried, the poller reading the return again twice, and the order fetch:
+  // one shirt booked throughout (no re-booking of the record, no flip back), the other returnable.
+  it('keeps one booking through a later failed push, retries and re-reads', async () => {
+    const placed = await placeOrder();
+    const id = `rid-wd-after-${++rounds}`;
+    const { ret, ingest } = await refundidReturnRead(placed, id);
+    const store = createGatedStore(h.store, () => ingest());
+    await applyRefundid(store, oneShirt(placed, id));
+    const withdrawn = await orderOf(placed);
+    expect(withdrawn.refunds[`ap21-${ret.returnId}`]).toMatchObject({ state: 'released', refs: { refundidBookedAs: `rfd-${id}` } });
+    expect((await portal.push('failed', oneShirt(placed, id))).body).toMatchObject({ refund_id: `rfd-${id}`, state: 'paid' });
+    expect((await portal.push('refundid', oneShirt(placed, id))).body).toMatchObject({ refund_id: `rfd-${id}`, state: 'paid' });
+    expect(await ingest()).toMatchObject({ kind: 'already_ingested' });
+    expect(await ingest()).toMatchObject({ kind: 'already_ingested' });
+    const after = await orderOf(placed);
+    expect(after.lines).toEqual(withdrawn.lines);
+    expect(after.refunds[`ap21-${ret.returnId}`]).toEqual(withdrawn.refunds[`ap21-${ret.returnId}`]);
+    expect((await paidRefunds(placed)).map((refund) => refund.id)).toEqual([`rfd-${id}`]);
+    const fetched = await portal.fetchOrder({ shop: 'demo', order_number: placed.sim.orderNumber, email: 'alice@example.com' });
+    expect(JSON.stringify(fetched.body)).toContain('"returnable_quantity":1');
+  });
+});
