@@ -243,8 +243,10 @@ function recordedFromAp21(order: Order, push: RmaPush): Refund | undefined {
 /**
  * Ap21's record of the payout `booking` (this RMA's refund, paid) books as well: recorded from Ap21
  * after this push read the order and before it wrote (docs/design.md §2.3), so neither saw the other.
- * The one `booking` is tied to already (`tiedTo`, its Ap21 return id), else, as `recordedFromAp21`
- * finds it, one no RMA is attached to with exactly the booking's units, named by the RMA first.
+ * The one `booking` is tied to already (`tiedTo`, its Ap21 return id), else one no RMA is attached to
+ * with exactly the booking's units that names this RMA. Units alone are no proof: a record of another
+ * RMA's payout for identical units (a second shirt) looks the same, and withdrawing it would free units
+ * Refundid paid for, so such a pair keeps both bookings.
  */
 function twinRecordedFromAp21(order: Order, push: RmaPush, booking: Refund): Refund | undefined {
   const tiedTo = booking.refs[AP21_RETURN_REF];
@@ -257,7 +259,7 @@ function twinRecordedFromAp21(order: Order, push: RmaPush, booking: Refund): Ref
     (refund) => Object.keys(refund.lines).length === units.length && units.every(([lineId, count]) => refund.lines[lineId] === count),
   );
   const names = [push.refundid_id, push.merchant_rma_ref].filter((name): name is string => typeof name === 'string');
-  return same.find((refund) => [refund.id, refund.source.ref, ...Object.values(refund.refs)].some((value) => names.includes(value))) ?? same[0];
+  return same.find((refund) => [refund.id, refund.source.ref, ...Object.values(refund.refs)].some((value) => names.includes(value)));
 }
 
 function sameLines(refund: Refund, push: RmaPush): boolean {
@@ -499,7 +501,12 @@ class RmaHandling {
   private async rebook(released: Refund): Promise<string> {
     const bookingId = `${released.id}${REBOOKED_SUFFIX}`;
     const current = (await this.store.getOrder(this.order.orderId)) ?? this.order;
-    if (own(current.refunds, bookingId)) return `; its units are booked as refund ${bookingId}`;
+    const rebooked = own(current.refunds, bookingId);
+    if (rebooked) {
+      // A retry after a failure between the re-booking and its check finishes the check.
+      await this.withdrawTwin(rebooked);
+      return `; its units are booked as refund ${bookingId}`;
+    }
     // The poller recorded this payout from Ap21 meanwhile (nothing reserved to tie it to): it is the booking.
     const recorded = recordedFromAp21(current, this.push);
     if (recorded) {
@@ -514,12 +521,15 @@ class RmaHandling {
     const missing = shortfall(current, spec);
     if (missing) return this.paidForHeldUnits(spec, missing, current);
     const note = `${this.audit.note}: paid after the RMA failed, its units booked again`;
+    let booked: Refund;
     try {
-      await this.store.createRefund(this.order.orderId, spec, this.ctx.now, { ...this.audit, note });
+      booked = (await this.store.createRefund(this.order.orderId, spec, this.ctx.now, { ...this.audit, note })).refund;
     } catch (error) {
       if (!(error instanceof UnitsUnavailableError)) throw error;
       return this.paidForHeldUnits(spec, error.message, (await this.store.getOrder(this.order.orderId)) ?? current);
     }
+    // The poller may have recorded this payout from Ap21 since our read, as for a first booking.
+    await this.withdrawTwin(booked);
     return `; its units are booked again as refund ${bookingId}`;
   }
 

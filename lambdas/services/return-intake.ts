@@ -419,6 +419,8 @@ export class ReturnIntake {
     const amount: Money = exchange.differenceMinor === undefined ? value : { minor: exchange.differenceMinor, currency: value.currency };
     if (amount.minor === 0) return undefined;
     const refundedStan = refundState.kind === 'not_refunded' ? undefined : refundState.payments.find((payment) => payment.stan !== undefined)?.stan;
+    const refundedReference =
+      refundState.kind === 'refunded_via_refundid' ? refundState.payments.find((payment) => payment.reference !== undefined)?.reference : undefined;
     // Money that already moved is booked against the payment it went to; new money follows the tender rule.
     const decision: TenderDecision | undefined =
       refundState.kind === 'not_refunded'
@@ -431,6 +433,8 @@ export class ReturnIntake {
       ap21ReturnNumber: ret.orderNumber,
       ...exchange.refs,
       ...(refundedStan !== undefined && { ap21RefundStan: refundedStan }),
+      // Which of Stan and Reference carries Refundid's refundid_id is UNCONFIRMED (docs/design.md §2.3): a push names its record by either.
+      ...(refundedReference !== undefined && { ap21RefundReference: refundedReference }),
     };
     const source = { kind: SOURCE_KIND[refundState.kind], ref: ret.returnId };
     const base = {
@@ -734,8 +738,8 @@ export class ReturnIntake {
 
   /**
    * One Refundid payout booked twice (docs/design.md §2.3): this return's record (paid via Refundid, no
-   * RMA attached) and the refund of the RMA it matches (as `link` would have tied them, had either
-   * side seen the other), each written after the other side's read: a push and this read at once, or
+   * RMA attached) and the refund of the RMA its payment names (Stan or Reference) or that is tied to it,
+   * each written after the other side's read: a push and this read at once, or
    * a record left by a read that failed before this check. The RMA's refund is tied to the return
    * first (`link`, first wins; kept when tied already), then the record is withdrawn
    * (`refundid_record_withdrawn`: units and money back to available), each one conditional write the
@@ -757,7 +761,10 @@ export class ReturnIntake {
     if (!record) return undefined;
     const tied = refunds.find((refund) => refund.source.kind === 'refundid_rma' && refund.state === 'paid' && refund.refs[AP21_RETURN_REF] === ret.returnId);
     const references = refundState.payments.flatMap((payment) => [payment.stan, payment.reference].filter((value): value is string => value !== undefined));
-    const rma = tied ?? matchingRefundidRma(stored, unitsBySku, references, AP21_RETURN_REF);
+    const matching = matchingRefundidRma(stored, unitsBySku, references, AP21_RETURN_REF);
+    // Units alone are no proof: another RMA's payout for identical units looks the same, so only one the payment names is withdrawn for.
+    const named = matching && [matching.source.ref, ...Object.values(matching.refs)].some((value) => references.includes(value));
+    const rma = tied ?? (named ? matching : undefined);
     if (!rma) return undefined;
     if (!tied && !(await this.link(orderId, rma, ret))) return 'changed';
     const reason = `Refundid's payout of RMA ${rma.source.ref} is booked as refund ${rma.id}: this record of it withdrawn, not booked twice`;
