@@ -1,3 +1,4 @@
+import * as metrics from '../../lambdas/commons/metrics';
 import { ledgerViolations } from '../../lambdas/domain/order';
 import { loadAp21LedgerSettings } from '../../lambdas/services/ap21-ledger';
 import type { LocalQueue } from '../../lambdas/services/local-queue';
@@ -31,21 +32,23 @@ afterAll(() => world.close());
 beforeEach(() => h.newEra());
 
 const SHIRT = { skuId: '21503', quantity: 2, priceMinor: 5990, productName: 'LINEN SHIRT' };
+const BELT = { skuId: '880', quantity: 1, priceMinor: 4500, productName: 'BELT' };
 
 interface Placed {
   readonly sim: SimOrder;
   readonly orderId: string;
   readonly shirt: string;
+  readonly belt: string;
 }
 
 /** Two shirts paid by an EPG card, the ledger opened by Refundid's order fetch as the portal does before any RMA. */
 async function placeOrder(): Promise<Placed> {
   const stan = `LG-${Date.now()}-${++rounds}`;
-  const card = { origin: 'CreditCard', cardType: 'VISA', stan, amountMinor: 2 * SHIRT.priceMinor };
-  const sim = h.ap21.addOrder({ email: 'alice@example.com', lines: [SHIRT], payments: [card] });
+  const card = { origin: 'CreditCard', cardType: 'VISA', stan, amountMinor: 2 * SHIRT.priceMinor + BELT.priceMinor };
+  const sim = h.ap21.addOrder({ email: 'alice@example.com', lines: [SHIRT, BELT], payments: [card] });
   sims.addonPayments.seedTransaction(stan, { amount: { minor: card.amountMinor, currency: 'AUD' }, paymentSolution: 'creditcards' });
   expect((await portal.fetchOrder({ shop: 'demo', order_number: sim.orderNumber, email: 'alice@example.com' })).status).toBe(200);
-  return { sim, orderId: `ap21-${sim.orderId}`, shirt: sim.lines[0]!.lineId };
+  return { sim, orderId: `ap21-${sim.orderId}`, shirt: sim.lines[0]!.lineId, belt: sim.lines[1]!.lineId };
 }
 
 const oneShirt = (placed: Placed, refundidId: string): Rma => ({
@@ -53,6 +56,7 @@ const oneShirt = (placed: Placed, refundidId: string): Rma => ({
   line_items: [{ merchant_order_ref: placed.orderId, line_item_ref: placed.shirt, quantity: 1 }],
 });
 
+const metricCalls = (spy: jest.SpyInstance, name: string) => spy.mock.calls.filter(([metric]) => metric === name).length;
 const orderOf = async (placed: Placed) => (await h.store.getOrder(placed.orderId))!;
 
 /** The poller's read of `ret` and the intake's booking of it, then the dispatcher given every chance to pay. */
@@ -69,21 +73,26 @@ async function ingestAndDispatch(placed: Placed, ret: SimReturn) {
 }
 
 describe('review: a return Refundid is refunding, lodged in Ap21 before its payment shows there', () => {
-  // Defect: the intake reads the plain return as a card return; the RMA holds shirt 1's unit, so it takes shirt 2's
-  // and the EPG simulator reverses the card: the customer is refunded twice for one shirt, and the ledger says
-  // both shirts came back.
-  it.failing('does not reverse the card for a shirt Refundid is refunding: the return waits for an operator', async () => {
+  // Before: the intake read the plain return as a card return; the RMA held shirt 1's unit, so it took shirt 2's and
+  // the EPG simulator reversed the card: the customer was refunded twice for one shirt, and the ledger said both
+  // shirts came back. Now the return is held for an operator with the RMA named (one conditional write, as other
+  // holds). Control: with `refundidStillRefunding` in lambdas/services/return-intake.ts answering [], the card is
+  // reversed (payout 1) and this test fails.
+  it('does not reverse the card for a shirt Refundid is refunding: the return waits for an operator', async () => {
     const placed = await placeOrder();
     const id = `rid-lodged-${++rounds}`;
     const push = oneShirt(placed, id);
     expect(await portal.push('refunding', push)).toMatchObject({ status: 200, body: { state: 'refundid_pending' } });
     const ret = h.ap21.addReturn(placed.sim.orderId, { lines: [{ skuId: SHIRT.skuId, quantity: -1 }] });
     const cardRefundId = `ap21-${ret.returnId}`;
+    const emitted = jest.spyOn(metrics, 'emitMetric');
 
     await ingestAndDispatch(placed, ret);
 
     expect(sims.addonPayments.payouts().get(cardRefundId)).toBeUndefined();
     expect((await orderOf(placed)).refunds[cardRefundId]).toMatchObject({ state: 'manual_review', reason: expect.stringContaining(`Refundid RMA ${id}`) });
+    expect(metricCalls(emitted, 'RefundsInManualReview')).toBe(1);
+    emitted.mockRestore();
     // Refundid pays its RMA: one shirt refunded, once.
     expect(await portal.push('refundid', push)).toMatchObject({ status: 200, body: { state: 'paid' } });
     const order = await orderOf(placed);
@@ -106,5 +115,16 @@ describe('review: a return Refundid is refunding, lodged in Ap21 before its paym
     expect(Object.keys(order.refunds)).toEqual([`rfd-${id}`]);
     expect(order.lines[placed.shirt]).toMatchObject({ reserved: 0, refunded: 1, available: 1 });
     expect(ledgerViolations(order)).toEqual([]);
+  });
+
+  it('control: a plain return of another SKU while the RMA waits is paid on the card', async () => {
+    const placed = await placeOrder();
+    expect((await portal.push('refunding', oneShirt(placed, `rid-other-${++rounds}`))).status).toBe(200);
+    const ret = h.ap21.addReturn(placed.sim.orderId, { lines: [{ skuId: BELT.skuId, quantity: -1 }] });
+
+    await ingestAndDispatch(placed, ret);
+
+    expect(sims.addonPayments.payouts().get(`ap21-${ret.returnId}`)).toBe(1);
+    expect((await orderOf(placed)).lines[placed.belt]).toMatchObject({ refunded: 1, available: 0 });
   });
 });
