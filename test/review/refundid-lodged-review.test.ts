@@ -98,6 +98,21 @@ describe('review: a return Refundid is refunding, lodged in Ap21 before its paym
     const order = await orderOf(placed);
     expect(order.lines[placed.shirt]).toMatchObject({ refunded: 1 });
     expect(ledgerViolations(order)).toEqual([]);
+
+    // Ap21 then shows Refundid's payment on the return (its payments as on a Refundid return): read again, the held
+    // refund is marked settled by Refundid, still not paid.
+    const reader = h.client();
+    const paidShown = h.ap21.addRefundidReturn(placed.sim.orderId, { lines: [{ skuId: SHIRT.skuId, quantity: -1 }], stan: id });
+    const { payments } = await reader.getReturn(placed.sim.personId, placed.sim.orderId, paidShown.returnId);
+    const reread = { ...(await reader.getReturn(placed.sim.personId, placed.sim.orderId, ret.returnId)), payments };
+    await h.intake({ doorbell: queue, ledger: loadAp21LedgerSettings(h.env) }).ingest(await reader.getOrder(placed.sim.personId, placed.sim.orderId), reread);
+    await sweep(h.store, queue, Date.now() + 60_000);
+    await queue.drained();
+    expect(sims.addonPayments.payouts().get(cardRefundId)).toBeUndefined();
+    expect((await orderOf(placed)).refunds[cardRefundId]).toMatchObject({
+      state: 'manual_review',
+      refs: { settledElsewhere: expect.stringContaining('already refunded (by Refundid)') },
+    });
   });
 
   it("control: the same return with Refundid's payment shown is tied to the RMA, booked once, and the card is not reversed", async () => {
