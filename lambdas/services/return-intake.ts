@@ -147,6 +147,25 @@ function returnedUnitsBySku(ret: Ap21Return): Record<string, number> {
 }
 
 /**
+ * Why a plain Ap21 return of units Refundid is refunding must not be paid (docs/design.md §2.3, §2.7): an
+ * RMA reserved with us (`refunding`) whose payout has not come (`refundid_pending`) holds units of a SKU
+ * the return takes, so the return may be the same goods lodged in Ap21 before Refundid's payment shows
+ * there, its claim taking another unit of that SKU. No money on a guess: an operator decides.
+ */
+function refundidStillRefunding(stored: StoredOrder, claim: Readonly<Record<string, number>>, ret: Ap21Return): string[] {
+  const skuOf = (lineId: string) => own(stored.lines, lineId)?.sku;
+  const returned = new Set(Object.keys(claim).map(skuOf));
+  return Object.values(stored.refunds).flatMap((refund) => {
+    if (refund.source.kind !== 'refundid_rma' || refund.state !== 'refundid_pending') return [];
+    const skus = [...new Set(Object.keys(refund.lines).map(skuOf))].filter((sku) => sku !== undefined && returned.has(sku));
+    if (skus.length === 0) return [];
+    return [
+      `Refundid RMA ${refund.source.ref} (refund ${refund.id}) is refunding SKU ${skus.join(', ')} and Refundid has not paid it yet: Ap21 return ${ret.orderNumber} (${ret.returnId}) may be the same goods lodged before Refundid's payment shows on it; release it if the customer returned other units`,
+    ];
+  });
+}
+
+/**
  * Turns one Ap21 return into exactly one refund (docs/design.md §2.3–2.4), whoever asks and however often:
  * the poller, the push endpoint, a retry after a crash. The refund id derives from the return id,
  * so a second ingestion finds the first. A return Ap21 shows as already refunded (by Refundid, or
@@ -454,6 +473,7 @@ export class ReturnIntake {
         return reason === undefined ? [] : [`line ${lineId} is not returnable: ${reason}`];
       }),
       ...(decision.hold === undefined ? [] : [decision.hold]),
+      ...refundidStillRefunding(stored, lines, ret),
     ];
     if (holds.length > 0) return { ...base, route: 'reversal', held: holds.join('; ') };
     const { policy, apaceEnabled, offerDays } = this.deps.routing;
