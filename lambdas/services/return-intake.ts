@@ -160,7 +160,7 @@ function refundidStillRefunding(stored: StoredOrder, claim: Readonly<Record<stri
     const skus = [...new Set(Object.keys(refund.lines).map(skuOf))].filter((sku) => sku !== undefined && returned.has(sku));
     if (skus.length === 0) return [];
     return [
-      `Refundid RMA ${refund.source.ref} (refund ${refund.id}) is refunding SKU ${skus.join(', ')} and Refundid has not paid it yet: Ap21 return ${ret.orderNumber} (${ret.returnId}) may be the same goods lodged before Refundid's payment shows on it; release it if the customer returned other units`,
+      `Refundid RMA ${refund.source.ref} (refund ${refund.id}) is refunding SKU ${skus.join(', ')} and Refundid has not paid it yet: Ap21 return ${ret.orderNumber} (${ret.returnId}) may be the same goods lodged before Refundid's payment shows on it: release it once Refundid has paid them, or reroute it to the card if the customer returned other units`,
     ];
   });
 }
