@@ -7,9 +7,15 @@ beforeAll(async () => {
 afterAll(() => world.close());
 afterEach(() => world.reset());
 
+/**
+ * None of these is about a slow Optty: the harness's 300 ms call timeout (its hang tests need it short)
+ * would turn a loaded machine's first, cold token request into a failure of every caller waiting on it.
+ */
+const connector: OpttyClientWorld['connector'] = (env = {}, credentials) => world.connector({ OPTTY_TIMEOUT_MS: '5000', ...env }, credentials);
+
 describe('Optty access token', () => {
   it('is fetched once for many concurrent refunds (single flight) and then reused', async () => {
-    const { connector: client } = world.connector();
+    const { connector: client } = connector();
     const start = world.optty.tokenRequests();
 
     const outcomes = await Promise.all(Array.from({ length: 20 }, (_, i) => client.submit(world.reversal(`OPT-${1020 + i}`))));
@@ -21,7 +27,7 @@ describe('Optty access token', () => {
 
   it('is refreshed OPTTY_TOKEN_REFRESH_MARGIN_SECONDS before it expires', async () => {
     world.optty.setTokenTtl(3_600);
-    const { connector: client } = world.connector({ OPTTY_TOKEN_REFRESH_MARGIN_SECONDS: '60' });
+    const { connector: client } = connector({ OPTTY_TOKEN_REFRESH_MARGIN_SECONDS: '60' });
     const start = world.optty.tokenRequests();
 
     await client.submit(world.reversal('OPT-1041'));
@@ -37,7 +43,7 @@ describe('Optty access token', () => {
 
   it('serves its waiting callers even when it expires within the margin, and is not cached', async () => {
     world.optty.setTokenTtl(30);
-    const { connector: client } = world.connector({ OPTTY_TOKEN_REFRESH_MARGIN_SECONDS: '60' });
+    const { connector: client } = connector({ OPTTY_TOKEN_REFRESH_MARGIN_SECONDS: '60' });
     const start = world.optty.tokenRequests();
 
     const outcomes = await Promise.all([client.submit(world.reversal('OPT-1044')), client.submit(world.reversal('OPT-1045'))]);
@@ -48,7 +54,7 @@ describe('Optty access token', () => {
   });
 
   it('after a 401 is dropped, refreshed once and the refund retried once', async () => {
-    const { connector: client } = world.connector();
+    const { connector: client } = connector();
     await client.submit(world.reversal('OPT-1047'));
     world.optty.revokeTokens();
     const start = world.optty.tokenRequests();
@@ -59,7 +65,7 @@ describe('Optty access token', () => {
   });
 
   it('makes a 401 after the refresh a permanent failure (bad credentials)', async () => {
-    const { connector: client } = world.connector();
+    const { connector: client } = connector();
     world.optty.setRejectAllTokens(true);
     const start = world.optty.tokenRequests();
 
@@ -73,7 +79,7 @@ describe('Optty access token', () => {
   });
 
   it('fails permanently, without calling the API, when Optty refuses our client credentials', async () => {
-    const { connector: client } = world.connector({}, { ...world.secret, clientSecret: 'wrong-secret' });
+    const { connector: client } = connector({}, { ...world.secret, clientSecret: 'wrong-secret' });
     const before = world.optty.refundBodies().length;
 
     const outcome = await client.submit(world.reversal('OPT-1050'));
@@ -84,7 +90,7 @@ describe('Optty access token', () => {
   });
 
   it('picks up a rotated client secret by re-reading the secret once', async () => {
-    const { connector: client, source } = world.connector({}, { ...world.secret, clientSecret: 'retired-secret' });
+    const { connector: client, source } = connector({}, { ...world.secret, clientSecret: 'retired-secret' });
     await source.get('optty', { forceFetch: false });
     source.set('optty', world.secret);
 
@@ -94,7 +100,7 @@ describe('Optty access token', () => {
 
   it('retries later when the token endpoint fails (5xx)', async () => {
     world.host.setFaults('optty-auth', { failureRate: 1 });
-    expect(await world.connector().connector.submit(world.reversal('OPT-1052'))).toEqual({
+    expect(await connector().connector.submit(world.reversal('OPT-1052'))).toEqual({
       kind: 'failed',
       retryable: true,
       detail: 'Optty token endpoint answered HTTP 503',
