@@ -8,7 +8,7 @@ afterAll(() => world.close());
 afterEach(() => world.reset());
 
 /**
- * None of these is about a slow Optty: the harness's 300 ms call timeout (its hang tests need it short)
+ * None of these is about a slow Optty: the harness's 700 ms call timeout (its hang tests need it short)
  * would turn a loaded machine's first, cold token request into a failure of every caller waiting on it.
  */
 const connector: OpttyClientWorld['connector'] = (env = {}, credentials) => world.connector({ OPTTY_TIMEOUT_MS: '5000', ...env }, credentials);

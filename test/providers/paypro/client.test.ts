@@ -13,7 +13,7 @@ const secret: PayProSecret = {
   ipnValidationKey: 'ipn-validation',
 };
 const CAPTURED = 4990;
-const TIMEOUT_MS = 300;
+const TIMEOUT_MS = 700;
 const alice = 'alice@example.com';
 const orders = [
   // Alice has three orders: refunding one must leave the other two alone.

@@ -7,7 +7,7 @@ import { startSimulatorHost, type SimulatorHost } from '../../../simulators/kit'
 import { secretReader, type MemorySecretSource } from '../memory-secrets';
 
 const SECRET: OpttySecret = { clientId: 'relay-client', clientSecret: 'optty-client-secret-value', merchantId: 'merchant-7' };
-const TIMEOUT_MS = 300;
+const TIMEOUT_MS = 700;
 
 /**
  * Optty's refund API and token endpoint simulated on loopback (60 orders, OPT-1000…OPT-1059, each
