@@ -6,8 +6,8 @@ import { createInboxReplay } from '../../lambdas/functions/dispatch-runtime';
 import { replayInbox, sweep } from '../../lambdas/services/sweeper';
 import type { ProviderSimulators } from '../../local/simulators';
 import type { SimOrder, SimReturn } from '../../simulators/ap21/simulator';
-import { createRefundidSimulator, type Rma, type RefundidSimulator } from '../../simulators/refundid/simulator';
-import { startPayoutWorld, type IngestHarness, type PayoutWorld } from '../support/harness/relay-with-ap21';
+import type { Rma, RefundidSimulator } from '../../simulators/refundid/simulator';
+import { startRefundidPayoutWorld, type IngestHarness, type RefundidPayoutWorld } from '../support/harness/relay-with-ap21';
 
 /**
  * Review (2026-12-03): a return Refundid is refunding, lodged in Ap21 before Refundid's payment shows on it
@@ -16,7 +16,7 @@ import { startPayoutWorld, type IngestHarness, type PayoutWorld } from '../suppo
  * a plain return; on an order of two shirts the other shirt's unit is still available. Over dynalite, the local
  * server and the Ap21 and EPG simulators on HTTP, with a dispatcher.
  */
-let world: PayoutWorld;
+let world: RefundidPayoutWorld;
 let h: IngestHarness;
 let sims: ProviderSimulators;
 let queue: LocalQueue;
@@ -24,9 +24,8 @@ let portal: RefundidSimulator;
 let rounds = 0;
 
 beforeAll(async () => {
-  world = await startPayoutWorld({ REFUNDID_ALLOWED_IPS: '127.0.0.1' });
-  ({ h, sims, queue } = world);
-  portal = createRefundidSimulator({ baseUrl: h.stack.url, bearerToken: String(h.stack.secrets.refundid.bearerToken) });
+  world = await startRefundidPayoutWorld();
+  ({ h, sims, queue, portal } = world);
 });
 afterAll(() => world.close());
 beforeEach(() => h.newEra());

@@ -9,10 +9,10 @@ import { replayInbox, sweep } from '../../lambdas/services/sweeper';
 import type { OrderStore } from '../../lambdas/store/order-store';
 import type { ProviderSimulators } from '../../local/simulators';
 import type { SimOrder } from '../../simulators/ap21/simulator';
-import { createRefundidSimulator, type Rma, type RefundidSimulator } from '../../simulators/refundid/simulator';
+import type { Rma, RefundidSimulator } from '../../simulators/refundid/simulator';
 import { tableSnapshot } from '../support/fixtures';
 import { gatedStore } from '../support/gated-store';
-import { startPayoutWorld, type IngestHarness, type PayoutWorld } from '../support/harness/relay-with-ap21';
+import { startRefundidPayoutWorld, type IngestHarness, type RefundidPayoutWorld } from '../support/harness/relay-with-ap21';
 
 /**
  * Review of the Refundid money path (2026-12-03): Refundid pays the customer itself and pushes its
@@ -22,7 +22,7 @@ import { startPayoutWorld, type IngestHarness, type PayoutWorld } from '../suppo
  * dispatcher: a stage that pays every channel when the return is seen, the card's last four in
  * Ap21's `Reference` where a case needs an Apace offer.
  */
-let world: PayoutWorld;
+let world: RefundidPayoutWorld;
 let h: IngestHarness;
 let sims: ProviderSimulators;
 let queue: LocalQueue;
@@ -30,9 +30,8 @@ let portal: RefundidSimulator;
 let rounds = 0;
 
 beforeAll(async () => {
-  world = await startPayoutWorld({ REFUNDID_ALLOWED_IPS: '127.0.0.1', AP21_CARD_LAST_FOUR_FIELD: 'Reference' });
-  ({ h, sims, queue } = world);
-  portal = createRefundidSimulator({ baseUrl: h.stack.url, bearerToken: String(h.stack.secrets.refundid.bearerToken) });
+  world = await startRefundidPayoutWorld({ AP21_CARD_LAST_FOUR_FIELD: 'Reference' });
+  ({ h, sims, queue, portal } = world);
 });
 afterAll(() => world.close());
 beforeEach(() => h.newEra());

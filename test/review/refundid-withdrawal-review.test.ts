@@ -9,8 +9,8 @@ import { replayInbox, sweep } from '../../lambdas/services/sweeper';
 import type { OrderStore } from '../../lambdas/store/order-store';
 import type { ProviderSimulators } from '../../local/simulators';
 import type { SimOrder } from '../../simulators/ap21/simulator';
-import { createRefundidSimulator, type Rma, type RefundidSimulator } from '../../simulators/refundid/simulator';
-import { startPayoutWorld, type IngestHarness, type PayoutWorld } from '../support/harness/relay-with-ap21';
+import type { Rma, RefundidSimulator } from '../../simulators/refundid/simulator';
+import { startRefundidPayoutWorld, type IngestHarness, type RefundidPayoutWorld } from '../support/harness/relay-with-ap21';
 
 /**
  * Review of `refundid_record_withdrawn` (2026-12-03, docs/design.md §2.2–2.3): when a first `refundid`
@@ -20,7 +20,7 @@ import { startPayoutWorld, type IngestHarness, type PayoutWorld } from '../suppo
  * shirts (two RMAs, two Ap21 returns), over dynalite, the local server, and the Ap21 and EPG
  * simulators on HTTP, with a dispatcher.
  */
-let world: PayoutWorld;
+let world: RefundidPayoutWorld;
 let h: IngestHarness;
 let sims: ProviderSimulators;
 let queue: LocalQueue;
@@ -28,9 +28,8 @@ let portal: RefundidSimulator;
 let rounds = 0;
 
 beforeAll(async () => {
-  world = await startPayoutWorld({ REFUNDID_ALLOWED_IPS: '127.0.0.1' });
-  ({ h, sims, queue } = world);
-  portal = createRefundidSimulator({ baseUrl: h.stack.url, bearerToken: String(h.stack.secrets.refundid.bearerToken) });
+  world = await startRefundidPayoutWorld();
+  ({ h, sims, queue, portal } = world);
 });
 afterAll(() => world.close());
 beforeEach(() => h.newEra());

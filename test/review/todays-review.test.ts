@@ -14,9 +14,9 @@ import type { ProviderSimulators } from '../../local/simulators';
 import type { SimOrder, SimReturn } from '../../simulators/ap21/simulator';
 import { redrive } from '../../tools/ops/commands';
 import type { OpsTarget } from '../../tools/ops/target';
-import { createRefundidSimulator, type RefundidSimulator } from '../../simulators/refundid/simulator';
+import type { RefundidSimulator } from '../../simulators/refundid/simulator';
 import { gatedStore } from '../support/gated-store';
-import { refundedByAp21, startPayoutWorld, type IngestHarness, type PayoutWorld } from '../support/harness/relay-with-ap21';
+import { refundedByAp21, startRefundidPayoutWorld, type IngestHarness, type RefundidPayoutWorld } from '../support/harness/relay-with-ap21';
 
 /**
  * Review of the day's money-path changes (2026-12-03): the card refund settled elsewhere (docs/design.md §2.3),
@@ -25,7 +25,7 @@ import { refundedByAp21, startPayoutWorld, type IngestHarness, type PayoutWorld 
  * while the card reversal is in flight. Over dynalite, the local server and the Ap21, EPG and Refundid portal
  * simulators on HTTP; the EPG simulator counts every payout.
  */
-let world: PayoutWorld;
+let world: RefundidPayoutWorld;
 let h: IngestHarness;
 let sims: ProviderSimulators;
 let queue: LocalQueue;
@@ -36,9 +36,8 @@ const EPG = 'addon-payments';
 const FAST: RetryPolicy = { maxAttempts: 3, baseDelayMs: 10, maxDelayMs: 50, leaseMs: 2_000, syncDelayMs: 100 };
 
 beforeAll(async () => {
-  world = await startPayoutWorld({ REFUNDID_ALLOWED_IPS: '127.0.0.1', AP21_CARD_LAST_FOUR_FIELD: 'Reference' });
-  ({ h, sims, queue } = world);
-  portal = createRefundidSimulator({ baseUrl: h.stack.url, bearerToken: String(h.stack.secrets.refundid.bearerToken) });
+  world = await startRefundidPayoutWorld({ AP21_CARD_LAST_FOUR_FIELD: 'Reference' });
+  ({ h, sims, queue, portal } = world);
 });
 afterAll(() => world.close());
 beforeEach(() => h.newEra());

@@ -13,6 +13,7 @@ import { createDispatcher } from '../../../lambdas/functions/dispatch-runtime';
 import type { Dispatcher } from '../../../lambdas/services/dispatcher';
 import { LocalQueue } from '../../../lambdas/services/local-queue';
 import { startProviderSimulators, type ProviderSimulators } from '../../../local/simulators';
+import { createRefundidSimulator, type RefundidSimulator } from '../../../simulators/refundid/simulator';
 import { startTestStack, type TestStack } from '../stack';
 
 export const AP21_CREDENTIALS = { username: 'refund-relay', password: 'correct-horse-battery-staple' };
@@ -213,4 +214,15 @@ export async function refundedByAp21(
       payments: [{ origin: 'CreditCard', cardType: 'VISA', stan: card.stan!, amount: { minor: -amountMinor, currency: 'AUD' } }],
     },
   ];
+}
+
+/** The payout world with Refundid's portal pointed at it (its pushes allowed from loopback), as the Refundid reviews use it. */
+export interface RefundidPayoutWorld extends PayoutWorld {
+  readonly portal: RefundidSimulator;
+}
+
+export async function startRefundidPayoutWorld(extraEnv: Record<string, string> = {}): Promise<RefundidPayoutWorld> {
+  const world = await startPayoutWorld({ REFUNDID_ALLOWED_IPS: '127.0.0.1', ...extraEnv });
+  const portal = createRefundidSimulator({ baseUrl: world.h.stack.url, bearerToken: String(world.h.stack.secrets.refundid.bearerToken) });
+  return { ...world, portal };
 }
