@@ -11,7 +11,7 @@ import type { ProviderSimulators } from '../../local/simulators';
 import type { SimOrder } from '../../simulators/ap21/simulator';
 import type { Rma, RefundidSimulator } from '../../simulators/refundid/simulator';
 import { tableSnapshot } from '../support/fixtures';
-import { gatedStore } from '../support/gated-store';
+import { gatedStore, gatedCreateStore } from '../support/gated-store';
 import { startRefundidPayoutWorld, type IngestHarness, type RefundidPayoutWorld } from '../support/harness/relay-with-ap21';
 
 /**
@@ -720,7 +720,7 @@ describe('review: pushes of one RMA at once, and a push racing the poller', () =
       reader.getOrder(placed.sim.personId, placed.sim.orderId),
       reader.getReturn(placed.sim.personId, placed.sim.orderId, ret.returnId),
     ]);
-    const store = createGatedStore(h.store, () => h.intake({ ledger: loadAp21LedgerSettings(h.env) }).ingest(...read));
+    const store = gatedCreateStore(h.store, () => h.intake({ ledger: loadAp21LedgerSettings(h.env) }).ingest(...read));
     const id = `rid-vs-card-${++rounds}`;
     const raw = JSON.stringify({ ...rma(placed, id, { [placed.shirt]: 1 }), status: 'refundid' });
     await expect(applyRmaPush(store, rmaPushSchema.parse(JSON.parse(raw)), raw, { now: new Date().toISOString(), claimWindowMs: 0 })).rejects.toThrow(
@@ -759,7 +759,7 @@ describe('review: pushes of one RMA at once, and a push racing the poller', () =
     const id = `rid-first-vs-poller-${++rounds}`;
     const { ret, ingest } = await refundidReturnRead(placed, id);
     let polled: unknown;
-    const store = createGatedStore(h.store, async () => {
+    const store = gatedCreateStore(h.store, async () => {
       polled = await ingest();
     });
     expect(await applyRefundid(store, rma(placed, id, { [placed.shirt]: 1 }))).toEqual({ received: true, refund_id: `rfd-${id}`, state: 'paid' });
@@ -788,7 +788,7 @@ describe('review: pushes of one RMA at once, and a push racing the poller', () =
     const id = `rid-poller-vs-first-${++rounds}`;
     const { ret } = await refundidReturnRead(placed, id);
     let pushed: unknown;
-    const gated = createGatedStore(h.store, async () => {
+    const gated = gatedCreateStore(h.store, async () => {
       pushed = await applyRefundid(h.store, rma(placed, id, { [placed.shirt]: 1 }));
     });
     const reader = h.client();
@@ -809,7 +809,7 @@ describe('review: pushes of one RMA at once, and a push racing the poller', () =
     const id = `rid-cut-short-${++rounds}`;
     const { ret, ingest } = await refundidReturnRead(placed, id);
     const failing = gatedStore(h.store, 'refundid_record_withdrawn', () => Promise.reject(new Error('the Lambda timed out')));
-    const store = createGatedStore(failing, async () => {
+    const store = gatedCreateStore(failing, async () => {
       await ingest();
     });
     await expect(applyRefundid(store, rma(placed, id, { [placed.shirt]: 1 }))).rejects.toThrow('the Lambda timed out');
@@ -826,7 +826,7 @@ describe('review: pushes of one RMA at once, and a push racing the poller', () =
     const placed = await placeOrder();
     const id = `rid-reserved-vs-poller-${++rounds}`;
     const { ret, ingest } = await refundidReturnRead(placed, id);
-    const store = createGatedStore(h.store, async () => {
+    const store = gatedCreateStore(h.store, async () => {
       await ingest();
     });
     const raw = JSON.stringify({ ...rma(placed, id, { [placed.shirt]: 1 }), status: 'refunding' });
@@ -869,20 +869,3 @@ describe('review: pushes of one RMA at once, and a push racing the poller', () =
     expect((await orderOf(placed)).lines[placed.shirt]).toMatchObject({ reserved: 0, refunded: 1, available: 1 });
   });
 });
-
-/** The store, except that its first `createRefund` waits for `before` to run: the push's read, then another writer, then its write. */
-function createGatedStore(store: OrderStore, before: () => Promise<unknown>): OrderStore {
-  let opened = false;
-  return new Proxy(store, {
-    get(target, name, receiver) {
-      if (name !== 'createRefund') return Reflect.get(target, name, receiver) as unknown;
-      return async (...args: Parameters<OrderStore['createRefund']>) => {
-        if (!opened) {
-          opened = true;
-          await before();
-        }
-        return target.createRefund(...args);
-      };
-    },
-  });
-}

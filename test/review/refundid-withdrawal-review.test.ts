@@ -10,6 +10,7 @@ import type { OrderStore } from '../../lambdas/store/order-store';
 import type { ProviderSimulators } from '../../local/simulators';
 import type { SimOrder } from '../../simulators/ap21/simulator';
 import type { Rma, RefundidSimulator } from '../../simulators/refundid/simulator';
+import { gatedCreateStore } from '../support/gated-store';
 import { startRefundidPayoutWorld, type IngestHarness, type RefundidPayoutWorld } from '../support/harness/relay-with-ap21';
 
 /**
@@ -100,23 +101,6 @@ async function settle(): Promise<void> {
   await queue.drained();
 }
 
-/** The store, except that its first `createRefund` waits for `before`: the caller's read, then another writer, then its write. */
-function createGatedStore(store: OrderStore, before: () => Promise<unknown>): OrderStore {
-  let opened = false;
-  return new Proxy(store, {
-    get(target, name, receiver) {
-      if (name !== 'createRefund') return Reflect.get(target, name, receiver) as unknown;
-      return async (...args: Parameters<OrderStore['createRefund']>) => {
-        if (!opened) {
-          opened = true;
-          await before();
-        }
-        return target.createRefund(...args);
-      };
-    },
-  });
-}
-
 /** Both shirts booked as paid through Refundid, none free for another channel, and no card payout for `plainReturnId`. */
 async function expectTwoBookings(placed: Placed, plainReturnId: string): Promise<void> {
   await settle();
@@ -144,7 +128,7 @@ describe('review: two real Refundid payouts for two identical shirts are never b
     const [first, second] = [`rid-wd-1-${++rounds}`, `rid-wd-2-${rounds}`];
     const { ret, ingest } = await refundidReturnRead(placed, ids ? first : `ST-${rounds}`);
     let polled: unknown;
-    const store = createGatedStore(h.store, async () => {
+    const store = gatedCreateStore(h.store, async () => {
       polled = await ingest();
     });
     expect(await applyRefundid(store, oneShirt(placed, second))).toEqual({ received: true, refund_id: `rfd-${second}`, state: 'paid' });
@@ -164,7 +148,7 @@ describe('review: two real Refundid payouts for two identical shirts are never b
     const [first, second] = [`rid-wd-1-${++rounds}`, `rid-wd-2-${rounds}`];
     const { ret, ingest } = await refundidReturnRead(placed, ids ? first : `ST-${rounds}`);
     let pushed: unknown;
-    const gated = createGatedStore(h.store, async () => {
+    const gated = gatedCreateStore(h.store, async () => {
       pushed = await applyRefundid(h.store, oneShirt(placed, second));
     });
     await ingest(gated);
@@ -193,7 +177,7 @@ describe('review: one Refundid payout booked at once by its push and the poller 
       reader.getOrder(placed.sim.personId, placed.sim.orderId),
       reader.getReturn(placed.sim.personId, placed.sim.orderId, ret.returnId),
     ]);
-    const store = createGatedStore(h.store, () => h.intake({ ledger: loadAp21LedgerSettings(h.env) }).ingest(...read));
+    const store = gatedCreateStore(h.store, () => h.intake({ ledger: loadAp21LedgerSettings(h.env) }).ingest(...read));
     expect(await applyRefundid(store, oneShirt(placed, id))).toEqual({ received: true, refund_id: `rfd-${id}`, state: 'paid' });
     const order = await orderOf(placed);
     expect(order.lines[placed.shirt]).toMatchObject({ reserved: 0, refunded: 1, available: 1 });
@@ -256,7 +240,7 @@ describe('review: a refundid push after failed, racing the poller', () => {
     expect((await portal.push('failed', oneShirt(placed, id))).body).toMatchObject({ state: 'released' });
     const { ret, ingest } = await refundidReturnRead(placed, id);
     let polled: unknown;
-    const store = createGatedStore(h.store, async () => {
+    const store = gatedCreateStore(h.store, async () => {
       polled = await ingest();
     });
     await expect(applyRefundid(store, oneShirt(placed, id))).rejects.toThrow(`refund rfd-${id} is released`);
@@ -276,7 +260,7 @@ describe('review: after a withdrawal, later pushes and reads change nothing', ()
     const placed = await placeOrder();
     const id = `rid-wd-after-${++rounds}`;
     const { ret, ingest } = await refundidReturnRead(placed, id);
-    const store = createGatedStore(h.store, () => ingest());
+    const store = gatedCreateStore(h.store, () => ingest());
     await applyRefundid(store, oneShirt(placed, id));
     const withdrawn = await orderOf(placed);
     expect(withdrawn.refunds[`ap21-${ret.returnId}`]).toMatchObject({ state: 'released', refs: { refundidBookedAs: `rfd-${id}` } });

@@ -20,3 +20,23 @@ export function gatedStore(store: OrderStore, event: string, before: () => Promi
     },
   });
 }
+
+/**
+ * The store, except that its first `createRefund` waits for `before` to run: the caller's read,
+ * then another writer, then its write (e.g. a Refundid push and the poller booking one payout).
+ */
+export function gatedCreateStore(store: OrderStore, before: () => Promise<unknown>): OrderStore {
+  let opened = false;
+  return new Proxy(store, {
+    get(target, name, receiver) {
+      if (name !== 'createRefund') return Reflect.get(target, name, receiver) as unknown;
+      return async (...args: Parameters<OrderStore['createRefund']>) => {
+        if (!opened) {
+          opened = true;
+          await before();
+        }
+        return target.createRefund(...args);
+      };
+    },
+  });
+}
